@@ -1,0 +1,136 @@
+//! The router: every route, the request-id middleware and the shared state.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{ConnectInfo, DefaultBodyLimit, Request},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use tower_cookies::{CookieManagerLayer, Key};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::{
+    auth,
+    domain::{RequestMeta, Services},
+    error::AppError,
+    graphql::{self, KeywardSchema},
+    rest,
+};
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub schema: KeywardSchema,
+    pub cookie_key: Key,
+}
+
+impl AppState {
+    pub fn new(services: Services, cookie_key: Key) -> Self {
+        Self {
+            schema: graphql::build_schema(Some(services.clone())),
+            services,
+            cookie_key,
+        }
+    }
+}
+
+tokio::task_local! {
+    static REQUEST_ID: Arc<str>;
+}
+
+/// The id of the request being served, for error bodies and logs.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(|id| id.to_string()).unwrap_or_default()
+}
+
+fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
+    let s = value.to_str().ok()?;
+    (!s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    .then(|| s.to_owned())
+}
+
+/// Gives every request an id (kept from `X-Request-Id` when sane), records its peer and
+/// user agent, and renders framework errors (413, 405) as problem+json.
+async fn request_context(mut request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let meta = RequestMeta {
+        request_id: request_id.clone(),
+        ip: request
+            .extensions()
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip().to_string()),
+        user_agent: request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect()),
+    };
+    request.extensions_mut().insert(meta);
+    let id: Arc<str> = Arc::from(request_id.as_str());
+    REQUEST_ID
+        .scope(id, async move {
+            let mut response = next.run(request).await;
+            let is_problem = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| {
+                    v.as_bytes().starts_with(b"application/problem+json")
+                        || v.as_bytes().starts_with(b"application/json")
+                });
+            if !is_problem {
+                response = match response.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge.into_response(),
+                    StatusCode::METHOD_NOT_ALLOWED => {
+                        AppError::invalid("method", "this method is not allowed here")
+                            .into_response()
+                    }
+                    _ => response,
+                };
+            }
+            if let Ok(v) = HeaderValue::from_str(&current_request_id()) {
+                response.headers_mut().insert("x-request-id", v);
+            }
+            response
+        })
+        .await
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.services.config.body_limit_bytes;
+    Router::new()
+        .route("/health", get(rest::health))
+        .route("/ready", get(rest::ready))
+        .route(
+            "/api/v1/api-keys/verify",
+            get(rest::verify::verify_presented),
+        )
+        .route("/api/v1/keys/verify", post(rest::verify::verify_body))
+        .route(
+            "/graphql",
+            get(graphql::http::graphiql).post(graphql::http::execute),
+        )
+        .route("/auth/dev", get(auth::dev_signin))
+        .route("/auth/logout", post(auth::logout))
+        .fallback(rest::not_found)
+        .layer(CookieManagerLayer::new())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(request_context))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,239 @@
+//! Authentication, done once: one extractor turns a dashboard session cookie or an
+//! `Authorization: Bearer`, `Authorization: ApiKey` or `X-API-Key` credential into an
+//! [`Actor`]. Nothing downstream parses these headers. Nothing here logs a credential.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Query, State},
+    http::{HeaderMap, Method, header, request::Parts},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use tower_cookies::{Cookie, Cookies, cookie::SameSite};
+
+use crate::{
+    app::AppState,
+    domain::{Actor, Principal, RequestMeta, sessions::SESSION_COOKIE},
+    error::{AppError, AuthFailure},
+};
+
+/// The header the dashboard sends with every request; browsers cannot add it to a
+/// cross-site request without a CORS preflight, which Keyward never grants.
+pub const CLIENT_HEADER: &str = "x-keyward-client";
+
+/// The credential presented in the headers, if any. A header that is present but not
+/// one of the accepted forms is `MALFORMED`.
+pub fn presented_credential(headers: &HeaderMap) -> Result<Option<String>, AuthFailure> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| AuthFailure::Malformed)?.trim();
+        let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
+        if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey")) {
+            return Err(AuthFailure::Malformed);
+        }
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(AuthFailure::Malformed);
+        }
+        return Ok(Some(token.to_owned()));
+    }
+    if let Some(value) = headers.get("x-api-key") {
+        let token = value.to_str().map_err(|_| AuthFailure::Malformed)?.trim();
+        if token.is_empty() {
+            return Err(AuthFailure::Malformed);
+        }
+        return Ok(Some(token.to_owned()));
+    }
+    Ok(None)
+}
+
+/// The peer address of the request.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip().to_string()),
+        ))
+    }
+}
+
+/// Facts about the request for audit events.
+pub fn request_meta(parts: &Parts) -> RequestMeta {
+    parts
+        .extensions
+        .get::<RequestMeta>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// An authenticated request.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Actor);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = AppError;
+
+    #[tracing::instrument(skip_all, name = "authenticate")]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let meta = request_meta(parts);
+        if let Some(raw) = presented_credential(&parts.headers)? {
+            let verified = state
+                .services
+                .verify_credential(&raw, meta.ip.as_deref())
+                .await?;
+            if !verified.rate.allowed {
+                return Err(AppError::RateLimited {
+                    retry_after_secs: verified.rate.retry_after_secs,
+                    limit: verified.rate.limit,
+                });
+            }
+            let principal = Principal::Credential(Arc::new(verified.record.to_authed()));
+            return Ok(Self(Actor::new(principal, meta)));
+        }
+        let cookies = Cookies::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::from(AuthFailure::Missing))?;
+        let Some(cookie) = cookies.private(&state.cookie_key).get(SESSION_COOKIE) else {
+            return Err(AuthFailure::Missing.into());
+        };
+        let principal = state.services.session_principal(cookie.value()).await?;
+        if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            check_same_origin(&parts.headers, &state.services.config.public_url)?;
+        }
+        Ok(Self(Actor::new(principal, meta)))
+    }
+}
+
+/// Refuses a cookie-authenticated state change from another origin (CSRF).
+fn check_same_origin(headers: &HeaderMap, public_url: &str) -> Result<(), AppError> {
+    if headers.contains_key(CLIENT_HEADER) {
+        return Ok(());
+    }
+    match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        Some(origin) if origin.trim_end_matches('/') == origin_of(public_url) => Ok(()),
+        _ => Err(AppError::Forbidden(
+            "cross-origin request refused: send it from the dashboard's origin".into(),
+        )),
+    }
+}
+
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
+/// A session cookie holding `secret`.
+pub fn session_cookie(state: &AppState, secret: String) -> Cookie<'static> {
+    let mut cookie = Cookie::new(SESSION_COOKIE, secret);
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_path("/");
+    cookie.set_secure(!state.services.config.insecure_cookies_allowed());
+    cookie
+}
+
+#[derive(Deserialize)]
+pub struct DevSigninQuery {
+    token: String,
+}
+
+/// `GET /auth/dev?token=…`: redeems the one-time development sign-in link.
+pub async fn dev_signin(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    parts_meta: axum::Extension<RequestMeta>,
+    Query(q): Query<DevSigninQuery>,
+) -> Response {
+    match state
+        .services
+        .redeem_dev_signin(&q.token, &parts_meta.0)
+        .await
+    {
+        Ok(secret) => {
+            cookies
+                .private(&state.cookie_key)
+                .add(session_cookie(&state, secret.expose_secret().to_owned()));
+            Redirect::to("/").into_response()
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `POST /auth/logout`: ends the current session.
+pub async fn logout(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    Authenticated(actor): Authenticated,
+) -> Response {
+    if let Principal::Session { session_id, .. } = actor.principal {
+        if let Err(err) = state.services.end_session(&actor, session_id).await {
+            return err.into_response();
+        }
+    }
+    let mut removal = Cookie::from(SESSION_COOKIE);
+    removal.set_path("/");
+    cookies.private(&state.cookie_key).remove(removal);
+    axum::http::StatusCode::NO_CONTENT.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn accepts_the_three_header_forms() {
+        for h in [
+            headers(&[("authorization", "Bearer abc")]),
+            headers(&[("authorization", "ApiKey abc")]),
+            headers(&[("authorization", "apikey   abc ")]),
+            headers(&[("x-api-key", "abc")]),
+        ] {
+            assert_eq!(presented_credential(&h).unwrap().as_deref(), Some("abc"));
+        }
+        assert_eq!(presented_credential(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(
+            presented_credential(&headers(&[("authorization", "Basic abc")])).unwrap_err(),
+            AuthFailure::Malformed
+        );
+        assert_eq!(
+            presented_credential(&headers(&[("authorization", "Bearer")])).unwrap_err(),
+            AuthFailure::Malformed
+        );
+    }
+
+    #[test]
+    fn origin_check() {
+        assert_eq!(
+            origin_of("https://keys.example.com/app"),
+            "https://keys.example.com"
+        );
+        assert_eq!(origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+        let public = "http://127.0.0.1:8080";
+        assert!(
+            check_same_origin(&headers(&[("origin", "http://127.0.0.1:8080")]), public).is_ok()
+        );
+        assert!(
+            check_same_origin(&headers(&[("origin", "https://evil.example")]), public).is_err()
+        );
+        assert!(check_same_origin(&HeaderMap::new(), public).is_err());
+        assert!(check_same_origin(&headers(&[(CLIENT_HEADER, "dashboard")]), public).is_ok());
+    }
+}

@@ -1,0 +1,403 @@
+//! Configuration: command-line flags, then `KEYWARD_*` environment variables, then an
+//! optional TOML file (`--config`), then defaults. Unknown keys in the file are an error.
+//! Secrets are held in [`Secret`], whose `Debug` is redacted.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// A configuration value that must never be printed.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Whether the development sign-in link is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DevSignin {
+    /// On when no OIDC issuer is configured and the server listens on loopback.
+    #[default]
+    Auto,
+    /// On even on a non-loopback address (never with an OIDC issuer).
+    On,
+    /// Off.
+    Off,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `keyward-server` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyward-server",
+    version,
+    about = "Keyward: API keys, tokens and sign-in for API products"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do; serving is the default.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create or find a customer, make them an instance admin, give them an organization
+    /// and project, and print a new personal access token on stdout.
+    Bootstrap {
+        /// The customer's email address.
+        #[arg(long)]
+        email: String,
+        /// The organization to create or reuse (default: "<email's name>'s organization").
+        #[arg(long)]
+        org: Option<String>,
+        /// The token's name.
+        #[arg(long, default_value = "bootstrap")]
+        token_name: String,
+    },
+    /// Print the GraphQL schema (SDL) and exit.
+    Schema,
+}
+
+/// Settings given by flag or environment; every one may also come from the TOML file.
+#[derive(Debug, Default, Clone, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// TOML file with further settings (the same names in snake_case).
+    #[arg(long, env = "KEYWARD_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "KEYWARD_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// URL users reach the server at [default: http://<listen>].
+    #[arg(long, env = "KEYWARD_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Database URL: sqlite://… or postgres://… [default: sqlite://keyward.db].
+    #[arg(long, env = "KEYWARD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Deployment token prefix, e.g. `kici` gives `kici_sk_live_…` [default: kw].
+    #[arg(long, env = "KEYWARD_TOKEN_PREFIX", global = true)]
+    pub token_prefix: Option<String>,
+    /// Cookie encryption key, base64 of at least 64 bytes [default: generated and stored].
+    #[arg(
+        long,
+        env = "KEYWARD_COOKIE_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub cookie_key: Option<Secret>,
+    /// File holding the cookie key.
+    #[arg(long, env = "KEYWARD_COOKIE_KEY_FILE", global = true)]
+    pub cookie_key_file: Option<PathBuf>,
+    /// OIDC issuer URL; enables sign-in through that provider.
+    #[arg(long, env = "KEYWARD_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+    /// OIDC client id.
+    #[arg(long, env = "KEYWARD_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+    /// OIDC client secret.
+    #[arg(
+        long,
+        env = "KEYWARD_OIDC_CLIENT_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub oidc_client_secret: Option<Secret>,
+    /// File holding the OIDC client secret.
+    #[arg(long, env = "KEYWARD_OIDC_CLIENT_SECRET_FILE", global = true)]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// Comma-separated emails or OIDC subjects of instance admins.
+    #[arg(
+        long,
+        env = "KEYWARD_ADMIN_EMAILS",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub admin_emails: Option<Vec<String>>,
+    /// Development sign-in: auto, on or off [default: auto].
+    #[arg(long, env = "KEYWARD_DEV_SIGNIN", global = true)]
+    pub dev_signin: Option<DevSignin>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "KEYWARD_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Settings {
+    /// Fills every unset value from `lower`.
+    fn or(self, lower: Settings) -> Settings {
+        Settings {
+            config: self.config.or(lower.config),
+            listen: self.listen.or(lower.listen),
+            public_url: self.public_url.or(lower.public_url),
+            database_url: self.database_url.or(lower.database_url),
+            token_prefix: self.token_prefix.or(lower.token_prefix),
+            cookie_key: self.cookie_key.or(lower.cookie_key),
+            cookie_key_file: self.cookie_key_file.or(lower.cookie_key_file),
+            oidc_issuer: self.oidc_issuer.or(lower.oidc_issuer),
+            oidc_client_id: self.oidc_client_id.or(lower.oidc_client_id),
+            oidc_client_secret: self.oidc_client_secret.or(lower.oidc_client_secret),
+            oidc_client_secret_file: self
+                .oidc_client_secret_file
+                .or(lower.oidc_client_secret_file),
+            admin_emails: self.admin_emails.or(lower.admin_emails),
+            dev_signin: self.dev_signin.or(lower.dev_signin),
+            log_format: self.log_format.or(lower.log_format),
+        }
+    }
+}
+
+/// OIDC provider settings.
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+}
+
+/// The server's whole configuration, loaded once.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub database_url: String,
+    pub token_prefix: String,
+    pub cookie_key: Option<Secret>,
+    pub oidc: Option<OidcConfig>,
+    pub admin_emails: Vec<String>,
+    pub dev_signin: DevSignin,
+    pub log_format: LogFormat,
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+    /// How often buffered usage is written.
+    pub usage_flush_interval: Duration,
+    /// How long a verified credential is served from memory before it is read again.
+    pub verify_cache_ttl: Duration,
+    /// Requests per minute per credential when neither the key nor its org says otherwise.
+    pub default_rate_limit_per_minute: u32,
+    /// Absolute lifetime of a dashboard session.
+    pub session_ttl: Duration,
+    /// A session unused this long ends.
+    pub session_idle_timeout: Duration,
+}
+
+impl Config {
+    /// Builds the configuration from parsed flags/environment and the optional file.
+    pub fn load(settings: Settings) -> Result<Self, String> {
+        let file = match &settings.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("config file {}: {e}", path.display()))?;
+                toml::from_str::<Settings>(&text)
+                    .map_err(|e| format!("config file {}: {e}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        Self::from_settings(settings.or(file))
+    }
+
+    fn from_settings(s: Settings) -> Result<Self, String> {
+        let listen = s
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = s
+            .public_url
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err("public_url: must start with http:// or https://".into());
+        }
+        let token_prefix = s.token_prefix.unwrap_or_else(|| "kw".into());
+        crate::token::TokenFormat::new(&token_prefix).map_err(|e| format!("token_prefix: {e}"))?;
+        let cookie_key = read_secret("cookie_key", s.cookie_key, s.cookie_key_file)?;
+        let client_secret = read_secret(
+            "oidc_client_secret",
+            s.oidc_client_secret,
+            s.oidc_client_secret_file,
+        )?;
+        let oidc = match (s.oidc_issuer, s.oidc_client_id) {
+            (Some(issuer), Some(client_id)) => Some(OidcConfig {
+                issuer: issuer.trim_end_matches('/').to_owned(),
+                client_id,
+                client_secret,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("oidc_client_id: required when oidc_issuer is set".into());
+            }
+            (None, Some(_)) => {
+                return Err("oidc_issuer: required when oidc_client_id is set".into());
+            }
+        };
+        Ok(Self {
+            listen,
+            public_url,
+            database_url: s
+                .database_url
+                .unwrap_or_else(|| "sqlite://keyward.db?mode=rwc".into()),
+            token_prefix,
+            cookie_key,
+            oidc,
+            admin_emails: s
+                .admin_emails
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.trim().to_lowercase())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            dev_signin: s.dev_signin.unwrap_or_default(),
+            log_format: s.log_format.unwrap_or_default(),
+            body_limit_bytes: 64 * 1024,
+            usage_flush_interval: Duration::from_secs(1),
+            verify_cache_ttl: Duration::from_secs(30),
+            default_rate_limit_per_minute: 600,
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_idle_timeout: Duration::from_secs(7 * 24 * 3600),
+        })
+    }
+
+    /// A configuration for tests: loopback on an OS-chosen port and the given database.
+    pub fn for_tests(database_url: &str) -> Self {
+        let mut config = Self::from_settings(Settings {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            database_url: Some(database_url.to_owned()),
+            dev_signin: Some(DevSignin::Off),
+            ..Settings::default()
+        })
+        .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"));
+        config.usage_flush_interval = Duration::from_millis(100);
+        config
+    }
+
+    /// Whether cookies may go without `Secure`: plain http on loopback only.
+    pub fn insecure_cookies_allowed(&self) -> bool {
+        let rest = match self.public_url.strip_prefix("http://") {
+            Some(rest) => rest,
+            None => return false,
+        };
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        host == "localhost" || host == "127.0.0.1" || rest.starts_with("[::1]")
+    }
+
+    /// Whether the development sign-in link is offered with this configuration.
+    pub fn dev_signin_enabled(&self) -> bool {
+        if self.oidc.is_some() {
+            return false;
+        }
+        match self.dev_signin {
+            DevSignin::Off => false,
+            DevSignin::On => true,
+            DevSignin::Auto => self.listen.ip().is_loopback(),
+        }
+    }
+}
+
+fn read_secret(
+    name: &str,
+    value: Option<Secret>,
+    file: Option<PathBuf>,
+) -> Result<Option<Secret>, String> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(format!(
+            "{name}: give either the value or {name}_file, not both"
+        )),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|s| Some(Secret::new(s.trim())))
+            .map_err(|e| format!("{name}_file {}: {e}", path.display())),
+        (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_rejects_unknown_keys() {
+        let err = toml::from_str::<Settings>("listen = \"127.0.0.1:1\"\nlisen = 1").unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn flags_win_over_file() {
+        let file: Settings =
+            toml::from_str("token_prefix = \"file\"\nlisten = \"127.0.0.1:9\"").unwrap();
+        let flags = Settings {
+            token_prefix: Some("flag".into()),
+            ..Settings::default()
+        };
+        let config = Config::from_settings(flags.or(file)).unwrap();
+        assert_eq!(config.token_prefix, "flag");
+        assert_eq!(config.listen.port(), 9);
+        assert_eq!(config.public_url, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let config = Config::from_settings(Settings {
+            cookie_key: Some(Secret::new("very-secret-cookie-key")),
+            ..Settings::default()
+        })
+        .unwrap();
+        assert!(!format!("{config:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn dev_signin_only_on_loopback_unless_forced() {
+        let on_any = |mode| {
+            Config::from_settings(Settings {
+                listen: Some("0.0.0.0:8080".parse().unwrap()),
+                dev_signin: Some(mode),
+                ..Settings::default()
+            })
+            .unwrap()
+            .dev_signin_enabled()
+        };
+        assert!(!on_any(DevSignin::Auto));
+        assert!(on_any(DevSignin::On));
+        assert!(
+            Config::from_settings(Settings::default())
+                .unwrap()
+                .dev_signin_enabled()
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! The audit log (SPEC §9).
+//!
+//! Every mutation records its event inside the transaction that makes the change, so
+//! nothing that changed can be missing from the log. Events form a hash chain per
+//! organization (and one for instance-level events): each stores its predecessor's hash,
+//! so an export can be checked for edited or deleted events. Details never hold secrets.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use entity::{audit_chain_head, audit_event, prelude::*};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, OnConflict},
+};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{Actor, Principal, ids::new_id};
+use crate::error::{AppError, AppResult};
+
+/// The hash a chain starts from.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened, to what.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub organization_id: Option<Uuid>,
+    pub action: &'static str,
+    pub target_type: &'static str,
+    pub target_id: String,
+    pub target_name: Option<String>,
+    pub details: Value,
+}
+
+impl AuditEntry {
+    pub fn new(
+        organization_id: Option<Uuid>,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: Uuid,
+    ) -> Self {
+        Self {
+            organization_id,
+            action,
+            target_type,
+            target_id: target_id.to_string(),
+            target_name: None,
+            details: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.target_name = Some(name.into());
+        self
+    }
+
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Who acted, as the log records it.
+struct ActorFields {
+    actor_type: &'static str,
+    actor_id: Option<Uuid>,
+    actor_name: String,
+    agent: Option<String>,
+    credential_id: Option<Uuid>,
+}
+
+fn actor_fields(principal: &Principal) -> ActorFields {
+    match principal {
+        Principal::System => ActorFields {
+            actor_type: "system",
+            actor_id: None,
+            actor_name: "system".into(),
+            agent: None,
+            credential_id: None,
+        },
+        Principal::Session { customer, .. } => ActorFields {
+            actor_type: if customer.is_instance_admin {
+                "instance_admin"
+            } else {
+                "user"
+            },
+            actor_id: Some(customer.id),
+            actor_name: customer.email.clone(),
+            agent: Some("dashboard".into()),
+            credential_id: None,
+        },
+        Principal::Credential(cred) => {
+            let (actor_type, actor_id, actor_name) = match (&cred.service_account, &cred.customer) {
+                (Some(sa), _) => ("service_account", Some(sa.id), sa.name.clone()),
+                (None, Some(c)) => (cred.kind.as_str(), Some(c.id), c.email.clone()),
+                (None, None) => (cred.kind.as_str(), None, cred.name.clone()),
+            };
+            ActorFields {
+                actor_type,
+                actor_id,
+                actor_name,
+                agent: Some(cred.name.clone()),
+                credential_id: Some(cred.id),
+            }
+        }
+    }
+}
+
+/// The fields a hash covers, in a fixed order.
+#[derive(Serialize)]
+struct Hashed<'a> {
+    id: Uuid,
+    organization_id: Option<Uuid>,
+    seq: i64,
+    occurred_at: String,
+    actor_type: &'a str,
+    actor_id: Option<Uuid>,
+    actor_name: &'a str,
+    agent: Option<&'a str>,
+    credential_id: Option<Uuid>,
+    action: &'a str,
+    target_type: Option<&'a str>,
+    target_id: Option<&'a str>,
+    target_name: Option<&'a str>,
+    details: &'a Value,
+    ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    request_id: Option<&'a str>,
+}
+
+/// The timestamp format hashed and exported: microseconds, as both databases keep.
+pub fn format_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The hash of an event given its predecessor's.
+pub fn event_hash(prev_hash: &str, e: &audit_event::Model) -> String {
+    let hashed = Hashed {
+        id: e.id,
+        organization_id: e.organization_id,
+        seq: e.seq,
+        occurred_at: format_time(e.occurred_at),
+        actor_type: &e.actor_type,
+        actor_id: e.actor_id,
+        actor_name: &e.actor_name,
+        agent: e.agent.as_deref(),
+        credential_id: e.credential_id,
+        action: &e.action,
+        target_type: e.target_type.as_deref(),
+        target_id: e.target_id.as_deref(),
+        target_name: e.target_name.as_deref(),
+        details: &e.details,
+        ip: e.ip.as_deref(),
+        user_agent: e.user_agent.as_deref(),
+        request_id: e.request_id.as_deref(),
+    };
+    let body = serde_json::to_string(&hashed).unwrap_or_default();
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+fn chain_scope(org: Option<Uuid>) -> String {
+    match org {
+        Some(id) => format!("org:{id}"),
+        None => "instance".into(),
+    }
+}
+
+/// Writes `entry` as done by `actor`, inside the caller's transaction.
+pub async fn record<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    entry: AuditEntry,
+) -> AppResult<()> {
+    let scope = chain_scope(entry.organization_id);
+    // Taking the chain head with a write first serializes writers of one chain: the
+    // upsert locks the row on PostgreSQL and takes the write lock on SQLite.
+    AuditChainHead::insert(audit_chain_head::ActiveModel {
+        scope: Set(scope.clone()),
+        seq: Set(1),
+        last_hash: Set(GENESIS_HASH.into()),
+    })
+    .on_conflict(
+        OnConflict::column(audit_chain_head::Column::Scope)
+            .value(
+                audit_chain_head::Column::Seq,
+                Expr::col((AuditChainHead, audit_chain_head::Column::Seq)).add(1),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    let head = AuditChainHead::find_by_id(scope.clone())
+        .one(txn)
+        .await?
+        .ok_or_else(|| AppError::internal(std::io::Error::other("audit chain head vanished")))?;
+
+    let fields = actor_fields(&actor.principal);
+    let mut event = audit_event::Model {
+        id: new_id(),
+        organization_id: entry.organization_id,
+        seq: head.seq,
+        occurred_at: Utc::now().trunc_subsecs(6),
+        actor_type: fields.actor_type.into(),
+        actor_id: fields.actor_id,
+        actor_name: fields.actor_name,
+        agent: fields.agent,
+        credential_id: fields.credential_id,
+        action: entry.action.into(),
+        target_type: Some(entry.target_type.into()),
+        target_id: Some(entry.target_id),
+        target_name: entry.target_name,
+        details: entry.details,
+        ip: actor.meta.ip.clone(),
+        user_agent: actor.meta.user_agent.clone(),
+        request_id: Some(actor.meta.request_id.clone()).filter(|r| !r.is_empty()),
+        prev_hash: head.last_hash.clone(),
+        hash: String::new(),
+    };
+    event.hash = event_hash(&head.last_hash, &event);
+    let hash = event.hash.clone();
+    AuditEvent::insert(audit_event::ActiveModel::from(event))
+        .exec_without_returning(txn)
+        .await?;
+    AuditChainHead::update_many()
+        .col_expr(audit_chain_head::Column::LastHash, Expr::value(hash))
+        .filter(audit_chain_head::Column::Scope.eq(scope))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Filters for listing events.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Events of one chain matching `filter`.
+fn filtered(org_id: Option<Uuid>, filter: &AuditFilter) -> sea_orm::Select<AuditEvent> {
+    let mut q = AuditEvent::find();
+    q = match org_id {
+        Some(id) => q.filter(audit_event::Column::OrganizationId.eq(id)),
+        None => q.filter(audit_event::Column::OrganizationId.is_null()),
+    };
+    if let Some(a) = filter.actor_id {
+        q = q.filter(audit_event::Column::ActorId.eq(a));
+    }
+    if let Some(a) = &filter.action {
+        q = q.filter(audit_event::Column::Action.eq(a.clone()));
+    }
+    if let Some(t) = &filter.target_id {
+        q = q.filter(audit_event::Column::TargetId.eq(t.clone()));
+    }
+    if let Some(s) = filter.since {
+        q = q.filter(audit_event::Column::OccurredAt.gte(s));
+    }
+    if let Some(u) = filter.until {
+        q = q.filter(audit_event::Column::OccurredAt.lt(u));
+    }
+    q
+}
+
+/// One page of an organization's events, newest first, before sequence `before_seq`.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    org_id: Option<Uuid>,
+    filter: &AuditFilter,
+    before_seq: Option<i64>,
+    limit: u64,
+) -> AppResult<Vec<audit_event::Model>> {
+    let mut q = filtered(org_id, filter);
+    if let Some(seq) = before_seq {
+        q = q.filter(audit_event::Column::Seq.lt(seq));
+    }
+    Ok(q.order_by_desc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Checks a chain given oldest first: each event's `prev_hash` must be its predecessor's
+/// hash and its own hash must match its contents. Returns the first broken `seq`.
+pub fn verify_chain(events: &[audit_event::Model]) -> Result<(), i64> {
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut expected_seq = 1;
+    for e in events {
+        if e.seq != expected_seq || e.prev_hash != prev || event_hash(&prev, e) != e.hash {
+            return Err(e.seq);
+        }
+        prev = e.hash.clone();
+        expected_seq += 1;
+    }
+    Ok(())
+}
+
+impl super::Services {
+    /// An organization's events, newest first, before sequence `before_seq`.
+    /// **Permissions**: `audit_log:read`.
+    pub async fn audit_events(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        filter: &AuditFilter,
+        first: u64,
+        before_seq: Option<i64>,
+    ) -> AppResult<super::credentials::Page<audit_event::Model>> {
+        use sea_orm::PaginatorTrait;
+        super::access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            super::permissions::Perm::new("audit_log", super::permissions::Level::Read),
+        )
+        .await?;
+        let first = first.clamp(1, super::credentials::MAX_PAGE);
+        let mut items = list(&self.db, Some(org_id), filter, before_seq, first + 1).await?;
+        let has_next = items.len() as u64 > first;
+        items.truncate(first as usize);
+        let total = filtered(Some(org_id), filter).count(&self.db).await?;
+        Ok(super::credentials::Page {
+            items,
+            has_next,
+            total,
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! Domain services: the one place that owns authorization checks, validation,
+//! transactions and audit writes. GraphQL resolvers and REST handlers call these and
+//! nothing else touches the database.
+
+pub mod access;
+pub mod audit;
+pub mod bootstrap;
+pub mod credentials;
+pub mod ids;
+pub mod orgs;
+pub mod permissions;
+pub mod principal;
+pub mod ratelimit;
+pub mod sessions;
+pub mod usage;
+pub mod validate;
+pub mod verify;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{config::Config, token::TokenFormat};
+
+pub use principal::{Actor, AuthedCredential, CredentialKind, CustomerRef, Principal, RequestMeta};
+
+/// Every service, shared by all requests.
+#[derive(Clone)]
+pub struct Services(Arc<Inner>);
+
+/// The state behind [`Services`].
+pub struct Inner {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub tokens: TokenFormat,
+    pub verifier: verify::VerifyCache,
+    pub usage: usage::UsageRecorder,
+    pub limiter: ratelimit::RateLimiter,
+    pub dev_signin: sessions::DevSigninLink,
+}
+
+impl std::ops::Deref for Services {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Services {
+    /// Builds the services over an open, migrated database.
+    pub async fn new(db: DatabaseConnection, config: Arc<Config>) -> Result<Self, String> {
+        let tokens =
+            TokenFormat::new(&config.token_prefix).map_err(|e| format!("token_prefix: {e}"))?;
+        let verifier = verify::VerifyCache::new(config.verify_cache_ttl);
+        verifier
+            .load_import_prefixes(&db)
+            .await
+            .map_err(|e| format!("loading imported key prefixes: {e}"))?;
+        Ok(Self(Arc::new(Inner {
+            db,
+            tokens,
+            verifier,
+            usage: usage::UsageRecorder::default(),
+            limiter: ratelimit::RateLimiter::new(),
+            dev_signin: sessions::DevSigninLink::default(),
+            config,
+        })))
+    }
+}

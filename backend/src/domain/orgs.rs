@@ -1,0 +1,392 @@
+//! Customers, organizations and projects, and first-time provisioning.
+
+use chrono::Utc;
+use entity::{customer, membership, organization, prelude::*, project, role};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+use serde_json::json;
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{
+    Actor, Services, access,
+    audit::{self, AuditEntry},
+    ids::new_id,
+    permissions::{BuiltinRole, Level, Perm},
+    validate,
+};
+use crate::{
+    error::{AppError, AppResult},
+    token::random_base62,
+};
+
+/// The issuer recorded for accounts made by `bootstrap` and development sign-in.
+pub const LOCAL_ISSUER: &str = "keyward:local";
+
+/// Finds or creates a local customer by email (bootstrap, development sign-in).
+pub async fn find_or_create_local_customer<C: ConnectionTrait>(
+    db: &C,
+    email: &str,
+    instance_admin: bool,
+) -> AppResult<(customer::Model, bool)> {
+    let email = validate::email("email", email)?;
+    if let Some(existing) = Customer::find()
+        .filter(customer::Column::Issuer.eq(LOCAL_ISSUER))
+        .filter(customer::Column::Subject.eq(email.clone()))
+        .one(db)
+        .await?
+    {
+        if instance_admin && !existing.is_instance_admin {
+            let mut active: customer::ActiveModel = existing.into();
+            active.is_instance_admin = Set(true);
+            active.updated_at = Set(Utc::now());
+            return Ok((active.update(db).await?, false));
+        }
+        return Ok((existing, false));
+    }
+    let now = Utc::now();
+    let name = email.split('@').next().unwrap_or_default().to_owned();
+    let created = customer::ActiveModel {
+        id: Set(new_id()),
+        issuer: Set(LOCAL_ISSUER.into()),
+        subject: Set(email.clone()),
+        email: Set(email),
+        email_verified: Set(true),
+        name: Set(name),
+        is_instance_admin: Set(instance_admin),
+        suspended_at: Set(None),
+        suspended_reason: Set(None),
+        last_sign_in_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok((created, true))
+}
+
+/// A free organization slug based on `name`.
+async fn free_org_slug<C: ConnectionTrait>(db: &C, name: &str) -> AppResult<String> {
+    let base = validate::slugify(name);
+    let taken = |slug: String| async move {
+        Ok::<_, AppError>(
+            Organization::find()
+                .filter(organization::Column::Slug.eq(slug))
+                .one(db)
+                .await?
+                .is_some(),
+        )
+    };
+    if !taken(base.clone()).await? {
+        return Ok(base);
+    }
+    loop {
+        let suffix = random_base62(6).map_err(AppError::internal)?.to_lowercase();
+        let candidate = format!("{base}-{suffix}");
+        if !taken(candidate.clone()).await? {
+            return Ok(candidate);
+        }
+    }
+}
+
+/// The storage namespace of a project: unique because slugs never contain `_`.
+pub fn namespace(org_slug: &str, project_slug: &str) -> String {
+    format!("{org_slug}_{project_slug}")
+}
+
+/// Creates an organization with its built-in roles, `owner_id` as owner and a default
+/// project, inside the caller's transaction, and audits it.
+pub async fn create_org_in<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    owner_id: Uuid,
+    name: &str,
+    slug: Option<String>,
+) -> AppResult<(organization::Model, project::Model)> {
+    let slug = match slug {
+        Some(s) => {
+            let s = validate::slug("input.slug", &s)?;
+            if Organization::find()
+                .filter(organization::Column::Slug.eq(s.clone()))
+                .one(txn)
+                .await?
+                .is_some()
+            {
+                return Err(AppError::Conflict(format!(
+                    "input.slug: `{s}` is already taken"
+                )));
+            }
+            s
+        }
+        None => free_org_slug(txn, name).await?,
+    };
+    let now = Utc::now();
+    let org = organization::ActiveModel {
+        id: Set(new_id()),
+        name: Set(name.to_owned()),
+        slug: Set(slug),
+        suspended_at: Set(None),
+        suspended_reason: Set(None),
+        rate_limit_per_minute: Set(None),
+        rate_limit_fail_open: Set(false),
+        pat_max_lifetime_days: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    let mut owner_role = None;
+    for builtin in BuiltinRole::ALL {
+        let role = role::ActiveModel {
+            id: Set(new_id()),
+            organization_id: Set(Some(org.id)),
+            key: Set(builtin.key().into()),
+            name: Set(builtin.name().into()),
+            description: Set(builtin.description().into()),
+            builtin: Set(true),
+            permissions: Set(json!({})),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
+        if builtin == BuiltinRole::Owner {
+            owner_role = Some(role.id);
+        }
+    }
+    let owner_role = owner_role
+        .ok_or_else(|| AppError::internal(std::io::Error::other("owner role missing")))?;
+    membership::ActiveModel {
+        id: Set(new_id()),
+        organization_id: Set(org.id),
+        customer_id: Set(owner_id),
+        role_id: Set(owner_role),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    audit::record(
+        txn,
+        actor,
+        AuditEntry::new(Some(org.id), "organization.create", "organization", org.id)
+            .name(&org.name)
+            .details(json!({ "slug": org.slug, "owner_id": owner_id })),
+    )
+    .await?;
+    let project = create_project_in(txn, actor, &org, "Default", "default".into()).await?;
+    Ok((org, project))
+}
+
+async fn create_project_in<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    org: &organization::Model,
+    name: &str,
+    slug: String,
+) -> AppResult<project::Model> {
+    let exists = Project::find()
+        .filter(project::Column::OrganizationId.eq(org.id))
+        .filter(project::Column::Slug.eq(slug.clone()))
+        .one(txn)
+        .await?;
+    if exists.is_some() {
+        return Err(AppError::Conflict(format!(
+            "input.slug: a project `{slug}` already exists"
+        )));
+    }
+    let now = Utc::now();
+    let project = project::ActiveModel {
+        id: Set(new_id()),
+        organization_id: Set(org.id),
+        name: Set(name.to_owned()),
+        namespace: Set(namespace(&org.slug, &slug)),
+        slug: Set(slug),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    audit::record(
+        txn,
+        actor,
+        AuditEntry::new(Some(org.id), "project.create", "project", project.id)
+            .name(&project.name)
+            .details(json!({ "slug": project.slug, "namespace": project.namespace })),
+    )
+    .await?;
+    Ok(project)
+}
+
+/// An organization the customer belongs to, by exact name, if any.
+pub async fn find_member_org_by_name<C: ConnectionTrait>(
+    db: &C,
+    customer_id: Uuid,
+    name: &str,
+) -> AppResult<Option<organization::Model>> {
+    let ids = access::customer_org_ids(db, customer_id).await?;
+    Ok(Organization::find()
+        .filter(organization::Column::Id.is_in(ids))
+        .filter(organization::Column::Name.eq(name))
+        .order_by_asc(organization::Column::Id)
+        .one(db)
+        .await?)
+}
+
+/// The first project of an organization.
+pub async fn first_project<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> AppResult<Option<project::Model>> {
+    Ok(Project::find()
+        .filter(project::Column::OrganizationId.eq(org_id))
+        .order_by_asc(project::Column::Id)
+        .one(db)
+        .await?)
+}
+
+impl Services {
+    /// Creates an organization owned by the acting customer, with a default project.
+    /// **Permissions**: any signed-in customer.
+    #[instrument(skip_all)]
+    pub async fn create_organization(
+        &self,
+        actor: &Actor,
+        name: &str,
+        slug: Option<String>,
+    ) -> AppResult<(organization::Model, project::Model)> {
+        let owner = actor
+            .customer()
+            .ok_or_else(|| AppError::Forbidden("organizations are created by a user".into()))?
+            .id;
+        if actor
+            .principal
+            .credential()
+            .is_some_and(|c| c.organization_id.is_some())
+        {
+            return Err(AppError::Forbidden(
+                "an organization's API key cannot create organizations".into(),
+            ));
+        }
+        let name = validate::name("input.name", name)?;
+        let txn = self.db.begin().await?;
+        let created = create_org_in(&txn, actor, owner, &name, slug).await?;
+        txn.commit().await?;
+        Ok(created)
+    }
+
+    /// The organizations the actor can see: a customer's memberships, or a key's own org.
+    pub async fn list_organizations(&self, actor: &Actor) -> AppResult<Vec<organization::Model>> {
+        let ids = match (
+            actor.principal.credential().and_then(|c| c.organization_id),
+            actor.customer(),
+        ) {
+            (Some(org), _) => vec![org],
+            (None, Some(customer)) => access::customer_org_ids(&self.db, customer.id).await?,
+            (None, None) => vec![],
+        };
+        Ok(Organization::find()
+            .filter(organization::Column::Id.is_in(ids))
+            .order_by_asc(organization::Column::Name)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// One organization. **Permissions**: `organization:read`.
+    pub async fn organization(&self, actor: &Actor, id: Uuid) -> AppResult<organization::Model> {
+        access::require(
+            &self.db,
+            &actor.principal,
+            id,
+            Perm::new("organization", Level::Read),
+        )
+        .await?;
+        Organization::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("organization"))
+    }
+
+    /// An organization's projects. **Permissions**: `projects:read`.
+    pub async fn projects(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<project::Model>> {
+        access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("projects", Level::Read),
+        )
+        .await?;
+        let mut q = Project::find().filter(project::Column::OrganizationId.eq(org_id));
+        if let Some(bound) = actor.principal.credential().and_then(|c| c.project_id) {
+            q = q.filter(project::Column::Id.eq(bound));
+        }
+        Ok(q.order_by_asc(project::Column::Id).all(&self.db).await?)
+    }
+
+    /// One project; unknown and foreign ids look the same. **Permissions**: `projects:read`.
+    pub async fn project(&self, actor: &Actor, id: Uuid) -> AppResult<project::Model> {
+        let project = Project::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("project"))?;
+        self.require_visible(
+            actor,
+            project.organization_id,
+            Perm::new("projects", Level::Read),
+            "project",
+        )
+        .await?;
+        access::require_project(&actor.principal, Some(project.id))
+            .map_err(|_| AppError::NotFound("project"))?;
+        Ok(project)
+    }
+
+    /// Creates a project. **Permissions**: `projects:write`.
+    #[instrument(skip_all, fields(org = %org_id))]
+    pub async fn create_project(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        name: &str,
+        slug: Option<String>,
+    ) -> AppResult<project::Model> {
+        access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("projects", Level::Write),
+        )
+        .await?;
+        access::require_project(&actor.principal, None)?;
+        let name = validate::name("input.name", name)?;
+        let slug = match slug {
+            Some(s) => validate::slug("input.slug", &s)?,
+            None => validate::slugify(&name),
+        };
+        let org = Organization::find_by_id(org_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("organization"))?;
+        let txn = self.db.begin().await?;
+        let project = create_project_in(&txn, actor, &org, &name, slug).await?;
+        txn.commit().await?;
+        Ok(project)
+    }
+
+    /// Checks `perm` on an object found by its own id. A caller outside the object's
+    /// organization learns nothing: they get `NOT_FOUND`, as for an id that does not exist.
+    pub async fn require_visible(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        perm: Perm,
+        what: &'static str,
+    ) -> AppResult<()> {
+        match access::require(&self.db, &actor.principal, org_id, perm).await {
+            Err(AppError::NotAMember) => Err(AppError::NotFound(what)),
+            other => other.map(|_| ()),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Who is acting: a dashboard session, a verified credential, or the server itself.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::permissions::Perm;
+
+/// The kinds of credential (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    ApiKey,
+    Pat,
+    ServiceAccountKey,
+}
+
+impl CredentialKind {
+    /// The stored and reported name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::Pat => "pat",
+            Self::ServiceAccountKey => "service_account_key",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::ApiKey, Self::Pat, Self::ServiceAccountKey]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// A customer, as seen by other objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRef {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub is_instance_admin: bool,
+}
+
+/// A service account, as seen by its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccountRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// A credential that has just been verified.
+#[derive(Debug, Clone)]
+pub struct AuthedCredential {
+    pub id: Uuid,
+    pub kind: CredentialKind,
+    pub name: String,
+    pub organization_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+    /// The owner: the API key's creator or the PAT's user.
+    pub customer: Option<CustomerRef>,
+    pub service_account: Option<ServiceAccountRef>,
+    /// `None`: all of the owner's permissions.
+    pub scopes: Option<Vec<Perm>>,
+}
+
+/// The authenticated party of a request.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A dashboard session.
+    Session {
+        session_id: Uuid,
+        customer: CustomerRef,
+        organization_id: Uuid,
+        project_id: Uuid,
+    },
+    /// An API key, PAT or service-account key.
+    Credential(Arc<AuthedCredential>),
+    /// The server itself: bootstrap and development sign-in.
+    System,
+}
+
+impl Principal {
+    /// The customer acting, if any (a service-account key has none).
+    pub fn customer(&self) -> Option<&CustomerRef> {
+        match self {
+            Self::Session { customer, .. } => Some(customer),
+            Self::Credential(c) => c.customer.as_ref(),
+            Self::System => None,
+        }
+    }
+
+    /// The credential acting, if any.
+    pub fn credential(&self) -> Option<&AuthedCredential> {
+        match self {
+            Self::Credential(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Whether this is an instance admin.
+    pub fn is_instance_admin(&self) -> bool {
+        matches!(self, Self::System) || self.customer().is_some_and(|c| c.is_instance_admin)
+    }
+}
+
+/// Facts about the request that go into audit events.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A principal acting through one request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub principal: Principal,
+    pub meta: RequestMeta,
+}
+
+impl Actor {
+    pub fn new(principal: Principal, meta: RequestMeta) -> Self {
+        Self { principal, meta }
+    }
+
+    /// The server acting on its own (bootstrap).
+    pub fn system() -> Self {
+        Self::new(Principal::System, RequestMeta::default())
+    }
+
+    /// The customer acting, if any.
+    pub fn customer(&self) -> Option<&CustomerRef> {
+        self.principal.customer()
+    }
+}

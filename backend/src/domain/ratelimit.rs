@@ -1,0 +1,109 @@
+//! Per-credential rate limits (SPEC §10): requests per minute, GCRA via `governor`.
+
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
+
+use governor::{
+    Quota, RateLimiter as Gcra,
+    clock::{Clock, DefaultClock},
+    middleware::StateInformationMiddleware,
+    state::{InMemoryState, NotKeyed},
+};
+use uuid::Uuid;
+
+type Limiter = Gcra<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+
+/// The outcome of one rate-limit check, with what the `RateLimit` headers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests per minute.
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the full quota is available again.
+    pub reset_secs: u64,
+    /// Seconds to wait when refused.
+    pub retry_after_secs: u64,
+}
+
+/// One limiter per credential and limit.
+pub struct RateLimiter {
+    limiters: moka::sync::Cache<(Uuid, u32), Arc<Limiter>>,
+    clock: DefaultClock,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RateLimiter {
+    pub fn new() -> Self {
+        Self {
+            // Idle limiters are full again after a minute, so forgetting them loses nothing.
+            limiters: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(Duration::from_secs(120))
+                .build(),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Counts one request by `id` against `per_minute`.
+    pub fn check(&self, id: Uuid, per_minute: u32) -> RateDecision {
+        let limit = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let limiter = self.limiters.get_with((id, limit.get()), || {
+            Arc::new(Gcra::direct(Quota::per_minute(limit)).with_middleware())
+        });
+        let per_request = 60.0 / f64::from(limit.get());
+        match limiter.check() {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                RateDecision {
+                    allowed: true,
+                    limit: limit.get(),
+                    remaining,
+                    reset_secs: (f64::from(limit.get() - remaining) * per_request).ceil() as u64,
+                    retry_after_secs: 0,
+                }
+            }
+            Err(not_until) => {
+                let wait = not_until
+                    .wait_time_from(self.clock.now())
+                    .as_secs_f64()
+                    .ceil()
+                    .max(1.0) as u64;
+                RateDecision {
+                    allowed: false,
+                    limit: limit.get(),
+                    remaining: 0,
+                    reset_secs: 60,
+                    retry_after_secs: wait,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_past_the_limit_and_reports_remaining() {
+        let limiter = RateLimiter::new();
+        let id = Uuid::now_v7();
+        let first = limiter.check(id, 3);
+        assert!(first.allowed);
+        assert_eq!(first.remaining, 2);
+        assert!(limiter.check(id, 3).allowed);
+        assert!(limiter.check(id, 3).allowed);
+        let refused = limiter.check(id, 3);
+        assert!(!refused.allowed);
+        assert!(refused.retry_after_secs >= 1);
+        assert!(
+            limiter.check(Uuid::now_v7(), 3).allowed,
+            "limits are per credential"
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! Dashboard sessions (SPEC §6) and development sign-in (SPEC §2).
+//!
+//! A session is a server-side row; the browser holds only an opaque random id inside an
+//! encrypted cookie, and the row stores only that id's SHA-256. A session must carry a
+//! customer, an organization and a project: an older row lacking any of them is refused
+//! with "sign in again".
+
+use std::sync::Mutex;
+
+use chrono::{TimeDelta, Utc};
+use entity::{customer, prelude::*, session};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{CustomerRef, Principal, RequestMeta, Services, ids::new_id, orgs};
+use crate::{
+    error::{AppError, AppResult, AuthFailure},
+    token::{PlainToken, TokenHash, random_base62},
+};
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "keyward_session";
+/// Email of the local admin that development sign-in signs in as.
+pub const DEV_ADMIN_EMAIL: &str = "admin@localhost";
+
+/// The one-time development sign-in link currently on offer (hash of its token).
+#[derive(Debug, Default)]
+pub struct DevSigninLink(Mutex<Option<TokenHash>>);
+
+fn customer_ref(c: &customer::Model) -> CustomerRef {
+    CustomerRef {
+        id: c.id,
+        email: c.email.clone(),
+        name: c.name.clone(),
+        is_instance_admin: c.is_instance_admin,
+    }
+}
+
+impl Services {
+    /// Opens a session and returns the secret that goes into the cookie.
+    #[instrument(skip_all, fields(customer = %customer_id))]
+    pub async fn create_session(
+        &self,
+        customer_id: Uuid,
+        organization_id: Uuid,
+        project_id: Uuid,
+        meta: &RequestMeta,
+    ) -> AppResult<PlainToken> {
+        let secret = PlainToken::new(random_base62(43).map_err(AppError::internal)?);
+        let now = Utc::now();
+        let ttl = TimeDelta::from_std(self.config.session_ttl).unwrap_or(TimeDelta::days(30));
+        session::ActiveModel {
+            id: Set(new_id()),
+            token_hash: Set(secret.hash().as_str().to_owned()),
+            customer_id: Set(Some(customer_id)),
+            organization_id: Set(Some(organization_id)),
+            project_id: Set(Some(project_id)),
+            user_agent: Set(meta.user_agent.clone()),
+            ip: Set(meta.ip.clone()),
+            created_at: Set(now),
+            last_seen_at: Set(now),
+            expires_at: Set(now + ttl),
+            revoked_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(secret)
+    }
+
+    /// The principal behind a session cookie's secret.
+    pub async fn session_principal(&self, secret: &str) -> AppResult<Principal> {
+        let hash = TokenHash::of(secret);
+        let row = Session::find()
+            .filter(session::Column::TokenHash.eq(hash.as_str()))
+            .one(&self.db)
+            .await?
+            .ok_or(AuthFailure::SessionInvalid)?;
+        let now = Utc::now();
+        let idle =
+            TimeDelta::from_std(self.config.session_idle_timeout).unwrap_or(TimeDelta::days(7));
+        if row.revoked_at.is_some() || row.expires_at <= now || row.last_seen_at + idle <= now {
+            return Err(AuthFailure::SessionInvalid.into());
+        }
+        let (Some(customer_id), Some(organization_id), Some(project_id)) =
+            (row.customer_id, row.organization_id, row.project_id)
+        else {
+            return Err(AuthFailure::SessionInvalid.into());
+        };
+        let customer = Customer::find_by_id(customer_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AuthFailure::SessionInvalid)?;
+        if customer.suspended_at.is_some() {
+            return Err(AuthFailure::Suspended.into());
+        }
+        let session_id = row.id;
+        if now - row.last_seen_at > TimeDelta::minutes(1) {
+            let mut active: session::ActiveModel = row.into();
+            active.last_seen_at = Set(now);
+            active.update(&self.db).await?;
+        }
+        Ok(Principal::Session {
+            session_id,
+            customer: customer_ref(&customer),
+            organization_id,
+            project_id,
+        })
+    }
+
+    /// Offers a new one-time development sign-in link and returns its URL.
+    pub fn offer_dev_signin(&self) -> AppResult<String> {
+        let token = random_base62(32).map_err(AppError::internal)?;
+        *self.dev_signin.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(TokenHash::of(&token));
+        Ok(format!("{}/auth/dev?token={token}", self.config.public_url))
+    }
+
+    /// Redeems the development sign-in link: signs in the local admin, provisioning its
+    /// organization and project on first use, and returns the session secret.
+    #[instrument(skip_all)]
+    pub async fn redeem_dev_signin(
+        &self,
+        token: &str,
+        meta: &RequestMeta,
+    ) -> AppResult<PlainToken> {
+        if !self.config.dev_signin_enabled() {
+            return Err(AppError::NotFound("development sign-in"));
+        }
+        {
+            let mut offered = self.dev_signin.0.lock().unwrap_or_else(|e| e.into_inner());
+            if offered.as_ref() != Some(&TokenHash::of(token)) {
+                return Err(AppError::Unauthenticated(AuthFailure::NotFound));
+            }
+            *offered = None;
+        }
+        let txn = self.db.begin().await?;
+        let (admin, _) = orgs::find_or_create_local_customer(&txn, DEV_ADMIN_EMAIL, true).await?;
+        let actor = super::Actor::new(
+            Principal::Session {
+                session_id: Uuid::nil(),
+                customer: customer_ref(&admin),
+                organization_id: Uuid::nil(),
+                project_id: Uuid::nil(),
+            },
+            meta.clone(),
+        );
+        let (org, project) =
+            match orgs::find_member_org_by_name(&txn, admin.id, "Local development").await? {
+                Some(org) => {
+                    let project = orgs::first_project(&txn, org.id)
+                        .await?
+                        .ok_or(AppError::NotFound("project"))?;
+                    (org, project)
+                }
+                None => {
+                    orgs::create_org_in(&txn, &actor, admin.id, "Local development", None).await?
+                }
+            };
+        txn.commit().await?;
+        self.create_session(admin.id, org.id, project.id, meta)
+            .await
+    }
+}
+
+impl Services {
+    /// Ends a session (sign out).
+    pub async fn end_session(&self, actor: &super::Actor, session_id: Uuid) -> AppResult<()> {
+        let Some(row) = Session::find_by_id(session_id).one(&self.db).await? else {
+            return Ok(());
+        };
+        if row.customer_id != actor.customer().map(|c| c.id) {
+            return Err(AppError::NotFound("session"));
+        }
+        let mut active: session::ActiveModel = row.into();
+        active.revoked_at = Set(Some(Utc::now()));
+        active.update(&self.db).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,127 @@
+//! Input checks shared by every service. Each error names the field.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{AppError, AppResult};
+
+/// Longest name accepted for any object.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// A display name: trimmed, 1–100 characters, no control characters.
+pub fn name(field: &str, raw: &str) -> AppResult<String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(AppError::invalid(field, "must not be empty"));
+    }
+    if trimmed.chars().count() > MAX_NAME_LEN {
+        return Err(AppError::invalid(
+            field,
+            format!("must be at most {MAX_NAME_LEN} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A slug: 1–48 of `a-z 0-9 -`, not starting or ending with `-`.
+pub fn slug(field: &str, raw: &str) -> AppResult<String> {
+    let s = raw.trim();
+    let ok = !s.is_empty()
+        && s.len() <= 48
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(AppError::invalid(
+            field,
+            "must be 1-48 lowercase letters, digits or dashes, not starting or ending with a dash",
+        ))
+    }
+}
+
+/// A slug made from a name: lowercase ASCII words joined by dashes.
+pub fn slugify(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let mut out: String = out.trim_end_matches('-').chars().take(40).collect();
+    out = out.trim_end_matches('-').to_owned();
+    if out.is_empty() { "org".into() } else { out }
+}
+
+/// An expiry: must lie in the future.
+pub fn future_time(field: &str, at: DateTime<Utc>) -> AppResult<DateTime<Utc>> {
+    if at <= Utc::now() {
+        return Err(AppError::invalid(field, "must be in the future"));
+    }
+    Ok(at)
+}
+
+/// An optional free-text reason: at most 500 characters.
+pub fn reason(field: &str, raw: Option<String>) -> AppResult<Option<String>> {
+    match raw.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()) {
+        Some(r) if r.chars().count() > 500 => {
+            Err(AppError::invalid(field, "must be at most 500 characters"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// An email address, lowercased; checked for shape only.
+pub fn email(field: &str, raw: &str) -> AppResult<String> {
+    let e = raw.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.starts_with('.')
+                && !e.contains(char::is_whitespace)
+        });
+    if ok {
+        Ok(e)
+    } else {
+        Err(AppError::invalid(field, "is not a valid email address"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(name("n", "  Prod key ").unwrap(), "Prod key");
+        assert!(name("n", "   ").is_err());
+        assert!(name("n", &"x".repeat(101)).is_err());
+        assert!(name("n", "a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slugify("Acme Corp, Inc."), "acme-corp-inc");
+        assert_eq!(slugify("!!!"), "org");
+        assert!(slug("s", "acme-1").is_ok());
+        assert!(slug("s", "-acme").is_err());
+        assert!(slug("s", "Acme").is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(email("e", " Ada@Example.com ").unwrap(), "ada@example.com");
+        assert!(email("e", "nope").is_err());
+        assert!(email("e", "@x").is_err());
+    }
+}

@@ -1,0 +1,316 @@
+//! Verification of presented credentials (SPEC §4): the hot path.
+//!
+//! A presented string is checked for shape and checksum first, so a mistyped or invented
+//! token is rejected as `MALFORMED` without touching storage. Known credentials are then
+//! served from an in-process cache keyed by hash; every change that affects verification
+//! (revoke, disable, rotate, suspension, role change) drops the entry before the changing
+//! call returns. The status is always evaluated against the current time, never cached.
+
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use chrono::Utc;
+use entity::{credential, customer, organization, prelude::*, project, service_account};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+};
+use tracing::instrument;
+
+use super::{
+    AuthedCredential, CredentialKind, CustomerRef, Services, access,
+    credentials::{self, Status, app_resources, stored_scopes},
+    permissions::{Perm, PermissionSet},
+    principal::ServiceAccountRef,
+    ratelimit::RateDecision,
+};
+use crate::{
+    error::{AppError, AuthFailure},
+    token::{MAX_TOKEN_LEN, TokenHash},
+};
+
+/// Everything verification needs about one credential, loaded together.
+#[derive(Debug, Clone)]
+pub struct CredentialRecord {
+    pub credential: credential::Model,
+    pub customer: Option<customer::Model>,
+    pub service_account: Option<service_account::Model>,
+    pub organization: Option<organization::Model>,
+    pub project: Option<project::Model>,
+    /// The owner's current permissions in the credential's organization; `None` when the
+    /// owner is no longer a member (or the service account's role is gone).
+    pub owner_permissions: Option<PermissionSet>,
+    pub app_resources: Vec<String>,
+}
+
+impl CredentialRecord {
+    pub fn kind(&self) -> CredentialKind {
+        CredentialKind::parse(&self.credential.kind).unwrap_or(CredentialKind::ApiKey)
+    }
+
+    /// Scopes the credential carries right now: its own scopes narrowed by its owner's
+    /// current permissions. `None` for a PAT without scopes: it carries whatever its
+    /// user may do in the organization a request targets.
+    pub fn effective_scopes(&self) -> Option<Vec<Perm>> {
+        let scopes = stored_scopes(&self.credential);
+        match (&self.owner_permissions, self.kind()) {
+            (_, CredentialKind::Pat) => scopes,
+            (Some(owner), _) => {
+                let set = match &scopes {
+                    Some(s) => owner.restrict_to(s),
+                    None => owner.clone(),
+                };
+                Some(set.to_scopes(&self.app_resources))
+            }
+            (None, _) => Some(vec![]),
+        }
+    }
+
+    /// Why the credential may not be used now, if it may not.
+    pub fn failure(&self) -> Option<AuthFailure> {
+        let c = &self.credential;
+        match credentials::status_at(c, Utc::now()) {
+            Status::Revoked => return Some(AuthFailure::Revoked),
+            Status::Expired => return Some(AuthFailure::Expired),
+            Status::Disabled => return Some(AuthFailure::Disabled),
+            Status::Active | Status::Rotating => {}
+        }
+        if self
+            .service_account
+            .as_ref()
+            .is_some_and(|sa| sa.disabled_at.is_some())
+        {
+            return Some(AuthFailure::Disabled);
+        }
+        if self
+            .customer
+            .as_ref()
+            .is_some_and(|x| x.suspended_at.is_some())
+            || self
+                .organization
+                .as_ref()
+                .is_some_and(|o| o.suspended_at.is_some())
+        {
+            return Some(AuthFailure::Suspended);
+        }
+        if c.organization_id.is_some() && self.owner_permissions.is_none() {
+            return Some(AuthFailure::OwnerRemoved);
+        }
+        None
+    }
+
+    /// The principal this credential acts as.
+    pub fn to_authed(&self) -> AuthedCredential {
+        AuthedCredential {
+            id: self.credential.id,
+            kind: self.kind(),
+            name: self.credential.name.clone(),
+            organization_id: self.credential.organization_id,
+            project_id: self.credential.project_id,
+            customer: self.customer.clone().map(|c| CustomerRef {
+                id: c.id,
+                email: c.email,
+                name: c.name,
+                is_instance_admin: c.is_instance_admin,
+            }),
+            service_account: self.service_account.as_ref().map(|sa| ServiceAccountRef {
+                id: sa.id,
+                name: sa.name.clone(),
+            }),
+            scopes: stored_scopes(&self.credential),
+        }
+    }
+
+    /// Requests per minute allowed: the key's own limit, else its org's, else `default`.
+    pub fn rate_limit(&self, default: u32) -> u32 {
+        self.credential
+            .rate_limit_per_minute
+            .or(self
+                .organization
+                .as_ref()
+                .and_then(|o| o.rate_limit_per_minute))
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(default)
+    }
+}
+
+/// A credential that passed every check, with its rate-limit state.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub record: Arc<CredentialRecord>,
+    pub rate: RateDecision,
+}
+
+/// The verification cache and the set of imported key prefixes.
+pub struct VerifyCache {
+    records: moka::sync::Cache<String, Arc<CredentialRecord>>,
+    import_prefixes: RwLock<Vec<String>>,
+}
+
+impl VerifyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            records: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ttl)
+                .build(),
+            import_prefixes: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Drops one credential; the next use reads it again.
+    pub fn invalidate(&self, hash: &TokenHash) {
+        self.records.invalidate(hash.as_str());
+    }
+
+    /// Drops everything (suspension, role and membership changes).
+    pub fn invalidate_all(&self) {
+        self.records.invalidate_all();
+    }
+
+    /// Reads the prefixes of imported keys.
+    pub async fn load_import_prefixes(
+        &self,
+        db: &DatabaseConnection,
+    ) -> Result<(), sea_orm::DbErr> {
+        let prefixes: Vec<Option<String>> = Credential::find()
+            .select_only()
+            .column(credential::Column::ImportPrefix)
+            .filter(credential::Column::ImportPrefix.is_not_null())
+            .distinct()
+            .into_tuple()
+            .all(db)
+            .await?;
+        let mut list = self
+            .import_prefixes
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        *list = prefixes.into_iter().flatten().collect();
+        Ok(())
+    }
+
+    /// Remembers a newly imported prefix.
+    pub fn add_import_prefix(&self, prefix: &str) {
+        let mut list = self
+            .import_prefixes
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if !list.iter().any(|p| p == prefix) {
+            list.push(prefix.to_owned());
+        }
+    }
+
+    fn is_imported_format(&self, raw: &str) -> bool {
+        let list = self
+            .import_prefixes
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        list.iter().any(|p| raw.starts_with(p.as_str()))
+    }
+}
+
+/// Loads a credential with its owner, organization and project.
+pub async fn load_record<C: ConnectionTrait>(
+    db: &C,
+    hash: &TokenHash,
+) -> Result<Option<CredentialRecord>, AppError> {
+    let Some(credential) = Credential::find()
+        .filter(credential::Column::TokenHash.eq(hash.as_str()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let customer = match credential.customer_id {
+        Some(id) => Customer::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    let service_account = match credential.service_account_id {
+        Some(id) => ServiceAccount::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    let organization = match credential.organization_id {
+        Some(id) => Organization::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    let project = match credential.project_id {
+        Some(id) => Project::find_by_id(id).one(db).await?,
+        None => None,
+    };
+    let owner_permissions = match (credential.organization_id, &service_account, &customer) {
+        (Some(_), Some(sa), _) => Role::find_by_id(sa.role_id)
+            .one(db)
+            .await?
+            .map(|role| access::role_permissions(&role)),
+        (Some(org), None, Some(c)) => access::member_role(db, org, c.id)
+            .await?
+            .map(|role| access::role_permissions(&role)),
+        _ => None,
+    };
+    let app_resources = match credential.organization_id {
+        Some(org) => app_resources(db, &[org]).await?,
+        None => vec![],
+    };
+    Ok(Some(CredentialRecord {
+        credential,
+        customer,
+        service_account,
+        organization,
+        project,
+        owner_permissions,
+        app_resources,
+    }))
+}
+
+impl Services {
+    /// Verifies a presented credential, counts it against its rate limit and records
+    /// its use. `Err(AuthFailure)` for every reason it may not be used;
+    /// `Ok` with `rate.allowed == false` when it is valid but over its limit.
+    #[instrument(skip_all, name = "verify")]
+    pub async fn verify_credential(
+        &self,
+        raw: &str,
+        ip: Option<&str>,
+    ) -> Result<Verified, AppError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(AuthFailure::Missing.into());
+        }
+        if raw.len() > MAX_TOKEN_LEN {
+            return Err(AuthFailure::Malformed.into());
+        }
+        let hash = if self.verifier.is_imported_format(raw) {
+            TokenHash::of(raw)
+        } else {
+            self.tokens
+                .parse(raw)
+                .map_err(|_| AuthFailure::Malformed)?
+                .hash
+        };
+        let record = match self.verifier.records.get(hash.as_str()) {
+            Some(hit) => hit,
+            None => {
+                let loaded = load_record(&self.db, &hash)
+                    .await?
+                    .ok_or(AuthFailure::NotFound)?;
+                let loaded = Arc::new(loaded);
+                self.verifier
+                    .records
+                    .insert(hash.as_str().to_owned(), loaded.clone());
+                loaded
+            }
+        };
+        if let Some(failure) = record.failure() {
+            return Err(failure.into());
+        }
+        let rate = self.limiter.check(
+            record.credential.id,
+            record.rate_limit(self.config.default_rate_limit_per_minute),
+        );
+        if rate.allowed {
+            self.usage.record(record.credential.id, ip);
+        }
+        Ok(Verified { record, rate })
+    }
+}

@@ -1,0 +1,44 @@
+//! The GraphQL API (SPEC §8): `POST /graphql`, GraphiQL at `GET /graphql`.
+//!
+//! Resolvers are thin: they take the [`Actor`] and [`Services`] from the context,
+//! convert input, call one service method and convert the output. Errors get their
+//! `extensions.code` in one place, [`gql`].
+
+mod error;
+pub mod http;
+mod mutation;
+mod query;
+mod types;
+
+use async_graphql::{EmptySubscription, Schema};
+
+pub use error::{InputErrorCodes, gql};
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+use crate::domain::Services;
+
+/// Keyward's schema type.
+pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Deepest query accepted.
+pub const MAX_DEPTH: usize = 12;
+/// Most complex query accepted.
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// Builds the schema over `services`.
+pub fn build_schema(services: Option<Services>) -> KeywardSchema {
+    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .extension(InputErrorCodes)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if let Some(services) = services {
+        builder = builder.data(services);
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as committed in `backend/schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(None).sdl()
+}

@@ -1,0 +1,204 @@
+//! Queries.
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::{
+    gql,
+    types::{
+        ApiKey, AuditEvent, AuditEventFilter, Conn, CredentialStatus, Me, Organization,
+        PersonalAccessToken, Project, TotalCount, Usage, actor, connection, paging, services,
+    },
+};
+use crate::{
+    domain::{Principal, audit, ids::parse_id},
+    error::AppError,
+};
+
+/// Read operations.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// Who is calling.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
+        let actor = actor(ctx)?;
+        let (by, name, org, project) = match &actor.principal {
+            Principal::Session {
+                organization_id,
+                project_id,
+                ..
+            } => ("session", None, Some(*organization_id), Some(*project_id)),
+            Principal::Credential(c) => (
+                c.kind.as_str(),
+                Some(c.name.clone()),
+                c.organization_id,
+                c.project_id,
+            ),
+            Principal::System => ("system", None, None, None),
+        };
+        Ok(Me {
+            user: actor.customer().cloned().map(Into::into),
+            is_instance_admin: actor.principal.is_instance_admin(),
+            authenticated_by: by.into(),
+            credential_name: name,
+            organization_id: org.map(|id| ID(id.to_string())),
+            project_id: project.map(|id| ID(id.to_string())),
+        })
+    }
+
+    /// Organizations the caller belongs to (an organization's key sees its own).
+    async fn organizations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Organization>> {
+        let list = services(ctx)?
+            .list_organizations(actor(ctx)?)
+            .await
+            .map_err(gql)?;
+        Ok(list.into_iter().map(Organization).collect())
+    }
+
+    /// One organization. **Permissions**: `organization:read`.
+    async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Organization> {
+        let id = parse_id("id", &id).map_err(gql)?;
+        Ok(Organization(
+            services(ctx)?
+                .organization(actor(ctx)?, id)
+                .await
+                .map_err(gql)?,
+        ))
+    }
+
+    /// One project. **Permissions**: `projects:read`.
+    async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
+        let id = parse_id("id", &id).map_err(gql)?;
+        Ok(Project(
+            services(ctx)?.project(actor(ctx)?, id).await.map_err(gql)?,
+        ))
+    }
+
+    /// An organization's API keys, newest first. **Permissions**: `api_keys:read`.
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        project_id: Option<ID>,
+        status: Option<CredentialStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<ApiKey>> {
+        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
+        let project = project_id
+            .map(|p| parse_id("projectId", &p))
+            .transpose()
+            .map_err(gql)?;
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?
+            .api_keys(
+                actor(ctx)?,
+                org,
+                project,
+                status.map(Into::into),
+                first,
+                after,
+            )
+            .await
+            .map_err(gql)?;
+        Ok(connection(page, |v| v.model.id.to_string(), ApiKey))
+    }
+
+    /// One API key or service-account key. **Permissions**: `api_keys:read`.
+    async fn api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
+        let id = parse_id("id", &id).map_err(gql)?;
+        Ok(ApiKey(
+            services(ctx)?.api_key(actor(ctx)?, id).await.map_err(gql)?,
+        ))
+    }
+
+    /// The caller's personal access tokens, newest first.
+    async fn personal_access_tokens(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<PersonalAccessToken>> {
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?
+            .personal_access_tokens(actor(ctx)?, first, after)
+            .await
+            .map_err(gql)?;
+        Ok(connection(
+            page,
+            |v| v.model.id.to_string(),
+            PersonalAccessToken,
+        ))
+    }
+
+    /// Requests per minute of one credential (default: the last 24 hours).
+    /// **Permissions**: `usage:read` in its organization, or your own PAT.
+    async fn usage(
+        &self,
+        ctx: &Context<'_>,
+        credential_id: ID,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Usage> {
+        let id = parse_id("credentialId", &credential_id).map_err(gql)?;
+        let usage = services(ctx)?
+            .usage(actor(ctx)?, id, since, until)
+            .await
+            .map_err(gql)?;
+        Ok(usage.into())
+    }
+
+    /// An organization's audit log, newest first. **Permissions**: `audit_log:read`.
+    async fn audit_events(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        filter: Option<AuditEventFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<AuditEvent>> {
+        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
+        let first = match first {
+            None => 50,
+            Some(n) if (1..=100).contains(&n) => n as u64,
+            Some(_) => return Err(gql(AppError::invalid("first", "must be between 1 and 100"))),
+        };
+        let after = after
+            .map(|a| {
+                a.parse::<i64>()
+                    .map_err(|_| AppError::invalid("after", "is not a valid cursor"))
+            })
+            .transpose()
+            .map_err(gql)?;
+        let filter = filter.unwrap_or_default();
+        let filter = audit::AuditFilter {
+            actor_id: filter
+                .actor_id
+                .map(|a| parse_id("filter.actorId", &a))
+                .transpose()
+                .map_err(gql)?,
+            action: filter.action,
+            target_id: filter.target_id,
+            since: filter.since,
+            until: filter.until,
+        };
+        let page = services(ctx)?
+            .audit_events(actor(ctx)?, org, &filter, first, after)
+            .await
+            .map_err(gql)?;
+        let mut conn = Conn::with_additional_fields(
+            false,
+            page.has_next,
+            TotalCount {
+                total_count: page.total,
+            },
+        );
+        conn.edges.extend(
+            page.items
+                .into_iter()
+                .map(|e| async_graphql::connection::Edge::new(e.seq.to_string(), AuditEvent(e))),
+        );
+        Ok(conn)
+    }
+}

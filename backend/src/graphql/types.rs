@@ -1,0 +1,506 @@
+//! GraphQL output and input types. Output types are built from domain values, never
+//! derived on entity models, so a stored field (a hash, say) can never leak by accident.
+
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, connection::Edge};
+use chrono::{DateTime, Utc};
+use entity::{audit_event, organization, project};
+use uuid::Uuid;
+
+use super::gql;
+use crate::domain::{
+    Actor, CustomerRef, Services,
+    credentials::{self, CredentialView, Page},
+    ids::parse_id,
+    usage::Usage as DomainUsage,
+};
+
+/// Adds a total count to every connection.
+#[derive(SimpleObject)]
+pub struct TotalCount {
+    /// How many items match, over all pages.
+    pub total_count: u64,
+}
+
+/// A connection with `totalCount`.
+pub type Conn<T> = async_graphql::connection::Connection<String, T, TotalCount>;
+
+/// Builds a connection page; the cursor of an item is its id.
+pub fn connection<T, U: async_graphql::OutputType>(
+    page: Page<T>,
+    id: impl Fn(&T) -> String,
+    node: impl Fn(T) -> U,
+) -> Conn<U> {
+    let mut conn = Conn::with_additional_fields(
+        false,
+        page.has_next,
+        TotalCount {
+            total_count: page.total,
+        },
+    );
+    conn.edges.extend(
+        page.items
+            .into_iter()
+            .map(|item| Edge::new(id(&item), node(item))),
+    );
+    conn
+}
+
+/// Page size from `first` (default 50, at most 100) and the `after` cursor.
+pub fn paging(
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<(u64, Option<Uuid>)> {
+    let first = match first {
+        None => 50,
+        Some(n) if (1..=100).contains(&n) => n as u64,
+        Some(_) => {
+            return Err(gql(crate::error::AppError::invalid(
+                "first",
+                "must be between 1 and 100",
+            )));
+        }
+    };
+    let after = after
+        .map(|a| parse_id("after", &a))
+        .transpose()
+        .map_err(gql)?;
+    Ok((first, after))
+}
+
+pub fn actor<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Actor> {
+    ctx.data::<Actor>()
+}
+
+pub fn services<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Services> {
+    ctx.data::<Services>()
+}
+
+/// A user, as shown beside the things they made.
+#[derive(SimpleObject, Clone)]
+pub struct User {
+    pub id: ID,
+    pub email: String,
+    pub name: String,
+}
+
+impl From<CustomerRef> for User {
+    fn from(c: CustomerRef) -> Self {
+        Self {
+            id: ID(c.id.to_string()),
+            email: c.email,
+            name: c.name,
+        }
+    }
+}
+
+/// The signed-in user or the credential's owner.
+#[derive(SimpleObject)]
+pub struct Me {
+    /// The user, when a user (not a service account) is acting.
+    pub user: Option<User>,
+    /// Whether the user is an instance admin.
+    pub is_instance_admin: bool,
+    /// How the request was authenticated: `session`, `api_key`, `pat` or `service_account_key`.
+    pub authenticated_by: String,
+    /// The credential's name, when a credential is acting.
+    pub credential_name: Option<String>,
+    /// The organization of the session or of an organization key.
+    pub organization_id: Option<ID>,
+    /// The project of the session or of a project key.
+    pub project_id: Option<ID>,
+}
+
+/// An organization.
+pub struct Organization(pub organization::Model);
+
+#[Object]
+impl Organization {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Unique across the instance; part of every project's namespace.
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Whether an instance admin has suspended the organization.
+    async fn suspended(&self) -> bool {
+        self.0.suspended_at.is_some()
+    }
+    /// The organization's projects.
+    async fn projects(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Project>> {
+        let list = services(ctx)?
+            .projects(actor(ctx)?, self.0.id)
+            .await
+            .map_err(gql)?;
+        Ok(list.into_iter().map(Project).collect())
+    }
+}
+
+/// A project of an organization.
+pub struct Project(pub project::Model);
+
+#[Object]
+impl Project {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn organization_id(&self) -> ID {
+        ID(self.0.organization_id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn slug(&self) -> &str {
+        &self.0.slug
+    }
+    /// The storage namespace, unique across the instance.
+    async fn namespace(&self) -> &str {
+        &self.0.namespace
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Where a credential stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum CredentialStatus {
+    Active,
+    Disabled,
+    Expired,
+    Revoked,
+    /// Replaced by rotation; works until its grace period ends.
+    Rotating,
+}
+
+impl From<credentials::Status> for CredentialStatus {
+    fn from(s: credentials::Status) -> Self {
+        match s {
+            credentials::Status::Active => Self::Active,
+            credentials::Status::Disabled => Self::Disabled,
+            credentials::Status::Expired => Self::Expired,
+            credentials::Status::Revoked => Self::Revoked,
+            credentials::Status::Rotating => Self::Rotating,
+        }
+    }
+}
+
+impl From<CredentialStatus> for credentials::Status {
+    fn from(s: CredentialStatus) -> Self {
+        match s {
+            CredentialStatus::Active => Self::Active,
+            CredentialStatus::Disabled => Self::Disabled,
+            CredentialStatus::Expired => Self::Expired,
+            CredentialStatus::Revoked => Self::Revoked,
+            CredentialStatus::Rotating => Self::Rotating,
+        }
+    }
+}
+
+/// The kind of a credential.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum CredentialKind {
+    ApiKey,
+    PersonalAccessToken,
+    ServiceAccountKey,
+}
+
+/// Live or test traffic.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+pub enum Environment {
+    #[default]
+    Live,
+    Test,
+}
+
+impl From<Environment> for credentials::Environment {
+    fn from(e: Environment) -> Self {
+        match e {
+            Environment::Live => Self::Live,
+            Environment::Test => Self::Test,
+        }
+    }
+}
+
+/// An API key or service-account key of an organization. The secret is never here.
+pub struct ApiKey(pub CredentialView);
+
+/// Fields shared by every credential type.
+fn status(v: &CredentialView) -> CredentialStatus {
+    credentials::status_at(&v.model, Utc::now()).into()
+}
+
+#[Object]
+impl ApiKey {
+    async fn id(&self) -> ID {
+        ID(self.0.model.id.to_string())
+    }
+    async fn kind(&self) -> CredentialKind {
+        match self.0.kind() {
+            crate::domain::CredentialKind::ServiceAccountKey => CredentialKind::ServiceAccountKey,
+            crate::domain::CredentialKind::Pat => CredentialKind::PersonalAccessToken,
+            crate::domain::CredentialKind::ApiKey => CredentialKind::ApiKey,
+        }
+    }
+    async fn name(&self) -> &str {
+        &self.0.model.name
+    }
+    /// The type prefix and first four random characters, e.g. `kw_sk_live_Ab3x`.
+    async fn prefix(&self) -> &str {
+        &self.0.model.display_prefix
+    }
+    /// The token's last four characters.
+    async fn last4(&self) -> &str {
+        &self.0.model.last4
+    }
+    async fn organization_id(&self) -> Option<ID> {
+        self.0.model.organization_id.map(|id| ID(id.to_string()))
+    }
+    /// The project the key is limited to, if any.
+    async fn project(&self) -> Option<Project> {
+        self.0.project.clone().map(Project)
+    }
+    /// Who created the key (its owner).
+    async fn created_by(&self) -> Option<User> {
+        self.0.creator.clone().map(User::from)
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.model.created_at
+    }
+    /// When the key expires; null when it never does.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        credentials::effective_expiry(&self.0.model)
+    }
+    /// Whether the key stops working within 7 days.
+    async fn expires_soon(&self) -> bool {
+        credentials::expires_soon(&self.0.model, Utc::now())
+    }
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.model.last_used_at
+    }
+    async fn last_used_ip(&self) -> Option<&str> {
+        self.0.model.last_used_ip.as_deref()
+    }
+    async fn request_count(&self) -> i64 {
+        self.0.model.request_count
+    }
+    async fn status(&self) -> CredentialStatus {
+        status(&self.0)
+    }
+    /// `resource:level` scopes; null means all of the owner's permissions.
+    async fn scopes(&self) -> Option<Vec<String>> {
+        self.0
+            .scopes
+            .as_ref()
+            .map(|s| s.iter().map(ToString::to_string).collect())
+    }
+    async fn environment(&self) -> Option<Environment> {
+        match self.0.model.environment.as_deref() {
+            Some("live") => Some(Environment::Live),
+            Some("test") => Some(Environment::Test),
+            _ => None,
+        }
+    }
+    /// Requests per minute; null means the organization's default.
+    async fn rate_limit_per_minute(&self) -> Option<i32> {
+        self.0.model.rate_limit_per_minute
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.model.revoked_at
+    }
+    async fn revoked_reason(&self) -> Option<&str> {
+        self.0.model.revoked_reason.as_deref()
+    }
+    /// The key this one replaced by rotation.
+    async fn rotated_from_id(&self) -> Option<ID> {
+        self.0.model.rotated_from_id.map(|id| ID(id.to_string()))
+    }
+    /// Whether the key was imported by its hash from another system.
+    async fn imported(&self) -> bool {
+        self.0.model.imported
+    }
+}
+
+/// A personal access token. The secret is never here.
+pub struct PersonalAccessToken(pub CredentialView);
+
+#[Object]
+impl PersonalAccessToken {
+    async fn id(&self) -> ID {
+        ID(self.0.model.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.model.name
+    }
+    async fn prefix(&self) -> &str {
+        &self.0.model.display_prefix
+    }
+    async fn last4(&self) -> &str {
+        &self.0.model.last4
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.model.created_at
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        credentials::effective_expiry(&self.0.model)
+    }
+    async fn expires_soon(&self) -> bool {
+        credentials::expires_soon(&self.0.model, Utc::now())
+    }
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.model.last_used_at
+    }
+    async fn last_used_ip(&self) -> Option<&str> {
+        self.0.model.last_used_ip.as_deref()
+    }
+    async fn request_count(&self) -> i64 {
+        self.0.model.request_count
+    }
+    async fn status(&self) -> CredentialStatus {
+        status(&self.0)
+    }
+    /// `resource:level` scopes; null means all of the user's permissions in each organization.
+    async fn scopes(&self) -> Option<Vec<String>> {
+        self.0
+            .scopes
+            .as_ref()
+            .map(|s| s.iter().map(ToString::to_string).collect())
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.model.revoked_at
+    }
+}
+
+/// An audit event (SPEC §9).
+pub struct AuditEvent(pub audit_event::Model);
+
+#[Object]
+impl AuditEvent {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn organization_id(&self) -> Option<ID> {
+        self.0.organization_id.map(|id| ID(id.to_string()))
+    }
+    /// Position in the organization's hash chain.
+    async fn seq(&self) -> i64 {
+        self.0.seq
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+    /// `user`, `instance_admin`, `api_key`, `pat`, `service_account` or `system`.
+    async fn actor_type(&self) -> &str {
+        &self.0.actor_type
+    }
+    async fn actor_id(&self) -> Option<ID> {
+        self.0.actor_id.map(|id| ID(id.to_string()))
+    }
+    async fn actor_name(&self) -> &str {
+        &self.0.actor_name
+    }
+    /// The key's name when a key acted; `dashboard` for a session.
+    async fn agent(&self) -> Option<&str> {
+        self.0.agent.as_deref()
+    }
+    /// E.g. `api_key.create`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    async fn target_type(&self) -> Option<&str> {
+        self.0.target_type.as_deref()
+    }
+    async fn target_id(&self) -> Option<&str> {
+        self.0.target_id.as_deref()
+    }
+    async fn target_name(&self) -> Option<&str> {
+        self.0.target_name.as_deref()
+    }
+    async fn details(&self) -> Json<serde_json::Value> {
+        Json(self.0.details.clone())
+    }
+    async fn ip(&self) -> Option<&str> {
+        self.0.ip.as_deref()
+    }
+    async fn user_agent(&self) -> Option<&str> {
+        self.0.user_agent.as_deref()
+    }
+    async fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+    /// SHA-256 over the previous hash and this event.
+    async fn hash(&self) -> &str {
+        &self.0.hash
+    }
+    async fn prev_hash(&self) -> &str {
+        &self.0.prev_hash
+    }
+}
+
+/// Requests in one minute.
+#[derive(SimpleObject)]
+pub struct UsageBucket {
+    pub minute: DateTime<Utc>,
+    pub count: i64,
+}
+
+/// A credential's requests over a time range.
+#[derive(SimpleObject)]
+pub struct Usage {
+    pub credential_id: ID,
+    pub total: i64,
+    pub buckets: Vec<UsageBucket>,
+}
+
+impl From<DomainUsage> for Usage {
+    fn from(u: DomainUsage) -> Self {
+        Self {
+            credential_id: ID(u.credential_id.to_string()),
+            total: u.total,
+            buckets: u
+                .buckets
+                .into_iter()
+                .map(|(minute, count)| UsageBucket { minute, count })
+                .collect(),
+        }
+    }
+}
+
+/// Filters for `auditEvents`.
+#[derive(InputObject, Default)]
+pub struct AuditEventFilter {
+    pub actor_id: Option<ID>,
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A new API key and its secret: the only time the secret is shown.
+#[derive(SimpleObject)]
+pub struct ApiKeyWithSecret {
+    pub api_key: ApiKey,
+    /// The full token. Store it now: it cannot be shown again.
+    pub secret: String,
+}
+
+/// A new personal access token and its secret: the only time the secret is shown.
+#[derive(SimpleObject)]
+pub struct PersonalAccessTokenWithSecret {
+    pub token: PersonalAccessToken,
+    /// The full token. Store it now: it cannot be shown again.
+    pub secret: String,
+}
+
+/// A new organization and its default project.
+#[derive(SimpleObject)]
+pub struct CreateOrganizationPayload {
+    pub organization: Organization,
+    pub project: Project,
+}

@@ -1,0 +1,14 @@
+//! Keyward: API keys, personal access tokens, service-account keys and dashboard sign-in
+//! for API products. This crate is the server: REST verification, the GraphQL API,
+//! authentication and the domain services behind them.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod rest;
+pub mod server;
+pub mod token;

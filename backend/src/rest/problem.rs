@@ -1,0 +1,140 @@
+//! RFC 9457 problem+json for every REST error, with the request id, and the
+//! `WWW-Authenticate` challenge of RFC 6750 on 401 and insufficient-scope 403.
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::{
+    app::current_request_id,
+    error::{AppError, AuthFailure},
+};
+
+/// The realm in every challenge.
+pub const REALM: &str = "keyward";
+
+/// The HTTP status of an error.
+pub fn status(err: &AppError) -> StatusCode {
+    match err {
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::NotAMember | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::NotFound(_) => StatusCode::NOT_FOUND,
+        AppError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+        AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The `code` member: the precise reason for 401s, the error code otherwise.
+pub fn problem_code(err: &AppError) -> &'static str {
+    match err {
+        AppError::Unauthenticated(f) => f.code(),
+        other => other.code(),
+    }
+}
+
+/// The `WWW-Authenticate` challenge for an error, if it has one.
+pub fn challenge(err: &AppError) -> Option<String> {
+    match err {
+        AppError::Unauthenticated(AuthFailure::Missing) => {
+            Some(format!("Bearer realm=\"{REALM}\""))
+        }
+        AppError::Unauthenticated(f) => Some(format!(
+            "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{}\"",
+            f.describe()
+        )),
+        AppError::Forbidden(perm) => Some(format!(
+            "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", error_description=\"missing {}\"",
+            perm.replace('"', "'")
+        )),
+        _ => None,
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = status(&self);
+        if let AppError::Internal(cause) = &self {
+            tracing::error!(error = %cause, request_id = %current_request_id(), "internal error");
+        }
+        let code = problem_code(&self);
+        let body = json!({
+            "type": format!("urn:keyward:problem:{}", code.to_ascii_lowercase().replace('_', "-")),
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": self.to_string(),
+            "code": code,
+            "request_id": current_request_id(),
+        });
+        let mut response = (status, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(value) = challenge(&self).and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let AppError::RateLimited {
+            retry_after_secs,
+            limit,
+        } = self
+        {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            crate::rest::verify::insert_rate_headers(headers, limit, 0, retry_after_secs);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_maps_to_one_status() {
+        let cases = [
+            (AppError::Unauthenticated(AuthFailure::Revoked), 401),
+            (AppError::NotAMember, 403),
+            (AppError::Forbidden("api_keys:write".into()), 403),
+            (AppError::NotFound("api key"), 404),
+            (AppError::invalid("name", "empty"), 400),
+            (AppError::Conflict("x".into()), 409),
+            (
+                AppError::RateLimited {
+                    retry_after_secs: 1,
+                    limit: 1,
+                },
+                429,
+            ),
+            (AppError::PayloadTooLarge, 413),
+            (AppError::internal(std::io::Error::other("boom")), 500),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(status(&err).as_u16(), expected, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        assert_eq!(
+            challenge(&AppError::Unauthenticated(AuthFailure::Missing)).unwrap(),
+            "Bearer realm=\"keyward\""
+        );
+        assert!(
+            challenge(&AppError::Unauthenticated(AuthFailure::Expired))
+                .unwrap()
+                .contains("error=\"invalid_token\"")
+        );
+        assert!(
+            challenge(&AppError::Forbidden("deployments:write".into()))
+                .unwrap()
+                .contains("error=\"insufficient_scope\"")
+        );
+        assert!(challenge(&AppError::NotAMember).is_none());
+    }
+}

@@ -1,0 +1,233 @@
+//! `GET /api/v1/api-keys/verify` and `POST /api/v1/keys/verify` (SPEC §4).
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::{ClientIp, presented_credential},
+    domain::{
+        CredentialKind, Principal, access,
+        permissions::{Perm, PermissionSet},
+        ratelimit::RateDecision,
+        verify::Verified,
+    },
+    error::{AppError, AuthFailure},
+};
+
+/// Adds the `RateLimit-Policy` and `RateLimit` headers.
+pub fn insert_rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset: u64) {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"per-minute\";q={limit};w=60")) {
+        headers.insert("ratelimit-policy", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("\"per-minute\";r={remaining};t={reset}")) {
+        headers.insert("ratelimit", v);
+    }
+}
+
+fn rate_json(rate: &RateDecision) -> Value {
+    json!({ "limit": rate.limit, "remaining": rate.remaining, "reset": rate.reset_secs })
+}
+
+/// The description of a verified credential shared by both endpoints.
+fn describe(v: &Verified, scopes: Option<Vec<String>>) -> serde_json::Map<String, Value> {
+    let r = &v.record;
+    let c = &r.credential;
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "key".into(),
+        json!({
+            "id": c.id,
+            "kind": c.kind,
+            "name": c.name,
+            "prefix": c.display_prefix,
+            "environment": c.environment,
+            "scopes": scopes,
+            "expires_at": crate::domain::credentials::effective_expiry(c),
+            "created_at": c.created_at,
+        }),
+    );
+    body.insert(
+        "customer".into(),
+        r.customer.as_ref().map_or(
+            Value::Null,
+            |x| json!({ "id": x.id, "email": x.email, "name": x.name }),
+        ),
+    );
+    body.insert(
+        "service_account".into(),
+        r.service_account
+            .as_ref()
+            .map_or(Value::Null, |sa| json!({ "id": sa.id, "name": sa.name })),
+    );
+    body.insert(
+        "organization".into(),
+        r.organization.as_ref().map_or(
+            Value::Null,
+            |o| json!({ "id": o.id, "name": o.name, "slug": o.slug }),
+        ),
+    );
+    body.insert(
+        "project".into(),
+        r.project.as_ref().map_or(
+            Value::Null,
+            |p| json!({ "id": p.id, "name": p.name, "slug": p.slug, "namespace": p.namespace }),
+        ),
+    );
+    body.insert("ratelimit".into(), rate_json(&v.rate));
+    body
+}
+
+fn scope_strings(scopes: Option<Vec<Perm>>) -> Option<Vec<String>> {
+    scopes.map(|s| s.iter().map(ToString::to_string).collect())
+}
+
+/// `GET /api/v1/api-keys/verify`: the caller presents a credential; the answer describes it.
+pub async fn verify_presented(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+) -> Response {
+    let raw = match presented_credential(&headers) {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return AppError::from(AuthFailure::Missing).into_response(),
+        Err(failure) => return AppError::from(failure).into_response(),
+    };
+    let verified = match state.services.verify_credential(&raw, ip.as_deref()).await {
+        Ok(v) => v,
+        Err(err) => return err.into_response(),
+    };
+    if !verified.rate.allowed {
+        return AppError::RateLimited {
+            retry_after_secs: verified.rate.retry_after_secs,
+            limit: verified.rate.limit,
+        }
+        .into_response();
+    }
+    let mut body = describe(&verified, scope_strings(verified.record.effective_scopes()));
+    body.insert("valid".into(), Value::Bool(true));
+    let mut response = Json(Value::Object(body)).into_response();
+    insert_rate_headers(
+        response.headers_mut(),
+        verified.rate.limit,
+        verified.rate.remaining,
+        verified.rate.reset_secs,
+    );
+    response
+}
+
+/// Body of `POST /api/v1/keys/verify`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyRequest {
+    key: String,
+    #[serde(default)]
+    require: Vec<String>,
+    /// For a PAT: the organization whose permissions `require` is checked against.
+    #[serde(default)]
+    organization_id: Option<Uuid>,
+}
+
+/// `POST /api/v1/keys/verify`: a service checks a key its own caller presented.
+pub async fn verify_body(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> Response {
+    let request: VerifyRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return AppError::invalid("body", format!("is not a valid verify request: {e}"))
+                .into_response();
+        }
+    };
+    let mut required = Vec::with_capacity(request.require.len());
+    for (i, s) in request.require.iter().enumerate() {
+        match Perm::parse(s) {
+            Ok(p) => required.push(p),
+            Err(e) => return AppError::invalid(format!("require[{i}]"), e).into_response(),
+        }
+    }
+    let verified = match state
+        .services
+        .verify_credential(&request.key, ip.as_deref())
+        .await
+    {
+        Ok(v) => v,
+        Err(AppError::Unauthenticated(failure)) => {
+            return Json(json!({ "valid": false, "code": failure.code() })).into_response();
+        }
+        Err(err) => return err.into_response(),
+    };
+    let effective = match effective_permissions(&state, &verified, request.organization_id).await {
+        Ok(e) => e,
+        Err(err) => return err.into_response(),
+    };
+    let scopes = match (&effective, verified.record.kind()) {
+        (Some(set), CredentialKind::Pat) if request.organization_id.is_some() => {
+            Some(set.to_scopes(&verified.record.app_resources))
+        }
+        _ => verified.record.effective_scopes(),
+    };
+    let code = if !verified.rate.allowed {
+        "RATE_LIMITED"
+    } else if required
+        .iter()
+        .any(|p| !effective.as_ref().is_some_and(|set| set.allows(p)))
+    {
+        "INSUFFICIENT_PERMISSIONS"
+    } else {
+        "VALID"
+    };
+    let mut body = describe(&verified, scope_strings(scopes));
+    body.insert("valid".into(), Value::Bool(code == "VALID"));
+    body.insert("code".into(), Value::String(code.into()));
+    if code == "INSUFFICIENT_PERMISSIONS" {
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|p| !effective.as_ref().is_some_and(|set| set.allows(p)))
+            .map(ToString::to_string)
+            .collect();
+        body.insert("missing".into(), json!(missing));
+    }
+    Json(Value::Object(body)).into_response()
+}
+
+/// What the credential may do: for org credentials their effective scopes; for a PAT,
+/// its user's permissions in `organization_id` narrowed by its scopes (or its declared
+/// scopes when no organization is named).
+async fn effective_permissions(
+    state: &AppState,
+    verified: &Verified,
+    organization_id: Option<Uuid>,
+) -> Result<Option<PermissionSet>, AppError> {
+    let record = &verified.record;
+    if record.kind() != CredentialKind::Pat {
+        return Ok(record.effective_scopes().map(|s| {
+            PermissionSet::from_map(s.into_iter().map(|p| (p.resource, p.level)).collect())
+        }));
+    }
+    match organization_id {
+        Some(org) => {
+            let principal = Principal::Credential(std::sync::Arc::new(record.to_authed()));
+            match access::org_permissions(&state.services.db, &principal, org).await {
+                Ok(set) => Ok(Some(set)),
+                Err(AppError::NotAMember) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        None => Ok(
+            crate::domain::credentials::stored_scopes(&record.credential).map(|s| {
+                PermissionSet::from_map(s.into_iter().map(|p| (p.resource, p.level)).collect())
+            }),
+        ),
+    }
+}

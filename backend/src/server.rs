@@ -1,0 +1,134 @@
+//! Running the server: start-up, the usage flusher and graceful shutdown.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use base64::Engine;
+use chrono::Utc;
+use entity::{instance_setting, prelude::*};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tower_cookies::Key;
+
+use crate::{
+    app::{AppState, router},
+    config::Config,
+    db,
+    domain::Services,
+    token::random_base62,
+};
+
+const COOKIE_KEY_SETTING: &str = "cookie_key";
+
+/// The cookie key from configuration, or the one kept in the database (made on first start).
+pub async fn cookie_key(config: &Config, db: &DatabaseConnection) -> Result<Key, String> {
+    let engine = base64::engine::general_purpose::STANDARD;
+    if let Some(secret) = &config.cookie_key {
+        let bytes = engine
+            .decode(secret.expose().trim())
+            .map_err(|_| "cookie_key: must be base64".to_owned())?;
+        return Key::try_from(bytes.as_slice())
+            .map_err(|_| "cookie_key: must hold at least 64 bytes".to_owned());
+    }
+    let stored = InstanceSetting::find_by_id(COOKIE_KEY_SETTING.to_owned())
+        .one(db)
+        .await
+        .map_err(|e| format!("reading the cookie key: {e}"))?;
+    let encoded = match stored {
+        Some(row) => row.value,
+        None => {
+            let material =
+                random_base62(96).map_err(|e| format!("generating the cookie key: {e}"))?;
+            let encoded = engine.encode(material.as_bytes());
+            instance_setting::ActiveModel {
+                key: Set(COOKIE_KEY_SETTING.into()),
+                value: Set(encoded.clone()),
+                updated_at: Set(Utc::now()),
+            }
+            .insert(db)
+            .await
+            .map_err(|e| format!("storing the cookie key: {e}"))?;
+            encoded
+        }
+    };
+    let bytes = engine
+        .decode(encoded)
+        .map_err(|_| "stored cookie key is damaged".to_owned())?;
+    Key::try_from(bytes.as_slice()).map_err(|_| "stored cookie key is too short".to_owned())
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub services: Services,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, drains requests, flushes usage and closes the pool.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Connects, migrates and starts serving on `config.listen`.
+pub async fn start(config: Config) -> Result<Running, String> {
+    let db = db::connect_and_migrate(&config.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let key = cookie_key(&config, &db).await?;
+    let config = Arc::new(config);
+    let services = Services::new(db, config.clone()).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = router(AppState::new(services.clone(), key));
+    let (shutdown, mut stop) = watch::channel(false);
+
+    let flusher = {
+        let services = services.clone();
+        let mut stop = shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(services.config.usage_flush_interval);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if let Err(e) = services.usage.flush(&services.db).await {
+                            tracing::warn!(error = %e, "usage flush failed; will retry");
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    };
+
+    let task = {
+        let services = services.clone();
+        tokio::spawn(async move {
+            let server = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+            });
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "server error");
+            }
+            let _ = flusher.await;
+            if let Err(e) = services.usage.flush(&services.db).await {
+                tracing::error!(error = %e, "final usage flush failed");
+            }
+            let _ = services.db.clone().close().await;
+        })
+    };
+    Ok(Running {
+        addr,
+        services,
+        shutdown,
+        task,
+    })
+}

@@ -1,0 +1,343 @@
+//! Credential tokens: generation, parsing and hashing.
+//!
+//! A token is `{prefix}_{tag}` + 32 base62 characters from the OS RNG (190 bits) + a
+//! 6-character base62 CRC32 of those 32 characters, e.g. `kw_sk_live_…`. The checksum
+//! lets the server (and secret scanners) reject a mistyped or invented token without
+//! touching storage.
+//!
+//! Policy: the plaintext lives only in [`PlainToken`], whose `Debug` and `Display` are
+//! redacted; storage and lookups only ever see a [`TokenHash`] (hex SHA-256 of the whole
+//! token), plus a display prefix and the last four characters.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Random characters in a token.
+pub const RANDOM_LEN: usize = 32;
+/// Checksum characters at the end of a token.
+pub const CHECKSUM_LEN: usize = 6;
+/// Longest credential string the server will look at.
+pub const MAX_TOKEN_LEN: usize = 256;
+
+/// What a token is for; decides its tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// An organization API key for live traffic: `{p}_sk_live_`.
+    ApiKeyLive,
+    /// An organization API key for test traffic: `{p}_sk_test_`.
+    ApiKeyTest,
+    /// A personal access token: `{p}_pat_`.
+    Pat,
+    /// A service-account key: `{p}_sa_`.
+    ServiceAccount,
+}
+
+impl TokenKind {
+    /// Every kind, longest tag first so parsing never stops at a shorter tag.
+    pub const ALL: [TokenKind; 4] = [
+        Self::ApiKeyLive,
+        Self::ApiKeyTest,
+        Self::Pat,
+        Self::ServiceAccount,
+    ];
+
+    /// The tag after the deployment prefix.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::ApiKeyLive => "sk_live_",
+            Self::ApiKeyTest => "sk_test_",
+            Self::Pat => "pat_",
+            Self::ServiceAccount => "sa_",
+        }
+    }
+}
+
+/// A token in plain text. Shown once, in the response that created it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlainToken(String);
+
+impl PlainToken {
+    /// Wraps a token presented by a caller.
+    pub fn new(raw: impl Into<String>) -> Self {
+        Self(raw.into())
+    }
+
+    /// The secret itself, for the one response that returns it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// The value stored and looked up.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.0)
+    }
+
+    /// The last four characters, shown in listings.
+    pub fn last4(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        chars[chars.len().saturating_sub(4)..].iter().collect()
+    }
+}
+
+impl fmt::Debug for PlainToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlainToken([REDACTED])")
+    }
+}
+
+impl fmt::Display for PlainToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// Hex SHA-256 of a whole token: all that storage ever sees.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(String);
+
+impl TokenHash {
+    /// Hashes a token.
+    pub fn of(token: &str) -> Self {
+        Self(hex::encode(Sha256::digest(token.as_bytes())))
+    }
+
+    /// Accepts a hash computed elsewhere (key import): 64 hex digits, any case.
+    pub fn from_hex(hex_digest: &str) -> Option<Self> {
+        let trimmed = hex_digest.trim();
+        (trimmed.len() == 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| Self(trimmed.to_ascii_lowercase()))
+    }
+
+    /// A hash read back from storage.
+    pub fn from_stored(hex_digest: &str) -> Self {
+        Self(hex_digest.to_owned())
+    }
+
+    /// The lowercase hex digest.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A newly generated token with what is stored of it.
+#[derive(Debug)]
+pub struct NewToken {
+    pub token: PlainToken,
+    pub hash: TokenHash,
+    /// Type prefix and the first four random characters, e.g. `kw_sk_live_Ab3x`.
+    pub display_prefix: String,
+    pub last4: String,
+}
+
+/// A presented token that passed the format and checksum checks.
+#[derive(Debug, Clone)]
+pub struct ParsedToken {
+    pub kind: TokenKind,
+    pub hash: TokenHash,
+}
+
+/// Why a presented string is not a Keyward token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Malformed {
+    UnknownPrefix,
+    BadLength,
+    BadCharacter,
+    BadChecksum,
+}
+
+/// Token generation and parsing for one deployment prefix.
+#[derive(Debug, Clone)]
+pub struct TokenFormat {
+    prefix: String,
+}
+
+impl TokenFormat {
+    /// `prefix` must be 1–16 lowercase letters or digits, starting with a letter.
+    pub fn new(prefix: &str) -> Result<Self, String> {
+        let valid = !prefix.is_empty()
+            && prefix.len() <= 16
+            && prefix.starts_with(|c: char| c.is_ascii_lowercase())
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if valid {
+            Ok(Self {
+                prefix: prefix.to_owned(),
+            })
+        } else {
+            Err("must be 1-16 lowercase letters or digits, starting with a letter".into())
+        }
+    }
+
+    /// The deployment prefix, e.g. `kw`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The full type prefix of a kind, e.g. `kw_sk_live_`.
+    pub fn type_prefix(&self, kind: TokenKind) -> String {
+        format!("{}_{}", self.prefix, kind.tag())
+    }
+
+    /// Generates a token of `kind` from the OS RNG.
+    pub fn generate(&self, kind: TokenKind) -> Result<NewToken, getrandom::Error> {
+        let random = random_base62(RANDOM_LEN)?;
+        let type_prefix = self.type_prefix(kind);
+        let token = format!("{type_prefix}{random}{}", checksum(&random));
+        let token = PlainToken(token);
+        Ok(NewToken {
+            hash: token.hash(),
+            display_prefix: format!("{type_prefix}{}", &random[..4]),
+            last4: token.last4(),
+            token,
+        })
+    }
+
+    /// Checks a presented token's shape and checksum, without any lookup.
+    pub fn parse(&self, raw: &str) -> Result<ParsedToken, Malformed> {
+        let rest = raw
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|r| r.strip_prefix('_'))
+            .ok_or(Malformed::UnknownPrefix)?;
+        let (kind, body) = TokenKind::ALL
+            .iter()
+            .find_map(|k| rest.strip_prefix(k.tag()).map(|body| (*k, body)))
+            .ok_or(Malformed::UnknownPrefix)?;
+        if body.len() != RANDOM_LEN + CHECKSUM_LEN {
+            return Err(Malformed::BadLength);
+        }
+        if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Malformed::BadCharacter);
+        }
+        let (random, check) = body.split_at(RANDOM_LEN);
+        if checksum(random) != check {
+            return Err(Malformed::BadChecksum);
+        }
+        Ok(ParsedToken {
+            kind,
+            hash: TokenHash::of(raw),
+        })
+    }
+}
+
+/// A random base62 string, by rejection sampling so every character is uniform.
+pub fn random_base62(len: usize) -> Result<String, getrandom::Error> {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf)?;
+        for b in buf {
+            // 248 = 4 * 62: bytes at or above it would bias the distribution.
+            if b < 248 && out.len() < len {
+                out.push(BASE62[usize::from(b % 62)] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// CRC32 of `data`, as 6 zero-padded base62 characters.
+fn checksum(data: &str) -> String {
+    let mut n = crc32fast::hash(data.as_bytes());
+    let mut digits = [b'0'; CHECKSUM_LEN];
+    for slot in digits.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    digits.iter().map(|&b| b as char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn format() -> TokenFormat {
+        TokenFormat::new("kw").unwrap()
+    }
+
+    #[test]
+    fn generated_tokens_have_the_documented_shape() {
+        let new = format().generate(TokenKind::ApiKeyLive).unwrap();
+        let raw = new.token.expose_secret();
+        assert!(raw.starts_with("kw_sk_live_"));
+        assert_eq!(raw.len(), "kw_sk_live_".len() + 38);
+        assert_eq!(new.display_prefix.len(), "kw_sk_live_".len() + 4);
+        assert!(raw.starts_with(&new.display_prefix));
+        assert!(raw.ends_with(&new.last4));
+        assert_eq!(new.hash, TokenHash::of(raw));
+        assert_eq!(new.hash.as_str().len(), 64);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_display() {
+        let new = format().generate(TokenKind::Pat).unwrap();
+        let secret = new.token.expose_secret().to_owned();
+        assert!(!format!("{new:?}").contains(&secret));
+        assert!(!format!("{}", new.token).contains(&secret));
+        assert!(!format!("{:?}", new.token).contains(&secret[8..]));
+    }
+
+    #[test]
+    fn foreign_and_mistyped_tokens_are_malformed() {
+        let f = format();
+        assert_eq!(
+            f.parse("vc_0123456789abcdef0123456789abcdef").unwrap_err(),
+            Malformed::UnknownPrefix
+        );
+        assert_eq!(f.parse("kw_xx_abc").unwrap_err(), Malformed::UnknownPrefix);
+        assert_eq!(f.parse("kw_pat_short").unwrap_err(), Malformed::BadLength);
+        let other = TokenFormat::new("kici")
+            .unwrap()
+            .generate(TokenKind::Pat)
+            .unwrap();
+        assert_eq!(
+            f.parse(other.token.expose_secret()).unwrap_err(),
+            Malformed::UnknownPrefix
+        );
+    }
+
+    #[test]
+    fn prefix_rules() {
+        assert!(TokenFormat::new("kici").is_ok());
+        assert!(TokenFormat::new("").is_err());
+        assert!(TokenFormat::new("Kw").is_err());
+        assert!(TokenFormat::new("1kw").is_err());
+        assert!(TokenFormat::new("k_w").is_err());
+    }
+
+    fn any_kind() -> impl Strategy<Value = TokenKind> {
+        prop::sample::select(TokenKind::ALL.to_vec())
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(kind in any_kind(), prefix in "[a-z][a-z0-9]{0,15}") {
+            let f = TokenFormat::new(&prefix).unwrap();
+            let new = f.generate(kind).unwrap();
+            let parsed = f.parse(new.token.expose_secret()).unwrap();
+            prop_assert_eq!(parsed.kind, kind);
+            prop_assert_eq!(parsed.hash, new.hash);
+        }
+
+        #[test]
+        fn any_single_character_change_is_rejected(
+            kind in any_kind(),
+            pos in any::<prop::sample::Index>(),
+            replacement in prop::sample::select(BASE62.to_vec()),
+        ) {
+            let f = format();
+            let new = f.generate(kind).unwrap();
+            let raw = new.token.expose_secret();
+            let i = pos.index(raw.len());
+            let original = raw.as_bytes()[i];
+            prop_assume!(original != replacement);
+            let mut bytes = raw.as_bytes().to_vec();
+            bytes[i] = replacement;
+            let changed = String::from_utf8(bytes).unwrap();
+            prop_assert!(f.parse(&changed).is_err(), "accepted {} changed at {}", kind.tag(), i);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "credentials")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// `api_key`, `pat` or `service_account_key`.
+    pub kind: String,
+    pub organization_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+    /// The owner: the creator of an API key, the user of a PAT; none for service-account keys.
+    pub customer_id: Option<Uuid>,
+    pub service_account_id: Option<Uuid>,
+    pub created_by: Option<Uuid>,
+    pub name: String,
+    pub display_prefix: String,
+    pub last4: String,
+    /// Hex SHA-256 of the whole token: all that is ever stored of the secret.
+    #[sea_orm(unique)]
+    pub token_hash: String,
+    /// A list of `resource:level`; none means all of the owner's permissions.
+    pub scopes: Option<Json>,
+    /// `live` or `test` for API keys.
+    pub environment: Option<String>,
+    pub expires_at: Option<DateTimeUtc>,
+    pub disabled_at: Option<DateTimeUtc>,
+    pub revoked_at: Option<DateTimeUtc>,
+    pub revoked_reason: Option<String>,
+    pub revoked_by: Option<Uuid>,
+    /// Set on the new credential of a rotation: the one it replaces.
+    pub rotated_from_id: Option<Uuid>,
+    /// Set on the old credential of a rotation: when it stops working.
+    pub grace_expires_at: Option<DateTimeUtc>,
+    pub rate_limit_per_minute: Option<i32>,
+    pub imported: bool,
+    pub import_prefix: Option<String>,
+    pub last_used_at: Option<DateTimeUtc>,
+    pub last_used_ip: Option<String>,
+    pub request_count: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

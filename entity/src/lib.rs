@@ -1,0 +1,37 @@
+//! Keyward's sea-orm entities: table shapes only, no API types and no logic.
+
+pub mod application_resource;
+pub mod audit_chain_head;
+pub mod audit_event;
+pub mod cli_login_code;
+pub mod credential;
+pub mod customer;
+pub mod device_authorization;
+pub mod instance_setting;
+pub mod invite;
+pub mod membership;
+pub mod organization;
+pub mod project;
+pub mod role;
+pub mod service_account;
+pub mod session;
+pub mod usage_bucket;
+
+pub mod prelude {
+    pub use super::application_resource::Entity as ApplicationResource;
+    pub use super::audit_chain_head::Entity as AuditChainHead;
+    pub use super::audit_event::Entity as AuditEvent;
+    pub use super::cli_login_code::Entity as CliLoginCode;
+    pub use super::credential::Entity as Credential;
+    pub use super::customer::Entity as Customer;
+    pub use super::device_authorization::Entity as DeviceAuthorization;
+    pub use super::instance_setting::Entity as InstanceSetting;
+    pub use super::invite::Entity as Invite;
+    pub use super::membership::Entity as Membership;
+    pub use super::organization::Entity as Organization;
+    pub use super::project::Entity as Project;
+    pub use super::role::Entity as Role;
+    pub use super::service_account::Entity as ServiceAccount;
+    pub use super::session::Entity as Session;
+    pub use super::usage_bucket::Entity as UsageBucket;
+}

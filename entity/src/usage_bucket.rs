@@ -1,0 +1,16 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "usage_buckets")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub credential_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub minute: DateTimeUtc,
+    pub count: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

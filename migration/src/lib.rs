@@ -1,0 +1,18 @@
+//! Keyward's schema migrations.
+//!
+//! Migrations are append-only once they have landed: a change to the schema is a new
+//! migration, never an edit of an old one, so every deployment reaches the same schema.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+
+/// Runs Keyward's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}
