@@ -1,1 +1,356 @@
+//! The test harness: the real Keyward server on `127.0.0.1:0`, a fresh migrated database
+//! per test (a SQLite file, or a new PostgreSQL database when `KEYWARD_TEST_POSTGRES_URL`
+//! is set), and ready-made actors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use backend::{config::Config, domain::Services, server::Running};
+use clap::Parser;
+use reqwest::{StatusCode, header::HeaderMap};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{Value, json};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests use, if any. On CI it must be set.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("KEYWARD_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "KEYWARD_TEST_POSTGRES_URL must be set on CI so every database test runs on PostgreSQL too"
+            );
+            None
+        }
+    }
+}
+
+/// Everything the server logs during the test run, to prove secrets never appear there.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+struct BufWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for BufWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let buf = log_buffer().clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,sqlx=warn,hyper=info,h2=info,reqwest=info")
+            .with_writer(move || BufWriter(buf.clone()))
+            .try_init();
+    });
+}
+
+/// Where a test's database lives, and how to drop it.
+enum Storage {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+/// A running Keyward for one test.
+pub struct TestApp {
+    pub db: Db,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    running: Option<Running>,
+    storage: Storage,
+}
+
+/// An admin made by `bootstrap`: a PAT, its organization and project.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub email: String,
+    pub pat: String,
+    pub org_id: String,
+    pub project_id: String,
+}
+
+/// Replaces the database name of a PostgreSQL URL.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let slash = base
+        .rfind('/')
+        .filter(|i| *i > "postgres://".len())
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..slash], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl TestApp {
+    /// Starts Keyward on a fresh database.
+    pub async fn spawn(db: Db) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// Starts Keyward on a fresh database after adjusting its configuration.
+    pub async fn spawn_with(db: Db, adjust: impl FnOnce(&mut Config)) -> Self {
+        init_logging();
+        let (database_url, storage) = match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("keyward.db").display()
+                );
+                (url, Storage::Sqlite(dir))
+            }
+            Db::Postgres => {
+                let admin_url =
+                    postgres_url().expect("PostgreSQL tests need KEYWARD_TEST_POSTGRES_URL");
+                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(&admin_url).await.unwrap();
+                admin
+                    .execute_raw(Statement::from_string(
+                        admin.get_database_backend(),
+                        format!("CREATE DATABASE {name}"),
+                    ))
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+                (
+                    with_database(&admin_url, &name),
+                    Storage::Postgres { admin_url, name },
+                )
+            }
+        };
+        let mut config = Config::for_tests(&database_url);
+        adjust(&mut config);
+        Self::start(db, database_url, storage, config).await
+    }
+
+    async fn start(db: Db, database_url: String, storage: Storage, config: Config) -> Self {
+        let running = backend::server::start(config).await.unwrap();
+        let base = format!("http://{}", running.addr);
+        Self {
+            db,
+            base,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            database_url,
+            running: Some(running),
+            storage,
+        }
+    }
+
+    /// The server's services, for checks that look behind the API.
+    pub fn services(&self) -> &Services {
+        &self.running.as_ref().unwrap().services
+    }
+
+    /// Stops the server gracefully (draining and flushing) and keeps the database.
+    pub async fn stop_server(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    /// Starts the server again on the same database.
+    pub async fn restart(mut self) -> Self {
+        self.stop_server().await;
+        let config = Config::for_tests(&self.database_url);
+        let storage = std::mem::replace(
+            &mut self.storage,
+            Storage::Postgres {
+                admin_url: String::new(),
+                name: String::new(),
+            },
+        );
+        Self::start(self.db, self.database_url.clone(), storage, config).await
+    }
+
+    /// Stops the server and drops the database.
+    pub async fn finish(mut self) {
+        self.stop_server().await;
+        if let Storage::Postgres { admin_url, name } = &self.storage {
+            if !name.is_empty() {
+                let admin = Database::connect(admin_url).await.unwrap();
+                admin
+                    .execute_raw(Statement::from_string(
+                        admin.get_database_backend(),
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    ))
+                    .await
+                    .unwrap();
+                admin.close().await.unwrap();
+            }
+        }
+    }
+
+    /// Runs `keyward-server bootstrap --email EMAIL` against this database and returns
+    /// the admin it made, as a user would get it.
+    pub async fn bootstrap(&self, email: &str) -> Admin {
+        let args = ["keyward-server", "bootstrap", "--email", email];
+        let cli = backend::config::Cli::try_parse_from(args).unwrap();
+        let mut out = Vec::new();
+        let config = Config::for_tests(&self.database_url);
+        backend::cli::run(cli.command.unwrap(), config, &mut out)
+            .await
+            .unwrap();
+        let pat = String::from_utf8(out).unwrap().trim().to_owned();
+        let me = self
+            .gql(&pat, "{ organizations { id projects { id } } }", json!({}))
+            .await
+            .data();
+        Admin {
+            email: email.to_owned(),
+            org_id: me["organizations"][0]["id"].as_str().unwrap().to_owned(),
+            project_id: me["organizations"][0]["projects"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            pat,
+        }
+    }
+
+    /// Sends a GraphQL request authenticated by `token` (`Authorization: Bearer`).
+    pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap();
+        Gql { status, body }
+    }
+
+    /// `GET /api/v1/api-keys/verify` with the credential in the given header style.
+    pub async fn verify(&self, style: Header, token: &str) -> (StatusCode, HeaderMap, Value) {
+        let mut req = self
+            .client
+            .get(format!("{}/api/v1/api-keys/verify", self.base));
+        req = match style {
+            Header::Bearer => req.header("authorization", format!("Bearer {token}")),
+            Header::ApiKey => req.header("authorization", format!("ApiKey {token}")),
+            Header::XApiKey => req.header("x-api-key", token),
+        };
+        let response = req.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    /// `POST /api/v1/keys/verify`.
+    pub async fn verify_body(&self, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/keys/verify", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// Creates an API key over GraphQL and returns `(id, secret)`.
+    pub async fn create_key(&self, token: &str, input: Value) -> (String, String) {
+        let r = self
+            .gql(
+                token,
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret apiKey { id } } }",
+                json!({ "i": input }),
+            )
+            .await
+            .data();
+        (
+            r["createApiKey"]["apiKey"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+            r["createApiKey"]["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// How a credential is presented.
+#[derive(Debug, Clone, Copy)]
+pub enum Header {
+    Bearer,
+    ApiKey,
+    XApiKey,
+}
+
+/// A GraphQL response.
+#[derive(Debug)]
+pub struct Gql {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Gql {
+    /// The data, asserting there were no errors.
+    pub fn data(self) -> Value {
+        assert!(
+            self.body.get("errors").is_none(),
+            "unexpected errors: {}",
+            self.body
+        );
+        self.body["data"].clone()
+    }
+
+    /// The code of the first error, asserting there was one.
+    pub fn error_code(&self) -> String {
+        self.body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected an error with a code: {}", self.body))
+            .to_owned()
+    }
+
+    /// The message of the first error.
+    pub fn error_message(&self) -> String {
+        self.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// Hex SHA-256, as Keyward stores tokens.
+pub fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}

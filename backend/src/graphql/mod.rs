@@ -42,3 +42,15 @@ pub fn build_schema(services: Option<Services>) -> KeywardSchema {
 pub fn sdl() -> String {
     build_schema(None).sdl()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_schema_matches_the_code() {
+        let committed = include_str!("../../schema.graphql");
+        assert!(
+            committed.trim_end() == super::sdl().trim_end(),
+            "backend/schema.graphql is out of date: run `cargo run -p backend -- schema > backend/schema.graphql`"
+        );
+    }
+}

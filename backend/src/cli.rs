@@ -1,0 +1,136 @@
+//! The `keyward-server` command line: serve, migrate, bootstrap, schema.
+
+use std::{io::Write, process::ExitCode};
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::{
+    config::{Cli, Command, Config, DevSignin, LogFormat},
+    db,
+    domain::Services,
+    graphql, server,
+};
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Runs the process: parses the command line, sets up logging and runs the command.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("keyward-server: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        other => run(other, config, &mut std::io::stdout()).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keyward-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one of the commands that end by themselves, writing their output to `out`.
+pub async fn run(command: Command, config: Config, out: &mut dyn Write) -> Result<(), String> {
+    match command {
+        Command::Serve => Err("`serve` runs until stopped".into()),
+        Command::Migrate => db::connect_and_migrate(&config.database_url)
+            .await
+            .map(|_| eprintln!("migrations applied"))
+            .map_err(|e| format!("database: {e}")),
+        Command::Bootstrap {
+            email,
+            org,
+            token_name,
+        } => bootstrap(config, &email, org.as_deref(), &token_name, out).await,
+        Command::Schema => writeln!(out, "{}", graphql::sdl()).map_err(|e| e.to_string()),
+    }
+}
+
+async fn bootstrap(
+    config: Config,
+    email: &str,
+    org: Option<&str>,
+    token_name: &str,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let database = db::connect_and_migrate(&config.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let services = Services::new(database, std::sync::Arc::new(config)).await?;
+    let done = services
+        .bootstrap(email, org, token_name)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "{} is an instance admin and owner of \"{}\" (organization {}, project {}).",
+        done.customer.email, done.organization.name, done.organization.id, done.project.id
+    );
+    eprintln!("Personal access token (shown once, valid 120 days):");
+    writeln!(out, "{}", done.token.expose_secret()).map_err(|e| e.to_string())
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let dev_signin = config.dev_signin_enabled();
+    if !dev_signin && config.oidc.is_none() && config.dev_signin != DevSignin::Off {
+        tracing::warn!(
+            listen = %config.listen,
+            "development sign-in is off on a non-loopback address; set KEYWARD_DEV_SIGNIN=on to force it"
+        );
+    }
+    let running = server::start(config).await?;
+    tracing::info!(
+        addr = %running.addr,
+        database = db::backend_name(&running.services.db),
+        "Keyward is listening"
+    );
+    if dev_signin {
+        let link = running
+            .services
+            .offer_dev_signin()
+            .map_err(|e| e.to_string())?;
+        eprintln!("\nDevelopment sign-in (one use): {link}\n");
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining requests and flushing usage");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

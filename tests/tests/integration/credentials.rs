@@ -1,0 +1,437 @@
+//! The credential lifecycle over GraphQL (SPEC §3, §8): listing, pagination, rename,
+//! PATs, organizations and projects, and what storage keeps of a secret.
+
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+use tests::{Db, Header, TestApp};
+
+db_tests!(
+    listing_shows_every_field,
+    pagination_by_cursor,
+    rename_and_status_filters,
+    personal_access_tokens,
+    organizations_and_projects,
+    storage_keeps_only_the_hash,
+    other_organizations_are_invisible,
+);
+
+const LIST: &str = "query($o: ID!, $s: CredentialStatus, $first: Int, $after: String) {
+  apiKeys(organizationId: $o, status: $s, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { id name prefix last4 kind status createdAt expiresAt expiresSoon lastUsedAt lastUsedIp requestCount
+            scopes environment rateLimitPerMinute project { id name } createdBy { email } }
+  }
+}";
+
+async fn listing_shows_every_field(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (id, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "projectId": admin.project_id, "name": "listed", "rateLimitPerMinute": 100 }),
+        )
+        .await;
+    assert_eq!(app.verify(Header::Bearer, &secret).await.0, 200);
+    let r = app
+        .gql(&admin.pat, LIST, json!({ "o": admin.org_id }))
+        .await
+        .data();
+    let key = &r["apiKeys"]["nodes"][0];
+    assert_eq!(key["id"], id);
+    assert_eq!(key["name"], "listed");
+    assert_eq!(key["prefix"].as_str().unwrap(), &secret[..15]);
+    assert_eq!(key["last4"].as_str().unwrap(), &secret[secret.len() - 4..]);
+    assert_eq!(key["kind"], "API_KEY");
+    assert_eq!(key["status"], "ACTIVE");
+    assert_eq!(key["expiresAt"], serde_json::Value::Null);
+    assert_eq!(key["expiresSoon"], false);
+    assert_eq!(key["project"]["id"], admin.project_id);
+    assert_eq!(key["createdBy"]["email"], "ada@example.com");
+    assert_eq!(key["rateLimitPerMinute"], 100);
+    assert_eq!(key["environment"], "LIVE");
+    assert!(
+        key["scopes"].is_null(),
+        "no scopes means all of the owner's"
+    );
+    assert!(
+        !r.to_string().contains(&secret),
+        "a listing never holds the secret"
+    );
+    app.finish().await;
+}
+
+async fn pagination_by_cursor(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    for i in 0..5 {
+        app.create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": format!("k{i}") }),
+        )
+        .await;
+    }
+    let first = app
+        .gql(&admin.pat, LIST, json!({ "o": admin.org_id, "first": 2 }))
+        .await
+        .data();
+    assert_eq!(first["apiKeys"]["totalCount"], 5);
+    assert_eq!(first["apiKeys"]["pageInfo"]["hasNextPage"], true);
+    let names: Vec<_> = first["apiKeys"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("k4"), json!("k3")], "newest first");
+    let cursor = first["apiKeys"]["pageInfo"]["endCursor"].clone();
+    let rest = app
+        .gql(
+            &admin.pat,
+            LIST,
+            json!({ "o": admin.org_id, "first": 10, "after": cursor }),
+        )
+        .await
+        .data();
+    let names: Vec<_> = rest["apiKeys"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("k2"), json!("k1"), json!("k0")]);
+    assert_eq!(rest["apiKeys"]["pageInfo"]["hasNextPage"], false);
+    let too_many = app
+        .gql(&admin.pat, LIST, json!({ "o": admin.org_id, "first": 101 }))
+        .await;
+    assert_eq!(too_many.error_code(), "INVALID_INPUT");
+    app.finish().await;
+}
+
+async fn rename_and_status_filters(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (a, _) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "a" }),
+        )
+        .await;
+    let (b, _) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "b" }),
+        )
+        .await;
+    let r = app
+        .gql(
+            &admin.pat,
+            "mutation($i: RenameApiKeyInput!) { renameApiKey(input: $i) { name } }",
+            json!({ "i": { "id": a, "name": "  renamed  " } }),
+        )
+        .await
+        .data();
+    assert_eq!(r["renameApiKey"]["name"], "renamed");
+    app.gql(
+        &admin.pat,
+        "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { id } }",
+        json!({ "i": { "id": b } }),
+    )
+    .await
+    .data();
+    let revoked = app
+        .gql(
+            &admin.pat,
+            LIST,
+            json!({ "o": admin.org_id, "s": "REVOKED" }),
+        )
+        .await
+        .data();
+    assert_eq!(revoked["apiKeys"]["totalCount"], 1);
+    assert_eq!(revoked["apiKeys"]["nodes"][0]["id"], b);
+    let active = app
+        .gql(
+            &admin.pat,
+            LIST,
+            json!({ "o": admin.org_id, "s": "ACTIVE" }),
+        )
+        .await
+        .data();
+    assert_eq!(active["apiKeys"]["totalCount"], 1);
+    assert_eq!(active["apiKeys"]["nodes"][0]["name"], "renamed");
+    app.finish().await;
+}
+
+async fn personal_access_tokens(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let r = app
+        .gql(
+            &admin.pat,
+            "mutation($i: CreatePersonalAccessTokenInput!) { createPersonalAccessToken(input: $i) { secret token { id name expiresAt status scopes } } }",
+            json!({ "i": { "name": "laptop", "scopes": ["api_keys:read"] } }),
+        )
+        .await
+        .data();
+    let secret = r["createPersonalAccessToken"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = r["createPersonalAccessToken"]["token"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("kw_pat_"));
+    let expires: chrono::DateTime<chrono::Utc> =
+        r["createPersonalAccessToken"]["token"]["expiresAt"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    let days = (expires - chrono::Utc::now()).num_hours() as f64 / 24.0;
+    assert!(
+        (119.9..=120.1).contains(&days),
+        "default expiry is 120 days, got {days}"
+    );
+
+    // The scoped PAT can read keys but not create them.
+    let list = app.gql(&secret, LIST, json!({ "o": admin.org_id })).await;
+    assert!(list.body.get("errors").is_none(), "{}", list.body);
+    let create = app
+        .gql(
+            &secret,
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+            json!({ "i": { "organizationId": admin.org_id, "name": "x" } }),
+        )
+        .await;
+    assert_eq!(create.error_code(), "FORBIDDEN");
+    assert!(
+        create.error_message().contains("api_keys:write"),
+        "{}",
+        create.error_message()
+    );
+
+    let mine = app
+        .gql(
+            &admin.pat,
+            "{ personalAccessTokens { totalCount nodes { name status } } }",
+            json!({}),
+        )
+        .await
+        .data();
+    assert_eq!(mine["personalAccessTokens"]["totalCount"], 2);
+    let r = app
+        .gql(
+            &admin.pat,
+            "mutation($i: RevokePersonalAccessTokenInput!) { revokePersonalAccessToken(input: $i) { status } }",
+            json!({ "i": { "id": id } }),
+        )
+        .await
+        .data();
+    assert_eq!(r["revokePersonalAccessToken"]["status"], "REVOKED");
+    assert_eq!(
+        app.verify(Header::Bearer, &secret).await.2["code"],
+        "REVOKED"
+    );
+    let gql = app
+        .gql(&secret, "{ me { authenticatedBy } }", json!({}))
+        .await;
+    assert_eq!(gql.status, 401);
+    assert_eq!(gql.error_code(), "UNAUTHENTICATED");
+    assert_eq!(gql.body["errors"][0]["extensions"]["reason"], "REVOKED");
+    app.finish().await;
+}
+
+async fn organizations_and_projects(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let r = app
+        .gql(
+            &admin.pat,
+            "mutation { createOrganization(input: { name: \"Acme Corp\" }) { organization { id name slug } project { id slug namespace } } }",
+            json!({}),
+        )
+        .await
+        .data();
+    let org = r["createOrganization"]["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(r["createOrganization"]["organization"]["slug"], "acme-corp");
+    assert_eq!(
+        r["createOrganization"]["project"]["namespace"],
+        "acme-corp_default"
+    );
+    // Same name again: a different, still unique slug.
+    let r2 = app
+        .gql(&admin.pat, "mutation { createOrganization(input: { name: \"Acme Corp\" }) { organization { slug } } }", json!({}))
+        .await
+        .data();
+    assert_ne!(
+        r2["createOrganization"]["organization"]["slug"],
+        "acme-corp"
+    );
+    let taken = app
+        .gql(&admin.pat, "mutation { createOrganization(input: { name: \"X\", slug: \"acme-corp\" }) { organization { slug } } }", json!({}))
+        .await;
+    assert_eq!(taken.error_code(), "CONFLICT");
+
+    let p = app
+        .gql(
+            &admin.pat,
+            "mutation($i: CreateProjectInput!) { createProject(input: $i) { id name slug namespace organizationId } }",
+            json!({ "i": { "organizationId": org, "name": "Edge Cache" } }),
+        )
+        .await
+        .data();
+    assert_eq!(p["createProject"]["slug"], "edge-cache");
+    assert_eq!(p["createProject"]["namespace"], "acme-corp_edge-cache");
+    let pid = p["createProject"]["id"].as_str().unwrap();
+    let q = app
+        .gql(
+            &admin.pat,
+            "query($id: ID!) { project(id: $id) { name } }",
+            json!({ "id": pid }),
+        )
+        .await
+        .data();
+    assert_eq!(q["project"]["name"], "Edge Cache");
+    let dup = app
+        .gql(
+            &admin.pat,
+            "mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }",
+            json!({ "i": { "organizationId": org, "name": "Edge Cache" } }),
+        )
+        .await;
+    assert_eq!(dup.error_code(), "CONFLICT");
+    let orgs = app
+        .gql(
+            &admin.pat,
+            "{ organizations { name projects { name } } }",
+            json!({}),
+        )
+        .await
+        .data();
+    assert_eq!(orgs["organizations"].as_array().unwrap().len(), 3);
+    app.finish().await;
+}
+
+async fn storage_keeps_only_the_hash(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "s" }),
+        )
+        .await;
+    assert_eq!(app.verify(Header::Bearer, &secret).await.0, 200);
+    let db = &app.services().db;
+    let backend = db.get_database_backend();
+    for table in [
+        "credentials",
+        "audit_events",
+        "sessions",
+        "usage_buckets",
+        "customers",
+    ] {
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => {
+                format!("SELECT row_to_json(t)::text AS j FROM {table} t")
+            }
+            _ => format!("SELECT * FROM {table}"),
+        };
+        let rows = db
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await
+            .unwrap();
+        let dump = format!("{rows:?}");
+        assert!(!dump.contains(&secret), "{table} holds a secret");
+        assert!(!dump.contains(&admin.pat), "{table} holds a PAT");
+    }
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT token_hash FROM credentials".to_owned(),
+        ))
+        .await
+        .unwrap();
+    let hashes: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String>("", "token_hash").unwrap())
+        .collect();
+    assert!(hashes.contains(&tests::sha256_hex(&secret)));
+    assert!(hashes.contains(&tests::sha256_hex(&admin.pat)));
+    let logs = tests::captured_logs();
+    assert!(
+        !logs.contains(&secret) && !logs.contains(&admin.pat),
+        "a secret reached the logs"
+    );
+    app.finish().await;
+}
+
+async fn other_organizations_are_invisible(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let bob = app.bootstrap("bob@example.com").await;
+    let (ada_key, _) = app
+        .create_key(
+            &ada.pat,
+            json!({ "organizationId": ada.org_id, "name": "ada's" }),
+        )
+        .await;
+
+    let r = app.gql(&bob.pat, LIST, json!({ "o": ada.org_id })).await;
+    assert_eq!(r.error_code(), "NOT_A_MEMBER");
+    let unknown_org = uuid::Uuid::now_v7().to_string();
+    let r = app.gql(&bob.pat, LIST, json!({ "o": unknown_org })).await;
+    assert_eq!(
+        r.error_code(),
+        "NOT_A_MEMBER",
+        "an unknown org looks like a foreign one"
+    );
+
+    // A foreign key id answers exactly like an id that does not exist.
+    let foreign = app
+        .gql(
+            &bob.pat,
+            "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { id } }",
+            json!({ "i": { "id": ada_key } }),
+        )
+        .await;
+    let missing = app
+        .gql(
+            &bob.pat,
+            "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { id } }",
+            json!({ "i": { "id": uuid::Uuid::now_v7().to_string() } }),
+        )
+        .await;
+    assert_eq!(foreign.error_code(), "NOT_FOUND");
+    assert_eq!(foreign.error_message(), missing.error_message());
+    for query in [
+        "query($id: ID!) { apiKey(id: $id) { id } }",
+        "query($id: ID!) { usage(credentialId: $id) { total } }",
+    ] {
+        let r = app.gql(&bob.pat, query, json!({ "id": ada_key })).await;
+        assert_eq!(r.error_code(), "NOT_FOUND", "{query}");
+    }
+    let project = app
+        .gql(
+            &bob.pat,
+            "query($id: ID!) { project(id: $id) { id } }",
+            json!({ "id": ada.project_id }),
+        )
+        .await;
+    assert_eq!(project.error_code(), "NOT_FOUND");
+    // An org key cannot reach another org.
+    let (_, bob_key) = app
+        .create_key(
+            &bob.pat,
+            json!({ "organizationId": bob.org_id, "name": "bob's" }),
+        )
+        .await;
+    let r = app.gql(&bob_key, LIST, json!({ "o": ada.org_id })).await;
+    assert_eq!(r.error_code(), "NOT_A_MEMBER");
+    app.finish().await;
+}

@@ -1,0 +1,93 @@
+//! Development sign-in (SPEC §2) and cookie sessions with CSRF protection (SPEC §6).
+
+use serde_json::json;
+use tests::{Db, TestApp};
+
+db_tests!(development_sign_in);
+
+async fn development_sign_in(db: Db) {
+    let app = TestApp::spawn_with(db, |c| c.dev_signin = backend::config::DevSignin::On).await;
+    let link = app.services().offer_dev_signin().unwrap();
+    let path = link.split_once("/auth/dev").unwrap().1;
+    let url = format!("{}/auth/dev{path}", app.base);
+    let response = app.client.get(&url).send().await.unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+
+    // The link works once.
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
+
+    let gql = |body: serde_json::Value, origin: Option<&str>| {
+        let mut req = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .header("cookie", &cookie)
+            .json(&body);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    let me: serde_json::Value = gql(json!({ "query": "{ me { user { email } isInstanceAdmin authenticatedBy organizationId projectId } }" }), Some(&app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["data"]["me"]["user"]["email"], "admin@localhost");
+    assert_eq!(me["data"]["me"]["authenticatedBy"], "session");
+    assert_eq!(me["data"]["me"]["isInstanceAdmin"], true);
+    let org = me["data"]["me"]["organizationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let create = json!({
+        "query": "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
+        "variables": { "i": { "organizationId": org, "name": "from the dashboard" } },
+    });
+    let cross = gql(create.clone(), Some("https://evil.example"))
+        .await
+        .unwrap();
+    assert_eq!(
+        cross.status(),
+        403,
+        "a cross-origin cookie mutation is refused"
+    );
+    let none = gql(create.clone(), None).await.unwrap();
+    assert_eq!(none.status(), 403);
+    let same: serde_json::Value = gql(create, Some(&app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        same["data"]["createApiKey"]["apiKey"]["id"].is_string(),
+        "{same}"
+    );
+
+    let out = app
+        .client
+        .post(format!("{}/auth/logout", app.base))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    let after = gql(
+        json!({ "query": "{ me { authenticatedBy } }" }),
+        Some(&app.base),
+    )
+    .await
+    .unwrap();
+    assert_eq!(after.status(), 401);
+    app.finish().await;
+}

@@ -1,0 +1,527 @@
+//! The verify endpoints (SPEC §4): header styles, every failure code, rate limits.
+
+use serde_json::json;
+use tests::{Db, Header, TestApp};
+
+db_tests!(
+    verify_accepts_every_header_style,
+    verify_failure_codes,
+    revocation_is_immediate,
+    disable_and_enable,
+    expired_keys,
+    rotation_with_and_without_grace,
+    imported_keys_verify_by_hash,
+    post_verify_checks_required_scopes,
+    post_verify_rejects_malformed_bodies,
+    rate_limited_keys_get_429,
+    project_keys_report_their_project,
+);
+
+async fn verify_accepts_every_header_style(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (id, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "ci deploy", "scopes": ["api_keys:read"] }),
+        )
+        .await;
+    assert!(secret.starts_with("kw_sk_live_"));
+    for style in [Header::Bearer, Header::ApiKey, Header::XApiKey] {
+        let (status, headers, body) = app.verify(style, &secret).await;
+        assert_eq!(status, 200, "{style:?}: {body}");
+        assert_eq!(body["valid"], true);
+        assert_eq!(body["key"]["id"], id);
+        assert_eq!(body["key"]["kind"], "api_key");
+        assert_eq!(body["key"]["name"], "ci deploy");
+        assert_eq!(body["key"]["environment"], "live");
+        assert_eq!(body["key"]["scopes"], json!(["api_keys:read"]));
+        assert_eq!(body["key"]["prefix"].as_str().unwrap(), &secret[..15]);
+        assert_eq!(body["customer"]["email"], "ada@example.com");
+        assert_eq!(body["organization"]["id"], admin.org_id);
+        assert!(body["service_account"].is_null());
+        assert!(body["project"].is_null());
+        assert_eq!(body["ratelimit"]["limit"], 600);
+        assert!(headers.contains_key("ratelimit"));
+        assert!(headers.contains_key("ratelimit-policy"));
+    }
+    // A PAT verifies too, with its user and no single organization.
+    let (status, _, body) = app.verify(Header::Bearer, &admin.pat).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["key"]["kind"], "pat");
+    assert!(body["organization"].is_null());
+    app.finish().await;
+}
+
+async fn verify_failure_codes(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "k" }),
+        )
+        .await;
+
+    // No credential: 401 MISSING, a challenge without an error attribute.
+    let response = app
+        .client
+        .get(format!("{}/api/v1/api-keys/verify", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"keyward\""
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "MISSING");
+    for field in ["type", "title", "status", "detail", "request_id"] {
+        assert!(!body[field].is_null(), "problem+json lacks {field}: {body}");
+    }
+
+    // A changed character breaks the checksum: MALFORMED, before any lookup.
+    let mut chars: Vec<char> = secret.chars().collect();
+    let i = 20;
+    chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
+    let typo: String = chars.into_iter().collect();
+    let cases = [
+        (typo.as_str(), "MALFORMED"),
+        ("kw_sk_live_short", "MALFORMED"),
+        ("vc_0123456789abcdef0123456789abcdef", "MALFORMED"),
+        ("kici_pat_abc", "MALFORMED"),
+    ];
+    for (token, code) in cases {
+        let (status, headers, body) = app.verify(Header::Bearer, token).await;
+        assert_eq!(status, 401, "{token}");
+        assert_eq!(body["code"], code, "{token}: {body}");
+        let challenge = headers["www-authenticate"].to_str().unwrap();
+        assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    }
+
+    // Well-formed but unknown: NOT_FOUND.
+    let unknown = backend::token::TokenFormat::new("kw")
+        .unwrap()
+        .generate(backend::token::TokenKind::ApiKeyLive)
+        .unwrap();
+    let (status, _, body) = app
+        .verify(Header::Bearer, unknown.token.expose_secret())
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], "NOT_FOUND");
+
+    // An Authorization header of another scheme is malformed.
+    let response = app
+        .client
+        .get(format!("{}/api/v1/api-keys/verify", app.base))
+        .basic_auth("user", Some("pass"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    app.finish().await;
+}
+
+async fn revocation_is_immediate(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (id, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "leaky" }),
+        )
+        .await;
+    // Warm the cache so revocation must invalidate it.
+    assert_eq!(app.verify(Header::Bearer, &secret).await.0, 200);
+    let r = app
+        .gql(
+            &admin.pat,
+            "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { status revokedReason revokedAt } }",
+            json!({ "i": { "id": id, "reason": "leaked in a log" } }),
+        )
+        .await
+        .data();
+    assert_eq!(r["revokeApiKey"]["status"], "REVOKED");
+    assert_eq!(r["revokeApiKey"]["revokedReason"], "leaked in a log");
+    let (status, _, body) = app.verify(Header::Bearer, &secret).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], "REVOKED");
+    let (status, body) = app.verify_body(json!({ "key": secret })).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({ "valid": false, "code": "REVOKED" }));
+
+    // Revocation cannot be undone.
+    let again = app
+        .gql(
+            &admin.pat,
+            "mutation($i: ApiKeyInput!) { enableApiKey(input: $i) { status } }",
+            json!({ "i": { "id": id } }),
+        )
+        .await;
+    assert_eq!(again.error_code(), "CONFLICT");
+    assert_eq!(app.verify(Header::Bearer, &secret).await.0, 401);
+    app.finish().await;
+}
+
+async fn disable_and_enable(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (id, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "pausable" }),
+        )
+        .await;
+    assert_eq!(app.verify(Header::Bearer, &secret).await.0, 200);
+    let r = app
+        .gql(
+            &admin.pat,
+            "mutation($i: ApiKeyInput!) { disableApiKey(input: $i) { status } }",
+            json!({ "i": { "id": id } }),
+        )
+        .await
+        .data();
+    assert_eq!(r["disableApiKey"]["status"], "DISABLED");
+    let (status, _, body) = app.verify(Header::Bearer, &secret).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("DISABLED"))
+    );
+    let r = app
+        .gql(
+            &admin.pat,
+            "mutation($i: ApiKeyInput!) { enableApiKey(input: $i) { status } }",
+            json!({ "i": { "id": id } }),
+        )
+        .await
+        .data();
+    assert_eq!(r["enableApiKey"]["status"], "ACTIVE");
+    assert_eq!(app.verify(Header::Bearer, &secret).await.0, 200);
+    app.finish().await;
+}
+
+async fn expired_keys(db: Db) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let soon = chrono::Utc::now() + chrono::TimeDelta::days(3);
+    let (id, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "short-lived", "expiresAt": soon.to_rfc3339() }),
+        )
+        .await;
+    let r = app
+        .gql(
+            &admin.pat,
+            "query($id: ID!) { apiKey(id: $id) { expiresSoon status expiresAt } }",
+            json!({ "id": id }),
+        )
+        .await
+        .data();
+    assert_eq!(
+        r["apiKey"]["expiresSoon"], true,
+        "within 7 days is nearing expiry"
+    );
+    assert_eq!(r["apiKey"]["status"], "ACTIVE");
+
+    // Move the expiry into the past behind the API's back; the key has never been
+    // verified, so nothing is cached.
+    let db = &app.services().db;
+    let past = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        match backend {
+            sea_orm::DbBackend::Postgres => {
+                "UPDATE credentials SET expires_at = $1 WHERE token_hash = $2"
+            }
+            _ => "UPDATE credentials SET expires_at = ? WHERE token_hash = ?",
+        },
+        [past.into(), tests::sha256_hex(&secret).into()],
+    ))
+    .await
+    .unwrap();
+    let (status, _, body) = app.verify(Header::Bearer, &secret).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["code"], "EXPIRED");
+    let r = app
+        .gql(
+            &admin.pat,
+            "query($id: ID!) { apiKey(id: $id) { status expiresSoon } }",
+            json!({ "id": id }),
+        )
+        .await
+        .data();
+    assert_eq!(r["apiKey"]["status"], "EXPIRED");
+    assert_eq!(r["apiKey"]["expiresSoon"], false);
+    app.finish().await;
+}
+
+async fn rotation_with_and_without_grace(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let rotate = "mutation($i: RotateApiKeyInput!) { rotateApiKey(input: $i) { secret apiKey { id name status rotatedFromId scopes } } }";
+
+    let (old_id, old) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "web", "scopes": ["usage:read"] }),
+        )
+        .await;
+    assert_eq!(app.verify(Header::Bearer, &old).await.0, 200);
+    let r = app
+        .gql(
+            &admin.pat,
+            rotate,
+            json!({ "i": { "id": old_id, "gracePeriodSeconds": 3600 } }),
+        )
+        .await
+        .data();
+    let new = r["rotateApiKey"]["secret"].as_str().unwrap().to_owned();
+    assert_eq!(r["rotateApiKey"]["apiKey"]["name"], "web");
+    assert_eq!(r["rotateApiKey"]["apiKey"]["scopes"], json!(["usage:read"]));
+    assert_eq!(r["rotateApiKey"]["apiKey"]["rotatedFromId"], old_id);
+    assert_eq!(app.verify(Header::Bearer, &new).await.0, 200);
+    assert_eq!(
+        app.verify(Header::Bearer, &old).await.0,
+        200,
+        "old secret works during the grace period"
+    );
+    let r = app
+        .gql(
+            &admin.pat,
+            "query($id: ID!) { apiKey(id: $id) { status } }",
+            json!({ "id": old_id }),
+        )
+        .await
+        .data();
+    assert_eq!(r["apiKey"]["status"], "ROTATING");
+    let twice = app
+        .gql(
+            &admin.pat,
+            rotate,
+            json!({ "i": { "id": old_id, "gracePeriodSeconds": 0 } }),
+        )
+        .await;
+    assert_eq!(twice.error_code(), "CONFLICT");
+
+    let (id2, old2) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "batch" }),
+        )
+        .await;
+    assert_eq!(app.verify(Header::Bearer, &old2).await.0, 200);
+    let r = app
+        .gql(&admin.pat, rotate, json!({ "i": { "id": id2 } }))
+        .await
+        .data();
+    let new2 = r["rotateApiKey"]["secret"].as_str().unwrap().to_owned();
+    let (status, _, body) = app.verify(Header::Bearer, &old2).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("EXPIRED")),
+        "no grace: the old secret stops at once"
+    );
+    assert_eq!(app.verify(Header::Bearer, &new2).await.0, 200);
+
+    let too_long = app
+        .gql(
+            &admin.pat,
+            rotate,
+            json!({ "i": { "id": id2, "gracePeriodSeconds": 86401 } }),
+        )
+        .await;
+    assert_eq!(too_long.error_code(), "INVALID_INPUT");
+    assert!(too_long.error_message().contains("gracePeriodSeconds"));
+    app.finish().await;
+}
+
+async fn imported_keys_verify_by_hash(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let legacy = "vc_0123456789abcdef0123456789abcdef";
+    assert_eq!(
+        app.verify(Header::Bearer, legacy).await.2["code"],
+        "MALFORMED"
+    );
+    let r = app
+        .gql(
+            &admin.pat,
+            "mutation($i: ImportApiKeyInput!) { importApiKey(input: $i) { id prefix last4 imported status } }",
+            json!({ "i": {
+                "organizationId": admin.org_id,
+                "name": "migrated from vectorcache",
+                "sha256": tests::sha256_hex(legacy).to_uppercase(),
+                "prefix": "vc_",
+                "last4": "cdef",
+            } }),
+        )
+        .await
+        .data();
+    assert_eq!(r["importApiKey"]["imported"], true);
+    assert_eq!(r["importApiKey"]["prefix"], "vc_");
+    let (status, _, body) = app.verify(Header::Bearer, legacy).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["key"]["name"], "migrated from vectorcache");
+    let (status, _, body) = app
+        .verify(Header::Bearer, "vc_ffffffffffffffffffffffffffffffff")
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("NOT_FOUND"))
+    );
+
+    let duplicate = app
+        .gql(
+            &admin.pat,
+            "mutation($i: ImportApiKeyInput!) { importApiKey(input: $i) { id } }",
+            json!({ "i": { "organizationId": admin.org_id, "name": "again", "sha256": tests::sha256_hex(legacy), "prefix": "vc_" } }),
+        )
+        .await;
+    assert_eq!(duplicate.error_code(), "CONFLICT");
+    app.finish().await;
+}
+
+async fn post_verify_checks_required_scopes(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "reader", "scopes": ["api_keys:read", "usage:write"] }),
+        )
+        .await;
+    let (status, body) = app
+        .verify_body(json!({ "key": secret, "require": ["api_keys:read", "usage:read"] }))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["valid"], true, "{body}");
+    assert_eq!(body["code"], "VALID");
+    assert_eq!(body["organization"]["id"], admin.org_id);
+
+    let (status, body) = app
+        .verify_body(json!({ "key": secret, "require": ["api_keys:write"] }))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["valid"], false);
+    assert_eq!(body["code"], "INSUFFICIENT_PERMISSIONS");
+    assert_eq!(body["missing"], json!(["api_keys:write"]));
+    assert_eq!(
+        body["key"]["name"], "reader",
+        "a live key is still described"
+    );
+
+    // A PAT is checked against its user's role in the named organization.
+    let (_, body) = app
+        .verify_body(json!({ "key": admin.pat, "require": ["members:admin"], "organization_id": admin.org_id }))
+        .await;
+    assert_eq!(body["code"], "VALID", "{body}");
+    let (_, body) = app
+        .verify_body(json!({ "key": admin.pat, "require": ["members:admin"] }))
+        .await;
+    assert_eq!(body["code"], "INSUFFICIENT_PERMISSIONS", "{body}");
+    app.finish().await;
+}
+
+async fn post_verify_rejects_malformed_bodies(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let url = format!("{}/api/v1/keys/verify", app.base);
+    for (body, mention) in [
+        ("{not json", "body"),
+        ("{}", "key"),
+        ("{\"key\": 5}", "body"),
+        ("{\"key\": \"x\", \"require\": [\"nope\"]}", "require[0]"),
+        ("{\"key\": \"x\", \"extra\": 1}", "extra"),
+    ] {
+        let response = app.client.post(&url).body(body).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "INVALID_INPUT");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(mention),
+            "{body}: {problem}"
+        );
+    }
+    let huge = format!("{{\"key\": \"{}\"}}", "a".repeat(200 * 1024));
+    let response = app.client.post(&url).body(huge).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let (status, body) = app.verify_body(json!({ "key": "kw_pat_nope" })).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["code"], "MALFORMED");
+    app.finish().await;
+}
+
+async fn rate_limited_keys_get_429(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "slow", "rateLimitPerMinute": 2 }),
+        )
+        .await;
+    let (_, headers, body) = app.verify(Header::Bearer, &secret).await;
+    assert_eq!(body["ratelimit"]["limit"], 2);
+    assert_eq!(body["ratelimit"]["remaining"], 1);
+    assert_eq!(headers["ratelimit-policy"], "\"per-minute\";q=2;w=60");
+    assert_eq!(app.verify(Header::Bearer, &secret).await.0, 200);
+    let (status, headers, body) = app.verify(Header::Bearer, &secret).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["code"], "RATE_LIMITED");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(headers.contains_key("ratelimit"));
+    let (_, body) = app.verify_body(json!({ "key": secret })).await;
+    assert_eq!(body["code"], "RATE_LIMITED");
+    assert_eq!(body["valid"], false);
+    app.finish().await;
+}
+
+async fn project_keys_report_their_project(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "projectId": admin.project_id, "name": "uploads", "environment": "TEST" }),
+        )
+        .await;
+    assert!(secret.starts_with("kw_sk_test_"));
+    let (status, _, body) = app.verify(Header::ApiKey, &secret).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["project"]["id"], admin.project_id);
+    assert!(
+        body["project"]["namespace"]
+            .as_str()
+            .unwrap()
+            .ends_with("_default")
+    );
+    assert_eq!(body["key"]["environment"], "test");
+
+    // The key sees only its own project.
+    let r = app
+        .gql(
+            &secret,
+            "query($o: ID!) { organization(id: $o) { projects { id } } }",
+            json!({ "o": admin.org_id }),
+        )
+        .await
+        .data();
+    assert_eq!(r["organization"]["projects"].as_array().unwrap().len(), 1);
+    app.finish().await;
+}
