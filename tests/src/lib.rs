@@ -184,32 +184,27 @@ impl TestApp {
     /// Starts the server again on the same database.
     pub async fn restart(mut self) -> Self {
         self.stop_server().await;
-        let config = Config::for_tests(&self.database_url);
-        let storage = std::mem::replace(
-            &mut self.storage,
-            Storage::Postgres {
-                admin_url: String::new(),
-                name: String::new(),
-            },
-        );
-        Self::start(self.db, self.database_url.clone(), storage, config).await
+        let running = backend::server::start(Config::for_tests(&self.database_url))
+            .await
+            .unwrap();
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+        self
     }
 
     /// Stops the server and drops the database.
     pub async fn finish(mut self) {
         self.stop_server().await;
         if let Storage::Postgres { admin_url, name } = &self.storage {
-            if !name.is_empty() {
-                let admin = Database::connect(admin_url).await.unwrap();
-                admin
-                    .execute_raw(Statement::from_string(
-                        admin.get_database_backend(),
-                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                    ))
-                    .await
-                    .unwrap();
-                admin.close().await.unwrap();
-            }
+            let admin = Database::connect(admin_url).await.unwrap();
+            admin
+                .execute_raw(Statement::from_string(
+                    admin.get_database_backend(),
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
         }
     }
 

@@ -174,10 +174,10 @@ pub async fn logout(
     cookies: Cookies,
     Authenticated(actor): Authenticated,
 ) -> Response {
-    if let Principal::Session { session_id, .. } = actor.principal {
-        if let Err(err) = state.services.end_session(&actor, session_id).await {
-            return err.into_response();
-        }
+    if let Principal::Session { session_id, .. } = actor.principal
+        && let Err(err) = state.services.end_session(&actor, session_id).await
+    {
+        return err.into_response();
     }
     let mut removal = Cookie::from(SESSION_COOKIE);
     removal.set_path("/");

@@ -16,10 +16,10 @@ use crate::error::{AppError, AppResult};
 
 /// The permissions a role grants.
 pub fn role_permissions(role: &role::Model) -> PermissionSet {
-    if role.builtin {
-        if let Some(builtin) = BuiltinRole::from_key(&role.key) {
-            return builtin.permissions();
-        }
+    if role.builtin
+        && let Some(builtin) = BuiltinRole::from_key(&role.key)
+    {
+        return builtin.permissions();
     }
     let map: BTreeMap<String, Level> =
         serde_json::from_value(role.permissions.clone()).unwrap_or_default();

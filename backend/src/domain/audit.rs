@@ -292,13 +292,11 @@ pub async fn list<C: ConnectionTrait>(
 /// hash and its own hash must match its contents. Returns the first broken `seq`.
 pub fn verify_chain(events: &[audit_event::Model]) -> Result<(), i64> {
     let mut prev = GENESIS_HASH.to_owned();
-    let mut expected_seq = 1;
-    for e in events {
+    for (expected_seq, e) in (1..).zip(events) {
         if e.seq != expected_seq || e.prev_hash != prev || event_hash(&prev, e) != e.hash {
             return Err(e.seq);
         }
         prev = e.hash.clone();
-        expected_seq += 1;
     }
     Ok(())
 }

@@ -224,12 +224,12 @@ fn check_scopes(
                 format!("unknown resource `{}`", scope.resource),
             ));
         }
-        if let Some(perms) = creator {
-            if !perms.allows(scope) {
-                return Err(AppError::Forbidden(format!(
-                    "{scope} (a credential cannot carry more than its creator has)"
-                )));
-            }
+        if let Some(perms) = creator
+            && !perms.allows(scope)
+        {
+            return Err(AppError::Forbidden(format!(
+                "{scope} (a credential cannot carry more than its creator has)"
+            )));
         }
     }
     Ok(())
@@ -557,12 +557,12 @@ impl Services {
         )
         .await?;
         let bound = actor.principal.credential().and_then(|c| c.project_id);
-        if let (Some(bound), Some(asked)) = (bound, project_id) {
-            if bound != asked {
-                return Err(AppError::Forbidden(
-                    "this key is limited to another project".into(),
-                ));
-            }
+        if let (Some(bound), Some(asked)) = (bound, project_id)
+            && bound != asked
+        {
+            return Err(AppError::Forbidden(
+                "this key is limited to another project".into(),
+            ));
         }
         let mut q = Credential::find()
             .filter(credential::Column::OrganizationId.eq(org_id))
@@ -958,16 +958,14 @@ impl Services {
                 let orgs = access::customer_org_ids(&self.db, customer).await?;
                 let apps = app_resources(&self.db, &orgs).await?;
                 check_scopes(&scopes, &apps, None)?;
-                if let Some(Principal::Credential(c)) = Some(&actor.principal) {
-                    if let Some(own) = &c.scopes {
-                        let cap = PermissionSet::from_map(
-                            own.iter().map(|p| (p.resource.clone(), p.level)).collect(),
-                        );
-                        if let Some(over) = scopes.iter().find(|s| !cap.allows(s)) {
-                            return Err(AppError::Forbidden(format!(
-                                "{over} (beyond this token's own scopes)"
-                            )));
-                        }
+                if let Some(own) = actor.principal.credential().and_then(|c| c.scopes.as_ref()) {
+                    let cap = PermissionSet::from_map(
+                        own.iter().map(|p| (p.resource.clone(), p.level)).collect(),
+                    );
+                    if let Some(over) = scopes.iter().find(|s| !cap.allows(s)) {
+                        return Err(AppError::Forbidden(format!(
+                            "{over} (beyond this token's own scopes)"
+                        )));
                     }
                 }
                 Some(scopes)

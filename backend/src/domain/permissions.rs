@@ -40,9 +40,12 @@ pub fn valid_resource_name(name: &str) -> bool {
 }
 
 /// Access levels, ordered: `none < read < write < delete < admin`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    #[default]
     None,
     Read,
     Write,
@@ -199,12 +202,6 @@ pub struct PermissionSet {
     levels: BTreeMap<String, Level>,
     /// The level on application resources not listed in `levels`.
     application_default: Level,
-}
-
-impl Default for Level {
-    fn default() -> Self {
-        Level::None
-    }
 }
 
 impl PermissionSet {
