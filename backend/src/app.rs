@@ -79,6 +79,10 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     };
     request.extensions_mut().insert(meta);
     let id: Arc<str> = Arc::from(request_id.as_str());
+    // The path only: a query string may carry a one-time sign-in token.
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
     REQUEST_ID
         .scope(id, async move {
             let mut response = next.run(request).await;
@@ -102,6 +106,14 @@ async fn request_context(mut request: Request, next: Next) -> Response {
             if let Ok(v) = HeaderValue::from_str(&current_request_id()) {
                 response.headers_mut().insert("x-request-id", v);
             }
+            tracing::debug!(
+                request_id = %current_request_id(),
+                %method,
+                path = %path.chars().take(256).collect::<String>(),
+                status = response.status().as_u16(),
+                micros = started.elapsed().as_micros() as u64,
+                "request"
+            );
             response
         })
         .await

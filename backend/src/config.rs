@@ -382,6 +382,24 @@ mod tests {
     }
 
     #[test]
+    fn cookies_are_secure_unless_plain_http_on_loopback() {
+        let with_url = |url: &str| {
+            Config::from_settings(Settings {
+                public_url: Some(url.into()),
+                ..Settings::default()
+            })
+            .unwrap()
+            .insecure_cookies_allowed()
+        };
+        assert!(with_url("http://127.0.0.1:8080"));
+        assert!(with_url("http://localhost:3000/"));
+        assert!(with_url("http://[::1]:8080"));
+        assert!(!with_url("https://127.0.0.1:8080"));
+        assert!(!with_url("http://keys.example.com"));
+        assert!(!with_url("http://127.0.0.1.example.com"));
+    }
+
+    #[test]
     fn dev_signin_only_on_loopback_unless_forced() {
         let on_any = |mode| {
             Config::from_settings(Settings {

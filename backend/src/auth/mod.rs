@@ -162,7 +162,8 @@ pub async fn dev_signin(
             cookies
                 .private(&state.cookie_key)
                 .add(session_cookie(&state, secret.expose_secret().to_owned()));
-            Redirect::to("/").into_response()
+            // GraphiQL is the browser UI the server has to offer on its own.
+            Redirect::to("/graphql").into_response()
         }
         Err(err) => err.into_response(),
     }

@@ -7,7 +7,10 @@
 //! call returns. The status is always evaluated against the current time, never cached.
 
 use std::{
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -146,6 +149,8 @@ pub struct Verified {
 pub struct VerifyCache {
     records: moka::sync::Cache<String, Arc<CredentialRecord>>,
     import_prefixes: RwLock<Vec<String>>,
+    hits: AtomicU64,
+    lookups: AtomicU64,
 }
 
 impl VerifyCache {
@@ -156,7 +161,19 @@ impl VerifyCache {
                 .time_to_live(ttl)
                 .build(),
             import_prefixes: RwLock::new(Vec::new()),
+            hits: AtomicU64::new(0),
+            lookups: AtomicU64::new(0),
         }
+    }
+
+    /// Verifications answered from memory so far.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Verifications that had to read the database so far.
+    pub fn lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
     }
 
     /// Drops one credential; the next use reads it again.
@@ -289,8 +306,12 @@ impl Services {
                 .hash
         };
         let record = match self.verifier.records.get(hash.as_str()) {
-            Some(hit) => hit,
+            Some(hit) => {
+                self.verifier.hits.fetch_add(1, Ordering::Relaxed);
+                hit
+            }
             None => {
+                self.verifier.lookups.fetch_add(1, Ordering::Relaxed);
                 let loaded = load_record(&self.db, &hash)
                     .await?
                     .ok_or(AuthFailure::NotFound)?;

@@ -18,6 +18,11 @@ async fn development_sign_in(db: Db) {
         .to_owned();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain http on loopback: {set_cookie}"
+    );
+    assert_eq!(response.headers()["location"], "/graphql");
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
 
     // The link works once.

@@ -33,7 +33,8 @@ async fn verified_requests_are_counted(db: Db) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let r = loop {
         let r = app.gql(&admin.pat, query, json!({ "id": id })).await.data();
-        if r["usage"]["total"] == 5 || std::time::Instant::now() > deadline {
+        let done = r["usage"]["total"] == 5 && r["apiKey"]["requestCount"] == 5;
+        if done || std::time::Instant::now() > deadline {
             break r;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -15,6 +15,7 @@ db_tests!(
     post_verify_rejects_malformed_bodies,
     rate_limited_keys_get_429,
     project_keys_report_their_project,
+    suspended_and_removed_owners,
 );
 
 async fn verify_accepts_every_header_style(db: Db) {
@@ -85,7 +86,8 @@ async fn verify_failure_codes(db: Db) {
         assert!(!body[field].is_null(), "problem+json lacks {field}: {body}");
     }
 
-    // A changed character breaks the checksum: MALFORMED, before any lookup.
+    // A changed character breaks the checksum: MALFORMED, without any lookup.
+    let lookups_before = app.services().verifier.lookups();
     let mut chars: Vec<char> = secret.chars().collect();
     let i = 20;
     chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
@@ -104,7 +106,13 @@ async fn verify_failure_codes(db: Db) {
         assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     }
 
-    // Well-formed but unknown: NOT_FOUND.
+    assert_eq!(
+        app.services().verifier.lookups(),
+        lookups_before,
+        "malformed tokens never reach storage"
+    );
+
+    // Well-formed but unknown: NOT_FOUND, after one lookup.
     let unknown = backend::token::TokenFormat::new("kw")
         .unwrap()
         .generate(backend::token::TokenKind::ApiKeyLive)
@@ -114,6 +122,7 @@ async fn verify_failure_codes(db: Db) {
         .await;
     assert_eq!(status, 401);
     assert_eq!(body["code"], "NOT_FOUND");
+    assert_eq!(app.services().verifier.lookups(), lookups_before + 1);
 
     // An Authorization header of another scheme is malformed.
     let response = app
@@ -523,5 +532,106 @@ async fn project_keys_report_their_project(db: Db) {
         .await
         .data();
     assert_eq!(r["organization"]["projects"].as_array().unwrap().len(), 1);
+    app.finish().await;
+}
+
+/// Runs one statement written for both databases (`?` placeholders become `$n` on PostgreSQL).
+async fn exec(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.services().db;
+    let backend = db.get_database_backend();
+    let sql = if backend == sea_orm::DbBackend::Postgres {
+        let mut n = 0;
+        sql.chars()
+            .map(|c| {
+                if c == '?' {
+                    n += 1;
+                    format!("${n}")
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        sql.to_owned()
+    };
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .unwrap();
+}
+
+async fn suspended_and_removed_owners(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let bob = app.bootstrap("bob@example.com").await;
+    let (_, ada_key) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "a" }),
+        )
+        .await;
+    let (_, bob_key) = app
+        .create_key(
+            &bob.pat,
+            json!({ "organizationId": bob.org_id, "name": "b" }),
+        )
+        .await;
+    let (_, org_key) = app
+        .create_key(
+            &bob.pat,
+            json!({ "organizationId": bob.org_id, "name": "c" }),
+        )
+        .await;
+
+    // Change owners behind the API (suspension and membership changes have their own
+    // operations); the keys were never verified, so nothing is cached.
+    let ada: uuid::Uuid = app
+        .gql(&admin.pat, "{ me { user { id } } }", json!({}))
+        .await
+        .data()["me"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    exec(
+        &app,
+        "UPDATE customers SET suspended_at = ? WHERE id = ?",
+        vec![chrono::Utc::now().into(), ada.into()],
+    )
+    .await;
+    let (status, _, body) = app.verify(Header::Bearer, &ada_key).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("SUSPENDED"))
+    );
+    // The PAT was used above and is cached; dropping the cache is what suspension does.
+    app.services().verifier.invalidate_all();
+    let (status, _, body) = app.verify(Header::Bearer, &admin.pat).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("SUSPENDED"))
+    );
+
+    let bob_org: uuid::Uuid = bob.org_id.parse().unwrap();
+    exec(
+        &app,
+        "DELETE FROM memberships WHERE organization_id = ?",
+        vec![bob_org.into()],
+    )
+    .await;
+    let (status, _, body) = app.verify(Header::Bearer, &bob_key).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("OWNER_REMOVED"))
+    );
+
+    exec(
+        &app,
+        "UPDATE organizations SET suspended_at = ? WHERE id = ?",
+        vec![chrono::Utc::now().into(), bob_org.into()],
+    )
+    .await;
+    let (_, body) = app.verify_body(json!({ "key": org_key })).await;
+    assert_eq!(body, json!({ "valid": false, "code": "SUSPENDED" }));
     app.finish().await;
 }
