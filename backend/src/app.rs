@@ -14,7 +14,7 @@ use tower_cookies::{CookieManagerLayer, Key};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::{
-    auth,
+    auth::{self, oidc::OidcClient},
     domain::{RequestMeta, Services},
     error::AppError,
     graphql::{self, KeywardSchema},
@@ -27,15 +27,25 @@ pub struct AppState {
     pub services: Services,
     pub schema: KeywardSchema,
     pub cookie_key: Key,
+    /// The identity provider, when one is configured.
+    pub oidc: Option<Arc<OidcClient>>,
 }
 
 impl AppState {
-    pub fn new(services: Services, cookie_key: Key) -> Self {
-        Self {
+    pub fn new(services: Services, cookie_key: Key) -> Result<Self, String> {
+        let oidc = match &services.config.oidc {
+            Some(config) => Some(Arc::new(OidcClient::new(
+                config.clone(),
+                &services.config.public_url,
+            )?)),
+            None => None,
+        };
+        Ok(Self {
             schema: graphql::build_schema(Some(services.clone())),
             services,
             cookie_key,
-        }
+            oidc,
+        })
     }
 }
 
@@ -135,6 +145,8 @@ pub fn router(state: AppState) -> Router {
             get(graphql::http::graphiql).post(graphql::http::execute),
         )
         .route("/auth/dev", get(auth::dev_signin))
+        .route("/auth/login", get(auth::login))
+        .route("/auth/callback", get(auth::callback))
         .route("/auth/logout", post(auth::logout))
         .fallback(rest::not_found)
         .layer(CookieManagerLayer::new())

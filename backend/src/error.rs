@@ -91,6 +91,9 @@ pub enum AppError {
     InvalidInput { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// A browser sign-in that failed; the message says why in words.
+    #[error("sign-in failed: {0}")]
+    SignInRefused(String),
     #[error("rate limit exceeded; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64, limit: u32 },
     #[error("request body is too large")]
@@ -112,6 +115,7 @@ impl AppError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::InvalidInput { .. } => "INVALID_INPUT",
             Self::Conflict(_) => "CONFLICT",
+            Self::SignInRefused(_) => "SIGN_IN_FAILED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::Internal(_) => "INTERNAL",

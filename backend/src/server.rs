@@ -73,14 +73,19 @@ impl Running {
 }
 
 /// Connects, migrates and starts serving on `config.listen`.
-pub async fn start(mut config: Config) -> Result<Running, String> {
+pub async fn start(config: Config) -> Result<Running, String> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", config.listen))?;
+    start_on(config, listener).await
+}
+
+/// Connects, migrates and starts serving on an already bound listener.
+pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Running, String> {
     let db = db::connect_and_migrate(&config.database_url)
         .await
         .map_err(|e| format!("database: {e}"))?;
     let key = cookie_key(&config, &db).await?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     // With an OS-chosen port, the default public URL names the port actually bound.
     if config.public_url == format!("http://{}", config.listen) {
@@ -88,7 +93,7 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
     }
     let config = Arc::new(config);
     let services = Services::new(db, config.clone()).await?;
-    let app = router(AppState::new(services.clone(), key));
+    let app = router(AppState::new(services.clone(), key)?);
     let (shutdown, mut stop) = watch::channel(false);
 
     let flusher = {

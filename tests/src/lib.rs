@@ -8,7 +8,13 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
-use backend::{config::Config, domain::Services, server::Running};
+pub mod oidc;
+
+use backend::{
+    config::{Config, OidcConfig, Secret},
+    domain::Services,
+    server::Running,
+};
 use clap::Parser;
 use reqwest::{StatusCode, header::HeaderMap};
 use sea_orm::{ConnectionTrait, Database, Statement};
@@ -117,8 +123,40 @@ impl TestApp {
         Self::spawn_with(db, |_| {}).await
     }
 
+    /// Starts Keyward on a fresh database with a real OIDC provider configured, and
+    /// returns both.
+    pub async fn spawn_with_oidc(
+        db: Db,
+        options: oidc::ProviderOptions,
+        adjust: impl FnOnce(&mut Config),
+    ) -> (Self, oidc::OidcProvider) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let provider = oidc::OidcProvider::start(&format!("{base}/auth/callback"), options).await;
+        let issuer = provider.issuer.clone();
+        let app = Self::spawn_inner(db, Some(listener), move |c| {
+            c.public_url = base;
+            c.oidc = Some(OidcConfig {
+                issuer,
+                client_id: oidc::CLIENT_ID.into(),
+                client_secret: Some(Secret::new(oidc::CLIENT_SECRET)),
+            });
+            adjust(c);
+        })
+        .await;
+        (app, provider)
+    }
+
     /// Starts Keyward on a fresh database after adjusting its configuration.
     pub async fn spawn_with(db: Db, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_inner(db, None, adjust).await
+    }
+
+    async fn spawn_inner(
+        db: Db,
+        listener: Option<tokio::net::TcpListener>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         init_logging();
         let (database_url, storage) = match db {
             Db::Sqlite => {
@@ -150,11 +188,10 @@ impl TestApp {
         };
         let mut config = Config::for_tests(&database_url);
         adjust(&mut config);
-        Self::start(db, database_url, storage, config).await
-    }
-
-    async fn start(db: Db, database_url: String, storage: Storage, config: Config) -> Self {
-        let running = backend::server::start(config).await.unwrap();
+        let running = match listener {
+            Some(l) => backend::server::start_on(config, l).await.unwrap(),
+            None => backend::server::start(config).await.unwrap(),
+        };
         let base = format!("http://{}", running.addr);
         Self {
             db,

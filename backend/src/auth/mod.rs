@@ -2,6 +2,8 @@
 //! `Authorization: Bearer`, `Authorization: ApiKey` or `X-API-Key` credential into an
 //! [`Actor`]. Nothing downstream parses these headers. Nothing here logs a credential.
 
+pub mod oidc;
+
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
@@ -83,6 +85,15 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let meta = request_meta(parts);
         if let Some(raw) = presented_credential(&parts.headers)? {
+            if oidc::looks_like_jwt(&raw) {
+                let provider = state.oidc.as_ref().ok_or(AuthFailure::Malformed)?;
+                let identity = provider.verify_bearer(&raw).await.map_err(|e| {
+                    tracing::info!(error = %e, "bearer JWT refused");
+                    AppError::from(AuthFailure::NotFound)
+                })?;
+                let principal = state.services.oidc_principal(&identity, &meta).await?;
+                return Ok(Self(Actor::new(principal, meta)));
+            }
             let verified = state
                 .services
                 .verify_credential(&raw, meta.ip.as_deref())
@@ -133,12 +144,115 @@ fn origin_of(url: &str) -> &str {
 
 /// A session cookie holding `secret`.
 pub fn session_cookie(state: &AppState, secret: String) -> Cookie<'static> {
-    let mut cookie = Cookie::new(SESSION_COOKIE, secret);
+    base_cookie(state, SESSION_COOKIE, secret)
+}
+
+/// Name of the short-lived cookie that carries a sign-in from login to callback.
+pub const SIGNIN_COOKIE: &str = "keyward_signin";
+
+fn base_cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static> {
+    let mut cookie = Cookie::new(name, value);
     cookie.set_http_only(true);
     cookie.set_same_site(SameSite::Lax);
     cookie.set_path("/");
     cookie.set_secure(!state.services.config.insecure_cookies_allowed());
     cookie
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+    login_hint: Option<String>,
+}
+
+/// `GET /auth/login`: sends the browser to the identity provider.
+pub async fn login(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let Some(provider) = &state.oidc else {
+        return AppError::NotFound("OIDC sign-in (no provider is configured)").into_response();
+    };
+    let hint = q
+        .login_hint
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty() && h.len() <= 254);
+    match provider
+        .authorize(oidc::local_return_to(q.return_to.as_deref()), hint)
+        .await
+    {
+        Ok((url, pending)) => {
+            let Ok(value) = serde_json::to_string(&pending) else {
+                return AppError::internal(std::io::Error::other("sign-in state")).into_response();
+            };
+            let mut cookie = base_cookie(&state, SIGNIN_COOKIE, value);
+            cookie.set_max_age(tower_cookies::cookie::time::Duration::minutes(10));
+            cookies.private(&state.cookie_key).add(cookie);
+            Redirect::to(&url).into_response()
+        }
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/callback`: the provider sends the browser back here.
+pub async fn callback(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    meta: axum::Extension<RequestMeta>,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    let Some(provider) = &state.oidc else {
+        return AppError::NotFound("OIDC sign-in (no provider is configured)").into_response();
+    };
+    let private = cookies.private(&state.cookie_key);
+    let pending = private
+        .get(SIGNIN_COOKIE)
+        .and_then(|c| serde_json::from_str::<oidc::PendingLogin>(c.value()).ok());
+    // The sign-in state is single-use, whatever the outcome.
+    let mut removal = Cookie::from(SIGNIN_COOKIE);
+    removal.set_path("/");
+    private.remove(removal);
+    let Some(pending) = pending else {
+        return AppError::SignInRefused(
+            "no sign-in is in progress in this browser; start again".into(),
+        )
+        .into_response();
+    };
+    if let Some(error) = q.error {
+        let error: String = error
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(64)
+            .collect();
+        return AppError::SignInRefused(format!("the identity provider answered `{error}`"))
+            .into_response();
+    }
+    let (Some(code), Some(returned_state)) = (q.code, q.state) else {
+        return AppError::invalid("code", "the callback needs `code` and `state`").into_response();
+    };
+    let identity = match provider.complete(&code, &returned_state, &pending).await {
+        Ok(identity) => identity,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    match state.services.sign_in(&identity, &meta.0).await {
+        Ok(signed_in) => {
+            cookies.private(&state.cookie_key).add(session_cookie(
+                &state,
+                signed_in.session.expose_secret().to_owned(),
+            ));
+            Redirect::to(&pending.return_to).into_response()
+        }
+        Err(err) => err.into_response(),
+    }
 }
 
 #[derive(Deserialize)]

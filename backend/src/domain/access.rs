@@ -49,9 +49,21 @@ pub async fn org_permissions<C: ConnectionTrait>(
     principal: &Principal,
     org_id: Uuid,
 ) -> AppResult<PermissionSet> {
+    if !matches!(principal, Principal::System)
+        && Organization::find_by_id(org_id)
+            .one(db)
+            .await?
+            .is_some_and(|o| o.suspended_at.is_some())
+    {
+        return Err(AppError::Unauthenticated(
+            crate::error::AuthFailure::Suspended,
+        ));
+    }
     let base = match principal {
         Principal::System => BuiltinRole::Owner.permissions(),
-        Principal::Session { customer, .. } => member_permissions(db, org_id, customer.id).await?,
+        Principal::Session { customer, .. } | Principal::Oidc { customer } => {
+            member_permissions(db, org_id, customer.id).await?
+        }
         Principal::Credential(cred) => {
             if cred.organization_id.is_some_and(|o| o != org_id) {
                 return Err(AppError::NotAMember);

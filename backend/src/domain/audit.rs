@@ -91,6 +91,17 @@ fn actor_fields(principal: &Principal) -> ActorFields {
             agent: Some("dashboard".into()),
             credential_id: None,
         },
+        Principal::Oidc { customer } => ActorFields {
+            actor_type: if customer.is_instance_admin {
+                "instance_admin"
+            } else {
+                "user"
+            },
+            actor_id: Some(customer.id),
+            actor_name: customer.email.clone(),
+            agent: Some("oidc".into()),
+            credential_id: None,
+        },
         Principal::Credential(cred) => {
             let (actor_type, actor_id, actor_name) = match (&cred.service_account, &cred.customer) {
                 (Some(sa), _) => ("service_account", Some(sa.id), sa.name.clone()),

@@ -984,7 +984,7 @@ impl Services {
 
     fn personal_owner(&self, actor: &Actor) -> AppResult<Uuid> {
         match &actor.principal {
-            Principal::Session { customer, .. } => Ok(customer.id),
+            Principal::Session { customer, .. } | Principal::Oidc { customer } => Ok(customer.id),
             Principal::Credential(c) if c.kind == CredentialKind::Pat => {
                 c.customer.as_ref().map(|c| c.id).ok_or(AppError::Unauthenticated(crate::error::AuthFailure::NotFound))
             }

@@ -3,6 +3,7 @@
 //! nothing else touches the database.
 
 pub mod access;
+pub mod admin;
 pub mod audit;
 pub mod bootstrap;
 pub mod credentials;
@@ -12,6 +13,7 @@ pub mod permissions;
 pub mod principal;
 pub mod ratelimit;
 pub mod sessions;
+pub mod signin;
 pub mod usage;
 pub mod validate;
 pub mod verify;

@@ -75,6 +75,8 @@ pub enum Principal {
     },
     /// An API key, PAT or service-account key.
     Credential(Arc<AuthedCredential>),
+    /// A JWT issued by the configured OIDC provider, presented as a bearer credential.
+    Oidc { customer: CustomerRef },
     /// The server itself: bootstrap and development sign-in.
     System,
 }
@@ -83,7 +85,7 @@ impl Principal {
     /// The customer acting, if any (a service-account key has none).
     pub fn customer(&self) -> Option<&CustomerRef> {
         match self {
-            Self::Session { customer, .. } => Some(customer),
+            Self::Session { customer, .. } | Self::Oidc { customer } => Some(customer),
             Self::Credential(c) => c.customer.as_ref(),
             Self::System => None,
         }

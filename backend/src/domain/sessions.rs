@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use chrono::{TimeDelta, Utc};
 use entity::{customer, prelude::*, session};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -96,6 +97,13 @@ impl Services {
         if customer.suspended_at.is_some() {
             return Err(AuthFailure::Suspended.into());
         }
+        let org = Organization::find_by_id(organization_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AuthFailure::SessionInvalid)?;
+        if org.suspended_at.is_some() {
+            return Err(AuthFailure::Suspended.into());
+        }
         let session_id = row.id;
         if now - row.last_seen_at > TimeDelta::minutes(1) {
             let mut active: session::ActiveModel = row.into();
@@ -177,5 +185,142 @@ impl Services {
         active.revoked_at = Set(Some(Utc::now()));
         active.update(&self.db).await?;
         Ok(())
+    }
+}
+
+/// A session as its user sees it.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub model: session::Model,
+    /// Whether the request came with this session.
+    pub current: bool,
+}
+
+fn current_session(actor: &super::Actor) -> Option<Uuid> {
+    match actor.principal {
+        Principal::Session { session_id, .. } => Some(session_id),
+        _ => None,
+    }
+}
+
+impl Services {
+    /// The acting user's live sessions, most recently active first.
+    pub async fn sessions(&self, actor: &super::Actor) -> AppResult<Vec<SessionView>> {
+        let customer = self.session_owner(actor)?;
+        let now = Utc::now();
+        let current = current_session(actor);
+        let rows = Session::find()
+            .filter(session::Column::CustomerId.eq(customer))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now))
+            .order_by_desc(session::Column::LastSeenAt)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|model| SessionView {
+                current: Some(model.id) == current,
+                model,
+            })
+            .collect())
+    }
+
+    fn session_owner(&self, actor: &super::Actor) -> AppResult<Uuid> {
+        match &actor.principal {
+            Principal::Session { customer, .. } | Principal::Oidc { customer } => Ok(customer.id),
+            Principal::Credential(c) if c.kind == super::CredentialKind::Pat => c
+                .customer
+                .as_ref()
+                .map(|c| c.id)
+                .ok_or(AppError::NotFound("session")),
+            _ => Err(AppError::Forbidden("sessions belong to a user".into())),
+        }
+    }
+
+    /// Ends one of the acting user's sessions.
+    #[instrument(skip_all, fields(session = %id))]
+    pub async fn revoke_session(&self, actor: &super::Actor, id: Uuid) -> AppResult<SessionView> {
+        let customer = self.session_owner(actor)?;
+        let row = Session::find_by_id(id)
+            .filter(session::Column::CustomerId.eq(customer))
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("session"))?;
+        if row.revoked_at.is_some() {
+            return Ok(SessionView {
+                current: current_session(actor) == Some(row.id),
+                model: row,
+            });
+        }
+        let org = row.organization_id;
+        let mut active: session::ActiveModel = row.into();
+        active.revoked_at = Set(Some(Utc::now()));
+        let txn = self.db.begin().await?;
+        let model = active.update(&txn).await?;
+        super::audit::record(
+            &txn,
+            actor,
+            super::audit::AuditEntry::new(org, "session.revoke", "session", model.id)
+                .details(serde_json::json!({ "ip": model.ip, "user_agent": model.user_agent })),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(SessionView {
+            current: current_session(actor) == Some(model.id),
+            model,
+        })
+    }
+
+    /// Moves the current session to another organization and project the user belongs to.
+    /// **Permissions**: `organization:read` and `projects:read` there.
+    #[instrument(skip_all, fields(org = %org_id))]
+    pub async fn switch_session(
+        &self,
+        actor: &super::Actor,
+        org_id: Uuid,
+        project_id: Option<Uuid>,
+    ) -> AppResult<(Uuid, Uuid)> {
+        let Some(session_id) = current_session(actor) else {
+            return Err(AppError::Forbidden(
+                "only a dashboard session has a current organization".into(),
+            ));
+        };
+        super::access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            super::permissions::Perm::new("organization", super::permissions::Level::Read),
+        )
+        .await?;
+        let project = match project_id {
+            Some(pid) => Project::find_by_id(pid)
+                .one(&self.db)
+                .await?
+                .filter(|p| p.organization_id == org_id)
+                .ok_or_else(|| {
+                    AppError::invalid("input.projectId", "no such project in this organization")
+                })?,
+            None => orgs::first_project(&self.db, org_id)
+                .await?
+                .ok_or(AppError::NotFound("project"))?,
+        };
+        let row = Session::find_by_id(session_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AuthFailure::SessionInvalid)?;
+        let mut active: session::ActiveModel = row.into();
+        active.organization_id = Set(Some(org_id));
+        active.project_id = Set(Some(project.id));
+        let txn = self.db.begin().await?;
+        active.update(&txn).await?;
+        super::audit::record(
+            &txn,
+            actor,
+            super::audit::AuditEntry::new(Some(org_id), "session.switch", "session", session_id)
+                .details(serde_json::json!({ "project_id": project.id })),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok((org_id, project.id))
     }
 }

@@ -6,8 +6,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{
     gql,
     types::{
-        ApiKey, ApiKeyWithSecret, CreateOrganizationPayload, Environment, Organization,
-        PersonalAccessToken, PersonalAccessTokenWithSecret, Project, actor, services,
+        ApiKey, ApiKeyWithSecret, CreateOrganizationPayload, CustomerAccount, Environment,
+        Organization, PersonalAccessToken, PersonalAccessTokenWithSecret, Project, Session,
+        SessionContext, actor, services,
     },
 };
 use crate::domain::{
@@ -109,8 +110,139 @@ pub struct RevokePersonalAccessTokenInput {
     pub reason: Option<String>,
 }
 
+#[derive(InputObject)]
+pub struct RevokeSessionInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct SwitchSessionInput {
+    pub organization_id: ID,
+    /// Default: the organization's first project.
+    pub project_id: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct SuspendCustomerInput {
+    pub customer_id: ID,
+    /// Why; required, and kept in the audit log.
+    pub reason: String,
+}
+
+#[derive(InputObject)]
+pub struct UnsuspendCustomerInput {
+    pub customer_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct SuspendOrganizationInput {
+    pub organization_id: ID,
+    /// Why; required, and kept in the audit log.
+    pub reason: String,
+}
+
+#[derive(InputObject)]
+pub struct UnsuspendOrganizationInput {
+    pub organization_id: ID,
+}
+
 #[Object]
 impl MutationRoot {
+    /// Ends one of your dashboard sessions.
+    async fn revoke_session(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeSessionInput,
+    ) -> async_graphql::Result<Session> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        Ok(Session(
+            services(ctx)?
+                .revoke_session(actor(ctx)?, id)
+                .await
+                .map_err(gql)?,
+        ))
+    }
+
+    /// Moves the current dashboard session to another organization (and project).
+    async fn switch_session(
+        &self,
+        ctx: &Context<'_>,
+        input: SwitchSessionInput,
+    ) -> async_graphql::Result<SessionContext> {
+        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let project = input
+            .project_id
+            .map(|p| parse_id("input.projectId", &p))
+            .transpose()
+            .map_err(gql)?;
+        let (org, project) = services(ctx)?
+            .switch_session(actor(ctx)?, org, project)
+            .await
+            .map_err(gql)?;
+        Ok(SessionContext {
+            organization_id: ID(org.to_string()),
+            project_id: ID(project.to_string()),
+        })
+    }
+
+    /// Suspends a customer: every session and credential of theirs stops working at once.
+    /// **Permissions**: instance admin.
+    async fn suspend_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: SuspendCustomerInput,
+    ) -> async_graphql::Result<CustomerAccount> {
+        let id = parse_id("input.customerId", &input.customer_id).map_err(gql)?;
+        let c = services(ctx)?
+            .set_customer_suspended(actor(ctx)?, id, true, Some(input.reason))
+            .await
+            .map_err(gql)?;
+        Ok(CustomerAccount(c))
+    }
+
+    /// Lifts a customer's suspension. **Permissions**: instance admin.
+    async fn unsuspend_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: UnsuspendCustomerInput,
+    ) -> async_graphql::Result<CustomerAccount> {
+        let id = parse_id("input.customerId", &input.customer_id).map_err(gql)?;
+        let c = services(ctx)?
+            .set_customer_suspended(actor(ctx)?, id, false, None)
+            .await
+            .map_err(gql)?;
+        Ok(CustomerAccount(c))
+    }
+
+    /// Suspends an organization: its keys and every session in it stop working at once.
+    /// **Permissions**: instance admin.
+    async fn suspend_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: SuspendOrganizationInput,
+    ) -> async_graphql::Result<Organization> {
+        let id = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let o = services(ctx)?
+            .set_organization_suspended(actor(ctx)?, id, true, Some(input.reason))
+            .await
+            .map_err(gql)?;
+        Ok(Organization(o))
+    }
+
+    /// Lifts an organization's suspension. **Permissions**: instance admin.
+    async fn unsuspend_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: UnsuspendOrganizationInput,
+    ) -> async_graphql::Result<Organization> {
+        let id = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let o = services(ctx)?
+            .set_organization_suspended(actor(ctx)?, id, false, None)
+            .await
+            .map_err(gql)?;
+        Ok(Organization(o))
+    }
+
     /// Creates an organization with you as owner, and its default project.
     async fn create_organization(
         &self,

@@ -7,7 +7,8 @@ use super::{
     gql,
     types::{
         ApiKey, AuditEvent, AuditEventFilter, Conn, CredentialStatus, Me, Organization,
-        PersonalAccessToken, Project, TotalCount, Usage, actor, connection, paging, services,
+        PersonalAccessToken, Project, Session, TotalCount, Usage, actor, connection, paging,
+        services,
     },
 };
 use crate::{
@@ -35,6 +36,7 @@ impl QueryRoot {
                 c.organization_id,
                 c.project_id,
             ),
+            Principal::Oidc { .. } => ("oidc", None, None, None),
             Principal::System => ("system", None, None, None),
         };
         Ok(Me {
@@ -147,6 +149,12 @@ impl QueryRoot {
             .await
             .map_err(gql)?;
         Ok(usage.into())
+    }
+
+    /// Your live dashboard sessions, the current one marked.
+    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
+        let list = services(ctx)?.sessions(actor(ctx)?).await.map_err(gql)?;
+        Ok(list.into_iter().map(Session).collect())
     }
 
     /// An organization's audit log, newest first. **Permissions**: `audit_log:read`.

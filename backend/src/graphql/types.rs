@@ -3,7 +3,7 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, connection::Edge};
 use chrono::{DateTime, Utc};
-use entity::{audit_event, organization, project};
+use entity::{audit_event, customer, organization, project};
 use uuid::Uuid;
 
 use super::gql;
@@ -11,6 +11,7 @@ use crate::domain::{
     Actor, CustomerRef, Services,
     credentials::{self, CredentialView, Page},
     ids::parse_id,
+    sessions::SessionView,
     usage::Usage as DomainUsage,
 };
 
@@ -131,6 +132,10 @@ impl Organization {
     /// Whether an instance admin has suspended the organization.
     async fn suspended(&self) -> bool {
         self.0.suspended_at.is_some()
+    }
+    /// Why it was suspended.
+    async fn suspended_reason(&self) -> Option<&str> {
+        self.0.suspended_reason.as_deref()
     }
     /// The organization's projects.
     async fn projects(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Project>> {
@@ -503,4 +508,80 @@ pub struct PersonalAccessTokenWithSecret {
 pub struct CreateOrganizationPayload {
     pub organization: Organization,
     pub project: Project,
+}
+
+/// A dashboard session of the signed-in user.
+pub struct Session(pub SessionView);
+
+#[Object]
+impl Session {
+    async fn id(&self) -> ID {
+        ID(self.0.model.id.to_string())
+    }
+    /// Whether this request came with this session.
+    async fn current(&self) -> bool {
+        self.0.current
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.model.created_at
+    }
+    async fn last_seen_at(&self) -> DateTime<Utc> {
+        self.0.model.last_seen_at
+    }
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.model.expires_at
+    }
+    async fn ip(&self) -> Option<&str> {
+        self.0.model.ip.as_deref()
+    }
+    async fn user_agent(&self) -> Option<&str> {
+        self.0.model.user_agent.as_deref()
+    }
+    async fn organization_id(&self) -> Option<ID> {
+        self.0.model.organization_id.map(|id| ID(id.to_string()))
+    }
+    async fn project_id(&self) -> Option<ID> {
+        self.0.model.project_id.map(|id| ID(id.to_string()))
+    }
+    async fn revoked(&self) -> bool {
+        self.0.model.revoked_at.is_some()
+    }
+}
+
+/// A customer account, as instance admins see it.
+pub struct CustomerAccount(pub customer::Model);
+
+#[Object]
+impl CustomerAccount {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn is_instance_admin(&self) -> bool {
+        self.0.is_instance_admin
+    }
+    async fn suspended(&self) -> bool {
+        self.0.suspended_at.is_some()
+    }
+    async fn suspended_reason(&self) -> Option<&str> {
+        self.0.suspended_reason.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn last_sign_in_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_sign_in_at
+    }
+}
+
+/// The organization and project a session now works in.
+#[derive(SimpleObject)]
+pub struct SessionContext {
+    pub organization_id: ID,
+    pub project_id: ID,
 }

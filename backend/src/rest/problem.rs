@@ -18,7 +18,7 @@ pub const REALM: &str = "keyward";
 /// The HTTP status of an error.
 pub fn status(err: &AppError) -> StatusCode {
     match err {
-        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Unauthenticated(_) | AppError::SignInRefused(_) => StatusCode::UNAUTHORIZED,
         AppError::NotAMember | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
@@ -104,6 +104,7 @@ mod tests {
             (AppError::NotFound("api key"), 404),
             (AppError::invalid("name", "empty"), 400),
             (AppError::Conflict("x".into()), 409),
+            (AppError::SignInRefused("state".into()), 401),
             (
                 AppError::RateLimited {
                     retry_after_secs: 1,

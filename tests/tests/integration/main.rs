@@ -29,5 +29,6 @@ mod input;
 mod robustness;
 mod running;
 mod sessions;
+mod signin;
 mod usage;
 mod verify;

@@ -1,0 +1,357 @@
+//! OpenID Connect: the authorization-code flow with PKCE (S256), state and nonce for
+//! dashboard sign-in, and verification of provider-issued JWTs presented as bearer
+//! credentials. Provider metadata and signing keys are discovered on first use and
+//! fetched again when a token names a key the cached set lacks.
+
+use std::sync::Arc;
+
+use openidconnect::{
+    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    core::{
+        CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreProviderMetadata,
+        CoreUserInfoClaims,
+    },
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use crate::{config::OidcConfig, error::AppError};
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+pub use crate::domain::signin::Identity;
+
+/// What the browser carries (encrypted) between `/auth/login` and `/auth/callback`.
+#[derive(Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: String,
+}
+
+impl std::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("return_to", &self.return_to)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a sign-in or bearer JWT was refused; each says what went wrong in words.
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("the identity provider cannot be reached or described itself incorrectly")]
+    Provider,
+    #[error("sign-in state does not match: start signing in again")]
+    State,
+    #[error("the identity provider refused the sign-in: {0}")]
+    Refused(String),
+    #[error(
+        "the authorization code was not accepted (expired, replayed or issued for another sign-in)"
+    )]
+    Exchange,
+    #[error("the ID token is not valid: {0}")]
+    IdToken(String),
+}
+
+impl From<OidcError> for AppError {
+    fn from(err: OidcError) -> Self {
+        match err {
+            OidcError::Provider => AppError::internal(err),
+            other => AppError::SignInRefused(other.to_string()),
+        }
+    }
+}
+
+/// The configured provider.
+pub struct OidcClient {
+    config: OidcConfig,
+    redirect: RedirectUrl,
+    http: reqwest::Client,
+    client: RwLock<Option<Arc<Client>>>,
+}
+
+impl OidcClient {
+    pub fn new(config: OidcConfig, public_url: &str) -> Result<Self, String> {
+        let redirect = RedirectUrl::new(format!("{public_url}/auth/callback"))
+            .map_err(|e| format!("public_url: {e}"))?;
+        IssuerUrl::new(config.issuer.clone()).map_err(|e| format!("oidc_issuer: {e}"))?;
+        let http = reqwest::Client::builder()
+            // Following redirects would expose the server to SSRF.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("http client: {e}"))?;
+        Ok(Self {
+            config,
+            redirect,
+            http,
+            client: RwLock::new(None),
+        })
+    }
+
+    /// The issuer this server trusts.
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    async fn discover(&self) -> Result<Arc<Client>, OidcError> {
+        let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|_| OidcError::Provider)?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "OIDC discovery failed");
+                OidcError::Provider
+            })?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.config.client_id.clone()),
+            self.config
+                .client_secret
+                .as_ref()
+                .map(|s| ClientSecret::new(s.expose().to_owned())),
+        )
+        .set_redirect_uri(self.redirect.clone());
+        let client = Arc::new(client);
+        *self.client.write().await = Some(client.clone());
+        Ok(client)
+    }
+
+    async fn client(&self) -> Result<Arc<Client>, OidcError> {
+        if let Some(client) = self.client.read().await.clone() {
+            return Ok(client);
+        }
+        self.discover().await
+    }
+
+    /// Starts a sign-in: the provider URL to send the browser to, and what to keep.
+    pub async fn authorize(
+        &self,
+        return_to: String,
+        login_hint: Option<&str>,
+    ) -> Result<(String, PendingLogin), OidcError> {
+        let client = self.client().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge);
+        if let Some(hint) = login_hint {
+            request = request.add_extra_param("login_hint", hint.to_owned());
+        }
+        let (url, state, nonce) = request.url();
+        Ok((
+            url.to_string(),
+            PendingLogin {
+                state: state.secret().clone(),
+                nonce: nonce.secret().clone(),
+                pkce_verifier: verifier.secret().clone(),
+                return_to,
+            },
+        ))
+    }
+
+    /// Finishes a sign-in: checks the state, exchanges the code with the PKCE verifier,
+    /// verifies the ID token (signature, issuer, audience, expiry, nonce) and reads the
+    /// user's email and name from it or from userinfo.
+    pub async fn complete(
+        &self,
+        code: &str,
+        state: &str,
+        pending: &PendingLogin,
+    ) -> Result<Identity, OidcError> {
+        if !constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
+            return Err(OidcError::State);
+        }
+        let client = self.client().await?;
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|_| OidcError::Provider)?
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| {
+                tracing::info!(error = %e, "OIDC code exchange refused");
+                OidcError::Exchange
+            })?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| OidcError::IdToken("the provider returned none".into()))?;
+        let nonce = Nonce::new(pending.nonce.clone());
+        let claims = self.verify_id_token(id_token, Some(&nonce)).await?;
+        let mut identity = identity_of(&claims);
+        if identity.email.is_none() || identity.name.is_none() {
+            self.fill_from_userinfo(&client, response.access_token().clone(), &mut identity)
+                .await;
+        }
+        Ok(identity)
+    }
+
+    async fn fill_from_userinfo(
+        &self,
+        client: &Client,
+        token: AccessToken,
+        identity: &mut Identity,
+    ) {
+        let Ok(request) = client.user_info(token, None) else {
+            return;
+        };
+        let info: Result<CoreUserInfoClaims, _> = request.request_async(&self.http).await;
+        match info {
+            Ok(info) if info.subject().as_str() == identity.subject => {
+                if identity.email.is_none() {
+                    identity.email = info.email().map(|e| e.as_str().to_lowercase());
+                    identity.email_verified = info.email_verified().unwrap_or(false);
+                }
+                if identity.name.is_none() {
+                    identity.name = info
+                        .name()
+                        .and_then(|n| n.get(None))
+                        .map(|n| n.as_str().to_owned());
+                }
+            }
+            Ok(_) => tracing::warn!("OIDC userinfo answered for another subject; ignored"),
+            Err(e) => tracing::info!(error = %e, "OIDC userinfo failed"),
+        }
+    }
+
+    /// Verifies an ID token, fetching the provider's keys again once if it names a key
+    /// the cached set lacks.
+    async fn verify_id_token(
+        &self,
+        token: &CoreIdToken,
+        nonce: Option<&Nonce>,
+    ) -> Result<CoreIdTokenClaims, OidcError> {
+        let mut client = self.client().await?;
+        for attempt in 0..2 {
+            let result = {
+                let verifier = client.id_token_verifier();
+                match nonce {
+                    Some(n) => token.claims(&verifier, n).cloned(),
+                    None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())).cloned(),
+                }
+            };
+            match result {
+                Ok(claims) => return Ok(claims),
+                Err(openidconnect::ClaimsVerificationError::SignatureVerification(
+                    openidconnect::SignatureVerificationError::NoMatchingKey,
+                )) if attempt == 0 => {
+                    client = self.discover().await?;
+                }
+                Err(e) => return Err(OidcError::IdToken(e.to_string())),
+            }
+        }
+        Err(OidcError::IdToken(
+            "no key of the provider matches its signature".into(),
+        ))
+    }
+
+    /// Verifies a JWT presented as a bearer credential: an ID token of this issuer for
+    /// this client (signature, `iss`, `aud`, `exp`).
+    pub async fn verify_bearer(&self, jwt: &str) -> Result<Identity, OidcError> {
+        let token: CoreIdToken = jwt
+            .parse()
+            .map_err(|_| OidcError::IdToken("not a signed JWT".into()))?;
+        let claims = self.verify_id_token(&token, None).await?;
+        Ok(identity_of(&claims))
+    }
+}
+
+fn identity_of(claims: &CoreIdTokenClaims) -> Identity {
+    Identity {
+        issuer: claims.issuer().as_str().trim_end_matches('/').to_owned(),
+        subject: claims.subject().as_str().to_owned(),
+        email: claims.email().map(|e| e.as_str().to_lowercase()),
+        email_verified: claims.email_verified().unwrap_or(false),
+        name: claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_owned()),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether a string looks like a JWT (three base64url parts) rather than a Keyward token.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ")
+        && token.split('.').count() == 3
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// A return-to path is honoured only when it is local: one leading slash, no scheme or host.
+pub fn local_return_to(raw: Option<&str>) -> String {
+    match raw {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.starts_with("/\\")
+                && p.len() <= 512
+                && !p.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            p.to_owned()
+        }
+        _ => "/".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_return_paths() {
+        assert_eq!(local_return_to(Some("/keys?x=1")), "/keys?x=1");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "keys",
+            "/a\nb",
+            "/a\\b",
+        ] {
+            assert_eq!(local_return_to(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(local_return_to(None), "/");
+    }
+
+    #[test]
+    fn jwt_detection() {
+        assert!(looks_like_jwt("eyJhbGciOi.eyJzdWIiOi.c2ln"));
+        assert!(!looks_like_jwt("kw_pat_abc"));
+        assert!(!looks_like_jwt("eyJ.only-two"));
+    }
+
+    #[test]
+    fn pending_login_debug_hides_secrets() {
+        let p = PendingLogin {
+            state: "s3cr3t-state".into(),
+            nonce: "n0nce".into(),
+            pkce_verifier: "v3rifier".into(),
+            return_to: "/".into(),
+        };
+        let debug = format!("{p:?}");
+        assert!(
+            !debug.contains("s3cr3t") && !debug.contains("n0nce") && !debug.contains("v3rifier")
+        );
+    }
+}

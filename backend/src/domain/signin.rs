@@ -1,0 +1,176 @@
+//! Sign-in through the OIDC provider (SPEC §6): first sign-in provisioning, returning
+//! customers, instance-admin designation and suspension at the door.
+
+use chrono::Utc;
+use entity::{customer, prelude::*};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+};
+use tracing::instrument;
+
+use super::{
+    Actor, CustomerRef, Principal, RequestMeta, Services, access, ids::new_id, orgs, validate,
+};
+use crate::{
+    error::{AppError, AppResult, AuthFailure},
+    token::PlainToken,
+};
+
+/// Who the identity provider says signed in.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+}
+
+/// What a completed sign-in produced.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub customer: customer::Model,
+    /// The session secret for the cookie.
+    pub session: PlainToken,
+    /// Whether this sign-in created the customer.
+    pub provisioned: bool,
+}
+
+fn customer_ref(c: &customer::Model) -> CustomerRef {
+    CustomerRef {
+        id: c.id,
+        email: c.email.clone(),
+        name: c.name.clone(),
+        is_instance_admin: c.is_instance_admin,
+    }
+}
+
+impl Services {
+    fn is_configured_admin(&self, email: &str, subject: &str) -> bool {
+        self.config
+            .admin_emails
+            .iter()
+            .any(|a| a == email || a.eq_ignore_ascii_case(subject))
+    }
+
+    /// Finds the customer for a provider identity, creating it with a default organization,
+    /// project and namespace on first sign-in, all in one transaction. Email, name and the
+    /// instance-admin flag are brought up to date on every sign-in.
+    async fn customer_for(
+        &self,
+        id: &Identity,
+        meta: &RequestMeta,
+    ) -> AppResult<(customer::Model, bool)> {
+        let email = id.email.as_deref().ok_or_else(|| {
+            AppError::invalid(
+                "email",
+                "the identity provider sent no email address; the `email` scope is required",
+            )
+        })?;
+        let email = validate::email("email", email)?;
+        let name = id
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+        let name = validate::name("name", &name)?;
+        let admin = self.is_configured_admin(&email, &id.subject);
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let existing = Customer::find()
+            .filter(customer::Column::Issuer.eq(id.issuer.clone()))
+            .filter(customer::Column::Subject.eq(id.subject.clone()))
+            .one(&txn)
+            .await?;
+        let (customer, provisioned) = match existing {
+            Some(found) => {
+                let mut active: customer::ActiveModel = found.into();
+                active.email = Set(email);
+                active.email_verified = Set(id.email_verified);
+                active.name = Set(name);
+                active.is_instance_admin = Set(admin);
+                active.last_sign_in_at = Set(Some(now));
+                active.updated_at = Set(now);
+                (active.update(&txn).await?, false)
+            }
+            None => {
+                let created = customer::ActiveModel {
+                    id: Set(new_id()),
+                    issuer: Set(id.issuer.clone()),
+                    subject: Set(id.subject.clone()),
+                    email: Set(email),
+                    email_verified: Set(id.email_verified),
+                    name: Set(name),
+                    is_instance_admin: Set(admin),
+                    suspended_at: Set(None),
+                    suspended_reason: Set(None),
+                    last_sign_in_at: Set(Some(now)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
+                (created, true)
+            }
+        };
+        if customer.suspended_at.is_some() {
+            return Err(AuthFailure::Suspended.into());
+        }
+        if access::customer_org_ids(&txn, customer.id)
+            .await?
+            .is_empty()
+        {
+            let actor = Actor::new(
+                Principal::Oidc {
+                    customer: customer_ref(&customer),
+                },
+                meta.clone(),
+            );
+            let org_name = format!("{}'s organization", customer.name);
+            orgs::create_org_in(&txn, &actor, customer.id, &org_name, None).await?;
+        }
+        txn.commit().await?;
+        Ok((customer, provisioned))
+    }
+
+    /// Completes a browser sign-in: the customer (provisioned on first sign-in) gets a
+    /// session in their first organization and its first project.
+    #[instrument(skip_all, fields(issuer = %id.issuer))]
+    pub async fn sign_in(&self, id: &Identity, meta: &RequestMeta) -> AppResult<SignedIn> {
+        let (customer, provisioned) = self.customer_for(id, meta).await?;
+        let org_id = *access::customer_org_ids(&self.db, customer.id)
+            .await?
+            .iter()
+            .min()
+            .ok_or(AppError::NotFound("organization"))?;
+        let project = orgs::first_project(&self.db, org_id)
+            .await?
+            .ok_or(AppError::NotFound("project"))?;
+        let session = self
+            .create_session(customer.id, org_id, project.id, meta)
+            .await?;
+        Ok(SignedIn {
+            customer,
+            session,
+            provisioned,
+        })
+    }
+
+    /// The principal for a verified provider JWT presented as a bearer credential: the
+    /// same customer a browser sign-in reaches.
+    pub async fn oidc_principal(&self, id: &Identity, meta: &RequestMeta) -> AppResult<Principal> {
+        let known = Customer::find()
+            .filter(customer::Column::Issuer.eq(id.issuer.clone()))
+            .filter(customer::Column::Subject.eq(id.subject.clone()))
+            .one(&self.db)
+            .await?;
+        let customer = match known {
+            Some(c) if c.suspended_at.is_some() => return Err(AuthFailure::Suspended.into()),
+            Some(c) => c,
+            None => self.customer_for(id, meta).await?.0,
+        };
+        Ok(Principal::Oidc {
+            customer: customer_ref(&customer),
+        })
+    }
+}

@@ -1,0 +1,710 @@
+//! Sign-in through a real OpenID Connect provider (SPEC §6), provisioning, sessions,
+//! bearer JWTs and suspension (SPEC §5).
+
+use reqwest::{StatusCode, Url};
+use serde_json::{Value, json};
+use tests::{
+    Db, Header, TestApp,
+    oidc::{self, ProviderOptions, browser, follow_until},
+};
+
+db_tests!(
+    sign_in_provisions_once,
+    sign_in_rejects_tampering,
+    legacy_sessions_must_sign_in_again,
+    sessions_can_be_listed_switched_and_revoked,
+    bearer_jwts_from_the_issuer_only,
+    userinfo_and_admins,
+    suspension_blocks_every_credential,
+);
+
+/// A browser that walked the sign-in flow, holding its cookies.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Browser {
+    async fn gql(&self, query: &str, variables: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .header("origin", &self.base)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn me(&self) -> (StatusCode, Value) {
+        self.gql("{ me { user { id email name } authenticatedBy isInstanceAdmin organizationId projectId } }", json!({}))
+            .await
+    }
+}
+
+/// Starts a sign-in at Keyward and walks the provider until it redirects back; returns
+/// the browser and the callback URL, not yet visited.
+async fn to_callback(app: &TestApp, hint: &str, return_to: &str) -> (reqwest::Client, Url) {
+    let client = browser();
+    let mut start = Url::parse(&format!("{}/auth/login", app.base)).unwrap();
+    start
+        .query_pairs_mut()
+        .append_pair("login_hint", hint)
+        .append_pair("return_to", return_to);
+    let callback = follow_until(&client, start, &format!("{}/auth/callback", app.base)).await;
+    (client, callback)
+}
+
+/// Signs `hint` in through the provider.
+async fn sign_in(app: &TestApp, hint: &str) -> Browser {
+    let (client, callback) = to_callback(app, hint, "/graphql").await;
+    let response = client.get(callback).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        response.text().await
+    );
+    assert_eq!(response.headers()["location"], "/graphql");
+    Browser {
+        client,
+        base: app.base.clone(),
+    }
+}
+
+fn session_cookie_set(response: &reqwest::Response) -> bool {
+    response.headers().get_all("set-cookie").iter().any(|c| {
+        c.to_str()
+            .unwrap_or_default()
+            .starts_with("keyward_session=")
+    })
+}
+
+async fn sign_in_provisions_once(db: Db) {
+    let (app, _provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
+    let alice = sign_in(&app, "alice@example.com").await;
+    let (status, me) = alice.me().await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["data"]["me"]["user"]["email"], "alice@example.com");
+    assert_eq!(me["data"]["me"]["user"]["name"], "Alice");
+    assert_eq!(me["data"]["me"]["authenticatedBy"], "session");
+    let (_, orgs) = alice
+        .gql(
+            "{ organizations { id name projects { id namespace } } }",
+            json!({}),
+        )
+        .await;
+    let orgs = orgs["data"]["organizations"].as_array().unwrap().clone();
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(orgs[0]["name"], "Alice's organization");
+    assert_eq!(me["data"]["me"]["organizationId"], orgs[0]["id"]);
+    assert_eq!(me["data"]["me"]["projectId"], orgs[0]["projects"][0]["id"]);
+    assert!(
+        orgs[0]["projects"][0]["namespace"]
+            .as_str()
+            .unwrap()
+            .ends_with("_default")
+    );
+
+    // Signing in again finds the same customer and creates nothing new.
+    let again = sign_in(&app, "alice@example.com").await;
+    let (_, me2) = again.me().await;
+    assert_eq!(
+        me2["data"]["me"]["user"]["id"],
+        me["data"]["me"]["user"]["id"]
+    );
+    let (_, orgs2) = again.gql("{ organizations { id } }", json!({})).await;
+    assert_eq!(orgs2["data"]["organizations"].as_array().unwrap().len(), 1);
+
+    // A second user gets their own organization.
+    let bob = sign_in(&app, "bob@example.com").await;
+    let (_, bob_orgs) = bob.gql("{ organizations { id name } }", json!({})).await;
+    assert_eq!(
+        bob_orgs["data"]["organizations"][0]["name"],
+        "Bob's organization"
+    );
+    assert_ne!(bob_orgs["data"]["organizations"][0]["id"], orgs[0]["id"]);
+
+    // The session works for the API: a key made in the browser verifies.
+    let (_, created) = alice
+        .gql(
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+            json!({ "i": { "organizationId": orgs[0]["id"], "name": "from the browser" } }),
+        )
+        .await;
+    let secret = created["data"]["createApiKey"]["secret"].as_str().unwrap();
+    let (status, _, body) = app.verify(Header::Bearer, secret).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["customer"]["email"], "alice@example.com");
+
+    // Cross-origin mutations with the cookie are refused.
+    let cross = alice
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("origin", "https://evil.example")
+        .json(&json!({ "query": "mutation { createOrganization(input: {name: \"x\"}) { organization { id } } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+
+    // Logging out ends the session.
+    let out = alice
+        .client
+        .post(format!("{}/auth/logout", app.base))
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert_eq!(alice.me().await.0, 401);
+    assert_eq!(again.me().await.0, 200, "other sessions live on");
+    app.finish().await;
+}
+
+async fn sign_in_rejects_tampering(db: Db) {
+    let (app, _provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
+
+    // A tampered state.
+    let (client, callback) = to_callback(&app, "alice@example.com", "/").await;
+    let mut tampered = callback.clone();
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" {
+                format!("{v}x")
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    tampered.query_pairs_mut().clear().extend_pairs(pairs);
+    let response = client.get(tampered).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(!session_cookie_set(&response));
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "SIGN_IN_FAILED");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("state"),
+        "{problem}"
+    );
+
+    // A replayed code: the same callback, with the same sign-in cookie, a second time.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = plain
+        .get(format!(
+            "{}/auth/login?login_hint=alice@example.com",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    let signin_cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        signin_cookie.starts_with("keyward_signin="),
+        "{signin_cookie}"
+    );
+    let to_provider = Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();
+    let callback = follow_until(
+        &browser(),
+        to_provider,
+        &format!("{}/auth/callback", app.base),
+    )
+    .await;
+    let first = plain
+        .get(callback.clone())
+        .header("cookie", &signin_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 303);
+    let replay = plain
+        .get(callback)
+        .header("cookie", &signin_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    assert!(!session_cookie_set(&replay));
+    let problem: Value = replay.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("authorization code"),
+        "{problem}"
+    );
+
+    // A callback in a browser that never started signing in.
+    let (_, callback) = to_callback(&app, "alice@example.com", "/").await;
+    let stranger = reqwest::Client::new().get(callback).send().await.unwrap();
+    assert_eq!(stranger.status(), 401);
+    assert!(!session_cookie_set(&stranger));
+
+    // A nonce swapped on the way to the provider.
+    let client = browser();
+    let login = client
+        .get(format!(
+            "{}/auth/login?login_hint=alice@example.com",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    let mut to_provider = Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = to_provider
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "nonce" {
+                "forged-nonce".to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    to_provider.query_pairs_mut().clear().extend_pairs(pairs);
+    let callback = follow_until(&client, to_provider, &format!("{}/auth/callback", app.base)).await;
+    let response = client.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(!session_cookie_set(&response));
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("nonce"),
+        "{problem}"
+    );
+
+    // A refusal by the provider is reported in words.
+    let (client, callback) = to_callback(&app, "alice@example.com", "/").await;
+    let state = callback
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let denied = client
+        .get(format!(
+            "{}/auth/callback?error=access_denied&state={state}",
+            app.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    let problem: Value = denied.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("access_denied")
+    );
+
+    // Only local return paths are honoured.
+    let (client, callback) = to_callback(&app, "alice@example.com", "https://evil.example/").await;
+    let response = client.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/");
+
+    // One customer, made by the sign-ins that succeeded.
+    let count = customer_count(&app).await;
+    assert_eq!(count, 1);
+    app.finish().await;
+}
+
+async fn customer_count(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.services().db;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM customers".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+async fn legacy_sessions_must_sign_in_again(db: Db) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (app, _provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
+    let alice = sign_in(&app, "alice@example.com").await;
+    assert_eq!(alice.me().await.0, 200);
+    let db = &app.services().db;
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE sessions SET organization_id = NULL".to_owned(),
+    ))
+    .await
+    .unwrap();
+    let (status, body) = alice.me().await;
+    assert_eq!(status, 401);
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "SESSION_INVALID");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sign in again"),
+        "{body}"
+    );
+    app.finish().await;
+}
+
+async fn sessions_can_be_listed_switched_and_revoked(db: Db) {
+    let (app, _provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
+    let laptop = sign_in(&app, "alice@example.com").await;
+    let phone = sign_in(&app, "alice@example.com").await;
+    let (_, list) = laptop
+        .gql("{ sessions { id current ip userAgent } }", json!({}))
+        .await;
+    let sessions = list["data"]["sessions"].as_array().unwrap().clone();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let other = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].clone();
+    let (_, revoked) = laptop
+        .gql(
+            "mutation($i: RevokeSessionInput!) { revokeSession(input: $i) { id } }",
+            json!({ "i": { "id": other } }),
+        )
+        .await;
+    assert_eq!(revoked["data"]["revokeSession"]["id"], other);
+    assert_eq!(phone.me().await.0, 401, "the revoked session is refused");
+    assert_eq!(laptop.me().await.0, 200);
+
+    let (_, created) = laptop
+        .gql("mutation { createOrganization(input: {name: \"Second\"}) { organization { id } project { id } } }", json!({}))
+        .await;
+    let org2 = created["data"]["createOrganization"]["organization"]["id"].clone();
+    let (_, switched) = laptop
+        .gql(
+            "mutation($i: SwitchSessionInput!) { switchSession(input: $i) { organizationId projectId } }",
+            json!({ "i": { "organizationId": org2 } }),
+        )
+        .await;
+    assert_eq!(
+        switched["data"]["switchSession"]["projectId"],
+        created["data"]["createOrganization"]["project"]["id"]
+    );
+    let (_, me) = laptop.me().await;
+    assert_eq!(me["data"]["me"]["organizationId"], org2);
+
+    // Someone else's organization is not a place to switch to.
+    let bob = sign_in(&app, "bob@example.com").await;
+    let (_, refused) = bob
+        .gql(
+            "mutation($i: SwitchSessionInput!) { switchSession(input: $i) { organizationId } }",
+            json!({ "i": { "organizationId": org2 } }),
+        )
+        .await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "NOT_A_MEMBER");
+    app.finish().await;
+}
+
+async fn bearer_jwts_from_the_issuer_only(db: Db) {
+    let (app, provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
+    let callback = format!("{}/auth/callback", app.base);
+    let browser_alice = sign_in(&app, "alice@example.com").await;
+    let (_, me) = browser_alice.me().await;
+
+    // An ID token for Keyward from the configured issuer: the same customer.
+    let token = provider
+        .id_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    let r = app
+        .gql(&token, "{ me { user { id } authenticatedBy } }", json!({}))
+        .await
+        .data();
+    assert_eq!(r["me"]["user"]["id"], me["data"]["me"]["user"]["id"]);
+    assert_eq!(r["me"]["authenticatedBy"], "oidc");
+
+    // A token for another client of the same provider.
+    let other_aud = provider
+        .id_token(
+            oidc::OTHER_CLIENT_ID,
+            oidc::OTHER_CLIENT_SECRET,
+            oidc::OTHER_REDIRECT,
+            "alice@example.com",
+        )
+        .await;
+    assert_eq!(
+        app.gql(&other_aud, "{ me { authenticatedBy } }", json!({}))
+            .await
+            .status,
+        401
+    );
+
+    // A token from another issuer, even for a client named `keyward`.
+    let elsewhere = oidc::OidcProvider::start(&callback, ProviderOptions::default()).await;
+    let other_iss = elsewhere
+        .id_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    assert_eq!(
+        app.gql(&other_iss, "{ me { authenticatedBy } }", json!({}))
+            .await
+            .status,
+        401
+    );
+
+    // A forged token: the payload changed under the provider's signature.
+    let parts: Vec<&str> = token.split('.').collect();
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
+    claims["sub"] = json!("mallory@example.com");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        engine.encode(claims.to_string()),
+        parts[2]
+    );
+    assert_eq!(
+        app.gql(&forged, "{ me { authenticatedBy } }", json!({}))
+            .await
+            .status,
+        401
+    );
+    let unsigned = format!(
+        "{}.{}.",
+        engine.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    );
+    assert_eq!(
+        app.gql(&unsigned, "{ me { authenticatedBy } }", json!({}))
+            .await
+            .status,
+        401
+    );
+
+    // An expired ID token.
+    let (short_app, short_provider) = TestApp::spawn_with_oidc(
+        app.db,
+        ProviderOptions {
+            id_token_ttl: Some(1),
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    let short = short_provider
+        .id_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &format!("{}/auth/callback", short_app.base),
+            "alice@example.com",
+        )
+        .await;
+    assert_eq!(
+        short_app
+            .gql(&short, "{ me { authenticatedBy } }", json!({}))
+            .await
+            .status,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let expired = short_app
+        .gql(&short, "{ me { authenticatedBy } }", json!({}))
+        .await;
+    assert_eq!(expired.status, 401);
+    assert_eq!(expired.error_code(), "UNAUTHENTICATED");
+    short_app.finish().await;
+    app.finish().await;
+}
+
+async fn userinfo_and_admins(db: Db) {
+    let (app, _provider) = TestApp::spawn_with_oidc(
+        db,
+        ProviderOptions {
+            userinfo_only: true,
+            ..Default::default()
+        },
+        |c| c.admin_emails = vec!["carol@example.com".into()],
+    )
+    .await;
+    let carol = sign_in(&app, "carol@example.com").await;
+    let (_, me) = carol.me().await;
+    assert_eq!(
+        me["data"]["me"]["user"]["email"], "carol@example.com",
+        "email came from userinfo"
+    );
+    assert_eq!(me["data"]["me"]["user"]["name"], "Carol");
+    assert_eq!(me["data"]["me"]["isInstanceAdmin"], true);
+    let dave = sign_in(&app, "dave@example.com").await;
+    assert_eq!(dave.me().await.1["data"]["me"]["isInstanceAdmin"], false);
+    app.finish().await;
+}
+
+async fn suspension_blocks_every_credential(db: Db) {
+    let (app, provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
+    let admin = app.bootstrap("root@example.com").await;
+    let alice = sign_in(&app, "alice@example.com").await;
+    let (_, me) = alice.me().await;
+    let alice_id = me["data"]["me"]["user"]["id"].clone();
+    let alice_org = me["data"]["me"]["organizationId"].clone();
+    let (_, key) = alice
+        .gql(
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+            json!({ "i": { "organizationId": alice_org, "name": "k" } }),
+        )
+        .await;
+    let key = key["data"]["createApiKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, pat) = alice
+        .gql(
+            "mutation { createPersonalAccessToken(input: {name: \"laptop\"}) { secret } }",
+            json!({}),
+        )
+        .await;
+    let pat = pat["data"]["createPersonalAccessToken"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jwt = provider
+        .id_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &format!("{}/auth/callback", app.base),
+            "alice@example.com",
+        )
+        .await;
+    // Warm every cache.
+    for token in [&key, &pat] {
+        assert_eq!(app.verify(Header::Bearer, token).await.0, 200);
+    }
+    assert_eq!(
+        app.gql(&jwt, "{ me { authenticatedBy } }", json!({}))
+            .await
+            .status,
+        200
+    );
+
+    // Only an instance admin may suspend.
+    let refused = app
+        .gql(
+            &key,
+            "mutation($i: SuspendCustomerInput!) { suspendCustomer(input: $i) { suspended } }",
+            json!({ "i": { "customerId": alice_id, "reason": "x" } }),
+        )
+        .await;
+    assert_eq!(refused.error_code(), "FORBIDDEN");
+    let no_reason = app
+        .gql(
+            &admin.pat,
+            "mutation($i: SuspendCustomerInput!) { suspendCustomer(input: $i) { suspended } }",
+            json!({ "i": { "customerId": alice_id, "reason": " " } }),
+        )
+        .await;
+    assert_eq!(no_reason.error_code(), "INVALID_INPUT");
+
+    let r = app
+        .gql(&admin.pat, "mutation($i: SuspendCustomerInput!) { suspendCustomer(input: $i) { suspended suspendedReason } }", json!({ "i": { "customerId": alice_id, "reason": "chargeback" } }))
+        .await
+        .data();
+    assert_eq!(r["suspendCustomer"]["suspended"], true);
+    for token in [&key, &pat] {
+        let (status, _, body) = app.verify(Header::Bearer, token).await;
+        assert_eq!(
+            (status.as_u16(), body["code"].as_str()),
+            (401, Some("SUSPENDED"))
+        );
+    }
+    assert_eq!(alice.me().await.0, 401, "the session is refused");
+    assert_eq!(
+        app.gql(&jwt, "{ me { authenticatedBy } }", json!({}))
+            .await
+            .status,
+        401
+    );
+    let (client, callback) = to_callback(&app, "alice@example.com", "/").await;
+    let again = client.get(callback).send().await.unwrap();
+    assert_eq!(again.status(), 401);
+    assert!(!session_cookie_set(&again));
+    let problem: Value = again.json().await.unwrap();
+    assert_eq!(problem["code"], "SUSPENDED");
+    assert!(problem["detail"].as_str().unwrap().contains("suspended"));
+
+    app.gql(
+        &admin.pat,
+        "mutation($i: UnsuspendCustomerInput!) { unsuspendCustomer(input: $i) { suspended } }",
+        json!({ "i": { "customerId": alice_id } }),
+    )
+    .await
+    .data();
+    for token in [&key, &pat] {
+        assert_eq!(app.verify(Header::Bearer, token).await.0, 200);
+    }
+    assert_eq!(alice.me().await.0, 200);
+
+    // Suspending the organization stops its keys and the sessions in it.
+    app.gql(
+        &admin.pat,
+        "mutation($i: SuspendOrganizationInput!) { suspendOrganization(input: $i) { suspended } }",
+        json!({ "i": { "organizationId": alice_org, "reason": "abuse" } }),
+    )
+    .await
+    .data();
+    let (status, _, body) = app.verify(Header::Bearer, &key).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("SUSPENDED"))
+    );
+    assert_eq!(alice.me().await.0, 401);
+    let denied = app
+        .gql(
+            &pat,
+            "query($o: ID!) { apiKeys(organizationId: $o) { totalCount } }",
+            json!({ "o": alice_org }),
+        )
+        .await;
+    assert_eq!(denied.error_code(), "UNAUTHENTICATED");
+    app.gql(&admin.pat, "mutation($i: UnsuspendOrganizationInput!) { unsuspendOrganization(input: $i) { suspended } }", json!({ "i": { "organizationId": alice_org } }))
+        .await
+        .data();
+    assert_eq!(app.verify(Header::Bearer, &key).await.0, 200);
+    assert_eq!(alice.me().await.0, 200);
+
+    let events = app
+        .gql(&admin.pat, "query($o: ID!) { auditEvents(organizationId: $o, filter: {action: \"organization.suspend\"}) { nodes { actorName details } } }", json!({ "o": alice_org }))
+        .await;
+    // The admin is not a member of Alice's organization: the log is hers.
+    assert_eq!(events.error_code(), "NOT_A_MEMBER");
+    let (_, log) = alice
+        .gql("query($o: ID!) { auditEvents(organizationId: $o, filter: {action: \"organization.suspend\"}) { nodes { actorName details } } }", json!({ "o": alice_org }))
+        .await;
+    assert_eq!(
+        log["data"]["auditEvents"]["nodes"][0]["actorName"],
+        "root@example.com"
+    );
+    assert_eq!(
+        log["data"]["auditEvents"]["nodes"][0]["details"]["reason"],
+        "abuse"
+    );
+    app.finish().await;
+}
