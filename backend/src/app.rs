@@ -34,10 +34,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(services: Services, cookie_key: Key) -> Result<Self, String> {
         let oidc = match &services.config.oidc {
-            Some(config) => Some(Arc::new(OidcClient::new(
-                config.clone(),
-                &services.config.public_url,
-            )?)),
+            Some(config) => Some(Arc::new(OidcClient::new(config.clone())?)),
             None => None,
         };
         Ok(Self {

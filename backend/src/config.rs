@@ -143,6 +143,17 @@ pub struct Settings {
     /// File holding the OIDC client secret.
     #[arg(long, env = "KEYWARD_OIDC_CLIENT_SECRET_FILE", global = true)]
     pub oidc_client_secret_file: Option<PathBuf>,
+    /// OIDC redirect URL registered at the provider [default: <public url>/auth/callback].
+    #[arg(long, env = "KEYWARD_OIDC_REDIRECT_URL", global = true)]
+    pub oidc_redirect_url: Option<String>,
+    /// Extra OIDC scopes, comma-separated [default: email,profile; `openid` is always asked].
+    #[arg(
+        long,
+        env = "KEYWARD_OIDC_SCOPES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub oidc_scopes: Option<Vec<String>>,
     /// Comma-separated emails or OIDC subjects of instance admins.
     #[arg(
         long,
@@ -176,6 +187,8 @@ impl Settings {
             oidc_client_secret_file: self
                 .oidc_client_secret_file
                 .or(lower.oidc_client_secret_file),
+            oidc_redirect_url: self.oidc_redirect_url.or(lower.oidc_redirect_url),
+            oidc_scopes: self.oidc_scopes.or(lower.oidc_scopes),
             admin_emails: self.admin_emails.or(lower.admin_emails),
             dev_signin: self.dev_signin.or(lower.dev_signin),
             log_format: self.log_format.or(lower.log_format),
@@ -189,6 +202,10 @@ pub struct OidcConfig {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: Option<Secret>,
+    /// Where the provider sends the browser back.
+    pub redirect_url: String,
+    /// Scopes asked for besides `openid`.
+    pub scopes: Vec<String>,
 }
 
 /// The server's whole configuration, loaded once.
@@ -258,6 +275,16 @@ impl Config {
                 issuer: issuer.trim_end_matches('/').to_owned(),
                 client_id,
                 client_secret,
+                redirect_url: s
+                    .oidc_redirect_url
+                    .unwrap_or_else(|| format!("{public_url}/auth/callback")),
+                scopes: s
+                    .oidc_scopes
+                    .unwrap_or_else(|| vec!["email".into(), "profile".into()])
+                    .into_iter()
+                    .map(|x| x.trim().to_owned())
+                    .filter(|x| !x.is_empty() && x != "openid")
+                    .collect(),
             }),
             (None, None) => None,
             (Some(_), None) => {

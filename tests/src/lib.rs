@@ -135,12 +135,14 @@ impl TestApp {
         let provider = oidc::OidcProvider::start(&format!("{base}/auth/callback"), options).await;
         let issuer = provider.issuer.clone();
         let app = Self::spawn_inner(db, Some(listener), move |c| {
-            c.public_url = base;
             c.oidc = Some(OidcConfig {
                 issuer,
                 client_id: oidc::CLIENT_ID.into(),
                 client_secret: Some(Secret::new(oidc::CLIENT_SECRET)),
+                redirect_url: format!("{base}/auth/callback"),
+                scopes: vec!["email".into(), "profile".into()],
             });
+            c.public_url = base;
             adjust(c);
         })
         .await;

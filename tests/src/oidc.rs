@@ -49,6 +49,8 @@ pub struct ProviderOptions {
     pub id_token_ttl: Option<u64>,
     /// Keep email and name out of the ID token, so they come from userinfo.
     pub userinfo_only: bool,
+    /// Listen on this port (to restart a provider under the same issuer).
+    pub port: Option<u16>,
 }
 
 /// A running provider; stopped when dropped.
@@ -73,6 +75,9 @@ impl OidcProvider {
         }
         if options.userinfo_only {
             cmd.env("CONFORM", "1");
+        }
+        if let Some(port) = options.port {
+            cmd.env("PORT", port.to_string());
         }
         let mut child = cmd
             .spawn()

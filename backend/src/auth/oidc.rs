@@ -79,12 +79,18 @@ pub struct OidcClient {
     redirect: RedirectUrl,
     http: reqwest::Client,
     client: RwLock<Option<Arc<Client>>>,
+    /// When the provider was last described, to bound how often a token naming an
+    /// unknown key can make the server fetch the keys again.
+    discovered_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
+/// Shortest time between two fetches of the provider's keys.
+const MIN_REDISCOVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl OidcClient {
-    pub fn new(config: OidcConfig, public_url: &str) -> Result<Self, String> {
-        let redirect = RedirectUrl::new(format!("{public_url}/auth/callback"))
-            .map_err(|e| format!("public_url: {e}"))?;
+    pub fn new(config: OidcConfig) -> Result<Self, String> {
+        let redirect = RedirectUrl::new(config.redirect_url.clone())
+            .map_err(|e| format!("oidc_redirect_url: {e}"))?;
         IssuerUrl::new(config.issuer.clone()).map_err(|e| format!("oidc_issuer: {e}"))?;
         let http = reqwest::Client::builder()
             // Following redirects would expose the server to SSRF.
@@ -97,6 +103,7 @@ impl OidcClient {
             redirect,
             http,
             client: RwLock::new(None),
+            discovered_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -124,6 +131,8 @@ impl OidcClient {
         .set_redirect_uri(self.redirect.clone());
         let client = Arc::new(client);
         *self.client.write().await = Some(client.clone());
+        *self.discovered_at.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(std::time::Instant::now());
         Ok(client)
     }
 
@@ -148,8 +157,7 @@ impl OidcClient {
                 CsrfToken::new_random,
                 Nonce::new_random,
             )
-            .add_scope(Scope::new("email".into()))
-            .add_scope(Scope::new("profile".into()))
+            .add_scopes(self.config.scopes.iter().cloned().map(Scope::new))
             .set_pkce_challenge(challenge);
         if let Some(hint) = login_hint {
             request = request.add_extra_param("login_hint", hint.to_owned());
@@ -250,7 +258,10 @@ impl OidcClient {
                 Ok(claims) => return Ok(claims),
                 Err(openidconnect::ClaimsVerificationError::SignatureVerification(
                     openidconnect::SignatureVerificationError::NoMatchingKey,
-                )) if attempt == 0 => {
+                )) if attempt == 0 && self.may_rediscover() => {
+                    tracing::info!(
+                        "ID token names an unknown key; fetching the provider's keys again"
+                    );
                     client = self.discover().await?;
                 }
                 Err(e) => return Err(OidcError::IdToken(e.to_string())),
@@ -259,6 +270,13 @@ impl OidcClient {
         Err(OidcError::IdToken(
             "no key of the provider matches its signature".into(),
         ))
+    }
+
+    fn may_rediscover(&self) -> bool {
+        self.discovered_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none_or(|at| at.elapsed() >= MIN_REDISCOVERY)
     }
 
     /// Verifies a JWT presented as a bearer credential: an ID token of this issuer for

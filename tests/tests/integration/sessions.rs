@@ -3,7 +3,7 @@
 use serde_json::json;
 use tests::{Db, TestApp};
 
-db_tests!(development_sign_in);
+db_tests!(development_sign_in, sessions_expire);
 
 async fn development_sign_in(db: Db) {
     let app = TestApp::spawn_with(db, |c| c.dev_signin = backend::config::DevSignin::On).await;
@@ -95,4 +95,66 @@ async fn development_sign_in(db: Db) {
     .unwrap();
     assert_eq!(after.status(), 401);
     app.finish().await;
+}
+
+/// Signs in by the development link and returns the session cookie.
+async fn dev_cookie(app: &TestApp) -> String {
+    let link = app.services().offer_dev_signin().unwrap();
+    let path = link.split_once("/auth/dev").unwrap().1;
+    let response = app
+        .client
+        .get(format!("{}/auth/dev{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn me_status(app: &TestApp, cookie: &str) -> (u16, serde_json::Value) {
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("cookie", cookie)
+        .header("origin", &app.base)
+        .json(&json!({ "query": "{ me { authenticatedBy } }" }))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn sessions_expire(db: Db) {
+    let idle = TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.session_idle_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let cookie = dev_cookie(&idle).await;
+    assert_eq!(me_status(&idle, &cookie).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (status, body) = me_status(&idle, &cookie).await;
+    assert_eq!(status, 401, "an idle session ends");
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "SESSION_INVALID");
+    idle.finish().await;
+
+    let absolute = TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.session_ttl = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let cookie = dev_cookie(&absolute).await;
+    assert_eq!(me_status(&absolute, &cookie).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        me_status(&absolute, &cookie).await.0,
+        401,
+        "a session ends at its absolute expiry"
+    );
+    absolute.finish().await;
 }

@@ -16,6 +16,7 @@ db_tests!(
     bearer_jwts_from_the_issuer_only,
     userinfo_and_admins,
     suspension_blocks_every_credential,
+    new_signing_keys_are_fetched,
 );
 
 /// A browser that walked the sign-in flow, holding its cookies.
@@ -706,5 +707,63 @@ async fn suspension_blocks_every_credential(db: Db) {
         log["data"]["auditEvents"]["nodes"][0]["details"]["reason"],
         "abuse"
     );
+    app.finish().await;
+}
+
+async fn new_signing_keys_are_fetched(db: Db) {
+    let (app, provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
+    let callback = format!("{}/auth/callback", app.base);
+    let before = provider
+        .id_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    assert_eq!(
+        app.gql(&before, "{ me { authenticatedBy } }", json!({}))
+            .await
+            .status,
+        200
+    );
+
+    // The provider restarts under the same issuer with new signing keys.
+    let port: u16 = provider.issuer.rsplit(':').next().unwrap().parse().unwrap();
+    drop(provider);
+    let mut restarted = None;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            restarted = Some(
+                oidc::OidcProvider::start(
+                    &callback,
+                    ProviderOptions {
+                        port: Some(port),
+                        ..Default::default()
+                    },
+                )
+                .await,
+            );
+            break;
+        }
+    }
+    let provider = restarted.expect("the provider's port did not come free");
+    // Fetching keys is bounded to once every two seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let after = provider
+        .id_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    let r = app
+        .gql(&after, "{ me { authenticatedBy } }", json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let alice = sign_in(&app, "alice@example.com").await;
+    assert_eq!(alice.me().await.0, 200);
     app.finish().await;
 }
