@@ -247,15 +247,6 @@ pub fn stored_scopes(model: &credential::Model) -> Option<Vec<Perm>> {
     Some(list.iter().filter_map(|s| Perm::parse(s).ok()).collect())
 }
 
-fn customer_ref(c: customer::Model) -> CustomerRef {
-    CustomerRef {
-        id: c.id,
-        email: c.email,
-        name: c.name,
-        is_instance_admin: c.is_instance_admin,
-    }
-}
-
 /// Loads what listings show beside many credentials with two queries.
 async fn views<C: ConnectionTrait>(
     db: &C,
@@ -295,7 +286,7 @@ async fn views<C: ConnectionTrait>(
             creator: m
                 .created_by
                 .or(m.customer_id)
-                .and_then(|id| customers.get(&id).cloned().map(customer_ref)),
+                .and_then(|id| customers.get(&id).map(CustomerRef::from)),
             scopes: stored_scopes(&m),
             model: m,
         })

@@ -41,6 +41,17 @@ pub struct CustomerRef {
     pub is_instance_admin: bool,
 }
 
+impl From<&entity::customer::Model> for CustomerRef {
+    fn from(c: &entity::customer::Model) -> Self {
+        Self {
+            id: c.id,
+            email: c.email.clone(),
+            name: c.name.clone(),
+            is_instance_admin: c.is_instance_admin,
+        }
+    }
+}
+
 /// A service account, as seen by its keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceAccountRef {

@@ -8,7 +8,7 @@
 use std::sync::Mutex;
 
 use chrono::{TimeDelta, Utc};
-use entity::{customer, prelude::*, session};
+use entity::{prelude::*, session};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
     TransactionTrait,
@@ -30,15 +30,6 @@ pub const DEV_ADMIN_EMAIL: &str = "admin@localhost";
 /// The one-time development sign-in link currently on offer (hash of its token).
 #[derive(Debug, Default)]
 pub struct DevSigninLink(Mutex<Option<TokenHash>>);
-
-fn customer_ref(c: &customer::Model) -> CustomerRef {
-    CustomerRef {
-        id: c.id,
-        email: c.email.clone(),
-        name: c.name.clone(),
-        is_instance_admin: c.is_instance_admin,
-    }
-}
 
 impl Services {
     /// Opens a session and returns the secret that goes into the cookie.
@@ -112,7 +103,7 @@ impl Services {
         }
         Ok(Principal::Session {
             session_id,
-            customer: customer_ref(&customer),
+            customer: CustomerRef::from(&customer),
             organization_id,
             project_id,
         })
@@ -148,7 +139,7 @@ impl Services {
         let actor = super::Actor::new(
             Principal::Session {
                 session_id: Uuid::nil(),
-                customer: customer_ref(&admin),
+                customer: CustomerRef::from(&admin),
                 organization_id: Uuid::nil(),
                 project_id: Uuid::nil(),
             },

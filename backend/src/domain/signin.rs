@@ -36,15 +36,6 @@ pub struct SignedIn {
     pub provisioned: bool,
 }
 
-fn customer_ref(c: &customer::Model) -> CustomerRef {
-    CustomerRef {
-        id: c.id,
-        email: c.email.clone(),
-        name: c.name.clone(),
-        is_instance_admin: c.is_instance_admin,
-    }
-}
-
 impl Services {
     fn is_configured_admin(&self, email: &str, subject: &str) -> bool {
         self.config
@@ -122,7 +113,7 @@ impl Services {
         {
             let actor = Actor::new(
                 Principal::Oidc {
-                    customer: customer_ref(&customer),
+                    customer: CustomerRef::from(&customer),
                 },
                 meta.clone(),
             );
@@ -170,7 +161,7 @@ impl Services {
             None => self.customer_for(id, meta).await?.0,
         };
         Ok(Principal::Oidc {
-            customer: customer_ref(&customer),
+            customer: CustomerRef::from(&customer),
         })
     }
 }

@@ -111,12 +111,7 @@ impl CredentialRecord {
             name: self.credential.name.clone(),
             organization_id: self.credential.organization_id,
             project_id: self.credential.project_id,
-            customer: self.customer.clone().map(|c| CustomerRef {
-                id: c.id,
-                email: c.email,
-                name: c.name,
-                is_instance_admin: c.is_instance_admin,
-            }),
+            customer: self.customer.as_ref().map(CustomerRef::from),
             service_account: self.service_account.as_ref().map(|sa| ServiceAccountRef {
                 id: sa.id,
                 name: sa.name.clone(),

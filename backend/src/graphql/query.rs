@@ -7,7 +7,7 @@ use super::{
     gql,
     types::{
         ApiKey, AuditEvent, AuditEventFilter, Conn, CredentialStatus, Me, Organization,
-        PersonalAccessToken, Project, Session, TotalCount, Usage, actor, connection, paging,
+        PersonalAccessToken, Project, Session, Usage, actor, connection, paging,
         services,
     },
 };
@@ -195,18 +195,6 @@ impl QueryRoot {
             .audit_events(actor(ctx)?, org, &filter, first, after)
             .await
             .map_err(gql)?;
-        let mut conn = Conn::with_additional_fields(
-            false,
-            page.has_next,
-            TotalCount {
-                total_count: page.total,
-            },
-        );
-        conn.edges.extend(
-            page.items
-                .into_iter()
-                .map(|e| async_graphql::connection::Edge::new(e.seq.to_string(), AuditEvent(e))),
-        );
-        Ok(conn)
+        Ok(connection(page, |e| e.seq.to_string(), AuditEvent))
     }
 }
