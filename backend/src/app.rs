@@ -138,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/keys/verify", post(rest::verify::verify_body))
         .route(
+            "/api/v1/organizations/{id}/audit-events/export",
+            get(rest::audit::export),
+        )
+        .route(
             "/graphql",
             get(graphql::http::graphiql).post(graphql::http::execute),
         )

@@ -61,6 +61,15 @@ pub async fn run(command: Command, config: Config, out: &mut dyn Write) -> Resul
             token_name,
         } => bootstrap(config, &email, org.as_deref(), &token_name, out).await,
         Command::Schema => writeln!(out, "{}", graphql::sdl()).map_err(|e| e.to_string()),
+        Command::AuditVerify { file } => {
+            let count = if file.as_os_str() == "-" {
+                crate::domain::audit::verify_export(std::io::stdin().lock())?
+            } else {
+                let f = std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+                crate::domain::audit::verify_export(std::io::BufReader::new(f))?
+            };
+            writeln!(out, "ok: {count} events, the hash chain is whole").map_err(|e| e.to_string())
+        }
     }
 }
 

@@ -93,6 +93,12 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
+    /// Check an audit export (JSON Lines, `-` for stdin): exits 0 when the hash chain is
+    /// whole, 1 when an event was edited, removed, added or reordered.
+    AuditVerify {
+        /// The exported file.
+        file: std::path::PathBuf,
+    },
 }
 
 /// Settings given by flag or environment; every one may also come from the TOML file.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use entity::{membership, prelude::*, role, service_account};
+use entity::{membership, organization, prelude::*, role, service_account};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -50,14 +50,12 @@ pub async fn org_permissions<C: ConnectionTrait>(
     org_id: Uuid,
 ) -> AppResult<PermissionSet> {
     if !matches!(principal, Principal::System)
-        && Organization::find_by_id(org_id)
-            .one(db)
-            .await?
-            .is_some_and(|o| o.suspended_at.is_some())
+        && let Some(org) = Organization::find_by_id(org_id).one(db).await?
     {
-        return Err(AppError::Unauthenticated(
-            crate::error::AuthFailure::Suspended,
-        ));
+        if org.suspended_at.is_some() {
+            return Err(AppError::Unauthenticated(crate::error::AuthFailure::Suspended));
+        }
+        check_pat_policy(db, principal, &org).await?;
     }
     let base = match principal {
         Principal::System => BuiltinRole::Owner.permissions(),
@@ -117,6 +115,26 @@ pub async fn require<C: ConnectionTrait>(
     } else {
         Err(AppError::Forbidden(perm.to_string()))
     }
+}
+
+/// An organization may cap the lifetime of the personal access tokens used in it.
+async fn check_pat_policy<C: ConnectionTrait>(db: &C, principal: &Principal, org: &organization::Model) -> AppResult<()> {
+    let (Some(max_days), Some(cred)) = (org.pat_max_lifetime_days, principal.credential()) else {
+        return Ok(());
+    };
+    if cred.kind != super::CredentialKind::Pat {
+        return Ok(());
+    }
+    let Some(model) = Credential::find_by_id(cred.id).one(db).await? else {
+        return Ok(());
+    };
+    let lifetime = model.expires_at.map(|e| e - model.created_at);
+    if lifetime.is_none_or(|l| l > chrono::TimeDelta::days(i64::from(max_days))) {
+        return Err(AppError::Forbidden(format!(
+            "this organization accepts personal access tokens valid for at most {max_days} days"
+        )));
+    }
+    Ok(())
 }
 
 /// A project-bound API key may act only inside its project.

@@ -126,3 +126,91 @@ impl Services {
         Ok(model)
     }
 }
+
+impl Services {
+    /// Customers of this instance, by email, optionally matching `search` (email or name).
+    /// **Permissions**: instance admin.
+    pub async fn users(
+        &self,
+        actor: &Actor,
+        search: Option<String>,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<super::credentials::Page<customer::Model>> {
+        use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+        require_instance_admin(actor)?;
+        let first = first.clamp(1, super::credentials::MAX_PAGE);
+        let mut q = Customer::find();
+        if let Some(s) = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()) {
+            if s.chars().count() > 100 {
+                return Err(AppError::invalid("search", "must be at most 100 characters"));
+            }
+            q = q.filter(
+                Condition::any()
+                    .add(customer::Column::Email.contains(s.clone()))
+                    .add(customer::Column::Name.contains(s)),
+            );
+        }
+        let total = q.clone().count(&self.db).await?;
+        let mut q = q.order_by_desc(customer::Column::Id);
+        if let Some(after) = after {
+            q = q.filter(customer::Column::Id.lt(after));
+        }
+        let mut items = q.limit(first + 1).all(&self.db).await?;
+        let has_next = items.len() as u64 > first;
+        items.truncate(first as usize);
+        Ok(super::credentials::Page { items, has_next, total })
+    }
+
+    /// Every credential a customer owns or created: API keys, service-account keys and PATs.
+    /// **Permissions**: instance admin.
+    pub async fn user_credentials(&self, actor: &Actor, customer_id: Uuid) -> AppResult<Vec<super::credentials::CredentialView>> {
+        use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder};
+        require_instance_admin(actor)?;
+        let rows = Credential::find()
+            .filter(
+                Condition::any()
+                    .add(entity::credential::Column::CustomerId.eq(customer_id))
+                    .add(entity::credential::Column::CreatedBy.eq(customer_id)),
+            )
+            .order_by_desc(entity::credential::Column::Id)
+            .all(&self.db)
+            .await?;
+        super::credentials::views(&self.db, rows).await
+    }
+
+    /// Revokes any credential at once. **Permissions**: instance admin.
+    #[instrument(skip_all, fields(credential = %id))]
+    pub async fn admin_revoke_credential(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        reason: Option<String>,
+    ) -> AppResult<super::credentials::CredentialView> {
+        require_instance_admin(actor)?;
+        let reason = validate::reason("input.reason", reason)?;
+        let current = Credential::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("credential"))?;
+        if current.revoked_at.is_some() {
+            return super::credentials::view(&self.db, current).await;
+        }
+        let org = current.organization_id;
+        let mut active: entity::credential::ActiveModel = current.into();
+        active.revoked_at = Set(Some(Utc::now()));
+        active.revoked_reason = Set(reason.clone());
+        active.revoked_by = Set(actor.customer().map(|c| c.id));
+        active.updated_at = Set(Utc::now());
+        let txn = self.db.begin().await?;
+        let model = active.update(&txn).await?;
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(org, "credential.admin_revoke", "credential", model.id)
+                .name(&model.name)
+                .details(json!({ "reason": reason, "kind": model.kind, "prefix": model.display_prefix })),
+        )
+        .await?;
+        txn.commit().await?;
+        self.verifier.invalidate(&crate::token::TokenHash::from_stored(&model.token_hash));
+        super::credentials::view(&self.db, model).await
+    }
+}

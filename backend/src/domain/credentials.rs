@@ -185,7 +185,7 @@ pub struct NewPat {
     pub scopes: Option<Vec<String>>,
 }
 
-fn parse_scopes(raw: &[String]) -> AppResult<Vec<Perm>> {
+pub(super) fn parse_scopes(raw: &[String]) -> AppResult<Vec<Perm>> {
     if raw.len() > 64 {
         return Err(AppError::invalid("input.scopes", "at most 64 scopes"));
     }
@@ -212,7 +212,7 @@ pub async fn app_resources<C: ConnectionTrait>(db: &C, org_ids: &[Uuid]) -> AppR
 }
 
 /// Checks scopes against the known resources and the creator's own permissions.
-fn check_scopes(
+pub(super) fn check_scopes(
     scopes: &[Perm],
     known_apps: &[String],
     creator: Option<&PermissionSet>,
@@ -235,7 +235,7 @@ fn check_scopes(
     Ok(())
 }
 
-fn scopes_json(scopes: &Option<Vec<Perm>>) -> Option<serde_json::Value> {
+pub(super) fn scopes_json(scopes: &Option<Vec<Perm>>) -> Option<serde_json::Value> {
     scopes
         .as_ref()
         .map(|s| json!(s.iter().map(ToString::to_string).collect::<Vec<_>>()))
@@ -248,7 +248,7 @@ pub fn stored_scopes(model: &credential::Model) -> Option<Vec<Perm>> {
 }
 
 /// Loads what listings show beside many credentials with two queries.
-async fn views<C: ConnectionTrait>(
+pub(super) async fn views<C: ConnectionTrait>(
     db: &C,
     models: Vec<credential::Model>,
 ) -> AppResult<Vec<CredentialView>> {
@@ -293,7 +293,7 @@ async fn views<C: ConnectionTrait>(
         .collect())
 }
 
-async fn view<C: ConnectionTrait>(db: &C, model: credential::Model) -> AppResult<CredentialView> {
+pub(super) async fn view<C: ConnectionTrait>(db: &C, model: credential::Model) -> AppResult<CredentialView> {
     views(db, vec![model])
         .await?
         .pop()
@@ -301,7 +301,7 @@ async fn view<C: ConnectionTrait>(db: &C, model: credential::Model) -> AppResult
 }
 
 /// Fields of a new credential row; the caller fills in the owner and settings.
-fn new_row(
+pub(super) fn new_row(
     token: &NewToken,
     kind: CredentialKind,
     name: String,
@@ -339,7 +339,7 @@ fn new_row(
     }
 }
 
-fn rate_limit(field: &str, value: Option<i32>) -> AppResult<Option<i32>> {
+pub(super) fn rate_limit(field: &str, value: Option<i32>) -> AppResult<Option<i32>> {
     match value {
         Some(v) if !(1..=1_000_000).contains(&v) => {
             Err(AppError::invalid(field, "must be between 1 and 1000000"))
@@ -517,7 +517,7 @@ impl Services {
         })
     }
 
-    async fn check_project(&self, org_id: Uuid, project_id: Option<Uuid>) -> AppResult<()> {
+    pub(super) async fn check_project(&self, org_id: Uuid, project_id: Option<Uuid>) -> AppResult<()> {
         if let Some(pid) = project_id {
             let found = Project::find_by_id(pid).one(&self.db).await?;
             if found.is_none_or(|p| p.organization_id != org_id) {

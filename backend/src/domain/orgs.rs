@@ -390,3 +390,117 @@ impl Services {
         }
     }
 }
+
+/// Organization settings an admin can change.
+#[derive(Debug, Clone, Default)]
+pub struct OrgSettings {
+    /// Requests per minute for the organization's credentials without a limit of their own.
+    pub rate_limit_per_minute: Option<Option<i32>>,
+    /// Whether requests pass when the limiter cannot decide.
+    pub rate_limit_fail_open: Option<bool>,
+    /// Longest lifetime, in days, of a personal access token used in this organization.
+    pub pat_max_lifetime_days: Option<Option<i32>>,
+}
+
+impl Services {
+    /// Renames an organization. **Permissions**: `organization:write`.
+    #[instrument(skip_all, fields(org = %id))]
+    pub async fn rename_organization(&self, actor: &Actor, id: Uuid, name: &str) -> AppResult<organization::Model> {
+        access::require(&self.db, &actor.principal, id, Perm::new("organization", Level::Write)).await?;
+        let name = validate::name("input.name", name)?;
+        let org = Organization::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("organization"))?;
+        let from = org.name.clone();
+        let mut active: organization::ActiveModel = org.into();
+        active.name = Set(name);
+        active.updated_at = Set(Utc::now());
+        let txn = self.db.begin().await?;
+        let org = active.update(&txn).await?;
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(Some(id), "organization.rename", "organization", id)
+                .name(&org.name)
+                .details(json!({ "from": from, "to": org.name })),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(org)
+    }
+
+    /// Changes an organization's settings. **Permissions**: `settings:write`.
+    #[instrument(skip_all, fields(org = %id))]
+    pub async fn update_organization_settings(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        settings: OrgSettings,
+    ) -> AppResult<organization::Model> {
+        access::require(&self.db, &actor.principal, id, Perm::new("settings", Level::Write)).await?;
+        if let Some(Some(v)) = settings.rate_limit_per_minute
+            && !(1..=1_000_000).contains(&v)
+        {
+            return Err(AppError::invalid("input.rateLimitPerMinute", "must be between 1 and 1000000"));
+        }
+        if let Some(Some(v)) = settings.pat_max_lifetime_days
+            && !(1..=3650).contains(&v)
+        {
+            return Err(AppError::invalid("input.patMaxLifetimeDays", "must be between 1 and 3650"));
+        }
+        let org = Organization::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("organization"))?;
+        let mut active: organization::ActiveModel = org.into();
+        if let Some(v) = settings.rate_limit_per_minute {
+            active.rate_limit_per_minute = Set(v);
+        }
+        if let Some(v) = settings.rate_limit_fail_open {
+            active.rate_limit_fail_open = Set(v);
+        }
+        if let Some(v) = settings.pat_max_lifetime_days {
+            active.pat_max_lifetime_days = Set(v);
+        }
+        active.updated_at = Set(Utc::now());
+        let txn = self.db.begin().await?;
+        let org = active.update(&txn).await?;
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(Some(id), "organization.update_settings", "organization", id)
+                .name(&org.name)
+                .details(json!({
+                    "rate_limit_per_minute": org.rate_limit_per_minute,
+                    "rate_limit_fail_open": org.rate_limit_fail_open,
+                    "pat_max_lifetime_days": org.pat_max_lifetime_days,
+                })),
+        )
+        .await?;
+        txn.commit().await?;
+        self.verifier.invalidate_all();
+        Ok(org)
+    }
+
+    /// Renames a project; its namespace stays. **Permissions**: `projects:write`.
+    #[instrument(skip_all, fields(project = %id))]
+    pub async fn rename_project(&self, actor: &Actor, id: Uuid, name: &str) -> AppResult<project::Model> {
+        let project = Project::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("project"))?;
+        self.require_visible(actor, project.organization_id, Perm::new("projects", Level::Write), "project")
+            .await?;
+        access::require_project(&actor.principal, Some(project.id)).map_err(|_| AppError::NotFound("project"))?;
+        let name = validate::name("input.name", name)?;
+        let org = project.organization_id;
+        let from = project.name.clone();
+        let mut active: project::ActiveModel = project.into();
+        active.name = Set(name);
+        active.updated_at = Set(Utc::now());
+        let txn = self.db.begin().await?;
+        let project = active.update(&txn).await?;
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(Some(org), "project.rename", "project", id)
+                .name(&project.name)
+                .details(json!({ "from": from, "to": project.name })),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(project)
+    }
+}

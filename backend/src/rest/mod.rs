@@ -1,5 +1,6 @@
 //! The REST surface: verification (SPEC §4), health and readiness (SPEC §12).
 
+pub mod audit;
 pub mod problem;
 pub mod verify;
 

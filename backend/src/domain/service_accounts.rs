@@ -1,0 +1,231 @@
+//! Service accounts (SPEC §3, §5): an organization's non-human members, with a role of
+//! their own; their keys (`{p}_sa_`) are bounded by that role, and disabling the account
+//! stops every key at once.
+
+use chrono::Utc;
+use entity::{credential, prelude::*, service_account};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use serde_json::json;
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{
+    Actor, CredentialKind, Services, access,
+    audit::{self, AuditEntry},
+    credentials::{self, Created, CredentialView},
+    ids::new_id,
+    permissions::{Level, Perm},
+    validate,
+};
+use crate::{
+    error::{AppError, AppResult},
+    token::TokenKind,
+};
+
+/// A service account with its role and keys.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountView {
+    pub account: service_account::Model,
+    pub role: entity::role::Model,
+    pub keys: Vec<CredentialView>,
+}
+
+/// Input of [`Services::create_service_account_key`].
+#[derive(Debug, Clone, Default)]
+pub struct NewServiceAccountKey {
+    pub service_account_id: Uuid,
+    pub project_id: Option<Uuid>,
+    pub name: String,
+    pub expires_at: Option<chrono::DateTime<Utc>>,
+    pub scopes: Option<Vec<String>>,
+    pub rate_limit_per_minute: Option<i32>,
+}
+
+impl Services {
+    async fn service_account_view(&self, account: service_account::Model) -> AppResult<ServiceAccountView> {
+        let role = entity::prelude::Role::find_by_id(account.role_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("role"))?;
+        let keys = Credential::find()
+            .filter(credential::Column::ServiceAccountId.eq(account.id))
+            .order_by_desc(credential::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(ServiceAccountView {
+            keys: credentials::views(&self.db, keys).await?,
+            account,
+            role,
+        })
+    }
+
+    async fn find_service_account(&self, actor: &Actor, id: Uuid, perm: Perm) -> AppResult<service_account::Model> {
+        let account = ServiceAccount::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("service account"))?;
+        self.require_visible(actor, account.organization_id, perm, "service account").await?;
+        Ok(account)
+    }
+
+    /// An organization's service accounts. **Permissions**: `service_accounts:read`.
+    pub async fn service_accounts(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<ServiceAccountView>> {
+        access::require(&self.db, &actor.principal, org_id, Perm::new("service_accounts", Level::Read)).await?;
+        let rows = ServiceAccount::find()
+            .filter(service_account::Column::OrganizationId.eq(org_id))
+            .order_by_asc(service_account::Column::Name)
+            .all(&self.db)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.service_account_view(row).await?);
+        }
+        Ok(out)
+    }
+
+    /// Creates a service account with a role. **Permissions**: `service_accounts:write`,
+    /// and every permission the role grants.
+    #[instrument(skip_all, fields(org = %org_id))]
+    pub async fn create_service_account(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        name: &str,
+        description: Option<String>,
+        role_id: Uuid,
+    ) -> AppResult<ServiceAccountView> {
+        let perms =
+            access::require(&self.db, &actor.principal, org_id, Perm::new("service_accounts", Level::Write)).await?;
+        let name = validate::name("input.name", name)?;
+        let description = validate::reason("input.description", description)?.unwrap_or_default();
+        let role = entity::prelude::Role::find_by_id(role_id)
+            .one(&self.db)
+            .await?
+            .filter(|r| r.organization_id == Some(org_id))
+            .ok_or_else(|| AppError::invalid("input.roleId", "no such role in this organization"))?;
+        let apps = credentials::app_resources(&self.db, &[org_id]).await?;
+        if let Some(over) = access::role_permissions(&role).to_scopes(&apps).iter().find(|p| !perms.allows(p)) {
+            return Err(AppError::Forbidden(format!("{over} (a role cannot grant more than you have)")));
+        }
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let account = service_account::ActiveModel {
+            id: Set(new_id()),
+            organization_id: Set(org_id),
+            name: Set(name),
+            description: Set(description),
+            role_id: Set(role.id),
+            disabled_at: Set(None),
+            created_by: Set(actor.customer().map(|c| c.id)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Conflict(_) => AppError::Conflict("input.name: a service account with this name exists".into()),
+            other => other,
+        })?;
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(Some(org_id), "service_account.create", "service_account", account.id)
+                .name(&account.name)
+                .details(json!({ "role": role.key })),
+        )
+        .await?;
+        txn.commit().await?;
+        self.service_account_view(account).await
+    }
+
+    /// Creates a key for a service account, bounded by its role; the secret is returned once.
+    /// **Permissions**: `service_accounts:write`.
+    #[instrument(skip_all, fields(service_account = %input.service_account_id))]
+    pub async fn create_service_account_key(&self, actor: &Actor, input: NewServiceAccountKey) -> AppResult<Created> {
+        let account = self
+            .find_service_account(actor, input.service_account_id, Perm::new("service_accounts", Level::Write))
+            .await?;
+        let org_id = account.organization_id;
+        access::require_project(&actor.principal, input.project_id)?;
+        if account.disabled_at.is_some() {
+            return Err(AppError::Conflict("the service account is disabled".into()));
+        }
+        let name = validate::name("input.name", &input.name)?;
+        let expires_at = input.expires_at.map(|at| validate::future_time("input.expiresAt", at)).transpose()?;
+        let rate = credentials::rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
+        self.check_project(org_id, input.project_id).await?;
+        let role = entity::prelude::Role::find_by_id(account.role_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("role"))?;
+        let scopes = match &input.scopes {
+            Some(raw) => {
+                let scopes = credentials::parse_scopes(raw)?;
+                let apps = credentials::app_resources(&self.db, &[org_id]).await?;
+                credentials::check_scopes(&scopes, &apps, Some(&access::role_permissions(&role)))?;
+                Some(scopes)
+            }
+            None => None,
+        };
+        let token = self.tokens.generate(TokenKind::ServiceAccount).map_err(AppError::internal)?;
+        let mut row = credentials::new_row(&token, CredentialKind::ServiceAccountKey, name, Utc::now());
+        row.organization_id = Set(Some(org_id));
+        row.project_id = Set(input.project_id);
+        row.service_account_id = Set(Some(account.id));
+        row.created_by = Set(actor.customer().map(|c| c.id));
+        row.scopes = Set(credentials::scopes_json(&scopes));
+        row.expires_at = Set(expires_at);
+        row.rate_limit_per_minute = Set(rate);
+        let txn = self.db.begin().await?;
+        let model = row.insert(&txn).await?;
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(Some(org_id), "service_account_key.create", "api_key", model.id)
+                .name(&model.name)
+                .details(json!({
+                    "service_account_id": account.id,
+                    "prefix": model.display_prefix,
+                    "scopes": model.scopes,
+                    "expires_at": model.expires_at,
+                })),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Created {
+            credential: credentials::view(&self.db, model).await?,
+            secret: token.token,
+        })
+    }
+
+    /// Disables or re-enables a service account and with it all its keys.
+    /// **Permissions**: `service_accounts:write`.
+    #[instrument(skip_all, fields(service_account = %id, disabled))]
+    pub async fn set_service_account_disabled(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        disabled: bool,
+    ) -> AppResult<ServiceAccountView> {
+        let account = self.find_service_account(actor, id, Perm::new("service_accounts", Level::Write)).await?;
+        if account.disabled_at.is_some() == disabled {
+            return self.service_account_view(account).await;
+        }
+        let org_id = account.organization_id;
+        let mut active: service_account::ActiveModel = account.into();
+        active.disabled_at = Set(disabled.then(Utc::now));
+        active.updated_at = Set(Utc::now());
+        let txn = self.db.begin().await?;
+        let account = active.update(&txn).await?;
+        let action = if disabled { "service_account.disable" } else { "service_account.enable" };
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(Some(org_id), action, "service_account", account.id).name(&account.name),
+        )
+        .await?;
+        txn.commit().await?;
+        self.verifier.invalidate_all();
+        self.service_account_view(account).await
+    }
+}
