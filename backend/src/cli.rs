@@ -65,7 +65,8 @@ pub async fn run(command: Command, config: Config, out: &mut dyn Write) -> Resul
             let count = if file.as_os_str() == "-" {
                 crate::domain::audit::verify_export(std::io::stdin().lock())?
             } else {
-                let f = std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+                let f =
+                    std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
                 crate::domain::audit::verify_export(std::io::BufReader::new(f))?
             };
             writeln!(out, "ok: {count} events, the hash chain is whole").map_err(|e| e.to_string())

@@ -53,7 +53,9 @@ pub async fn org_permissions<C: ConnectionTrait>(
         && let Some(org) = Organization::find_by_id(org_id).one(db).await?
     {
         if org.suspended_at.is_some() {
-            return Err(AppError::Unauthenticated(crate::error::AuthFailure::Suspended));
+            return Err(AppError::Unauthenticated(
+                crate::error::AuthFailure::Suspended,
+            ));
         }
         check_pat_policy(db, principal, &org).await?;
     }
@@ -118,7 +120,11 @@ pub async fn require<C: ConnectionTrait>(
 }
 
 /// An organization may cap the lifetime of the personal access tokens used in it.
-async fn check_pat_policy<C: ConnectionTrait>(db: &C, principal: &Principal, org: &organization::Model) -> AppResult<()> {
+async fn check_pat_policy<C: ConnectionTrait>(
+    db: &C,
+    principal: &Principal,
+    org: &organization::Model,
+) -> AppResult<()> {
     let (Some(max_days), Some(cred)) = (org.pat_max_lifetime_days, principal.credential()) else {
         return Ok(());
     };

@@ -137,13 +137,21 @@ impl Services {
         first: u64,
         after: Option<Uuid>,
     ) -> AppResult<super::credentials::Page<customer::Model>> {
-        use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+        use sea_orm::{
+            ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+        };
         require_instance_admin(actor)?;
         let first = first.clamp(1, super::credentials::MAX_PAGE);
         let mut q = Customer::find();
-        if let Some(s) = search.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()) {
+        if let Some(s) = search
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+        {
             if s.chars().count() > 100 {
-                return Err(AppError::invalid("search", "must be at most 100 characters"));
+                return Err(AppError::invalid(
+                    "search",
+                    "must be at most 100 characters",
+                ));
             }
             q = q.filter(
                 Condition::any()
@@ -159,12 +167,20 @@ impl Services {
         let mut items = q.limit(first + 1).all(&self.db).await?;
         let has_next = items.len() as u64 > first;
         items.truncate(first as usize);
-        Ok(super::credentials::Page { items, has_next, total })
+        Ok(super::credentials::Page {
+            items,
+            has_next,
+            total,
+        })
     }
 
     /// Every credential a customer owns or created: API keys, service-account keys and PATs.
     /// **Permissions**: instance admin.
-    pub async fn user_credentials(&self, actor: &Actor, customer_id: Uuid) -> AppResult<Vec<super::credentials::CredentialView>> {
+    pub async fn user_credentials(
+        &self,
+        actor: &Actor,
+        customer_id: Uuid,
+    ) -> AppResult<Vec<super::credentials::CredentialView>> {
         use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder};
         require_instance_admin(actor)?;
         let rows = Credential::find()
@@ -189,7 +205,10 @@ impl Services {
     ) -> AppResult<super::credentials::CredentialView> {
         require_instance_admin(actor)?;
         let reason = validate::reason("input.reason", reason)?;
-        let current = Credential::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("credential"))?;
+        let current = Credential::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("credential"))?;
         if current.revoked_at.is_some() {
             return super::credentials::view(&self.db, current).await;
         }
@@ -206,11 +225,14 @@ impl Services {
             actor,
             AuditEntry::new(org, "credential.admin_revoke", "credential", model.id)
                 .name(&model.name)
-                .details(json!({ "reason": reason, "kind": model.kind, "prefix": model.display_prefix })),
+                .details(
+                    json!({ "reason": reason, "kind": model.kind, "prefix": model.display_prefix }),
+                ),
         )
         .await?;
         txn.commit().await?;
-        self.verifier.invalidate(&crate::token::TokenHash::from_stored(&model.token_hash));
+        self.verifier
+            .invalidate(&crate::token::TokenHash::from_stored(&model.token_hash));
         super::credentials::view(&self.db, model).await
     }
 }

@@ -434,8 +434,8 @@ pub fn verify_export(reader: impl std::io::BufRead) -> Result<usize, String> {
         if line.trim().is_empty() {
             continue;
         }
-        let exported: ExportedEvent =
-            serde_json::from_str(&line).map_err(|e| format!("line {}: not an audit event: {e}", i + 1))?;
+        let exported: ExportedEvent = serde_json::from_str(&line)
+            .map_err(|e| format!("line {}: not an audit event: {e}", i + 1))?;
         events.push(audit_event::Model::try_from(exported)?);
     }
     verify_chain(&events).map_err(|seq| {

@@ -293,7 +293,10 @@ pub(super) async fn views<C: ConnectionTrait>(
         .collect())
 }
 
-pub(super) async fn view<C: ConnectionTrait>(db: &C, model: credential::Model) -> AppResult<CredentialView> {
+pub(super) async fn view<C: ConnectionTrait>(
+    db: &C,
+    model: credential::Model,
+) -> AppResult<CredentialView> {
     views(db, vec![model])
         .await?
         .pop()
@@ -517,7 +520,11 @@ impl Services {
         })
     }
 
-    pub(super) async fn check_project(&self, org_id: Uuid, project_id: Option<Uuid>) -> AppResult<()> {
+    pub(super) async fn check_project(
+        &self,
+        org_id: Uuid,
+        project_id: Option<Uuid>,
+    ) -> AppResult<()> {
         if let Some(pid) = project_id {
             let found = Project::find_by_id(pid).one(&self.db).await?;
             if found.is_none_or(|p| p.organization_id != org_id) {

@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{application_resource, customer, invite, membership, organization, prelude::*, role, service_account};
+use entity::{
+    application_resource, customer, invite, membership, organization, prelude::*, role,
+    service_account,
+};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -17,7 +20,10 @@ use super::{
     Actor, CustomerRef, Services, access,
     audit::{self, AuditEntry},
     ids::new_id,
-    permissions::{BUILTIN_RESOURCES, BuiltinRole, Level, Perm, PermissionSet, is_builtin_resource, valid_resource_name},
+    permissions::{
+        BUILTIN_RESOURCES, BuiltinRole, Level, Perm, PermissionSet, is_builtin_resource,
+        valid_resource_name,
+    },
     validate,
 };
 use crate::error::{AppError, AppResult};
@@ -72,7 +78,12 @@ fn is_owner_role(role: &role::Model) -> bool {
 }
 
 /// A role of `org_id`, or an input error naming `field`.
-async fn org_role<C: ConnectionTrait>(db: &C, org_id: Uuid, role_id: Uuid, field: &str) -> AppResult<role::Model> {
+async fn org_role<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    role_id: Uuid,
+    field: &str,
+) -> AppResult<role::Model> {
     Role::find_by_id(role_id)
         .one(db)
         .await?
@@ -81,15 +92,25 @@ async fn org_role<C: ConnectionTrait>(db: &C, org_id: Uuid, role_id: Uuid, field
 }
 
 /// Whether the actor holds the owner role in `org_id`.
-async fn actor_is_owner<C: ConnectionTrait>(db: &C, actor: &Actor, org_id: Uuid) -> AppResult<bool> {
+async fn actor_is_owner<C: ConnectionTrait>(
+    db: &C,
+    actor: &Actor,
+    org_id: Uuid,
+) -> AppResult<bool> {
     if matches!(actor.principal, super::Principal::System) {
         return Ok(true);
     }
-    if actor.principal.credential().is_some_and(|c| c.service_account.is_some()) {
+    if actor
+        .principal
+        .credential()
+        .is_some_and(|c| c.service_account.is_some())
+    {
         return Ok(false);
     }
     match actor.customer() {
-        Some(c) => Ok(access::member_role(db, org_id, c.id).await?.is_some_and(|r| is_owner_role(&r))),
+        Some(c) => Ok(access::member_role(db, org_id, c.id)
+            .await?
+            .is_some_and(|r| is_owner_role(&r))),
         None => Ok(false),
     }
 }
@@ -112,7 +133,9 @@ async fn check_assignable<C: ConnectionTrait>(
     let apps = super::credentials::app_resources(db, &[org_id]).await?;
     let granted = access::role_permissions(role).to_scopes(&apps);
     if let Some(over) = granted.iter().find(|p| !actor_perms.allows(p)) {
-        return Err(AppError::Forbidden(format!("{over} (a role cannot grant more than you have)")));
+        return Err(AppError::Forbidden(format!(
+            "{over} (a role cannot grant more than you have)"
+        )));
     }
     Ok(())
 }
@@ -124,7 +147,9 @@ async fn owner_count<C: ConnectionTrait>(db: &C, org_id: Uuid) -> AppResult<u64>
         .filter(role::Column::Key.eq(BuiltinRole::Owner.key()))
         .one(db)
         .await?
-        .ok_or_else(|| AppError::internal(std::io::Error::other("organization without an owner role")))?;
+        .ok_or_else(|| {
+            AppError::internal(std::io::Error::other("organization without an owner role"))
+        })?;
     Ok(Membership::find()
         .filter(membership::Column::OrganizationId.eq(org_id))
         .filter(membership::Column::RoleId.eq(owner.id))
@@ -133,15 +158,25 @@ async fn owner_count<C: ConnectionTrait>(db: &C, org_id: Uuid) -> AppResult<u64>
 }
 
 /// Parses a permission list for a custom role: known resources, no duplicates.
-fn parse_permissions(field: &str, raw: &[String], apps: &[String]) -> AppResult<BTreeMap<String, Level>> {
+fn parse_permissions(
+    field: &str,
+    raw: &[String],
+    apps: &[String],
+) -> AppResult<BTreeMap<String, Level>> {
     let mut map = BTreeMap::new();
     for s in raw {
         let perm = Perm::parse(s.trim()).map_err(|e| AppError::invalid(field, e))?;
         if !is_builtin_resource(&perm.resource) && !apps.contains(&perm.resource) {
-            return Err(AppError::invalid(field, format!("unknown resource `{}`", perm.resource)));
+            return Err(AppError::invalid(
+                field,
+                format!("unknown resource `{}`", perm.resource),
+            ));
         }
         if map.insert(perm.resource.clone(), perm.level).is_some() {
-            return Err(AppError::invalid(field, format!("`{}` is listed twice", perm.resource)));
+            return Err(AppError::invalid(
+                field,
+                format!("`{}` is listed twice", perm.resource),
+            ));
         }
     }
     Ok(map)
@@ -161,14 +196,22 @@ impl Services {
 
     /// An organization's members. **Permissions**: `members:read`.
     pub async fn members(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<Member>> {
-        access::require(&self.db, &actor.principal, org_id, Perm::new("members", Level::Read)).await?;
+        access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("members", Level::Read),
+        )
+        .await?;
         let rows = Membership::find()
             .filter(membership::Column::OrganizationId.eq(org_id))
             .order_by_asc(membership::Column::CreatedAt)
             .all(&self.db)
             .await?;
         let customers: BTreeMap<Uuid, customer::Model> = Customer::find()
-            .filter(customer::Column::Id.is_in(rows.iter().map(|m| m.customer_id).collect::<Vec<_>>()))
+            .filter(
+                customer::Column::Id.is_in(rows.iter().map(|m| m.customer_id).collect::<Vec<_>>()),
+            )
             .all(&self.db)
             .await?
             .into_iter()
@@ -195,20 +238,38 @@ impl Services {
             .collect())
     }
 
-    async fn find_member(&self, actor: &Actor, membership_id: Uuid, perm: Perm) -> AppResult<membership::Model> {
+    async fn find_member(
+        &self,
+        actor: &Actor,
+        membership_id: Uuid,
+        perm: Perm,
+    ) -> AppResult<membership::Model> {
         let m = Membership::find_by_id(membership_id)
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("member"))?;
-        self.require_visible(actor, m.organization_id, perm, "member").await?;
+        self.require_visible(actor, m.organization_id, perm, "member")
+            .await?;
         Ok(m)
     }
 
     /// Invites someone by email with a role; the invite is open for 7 days.
     /// **Permissions**: `members:write`, and every permission the role grants.
     #[instrument(skip_all, fields(org = %org_id))]
-    pub async fn invite_member(&self, actor: &Actor, org_id: Uuid, email: &str, role_id: Uuid) -> AppResult<InviteView> {
-        let perms = access::require(&self.db, &actor.principal, org_id, Perm::new("members", Level::Write)).await?;
+    pub async fn invite_member(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        email: &str,
+        role_id: Uuid,
+    ) -> AppResult<InviteView> {
+        let perms = access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("members", Level::Write),
+        )
+        .await?;
         let email = validate::email("input.email", email)?;
         let role = org_role(&self.db, org_id, role_id, "input.roleId").await?;
         check_assignable(&self.db, actor, org_id, &perms, &role).await?;
@@ -223,7 +284,9 @@ impl Services {
             .count(&self.db)
             .await?;
         if already > 0 {
-            return Err(AppError::Conflict(format!("input.email: {email} is already a member")));
+            return Err(AppError::Conflict(format!(
+                "input.email: {email} is already a member"
+            )));
         }
         let now = Utc::now();
         let open = Invite::find()
@@ -234,7 +297,9 @@ impl Services {
             .count(&self.db)
             .await?;
         if open > 0 {
-            return Err(AppError::Conflict(format!("input.email: {email} already has an open invite")));
+            return Err(AppError::Conflict(format!(
+                "input.email: {email} already has an open invite"
+            )));
         }
         let txn = self.db.begin().await?;
         let invite = invite::ActiveModel {
@@ -264,7 +329,10 @@ impl Services {
     }
 
     async fn invite_view(&self, invite: invite::Model) -> AppResult<InviteView> {
-        let role = Role::find_by_id(invite.role_id).one(&self.db).await?.ok_or(AppError::NotFound("role"))?;
+        let role = Role::find_by_id(invite.role_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("role"))?;
         let organization = Organization::find_by_id(invite.organization_id)
             .one(&self.db)
             .await?
@@ -278,7 +346,13 @@ impl Services {
 
     /// An organization's invites, newest first. **Permissions**: `invites:read`.
     pub async fn invites(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<InviteView>> {
-        access::require(&self.db, &actor.principal, org_id, Perm::new("invites", Level::Read)).await?;
+        access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("invites", Level::Read),
+        )
+        .await?;
         let rows = Invite::find()
             .filter(invite::Column::OrganizationId.eq(org_id))
             .order_by_desc(invite::Column::CreatedAt)
@@ -313,13 +387,25 @@ impl Services {
     /// Withdraws an open invite. **Permissions**: `members:write`.
     #[instrument(skip_all, fields(invite = %id))]
     pub async fn revoke_invite(&self, actor: &Actor, id: Uuid) -> AppResult<InviteView> {
-        let invite = Invite::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("invite"))?;
-        self.require_visible(actor, invite.organization_id, Perm::new("members", Level::Write), "invite")
-            .await?;
+        let invite = Invite::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("invite"))?;
+        self.require_visible(
+            actor,
+            invite.organization_id,
+            Perm::new("members", Level::Write),
+            "invite",
+        )
+        .await?;
         if invite.status != "pending" {
-            return Err(AppError::Conflict(format!("the invite is already {}", invite.status)));
+            return Err(AppError::Conflict(format!(
+                "the invite is already {}",
+                invite.status
+            )));
         }
-        self.respond_to_invite(actor, invite, "revoked", "invite.revoke").await
+        self.respond_to_invite(actor, invite, "revoked", "invite.revoke")
+            .await
     }
 
     async fn respond_to_invite(
@@ -337,18 +423,34 @@ impl Services {
         active.responded_by = Set(actor.customer().map(|c| c.id));
         let txn = self.db.begin().await?;
         let invite = active.update(&txn).await?;
-        audit::record(&txn, actor, AuditEntry::new(Some(org), action, "invite", invite.id).name(&email)).await?;
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(Some(org), action, "invite", invite.id).name(&email),
+        )
+        .await?;
         txn.commit().await?;
         self.invite_view(invite).await
     }
 
     /// The invited user's own invite, open and addressed to their verified email.
-    async fn own_open_invite(&self, actor: &Actor, id: Uuid) -> AppResult<(invite::Model, CustomerRef)> {
+    async fn own_open_invite(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> AppResult<(invite::Model, CustomerRef)> {
         let me = actor
             .customer()
-            .filter(|_| actor.principal.credential().is_none_or(|c| c.organization_id.is_none()))
+            .filter(|_| {
+                actor
+                    .principal
+                    .credential()
+                    .is_none_or(|c| c.organization_id.is_none())
+            })
             .cloned()
-            .ok_or_else(|| AppError::Forbidden("invites are answered by the invited user".into()))?;
+            .ok_or_else(|| {
+                AppError::Forbidden("invites are answered by the invited user".into())
+            })?;
         let invite = Invite::find_by_id(id)
             .one(&self.db)
             .await?
@@ -359,13 +461,20 @@ impl Services {
             .await?
             .is_some_and(|c| c.email_verified);
         if !verified {
-            return Err(AppError::Forbidden("your email address is not verified by your identity provider".into()));
+            return Err(AppError::Forbidden(
+                "your email address is not verified by your identity provider".into(),
+            ));
         }
         if invite.status != "pending" {
-            return Err(AppError::Conflict(format!("the invite is already {}", invite.status)));
+            return Err(AppError::Conflict(format!(
+                "the invite is already {}",
+                invite.status
+            )));
         }
         if invite.expires_at <= Utc::now() {
-            return Err(AppError::Conflict("the invite has expired; ask for a new one".into()));
+            return Err(AppError::Conflict(
+                "the invite has expired; ask for a new one".into(),
+            ));
         }
         Ok((invite, me))
     }
@@ -411,25 +520,46 @@ impl Services {
     #[instrument(skip_all, fields(invite = %id))]
     pub async fn decline_invite(&self, actor: &Actor, id: Uuid) -> AppResult<InviteView> {
         let (invite, _) = self.own_open_invite(actor, id).await?;
-        self.respond_to_invite(actor, invite, "declined", "invite.decline").await
+        self.respond_to_invite(actor, invite, "declined", "invite.decline")
+            .await
     }
 
     /// Changes a member's role. **Permissions**: `members:write`, every permission of the
     /// new role, and ownership to make or unmake an owner. The last owner stays an owner.
     #[instrument(skip_all, fields(member = %membership_id))]
-    pub async fn update_member_role(&self, actor: &Actor, membership_id: Uuid, role_id: Uuid) -> AppResult<Member> {
-        let m = self.find_member(actor, membership_id, Perm::new("members", Level::Write)).await?;
+    pub async fn update_member_role(
+        &self,
+        actor: &Actor,
+        membership_id: Uuid,
+        role_id: Uuid,
+    ) -> AppResult<Member> {
+        let m = self
+            .find_member(actor, membership_id, Perm::new("members", Level::Write))
+            .await?;
         let org = m.organization_id;
-        let perms = access::require(&self.db, &actor.principal, org, Perm::new("members", Level::Write)).await?;
+        let perms = access::require(
+            &self.db,
+            &actor.principal,
+            org,
+            Perm::new("members", Level::Write),
+        )
+        .await?;
         let new_role = org_role(&self.db, org, role_id, "input.roleId").await?;
-        let old_role = Role::find_by_id(m.role_id).one(&self.db).await?.ok_or(AppError::NotFound("role"))?;
+        let old_role = Role::find_by_id(m.role_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("role"))?;
         check_assignable(&self.db, actor, org, &perms, &new_role).await?;
         if is_owner_role(&old_role) && !is_owner_role(&new_role) {
             if !actor_is_owner(&self.db, actor, org).await? {
-                return Err(AppError::Forbidden("only an owner can change an owner's role".into()));
+                return Err(AppError::Forbidden(
+                    "only an owner can change an owner's role".into(),
+                ));
             }
             if owner_count(&self.db, org).await? <= 1 {
-                return Err(AppError::Conflict("an organization keeps at least one owner".into()));
+                return Err(AppError::Conflict(
+                    "an organization keeps at least one owner".into(),
+                ));
             }
         }
         let mut active: membership::ActiveModel = m.into();
@@ -437,7 +567,10 @@ impl Services {
         active.updated_at = Set(Utc::now());
         let txn = self.db.begin().await?;
         let m = active.update(&txn).await?;
-        let customer = Customer::find_by_id(m.customer_id).one(&txn).await?.ok_or(AppError::NotFound("member"))?;
+        let customer = Customer::find_by_id(m.customer_id)
+            .one(&txn)
+            .await?
+            .ok_or(AppError::NotFound("member"))?;
         audit::record(
             &txn,
             actor,
@@ -459,7 +592,9 @@ impl Services {
     /// `members:delete`, and ownership to remove an owner. The last owner stays.
     #[instrument(skip_all, fields(member = %membership_id))]
     pub async fn remove_member(&self, actor: &Actor, membership_id: Uuid) -> AppResult<Uuid> {
-        let m = self.find_member(actor, membership_id, Perm::new("members", Level::Delete)).await?;
+        let m = self
+            .find_member(actor, membership_id, Perm::new("members", Level::Delete))
+            .await?;
         self.delete_membership(actor, m, "member.remove").await
     }
 
@@ -468,7 +603,12 @@ impl Services {
     pub async fn leave_organization(&self, actor: &Actor, org_id: Uuid) -> AppResult<Uuid> {
         let me = actor
             .customer()
-            .filter(|_| actor.principal.credential().is_none_or(|c| c.organization_id.is_none()))
+            .filter(|_| {
+                actor
+                    .principal
+                    .credential()
+                    .is_none_or(|c| c.organization_id.is_none())
+            })
             .ok_or_else(|| AppError::Forbidden("a user leaves an organization".into()))?;
         let m = Membership::find()
             .filter(membership::Column::OrganizationId.eq(org_id))
@@ -479,15 +619,27 @@ impl Services {
         self.delete_membership(actor, m, "member.leave").await
     }
 
-    async fn delete_membership(&self, actor: &Actor, m: membership::Model, action: &'static str) -> AppResult<Uuid> {
+    async fn delete_membership(
+        &self,
+        actor: &Actor,
+        m: membership::Model,
+        action: &'static str,
+    ) -> AppResult<Uuid> {
         let org = m.organization_id;
-        let role = Role::find_by_id(m.role_id).one(&self.db).await?.ok_or(AppError::NotFound("role"))?;
+        let role = Role::find_by_id(m.role_id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("role"))?;
         if is_owner_role(&role) {
             if action == "member.remove" && !actor_is_owner(&self.db, actor, org).await? {
-                return Err(AppError::Forbidden("only an owner can remove an owner".into()));
+                return Err(AppError::Forbidden(
+                    "only an owner can remove an owner".into(),
+                ));
             }
             if owner_count(&self.db, org).await? <= 1 {
-                return Err(AppError::Conflict("an organization keeps at least one owner".into()));
+                return Err(AppError::Conflict(
+                    "an organization keeps at least one owner".into(),
+                ));
             }
         }
         let customer = Customer::find_by_id(m.customer_id).one(&self.db).await?;
@@ -508,7 +660,13 @@ impl Services {
 
     /// An organization's roles, built-in first. **Permissions**: `roles:read`.
     pub async fn roles(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<RoleView>> {
-        access::require(&self.db, &actor.principal, org_id, Perm::new("roles", Level::Read)).await?;
+        access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("roles", Level::Read),
+        )
+        .await?;
         let rows = Role::find()
             .filter(role::Column::OrganizationId.eq(org_id))
             .order_by_desc(role::Column::Builtin)
@@ -536,14 +694,22 @@ impl Services {
         description: Option<String>,
         permissions: &[String],
     ) -> AppResult<RoleView> {
-        let perms = access::require(&self.db, &actor.principal, org_id, Perm::new("roles", Level::Write)).await?;
+        let perms = access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("roles", Level::Write),
+        )
+        .await?;
         let name = validate::name("input.name", name)?;
         let description = validate::reason("input.description", description)?.unwrap_or_default();
         let apps = super::credentials::app_resources(&self.db, &[org_id]).await?;
         let map = parse_permissions("input.permissions", permissions, &apps)?;
         let set = PermissionSet::from_map(map.clone());
         if let Some(over) = set.to_scopes(&apps).iter().find(|p| !perms.allows(p)) {
-            return Err(AppError::Forbidden(format!("{over} (a role cannot grant more than you have)")));
+            return Err(AppError::Forbidden(format!(
+                "{over} (a role cannot grant more than you have)"
+            )));
         }
         let key = validate::slugify(&name);
         if BuiltinRole::from_key(&key).is_some()
@@ -554,7 +720,9 @@ impl Services {
                 .await?
                 > 0
         {
-            return Err(AppError::Conflict(format!("input.name: a role `{name}` already exists")));
+            return Err(AppError::Conflict(format!(
+                "input.name: a role `{name}` already exists"
+            )));
         }
         let now = Utc::now();
         let txn = self.db.begin().await?;
@@ -594,12 +762,18 @@ impl Services {
         description: Option<String>,
         permissions: Option<Vec<String>>,
     ) -> AppResult<RoleView> {
-        let role = Role::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("role"))?;
+        let role = Role::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("role"))?;
         let org_id = role.organization_id.ok_or(AppError::NotFound("role"))?;
-        self.require_visible(actor, org_id, Perm::new("roles", Level::Write), "role").await?;
+        self.require_visible(actor, org_id, Perm::new("roles", Level::Write), "role")
+            .await?;
         let perms = access::org_permissions(&self.db, &actor.principal, org_id).await?;
         if role.builtin {
-            return Err(AppError::Conflict("built-in roles cannot be changed".into()));
+            return Err(AppError::Conflict(
+                "built-in roles cannot be changed".into(),
+            ));
         }
         let before = role.permissions.clone();
         let mut active: role::ActiveModel = role.into();
@@ -607,13 +781,20 @@ impl Services {
             active.name = Set(validate::name("input.name", &name)?);
         }
         if let Some(d) = description {
-            active.description = Set(validate::reason("input.description", Some(d))?.unwrap_or_default());
+            active.description =
+                Set(validate::reason("input.description", Some(d))?.unwrap_or_default());
         }
         if let Some(list) = permissions {
             let apps = super::credentials::app_resources(&self.db, &[org_id]).await?;
             let map = parse_permissions("input.permissions", &list, &apps)?;
-            if let Some(over) = PermissionSet::from_map(map.clone()).to_scopes(&apps).iter().find(|p| !perms.allows(p)) {
-                return Err(AppError::Forbidden(format!("{over} (a role cannot grant more than you have)")));
+            if let Some(over) = PermissionSet::from_map(map.clone())
+                .to_scopes(&apps)
+                .iter()
+                .find(|p| !perms.allows(p))
+            {
+                return Err(AppError::Forbidden(format!(
+                    "{over} (a role cannot grant more than you have)"
+                )));
             }
             active.permissions = Set(json!(map));
         }
@@ -636,13 +817,22 @@ impl Services {
     /// Deletes a custom role nobody holds. **Permissions**: `roles:delete`.
     #[instrument(skip_all, fields(role = %id))]
     pub async fn delete_role(&self, actor: &Actor, id: Uuid) -> AppResult<Uuid> {
-        let role = Role::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("role"))?;
+        let role = Role::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("role"))?;
         let org_id = role.organization_id.ok_or(AppError::NotFound("role"))?;
-        self.require_visible(actor, org_id, Perm::new("roles", Level::Delete), "role").await?;
+        self.require_visible(actor, org_id, Perm::new("roles", Level::Delete), "role")
+            .await?;
         if role.builtin {
-            return Err(AppError::Conflict("built-in roles cannot be deleted".into()));
+            return Err(AppError::Conflict(
+                "built-in roles cannot be deleted".into(),
+            ));
         }
-        let holders = Membership::find().filter(membership::Column::RoleId.eq(id)).count(&self.db).await?
+        let holders = Membership::find()
+            .filter(membership::Column::RoleId.eq(id))
+            .count(&self.db)
+            .await?
             + ServiceAccount::find()
                 .filter(service_account::Column::RoleId.eq(id))
                 .count(&self.db)
@@ -659,7 +849,12 @@ impl Services {
         }
         let txn = self.db.begin().await?;
         Role::delete_by_id(id).exec(&txn).await?;
-        audit::record(&txn, actor, AuditEntry::new(Some(org_id), "role.delete", "role", id).name(&role.name)).await?;
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(Some(org_id), "role.delete", "role", id).name(&role.name),
+        )
+        .await?;
         txn.commit().await?;
         Ok(id)
     }
@@ -674,7 +869,13 @@ impl Services {
         name: &str,
         description: Option<String>,
     ) -> AppResult<application_resource::Model> {
-        access::require(&self.db, &actor.principal, org_id, Perm::new("roles", Level::Write)).await?;
+        access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("roles", Level::Write),
+        )
+        .await?;
         let name = name.trim().to_owned();
         if !valid_resource_name(&name) {
             return Err(AppError::invalid(
@@ -683,7 +884,9 @@ impl Services {
             ));
         }
         if is_builtin_resource(&name) {
-            return Err(AppError::Conflict(format!("input.name: `{name}` is a built-in resource")));
+            return Err(AppError::Conflict(format!(
+                "input.name: `{name}` is a built-in resource"
+            )));
         }
         let description = validate::reason("input.description", description)?.unwrap_or_default();
         let txn = self.db.begin().await?;
@@ -697,13 +900,16 @@ impl Services {
         .insert(&txn)
         .await
         .map_err(|e| match AppError::from(e) {
-            AppError::Conflict(_) => AppError::Conflict("input.name: this resource is already defined".into()),
+            AppError::Conflict(_) => {
+                AppError::Conflict("input.name: this resource is already defined".into())
+            }
             other => other,
         })?;
         audit::record(
             &txn,
             actor,
-            AuditEntry::new(Some(org_id), "resource.define", "resource", resource.id).name(&resource.name),
+            AuditEntry::new(Some(org_id), "resource.define", "resource", resource.id)
+                .name(&resource.name),
         )
         .await?;
         txn.commit().await?;
@@ -714,9 +920,17 @@ impl Services {
     /// Resources and levels an organization's roles and keys can use.
     /// **Permissions**: `organization:read`.
     pub async fn permission_catalog(&self, actor: &Actor, org_id: Uuid) -> AppResult<Catalog> {
-        access::require(&self.db, &actor.principal, org_id, Perm::new("organization", Level::Read)).await?;
-        let mut resources: Vec<(String, String, bool)> =
-            BUILTIN_RESOURCES.iter().map(|r| (r.to_string(), String::new(), true)).collect();
+        access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("organization", Level::Read),
+        )
+        .await?;
+        let mut resources: Vec<(String, String, bool)> = BUILTIN_RESOURCES
+            .iter()
+            .map(|r| (r.to_string(), String::new(), true))
+            .collect();
         let apps = ApplicationResource::find()
             .filter(application_resource::Column::OrganizationId.eq(org_id))
             .order_by_asc(application_resource::Column::Name)

@@ -405,10 +405,24 @@ pub struct OrgSettings {
 impl Services {
     /// Renames an organization. **Permissions**: `organization:write`.
     #[instrument(skip_all, fields(org = %id))]
-    pub async fn rename_organization(&self, actor: &Actor, id: Uuid, name: &str) -> AppResult<organization::Model> {
-        access::require(&self.db, &actor.principal, id, Perm::new("organization", Level::Write)).await?;
+    pub async fn rename_organization(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        name: &str,
+    ) -> AppResult<organization::Model> {
+        access::require(
+            &self.db,
+            &actor.principal,
+            id,
+            Perm::new("organization", Level::Write),
+        )
+        .await?;
         let name = validate::name("input.name", name)?;
-        let org = Organization::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("organization"))?;
+        let org = Organization::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("organization"))?;
         let from = org.name.clone();
         let mut active: organization::ActiveModel = org.into();
         active.name = Set(name);
@@ -435,18 +449,33 @@ impl Services {
         id: Uuid,
         settings: OrgSettings,
     ) -> AppResult<organization::Model> {
-        access::require(&self.db, &actor.principal, id, Perm::new("settings", Level::Write)).await?;
+        access::require(
+            &self.db,
+            &actor.principal,
+            id,
+            Perm::new("settings", Level::Write),
+        )
+        .await?;
         if let Some(Some(v)) = settings.rate_limit_per_minute
             && !(1..=1_000_000).contains(&v)
         {
-            return Err(AppError::invalid("input.rateLimitPerMinute", "must be between 1 and 1000000"));
+            return Err(AppError::invalid(
+                "input.rateLimitPerMinute",
+                "must be between 1 and 1000000",
+            ));
         }
         if let Some(Some(v)) = settings.pat_max_lifetime_days
             && !(1..=3650).contains(&v)
         {
-            return Err(AppError::invalid("input.patMaxLifetimeDays", "must be between 1 and 3650"));
+            return Err(AppError::invalid(
+                "input.patMaxLifetimeDays",
+                "must be between 1 and 3650",
+            ));
         }
-        let org = Organization::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("organization"))?;
+        let org = Organization::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("organization"))?;
         let mut active: organization::ActiveModel = org.into();
         if let Some(v) = settings.rate_limit_per_minute {
             active.rate_limit_per_minute = Set(v);
@@ -479,11 +508,25 @@ impl Services {
 
     /// Renames a project; its namespace stays. **Permissions**: `projects:write`.
     #[instrument(skip_all, fields(project = %id))]
-    pub async fn rename_project(&self, actor: &Actor, id: Uuid, name: &str) -> AppResult<project::Model> {
-        let project = Project::find_by_id(id).one(&self.db).await?.ok_or(AppError::NotFound("project"))?;
-        self.require_visible(actor, project.organization_id, Perm::new("projects", Level::Write), "project")
-            .await?;
-        access::require_project(&actor.principal, Some(project.id)).map_err(|_| AppError::NotFound("project"))?;
+    pub async fn rename_project(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        name: &str,
+    ) -> AppResult<project::Model> {
+        let project = Project::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("project"))?;
+        self.require_visible(
+            actor,
+            project.organization_id,
+            Perm::new("projects", Level::Write),
+            "project",
+        )
+        .await?;
+        access::require_project(&actor.principal, Some(project.id))
+            .map_err(|_| AppError::NotFound("project"))?;
         let name = validate::name("input.name", name)?;
         let org = project.organization_id;
         let from = project.name.clone();

@@ -4,7 +4,10 @@
 
 use chrono::Utc;
 use entity::{credential, prelude::*, service_account};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
 use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
@@ -42,7 +45,10 @@ pub struct NewServiceAccountKey {
 }
 
 impl Services {
-    async fn service_account_view(&self, account: service_account::Model) -> AppResult<ServiceAccountView> {
+    async fn service_account_view(
+        &self,
+        account: service_account::Model,
+    ) -> AppResult<ServiceAccountView> {
         let role = entity::prelude::Role::find_by_id(account.role_id)
             .one(&self.db)
             .await?
@@ -59,18 +65,34 @@ impl Services {
         })
     }
 
-    async fn find_service_account(&self, actor: &Actor, id: Uuid, perm: Perm) -> AppResult<service_account::Model> {
+    async fn find_service_account(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        perm: Perm,
+    ) -> AppResult<service_account::Model> {
         let account = ServiceAccount::find_by_id(id)
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("service account"))?;
-        self.require_visible(actor, account.organization_id, perm, "service account").await?;
+        self.require_visible(actor, account.organization_id, perm, "service account")
+            .await?;
         Ok(account)
     }
 
     /// An organization's service accounts. **Permissions**: `service_accounts:read`.
-    pub async fn service_accounts(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<ServiceAccountView>> {
-        access::require(&self.db, &actor.principal, org_id, Perm::new("service_accounts", Level::Read)).await?;
+    pub async fn service_accounts(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+    ) -> AppResult<Vec<ServiceAccountView>> {
+        access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("service_accounts", Level::Read),
+        )
+        .await?;
         let rows = ServiceAccount::find()
             .filter(service_account::Column::OrganizationId.eq(org_id))
             .order_by_asc(service_account::Column::Name)
@@ -94,18 +116,31 @@ impl Services {
         description: Option<String>,
         role_id: Uuid,
     ) -> AppResult<ServiceAccountView> {
-        let perms =
-            access::require(&self.db, &actor.principal, org_id, Perm::new("service_accounts", Level::Write)).await?;
+        let perms = access::require(
+            &self.db,
+            &actor.principal,
+            org_id,
+            Perm::new("service_accounts", Level::Write),
+        )
+        .await?;
         let name = validate::name("input.name", name)?;
         let description = validate::reason("input.description", description)?.unwrap_or_default();
         let role = entity::prelude::Role::find_by_id(role_id)
             .one(&self.db)
             .await?
             .filter(|r| r.organization_id == Some(org_id))
-            .ok_or_else(|| AppError::invalid("input.roleId", "no such role in this organization"))?;
+            .ok_or_else(|| {
+                AppError::invalid("input.roleId", "no such role in this organization")
+            })?;
         let apps = credentials::app_resources(&self.db, &[org_id]).await?;
-        if let Some(over) = access::role_permissions(&role).to_scopes(&apps).iter().find(|p| !perms.allows(p)) {
-            return Err(AppError::Forbidden(format!("{over} (a role cannot grant more than you have)")));
+        if let Some(over) = access::role_permissions(&role)
+            .to_scopes(&apps)
+            .iter()
+            .find(|p| !perms.allows(p))
+        {
+            return Err(AppError::Forbidden(format!(
+                "{over} (a role cannot grant more than you have)"
+            )));
         }
         let now = Utc::now();
         let txn = self.db.begin().await?;
@@ -123,15 +158,22 @@ impl Services {
         .insert(&txn)
         .await
         .map_err(|e| match AppError::from(e) {
-            AppError::Conflict(_) => AppError::Conflict("input.name: a service account with this name exists".into()),
+            AppError::Conflict(_) => {
+                AppError::Conflict("input.name: a service account with this name exists".into())
+            }
             other => other,
         })?;
         audit::record(
             &txn,
             actor,
-            AuditEntry::new(Some(org_id), "service_account.create", "service_account", account.id)
-                .name(&account.name)
-                .details(json!({ "role": role.key })),
+            AuditEntry::new(
+                Some(org_id),
+                "service_account.create",
+                "service_account",
+                account.id,
+            )
+            .name(&account.name)
+            .details(json!({ "role": role.key })),
         )
         .await?;
         txn.commit().await?;
@@ -141,9 +183,17 @@ impl Services {
     /// Creates a key for a service account, bounded by its role; the secret is returned once.
     /// **Permissions**: `service_accounts:write`.
     #[instrument(skip_all, fields(service_account = %input.service_account_id))]
-    pub async fn create_service_account_key(&self, actor: &Actor, input: NewServiceAccountKey) -> AppResult<Created> {
+    pub async fn create_service_account_key(
+        &self,
+        actor: &Actor,
+        input: NewServiceAccountKey,
+    ) -> AppResult<Created> {
         let account = self
-            .find_service_account(actor, input.service_account_id, Perm::new("service_accounts", Level::Write))
+            .find_service_account(
+                actor,
+                input.service_account_id,
+                Perm::new("service_accounts", Level::Write),
+            )
             .await?;
         let org_id = account.organization_id;
         access::require_project(&actor.principal, input.project_id)?;
@@ -151,8 +201,12 @@ impl Services {
             return Err(AppError::Conflict("the service account is disabled".into()));
         }
         let name = validate::name("input.name", &input.name)?;
-        let expires_at = input.expires_at.map(|at| validate::future_time("input.expiresAt", at)).transpose()?;
-        let rate = credentials::rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
+        let expires_at = input
+            .expires_at
+            .map(|at| validate::future_time("input.expiresAt", at))
+            .transpose()?;
+        let rate =
+            credentials::rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
         self.check_project(org_id, input.project_id).await?;
         let role = entity::prelude::Role::find_by_id(account.role_id)
             .one(&self.db)
@@ -167,8 +221,12 @@ impl Services {
             }
             None => None,
         };
-        let token = self.tokens.generate(TokenKind::ServiceAccount).map_err(AppError::internal)?;
-        let mut row = credentials::new_row(&token, CredentialKind::ServiceAccountKey, name, Utc::now());
+        let token = self
+            .tokens
+            .generate(TokenKind::ServiceAccount)
+            .map_err(AppError::internal)?;
+        let mut row =
+            credentials::new_row(&token, CredentialKind::ServiceAccountKey, name, Utc::now());
         row.organization_id = Set(Some(org_id));
         row.project_id = Set(input.project_id);
         row.service_account_id = Set(Some(account.id));
@@ -181,14 +239,19 @@ impl Services {
         audit::record(
             &txn,
             actor,
-            AuditEntry::new(Some(org_id), "service_account_key.create", "api_key", model.id)
-                .name(&model.name)
-                .details(json!({
-                    "service_account_id": account.id,
-                    "prefix": model.display_prefix,
-                    "scopes": model.scopes,
-                    "expires_at": model.expires_at,
-                })),
+            AuditEntry::new(
+                Some(org_id),
+                "service_account_key.create",
+                "api_key",
+                model.id,
+            )
+            .name(&model.name)
+            .details(json!({
+                "service_account_id": account.id,
+                "prefix": model.display_prefix,
+                "scopes": model.scopes,
+                "expires_at": model.expires_at,
+            })),
         )
         .await?;
         txn.commit().await?;
@@ -207,7 +270,9 @@ impl Services {
         id: Uuid,
         disabled: bool,
     ) -> AppResult<ServiceAccountView> {
-        let account = self.find_service_account(actor, id, Perm::new("service_accounts", Level::Write)).await?;
+        let account = self
+            .find_service_account(actor, id, Perm::new("service_accounts", Level::Write))
+            .await?;
         if account.disabled_at.is_some() == disabled {
             return self.service_account_view(account).await;
         }
@@ -217,11 +282,16 @@ impl Services {
         active.updated_at = Set(Utc::now());
         let txn = self.db.begin().await?;
         let account = active.update(&txn).await?;
-        let action = if disabled { "service_account.disable" } else { "service_account.enable" };
+        let action = if disabled {
+            "service_account.disable"
+        } else {
+            "service_account.enable"
+        };
         audit::record(
             &txn,
             actor,
-            AuditEntry::new(Some(org_id), action, "service_account", account.id).name(&account.name),
+            AuditEntry::new(Some(org_id), action, "service_account", account.id)
+                .name(&account.name),
         )
         .await?;
         txn.commit().await?;

@@ -6,14 +6,17 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{
     gql,
     types::{
-        ApiKey, ApiKeyWithSecret, CreateOrganizationPayload, CustomerAccount, Environment,
-        Organization, PersonalAccessToken, PersonalAccessTokenWithSecret, Project, Session,
-        SessionContext, actor, services,
+        ApiKey, ApiKeyWithSecret, ApplicationResource, CreateOrganizationPayload, CustomerAccount,
+        Environment, Invite, Member, Organization, PersonalAccessToken,
+        PersonalAccessTokenWithSecret, Project, Role, ServiceAccount, Session, SessionContext,
+        actor, services,
     },
 };
 use crate::domain::{
     credentials::{ImportedKey, NewApiKey, NewPat},
     ids::parse_id,
+    orgs::OrgSettings,
+    service_accounts::NewServiceAccountKey,
 };
 
 /// Write operations.
@@ -146,8 +149,444 @@ pub struct UnsuspendOrganizationInput {
     pub organization_id: ID,
 }
 
+#[derive(InputObject)]
+pub struct RenameOrganizationInput {
+    pub id: ID,
+    pub name: String,
+}
+
+/// Only the fields given change; send `null` to clear a limit.
+#[derive(InputObject)]
+pub struct UpdateOrganizationSettingsInput {
+    pub organization_id: ID,
+    pub rate_limit_per_minute: async_graphql::MaybeUndefined<i32>,
+    pub rate_limit_fail_open: Option<bool>,
+    pub pat_max_lifetime_days: async_graphql::MaybeUndefined<i32>,
+}
+
+#[derive(InputObject)]
+pub struct RenameProjectInput {
+    pub id: ID,
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct InviteMemberInput {
+    pub organization_id: ID,
+    pub email: String,
+    pub role_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct InviteInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct UpdateMemberRoleInput {
+    /// The membership id (`Member.id`).
+    pub member_id: ID,
+    pub role_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct RemoveMemberInput {
+    pub member_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct LeaveOrganizationInput {
+    pub organization_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct CreateRoleInput {
+    pub organization_id: ID,
+    pub name: String,
+    pub description: Option<String>,
+    /// `resource:level` entries, one per resource.
+    pub permissions: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateRoleInput {
+    pub id: ID,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Replaces the role's permissions when given.
+    pub permissions: Option<Vec<String>>,
+}
+
+#[derive(InputObject)]
+pub struct DeleteRoleInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct DefineResourceInput {
+    pub organization_id: ID,
+    /// E.g. `deployments`: lowercase letters, digits, `_` or `-`.
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreateServiceAccountInput {
+    pub organization_id: ID,
+    pub name: String,
+    pub description: Option<String>,
+    pub role_id: ID,
+}
+
+#[derive(InputObject)]
+pub struct CreateServiceAccountKeyInput {
+    pub service_account_id: ID,
+    pub project_id: Option<ID>,
+    pub name: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `resource:level` scopes within the account's role; none means all of it.
+    pub scopes: Option<Vec<String>>,
+    pub rate_limit_per_minute: Option<i32>,
+}
+
+#[derive(InputObject)]
+pub struct ServiceAccountInput {
+    pub id: ID,
+}
+
+#[derive(InputObject)]
+pub struct AdminRevokeCredentialInput {
+    pub id: ID,
+    pub reason: Option<String>,
+}
+
+fn maybe<T>(v: async_graphql::MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        async_graphql::MaybeUndefined::Undefined => None,
+        async_graphql::MaybeUndefined::Null => Some(None),
+        async_graphql::MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
 #[Object]
 impl MutationRoot {
+    /// Renames an organization. **Permissions**: `organization:write`.
+    async fn rename_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: RenameOrganizationInput,
+    ) -> async_graphql::Result<Organization> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        Ok(Organization(
+            services(ctx)?
+                .rename_organization(actor(ctx)?, id, &input.name)
+                .await
+                .map_err(gql)?,
+        ))
+    }
+
+    /// Changes an organization's rate limit and token policy. **Permissions**: `settings:write`.
+    async fn update_organization_settings(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateOrganizationSettingsInput,
+    ) -> async_graphql::Result<Organization> {
+        let id = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let settings = OrgSettings {
+            rate_limit_per_minute: maybe(input.rate_limit_per_minute),
+            rate_limit_fail_open: input.rate_limit_fail_open,
+            pat_max_lifetime_days: maybe(input.pat_max_lifetime_days),
+        };
+        Ok(Organization(
+            services(ctx)?
+                .update_organization_settings(actor(ctx)?, id, settings)
+                .await
+                .map_err(gql)?,
+        ))
+    }
+
+    /// Renames a project; its namespace stays. **Permissions**: `projects:write`.
+    async fn rename_project(
+        &self,
+        ctx: &Context<'_>,
+        input: RenameProjectInput,
+    ) -> async_graphql::Result<Project> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        Ok(Project(
+            services(ctx)?
+                .rename_project(actor(ctx)?, id, &input.name)
+                .await
+                .map_err(gql)?,
+        ))
+    }
+
+    /// Invites someone by email; the invite is open for 7 days.
+    /// **Permissions**: `members:write` and every permission of the role.
+    async fn invite_member(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteMemberInput,
+    ) -> async_graphql::Result<Invite> {
+        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let role = parse_id("input.roleId", &input.role_id).map_err(gql)?;
+        let invite = services(ctx)?
+            .invite_member(actor(ctx)?, org, &input.email, role)
+            .await
+            .map_err(gql)?;
+        Ok(Invite(invite))
+    }
+
+    /// Accepts an invite addressed to your verified email.
+    async fn accept_invite(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteInput,
+    ) -> async_graphql::Result<Invite> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        Ok(Invite(
+            services(ctx)?
+                .accept_invite(actor(ctx)?, id)
+                .await
+                .map_err(gql)?,
+        ))
+    }
+
+    /// Declines an invite addressed to you.
+    async fn decline_invite(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteInput,
+    ) -> async_graphql::Result<Invite> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        Ok(Invite(
+            services(ctx)?
+                .decline_invite(actor(ctx)?, id)
+                .await
+                .map_err(gql)?,
+        ))
+    }
+
+    /// Withdraws an open invite. **Permissions**: `members:write`.
+    async fn revoke_invite(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteInput,
+    ) -> async_graphql::Result<Invite> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        Ok(Invite(
+            services(ctx)?
+                .revoke_invite(actor(ctx)?, id)
+                .await
+                .map_err(gql)?,
+        ))
+    }
+
+    /// Changes a member's role. **Permissions**: `members:write`, every permission of the
+    /// role, and ownership to make or unmake an owner.
+    async fn update_member_role(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateMemberRoleInput,
+    ) -> async_graphql::Result<Member> {
+        let member = parse_id("input.memberId", &input.member_id).map_err(gql)?;
+        let role = parse_id("input.roleId", &input.role_id).map_err(gql)?;
+        Ok(Member(
+            services(ctx)?
+                .update_member_role(actor(ctx)?, member, role)
+                .await
+                .map_err(gql)?,
+        ))
+    }
+
+    /// Removes a member; their keys stop at once. Returns the membership id.
+    /// **Permissions**: `members:delete`, and ownership to remove an owner.
+    async fn remove_member(
+        &self,
+        ctx: &Context<'_>,
+        input: RemoveMemberInput,
+    ) -> async_graphql::Result<ID> {
+        let member = parse_id("input.memberId", &input.member_id).map_err(gql)?;
+        let id = services(ctx)?
+            .remove_member(actor(ctx)?, member)
+            .await
+            .map_err(gql)?;
+        Ok(ID(id.to_string()))
+    }
+
+    /// Leaves an organization (not as its last owner). Returns the membership id.
+    async fn leave_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: LeaveOrganizationInput,
+    ) -> async_graphql::Result<ID> {
+        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let id = services(ctx)?
+            .leave_organization(actor(ctx)?, org)
+            .await
+            .map_err(gql)?;
+        Ok(ID(id.to_string()))
+    }
+
+    /// Creates a custom role. **Permissions**: `roles:write` and every permission it grants.
+    async fn create_role(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateRoleInput,
+    ) -> async_graphql::Result<Role> {
+        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let role = services(ctx)?
+            .create_role(
+                actor(ctx)?,
+                org,
+                &input.name,
+                input.description,
+                &input.permissions,
+            )
+            .await
+            .map_err(gql)?;
+        Ok(role.into())
+    }
+
+    /// Changes a custom role. **Permissions**: `roles:write` and every permission it grants.
+    async fn update_role(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateRoleInput,
+    ) -> async_graphql::Result<Role> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let role = services(ctx)?
+            .update_role(
+                actor(ctx)?,
+                id,
+                input.name,
+                input.description,
+                input.permissions,
+            )
+            .await
+            .map_err(gql)?;
+        Ok(role.into())
+    }
+
+    /// Deletes a custom role nobody holds. Returns its id. **Permissions**: `roles:delete`.
+    async fn delete_role(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteRoleInput,
+    ) -> async_graphql::Result<ID> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = services(ctx)?
+            .delete_role(actor(ctx)?, id)
+            .await
+            .map_err(gql)?;
+        Ok(ID(id.to_string()))
+    }
+
+    /// Defines an application resource keys and roles can carry. **Permissions**: `roles:write`.
+    async fn define_resource(
+        &self,
+        ctx: &Context<'_>,
+        input: DefineResourceInput,
+    ) -> async_graphql::Result<ApplicationResource> {
+        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let r = services(ctx)?
+            .define_resource(actor(ctx)?, org, &input.name, input.description)
+            .await
+            .map_err(gql)?;
+        Ok(ApplicationResource {
+            id: ID(r.id.to_string()),
+            name: r.name,
+            description: r.description,
+        })
+    }
+
+    /// Creates a service account. **Permissions**: `service_accounts:write` and every
+    /// permission of its role.
+    async fn create_service_account(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateServiceAccountInput,
+    ) -> async_graphql::Result<ServiceAccount> {
+        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let role = parse_id("input.roleId", &input.role_id).map_err(gql)?;
+        let sa = services(ctx)?
+            .create_service_account(actor(ctx)?, org, &input.name, input.description, role)
+            .await
+            .map_err(gql)?;
+        Ok(ServiceAccount(sa))
+    }
+
+    /// Creates a service-account key, bounded by the account's role; the secret is in the
+    /// payload, once. **Permissions**: `service_accounts:write`.
+    async fn create_service_account_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateServiceAccountKeyInput,
+    ) -> async_graphql::Result<ApiKeyWithSecret> {
+        let new = NewServiceAccountKey {
+            service_account_id: parse_id("input.serviceAccountId", &input.service_account_id)
+                .map_err(gql)?,
+            project_id: input
+                .project_id
+                .map(|p| parse_id("input.projectId", &p))
+                .transpose()
+                .map_err(gql)?,
+            name: input.name,
+            expires_at: input.expires_at,
+            scopes: input.scopes,
+            rate_limit_per_minute: input.rate_limit_per_minute,
+        };
+        let created = services(ctx)?
+            .create_service_account_key(actor(ctx)?, new)
+            .await
+            .map_err(gql)?;
+        Ok(ApiKeyWithSecret {
+            secret: created.secret.expose_secret().to_owned(),
+            api_key: ApiKey(created.credential),
+        })
+    }
+
+    /// Disables a service account and all its keys. **Permissions**: `service_accounts:write`.
+    async fn disable_service_account(
+        &self,
+        ctx: &Context<'_>,
+        input: ServiceAccountInput,
+    ) -> async_graphql::Result<ServiceAccount> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let sa = services(ctx)?
+            .set_service_account_disabled(actor(ctx)?, id, true)
+            .await
+            .map_err(gql)?;
+        Ok(ServiceAccount(sa))
+    }
+
+    /// Enables a disabled service account. **Permissions**: `service_accounts:write`.
+    async fn enable_service_account(
+        &self,
+        ctx: &Context<'_>,
+        input: ServiceAccountInput,
+    ) -> async_graphql::Result<ServiceAccount> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let sa = services(ctx)?
+            .set_service_account_disabled(actor(ctx)?, id, false)
+            .await
+            .map_err(gql)?;
+        Ok(ServiceAccount(sa))
+    }
+
+    /// Revokes any user's credential. **Permissions**: instance admin.
+    async fn admin_revoke_credential(
+        &self,
+        ctx: &Context<'_>,
+        input: AdminRevokeCredentialInput,
+    ) -> async_graphql::Result<ApiKey> {
+        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let key = services(ctx)?
+            .admin_revoke_credential(actor(ctx)?, id, input.reason)
+            .await
+            .map_err(gql)?;
+        Ok(ApiKey(key))
+    }
+
     /// Ends one of your dashboard sessions.
     async fn revoke_session(
         &self,

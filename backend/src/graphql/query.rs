@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use super::{
     gql,
     types::{
-        ApiKey, AuditEvent, AuditEventFilter, Conn, CredentialStatus, Me, Organization,
-        PersonalAccessToken, Project, Session, Usage, actor, connection, paging,
-        services,
+        ApiKey, AuditEvent, AuditEventFilter, CatalogResource, Conn, CredentialStatus,
+        CustomerAccount, Invite, Me, Member, Organization, PermissionCatalog, PersonalAccessToken,
+        Project, Role, ServiceAccount, Session, Usage, actor, connection, paging, services,
     },
 };
 use crate::{
@@ -149,6 +149,124 @@ impl QueryRoot {
             .await
             .map_err(gql)?;
         Ok(usage.into())
+    }
+
+    /// An organization's members. **Permissions**: `members:read`.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+    ) -> async_graphql::Result<Vec<Member>> {
+        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
+        let list = services(ctx)?
+            .members(actor(ctx)?, org)
+            .await
+            .map_err(gql)?;
+        Ok(list.into_iter().map(Member).collect())
+    }
+
+    /// An organization's invites, newest first. **Permissions**: `invites:read`.
+    async fn invites(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+    ) -> async_graphql::Result<Vec<Invite>> {
+        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
+        let list = services(ctx)?
+            .invites(actor(ctx)?, org)
+            .await
+            .map_err(gql)?;
+        Ok(list.into_iter().map(Invite).collect())
+    }
+
+    /// Open invites addressed to you.
+    async fn my_invites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Invite>> {
+        let list = services(ctx)?.my_invites(actor(ctx)?).await.map_err(gql)?;
+        Ok(list.into_iter().map(Invite).collect())
+    }
+
+    /// An organization's roles, built-in first. **Permissions**: `roles:read`.
+    async fn roles(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+    ) -> async_graphql::Result<Vec<Role>> {
+        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
+        let list = services(ctx)?.roles(actor(ctx)?, org).await.map_err(gql)?;
+        Ok(list.into_iter().map(Role::from).collect())
+    }
+
+    /// The resources and levels roles and keys can use. **Permissions**: `organization:read`.
+    async fn permission_catalog(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+    ) -> async_graphql::Result<PermissionCatalog> {
+        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
+        let c = services(ctx)?
+            .permission_catalog(actor(ctx)?, org)
+            .await
+            .map_err(gql)?;
+        Ok(PermissionCatalog {
+            resources: c
+                .resources
+                .into_iter()
+                .map(|(name, description, builtin)| CatalogResource {
+                    name,
+                    description,
+                    builtin,
+                })
+                .collect(),
+            levels: c
+                .levels
+                .into_iter()
+                .map(|l| l.as_str().to_owned())
+                .collect(),
+        })
+    }
+
+    /// An organization's service accounts. **Permissions**: `service_accounts:read`.
+    async fn service_accounts(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+    ) -> async_graphql::Result<Vec<ServiceAccount>> {
+        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
+        let list = services(ctx)?
+            .service_accounts(actor(ctx)?, org)
+            .await
+            .map_err(gql)?;
+        Ok(list.into_iter().map(ServiceAccount).collect())
+    }
+
+    /// Customers of this instance. **Permissions**: instance admin.
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<CustomerAccount>> {
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?
+            .users(actor(ctx)?, search, first, after)
+            .await
+            .map_err(gql)?;
+        Ok(connection(page, |c| c.id.to_string(), CustomerAccount))
+    }
+
+    /// Every credential a customer owns or created. **Permissions**: instance admin.
+    async fn user_credentials(
+        &self,
+        ctx: &Context<'_>,
+        customer_id: ID,
+    ) -> async_graphql::Result<Vec<ApiKey>> {
+        let id = parse_id("customerId", &customer_id).map_err(gql)?;
+        let list = services(ctx)?
+            .user_credentials(actor(ctx)?, id)
+            .await
+            .map_err(gql)?;
+        Ok(list.into_iter().map(ApiKey).collect())
     }
 
     /// Your live dashboard sessions, the current one marked.

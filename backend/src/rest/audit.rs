@@ -31,7 +31,13 @@ pub async fn export(
     Path(org): Path<String>,
 ) -> Result<Response, AppError> {
     let org = parse_id("organization id", &org)?;
-    access::require(&state.services.db, &actor.principal, org, Perm::new("audit_log", Level::Read)).await?;
+    access::require(
+        &state.services.db,
+        &actor.principal,
+        org,
+        Perm::new("audit_log", Level::Read),
+    )
+    .await?;
     let db = state.services.db.clone();
     let lines = stream::try_unfold(Some(0i64), move |after| {
         let db = db.clone();
@@ -48,7 +54,9 @@ pub async fn export(
             let next = (batch.len() as u64 == BATCH).then(|| batch.last().map_or(after, |e| e.seq));
             let mut chunk = String::new();
             for event in batch {
-                chunk.push_str(&serde_json::to_string(&ExportedEvent::from(event)).unwrap_or_default());
+                chunk.push_str(
+                    &serde_json::to_string(&ExportedEvent::from(event)).unwrap_or_default(),
+                );
                 chunk.push('\n');
             }
             Ok(Some((chunk, next)))
