@@ -273,6 +273,42 @@ impl TestApp {
         }
     }
 
+    /// A user who is not an instance admin, owning an organization of their own, with a
+    /// fresh PAT.
+    pub async fn user(&self, email: &str) -> Admin {
+        use backend::domain::{Actor, credentials, orgs};
+        use sea_orm::TransactionTrait;
+        let services = self.services();
+        let txn = services.db.begin().await.unwrap();
+        let (customer, _) = orgs::find_or_create_local_customer(&txn, email, false)
+            .await
+            .unwrap();
+        let actor = Actor::system();
+        let (org, project) =
+            orgs::create_org_in(&txn, &actor, customer.id, &format!("{email}'s org"), None)
+                .await
+                .unwrap();
+        let expires = chrono::Utc::now() + credentials::PAT_DEFAULT_LIFETIME;
+        let (_, pat) = credentials::issue_pat_in(
+            &txn,
+            services,
+            &actor,
+            customer.id,
+            "test".into(),
+            expires,
+            None,
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        Admin {
+            email: email.to_owned(),
+            pat: pat.expose_secret().to_owned(),
+            org_id: org.id.to_string(),
+            project_id: project.id.to_string(),
+        }
+    }
+
     /// Sends a GraphQL request authenticated by `token` (`Authorization: Bearer`).
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
         let response = self

@@ -26,6 +26,7 @@ macro_rules! db_tests {
 mod audit;
 mod credentials;
 mod input;
+mod isolation;
 mod members;
 mod robustness;
 mod running;
