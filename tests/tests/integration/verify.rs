@@ -464,7 +464,12 @@ async fn post_verify_rejects_malformed_bodies(db: Db) {
     }
     let huge = format!("{{\"key\": \"{}\"}}", "a".repeat(200 * 1024));
     // A separate connection: the server answers 413 without reading the body, then closes it.
-    let response = reqwest::Client::new().post(&url).body(huge).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(&url)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 413);
     assert_eq!(
         response.headers()["content-type"],
