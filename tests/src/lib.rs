@@ -69,6 +69,7 @@ fn init_logging() {
         let buf = log_buffer().clone();
         let _ = tracing_subscriber::fmt()
             .with_env_filter("debug,sqlx=warn,hyper=info,h2=info,reqwest=info")
+            .with_ansi(false)
             .with_writer(move || BufWriter(buf.clone()))
             .try_init();
     });
@@ -307,6 +308,31 @@ impl TestApp {
             org_id: org.id.to_string(),
             project_id: project.id.to_string(),
         }
+    }
+
+    /// Changes the database behind the API's back, for states no operation makes (yet):
+    /// one statement with `?` placeholders, which become `$n` on PostgreSQL.
+    pub async fn exec(&self, sql: &str, values: Vec<sea_orm::Value>) {
+        let db = &self.services().db;
+        let backend = db.get_database_backend();
+        let sql = if backend == sea_orm::DbBackend::Postgres {
+            let mut n = 0;
+            sql.chars()
+                .map(|c| {
+                    if c == '?' {
+                        n += 1;
+                        format!("${n}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            sql.to_owned()
+        };
+        db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .unwrap();
     }
 
     /// Sends a GraphQL request authenticated by `token` (`Authorization: Bearer`).

@@ -104,7 +104,23 @@ impl FromRequestParts<AppState> for Authenticated {
                     limit: verified.rate.limit,
                 });
             }
-            let principal = Principal::Credential(Arc::new(verified.record.to_authed()));
+            let authed = verified.record.to_authed();
+            // The access log: every request a key makes, under its owner, the key as agent.
+            tracing::info!(
+                target: "keyward::access",
+                request_id = %meta.request_id,
+                actor = authed
+                    .customer
+                    .as_ref()
+                    .map(|c| c.email.as_str())
+                    .or(authed.service_account.as_ref().map(|sa| sa.name.as_str()))
+                    .unwrap_or_default(),
+                agent = %authed.name,
+                credential = %authed.id,
+                kind = authed.kind.as_str(),
+                "authenticated request"
+            );
+            let principal = Principal::Credential(Arc::new(authed));
             return Ok(Self(Actor::new(principal, meta)));
         }
         let cookies = Cookies::from_request_parts(parts, state)

@@ -96,6 +96,16 @@ async fn mutations_are_audited_without_secrets(db: Db) {
     assert_eq!(create["agent"], "bootstrap");
     assert_eq!(create["targetId"], id);
     assert_eq!(events[0]["details"]["reason"], "done");
+    // The access log names the owner, with the key as agent.
+    let logs = tests::captured_logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("authenticated request") && l.contains(&format!("credential={id}")))
+        .unwrap_or_else(|| panic!("no access log line for key {id}"));
+    assert!(
+        line.contains("ada@example.com") && line.contains("agent=audited"),
+        "{line}"
+    );
     let text = log.to_string();
     for s in [&secret, &rotated, &admin.pat] {
         assert!(!text.contains(s.as_str()), "an audit event holds a secret");

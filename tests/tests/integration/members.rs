@@ -206,6 +206,46 @@ async fn invites_and_membership(db: Db) {
         .await
         .data();
     assert_eq!(list["invites"].as_array().unwrap().len(), 3);
+    let statuses: Vec<&str> = list["invites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["revoked", "declined", "accepted"]);
+    // An invite past its 7 days can no longer be accepted.
+    let late = app
+        .gql(&ada.pat, INVITE, json!({ "i": { "organizationId": ada.org_id, "email": "carol@example.com", "roleId": dev } }))
+        .await
+        .data();
+    let late_id = late["inviteMember"]["id"].clone();
+    let late_uuid: uuid::Uuid = late_id.as_str().unwrap().parse().unwrap();
+    app.exec(
+        "UPDATE invites SET expires_at = ? WHERE id = ?",
+        vec![
+            (chrono::Utc::now() - chrono::TimeDelta::minutes(1)).into(),
+            late_uuid.into(),
+        ],
+    )
+    .await;
+    let expired = app
+        .gql(
+            &carol.pat,
+            "mutation($i: InviteInput!) { acceptInvite(input: $i) { status } }",
+            json!({ "i": { "id": late_id } }),
+        )
+        .await;
+    assert_eq!(expired.error_code(), "CONFLICT");
+    assert!(expired.error_message().contains("expired"));
+    assert!(
+        app.gql(&carol.pat, "{ myInvites { id } }", json!({}))
+            .await
+            .data()["myInvites"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
     let bad = app
         .gql(&ada.pat, INVITE, json!({ "i": { "organizationId": ada.org_id, "email": "not-an-email", "roleId": dev } }))
         .await;
@@ -570,6 +610,32 @@ async fn service_accounts_and_their_keys(db: Db) {
         &ada.pat,
         "mutation($i: ServiceAccountInput!) { enableServiceAccount(input: $i) { disabled } }",
         json!({ "i": { "id": sa_id } }),
+    )
+    .await
+    .data();
+    assert_eq!(app.verify(Header::Bearer, &secret).await.0, 200);
+
+    // Suspending the organization stops its service accounts' keys too.
+    let root = app.bootstrap("root@example.com").await;
+    let suspend =
+        "mutation($i: SuspendOrganizationInput!) { suspendOrganization(input: $i) { suspended } }";
+    app.gql(
+        &root.pat,
+        suspend,
+        json!({ "i": { "organizationId": ada.org_id, "reason": "audit" } }),
+    )
+    .await
+    .data();
+    let (status, _, body) = app.verify(Header::Bearer, &secret).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("SUSPENDED"))
+    );
+    let unsuspend = "mutation($i: UnsuspendOrganizationInput!) { unsuspendOrganization(input: $i) { suspended } }";
+    app.gql(
+        &root.pat,
+        unsuspend,
+        json!({ "i": { "organizationId": ada.org_id } }),
     )
     .await
     .data();

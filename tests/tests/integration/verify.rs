@@ -215,7 +215,6 @@ async fn disable_and_enable(db: Db) {
 }
 
 async fn expired_keys(db: Db) {
-    use sea_orm::{ConnectionTrait, Statement};
     let app = TestApp::spawn(db).await;
     let admin = app.bootstrap("ada@example.com").await;
     let soon = chrono::Utc::now() + chrono::TimeDelta::days(3);
@@ -241,21 +240,12 @@ async fn expired_keys(db: Db) {
 
     // Move the expiry into the past behind the API's back; the key has never been
     // verified, so nothing is cached.
-    let db = &app.services().db;
     let past = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
-    let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        match backend {
-            sea_orm::DbBackend::Postgres => {
-                "UPDATE credentials SET expires_at = $1 WHERE token_hash = $2"
-            }
-            _ => "UPDATE credentials SET expires_at = ? WHERE token_hash = ?",
-        },
-        [past.into(), tests::sha256_hex(&secret).into()],
-    ))
-    .await
-    .unwrap();
+    app.exec(
+        "UPDATE credentials SET expires_at = ? WHERE token_hash = ?",
+        vec![past.into(), tests::sha256_hex(&secret).into()],
+    )
+    .await;
     let (status, _, body) = app.verify(Header::Bearer, &secret).await;
     assert_eq!(status, 401);
     assert_eq!(body["code"], "EXPIRED");
@@ -541,31 +531,6 @@ async fn project_keys_report_their_project(db: Db) {
     app.finish().await;
 }
 
-/// Runs one statement written for both databases (`?` placeholders become `$n` on PostgreSQL).
-async fn exec(app: &TestApp, sql: &str, values: Vec<sea_orm::Value>) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let db = &app.services().db;
-    let backend = db.get_database_backend();
-    let sql = if backend == sea_orm::DbBackend::Postgres {
-        let mut n = 0;
-        sql.chars()
-            .map(|c| {
-                if c == '?' {
-                    n += 1;
-                    format!("${n}")
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    } else {
-        sql.to_owned()
-    };
-    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await
-        .unwrap();
-}
-
 async fn suspended_and_removed_owners(db: Db) {
     let app = TestApp::spawn(db).await;
     let admin = app.bootstrap("ada@example.com").await;
@@ -599,8 +564,7 @@ async fn suspended_and_removed_owners(db: Db) {
         .unwrap()
         .parse()
         .unwrap();
-    exec(
-        &app,
+    app.exec(
         "UPDATE customers SET suspended_at = ? WHERE id = ?",
         vec![chrono::Utc::now().into(), ada.into()],
     )
@@ -619,8 +583,7 @@ async fn suspended_and_removed_owners(db: Db) {
     );
 
     let bob_org: uuid::Uuid = bob.org_id.parse().unwrap();
-    exec(
-        &app,
+    app.exec(
         "DELETE FROM memberships WHERE organization_id = ?",
         vec![bob_org.into()],
     )
@@ -631,8 +594,7 @@ async fn suspended_and_removed_owners(db: Db) {
         (401, Some("OWNER_REMOVED"))
     );
 
-    exec(
-        &app,
+    app.exec(
         "UPDATE organizations SET suspended_at = ? WHERE id = ?",
         vec![chrono::Utc::now().into(), bob_org.into()],
     )
