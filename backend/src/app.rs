@@ -126,6 +126,36 @@ async fn request_context(mut request: Request, next: Next) -> Response {
         .await
 }
 
+/// The built dashboard with single-page-app fallback: hashed assets are cached for a
+/// year, `index.html` never. Without a dashboard, unknown paths answer 404.
+fn dashboard(dir: Option<&std::path::Path>) -> axum::routing::MethodRouter {
+    use tower_http::services::{ServeDir, ServeFile};
+    match dir {
+        Some(dir) => {
+            let index = ServeFile::new(dir.join("index.html"));
+            let assets = ServeDir::new(dir).fallback(index);
+            axum::routing::get_service(assets).layer(middleware::map_response(cache_headers))
+        }
+        None => axum::routing::any(rest::not_found),
+    }
+}
+
+async fn cache_headers(mut response: Response) -> Response {
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let value = if html {
+        "no-cache"
+    } else {
+        "public, max-age=31536000, immutable"
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    response
+}
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.services.config.body_limit_bytes;
@@ -149,7 +179,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", get(auth::login))
         .route("/auth/callback", get(auth::callback))
         .route("/auth/logout", post(auth::logout))
-        .fallback(rest::not_found)
+        .route("/auth/methods", get(auth::methods))
+        .route("/api/{*rest}", axum::routing::any(rest::not_found))
+        .fallback_service(dashboard(state.services.config.dashboard_dir.as_deref()))
         .layer(CookieManagerLayer::new())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(request_context))

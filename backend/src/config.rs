@@ -171,6 +171,9 @@ pub struct Settings {
     /// Development sign-in: auto, on or off [default: auto].
     #[arg(long, env = "KEYWARD_DEV_SIGNIN", global = true)]
     pub dev_signin: Option<DevSignin>,
+    /// Directory of the built dashboard (`trunk build` output) [default: ./dist when present].
+    #[arg(long, env = "KEYWARD_DASHBOARD_DIR", global = true)]
+    pub dashboard_dir: Option<PathBuf>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "KEYWARD_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
@@ -197,6 +200,7 @@ impl Settings {
             oidc_scopes: self.oidc_scopes.or(lower.oidc_scopes),
             admin_emails: self.admin_emails.or(lower.admin_emails),
             dev_signin: self.dev_signin.or(lower.dev_signin),
+            dashboard_dir: self.dashboard_dir.or(lower.dashboard_dir),
             log_format: self.log_format.or(lower.log_format),
         }
     }
@@ -227,6 +231,8 @@ pub struct Config {
     pub admin_emails: Vec<String>,
     pub dev_signin: DevSignin,
     pub log_format: LogFormat,
+    /// The built dashboard to serve, if any.
+    pub dashboard_dir: Option<PathBuf>,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
     /// How often buffered usage is written.
@@ -317,6 +323,16 @@ impl Config {
                 .filter(|e| !e.is_empty())
                 .collect(),
             dev_signin: s.dev_signin.unwrap_or_default(),
+            dashboard_dir: match s.dashboard_dir {
+                Some(dir) if !dir.join("index.html").is_file() => {
+                    return Err(format!(
+                        "dashboard_dir: {} holds no index.html (run `trunk build`)",
+                        dir.display()
+                    ));
+                }
+                Some(dir) => Some(dir),
+                None => Some(PathBuf::from("dist")).filter(|d| d.join("index.html").is_file()),
+            },
             log_format: s.log_format.unwrap_or_default(),
             body_limit_bytes: 64 * 1024,
             usage_flush_interval: Duration::from_secs(1),
@@ -337,6 +353,7 @@ impl Config {
         })
         .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"));
         config.usage_flush_interval = Duration::from_millis(100);
+        config.dashboard_dir = None;
         config
     }
 

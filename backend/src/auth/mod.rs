@@ -276,6 +276,14 @@ pub struct DevSigninQuery {
     token: String,
 }
 
+/// `GET /auth/methods`: which ways of signing in this server offers (for the dashboard).
+pub async fn methods(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "oidc": state.oidc.is_some(),
+        "development": state.services.config.dev_signin_enabled(),
+    }))
+}
+
 /// `GET /auth/dev?token=…`: redeems the one-time development sign-in link.
 pub async fn dev_signin(
     State(state): State<AppState>,
@@ -292,8 +300,13 @@ pub async fn dev_signin(
             cookies
                 .private(&state.cookie_key)
                 .add(session_cookie(&state, secret.expose_secret().to_owned()));
-            // GraphiQL is the browser UI the server has to offer on its own.
-            Redirect::to("/graphql").into_response()
+            // To the dashboard when it is served, else to GraphiQL.
+            let to = if state.services.config.dashboard_dir.is_some() {
+                "/"
+            } else {
+                "/graphql"
+            };
+            Redirect::to(to).into_response()
         }
         Err(err) => err.into_response(),
     }

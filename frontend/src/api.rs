@@ -1,0 +1,80 @@
+//! The typed GraphQL client: every operation lives in `queries/*.graphql` and is checked
+//! against the server's committed schema when the dashboard compiles.
+
+use graphql_client::{GraphQLQuery, Response};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// Times arrive as RFC 3339 strings.
+pub type DateTime = String;
+
+macro_rules! operation {
+    ($name:ident) => {
+        #[derive(GraphQLQuery)]
+        #[graphql(
+            schema_path = "../backend/schema.graphql",
+            query_path = "queries/dashboard.graphql",
+            response_derives = "Debug, Clone, PartialEq",
+            variables_derives = "Debug, Clone"
+        )]
+        pub struct $name;
+    };
+}
+
+operation!(Me);
+operation!(SwitchSession);
+operation!(ApiKeys);
+operation!(CreateApiKey);
+operation!(RevokeApiKey);
+
+/// What can go wrong talking to the server, in words for people.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The session is gone: sign in again.
+    SignedOut,
+    /// The server refused, with its explanation.
+    Refused(String),
+    /// The server could not be reached or answered nonsense.
+    Network(String),
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SignedOut => f.write_str("Your session has ended. Sign in again."),
+            Self::Refused(message) => f.write_str(message),
+            Self::Network(message) => {
+                write!(f, "Keyward could not be reached ({message}). Try again.")
+            }
+        }
+    }
+}
+
+/// Runs one operation against `/graphql` with the session cookie.
+pub async fn run<Q>(variables: Q::Variables) -> Result<Q::ResponseData, ApiError>
+where
+    Q: GraphQLQuery,
+    Q::Variables: Serialize,
+    Q::ResponseData: DeserializeOwned,
+{
+    let body = Q::build_query(variables);
+    let response = gloo_net::http::Request::post("/graphql")
+        .header("x-keyward-client", "dashboard")
+        .json(&body)
+        .map_err(|e| ApiError::Network(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    if response.status() == 401 {
+        return Err(ApiError::SignedOut);
+    }
+    let parsed: Response<Q::ResponseData> = response
+        .json()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    if let Some(error) = parsed.errors.as_ref().and_then(|e| e.first()) {
+        return Err(ApiError::Refused(error.message.clone()));
+    }
+    parsed
+        .data
+        .ok_or_else(|| ApiError::Network("an empty answer".into()))
+}
