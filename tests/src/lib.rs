@@ -8,6 +8,7 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
+pub mod browser;
 pub mod oidc;
 
 use backend::{

@@ -25,6 +25,7 @@ macro_rules! db_tests {
 
 mod audit;
 mod credentials;
+mod dashboard;
 mod input;
 mod isolation;
 mod members;

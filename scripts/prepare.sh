@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the dashboard build and the browser tests need, when it is missing, and
+# builds the dashboard into dist/ (served by keyward-server). Safe to run again: each
+# step is skipped when its tool is already there at the right version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo=sudo
+
+packages=()
+command -v chromedriver >/dev/null || packages+=(chromium chromium-driver)
+command -v wasm-opt >/dev/null || packages+=(binaryen)
+if ((${#packages[@]})); then
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
+fi
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+trunk --version 2>/dev/null | grep -q ' 0\.21\.14' || cargo install trunk --version 0.21.14 --locked
+bindgen=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+wasm-bindgen --version 2>/dev/null | grep -q " $bindgen\$" || cargo install wasm-bindgen-cli --version "$bindgen"
+
+# Trunk builds offline (Trunk.toml): every crate must already be here.
+cargo fetch --target wasm32-unknown-unknown --locked >/dev/null
+trunk build --release

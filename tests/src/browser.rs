@@ -1,0 +1,153 @@
+//! A real browser for dashboard tests: Debian's Chromium, headless, driven through
+//! WebDriver (chromedriver) with fantoccini. Screenshots land in `target/screenshots/`.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use tokio::process::{Child, Command};
+
+/// The built dashboard, built first (with the browser installed) by
+/// `scripts/prepare.sh` when it or chromedriver is missing.
+pub async fn dashboard_dir() -> PathBuf {
+    static PREPARED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("dist");
+    PREPARED
+        .get_or_init(|| async {
+            let have_driver = std::process::Command::new("chromedriver")
+                .arg("--version")
+                .output()
+                .is_ok();
+            if dir.join("index.html").is_file() && have_driver {
+                return;
+            }
+            let status = Command::new("bash")
+                .arg(root.join("scripts/prepare.sh"))
+                .current_dir(&root)
+                .status()
+                .await
+                .expect("bash runs scripts/prepare.sh");
+            assert!(
+                status.success(),
+                "scripts/prepare.sh failed: the dashboard tests need it"
+            );
+        })
+        .await;
+    assert!(
+        dir.join("index.html").is_file(),
+        "the dashboard is not built in {}",
+        dir.display()
+    );
+    dir
+}
+
+/// A headless Chromium session; the driver stops when this is dropped.
+pub struct Browser {
+    pub client: Client,
+    _driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a session at `width`×`height`.
+    pub async fn start(width: u32, height: u32) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the dashboard tests need chromedriver (Debian: chromium-driver)");
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--no-first-run", "--disable-quic",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_error = None;
+        for _ in 0..100 {
+            // chromedriver listens on loopback over plain HTTP: no TLS stack needed.
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Self {
+                        client,
+                        _driver: driver,
+                        _profile: profile,
+                    };
+                }
+                Err(e) => last_error = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("could not start a browser session: {last_error:?}");
+    }
+
+    /// Waits for an element matching `css`.
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element `{css}`: {e}"))
+    }
+
+    /// Waits until the page text contains `text`.
+    pub async fn wait_for_text(&self, text: &str) {
+        for _ in 0..200 {
+            let body = self
+                .client
+                .find(Locator::Css("body"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap_or_default();
+            if body.contains(text) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let body = self
+            .client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap_or_default();
+        panic!("the page never showed `{text}`; it shows:\n{body}");
+    }
+
+    /// Saves a screenshot as `target/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}

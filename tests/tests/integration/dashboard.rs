@@ -1,0 +1,143 @@
+//! The dashboard in a real browser against the real server (SPEC §13).
+
+use tests::{Db, Header, TestApp, browser::Browser};
+
+db_tests!(sign_in_create_verify_and_revoke_a_key);
+
+async fn sign_in_create_verify_and_revoke_a_key(db: Db) {
+    let dist = tests::browser::dashboard_dir().await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    for (label, width, height) in [("desktop", 1280, 800), ("phone", 375, 812)] {
+        let browser = Browser::start(width, height).await;
+        let link = app.services().offer_dev_signin().unwrap();
+        let path = link.split_once("/auth/dev").unwrap().1;
+        browser
+            .client
+            .goto(&format!("{}/auth/dev{path}", app.base))
+            .await
+            .unwrap();
+        browser.wait_for_text("API keys").await;
+        if label == "desktop" {
+            browser.wait_for_text("No API keys yet").await;
+        }
+        browser.screenshot(&format!("keys-empty-{label}")).await;
+
+        // Create a key; its secret is shown once.
+        browser
+            .find("header.page-header button.primary")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let name = format!("ci-deploy-{label}");
+        browser
+            .find("#key-name")
+            .await
+            .send_keys(&name)
+            .await
+            .unwrap();
+        browser.screenshot(&format!("keys-create-{label}")).await;
+        browser
+            .find("dialog[open] button[type=submit]")
+            .await
+            .click()
+            .await
+            .unwrap();
+        let secret_input = browser.find("#new-secret").await;
+        let mut secret = String::new();
+        for _ in 0..100 {
+            secret = secret_input
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap_or_default();
+            if !secret.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            secret.starts_with("kw_sk_live_"),
+            "secret shown: {secret:?}"
+        );
+        browser.screenshot(&format!("keys-secret-{label}")).await;
+        browser.find("#saved-secret").await.click().await.unwrap();
+
+        // The key works.
+        let (status, _, body) = app.verify(Header::XApiKey, &secret).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["key"]["name"], name.as_str());
+        browser.wait_for_text(&name).await;
+        browser.screenshot(&format!("keys-list-{label}")).await;
+
+        // Revoke it in the UI: the button stays disabled until the name is typed.
+        let key_id = body["key"]["id"].as_str().unwrap().to_owned();
+        let row = browser
+            .find(&format!("tr[data-key-id='{key_id}'] button.danger"))
+            .await;
+        row.click().await.unwrap();
+        let submit = browser.find("#revoke-submit").await;
+        assert!(
+            submit.attr("disabled").await.unwrap().is_some(),
+            "revoke starts disabled"
+        );
+        browser
+            .find("#revoke-confirm")
+            .await
+            .send_keys(&name)
+            .await
+            .unwrap();
+        browser.screenshot(&format!("keys-revoke-{label}")).await;
+        submit.click().await.unwrap();
+        browser.wait_for_text("Revoked").await;
+        let (status, _, body) = app.verify(Header::XApiKey, &secret).await;
+        assert_eq!(
+            (status.as_u16(), body["code"].as_str()),
+            (401, Some("REVOKED"))
+        );
+
+        // The audit log has both actions, done from the dashboard.
+        let org: uuid::Uuid = org_of(&app, &secret).await;
+        let filter = backend::domain::audit::AuditFilter {
+            target_id: Some(key_id.clone()),
+            ..Default::default()
+        };
+        let events = app
+            .services()
+            .audit_events(&backend::domain::Actor::system(), org, &filter, 10, None)
+            .await
+            .unwrap();
+        let actions: Vec<(&str, Option<&str>)> = events
+            .items
+            .iter()
+            .map(|e| (e.action.as_str(), e.agent.as_deref()))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("api_key.revoke", Some("dashboard")),
+                ("api_key.create", Some("dashboard"))
+            ]
+        );
+        browser.close().await;
+    }
+    app.finish().await;
+}
+
+/// The organization of a revoked key, read behind the API.
+async fn org_of(app: &TestApp, secret: &str) -> uuid::Uuid {
+    use entity::{credential, prelude::Credential};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    Credential::find()
+        .filter(credential::Column::TokenHash.eq(tests::sha256_hex(secret)))
+        .one(&app.services().db)
+        .await
+        .unwrap()
+        .unwrap()
+        .organization_id
+        .unwrap()
+}
