@@ -25,6 +25,11 @@ operation!(SwitchSession);
 operation!(ApiKeys);
 operation!(CreateApiKey);
 operation!(RevokeApiKey);
+operation!(PersonalAccessTokens);
+operation!(CreatePersonalAccessToken);
+operation!(RevokePersonalAccessToken);
+operation!(Sessions);
+operation!(RevokeSession);
 
 /// What can go wrong talking to the server, in words for people.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,7 @@ use leptos_router::{
 use crate::{
     api::{self, ApiError, Me, SwitchSession, me, switch_session},
     keys::KeysPage,
+    tokens::{SessionsPage, TokensPage},
 };
 
 /// Who is signed in and where they are working, shared by every page.
@@ -64,6 +65,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/sign-in") view=SignIn/>
                 <Route path=path!("/") view=|| view! { <Redirect path="/keys"/> }/>
                 <Route path=path!("/keys") view=|| view! { <Shell><KeysPage/></Shell> }/>
+                <Route path=path!("/tokens") view=|| view! { <Shell><TokensPage/></Shell> }/>
+                <Route path=path!("/sessions") view=|| view! { <Shell><SessionsPage/></Shell> }/>
             </Routes>
         </Router>
     }
@@ -113,6 +116,8 @@ fn Shell(children: ChildrenFn) -> impl IntoView {
                 <div class="layout">
                     <nav class="sidebar" aria-label="Sections">
                         <A href="/keys">"API keys"</A>
+                        <A href="/tokens">"Personal tokens"</A>
+                        <A href="/sessions">"Sessions"</A>
                     </nav>
                     <main class="content">{children.read_value()()}</main>
                 </div>

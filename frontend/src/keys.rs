@@ -251,7 +251,7 @@ fn CreateDialog(
 /// The secret, once: masked until revealed, with a copy button; closing asks for
 /// confirmation unless the user says they saved it.
 #[component]
-fn SecretDialog(secret: RwSignal<Option<(String, String)>>) -> impl IntoView {
+pub fn SecretDialog(secret: RwSignal<Option<(String, String)>>) -> impl IntoView {
     let dialog = NodeRef::<html::Dialog>::new();
     let revealed = RwSignal::new(false);
     let copied = RwSignal::new(false);

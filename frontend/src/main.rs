@@ -8,6 +8,8 @@ mod app;
 mod format;
 #[cfg(target_arch = "wasm32")]
 mod keys;
+#[cfg(target_arch = "wasm32")]
+mod tokens;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

@@ -114,29 +114,22 @@ impl Browser {
 
     /// Waits until the page text contains `text`.
     pub async fn wait_for_text(&self, text: &str) {
+        self.wait_for_text_in("body", text).await;
+    }
+
+    /// Waits until the text of the first element matching `css` contains `text`.
+    pub async fn wait_for_text_in(&self, css: &str, text: &str) {
+        let mut shown = String::new();
         for _ in 0..200 {
-            let body = self
-                .client
-                .find(Locator::Css("body"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap_or_default();
-            if body.contains(text) {
-                return;
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                shown = element.text().await.unwrap_or_default();
+                if shown.contains(text) {
+                    return;
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let body = self
-            .client
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap_or_default();
-        panic!("the page never showed `{text}`; it shows:\n{body}");
+        panic!("`{css}` never showed `{text}`; it shows:\n{shown}");
     }
 
     /// Saves a screenshot as `target/screenshots/<name>.png`.

@@ -2,7 +2,10 @@
 
 use tests::{Db, Header, TestApp, browser::Browser};
 
-db_tests!(sign_in_create_verify_and_revoke_a_key);
+db_tests!(
+    sign_in_create_verify_and_revoke_a_key,
+    personal_tokens_and_sessions
+);
 
 async fn sign_in_create_verify_and_revoke_a_key(db: Db) {
     let dist = tests::browser::dashboard_dir().await;
@@ -93,7 +96,9 @@ async fn sign_in_create_verify_and_revoke_a_key(db: Db) {
             .unwrap();
         browser.screenshot(&format!("keys-revoke-{label}")).await;
         submit.click().await.unwrap();
-        browser.wait_for_text("Revoked").await;
+        browser
+            .wait_for_text_in(&format!("tr[data-key-id='{key_id}']"), "Revoked")
+            .await;
         let (status, _, body) = app.verify(Header::XApiKey, &secret).await;
         assert_eq!(
             (status.as_u16(), body["code"].as_str()),
@@ -140,4 +145,92 @@ async fn org_of(app: &TestApp, secret: &str) -> uuid::Uuid {
         .unwrap()
         .organization_id
         .unwrap()
+}
+
+async fn personal_tokens_and_sessions(db: Db) {
+    let dist = tests::browser::dashboard_dir().await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    let browser = Browser::start(1280, 800).await;
+    let link = app.services().offer_dev_signin().unwrap();
+    let path = link.split_once("/auth/dev").unwrap().1;
+    browser
+        .client
+        .goto(&format!("{}/auth/dev{path}", app.base))
+        .await
+        .unwrap();
+    browser.wait_for_text("API keys").await;
+
+    // Client-side navigation to the tokens page.
+    browser
+        .find("nav.sidebar a[href='/tokens']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for_text("No personal tokens yet").await;
+    browser
+        .find("header.page-header button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find("#token-name")
+        .await
+        .send_keys("laptop")
+        .await
+        .unwrap();
+    browser
+        .find("dialog[open] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let input = browser.find("#new-secret").await;
+    let mut secret = String::new();
+    for _ in 0..100 {
+        secret = input.prop("value").await.unwrap().unwrap_or_default();
+        if !secret.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(secret.starts_with("kw_pat_"), "{secret:?}");
+    browser.find("#saved-secret").await.click().await.unwrap();
+    let (status, _, body) = app.verify(Header::Bearer, &secret).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["customer"]["email"], "admin@localhost");
+    browser.wait_for_text("laptop").await;
+    browser.screenshot("tokens-desktop").await;
+
+    let id = body["key"]["id"].as_str().unwrap().to_owned();
+    browser
+        .find(&format!("tr[data-token-id='{id}'] button.danger"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.client.accept_alert().await.unwrap();
+    browser
+        .wait_for_text_in(&format!("tr[data-token-id='{id}']"), "revoked")
+        .await;
+    assert_eq!(
+        app.verify(Header::Bearer, &secret).await.2["code"],
+        "REVOKED"
+    );
+
+    browser
+        .find("nav.sidebar a[href='/sessions']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for_text("This device").await;
+    browser.screenshot("sessions-desktop").await;
+    browser.close().await;
+    app.finish().await;
 }

@@ -1,0 +1,239 @@
+//! Personal access tokens (yours, across your organizations) and your sessions.
+
+use leptos::{html, prelude::*};
+
+use crate::{
+    api::{
+        self, CreatePersonalAccessToken, PersonalAccessTokens, RevokePersonalAccessToken,
+        RevokeSession, Sessions, create_personal_access_token, personal_access_tokens,
+        revoke_personal_access_token, revoke_session, sessions,
+    },
+    app::error_text,
+    format,
+    keys::SecretDialog,
+};
+
+#[component]
+pub fn TokensPage() -> impl IntoView {
+    let tokens = LocalResource::new(|| async {
+        api::run::<PersonalAccessTokens>(personal_access_tokens::Variables {
+            first: Some(100),
+            after: None,
+        })
+        .await
+        .map(|d| d.personal_access_tokens)
+    });
+    let dialog = NodeRef::<html::Dialog>::new();
+    let name = RwSignal::new(String::new());
+    let expires = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let secret = RwSignal::new(None::<(String, String)>);
+    let create = Action::new_local(move |_: &()| {
+        let input = create_personal_access_token::CreatePersonalAccessTokenInput {
+            name: name.get_untracked(),
+            expires_at: Some(expires.get_untracked())
+                .filter(|e| !e.is_empty())
+                .map(|d| format!("{d}T00:00:00Z")),
+            scopes: None,
+        };
+        async move {
+            api::run::<CreatePersonalAccessToken>(create_personal_access_token::Variables { input })
+                .await
+        }
+    });
+    Effect::new(move |_| match create.value().get() {
+        Some(Ok(created)) => {
+            error.set(None);
+            if let Some(d) = dialog.get_untracked() {
+                d.close();
+            }
+            name.set(String::new());
+            let t = created.create_personal_access_token;
+            secret.set(Some((t.token.name, t.secret)));
+            tokens.refetch();
+        }
+        Some(Err(err)) => error.set(Some(error_text(&err))),
+        None => {}
+    });
+    let revoke = Action::new_local(|id: &String| {
+        let input = revoke_personal_access_token::RevokePersonalAccessTokenInput {
+            id: id.clone(),
+            reason: Some("revoked in the dashboard".into()),
+        };
+        async move {
+            api::run::<RevokePersonalAccessToken>(revoke_personal_access_token::Variables { input })
+                .await
+        }
+    });
+    Effect::new(move |_| {
+        if revoke.value().get().is_some() {
+            tokens.refetch();
+        }
+    });
+    let open = move |_| {
+        if let Some(d) = dialog.get() {
+            let _ = d.show_modal();
+        }
+    };
+    view! {
+        <header class="page-header">
+            <div>
+                <h1>"Personal tokens"</h1>
+                <p class="muted">"Tokens act as you in every organization you belong to. They expire after 120 days unless you choose otherwise."</p>
+            </div>
+            <button class="primary" on:click=open>"Create token"</button>
+        </header>
+        {move || revoke.value().get().and_then(|r| r.err()).map(|e| view! { <p role="alert" class="banner error">{error_text(&e)}</p> })}
+        {move || match tokens.get() {
+            None => view! { <p class="muted" aria-busy="true">"Loading tokens…"</p> }.into_any(),
+            Some(Err(err)) => view! {
+                <div class="banner error" role="alert">
+                    <span>{error_text(&err)}</span>
+                    <button on:click=move |_| tokens.refetch()>"Retry"</button>
+                </div>
+            }
+            .into_any(),
+            Some(Ok(list)) if list.nodes.is_empty() => view! {
+                <div class="empty">
+                    <p>"No personal tokens yet."</p>
+                    <button class="primary" on:click=open>"Create your first token"</button>
+                </div>
+            }
+            .into_any(),
+            Some(Ok(list)) => view! {
+                <div class="table-wrap">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Name"</th>
+                                <th scope="col">"Created"</th>
+                                <th scope="col">"Expires"</th>
+                                <th scope="col">"Last used"</th>
+                                <th scope="col">"Requests"</th>
+                                <th scope="col">"Status"</th>
+                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {list.nodes.into_iter().map(|t| {
+                                let active = matches!(t.status, personal_access_tokens::CredentialStatus::ACTIVE);
+                                let status = format!("{:?}", t.status).to_lowercase();
+                                let id = t.id.clone();
+                                view! {
+                                    <tr data-token-id=t.id.clone()>
+                                        <td><div class="name">{t.name.clone()}</div><code class="prefix">{t.prefix.clone()}"…"</code></td>
+                                        <td>{format::time(&t.created_at)}</td>
+                                        <td>
+                                            {t.expires_at.as_deref().map(format::time).unwrap_or_else(|| "Never".into())}
+                                            {t.expires_soon.then(|| view! { <span class="badge warn">"⚠ Expires soon"</span> })}
+                                        </td>
+                                        <td>{t.last_used_at.as_deref().map(format::time).unwrap_or_else(|| "Never".into())}</td>
+                                        <td>{format::compact(t.request_count)}</td>
+                                        <td><span class="badge muted">{status}</span></td>
+                                        <td>{active.then(|| view! {
+                                            <button class="danger small" on:click=move |_| {
+                                                let sure = window()
+                                                    .confirm_with_message("Revoke this token? Anything using it stops at once.")
+                                                    .unwrap_or(false);
+                                                if sure { revoke.dispatch(id.clone()); }
+                                            }>"Revoke"</button>
+                                        })}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            }
+            .into_any(),
+        }}
+        <dialog node_ref=dialog aria-labelledby="pat-title">
+            <form on:submit=move |ev| { ev.prevent_default(); create.dispatch(()); }>
+                <h2 id="pat-title">"Create a personal token"</h2>
+                <label>"Name (usually the machine it is for)"
+                    <input id="token-name" required maxlength="100" prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
+                </label>
+                <label>"Expires (optional; default in 120 days)"
+                    <input type="date" on:input=move |ev| expires.set(event_target_value(&ev))/>
+                </label>
+                {move || error.get().map(|e| view! { <p role="alert" class="error">{e}</p> })}
+                <div class="actions">
+                    <button type="button" on:click=move |_| { if let Some(d) = dialog.get() { d.close(); } }>"Cancel"</button>
+                    <button type="submit" class="primary" disabled=move || create.pending().get()>"Create token"</button>
+                </div>
+            </form>
+        </dialog>
+        <SecretDialog secret=secret/>
+    }
+}
+
+#[component]
+pub fn SessionsPage() -> impl IntoView {
+    let list = LocalResource::new(|| async {
+        api::run::<Sessions>(sessions::Variables {})
+            .await
+            .map(|d| d.sessions)
+    });
+    let revoke = Action::new_local(|id: &String| {
+        let input = revoke_session::RevokeSessionInput { id: id.clone() };
+        async move { api::run::<RevokeSession>(revoke_session::Variables { input }).await }
+    });
+    Effect::new(move |_| {
+        if revoke.value().get().is_some() {
+            list.refetch();
+        }
+    });
+    view! {
+        <header class="page-header">
+            <div>
+                <h1>"Sessions"</h1>
+                <p class="muted">"Where you are signed in. Revoke any you do not recognise."</p>
+            </div>
+        </header>
+        {move || match list.get() {
+            None => view! { <p class="muted" aria-busy="true">"Loading sessions…"</p> }.into_any(),
+            Some(Err(err)) => view! {
+                <div class="banner error" role="alert">
+                    <span>{error_text(&err)}</span>
+                    <button on:click=move |_| list.refetch()>"Retry"</button>
+                </div>
+            }
+            .into_any(),
+            Some(Ok(rows)) => view! {
+                <div class="table-wrap">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Device"</th>
+                                <th scope="col">"IP"</th>
+                                <th scope="col">"Last active"</th>
+                                <th scope="col">"Signed in"</th>
+                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {rows.into_iter().map(|s| {
+                                let id = s.id.clone();
+                                view! {
+                                    <tr>
+                                        <td>
+                                            {s.user_agent.clone().unwrap_or_else(|| "Unknown device".into())}
+                                            {s.current.then(|| view! { <span class="badge ok">"This device"</span> })}
+                                        </td>
+                                        <td>{s.ip.clone().unwrap_or_default()}</td>
+                                        <td>{format::time(&s.last_seen_at)}</td>
+                                        <td>{format::time(&s.created_at)}</td>
+                                        <td>{(!s.current).then(|| view! {
+                                            <button class="danger small" on:click=move |_| { revoke.dispatch(id.clone()); }>"Revoke"</button>
+                                        })}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            }
+            .into_any(),
+        }}
+    }
+}
