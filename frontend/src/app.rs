@@ -57,6 +57,17 @@ pub fn error_text(err: &ApiError) -> String {
     err.to_string()
 }
 
+/// An error with a Retry button, for a list that failed to load.
+pub fn error_banner(err: &ApiError, retry: impl Fn() + 'static) -> AnyView {
+    view! {
+        <div class="banner error" role="alert">
+            <span>{error_text(err)}</span>
+            <button on:click=move |_| retry()>"Retry"</button>
+        </div>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     view! {

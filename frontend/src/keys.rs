@@ -5,7 +5,7 @@ use leptos::{html, prelude::*};
 
 use crate::{
     api::{self, ApiKeys, CreateApiKey, RevokeApiKey, api_keys, create_api_key, revoke_api_key},
-    app::{Session, error_text},
+    app::{Session, error_banner, error_text},
     format,
 };
 
@@ -48,13 +48,7 @@ pub fn KeysPage() -> impl IntoView {
         </header>
         {move || match keys.get() {
             None => view! { <SkeletonRows/> }.into_any(),
-            Some(Err(err)) => view! {
-                <div class="banner error" role="alert">
-                    <span>{error_text(&err)}</span>
-                    <button on:click=move |_| keys.refetch()>"Retry"</button>
-                </div>
-            }
-            .into_any(),
+            Some(Err(err)) => error_banner(&err, move || keys.refetch()),
             Some(Ok(None)) => view! { <p class="muted">"Choose an organization."</p> }.into_any(),
             Some(Ok(Some(list))) if list.nodes.is_empty() => view! {
                 <div class="empty">

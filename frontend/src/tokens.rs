@@ -8,7 +8,7 @@ use crate::{
         RevokeSession, Sessions, create_personal_access_token, personal_access_tokens,
         revoke_personal_access_token, revoke_session, sessions,
     },
-    app::error_text,
+    app::{error_banner, error_text},
     format,
     keys::SecretDialog,
 };
@@ -86,13 +86,7 @@ pub fn TokensPage() -> impl IntoView {
         {move || revoke.value().get().and_then(|r| r.err()).map(|e| view! { <p role="alert" class="banner error">{error_text(&e)}</p> })}
         {move || match tokens.get() {
             None => view! { <p class="muted" aria-busy="true">"Loading tokens…"</p> }.into_any(),
-            Some(Err(err)) => view! {
-                <div class="banner error" role="alert">
-                    <span>{error_text(&err)}</span>
-                    <button on:click=move |_| tokens.refetch()>"Retry"</button>
-                </div>
-            }
-            .into_any(),
+            Some(Err(err)) => error_banner(&err, move || tokens.refetch()),
             Some(Ok(list)) if list.nodes.is_empty() => view! {
                 <div class="empty">
                     <p>"No personal tokens yet."</p>
@@ -192,13 +186,7 @@ pub fn SessionsPage() -> impl IntoView {
         </header>
         {move || match list.get() {
             None => view! { <p class="muted" aria-busy="true">"Loading sessions…"</p> }.into_any(),
-            Some(Err(err)) => view! {
-                <div class="banner error" role="alert">
-                    <span>{error_text(&err)}</span>
-                    <button on:click=move |_| list.refetch()>"Retry"</button>
-                </div>
-            }
-            .into_any(),
+            Some(Err(err)) => error_banner(&err, move || list.refetch()),
             Some(Ok(rows)) => view! {
                 <div class="table-wrap">
                     <table>

@@ -185,7 +185,7 @@ pub struct NewPat {
     pub scopes: Option<Vec<String>>,
 }
 
-pub(super) fn parse_scopes(raw: &[String]) -> AppResult<Vec<Perm>> {
+fn parse_scopes(raw: &[String]) -> AppResult<Vec<Perm>> {
     if raw.len() > 64 {
         return Err(AppError::invalid("input.scopes", "at most 64 scopes"));
     }
@@ -212,7 +212,7 @@ pub async fn app_resources<C: ConnectionTrait>(db: &C, org_ids: &[Uuid]) -> AppR
 }
 
 /// Checks scopes against the known resources and the creator's own permissions.
-pub(super) fn check_scopes(
+fn check_scopes(
     scopes: &[Perm],
     known_apps: &[String],
     creator: Option<&PermissionSet>,
@@ -472,15 +472,9 @@ impl Services {
         let rate = rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
         self.check_project(input.organization_id, input.project_id)
             .await?;
-        let scopes = match &input.scopes {
-            Some(raw) => {
-                let scopes = parse_scopes(raw)?;
-                let apps = app_resources(&self.db, &[input.organization_id]).await?;
-                check_scopes(&scopes, &apps, Some(&perms))?;
-                Some(scopes)
-            }
-            None => None,
-        };
+        let scopes = self
+            .org_scopes(input.organization_id, input.scopes.as_deref(), &perms)
+            .await?;
         let kind = match input.environment {
             Environment::Live => TokenKind::ApiKeyLive,
             Environment::Test => TokenKind::ApiKeyTest,
@@ -518,6 +512,23 @@ impl Services {
             credential: view(&self.db, model).await?,
             secret: token.token,
         })
+    }
+
+    /// Parses requested scopes for a credential of `org_id`: known resources only, and
+    /// none beyond `bound` (the creator's permissions, or a service account's role).
+    pub(super) async fn org_scopes(
+        &self,
+        org_id: Uuid,
+        raw: Option<&[String]>,
+        bound: &PermissionSet,
+    ) -> AppResult<Option<Vec<Perm>>> {
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let scopes = parse_scopes(raw)?;
+        let apps = app_resources(&self.db, &[org_id]).await?;
+        check_scopes(&scopes, &apps, Some(bound))?;
+        Ok(Some(scopes))
     }
 
     pub(super) async fn check_project(
@@ -880,15 +891,9 @@ impl Services {
         }
         self.check_project(input.organization_id, input.project_id)
             .await?;
-        let scopes = match &input.scopes {
-            Some(raw) => {
-                let scopes = parse_scopes(raw)?;
-                let apps = app_resources(&self.db, &[input.organization_id]).await?;
-                check_scopes(&scopes, &apps, Some(&perms))?;
-                Some(scopes)
-            }
-            None => None,
-        };
+        let scopes = self
+            .org_scopes(input.organization_id, input.scopes.as_deref(), &perms)
+            .await?;
         let now = Utc::now();
         let stub = NewToken {
             token: PlainToken::new(String::new()),

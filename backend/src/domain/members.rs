@@ -328,6 +328,14 @@ impl Services {
         self.invite_view(invite).await
     }
 
+    async fn invite_views(&self, rows: Vec<invite::Model>) -> AppResult<Vec<InviteView>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.invite_view(row).await?);
+        }
+        Ok(out)
+    }
+
     async fn invite_view(&self, invite: invite::Model) -> AppResult<InviteView> {
         let role = Role::find_by_id(invite.role_id)
             .one(&self.db)
@@ -358,11 +366,7 @@ impl Services {
             .order_by_desc(invite::Column::CreatedAt)
             .all(&self.db)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.invite_view(row).await?);
-        }
-        Ok(out)
+        self.invite_views(rows).await
     }
 
     /// Open invites addressed to the acting user's verified email.
@@ -377,11 +381,7 @@ impl Services {
             .order_by_desc(invite::Column::CreatedAt)
             .all(&self.db)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.invite_view(row).await?);
-        }
-        Ok(out)
+        self.invite_views(rows).await
     }
 
     /// Withdraws an open invite. **Permissions**: `members:write`.

@@ -212,15 +212,13 @@ impl Services {
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("role"))?;
-        let scopes = match &input.scopes {
-            Some(raw) => {
-                let scopes = credentials::parse_scopes(raw)?;
-                let apps = credentials::app_resources(&self.db, &[org_id]).await?;
-                credentials::check_scopes(&scopes, &apps, Some(&access::role_permissions(&role)))?;
-                Some(scopes)
-            }
-            None => None,
-        };
+        let scopes = self
+            .org_scopes(
+                org_id,
+                input.scopes.as_deref(),
+                &access::role_permissions(&role),
+            )
+            .await?;
         let token = self
             .tokens
             .generate(TokenKind::ServiceAccount)

@@ -506,7 +506,8 @@ async fn bearer_jwts_from_the_issuer_only(db: Db) {
     let (short_app, short_provider) = TestApp::spawn_with_oidc(
         app.db,
         ProviderOptions {
-            id_token_ttl: Some(1),
+            // Long enough to be used once even on a loaded machine, short enough to wait out.
+            id_token_ttl: Some(5),
             ..Default::default()
         },
         |_| {},
@@ -527,7 +528,7 @@ async fn bearer_jwts_from_the_issuer_only(db: Db) {
             .status,
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
     let expired = short_app
         .gql(&short, "{ me { authenticatedBy } }", json!({}))
         .await;
