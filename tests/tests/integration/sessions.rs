@@ -132,12 +132,12 @@ async fn me_status(app: &TestApp, cookie: &str) -> (u16, serde_json::Value) {
 async fn sessions_expire(db: Db) {
     let idle = TestApp::spawn_with(db, |c| {
         c.dev_signin = backend::config::DevSignin::On;
-        c.session_idle_timeout = std::time::Duration::from_secs(1);
+        c.session_idle_timeout = std::time::Duration::from_secs(3);
     })
     .await;
     let cookie = dev_cookie(&idle).await;
     assert_eq!(me_status(&idle, &cookie).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     let (status, body) = me_status(&idle, &cookie).await;
     assert_eq!(status, 401, "an idle session ends");
     assert_eq!(body["errors"][0]["extensions"]["reason"], "SESSION_INVALID");
@@ -145,12 +145,12 @@ async fn sessions_expire(db: Db) {
 
     let absolute = TestApp::spawn_with(db, |c| {
         c.dev_signin = backend::config::DevSignin::On;
-        c.session_ttl = std::time::Duration::from_secs(1);
+        c.session_ttl = std::time::Duration::from_secs(3);
     })
     .await;
     let cookie = dev_cookie(&absolute).await;
     assert_eq!(me_status(&absolute, &cookie).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     assert_eq!(
         me_status(&absolute, &cookie).await.0,
         401,
