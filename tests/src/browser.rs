@@ -132,6 +132,19 @@ impl Browser {
         panic!("`{css}` never showed `{text}`; it shows:\n{shown}");
     }
 
+    /// Waits for the secret the create dialog shows once, and returns it.
+    pub async fn shown_secret(&self) -> String {
+        let input = self.find("#new-secret").await;
+        for _ in 0..100 {
+            let value = input.prop("value").await.unwrap().unwrap_or_default();
+            if !value.is_empty() {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no secret was shown");
+    }
+
     /// Saves a screenshot as `target/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");

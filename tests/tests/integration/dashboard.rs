@@ -50,19 +50,7 @@ async fn sign_in_create_verify_and_revoke_a_key(db: Db) {
             .click()
             .await
             .unwrap();
-        let secret_input = browser.find("#new-secret").await;
-        let mut secret = String::new();
-        for _ in 0..100 {
-            secret = secret_input
-                .prop("value")
-                .await
-                .unwrap()
-                .unwrap_or_default();
-            if !secret.is_empty() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let secret = browser.shown_secret().await;
         assert!(
             secret.starts_with("kw_sk_live_"),
             "secret shown: {secret:?}"
@@ -190,15 +178,7 @@ async fn personal_tokens_and_sessions(db: Db) {
         .click()
         .await
         .unwrap();
-    let input = browser.find("#new-secret").await;
-    let mut secret = String::new();
-    for _ in 0..100 {
-        secret = input.prop("value").await.unwrap().unwrap_or_default();
-        if !secret.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let secret = browser.shown_secret().await;
     assert!(secret.starts_with("kw_pat_"), "{secret:?}");
     browser.find("#saved-secret").await.click().await.unwrap();
     let (status, _, body) = app.verify(Header::Bearer, &secret).await;
