@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the dashboard build and the browser tests need, when it is missing, and
-# builds the dashboard into dist/ (served by keyward-server). Safe to run again: each
-# step is skipped when its tool is already there at the right version.
+# builds the dashboard into dist/ (served by keyward-server) with brotli and gzip copies.
+# Safe to run again: each step is skipped when its tool is already there at the right
+# version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ sudo=""
 packages=()
 command -v chromedriver >/dev/null || packages+=(chromium chromium-driver)
 command -v wasm-opt >/dev/null || packages+=(binaryen)
+command -v brotli >/dev/null || packages+=(brotli)
 if ((${#packages[@]})); then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
@@ -24,3 +26,9 @@ wasm-bindgen --version 2>/dev/null | grep -q " $bindgen\$" || cargo install wasm
 # Trunk builds offline (Trunk.toml): every crate must already be here.
 cargo fetch --target wasm32-unknown-unknown --locked >/dev/null
 trunk build --release
+
+# Compressed copies the server sends to browsers that accept them.
+for asset in dist/*.wasm dist/*.js dist/*.css; do
+  brotli --force --keep --quality=11 "$asset"
+  gzip --force --keep --best "$asset"
+done

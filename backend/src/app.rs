@@ -127,13 +127,18 @@ async fn request_context(mut request: Request, next: Next) -> Response {
 }
 
 /// The built dashboard with single-page-app fallback: hashed assets are cached for a
-/// year, `index.html` never. Without a dashboard, unknown paths answer 404.
+/// year, `index.html` never; `.br` and `.gz` files beside an asset (written by
+/// `scripts/prepare.sh`) are sent to browsers that accept them. Without a dashboard,
+/// unknown paths answer 404.
 fn dashboard(dir: Option<&std::path::Path>) -> axum::routing::MethodRouter {
     use tower_http::services::{ServeDir, ServeFile};
     match dir {
         Some(dir) => {
             let index = ServeFile::new(dir.join("index.html"));
-            let assets = ServeDir::new(dir).fallback(index);
+            let assets = ServeDir::new(dir)
+                .precompressed_br()
+                .precompressed_gzip()
+                .fallback(index);
             axum::routing::get_service(assets).layer(middleware::map_response(cache_headers))
         }
         None => axum::routing::any(rest::not_found),

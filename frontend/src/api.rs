@@ -6,6 +6,9 @@ use serde::{Serialize, de::DeserializeOwned};
 
 /// Times arrive as RFC 3339 strings.
 pub type DateTime = String;
+/// Audit details arrive as free-form JSON.
+#[allow(clippy::upper_case_acronyms)]
+pub type JSON = serde_json::Value;
 
 macro_rules! operation {
     ($name:ident) => {
@@ -30,6 +33,40 @@ operation!(CreatePersonalAccessToken);
 operation!(RevokePersonalAccessToken);
 operation!(Sessions);
 operation!(RevokeSession);
+operation!(ApiKey);
+operation!(RenameApiKey);
+operation!(DisableApiKey);
+operation!(EnableApiKey);
+operation!(RotateApiKey);
+operation!(KeyUsage);
+operation!(ServiceAccounts);
+operation!(CreateServiceAccount);
+operation!(CreateServiceAccountKey);
+operation!(DisableServiceAccount);
+operation!(EnableServiceAccount);
+operation!(Members);
+operation!(Roles);
+operation!(MyInvites);
+operation!(InviteMember);
+operation!(RevokeInvite);
+operation!(AcceptInvite);
+operation!(DeclineInvite);
+operation!(UpdateMemberRole);
+operation!(RemoveMember);
+operation!(CreateRole);
+operation!(UpdateRole);
+operation!(DeleteRole);
+operation!(AuditEvents);
+operation!(Users);
+operation!(UserCredentials);
+operation!(SuspendCustomer);
+operation!(UnsuspendCustomer);
+operation!(AdminRevokeCredential);
+operation!(OrganizationSettings);
+operation!(RenameOrganization);
+operation!(UpdateOrganizationSettings);
+operation!(CreateOrganization);
+operation!(CreateProject);
 
 /// What can go wrong talking to the server, in words for people.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,15 +3,22 @@
 
 use leptos::prelude::*;
 use leptos_router::{
-    components::{A, Redirect, Route, Router, Routes},
+    components::{A, Outlet, ParentRoute, Redirect, Route, Router, Routes},
     hooks::use_query_map,
     path,
 };
 
 use crate::{
-    api::{self, ApiError, Me, SwitchSession, me, switch_session},
-    keys::KeysPage,
+    admin::AdminPage,
+    api::{self, ApiError, Me, MyInvites, SwitchSession, me, my_invites, switch_session},
+    audit::AuditPage,
+    keys::{KeyDetailPage, KeysPage},
+    members::MembersPage,
+    roles::RolesPage,
+    service_accounts::ServiceAccountsPage,
+    settings::SettingsPage,
     tokens::{SessionsPage, TokensPage},
+    ui::{ToastRegion, Toasts},
 };
 
 /// Who is signed in and where they are working, shared by every page.
@@ -20,6 +27,9 @@ pub struct Session {
     pub me: RwSignal<Option<me::ResponseData>>,
     /// The organization the pages show.
     pub org: RwSignal<Option<String>>,
+    /// The project the session works in.
+    pub project: RwSignal<Option<String>>,
+    pub toasts: Toasts,
 }
 
 impl Session {
@@ -35,6 +45,44 @@ impl Session {
             })
             .map(|o| o.projects.into_iter().map(|p| (p.id, p.name)).collect())
             .unwrap_or_default()
+    }
+
+    /// Loads who is signed in again (after joining, creating or renaming).
+    pub fn refresh(&self) {
+        let me = self.me;
+        leptos::task::spawn_local(async move {
+            if let Ok(data) = api::run::<Me>(me::Variables {}).await {
+                me.set(Some(data));
+            }
+        });
+    }
+
+    /// Moves the session to another organization (and project), then shows it.
+    pub fn switch_to(&self, org: String) {
+        self.switch(org, None);
+    }
+
+    fn switch(&self, org: String, project: Option<String>) {
+        let session = *self;
+        leptos::task::spawn_local(async move {
+            let result = api::run::<SwitchSession>(switch_session::Variables {
+                input: switch_session::SwitchSessionInput {
+                    organization_id: org,
+                    project_id: project,
+                },
+            })
+            .await;
+            match result {
+                Ok(done) => {
+                    if let Ok(data) = api::run::<Me>(me::Variables {}).await {
+                        session.me.set(Some(data));
+                    }
+                    session.project.set(Some(done.switch_session.project_id));
+                    session.org.set(Some(done.switch_session.organization_id));
+                }
+                Err(e) => session.toasts.error(&e),
+            }
+        });
     }
 }
 
@@ -74,10 +122,20 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/sign-in") view=SignIn/>
-                <Route path=path!("/") view=|| view! { <Redirect path="/keys"/> }/>
-                <Route path=path!("/keys") view=|| view! { <Shell><KeysPage/></Shell> }/>
-                <Route path=path!("/tokens") view=|| view! { <Shell><TokensPage/></Shell> }/>
-                <Route path=path!("/sessions") view=|| view! { <Shell><SessionsPage/></Shell> }/>
+                // One shell for every signed-in page: moving between them keeps it.
+                <ParentRoute path=path!("") view=Shell>
+                    <Route path=path!("") view=|| view! { <Redirect path="/keys"/> }/>
+                    <Route path=path!("keys") view=KeysPage/>
+                    <Route path=path!("keys/:id") view=KeyDetailPage/>
+                    <Route path=path!("tokens") view=TokensPage/>
+                    <Route path=path!("service-accounts") view=ServiceAccountsPage/>
+                    <Route path=path!("members") view=MembersPage/>
+                    <Route path=path!("roles") view=RolesPage/>
+                    <Route path=path!("audit") view=AuditPage/>
+                    <Route path=path!("sessions") view=SessionsPage/>
+                    <Route path=path!("settings") view=SettingsPage/>
+                    <Route path=path!("admin") view=AdminPage/>
+                </ParentRoute>
             </Routes>
         </Router>
     }
@@ -96,19 +154,29 @@ fn NotFound() -> impl IntoView {
 
 /// Loads who is signed in; everything inside renders once that is known.
 #[component]
-fn Shell(children: ChildrenFn) -> impl IntoView {
+fn Shell() -> impl IntoView {
     let session = Session {
         me: RwSignal::new(None),
         org: RwSignal::new(None),
+        project: RwSignal::new(None),
+        toasts: Toasts::provide(),
     };
     provide_context(session);
     let loaded = LocalResource::new(move || async move {
         let data = api::run::<Me>(me::Variables {}).await?;
         session.org.set(data.me.organization_id.clone());
+        session.project.set(data.me.project_id.clone());
         session.me.set(Some(data));
         Ok::<_, ApiError>(())
     });
-    let children = StoredValue::new(children);
+    let menu_open = RwSignal::new(false);
+    let location = leptos_router::hooks::use_location();
+    // A link followed on a phone closes the menu.
+    Effect::new(move |_| {
+        location.pathname.track();
+        menu_open.set(false);
+    });
+    let is_admin = move || session.me.get().is_some_and(|m| m.me.is_instance_admin);
     view! {
         {move || match loaded.get() {
             None => view! { <main class="centered"><p class="muted">"Loading…"</p></main> }.into_any(),
@@ -123,40 +191,65 @@ fn Shell(children: ChildrenFn) -> impl IntoView {
                 .into_any()
             }
             Some(Ok(())) => view! {
-                <TopBar/>
+                <TopBar menu_open=menu_open/>
                 <div class="layout">
-                    <nav class="sidebar" aria-label="Sections">
+                    <nav id="sections" class="sidebar" class:open=move || menu_open.get() aria-label="Sections">
                         <A href="/keys">"API keys"</A>
                         <A href="/tokens">"Personal tokens"</A>
+                        <A href="/service-accounts">"Service accounts"</A>
+                        <A href="/members">"Members"</A>
+                        <A href="/roles">"Roles"</A>
+                        <A href="/audit">"Audit log"</A>
                         <A href="/sessions">"Sessions"</A>
+                        <A href="/settings">"Settings"</A>
+                        {move || is_admin().then(|| view! { <A href="/admin">"Instance admin"</A> })}
                     </nav>
-                    <main class="content">{children.read_value()()}</main>
+                    <main class="content">
+                        <InvitesNotice/>
+                        {move || {
+                            // Every page loads again when the organization changes.
+                            session.org.track();
+                            view! { <Outlet/> }
+                        }}
+                    </main>
                 </div>
             }
             .into_any(),
         }}
+        <ToastRegion/>
+    }
+}
+
+/// A line on every page while someone has invited you.
+#[component]
+fn InvitesNotice() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let count = LocalResource::new(move || {
+        location.pathname.track();
+        async move {
+            api::run::<MyInvites>(my_invites::Variables {})
+                .await
+                .map(|d| d.my_invites.len())
+                .unwrap_or(0)
+        }
+    });
+    move || {
+        let n = count.get().unwrap_or(0);
+        let on_members = location.pathname.get() == "/members";
+        (n > 0 && !on_members).then(|| {
+            view! {
+                <p class="banner info" role="status">
+                    {format!("You have {n} invite{} waiting. ", if n == 1 { "" } else { "s" })}
+                    <A href="/members">"See invites"</A>
+                </p>
+            }
+        })
     }
 }
 
 #[component]
-fn TopBar() -> impl IntoView {
+fn TopBar(menu_open: RwSignal<bool>) -> impl IntoView {
     let session = expect_context::<Session>();
-    let switching = Action::new_local(move |org: &String| {
-        let org = org.clone();
-        async move {
-            let result = api::run::<SwitchSession>(switch_session::Variables {
-                input: switch_session::SwitchSessionInput {
-                    organization_id: org.clone(),
-                    project_id: None,
-                },
-            })
-            .await;
-            if result.is_ok() {
-                session.org.set(Some(org));
-            }
-            result.map(|_| ())
-        }
-    });
     let email = move || {
         session
             .me
@@ -174,12 +267,17 @@ fn TopBar() -> impl IntoView {
     };
     view! {
         <header class="topbar">
+            <button class="menu-button" aria-controls="sections" aria-expanded=move || menu_open.get().to_string()
+                on:click=move |_| menu_open.update(|o| *o = !*o)>
+                <span aria-hidden="true">"☰"</span><span class="visually-hidden">"Menu"</span>
+            </button>
             <span class="brand">"Keyward"</span>
             <label class="switcher">
                 <span class="visually-hidden">"Organization"</span>
                 <select
+                    id="org-switcher"
                     aria-label="Organization"
-                    on:change=move |ev| { switching.dispatch(event_target_value(&ev)); }
+                    on:change=move |ev| session.switch_to(event_target_value(&ev))
                 >
                     {move || {
                         let current = session.org.get();
@@ -193,11 +291,32 @@ fn TopBar() -> impl IntoView {
                     }}
                 </select>
             </label>
+            <label class="switcher">
+                <span class="visually-hidden">"Project"</span>
+                <select
+                    id="project-switcher"
+                    aria-label="Project"
+                    on:change=move |ev| {
+                        let org = session.org.get_untracked().unwrap_or_default();
+                        session.switch(org, Some(event_target_value(&ev)));
+                    }
+                >
+                    {move || {
+                        let current = session.project.get();
+                        session.projects()
+                            .into_iter()
+                            .map(|(id, name)| {
+                                let selected = Some(&id) == current.as_ref();
+                                view! { <option value=id selected=selected>{name}</option> }
+                            })
+                            .collect_view()
+                    }}
+                </select>
+            </label>
             <span class="spacer"></span>
-            <span class="muted">{email}</span>
+            <span class="muted email">{email}</span>
             <button class="link" on:click=move |_| sign_out()>"Sign out"</button>
         </header>
-        {move || switching.value().get().and_then(|r| r.err()).map(|e| view! { <p role="alert" class="banner error">{error_text(&e)}</p> })}
     }
 }
 
@@ -245,7 +364,7 @@ fn SignIn() -> impl IntoView {
                 Some(None) => view! { <p role="alert">"Keyward could not be reached. Try again."</p> }.into_any(),
                 Some(Some(m)) => view! {
                     {m.oidc.then(|| view! {
-                        <a class="button primary" href=move || format!("/auth/login?return_to={}", return_to())>
+                        <a class="button primary" rel="external" href=move || format!("/auth/login?return_to={}", return_to())>
                             "Sign in with your identity provider"
                         </a>
                     })}

@@ -1,5 +1,7 @@
 //! Numbers and times as people read them.
 
+use leptos::prelude::*;
+
 /// `1234` → `1.2K`, `2500000` → `2.5M`.
 pub fn compact(n: i64) -> String {
     let f = n as f64;
@@ -13,8 +15,48 @@ pub fn compact(n: i64) -> String {
 }
 
 /// An RFC 3339 time as `YYYY-MM-DD HH:MM UTC`.
-pub fn time(rfc3339: &str) -> String {
+pub fn utc(rfc3339: &str) -> String {
     let date = rfc3339.get(..10).unwrap_or(rfc3339);
     let clock = rfc3339.get(11..16).unwrap_or("");
     format!("{date} {clock} UTC")
+}
+
+/// An RFC 3339 time in the browser's time zone, `YYYY-MM-DD HH:MM`.
+pub fn local(rfc3339: &str) -> String {
+    let date = js_sys::Date::new(&rfc3339.into());
+    if date.get_time().is_nan() {
+        return utc(rfc3339);
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        date.get_full_year(),
+        date.get_month() + 1,
+        date.get_date(),
+        date.get_hours(),
+        date.get_minutes()
+    )
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC).
+pub fn iso(millis: f64) -> String {
+    String::from(js_sys::Date::new(&millis.into()).to_iso_string())
+}
+
+/// Now, in milliseconds since the epoch.
+pub fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+/// A time in the user's zone, with UTC on hover.
+#[component]
+pub fn Time(at: String) -> impl IntoView {
+    view! { <time datetime=at.clone() title=utc(&at)>{local(&at)}</time> }
+}
+
+/// A time, or a word when there is none ("Never").
+pub fn time_or(at: Option<String>, none: &'static str) -> AnyView {
+    match at {
+        Some(at) => view! { <Time at=at/> }.into_any(),
+        None => none.into_any(),
+    }
 }

@@ -1,65 +1,128 @@
-//! The API keys page: the organization's keys, creating one (its secret shown once),
-//! and revoking one after typing its name.
+//! The API keys page: the organization's keys filtered by status and project (kept in
+//! the URL), a page at a time; creating one with its secret shown once; and one key's
+//! detail with its usage chart and recent audit events.
 
 use leptos::{html, prelude::*};
+use leptos_router::hooks::use_params_map;
 
 use crate::{
-    api::{self, ApiKeys, CreateApiKey, RevokeApiKey, api_keys, create_api_key, revoke_api_key},
+    api::{
+        self, ApiKey, ApiKeys, AuditEvents, CreateApiKey, api_key, api_keys, audit_events,
+        create_api_key,
+    },
     app::{Session, error_banner, error_text},
-    format,
+    audit::EventRows,
+    credential::{KeyActions, KeyDialogs, KeyMenu, KeyRef, status},
+    format::{self, Time, time_or},
+    ui::{self, Badge, Empty, PageHeader, Pager, Skeleton, Toasts, form_error},
+    usage::UsageChart,
 };
 
 type Key = api_keys::ApiKeysApiKeysNodes;
 
+fn status_filter(value: &str) -> Option<api_keys::CredentialStatus> {
+    use api_keys::CredentialStatus as S;
+    Some(match value {
+        "active" => S::ACTIVE,
+        "disabled" => S::DISABLED,
+        "expired" => S::EXPIRED,
+        "revoked" => S::REVOKED,
+        "rotating" => S::ROTATING,
+        _ => return None,
+    })
+}
+
 #[component]
 pub fn KeysPage() -> impl IntoView {
     let session = expect_context::<Session>();
+    let actions = KeyActions::provide();
+    let (status_q, set_status) = ui::query_param("status");
+    let (project_q, set_project) = ui::query_param("project");
+    let pager = Pager::new(50);
     let keys = LocalResource::new(move || {
         let org = session.org.get();
+        let status = status_q.get();
+        let project = project_q.get();
+        let after = pager.after();
+        actions.changed.track();
         async move {
             let Some(org) = org else {
                 return Ok(None);
             };
             api::run::<ApiKeys>(api_keys::Variables {
                 organization_id: org,
-                status: None,
-                first: Some(50),
-                after: None,
+                project_id: project.filter(|p| !p.is_empty()),
+                status: status.as_deref().and_then(status_filter),
+                first: Some(pager.size),
+                after,
             })
             .await
             .map(|d| Some(d.api_keys))
         }
     });
     let create_dialog = NodeRef::<html::Dialog>::new();
-    let secret = RwSignal::new(None::<(String, String)>);
-    let revoking = RwSignal::new(None::<Key>);
-    let open_create = move |_| {
-        if let Some(d) = create_dialog.get() {
-            let _ = d.show_modal();
-        }
+    let open_create = move |_| ui::open(create_dialog);
+    let filtered = move || status_q.get().is_some() || project_q.get().is_some();
+    let navigate = StoredValue::new(leptos_router::hooks::use_navigate());
+    let clear_filters = move || {
+        pager.reset();
+        navigate.with_value(|go| go("/keys", Default::default()));
     };
     view! {
-        <header class="page-header">
-            <div>
-                <h1>"API keys"</h1>
-                <p class="muted">"Keys let services and scripts call your API as your organization."</p>
-            </div>
+        <PageHeader title="API keys" description="Keys let services and scripts call your API as your organization.">
             <button class="primary" on:click=open_create>"Create key"</button>
-        </header>
+        </PageHeader>
+        <div class="filters" role="search">
+            <label>"Status"
+                <select aria-label="Status" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    pager.reset();
+                    set_status.set(Some(v).filter(|v| !v.is_empty()));
+                }>
+                    {move || {
+                        let current = status_q.get().unwrap_or_default();
+                        [("", "Any status"), ("active", "Active"), ("disabled", "Disabled"), ("rotating", "Rotating"), ("expired", "Expired"), ("revoked", "Revoked")]
+                            .into_iter()
+                            .map(|(v, l)| view! { <option value=v selected=current == v>{l}</option> })
+                            .collect_view()
+                    }}
+                </select>
+            </label>
+            <label>"Project"
+                <select aria-label="Project" on:change=move |ev| {
+                    let v = event_target_value(&ev);
+                    pager.reset();
+                    set_project.set(Some(v).filter(|v| !v.is_empty()));
+                }>
+                    <option value="">"Any project"</option>
+                    {move || {
+                        let current = project_q.get().unwrap_or_default();
+                        session.projects().into_iter().map(|(id, n)| {
+                            let selected = id == current;
+                            view! { <option value=id selected=selected>{n}</option> }
+                        }).collect_view()
+                    }}
+                </select>
+            </label>
+        </div>
         {move || match keys.get() {
-            None => view! { <SkeletonRows/> }.into_any(),
+            None => view! { <Skeleton label="Loading keys"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || keys.refetch()),
             Some(Ok(None)) => view! { <p class="muted">"Choose an organization."</p> }.into_any(),
+            Some(Ok(Some(list))) if list.nodes.is_empty() && filtered() => view! {
+                <Empty text="No keys match these filters.".into()>
+                    <button on:click=move |_| clear_filters()>"Clear filters"</button>
+                </Empty>
+            }
+            .into_any(),
             Some(Ok(Some(list))) if list.nodes.is_empty() => view! {
-                <div class="empty">
-                    <p>"No API keys yet."</p>
+                <Empty text="No API keys yet.".into()>
                     <button class="primary" on:click=open_create>"Create your first key"</button>
-                </div>
+                </Empty>
             }
             .into_any(),
             Some(Ok(Some(list))) => {
-                let total = list.total_count;
-                let shown = list.nodes.len();
+                let footer = pager.footer(list.nodes.len(), list.total_count, list.page_info.has_next_page.then_some(list.page_info.end_cursor).flatten());
                 view! {
                     <div class="table-wrap">
                         <table>
@@ -77,129 +140,119 @@ pub fn KeysPage() -> impl IntoView {
                                 </tr>
                             </thead>
                             <tbody>
-                                {list.nodes.into_iter().map(|key| view! { <KeyRow key=key revoking=revoking/> }).collect_view()}
+                                {list.nodes.into_iter().map(|key| view! { <KeyRow key=key/> }).collect_view()}
                             </tbody>
                         </table>
                     </div>
-                    <p class="muted footer">{format!("1–{shown} of {total}")}</p>
+                    {footer}
                 }
                 .into_any()
             }
         }}
-        <CreateDialog dialog=create_dialog secret=secret on_created=move || keys.refetch()/>
-        <SecretDialog secret=secret/>
-        <RevokeDialog revoking=revoking on_revoked=move || keys.refetch()/>
+        <CreateDialog dialog=create_dialog/>
+        <KeyDialogs/>
     }
 }
 
 #[component]
-fn SkeletonRows() -> impl IntoView {
-    view! {
-        <div class="skeleton" aria-busy="true" aria-label="Loading keys">
-            <div></div><div></div><div></div>
-        </div>
-    }
-}
-
-fn status_label(status: &api_keys::CredentialStatus) -> (&'static str, &'static str) {
-    match status {
-        api_keys::CredentialStatus::ACTIVE => ("Active", "ok"),
-        api_keys::CredentialStatus::DISABLED => ("Disabled", "muted"),
-        api_keys::CredentialStatus::EXPIRED => ("Expired", "warn"),
-        api_keys::CredentialStatus::REVOKED => ("Revoked", "bad"),
-        api_keys::CredentialStatus::ROTATING => ("Rotating", "warn"),
-        _ => ("Unknown", "muted"),
-    }
-}
-
-#[component]
-fn KeyRow(key: Key, revoking: RwSignal<Option<Key>>) -> impl IntoView {
-    let (label, tone) = status_label(&key.status);
-    let revocable = !matches!(key.status, api_keys::CredentialStatus::REVOKED);
-    let expires = key
-        .expires_at
-        .as_deref()
-        .map(format::time)
-        .unwrap_or_else(|| "Never".into());
-    let row_key = key.clone();
+fn KeyRow(key: Key) -> impl IntoView {
+    let debug = format!("{:?}", key.status);
+    let (label, tone) = status(&debug);
+    let menu = KeyRef {
+        id: key.id.clone(),
+        name: key.name.clone(),
+        status: debug,
+    };
     view! {
         <tr data-key-id=key.id.clone()>
             <td>
-                <div class="name">{key.name.clone()}</div>
-                <code class="prefix">{key.prefix.clone()}"…"</code>
+                <a class="name" href=format!("/keys/{}", key.id)>{key.name.clone()}</a>
+                <div><code class="prefix">{key.prefix.clone()}"…"</code></div>
             </td>
             <td>{key.project.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "All projects".into())}</td>
             <td>{key.created_by.as_ref().map(|u| u.email.clone()).unwrap_or_default()}</td>
-            <td>{format::time(&key.created_at)}</td>
+            <td><Time at=key.created_at.clone()/></td>
             <td>
-                {expires}
+                {time_or(key.expires_at.clone(), "Never")}
                 {key.expires_soon.then(|| view! { <span class="badge warn">"⚠ Expires soon"</span> })}
             </td>
-            <td>{key.last_used_at.as_deref().map(format::time).unwrap_or_else(|| "Never".into())}</td>
+            <td>{time_or(key.last_used_at.clone(), "Never")}</td>
             <td>{format::compact(key.request_count)}</td>
-            <td><span class=format!("badge {tone}")>{label}</span></td>
-            <td>
-                {revocable.then(|| view! {
-                    <button class="danger small" on:click=move |_| revoking.set(Some(row_key.clone()))>
-                        "Revoke"
-                    </button>
-                })}
-            </td>
+            <td><Badge text=label.into() tone=tone/></td>
+            <td><KeyMenu key=menu/></td>
         </tr>
     }
 }
 
+/// Splits "a:read, b:write c:read" into scopes; empty means "all of yours".
+pub fn parse_scopes(text: &str) -> Option<Vec<String>> {
+    let scopes: Vec<String> = text
+        .split([',', ' '])
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!scopes.is_empty()).then_some(scopes)
+}
+
+/// A date input's value as the end of that day's start in UTC.
+pub fn expiry(date: &str) -> Option<String> {
+    (!date.is_empty()).then(|| format!("{date}T00:00:00Z"))
+}
+
+/// A number field that may be left empty.
+pub fn optional_number(text: &str) -> Result<Option<i64>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("“{text}” is not a whole number"))
+}
+
 #[component]
-fn CreateDialog(
-    dialog: NodeRef<html::Dialog>,
-    secret: RwSignal<Option<(String, String)>>,
-    on_created: impl Fn() + Copy + 'static,
-) -> impl IntoView {
+fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
     let session = expect_context::<Session>();
+    let actions = expect_context::<KeyActions>();
+    let toasts = expect_context::<Toasts>();
     let name = RwSignal::new(String::new());
     let project = RwSignal::new(String::new());
     let expires = RwSignal::new(String::new());
     let scopes = RwSignal::new(String::new());
     let environment = RwSignal::new("LIVE".to_owned());
+    let rate_limit = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let create = Action::new_local(move |_: &()| {
-        let org = session.org.get_untracked().unwrap_or_default();
+        let rate = optional_number(&rate_limit.get_untracked());
         let input = create_api_key::CreateApiKeyInput {
-            organization_id: org,
+            organization_id: session.org.get_untracked().unwrap_or_default(),
             project_id: Some(project.get_untracked()).filter(|p| !p.is_empty()),
             name: name.get_untracked(),
-            expires_at: Some(expires.get_untracked())
-                .filter(|e| !e.is_empty())
-                .map(|d| format!("{d}T00:00:00Z")),
-            scopes: Some(scopes.get_untracked())
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| {
-                    s.split([',', ' '])
-                        .filter(|x| !x.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                }),
+            expires_at: expiry(&expires.get_untracked()),
+            scopes: parse_scopes(&scopes.get_untracked()),
             environment: if environment.get_untracked() == "TEST" {
                 create_api_key::Environment::TEST
             } else {
                 create_api_key::Environment::LIVE
             },
-            rate_limit_per_minute: None,
+            rate_limit_per_minute: rate.clone().unwrap_or(None),
         };
-        async move { api::run::<CreateApiKey>(create_api_key::Variables { input }).await }
+        async move {
+            rate.map_err(|e| api::ApiError::Refused(format!("Rate limit: {e}")))?;
+            api::run::<CreateApiKey>(create_api_key::Variables { input }).await
+        }
     });
     Effect::new(move |_| match create.value().get() {
         Some(Ok(created)) => {
             error.set(None);
-            if let Some(d) = dialog.get_untracked() {
-                d.close();
-            }
+            ui::close(dialog);
             name.set(String::new());
-            secret.set(Some((
+            toasts.ok("Key created");
+            actions.secret.set(Some((
                 created.create_api_key.api_key.name,
                 created.create_api_key.secret,
             )));
-            on_created();
+            actions.bump();
         }
         Some(Err(err)) => error.set(Some(error_text(&err))),
         None => {}
@@ -224,7 +277,7 @@ fn CreateDialog(
                     <input type="date" on:input=move |ev| expires.set(event_target_value(&ev))/>
                 </label>
                 <label>"Scopes (optional, e.g. api_keys:read deployments:write; empty means all of yours)"
-                    <input on:input=move |ev| scopes.set(event_target_value(&ev))/>
+                    <input id="key-scopes" on:input=move |ev| scopes.set(event_target_value(&ev))/>
                 </label>
                 <label>"Environment"
                     <select on:change=move |ev| environment.set(event_target_value(&ev))>
@@ -232,9 +285,12 @@ fn CreateDialog(
                         <option value="TEST">"Test"</option>
                     </select>
                 </label>
-                {move || error.get().map(|e| view! { <p role="alert" class="error">{e}</p> })}
+                <label>"Rate limit, requests per minute (optional; the organization's by default)"
+                    <input id="key-rate-limit" inputmode="numeric" on:input=move |ev| rate_limit.set(event_target_value(&ev))/>
+                </label>
+                {form_error(error)}
                 <div class="actions">
-                    <button type="button" on:click=move |_| { if let Some(d) = dialog.get() { d.close(); } }>"Cancel"</button>
+                    <button type="button" on:click=move |_| ui::close(dialog)>"Cancel"</button>
                     <button type="submit" class="primary" disabled=move || create.pending().get()>"Create key"</button>
                 </div>
             </form>
@@ -242,115 +298,97 @@ fn CreateDialog(
     }
 }
 
-/// The secret, once: masked until revealed, with a copy button; closing asks for
-/// confirmation unless the user says they saved it.
+/// One key: what it is, how much it is used, and what happened to it.
 #[component]
-pub fn SecretDialog(secret: RwSignal<Option<(String, String)>>) -> impl IntoView {
-    let dialog = NodeRef::<html::Dialog>::new();
-    let revealed = RwSignal::new(false);
-    let copied = RwSignal::new(false);
-    Effect::new(move |_| {
-        if secret.get().is_some()
-            && let Some(d) = dialog.get()
-        {
-            revealed.set(false);
-            let _ = d.show_modal();
+pub fn KeyDetailPage() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let actions = KeyActions::provide();
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let key = LocalResource::new(move || {
+        let id = id();
+        actions.changed.track();
+        async move {
+            api::run::<ApiKey>(api_key::Variables { id })
+                .await
+                .map(|d| d.api_key)
         }
     });
-    let close = move || {
-        if let Some(d) = dialog.get() {
-            d.close();
-        }
-        secret.set(None);
-    };
-    let copy = move |_| {
-        if let Some((_, s)) = secret.get_untracked() {
-            let clipboard = window().navigator().clipboard();
-            let _ = clipboard.write_text(&s);
-            copied.set(true);
-            set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
-        }
-    };
-    view! {
-        <dialog node_ref=dialog aria-labelledby="secret-title" on:cancel=move |ev: leptos::ev::Event| {
-            let sure = window()
-                .confirm_with_message("You won't see this secret again. Close anyway?")
-                .unwrap_or(false);
-            if !sure { ev.prevent_default(); } else { secret.set(None); }
-        }>
-            <h2 id="secret-title">{move || secret.get().map(|(n, _)| format!("Your new key “{n}”"))}</h2>
-            <p class="warning">"Copy this secret now. It is shown only once and cannot be retrieved later."</p>
-            <div class="secret">
-                <input id="new-secret" readonly class="mono"
-                    type=move || if revealed.get() { "text" } else { "password" }
-                    prop:value=move || secret.get().map(|(_, s)| s).unwrap_or_default()
-                    aria-label="Secret"/>
-                <button type="button" on:click=move |_| revealed.update(|r| *r = !*r)>
-                    {move || if revealed.get() { "Hide" } else { "Reveal" }}
-                </button>
-                <button type="button" on:click=copy>{move || if copied.get() { "Copied ✓" } else { "Copy" }}</button>
-            </div>
-            <div class="actions">
-                <button class="primary" id="saved-secret" on:click=move |_| close()>"I've saved this key"</button>
-            </div>
-        </dialog>
-    }
-}
-
-/// Revoking is irreversible: the button stays disabled until the key's name is typed.
-#[component]
-fn RevokeDialog(
-    revoking: RwSignal<Option<Key>>,
-    on_revoked: impl Fn() + Copy + 'static,
-) -> impl IntoView {
-    let dialog = NodeRef::<html::Dialog>::new();
-    let typed = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<String>);
-    Effect::new(move |_| {
-        if revoking.get().is_some()
-            && let Some(d) = dialog.get()
-        {
-            typed.set(String::new());
-            error.set(None);
-            let _ = d.show_modal();
-        }
-    });
-    let revoke = Action::new_local(move |id: &String| {
-        let input = revoke_api_key::RevokeApiKeyInput {
-            id: id.clone(),
-            reason: Some("revoked in the dashboard".into()),
-        };
-        async move { api::run::<RevokeApiKey>(revoke_api_key::Variables { input }).await }
-    });
-    Effect::new(move |_| match revoke.value().get() {
-        Some(Ok(_)) => {
-            if let Some(d) = dialog.get_untracked() {
-                d.close();
+    // The key's events, and those of the key it replaced (its rotation is recorded there).
+    let events = LocalResource::new(move || {
+        let id = id();
+        let org = session.org.get();
+        let replaced = key.get().and_then(Result::ok).and_then(|k| k.rotated_from_id);
+        actions.changed.track();
+        async move {
+            let Some(org) = org else { return Ok(Vec::new()) };
+            let mut rows = Vec::new();
+            for target in std::iter::once(id).chain(replaced) {
+                let page = api::run::<AuditEvents>(audit_events::Variables {
+                    organization_id: org.clone(),
+                    filter: Some(audit_events::AuditEventFilter {
+                        target_id: Some(target),
+                        actor_id: None,
+                        action: None,
+                        since: None,
+                        until: None,
+                    }),
+                    first: Some(20),
+                    after: None,
+                })
+                .await?;
+                rows.extend(page.audit_events.nodes);
             }
-            revoking.set(None);
-            on_revoked();
+            rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+            rows.truncate(20);
+            Ok(rows)
         }
-        Some(Err(err)) => error.set(Some(error_text(&err))),
-        None => {}
     });
-    let matches = move || revoking.get().is_some_and(|k| k.name == typed.get());
     view! {
-        <dialog node_ref=dialog aria-labelledby="revoke-title" on:close=move |_| revoking.set(None)>
-            <form on:submit=move |ev| {
-                ev.prevent_default();
-                if let Some(k) = revoking.get_untracked() { revoke.dispatch(k.id); }
-            }>
-                <h2 id="revoke-title">"Revoke this key?"</h2>
-                <p>"Requests with it fail at once. This cannot be undone."</p>
-                <label>{move || format!("Type “{}” to confirm", revoking.get().map(|k| k.name).unwrap_or_default())}
-                    <input id="revoke-confirm" prop:value=typed on:input=move |ev| typed.set(event_target_value(&ev))/>
-                </label>
-                {move || error.get().map(|e| view! { <p role="alert" class="error">{e}</p> })}
-                <div class="actions">
-                    <button type="button" on:click=move |_| { if let Some(d) = dialog.get() { d.close(); } }>"Cancel"</button>
-                    <button type="submit" class="danger" id="revoke-submit" disabled=move || !matches() || revoke.pending().get()>"Revoke key"</button>
-                </div>
-            </form>
-        </dialog>
+        <p><a href="/keys">"← API keys"</a></p>
+        {move || match key.get() {
+            None => view! { <Skeleton label="Loading the key"/> }.into_any(),
+            Some(Err(err)) => error_banner(&err, move || key.refetch()),
+            Some(Ok(k)) => {
+                let debug = format!("{:?}", k.status);
+                let (label, tone) = status(&debug);
+                let menu = KeyRef { id: k.id.clone(), name: k.name.clone(), status: debug };
+                let scopes = k.scopes.clone().map(|s| s.join(" ")).unwrap_or_else(|| "All of the creator's permissions".into());
+                view! {
+                    <header class="page-header">
+                        <div>
+                            <h1>{k.name.clone()}</h1>
+                            <p><code>{format!("{}…{}", k.prefix, k.last4)}</code>" "<Badge text=label.into() tone=tone/></p>
+                        </div>
+                        <KeyMenu key=menu/>
+                    </header>
+                    <dl class="meta">
+                        <dt>"ID"</dt><dd><code>{k.id.clone()}</code></dd>
+                        <dt>"Project"</dt><dd>{k.project.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "All projects".into())}</dd>
+                        <dt>"Created by"</dt><dd>{k.created_by.as_ref().map(|u| u.email.clone()).unwrap_or_default()}</dd>
+                        <dt>"Created"</dt><dd><Time at=k.created_at.clone()/></dd>
+                        <dt>"Expires"</dt><dd>{time_or(k.expires_at.clone(), "Never")}{k.expires_soon.then(|| view! { <span class="badge warn">"⚠ Expires soon"</span> })}</dd>
+                        <dt>"Last used"</dt><dd>{time_or(k.last_used_at.clone(), "Never")}{k.last_used_ip.clone().map(|ip| format!(" from {ip}"))}</dd>
+                        <dt>"Requests"</dt><dd>{k.request_count}</dd>
+                        <dt>"Environment"</dt><dd>{k.environment.as_ref().map(|e| format!("{e:?}").to_lowercase()).unwrap_or_default()}</dd>
+                        <dt>"Scopes"</dt><dd><code>{scopes}</code></dd>
+                        <dt>"Rate limit"</dt><dd>{k.rate_limit_per_minute.map(|r| format!("{r} per minute")).unwrap_or_else(|| "The organization's".into())}</dd>
+                        {k.revoked_at.clone().map(|at| view! { <dt>"Revoked"</dt><dd><Time at=at/>" "{k.revoked_reason.clone().unwrap_or_default()}</dd> })}
+                    </dl>
+                    <UsageChart credential_id=k.id.clone()/>
+                }
+                .into_any()
+            }
+        }}
+        <section>
+            <h2>"Recent activity"</h2>
+            {move || match events.get() {
+                None => view! { <Skeleton label="Loading activity"/> }.into_any(),
+                Some(Err(err)) => error_banner(&err, move || events.refetch()),
+                Some(Ok(rows)) if rows.is_empty() => view! { <p class="muted">"Nothing recorded yet."</p> }.into_any(),
+                Some(Ok(rows)) => view! { <EventRows rows=rows/> }.into_any(),
+            }}
+        </section>
+        <KeyDialogs/>
     }
 }

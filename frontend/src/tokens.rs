@@ -9,8 +9,8 @@ use crate::{
         revoke_personal_access_token, revoke_session, sessions,
     },
     app::{error_banner, error_text},
-    format,
-    keys::SecretDialog,
+    credential::{SecretDialog, status},
+    format::{self, Time, time_or},
 };
 
 #[component]
@@ -111,19 +111,19 @@ pub fn TokensPage() -> impl IntoView {
                         <tbody>
                             {list.nodes.into_iter().map(|t| {
                                 let active = matches!(t.status, personal_access_tokens::CredentialStatus::ACTIVE);
-                                let status = format!("{:?}", t.status).to_lowercase();
+                                let (label, tone) = status(&format!("{:?}", t.status));
                                 let id = t.id.clone();
                                 view! {
                                     <tr data-token-id=t.id.clone()>
                                         <td><div class="name">{t.name.clone()}</div><code class="prefix">{t.prefix.clone()}"…"</code></td>
-                                        <td>{format::time(&t.created_at)}</td>
+                                        <td><Time at=t.created_at.clone()/></td>
                                         <td>
-                                            {t.expires_at.as_deref().map(format::time).unwrap_or_else(|| "Never".into())}
+                                            {time_or(t.expires_at.clone(), "Never")}
                                             {t.expires_soon.then(|| view! { <span class="badge warn">"⚠ Expires soon"</span> })}
                                         </td>
-                                        <td>{t.last_used_at.as_deref().map(format::time).unwrap_or_else(|| "Never".into())}</td>
+                                        <td>{time_or(t.last_used_at.clone(), "Never")}</td>
                                         <td>{format::compact(t.request_count)}</td>
-                                        <td><span class="badge muted">{status}</span></td>
+                                        <td><span class=format!("badge {tone}")>{label}</span></td>
                                         <td>{active.then(|| view! {
                                             <button class="danger small" on:click=move |_| {
                                                 let sure = window()
@@ -177,13 +177,43 @@ pub fn SessionsPage() -> impl IntoView {
             list.refetch();
         }
     });
+    let revoke_others = Action::new_local(move |ids: &Vec<String>| {
+        let ids = ids.clone();
+        async move {
+            for id in ids {
+                let input = revoke_session::RevokeSessionInput { id };
+                api::run::<RevokeSession>(revoke_session::Variables { input }).await?;
+            }
+            Ok::<_, api::ApiError>(())
+        }
+    });
+    Effect::new(move |_| {
+        if revoke_others.value().get().is_some() {
+            list.refetch();
+        }
+    });
+    let others = move || {
+        list.get()
+            .and_then(Result::ok)
+            .map(|rows| {
+                rows.into_iter()
+                    .filter(|s| !s.current)
+                    .map(|s| s.id)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
     view! {
         <header class="page-header">
             <div>
                 <h1>"Sessions"</h1>
                 <p class="muted">"Where you are signed in. Revoke any you do not recognise."</p>
             </div>
+            <button disabled=move || others().is_empty() || revoke_others.pending().get()
+                on:click=move |_| { revoke_others.dispatch(others()); }>"Revoke all others"</button>
         </header>
+        {move || revoke_others.value().get().and_then(|r| r.err()).map(|e| view! { <p role="alert" class="banner error">{error_text(&e)}</p> })}
+        {move || revoke.value().get().and_then(|r| r.err()).map(|e| view! { <p role="alert" class="banner error">{error_text(&e)}</p> })}
         {move || match list.get() {
             None => view! { <p class="muted" aria-busy="true">"Loading sessions…"</p> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || list.refetch()),
@@ -209,8 +239,8 @@ pub fn SessionsPage() -> impl IntoView {
                                             {s.current.then(|| view! { <span class="badge ok">"This device"</span> })}
                                         </td>
                                         <td>{s.ip.clone().unwrap_or_default()}</td>
-                                        <td>{format::time(&s.last_seen_at)}</td>
-                                        <td>{format::time(&s.created_at)}</td>
+                                        <td><Time at=s.last_seen_at.clone()/></td>
+                                        <td><Time at=s.created_at.clone()/></td>
                                         <td>{(!s.current).then(|| view! {
                                             <button class="danger small" on:click=move |_| { revoke.dispatch(id.clone()); }>"Revoke"</button>
                                         })}</td>

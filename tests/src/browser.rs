@@ -129,7 +129,8 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("`{css}` never showed `{text}`; it shows:\n{shown}");
+        let at = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        panic!("`{css}` never showed `{text}` at {at}; it shows:\n{shown}");
     }
 
     /// Waits for the secret the create dialog shows once, and returns it.
@@ -155,5 +156,76 @@ impl Browser {
 
     pub async fn close(self) {
         let _ = self.client.close().await;
+    }
+}
+
+impl Browser {
+    /// Opens the development sign-in link the server offers and waits for the dashboard.
+    pub async fn sign_in_dev(&self, app: &crate::TestApp) {
+        let link = app.services().offer_dev_signin().unwrap();
+        let path = link.split_once("/auth/dev").unwrap().1;
+        self.client
+            .goto(&format!("{}/auth/dev{path}", app.base))
+            .await
+            .unwrap();
+        self.wait_for_text("API keys").await;
+    }
+
+    /// Follows a sidebar link, as a user moves between pages (no reload).
+    pub async fn nav(&self, href: &str) {
+        self.click(&format!("nav.sidebar a[href='{href}']")).await;
+    }
+
+    /// Clicks the first element matching `css`, once it is there.
+    pub async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("could not click `{css}`: {e}"));
+    }
+
+    /// Types into the first element matching `css`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.find(css)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("could not type into `{css}`: {e}"));
+    }
+
+    /// Clicks the button inside `scope` whose text is `label`.
+    pub async fn click_button(&self, scope: &str, label: &str) {
+        let xpath = format!("//button[normalize-space(.)='{label}']");
+        for _ in 0..200 {
+            if let Ok(parent) = self.client.find(Locator::Css(scope)).await
+                && let Ok(button) = parent.find(Locator::XPath(&format!(".{xpath}"))).await
+                && button.click().await.is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no button `{label}` in `{scope}`");
+    }
+
+    /// Accepts the `confirm()` the page is showing.
+    pub async fn accept_confirm(&self) {
+        for _ in 0..100 {
+            if self.client.accept_alert().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no confirmation was asked");
+    }
+
+    /// The current address, path and query.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
     }
 }

@@ -26,6 +26,7 @@ macro_rules! db_tests {
 mod audit;
 mod credentials;
 mod dashboard;
+mod dashboard_pages;
 mod input;
 mod isolation;
 mod members;

@@ -1,0 +1,439 @@
+//! The dashboard's pages in a real browser against the real server (SPEC §13): a team
+//! signing in through the real OIDC provider, inviting, editing a role and reading the
+//! audit log; the key row menu, key detail and usage; service accounts; instance admin;
+//! and every page at desktop and phone width.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tests::{
+    Db, Header, TestApp,
+    browser::{Browser, dashboard_dir},
+    oidc::ProviderOptions,
+};
+
+db_tests!(
+    team_signs_in_invites_edits_a_role_and_reads_the_audit_log,
+    key_menu_detail_and_usage,
+    service_accounts_and_instance_admin,
+    every_page_at_desktop_and_phone_width
+);
+
+async fn team_signs_in_invites_edits_a_role_and_reads_the_audit_log(db: Db) {
+    let dist = dashboard_dir().await;
+    let (app, _provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |c| {
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+
+    // Alice signs in with the identity provider's button.
+    let alice = Browser::start(1280, 900).await;
+    alice
+        .client
+        .goto(&format!("{}/keys", app.base))
+        .await
+        .unwrap();
+    alice.wait_for_text("Sign in to Keyward").await;
+    alice.screenshot("signin-desktop").await;
+    alice.click("main.signin a.button.primary").await;
+    alice.wait_for_text("No API keys yet").await;
+    alice
+        .wait_for_text_in("header.topbar", "alice@example.com")
+        .await;
+
+    // She invites Bob as a developer.
+    alice.nav("/members").await;
+    alice
+        .wait_for_text_in("tr[data-member='alice@example.com']", "alice@example.com")
+        .await;
+    alice.screenshot("members-desktop").await;
+    alice
+        .click_button("header.page-header", "Invite member")
+        .await;
+    alice.type_into("#invite-email", "bob@example.com").await;
+    alice
+        .find("#invite-role")
+        .await
+        .select_by_label("Developer")
+        .await
+        .unwrap();
+    alice.click("dialog[open] button[type=submit]").await;
+    alice
+        .wait_for_text_in("tr[data-invite='bob@example.com']", "pending")
+        .await;
+    assert!(alice.path().await.ends_with("/members?tab=invites"));
+    alice.screenshot("members-invites-desktop").await;
+
+    // She makes an "Auditor" role and lets it read the audit log.
+    alice.nav("/roles").await;
+    alice
+        .wait_for_text("Built-in roles cannot be changed")
+        .await;
+    alice
+        .click_button("header.page-header", "Create role")
+        .await;
+    alice.type_into("#role-name", "Auditor").await;
+    alice.click("dialog[open] button[type=submit]").await;
+    alice.wait_for_text_in(".role-head", "Auditor").await;
+    alice
+        .click("input[aria-label='Auditor: audit_log:read']")
+        .await;
+    alice
+        .click("input[aria-label='Auditor: members:read']")
+        .await;
+    alice
+        .wait_for_text_in(".unsaved-bar", "2 unsaved changes")
+        .await;
+    alice.screenshot("roles-desktop").await;
+    alice.click("#save-role").await;
+    alice.wait_for_text_in(".toasts", "Role saved").await;
+    // Saved: it is there after a reload.
+    alice.client.refresh().await.unwrap();
+    let read = alice
+        .find("input[aria-label='Auditor: audit_log:read']")
+        .await;
+    assert_eq!(read.prop("checked").await.unwrap().as_deref(), Some("true"));
+    let auditor = auditor_permissions(&app).await;
+    assert_eq!(auditor, json!({"audit_log": "read", "members": "read"}));
+
+    // Bob signs in and accepts.
+    let bob = Browser::start(1280, 900).await;
+    bob.client
+        .goto(&format!(
+            "{}/auth/login?login_hint=bob@example.com&return_to=/members",
+            app.base
+        ))
+        .await
+        .unwrap();
+    bob.wait_for_text("Invites for you").await;
+    bob.screenshot("invites-for-you-desktop").await;
+    bob.click_button("#invites-for-you", "Accept").await;
+    bob.wait_for_text_in(".toasts", "You joined").await;
+    bob.wait_for_text_in("#org-switcher", "Alice's organization")
+        .await;
+    bob.find("#org-switcher")
+        .await
+        .find(fantoccini::Locator::XPath(".//option[starts-with(., 'Alice')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    bob.wait_for_text_in("tr[data-member='bob@example.com']", "bob@example.com")
+        .await;
+
+    // Alice finds it all in the audit log.
+    alice.nav("/audit").await;
+    for action in [
+        "invite.create",
+        "invite.accept",
+        "role.create",
+        "role.update",
+    ] {
+        alice.find(&format!("tr[data-action='{action}']")).await;
+    }
+    alice.screenshot("audit-desktop").await;
+    let export = alice.find("header.page-header a.button").await;
+    let href = export.attr("href").await.unwrap().unwrap();
+    assert!(href.ends_with("/audit-events/export"), "{href}");
+    // A filter narrows the list and lives in the address.
+    let action = alice.find("#audit-action").await;
+    action.send_keys("invite.accept").await.unwrap();
+    alice.click("#audit-target").await; // leaves the field: the filter applies
+    alice
+        .wait_for_text_in("table.audit tbody", "invite.accept")
+        .await;
+    assert!(alice.path().await.contains("action=invite.accept"));
+    for _ in 0..50 {
+        if alice
+            .client
+            .find(fantoccini::Locator::Css("tr[data-action='role.update']"))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        alice
+            .client
+            .find(fantoccini::Locator::Css("tr[data-action='role.update']"))
+            .await
+            .is_err(),
+        "the filter hides other actions"
+    );
+    // A row opens its details.
+    alice.click("tr[data-action='invite.accept']").await;
+    alice
+        .wait_for_text_in("tr.details:not([hidden])", "bob@example.com")
+        .await;
+    alice.screenshot("audit-details-desktop").await;
+
+    alice.close().await;
+    bob.close().await;
+    app.finish().await;
+}
+
+/// The permissions the "Auditor" role holds, read behind the API.
+async fn auditor_permissions(app: &TestApp) -> serde_json::Value {
+    use entity::{prelude::Role, role};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    Role::find()
+        .filter(role::Column::Name.eq("Auditor"))
+        .one(&app.services().db)
+        .await
+        .unwrap()
+        .expect("the role was created")
+        .permissions
+}
+
+async fn key_menu_detail_and_usage(db: Db) {
+    let dist = dashboard_dir().await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    let browser = Browser::start(1280, 900).await;
+    browser.sign_in_dev(&app).await;
+    browser
+        .click_button("header.page-header", "Create key")
+        .await;
+    browser.type_into("#key-name", "billing").await;
+    browser.type_into("#key-rate-limit", "120").await;
+    browser.click("dialog[open] button[type=submit]").await;
+    let secret = browser.shown_secret().await;
+    browser.click("#saved-secret").await;
+    let (status, _, body) = app.verify(Header::XApiKey, &secret).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ratelimit"]["limit"], 120, "{body}");
+    let id = body["key"]["id"].as_str().unwrap().to_owned();
+    let row = format!("tr[data-key-id='{id}']");
+
+    // Rename.
+    browser.click(&format!("{row} summary")).await;
+    browser.click_button(&row, "Rename").await;
+    let input = browser.find("#rename-name").await;
+    input.clear().await.unwrap();
+    input.send_keys("billing-eu").await.unwrap();
+    browser.click("dialog[open] button[type=submit]").await;
+    browser.wait_for_text_in(&row, "billing-eu").await;
+
+    // Disable asks first, then the key stops; enable brings it back.
+    browser.click(&format!("{row} summary")).await;
+    browser.click_button(&row, "Disable").await;
+    browser.accept_confirm().await;
+    browser.wait_for_text_in(&row, "Disabled").await;
+    assert_eq!(
+        app.verify(Header::XApiKey, &secret).await.2["code"],
+        "DISABLED"
+    );
+    browser.click(&format!("{row} summary")).await;
+    browser.click_button(&row, "Enable").await;
+    browser.wait_for_text_in(&row, "Active").await;
+    assert_eq!(app.verify(Header::XApiKey, &secret).await.0, 200);
+
+    // Rotate with a one-hour grace: both secrets work, the new one is shown once.
+    browser.click(&format!("{row} summary")).await;
+    browser.click_button(&row, "Rotate").await;
+    browser.click("input[name=grace][value='3600']").await;
+    browser.screenshot("keys-rotate-desktop").await;
+    browser.click("#rotate-submit").await;
+    let rotated = browser.shown_secret().await;
+    assert_ne!(rotated, secret);
+    browser.click("#saved-secret").await;
+    assert_eq!(app.verify(Header::XApiKey, &rotated).await.0, 200);
+    assert_eq!(app.verify(Header::XApiKey, &secret).await.0, 200);
+    browser.wait_for_text_in(&row, "Rotating").await;
+
+    // The detail page: metadata, usage chart with its text summary, recent activity.
+    let (_, _, body) = app.verify(Header::XApiKey, &rotated).await;
+    let new_id = body["key"]["id"].as_str().unwrap().to_owned();
+    let mut summary = String::new();
+    for _ in 0..30 {
+        browser
+            .client
+            .goto(&format!("{}/keys/{new_id}", app.base))
+            .await
+            .unwrap();
+        summary = browser.find("#usage-summary").await.text().await.unwrap();
+        if summary.starts_with("2 requests") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(
+        summary.starts_with("2 requests in the last 24 hours"),
+        "{summary}"
+    );
+    assert!(
+        browser
+            .find("svg.chart rect title")
+            .await
+            .html(true)
+            .await
+            .is_ok()
+    );
+    browser.find("tr[data-action='api_key.rotate']").await;
+    browser.wait_for_text("120 per minute").await;
+    browser.screenshot("key-detail-desktop").await;
+    browser.click_button(".segmented", "7 d").await;
+    browser
+        .wait_for_text_in("#usage-summary", "the last 7 days")
+        .await;
+
+    // Filters live in the address and survive a reload.
+    browser
+        .client
+        .goto(&format!("{}/keys?status=revoked", app.base))
+        .await
+        .unwrap();
+    browser.wait_for_text("No keys match these filters").await;
+    browser.click_button(".empty", "Clear filters").await;
+    browser.wait_for_text("billing-eu").await;
+    assert_eq!(browser.path().await, "/keys");
+
+    browser.close().await;
+    app.finish().await;
+}
+
+async fn service_accounts_and_instance_admin(db: Db) {
+    let dist = dashboard_dir().await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    let carol = app.user("carol@example.com").await;
+    let browser = Browser::start(1280, 900).await;
+    browser.sign_in_dev(&app).await;
+
+    // A service account with the developer role, and a key for it.
+    browser.nav("/service-accounts").await;
+    browser.wait_for_text("No service accounts yet").await;
+    browser
+        .click_button("header.page-header", "Create service account")
+        .await;
+    browser.type_into("#sa-name", "ci-bot").await;
+    browser
+        .find("#sa-role")
+        .await
+        .select_by_label("Developer")
+        .await
+        .unwrap();
+    browser.click("dialog[open] button[type=submit]").await;
+    let card = "section[data-service-account='ci-bot']";
+    browser.wait_for_text_in(card, "Role: Developer").await;
+    browser.click_button(card, "New key").await;
+    browser.type_into("#sa-key-name", "deploy").await;
+    browser.click("dialog[open] button[type=submit]").await;
+    let secret = browser.shown_secret().await;
+    assert!(secret.starts_with("kw_sa_"), "{secret}");
+    browser.click("#saved-secret").await;
+    let (status, _, body) = app.verify(Header::Bearer, &secret).await;
+    assert_eq!(status, 200, "{body}");
+    browser.wait_for_text_in(card, "deploy").await;
+    browser.screenshot("service-accounts-desktop").await;
+    browser.click_button(card, "Disable").await;
+    browser.accept_confirm().await;
+    browser.wait_for_text_in(card, "Disabled").await;
+    assert_eq!(app.verify(Header::Bearer, &secret).await.0, 401);
+
+    // Instance admin: find Carol, see her token, suspend her.
+    browser.nav("/admin").await;
+    browser.wait_for_text("carol@example.com").await;
+    browser.type_into("#user-search", "carol").await;
+    browser.click("h1").await;
+    browser.wait_for_text("1–1 of 1").await;
+    assert!(browser.path().await.contains("q=carol"));
+    let row = "tr[data-user='carol@example.com']";
+    browser.click_button(row, "Keys").await;
+    browser
+        .wait_for_text_in("#user-keys-title", "carol@example.com")
+        .await;
+    browser.wait_for_text("Personal token").await;
+    browser.click_button(row, "Suspend").await;
+    browser
+        .type_into("#suspend-reason", "unpaid invoices")
+        .await;
+    browser.screenshot("admin-suspend-desktop").await;
+    browser.click("dialog[open] button[type=submit]").await;
+    browser.wait_for_text_in(row, "Suspended").await;
+    let (status, _, body) = app.verify(Header::Bearer, &carol.pat).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("SUSPENDED"))
+    );
+    browser.screenshot("admin-desktop").await;
+    browser.click_button(row, "Lift suspension").await;
+    browser.wait_for_text_in(row, "Active").await;
+    assert_eq!(app.verify(Header::Bearer, &carol.pat).await.0, 200);
+
+    browser.close().await;
+    app.finish().await;
+}
+
+/// Every page renders with data at desktop and at phone width, where the sections fold
+/// into the menu button.
+async fn every_page_at_desktop_and_phone_width(db: Db) {
+    let dist = dashboard_dir().await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    let pages = [
+        ("/keys", "API keys"),
+        ("/tokens", "Personal tokens"),
+        ("/service-accounts", "Service accounts"),
+        ("/members", "Members"),
+        ("/roles", "Roles"),
+        ("/audit", "Audit log"),
+        ("/sessions", "Sessions"),
+        ("/settings", "Settings"),
+        ("/admin", "Instance admin"),
+    ];
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 375, 812)] {
+        let browser = Browser::start(width, height).await;
+        browser.sign_in_dev(&app).await;
+        if label == "desktop" {
+            // Something on every page.
+            browser
+                .click_button("header.page-header", "Create key")
+                .await;
+            browser.type_into("#key-name", "web").await;
+            browser.click("dialog[open] button[type=submit]").await;
+            browser.shown_secret().await;
+            browser.click("#saved-secret").await;
+        }
+        for (path, title) in pages {
+            browser
+                .client
+                .goto(&format!("{}{path}", app.base))
+                .await
+                .unwrap();
+            browser.wait_for_text_in("main.content h1", title).await;
+            browser
+                .find("main.content table, main.content .empty, main.content form")
+                .await;
+            let name = path.trim_start_matches('/').replace('/', "-");
+            browser.screenshot(&format!("page-{name}-{label}")).await;
+        }
+        if label == "phone" {
+            // The menu button shows the sections; following one closes them again.
+            let sidebar = browser.find("nav.sidebar").await;
+            assert!(!sidebar.is_displayed().await.unwrap());
+            browser.click("button.menu-button").await;
+            assert!(sidebar.is_displayed().await.unwrap());
+            browser.screenshot("menu-phone").await;
+            browser.nav("/keys").await;
+            browser
+                .wait_for_text_in("main.content h1", "API keys")
+                .await;
+            assert!(!sidebar.is_displayed().await.unwrap());
+        }
+        browser.close().await;
+    }
+    app.finish().await;
+}
