@@ -176,6 +176,16 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/organizations/{id}/audit-events/export",
             get(rest::audit::export),
         )
+        .route("/api/v1/device/code", post(rest::cli::device_code))
+        .route("/api/v1/device/token", post(rest::cli::device_token))
+        .route(
+            "/api/v1/cli/exchange-token",
+            post(rest::cli::exchange_token),
+        )
+        .route(
+            "/api/v1/pats/current/revoke",
+            post(rest::cli::revoke_current),
+        )
         .route(
             "/graphql",
             get(graphql::http::graphiql).post(graphql::http::execute),

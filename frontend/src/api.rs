@@ -67,6 +67,10 @@ operation!(RenameOrganization);
 operation!(UpdateOrganizationSettings);
 operation!(CreateOrganization);
 operation!(CreateProject);
+operation!(DeviceAuthorization);
+operation!(ApproveDevice);
+operation!(DenyDevice);
+operation!(ApproveCliLogin);
 
 /// What can go wrong talking to the server, in words for people.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,6 +12,7 @@ use crate::{
     admin::AdminPage,
     api::{self, ApiError, Me, MyInvites, SwitchSession, me, my_invites, switch_session},
     audit::AuditPage,
+    cli::{CliAuthorizePage, DevicePage},
     keys::{KeyDetailPage, KeysPage},
     members::MembersPage,
     roles::RolesPage,
@@ -88,13 +89,14 @@ impl Session {
 
 /// Sends the browser to sign in, then back to where it was.
 pub fn sign_in_again() {
-    let here = window()
-        .location()
-        .pathname()
-        .unwrap_or_else(|_| "/".into());
-    let _ = window()
-        .location()
-        .set_href(&format!("/sign-in?return_to={here}"));
+    let location = window().location();
+    let here = format!(
+        "{}{}",
+        location.pathname().unwrap_or_else(|_| "/".into()),
+        location.search().unwrap_or_default()
+    );
+    let back = String::from(js_sys::encode_uri_component(&here));
+    let _ = location.set_href(&format!("/sign-in?return_to={back}"));
 }
 
 /// Shows an API error in words; a lost session goes to sign in.
@@ -135,6 +137,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("sessions") view=SessionsPage/>
                     <Route path=path!("settings") view=SettingsPage/>
                     <Route path=path!("admin") view=AdminPage/>
+                    <Route path=path!("device") view=DevicePage/>
+                    <Route path=path!("cli/authorize") view=CliAuthorizePage/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -364,7 +368,7 @@ fn SignIn() -> impl IntoView {
                 Some(None) => view! { <p role="alert">"Keyward could not be reached. Try again."</p> }.into_any(),
                 Some(Some(m)) => view! {
                     {m.oidc.then(|| view! {
-                        <a class="button primary" rel="external" href=move || format!("/auth/login?return_to={}", return_to())>
+                        <a class="button primary" rel="external" href=move || format!("/auth/login?return_to={}", String::from(js_sys::encode_uri_component(&return_to())))>
                             "Sign in with your identity provider"
                         </a>
                     })}

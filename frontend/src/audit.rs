@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 
-
 use crate::{
     api::{self, AuditEvents, Members, audit_events, members},
     app::{Session, error_banner},
@@ -257,7 +256,8 @@ pub fn EventRows(rows: Vec<Event>) -> impl IntoView {
 }
 
 fn event_details(e: &Event) -> impl IntoView + use<> {
-    let json = serde_json::to_string_pretty(&e.details).unwrap_or_default();
+    let empty = e.details.as_object().is_some_and(|o| o.is_empty()) || e.details.is_null();
+    let json = (!empty).then(|| serde_json::to_string_pretty(&e.details).unwrap_or_default());
     let rows = [
         ("Event", Some(format!("#{} · {}", e.seq, e.id))),
         ("When (UTC)", Some(format::utc(&e.occurred_at))),
@@ -286,6 +286,6 @@ fn event_details(e: &Event) -> impl IntoView + use<> {
         <dl class="meta">
             {rows.into_iter().filter_map(|(k, v)| v.map(|v| view! { <dt>{k}</dt><dd>{v}</dd> })).collect_view()}
         </dl>
-        <pre class="mono">{json}</pre>
+        {json.map(|j| view! { <pre class="mono">{j}</pre> })}
     }
 }

@@ -318,10 +318,15 @@ pub fn KeyDetailPage() -> impl IntoView {
     let events = LocalResource::new(move || {
         let id = id();
         let org = session.org.get();
-        let replaced = key.get().and_then(Result::ok).and_then(|k| k.rotated_from_id);
+        let replaced = key
+            .get()
+            .and_then(Result::ok)
+            .and_then(|k| k.rotated_from_id);
         actions.changed.track();
         async move {
-            let Some(org) = org else { return Ok(Vec::new()) };
+            let Some(org) = org else {
+                return Ok(Vec::new());
+            };
             let mut rows = Vec::new();
             for target in std::iter::once(id).chain(replaced) {
                 let page = api::run::<AuditEvents>(audit_events::Variables {
@@ -339,7 +344,7 @@ pub fn KeyDetailPage() -> impl IntoView {
                 .await?;
                 rows.extend(page.audit_events.nodes);
             }
-            rows.sort_by(|a, b| b.seq.cmp(&a.seq));
+            rows.sort_by_key(|e| std::cmp::Reverse(e.seq));
             rows.truncate(20);
             Ok(rows)
         }

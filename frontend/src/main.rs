@@ -9,6 +9,8 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 mod audit;
 #[cfg(target_arch = "wasm32")]
+mod cli;
+#[cfg(target_arch = "wasm32")]
 mod credential;
 #[cfg(target_arch = "wasm32")]
 mod format;

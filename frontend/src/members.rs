@@ -3,7 +3,6 @@
 
 use leptos::{html, prelude::*};
 
-
 use crate::{
     api::{
         self, AcceptInvite, DeclineInvite, InviteMember, Members, MyInvites, RemoveMember,

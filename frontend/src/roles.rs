@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use leptos::{html, prelude::*};
 
-
 use crate::{
     api::{
         self, CreateRole, DeleteRole, Roles, UpdateRole, create_role, delete_role, roles,
@@ -126,7 +125,7 @@ pub fn RolesPage() -> impl IntoView {
                                         if leave { set_role.set(Some(key.clone())); }
                                     }>
                                         {r.name.clone()}
-                                        {r.builtin.then(|| view! { <span class="muted">" · built-in"</span> })}
+                                        {r.builtin.then(|| view! { <span class="muted">"\u{a0}· built-in"</span> })}
                                     </button>
                                 }
                             }).collect_view()}

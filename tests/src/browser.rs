@@ -129,7 +129,12 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let at = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+        let at = self
+            .client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_default();
         panic!("`{css}` never showed `{text}` at {at}; it shows:\n{shown}");
     }
 
@@ -218,6 +223,22 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("no confirmation was asked");
+    }
+
+    /// Waits until the page shows no loading placeholders.
+    pub async fn wait_until_loaded(&self) {
+        for _ in 0..200 {
+            if self
+                .client
+                .find(Locator::Css("[aria-busy='true']"))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never finished loading");
     }
 
     /// The current address, path and query.

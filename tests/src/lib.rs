@@ -351,6 +351,37 @@ impl TestApp {
         Gql { status, body }
     }
 
+    /// Signs in with the development link (needs `dev_signin` on) and returns the
+    /// session cookie, as a browser holds it.
+    pub async fn dev_session(&self) -> String {
+        let link = self.services().offer_dev_signin().unwrap();
+        let path = link.split_once("/auth/dev").unwrap().1;
+        let response = self
+            .client
+            .get(format!("{}/auth/dev{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+        set_cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// Sends a GraphQL request as the dashboard does: the session cookie and its origin.
+    pub async fn gql_session(&self, cookie: &str, query: &str, variables: Value) -> Gql {
+        let response = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .header("cookie", cookie)
+            .header("origin", &self.base)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap();
+        Gql { status, body }
+    }
+
     /// `GET /api/v1/api-keys/verify` with the credential in the given header style.
     pub async fn verify(&self, style: Header, token: &str) -> (StatusCode, HeaderMap, Value) {
         let mut req = self

@@ -6,6 +6,7 @@ pub mod access;
 pub mod admin;
 pub mod audit;
 pub mod bootstrap;
+pub mod cli_login;
 pub mod credentials;
 pub mod ids;
 pub mod members;

@@ -6,10 +6,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{
     gql,
     types::{
-        ApiKey, ApiKeyWithSecret, ApplicationResource, CreateOrganizationPayload, CustomerAccount,
-        Environment, Invite, Member, Organization, PersonalAccessToken,
-        PersonalAccessTokenWithSecret, Project, Role, ServiceAccount, Session, SessionContext,
-        actor, services,
+        ApiKey, ApiKeyWithSecret, ApplicationResource, CliLoginApproval, CreateOrganizationPayload,
+        CustomerAccount, DeviceAuthorization, Environment, Invite, Member, Organization,
+        PersonalAccessToken, PersonalAccessTokenWithSecret, Project, Role, ServiceAccount, Session,
+        SessionContext, actor, services,
     },
 };
 use crate::domain::{
@@ -111,6 +111,24 @@ pub struct CreatePersonalAccessTokenInput {
 pub struct RevokePersonalAccessTokenInput {
     pub id: ID,
     pub reason: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct DeviceInput {
+    /// The code the CLI shows, e.g. `BDFG-HJKL`.
+    pub user_code: String,
+}
+
+#[derive(InputObject)]
+pub struct ApproveCliLoginInput {
+    /// The CLI's loopback address, `http://127.0.0.1:PORT/…`.
+    pub redirect_uri: String,
+    pub state: String,
+    pub code_challenge: String,
+    /// Only `S256`.
+    pub code_challenge_method: String,
+    /// The machine's name; the token is named after it.
+    pub name: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -880,5 +898,52 @@ impl MutationRoot {
             .await
             .map_err(gql)?;
         Ok(PersonalAccessToken(token))
+    }
+
+    /// Lets the CLI showing this code sign in as you (device flow).
+    async fn approve_device(
+        &self,
+        ctx: &Context<'_>,
+        input: DeviceInput,
+    ) -> async_graphql::Result<DeviceAuthorization> {
+        let view = services(ctx)?
+            .decide_device_login(actor(ctx)?, &input.user_code, true)
+            .await
+            .map_err(gql)?;
+        Ok(DeviceAuthorization(view))
+    }
+
+    /// Refuses the CLI showing this code.
+    async fn deny_device(
+        &self,
+        ctx: &Context<'_>,
+        input: DeviceInput,
+    ) -> async_graphql::Result<DeviceAuthorization> {
+        let view = services(ctx)?
+            .decide_device_login(actor(ctx)?, &input.user_code, false)
+            .await
+            .map_err(gql)?;
+        Ok(DeviceAuthorization(view))
+    }
+
+    /// Lets a CLI on this machine sign in as you (loopback flow); returns where to send
+    /// the browser.
+    async fn approve_cli_login(
+        &self,
+        ctx: &Context<'_>,
+        input: ApproveCliLoginInput,
+    ) -> async_graphql::Result<CliLoginApproval> {
+        let redirect_to = services(ctx)?
+            .approve_cli_login(
+                actor(ctx)?,
+                &input.redirect_uri,
+                &input.state,
+                &input.code_challenge,
+                &input.code_challenge_method,
+                input.name.as_deref(),
+            )
+            .await
+            .map_err(gql)?;
+        Ok(CliLoginApproval { redirect_to })
     }
 }

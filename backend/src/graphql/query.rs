@@ -7,8 +7,9 @@ use super::{
     gql,
     types::{
         ApiKey, AuditEvent, AuditEventFilter, CatalogResource, Conn, CredentialStatus,
-        CustomerAccount, Invite, Me, Member, Organization, PermissionCatalog, PersonalAccessToken,
-        Project, Role, ServiceAccount, Session, Usage, actor, connection, paging, services,
+        CustomerAccount, DeviceAuthorization, Invite, Me, Member, Organization, PermissionCatalog,
+        PersonalAccessToken, Project, Role, ServiceAccount, Session, Usage, actor, connection,
+        paging, services,
     },
 };
 use crate::{
@@ -314,5 +315,19 @@ impl QueryRoot {
             .await
             .map_err(gql)?;
         Ok(connection(page, |e| e.seq.to_string(), AuditEvent))
+    }
+
+    /// A CLI sign-in waiting for your approval, by the code the CLI shows.
+    /// Lookups are limited per user.
+    async fn device_authorization(
+        &self,
+        ctx: &Context<'_>,
+        user_code: String,
+    ) -> async_graphql::Result<DeviceAuthorization> {
+        let view = services(ctx)?
+            .device_login(actor(ctx)?, &user_code)
+            .await
+            .map_err(gql)?;
+        Ok(DeviceAuthorization(view))
     }
 }

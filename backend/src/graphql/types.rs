@@ -770,3 +770,35 @@ impl ServiceAccount {
         self.0.keys.iter().cloned().map(ApiKey).collect()
     }
 }
+
+/// A CLI waiting for (or past) approval in the device flow.
+pub struct DeviceAuthorization(pub crate::domain::cli_login::DeviceView);
+
+#[Object]
+impl DeviceAuthorization {
+    /// As the CLI shows it: `XXXX-XXXX`.
+    async fn user_code(&self) -> &str {
+        &self.0.user_code
+    }
+    /// The machine the CLI runs on, as it says; its token is named after it.
+    async fn client_name(&self) -> &str {
+        &self.0.client_name
+    }
+    /// `pending`, `approved`, `denied`, `completed` or `expired`.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Where to send the browser after approving a CLI sign-in.
+#[derive(SimpleObject)]
+pub struct CliLoginApproval {
+    /// The CLI's loopback address with a one-time code (60 s) and its state.
+    pub redirect_to: String,
+}

@@ -1,6 +1,7 @@
 //! The REST surface: verification (SPEC §4), health and readiness (SPEC §12).
 
 pub mod audit;
+pub mod cli;
 pub mod problem;
 pub mod verify;
 

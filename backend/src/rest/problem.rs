@@ -62,7 +62,7 @@ impl IntoResponse for AppError {
             tracing::error!(error = %cause, request_id = %current_request_id(), "internal error");
         }
         let code = problem_code(&self);
-        let body = json!({
+        let mut body = json!({
             "type": format!("urn:keyward:problem:{}", code.to_ascii_lowercase().replace('_', "-")),
             "title": status.canonical_reason().unwrap_or("Error"),
             "status": status.as_u16(),
@@ -70,6 +70,9 @@ impl IntoResponse for AppError {
             "code": code,
             "request_id": current_request_id(),
         });
+        if let AppError::InvalidInput { field, .. } = &self {
+            body["field"] = json!(field);
+        }
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -323,7 +323,7 @@ async fn bundle_size_and_first_paint_report() {
     ));
     browser.close().await;
 
-    println!("{report}");
+    eprintln!("{report}");
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dashboard-report.txt");
     std::fs::write(path, &report).unwrap();

@@ -16,7 +16,8 @@ db_tests!(
     team_signs_in_invites_edits_a_role_and_reads_the_audit_log,
     key_menu_detail_and_usage,
     service_accounts_and_instance_admin,
-    every_page_at_desktop_and_phone_width
+    every_page_at_desktop_and_phone_width,
+    cli_sign_in_pages
 );
 
 async fn team_signs_in_invites_edits_a_role_and_reads_the_audit_log(db: Db) {
@@ -113,7 +114,9 @@ async fn team_signs_in_invites_edits_a_role_and_reads_the_audit_log(db: Db) {
         .await;
     bob.find("#org-switcher")
         .await
-        .find(fantoccini::Locator::XPath(".//option[starts-with(., 'Alice')]"))
+        .find(fantoccini::Locator::XPath(
+            ".//option[starts-with(., 'Alice')]",
+        ))
         .await
         .unwrap()
         .click()
@@ -414,9 +417,7 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
                 .await
                 .unwrap();
             browser.wait_for_text_in("main.content h1", title).await;
-            browser
-                .find("main.content table, main.content .empty, main.content form")
-                .await;
+            browser.wait_until_loaded().await;
             let name = path.trim_start_matches('/').replace('/', "-");
             browser.screenshot(&format!("page-{name}-{label}")).await;
         }
@@ -435,5 +436,154 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
         }
         browser.close().await;
     }
+    app.finish().await;
+}
+
+/// The device-code approval page and the loopback consent page, as `keyward login`
+/// sends people to them.
+async fn cli_sign_in_pages(db: Db) {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dist = dashboard_dir().await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    let start: serde_json::Value = app
+        .client
+        .post(format!("{}/api/v1/device/code", app.base))
+        .form(&[("name", "build-box")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let complete = start["verification_uri_complete"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user_code = start["user_code"].as_str().unwrap().to_owned();
+
+    // Signed out, the page sends you to sign in and keeps the code for afterwards.
+    let browser = Browser::start(1280, 900).await;
+    browser.client.goto(&complete).await.unwrap();
+    browser.wait_for_text("Sign in to Keyward").await;
+    let path = browser.path().await;
+    assert!(
+        path.starts_with("/sign-in?return_to=%2Fdevice%3Fuser_code%3D"),
+        "{path}"
+    );
+
+    // Signed in, the link shows what is asking, and approving signs the CLI in.
+    browser.sign_in_dev(&app).await;
+    browser.client.goto(&complete).await.unwrap();
+    browser
+        .wait_for_text("Allow “build-box” to sign in as admin@localhost?")
+        .await;
+    browser.wait_for_text(&user_code).await;
+    browser.screenshot("device-approve-desktop").await;
+    browser.click("#device-approve").await;
+    browser.wait_for_text_in("#device-result", "Approved").await;
+    app.exec(
+        "UPDATE device_authorizations SET last_polled_at = NULL",
+        vec![],
+    )
+    .await;
+    let token: serde_json::Value = app
+        .client
+        .post(format!("{}/api/v1/device/token", app.base))
+        .form(&[("device_code", start["device_code"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pat = token["access_token"]
+        .as_str()
+        .expect("a token after approval");
+    assert_eq!(
+        app.verify(Header::Bearer, pat).await.2["key"]["name"],
+        "build-box"
+    );
+
+    // Typing the code works too.
+    browser
+        .client
+        .goto(&format!("{}/device", app.base))
+        .await
+        .unwrap();
+    browser.type_into("#device-code", "bbbb-bbbb").await;
+    browser.click("button[type=submit]").await;
+    browser
+        .wait_for_text_in("[role=alert]", "device code not found")
+        .await;
+
+    // The loopback flow: consent, then the browser goes to the CLI with a one-time code.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cli = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = vec![0; 4096];
+        let n = socket.read(&mut request).await.unwrap();
+        let page = "You are signed in. You can close this tab.";
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        socket.write_all(answer.as_bytes()).await.unwrap();
+        String::from_utf8_lossy(&request[..n]).into_owned()
+    });
+    let verifier = "cli-verifier-0123456789-0123456789-0123456789";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.as_bytes()));
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    browser
+        .client
+        .goto(&format!(
+            "{}/cli/authorize?redirect_uri={}&state=xyz&code_challenge={challenge}&code_challenge_method=S256&name=ada-laptop",
+            app.base,
+            redirect.replace(':', "%3A").replace('/', "%2F")
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("Allow the CLI on “ada-laptop” to sign in as admin@localhost?")
+        .await;
+    browser.screenshot("cli-authorize-desktop").await;
+    browser.click("#cli-approve").await;
+    browser.wait_for_text("You are signed in").await;
+    let request = cli.await.unwrap();
+    let line = request.lines().next().unwrap().to_owned();
+    assert!(line.starts_with("GET /callback?code="), "{line}");
+    assert!(line.contains("state=xyz"), "{line}");
+    let code = line
+        .split(['?', '&', ' '])
+        .find_map(|p| p.strip_prefix("code="))
+        .unwrap()
+        .to_owned();
+    let exchanged: serde_json::Value = app
+        .client
+        .post(format!("{}/api/v1/cli/exchange-token", app.base))
+        .json(&serde_json::json!({ "code": code, "code_verifier": verifier }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pat = exchanged["access_token"]
+        .as_str()
+        .expect("a token for the code");
+    assert_eq!(
+        app.verify(Header::Bearer, pat).await.2["key"]["name"],
+        "ada-laptop"
+    );
+
+    browser.close().await;
     app.finish().await;
 }

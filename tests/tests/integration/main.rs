@@ -24,6 +24,7 @@ macro_rules! db_tests {
 }
 
 mod audit;
+mod cli_login;
 mod credentials;
 mod dashboard;
 mod dashboard_pages;

@@ -1,0 +1,559 @@
+//! CLI sign-in (SPEC §7): the device flow (RFC 8628) and the loopback flow (RFC 8252).
+//! Both end in a personal access token named after the machine, created when the CLI
+//! collects it; the server keeps only hashes of the device code and the one-time code,
+//! and the token never travels in a URL.
+
+use base64::Engine;
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{cli_login_code, device_authorization, prelude::*};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{
+    Actor, Services,
+    audit::{self, AuditEntry},
+    credentials::{self, PAT_DEFAULT_LIFETIME},
+    ids::new_id,
+    validate,
+};
+use crate::{
+    error::{AppError, AppResult},
+    token::{PlainToken, TokenHash, random_base62},
+};
+
+/// How long a device code may be used.
+pub const DEVICE_CODE_TTL: TimeDelta = TimeDelta::seconds(300);
+/// The polling interval a CLI starts with.
+pub const POLL_INTERVAL_SECS: i32 = 5;
+/// User codes: no vowels (no words), no look-alike digits.
+const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+/// How long the loopback flow's one-time code lives.
+pub const CLI_CODE_TTL: TimeDelta = TimeDelta::seconds(60);
+/// User codes one user may look up per minute (guessing is slow).
+const USER_CODE_LOOKUPS_PER_MINUTE: u32 = 10;
+
+/// What `POST /api/v1/device/code` answers.
+#[derive(Debug)]
+pub struct DeviceStart {
+    pub device_code: PlainToken,
+    /// As shown: `XXXX-XXXX`.
+    pub user_code: String,
+    pub expires_in: i64,
+    pub interval: i32,
+}
+
+/// Why a device-token poll did not return a token (RFC 8628 §3.5 error codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollRefusal {
+    AuthorizationPending,
+    SlowDown,
+    AccessDenied,
+    ExpiredToken,
+    InvalidGrant,
+}
+
+impl PollRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::AccessDenied => "access_denied",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidGrant => "invalid_grant",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::AuthorizationPending => "the user has not approved this device yet",
+            Self::SlowDown => "polling too fast: wait 5 more seconds between requests",
+            Self::AccessDenied => "the user denied this device",
+            Self::ExpiredToken => "the device code expired: start again",
+            Self::InvalidGrant => "unknown or already used device code",
+        }
+    }
+}
+
+/// A device waiting for (or past) approval, as the approval page shows it.
+#[derive(Debug, Clone)]
+pub struct DeviceView {
+    pub user_code: String,
+    pub client_name: String,
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A PAT handed to a CLI.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub token: PlainToken,
+    pub name: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `ABCDEFGH` → `ABCD-EFGH`.
+pub fn display_user_code(code: &str) -> String {
+    match code.len() {
+        8 => format!("{}-{}", &code[..4], &code[4..]),
+        _ => code.to_owned(),
+    }
+}
+
+/// What a person typed, in canonical form: capitals, no dash or spaces.
+fn normalize_user_code(raw: &str) -> AppResult<String> {
+    let code: String = raw
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if code.len() != 8 || !code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b)) {
+        return Err(AppError::invalid(
+            "input.userCode",
+            "must be the 8-letter code the CLI shows, like BDFG-HJKL",
+        ));
+    }
+    Ok(code)
+}
+
+fn random_user_code() -> AppResult<String> {
+    let mut out = String::with_capacity(8);
+    let mut buf = [0u8; 32];
+    while out.len() < 8 {
+        getrandom::fill(&mut buf).map_err(AppError::internal)?;
+        for b in buf {
+            // 240 = 12 * 20: bytes at or above it would bias the choice.
+            if b < 240 && out.len() < 8 {
+                out.push(USER_CODE_ALPHABET[usize::from(b % 20)] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The machine name a CLI sends, or a default.
+fn client_name(raw: Option<&str>) -> AppResult<String> {
+    match raw.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => validate::name("name", n),
+        None => Ok("Keyward CLI".into()),
+    }
+}
+
+/// Only loopback redirects (RFC 8252 §7.3): `http://127.0.0.1:PORT/…` or `[::1]`.
+fn loopback_redirect(raw: &str) -> AppResult<reqwest::Url> {
+    let url = reqwest::Url::parse(raw)
+        .map_err(|_| AppError::invalid("redirect_uri", "must be an absolute URL"))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    if url.scheme() != "http" || !loopback || url.port().is_none() {
+        return Err(AppError::invalid(
+            "redirect_uri",
+            "must be http://127.0.0.1:PORT/… (a loopback address with a port)",
+        ));
+    }
+    if url.username() != "" || url.password().is_some() || url.fragment().is_some() {
+        return Err(AppError::invalid(
+            "redirect_uri",
+            "must not carry credentials or a fragment",
+        ));
+    }
+    Ok(url)
+}
+
+/// base64url(SHA-256(verifier)), without padding (RFC 7636 S256).
+fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn device_view(row: &device_authorization::Model, now: DateTime<Utc>) -> DeviceView {
+    let status = if row.status == "pending" && row.expires_at <= now {
+        "expired".to_owned()
+    } else {
+        row.status.clone()
+    };
+    DeviceView {
+        user_code: display_user_code(&row.user_code),
+        client_name: row.client_name.clone(),
+        status,
+        expires_at: row.expires_at,
+        created_at: row.created_at,
+    }
+}
+
+impl Services {
+    /// Starts a device login. Anyone may start one; only a signed-in user can approve it.
+    #[instrument(skip_all)]
+    pub async fn start_device_login(&self, name: Option<&str>) -> AppResult<DeviceStart> {
+        let client_name = client_name(name)?;
+        let now = Utc::now();
+        // Codes long past their use make room for new ones.
+        DeviceAuthorization::delete_many()
+            .filter(device_authorization::Column::ExpiresAt.lt(now - TimeDelta::days(1)))
+            .exec(&self.db)
+            .await?;
+        for _ in 0..5 {
+            let device_code = random_base62(43).map_err(AppError::internal)?;
+            let user_code = random_user_code()?;
+            let taken = DeviceAuthorization::find()
+                .filter(device_authorization::Column::UserCode.eq(&user_code))
+                .one(&self.db)
+                .await?
+                .is_some();
+            if taken {
+                continue;
+            }
+            device_authorization::ActiveModel {
+                id: Set(new_id()),
+                device_code_hash: Set(TokenHash::of(&device_code).as_str().to_owned()),
+                user_code: Set(user_code.clone()),
+                client_name: Set(client_name.clone()),
+                status: Set("pending".into()),
+                customer_id: Set(None),
+                credential_id: Set(None),
+                interval_secs: Set(POLL_INTERVAL_SECS),
+                expires_at: Set(now + DEVICE_CODE_TTL),
+                last_polled_at: Set(None),
+                created_at: Set(now),
+            }
+            .insert(&self.db)
+            .await?;
+            return Ok(DeviceStart {
+                device_code: PlainToken::new(device_code),
+                user_code: display_user_code(&user_code),
+                expires_in: DEVICE_CODE_TTL.num_seconds(),
+                interval: POLL_INTERVAL_SECS,
+            });
+        }
+        Err(AppError::Conflict(
+            "could not find a free user code; try again".into(),
+        ))
+    }
+
+    /// One poll by the CLI: the token once approved, else why not.
+    #[instrument(skip_all)]
+    pub async fn poll_device_login(
+        &self,
+        device_code: &str,
+    ) -> AppResult<Result<IssuedToken, PollRefusal>> {
+        let now = Utc::now();
+        let Some(row) = DeviceAuthorization::find()
+            .filter(
+                device_authorization::Column::DeviceCodeHash
+                    .eq(TokenHash::of(device_code).as_str()),
+            )
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Err(PollRefusal::InvalidGrant));
+        };
+        if row.status == "completed" {
+            return Ok(Err(PollRefusal::InvalidGrant));
+        }
+        if row.expires_at <= now {
+            return Ok(Err(PollRefusal::ExpiredToken));
+        }
+        let too_soon = row
+            .last_polled_at
+            .is_some_and(|last| now - last < TimeDelta::seconds(i64::from(row.interval_secs)));
+        let mut active: device_authorization::ActiveModel = row.clone().into();
+        active.last_polled_at = Set(Some(now));
+        if too_soon {
+            active.interval_secs = Set(row.interval_secs + 5);
+            active.update(&self.db).await?;
+            return Ok(Err(PollRefusal::SlowDown));
+        }
+        active.update(&self.db).await?;
+        match row.status.as_str() {
+            "pending" => Ok(Err(PollRefusal::AuthorizationPending)),
+            "denied" => Ok(Err(PollRefusal::AccessDenied)),
+            "approved" => {
+                let customer = row.customer_id.ok_or(AppError::NotFound("device login"))?;
+                let txn = self.db.begin().await?;
+                // Exactly one poll collects the token.
+                let claimed = DeviceAuthorization::update_many()
+                    .col_expr(
+                        device_authorization::Column::Status,
+                        Expr::value("completed"),
+                    )
+                    .filter(device_authorization::Column::Id.eq(row.id))
+                    .filter(device_authorization::Column::Status.eq("approved"))
+                    .exec(&txn)
+                    .await?;
+                if claimed.rows_affected != 1 {
+                    return Ok(Err(PollRefusal::InvalidGrant));
+                }
+                let issued = self
+                    .issue_cli_token(&txn, customer, &row.client_name, "device")
+                    .await?;
+                DeviceAuthorization::update_many()
+                    .col_expr(
+                        device_authorization::Column::CredentialId,
+                        Expr::value(issued.0),
+                    )
+                    .filter(device_authorization::Column::Id.eq(row.id))
+                    .exec(&txn)
+                    .await?;
+                txn.commit().await?;
+                Ok(Ok(issued.1))
+            }
+            _ => Ok(Err(PollRefusal::InvalidGrant)),
+        }
+    }
+
+    /// The device a user typed the code of, for the approval page. Lookups are limited
+    /// per user, so codes cannot be guessed.
+    pub async fn device_login(&self, actor: &Actor, user_code: &str) -> AppResult<DeviceView> {
+        let customer = self.approving_user(actor)?;
+        let decision = self.limiter.check(customer, USER_CODE_LOOKUPS_PER_MINUTE);
+        if !decision.allowed {
+            return Err(AppError::RateLimited {
+                retry_after_secs: decision.retry_after_secs,
+                limit: decision.limit,
+            });
+        }
+        let code = normalize_user_code(user_code)?;
+        let row = DeviceAuthorization::find()
+            .filter(device_authorization::Column::UserCode.eq(&code))
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("device code"))?;
+        Ok(device_view(&row, Utc::now()))
+    }
+
+    /// Approves or denies a pending device for the signed-in user.
+    #[instrument(skip_all)]
+    pub async fn decide_device_login(
+        &self,
+        actor: &Actor,
+        user_code: &str,
+        approve: bool,
+    ) -> AppResult<DeviceView> {
+        let customer = self.approving_user(actor)?;
+        let code = normalize_user_code(user_code)?;
+        let now = Utc::now();
+        let row = DeviceAuthorization::find()
+            .filter(device_authorization::Column::UserCode.eq(&code))
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("device code"))?;
+        if row.status != "pending" || row.expires_at <= now {
+            return Err(AppError::Conflict(format!(
+                "this code is {}; run the login command again for a new one",
+                device_view(&row, now).status
+            )));
+        }
+        let status = if approve { "approved" } else { "denied" };
+        let txn = self.db.begin().await?;
+        let changed = DeviceAuthorization::update_many()
+            .col_expr(device_authorization::Column::Status, Expr::value(status))
+            .col_expr(
+                device_authorization::Column::CustomerId,
+                Expr::value(customer),
+            )
+            .filter(device_authorization::Column::Id.eq(row.id))
+            .filter(device_authorization::Column::Status.eq("pending"))
+            .exec(&txn)
+            .await?;
+        if changed.rows_affected != 1 {
+            return Err(AppError::Conflict("this code was answered already".into()));
+        }
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(
+                None,
+                if approve {
+                    "device.approve"
+                } else {
+                    "device.deny"
+                },
+                "device_authorization",
+                row.id,
+            )
+            .name(&row.client_name)
+            .details(json!({ "user_code": display_user_code(&row.user_code) })),
+        )
+        .await?;
+        txn.commit().await?;
+        let mut view = device_view(&row, now);
+        view.status = status.into();
+        Ok(view)
+    }
+
+    /// The loopback flow's consent: returns where to send the browser, with a one-time
+    /// code (60 s) and the CLI's state.
+    #[instrument(skip_all)]
+    pub async fn approve_cli_login(
+        &self,
+        actor: &Actor,
+        redirect_uri: &str,
+        state: &str,
+        code_challenge: &str,
+        code_challenge_method: &str,
+        name: Option<&str>,
+    ) -> AppResult<String> {
+        let customer = self.approving_user(actor)?;
+        let mut url = loopback_redirect(redirect_uri)?;
+        if code_challenge_method != "S256" {
+            return Err(AppError::invalid("code_challenge_method", "must be S256"));
+        }
+        let challenge_ok = (43..=128).contains(&code_challenge.len())
+            && code_challenge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !challenge_ok {
+            return Err(AppError::invalid(
+                "code_challenge",
+                "must be base64url(SHA-256(verifier)), 43 characters",
+            ));
+        }
+        if state.is_empty() || state.len() > 512 {
+            return Err(AppError::invalid("state", "must be 1 to 512 characters"));
+        }
+        let name = client_name(name)?;
+        let code = random_base62(43).map_err(AppError::internal)?;
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        let row = cli_login_code::ActiveModel {
+            id: Set(new_id()),
+            code_hash: Set(TokenHash::of(&code).as_str().to_owned()),
+            redirect_uri: Set(redirect_uri.to_owned()),
+            code_challenge: Set(code_challenge.to_owned()),
+            name: Set(name.clone()),
+            customer_id: Set(customer),
+            expires_at: Set(now + CLI_CODE_TTL),
+            used_at: Set(None),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            actor,
+            AuditEntry::new(None, "cli_login.approve", "cli_login", row.id).name(&name),
+        )
+        .await?;
+        txn.commit().await?;
+        url.query_pairs_mut()
+            .append_pair("code", &code)
+            .append_pair("state", state);
+        Ok(url.to_string())
+    }
+
+    /// The loopback flow's last step: the one-time code and the PKCE verifier for a PAT.
+    #[instrument(skip_all)]
+    pub async fn exchange_cli_code(
+        &self,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: Option<&str>,
+    ) -> AppResult<IssuedToken> {
+        let refused = || AppError::invalid("code", "unknown, expired or already used code");
+        let now = Utc::now();
+        let row = CliLoginCode::find()
+            .filter(cli_login_code::Column::CodeHash.eq(TokenHash::of(code).as_str()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(refused)?;
+        if row.used_at.is_some() || row.expires_at <= now {
+            return Err(refused());
+        }
+        if s256(code_verifier) != row.code_challenge {
+            return Err(AppError::invalid(
+                "code_verifier",
+                "does not match the code challenge",
+            ));
+        }
+        if redirect_uri.is_some_and(|r| r != row.redirect_uri) {
+            return Err(AppError::invalid(
+                "redirect_uri",
+                "differs from the one the code was issued for",
+            ));
+        }
+        let txn = self.db.begin().await?;
+        let claimed = CliLoginCode::update_many()
+            .col_expr(cli_login_code::Column::UsedAt, Expr::value(now))
+            .filter(cli_login_code::Column::Id.eq(row.id))
+            .filter(cli_login_code::Column::UsedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            return Err(refused());
+        }
+        let (_, issued) = self
+            .issue_cli_token(&txn, row.customer_id, &row.name, "loopback")
+            .await?;
+        txn.commit().await?;
+        Ok(issued)
+    }
+
+    /// Revokes the PAT that authenticates this request (`keyward logout`).
+    pub async fn revoke_current_token(
+        &self,
+        actor: &Actor,
+    ) -> AppResult<credentials::CredentialView> {
+        let cred = actor
+            .principal
+            .credential()
+            .filter(|c| c.kind == super::CredentialKind::Pat)
+            .ok_or_else(|| {
+                AppError::Forbidden("only a personal access token can revoke itself".into())
+            })?;
+        self.revoke_personal_access_token(actor, cred.id, Some("logged out".into()))
+            .await
+    }
+
+    /// Users approve sign-ins for themselves, signed in to the dashboard.
+    fn approving_user(&self, actor: &Actor) -> AppResult<Uuid> {
+        match &actor.principal {
+            super::Principal::Session { customer, .. } => Ok(customer.id),
+            _ => Err(AppError::Forbidden(
+                "CLI sign-ins are approved in the dashboard, signed in".into(),
+            )),
+        }
+    }
+
+    /// A PAT for the CLI, named after its machine; the user's approval is audited
+    /// separately, this records the token itself.
+    async fn issue_cli_token<C: sea_orm::ConnectionTrait>(
+        &self,
+        txn: &C,
+        customer: Uuid,
+        name: &str,
+        flow: &str,
+    ) -> AppResult<(Uuid, IssuedToken)> {
+        let expires_at = Utc::now() + PAT_DEFAULT_LIFETIME;
+        let owner = Customer::find_by_id(customer)
+            .one(txn)
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
+        if owner.suspended_at.is_some() {
+            return Err(AppError::Forbidden("this account is suspended".into()));
+        }
+        let actor = Actor::system();
+        let (model, token) = credentials::issue_pat_in(
+            txn,
+            self,
+            &actor,
+            customer,
+            name.to_owned(),
+            expires_at,
+            None,
+        )
+        .await?;
+        tracing::info!(flow, token = %model.id, "CLI sign-in issued a personal access token");
+        Ok((
+            model.id,
+            IssuedToken {
+                token,
+                name: model.name,
+                expires_at,
+            },
+        ))
+    }
+}

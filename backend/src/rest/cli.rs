@@ -1,0 +1,171 @@
+//! CLI sign-in endpoints (SPEC §7): the device flow (RFC 8628), the loopback flow's code
+//! exchange (RFC 8252 with PKCE), and revoking the token a CLI holds. Bodies may be JSON
+//! or form-encoded, as OAuth clients send them.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::json;
+
+use crate::{app::AppState, auth::Authenticated, domain::cli_login::IssuedToken, error::AppError};
+
+/// Parses a JSON or `application/x-www-form-urlencoded` body.
+fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, AppError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let parsed = if json {
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    } else {
+        serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| AppError::invalid("body", format!("is not a valid request: {e}")))
+}
+
+fn token_response(issued: IssuedToken) -> Response {
+    let expires_in = (issued.expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({
+            "access_token": issued.token.expose_secret(),
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "name": issued.name,
+        })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct DeviceCodeRequest {
+    /// The machine's name; the token is named after it.
+    #[serde(default)]
+    name: Option<String>,
+    /// OAuth clients send one; Keyward has a single public CLI client.
+    #[serde(default)]
+    #[allow(dead_code)]
+    client_id: Option<String>,
+}
+
+/// `POST /api/v1/device/code`: starts a device login.
+pub async fn device_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let request: DeviceCodeRequest = if body.is_empty() {
+        DeviceCodeRequest {
+            name: None,
+            client_id: None,
+        }
+    } else {
+        parse_body(&headers, &body)?
+    };
+    let started = state
+        .services
+        .start_device_login(request.name.as_deref())
+        .await?;
+    let uri = format!("{}/device", state.services.config.public_url);
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({
+            "device_code": started.device_code.expose_secret(),
+            "user_code": started.user_code,
+            "verification_uri": uri,
+            "verification_uri_complete": format!("{uri}?user_code={}", started.user_code),
+            "expires_in": started.expires_in,
+            "interval": started.interval,
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct DeviceTokenRequest {
+    device_code: String,
+    #[serde(default)]
+    grant_type: Option<String>,
+}
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// `POST /api/v1/device/token`: the CLI polls until the user answers.
+pub async fn device_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let request: DeviceTokenRequest = parse_body(&headers, &body)?;
+    if request
+        .grant_type
+        .as_deref()
+        .is_some_and(|g| g != DEVICE_GRANT)
+    {
+        return Ok(oauth_error(
+            "unsupported_grant_type",
+            &format!("grant_type must be {DEVICE_GRANT}"),
+        ));
+    }
+    match state
+        .services
+        .poll_device_login(&request.device_code)
+        .await?
+    {
+        Ok(issued) => Ok(token_response(issued)),
+        Err(refusal) => Ok(oauth_error(refusal.code(), refusal.description())),
+    }
+}
+
+/// An OAuth error answer (RFC 6749 §5.2): 400 with `error` and `error_description`.
+fn oauth_error(code: &str, description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "error": code, "error_description": description })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ExchangeRequest {
+    code: String,
+    code_verifier: String,
+    #[serde(default)]
+    redirect_uri: Option<String>,
+}
+
+/// `POST /api/v1/cli/exchange-token`: the loopback flow's one-time code and PKCE
+/// verifier for a personal access token.
+pub async fn exchange_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let request: ExchangeRequest = parse_body(&headers, &body)?;
+    let issued = state
+        .services
+        .exchange_cli_code(
+            &request.code,
+            &request.code_verifier,
+            request.redirect_uri.as_deref(),
+        )
+        .await?;
+    Ok(token_response(issued))
+}
+
+/// `POST /api/v1/pats/current/revoke`: revokes the personal access token presented.
+pub async fn revoke_current(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+) -> Result<Response, AppError> {
+    let revoked = state.services.revoke_current_token(&actor).await?;
+    Ok(Json(json!({ "id": revoked.model.id, "revoked": true })).into_response())
+}
