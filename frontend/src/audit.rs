@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::{
-    api::{self, AuditEvents, Members, audit_events, members},
+    api::{self, AuditEvents, audit_events},
     app::{Session, error_banner},
     format::{self, Time},
     ui::{self, Empty, PageHeader, Skeleton, Toasts},
@@ -98,17 +98,7 @@ pub fn AuditPage() -> impl IntoView {
         Some(Err(e)) => toasts.error(&e),
         None => {}
     });
-    let people = LocalResource::new(move || {
-        let org = session.org.get().unwrap_or_default();
-        async move {
-            api::run::<Members>(members::Variables {
-                organization_id: org,
-            })
-            .await
-            .map(|d| d.members)
-            .unwrap_or_default()
-        }
-    });
+    let people = crate::members::member_choices(session);
     let filtered = move || {
         actor_q.get().is_some()
             || action_q.get().is_some()
@@ -137,9 +127,9 @@ pub fn AuditPage() -> impl IntoView {
                     <option value="">"Anyone"</option>
                     {move || {
                         let current = actor_q.get().unwrap_or_default();
-                        people.get().unwrap_or_default().into_iter().map(|m| {
-                            let selected = m.user.id == current;
-                            view! { <option value=m.user.id.clone() selected=selected>{m.user.email}</option> }
+                        people.get().unwrap_or_default().into_iter().map(|(id, email)| {
+                            let selected = id == current;
+                            view! { <option value=id selected=selected>{email}</option> }
                         }).collect_view()
                     }}
                 </select>

@@ -2,17 +2,7 @@
 
 use leptos::prelude::*;
 
-/// `1234` → `1.2K`, `2500000` → `2.5M`.
-pub fn compact(n: i64) -> String {
-    let f = n as f64;
-    if n.abs() >= 1_000_000 {
-        format!("{:.1}M", f / 1_000_000.0)
-    } else if n.abs() >= 1_000 {
-        format!("{:.1}K", f / 1_000.0)
-    } else {
-        n.to_string()
-    }
-}
+pub use crate::logic::compact;
 
 /// An RFC 3339 time as `YYYY-MM-DD HH:MM UTC`.
 pub fn utc(rfc3339: &str) -> String {

@@ -38,11 +38,16 @@ pub fn KeysPage() -> impl IntoView {
     let actions = KeyActions::provide();
     let (status_q, set_status) = ui::query_param("status");
     let (project_q, set_project) = ui::query_param("project");
+    let (search_q, set_search) = ui::query_param("q");
+    let (creator_q, set_creator) = ui::query_param("creator");
+    let people = crate::members::member_choices(session);
     let pager = Pager::new(50);
     let keys = LocalResource::new(move || {
         let org = session.org.get();
         let status = status_q.get();
         let project = project_q.get();
+        let search = search_q.get();
+        let creator = creator_q.get();
         let after = pager.after();
         actions.changed.track();
         async move {
@@ -53,6 +58,8 @@ pub fn KeysPage() -> impl IntoView {
                 organization_id: org,
                 project_id: project.filter(|p| !p.is_empty()),
                 status: status.as_deref().and_then(status_filter),
+                search,
+                created_by_id: creator,
                 first: Some(pager.size),
                 after,
             })
@@ -62,7 +69,12 @@ pub fn KeysPage() -> impl IntoView {
     });
     let create_dialog = NodeRef::<html::Dialog>::new();
     let open_create = move |_| ui::open(create_dialog);
-    let filtered = move || status_q.get().is_some() || project_q.get().is_some();
+    let filtered = move || {
+        status_q.get().is_some()
+            || project_q.get().is_some()
+            || search_q.get().is_some()
+            || creator_q.get().is_some()
+    };
     let navigate = StoredValue::new(leptos_router::hooks::use_navigate());
     let clear_filters = move || {
         pager.reset();
@@ -73,6 +85,29 @@ pub fn KeysPage() -> impl IntoView {
             <button class="primary" on:click=open_create>"Create key"</button>
         </PageHeader>
         <div class="filters" role="search">
+            <label>"Search"
+                <input id="key-search" type="search" placeholder="Name or prefix"
+                    prop:value=move || search_q.get().unwrap_or_default()
+                    on:change=move |ev| {
+                        pager.reset();
+                        set_search.set(Some(event_target_value(&ev)).filter(|v| !v.trim().is_empty()));
+                    }/>
+            </label>
+            <label>"Created by"
+                <select id="key-creator" on:change=move |ev| {
+                    pager.reset();
+                    set_creator.set(Some(event_target_value(&ev)).filter(|v| !v.is_empty()));
+                }>
+                    <option value="">"Anyone"</option>
+                    {move || {
+                        let current = creator_q.get().unwrap_or_default();
+                        people.get().unwrap_or_default().into_iter().map(|(id, email)| {
+                            let selected = id == current;
+                            view! { <option value=id selected=selected>{email}</option> }
+                        }).collect_view()
+                    }}
+                </select>
+            </label>
             <label>"Status"
                 <select aria-label="Status" on:change=move |ev| {
                     let v = event_target_value(&ev);
@@ -184,31 +219,7 @@ fn KeyRow(key: Key) -> impl IntoView {
     }
 }
 
-/// Splits "a:read, b:write c:read" into scopes; empty means "all of yours".
-pub fn parse_scopes(text: &str) -> Option<Vec<String>> {
-    let scopes: Vec<String> = text
-        .split([',', ' '])
-        .filter(|x| !x.is_empty())
-        .map(str::to_owned)
-        .collect();
-    (!scopes.is_empty()).then_some(scopes)
-}
-
-/// A date input's value as the end of that day's start in UTC.
-pub fn expiry(date: &str) -> Option<String> {
-    (!date.is_empty()).then(|| format!("{date}T00:00:00Z"))
-}
-
-/// A number field that may be left empty.
-pub fn optional_number(text: &str) -> Result<Option<i64>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse()
-        .map(Some)
-        .map_err(|_| format!("“{text}” is not a whole number"))
-}
+pub use crate::logic::{expiry, optional_number, parse_scopes};
 
 #[component]
 fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {

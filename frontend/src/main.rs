@@ -16,6 +16,9 @@ mod credential;
 mod format;
 #[cfg(target_arch = "wasm32")]
 mod keys;
+// Plain logic, compiled (and tested) on every target.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod logic;
 #[cfg(target_arch = "wasm32")]
 mod members;
 #[cfg(target_arch = "wasm32")]

@@ -29,6 +29,27 @@ pub fn role_choices(session: Session) -> LocalResource<Vec<(String, String)>> {
     })
 }
 
+/// The current organization's members as `(user id, email)`, for pickers; empty when
+/// the viewer may not list members.
+pub fn member_choices(session: Session) -> LocalResource<Vec<(String, String)>> {
+    LocalResource::new(move || {
+        let org = session.org.get().unwrap_or_default();
+        async move {
+            api::run::<Members>(members::Variables {
+                organization_id: org,
+            })
+            .await
+            .map(|d| {
+                d.members
+                    .into_iter()
+                    .map(|m| (m.user.id, m.user.email))
+                    .collect()
+            })
+            .unwrap_or_default()
+        }
+    })
+}
+
 #[component]
 pub fn MembersPage() -> impl IntoView {
     let session = expect_context::<Session>();

@@ -11,6 +11,7 @@ use crate::{
         update_role,
     },
     app::{Session, error_banner, error_text},
+    logic::differences,
     ui::{self, PageHeader, Skeleton, Toasts, form_error},
 };
 
@@ -23,14 +24,6 @@ fn grants(role: &Role) -> Grants {
         .iter()
         .map(|p| (p.resource.clone(), p.level.clone()))
         .collect()
-}
-
-/// How many resources differ between two grant maps.
-fn differences(a: &Grants, b: &Grants) -> usize {
-    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).count()
 }
 
 #[component]

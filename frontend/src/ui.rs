@@ -177,11 +177,10 @@ impl Pager {
     pub fn footer(&self, shown: usize, total: i64, next: Option<String>) -> impl IntoView {
         let pager = *self;
         let page = self.cursors.get_untracked().len() - 1;
-        let first = page as i64 * self.size + 1;
-        let last = page as i64 * self.size + shown as i64;
+        let label = crate::logic::range_label(page, self.size, shown, total);
         view! {
             <nav class="footer pager" aria-label="Pages">
-                <span class="muted">{format!("{first}–{last} of {total}")}</span>
+                <span class="muted">{label}</span>
                 <button class="small" disabled=page == 0 on:click=move |_| pager.cursors.update(|c| { c.pop(); })>
                     "Previous"
                 </button>

@@ -7,6 +7,7 @@ use crate::{
     api::{self, KeyUsage, key_usage},
     app::error_banner,
     format,
+    logic::bin,
     ui::Skeleton,
 };
 
@@ -41,19 +42,6 @@ const RANGES: [Range; 3] = [
         bars: 30,
     },
 ];
-
-/// Sums per-minute counts into `bars` equal bins from `since` to `until`.
-fn bin(buckets: &[(f64, i64)], since: f64, until: f64, bars: usize) -> Vec<i64> {
-    let width = (until - since) / bars as f64;
-    let mut bins = vec![0; bars];
-    for &(at, count) in buckets {
-        let i = ((at - since) / width).floor();
-        if i >= 0.0 && (i as usize) < bars {
-            bins[i as usize] += count;
-        }
-    }
-    bins
-}
 
 #[component]
 pub fn UsageChart(credential_id: String) -> impl IntoView {

@@ -65,9 +65,7 @@ impl Browser {
             .expect("the dashboard tests need chromedriver (Debian: chromium-driver)");
         let profile = tempfile::tempdir().unwrap();
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
+        let mut options = serde_json::json!({
                 "binary": "/usr/bin/chromium",
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -76,8 +74,15 @@ impl Browser {
                     format!("--window-size={width},{height}"),
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
-            }),
-        );
+        });
+        // Headless windows do not shrink below about 500 px: narrower screens are
+        // emulated, as a phone lays the page out.
+        if width < 500 {
+            options["mobileEmulation"] = serde_json::json!({
+                "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0, "touch": false },
+            });
+        }
+        caps.insert("goog:chromeOptions".into(), options);
         let url = format!("http://127.0.0.1:{port}");
         let mut last_error = None;
         for _ in 0..100 {

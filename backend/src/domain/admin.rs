@@ -143,20 +143,11 @@ impl Services {
         require_instance_admin(actor)?;
         let first = first.clamp(1, super::credentials::MAX_PAGE);
         let mut q = Customer::find();
-        if let Some(s) = search
-            .map(|s| s.trim().to_lowercase())
-            .filter(|s| !s.is_empty())
-        {
-            if s.chars().count() > 100 {
-                return Err(AppError::invalid(
-                    "search",
-                    "must be at most 100 characters",
-                ));
-            }
+        if let Some(s) = super::validate::search("search", search)? {
             q = q.filter(
                 Condition::any()
-                    .add(customer::Column::Email.contains(s.clone()))
-                    .add(customer::Column::Name.contains(s)),
+                    .add(super::validate::contains_ci(customer::Column::Email, &s))
+                    .add(super::validate::contains_ci(customer::Column::Name, &s)),
             );
         }
         let total = q.clone().count(&self.db).await?;

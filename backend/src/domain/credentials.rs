@@ -35,6 +35,17 @@ pub const EXPIRY_WARNING: TimeDelta = TimeDelta::days(7);
 /// Largest page of any list.
 pub const MAX_PAGE: u64 = 100;
 
+/// Which of an organization's API keys to list.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    pub project_id: Option<Uuid>,
+    pub status: Option<Status>,
+    /// Part of the name or display prefix, any case.
+    pub search: Option<String>,
+    /// Only keys this user created.
+    pub created_by: Option<Uuid>,
+}
+
 /// Live or test traffic (API keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Environment {
@@ -548,16 +559,23 @@ impl Services {
         Ok(())
     }
 
-    /// An organization's API keys, newest first. **Permissions**: `api_keys:read`.
+    /// An organization's API keys matching `filter`, newest first.
+    /// **Permissions**: `api_keys:read`.
     pub async fn api_keys(
         &self,
         actor: &Actor,
         org_id: Uuid,
-        project_id: Option<Uuid>,
-        status: Option<Status>,
+        filter: KeyFilter,
         first: u64,
         after: Option<Uuid>,
     ) -> AppResult<Page<CredentialView>> {
+        let KeyFilter {
+            project_id,
+            status,
+            search,
+            created_by,
+        } = filter;
+        let search = validate::search("search", search)?;
         access::require(
             &self.db,
             &actor.principal,
@@ -581,6 +599,19 @@ impl Services {
         }
         if let Some(s) = status {
             q = q.filter(status_condition(s, Utc::now()));
+        }
+        if let Some(term) = search {
+            q = q.filter(
+                Condition::any()
+                    .add(validate::contains_ci(credential::Column::Name, &term))
+                    .add(validate::contains_ci(
+                        credential::Column::DisplayPrefix,
+                        &term,
+                    )),
+            );
+        }
+        if let Some(creator) = created_by {
+            q = q.filter(credential::Column::CreatedBy.eq(creator));
         }
         self.page(q, first, after).await
     }

@@ -97,6 +97,41 @@ pub fn email(field: &str, raw: &str) -> AppResult<String> {
     }
 }
 
+/// A search term: trimmed and lowercased; empty means no search; at most 100 characters.
+pub fn search(field: &str, raw: Option<String>) -> AppResult<Option<String>> {
+    let Some(term) = raw
+        .map(|s| s.trim().to_lowercase())
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    if term.chars().count() > 100 {
+        return Err(AppError::invalid(field, "must be at most 100 characters"));
+    }
+    if term.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(Some(term))
+}
+
+/// A case-insensitive "contains" condition on a text column for a lowercased term,
+/// with `%`, `_` and `\` in the term matched literally.
+pub fn contains_ci(
+    column: impl sea_orm::sea_query::IntoColumnRef,
+    term: &str,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+    let escaped = term
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Expr::expr(Func::lower(Expr::col(column)))
+        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

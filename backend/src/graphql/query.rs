@@ -79,12 +79,18 @@ impl QueryRoot {
     }
 
     /// An organization's API keys, newest first. **Permissions**: `api_keys:read`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one parameter per GraphQL argument"
+    )]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,
         organization_id: ID,
         project_id: Option<ID>,
         status: Option<CredentialStatus>,
+        #[graphql(desc = "Part of the name or display prefix, any case.")] search: Option<String>,
+        #[graphql(desc = "Only keys this user created.")] created_by_id: Option<ID>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<ApiKey>> {
@@ -93,16 +99,19 @@ impl QueryRoot {
             .map(|p| parse_id("projectId", &p))
             .transpose()
             .map_err(gql)?;
+        let created_by = created_by_id
+            .map(|p| parse_id("createdById", &p))
+            .transpose()
+            .map_err(gql)?;
         let (first, after) = paging(first, after)?;
+        let filter = crate::domain::credentials::KeyFilter {
+            project_id: project,
+            status: status.map(Into::into),
+            search,
+            created_by,
+        };
         let page = services(ctx)?
-            .api_keys(
-                actor(ctx)?,
-                org,
-                project,
-                status.map(Into::into),
-                first,
-                after,
-            )
+            .api_keys(actor(ctx)?, org, filter, first, after)
             .await
             .map_err(gql)?;
         Ok(connection(page, |v| v.model.id.to_string(), ApiKey))

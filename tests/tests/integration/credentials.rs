@@ -13,6 +13,7 @@ db_tests!(
     organizations_and_projects,
     storage_keeps_only_the_hash,
     other_organizations_are_invisible,
+    search_and_creator_filters,
 );
 
 const LIST: &str = "query($o: ID!, $s: CredentialStatus, $first: Int, $after: String) {
@@ -433,5 +434,118 @@ async fn other_organizations_are_invisible(db: Db) {
         .await;
     let r = app.gql(&bob_key, LIST, json!({ "o": ada.org_id })).await;
     assert_eq!(r.error_code(), "NOT_A_MEMBER");
+    app.finish().await;
+}
+
+/// Keys found by part of their name or prefix, in any case, and by who created them.
+async fn search_and_creator_filters(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    // Bob joins Ada's organization as a developer and makes a key there.
+    let roles = app
+        .gql(
+            &ada.pat,
+            "query($o: ID!) { roles(organizationId: $o) { id key } }",
+            json!({ "o": ada.org_id }),
+        )
+        .await
+        .data();
+    let developer = roles["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "developer")
+        .unwrap()["id"]
+        .clone();
+    let invite = app
+        .gql(
+            &ada.pat,
+            "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+            json!({ "i": { "organizationId": ada.org_id, "email": "bob@example.com", "roleId": developer } }),
+        )
+        .await
+        .data();
+    app.gql(
+        &bob.pat,
+        "mutation($i: InviteInput!) { acceptInvite(input: $i) { id } }",
+        json!({ "i": { "id": invite["inviteMember"]["id"] } }),
+    )
+    .await
+    .data();
+    for (who, name) in [
+        (&ada.pat, "Billing EU"),
+        (&ada.pat, "billing-us"),
+        (&ada.pat, "100%_off"),
+        (&bob.pat, "bob's deploy"),
+    ] {
+        app.create_key(who, json!({ "organizationId": ada.org_id, "name": name }))
+            .await;
+    }
+    let find = |search: Option<&str>, creator: Option<String>| {
+        let app = &app;
+        let pat = ada.pat.clone();
+        let org = ada.org_id.clone();
+        let search = search.map(str::to_owned);
+        async move {
+            app.gql(
+                &pat,
+                "query($o: ID!, $q: String, $c: ID) { apiKeys(organizationId: $o, search: $q, createdById: $c) { totalCount nodes { name } } }",
+                json!({ "o": org, "q": search, "c": creator }),
+            )
+            .await
+        }
+    };
+    let names = |g: tests::Gql| {
+        let mut v: Vec<String> = g.data()["apiKeys"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(find(Some("BILLING"), None).await),
+        ["Billing EU", "billing-us"]
+    );
+    assert_eq!(names(find(Some("  eu "), None).await), ["Billing EU"]);
+    // `%` and `_` match themselves, not anything (prefixes have `_`, none has `%`).
+    assert_eq!(names(find(Some("%_"), None).await), ["100%_off"]);
+    assert_eq!(names(find(Some("0%"), None).await), ["100%_off"]);
+    // Part of the display prefix finds the key too.
+    let prefix = app
+        .gql(
+            &ada.pat,
+            "query($o: ID!) { apiKeys(organizationId: $o, search: \"bob\") { nodes { prefix } } }",
+            json!({ "o": ada.org_id }),
+        )
+        .await
+        .data()["apiKeys"]["nodes"][0]["prefix"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tail = &prefix[prefix.len() - 4..];
+    assert_eq!(names(find(Some(tail), None).await), ["bob's deploy"]);
+    let bob_id = app
+        .gql(&bob.pat, "{ me { user { id } } }", json!({}))
+        .await
+        .data()["me"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        names(find(None, Some(bob_id.clone())).await),
+        ["bob's deploy"]
+    );
+    assert_eq!(
+        names(find(Some("billing"), Some(bob_id)).await),
+        Vec::<String>::new()
+    );
+    let long = "x".repeat(101);
+    let refused = find(Some(&long), None).await;
+    assert_eq!(refused.error_code(), "INVALID_INPUT");
+    assert_eq!(refused.body["errors"][0]["extensions"]["field"], "search");
     app.finish().await;
 }

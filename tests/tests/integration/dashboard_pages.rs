@@ -52,6 +52,7 @@ async fn team_signs_in_invites_edits_a_role_and_reads_the_audit_log(db: Db) {
         .click_button("header.page-header", "Invite member")
         .await;
     alice.type_into("#invite-email", "bob@example.com").await;
+    alice.wait_for_text_in("#invite-role", "Developer").await;
     alice
         .find("#invite-role")
         .await
@@ -296,6 +297,16 @@ async fn key_menu_detail_and_usage(db: Db) {
     browser.click_button(".empty", "Clear filters").await;
     browser.wait_for_text("billing-eu").await;
     assert_eq!(browser.path().await, "/keys");
+    // Searching by part of the name, in any case.
+    browser.type_into("#key-search", "EU-x").await;
+    browser.click("h1").await;
+    browser.wait_for_text("No keys match these filters").await;
+    assert!(browser.path().await.contains("q=EU-x"));
+    let search = browser.find("#key-search").await;
+    search.clear().await.unwrap();
+    search.send_keys("EU").await.unwrap();
+    browser.click("h1").await;
+    browser.wait_for_text_in("main.content", "1–2 of 2").await;
 
     browser.close().await;
     app.finish().await;
@@ -319,6 +330,7 @@ async fn service_accounts_and_instance_admin(db: Db) {
         .click_button("header.page-header", "Create service account")
         .await;
     browser.type_into("#sa-name", "ci-bot").await;
+    browser.wait_for_text_in("#sa-role", "Developer").await;
     browser
         .find("#sa-role")
         .await
@@ -418,6 +430,27 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
                 .unwrap();
             browser.wait_for_text_in("main.content h1", title).await;
             browser.wait_until_loaded().await;
+            if label == "phone" {
+                // The page fits the screen; only wide tables scroll, inside their frame.
+                let fits = browser
+                    .client
+                    .execute(
+                        "return [window.innerWidth, document.documentElement.scrollWidth, \
+                         [...document.querySelectorAll('body *')] \
+                           .filter(e => e.getBoundingClientRect().right > 376) \
+                           .slice(0, 8) \
+                           .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))]",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (fits[0].as_i64(), fits[1].as_i64()),
+                    (Some(375), Some(375)),
+                    "{path} is wider than a 375 px phone; too wide: {}",
+                    fits[2]
+                );
+            }
             let name = path.trim_start_matches('/').replace('/', "-");
             browser.screenshot(&format!("page-{name}-{label}")).await;
         }

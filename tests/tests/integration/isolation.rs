@@ -25,7 +25,7 @@ fn kind_of(op: &str, field: &str) -> Option<&'static str> {
         "organizationId" => "organization",
         "projectId" => "project",
         "credentialId" => "api_key",
-        "customerId" | "actorId" => "customer",
+        "customerId" | "actorId" | "createdById" => "customer",
         "memberId" => "member",
         "roleId" => "role",
         "serviceAccountId" => "service_account",

@@ -1,0 +1,163 @@
+//! The dashboard's logic that does not touch the browser: number formatting, form
+//! parsing, chart binning and counting unsaved changes. Tested natively with
+//! `cargo test`.
+
+use std::collections::BTreeMap;
+
+/// `1234` → `1.2K`, `2500000` → `2.5M`.
+pub fn compact(n: i64) -> String {
+    let f = n as f64;
+    if n.abs() >= 1_000_000 {
+        format!("{:.1}M", f / 1_000_000.0)
+    } else if n.abs() >= 1_000 {
+        format!("{:.1}K", f / 1_000.0)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Splits "a:read, b:write c:read" into scopes; empty means "all of yours" (`None`).
+pub fn parse_scopes(text: &str) -> Option<Vec<String>> {
+    let scopes: Vec<String> = text
+        .split([',', ' '])
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!scopes.is_empty()).then_some(scopes)
+}
+
+/// A date input's value (`YYYY-MM-DD`) as the start of that day in UTC.
+pub fn expiry(date: &str) -> Option<String> {
+    (!date.is_empty()).then(|| format!("{date}T00:00:00Z"))
+}
+
+/// A number field that may be left empty.
+pub fn optional_number(text: &str) -> Result<Option<i64>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| format!("“{text}” is not a whole number"))
+}
+
+/// Sums `(time, count)` points into `bars` equal bins from `since` to `until`; points
+/// outside the range are left out.
+pub fn bin(points: &[(f64, i64)], since: f64, until: f64, bars: usize) -> Vec<i64> {
+    let mut bins = vec![0; bars];
+    if bars == 0 || until <= since {
+        return bins;
+    }
+    let width = (until - since) / bars as f64;
+    for &(at, count) in points {
+        let i = ((at - since) / width).floor();
+        if i >= 0.0 && (i as usize) < bars {
+            bins[i as usize] += count;
+        }
+    }
+    bins
+}
+
+/// How many resources have a different level in `a` and `b` (a missing resource has
+/// no access).
+pub fn differences(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> usize {
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| a.get(*k) != b.get(*k)).count()
+}
+
+/// "1–50 of 120" for page `page` (from 0) of `size` rows showing `shown`.
+pub fn range_label(page: usize, size: i64, shown: usize, total: i64) -> String {
+    if shown == 0 {
+        return format!("0 of {total}");
+    }
+    let first = page as i64 * size + 1;
+    format!("{first}–{} of {total}", first + shown as i64 - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_numbers() {
+        assert_eq!(compact(0), "0");
+        assert_eq!(compact(999), "999");
+        assert_eq!(compact(1_234), "1.2K");
+        assert_eq!(compact(2_500_000), "2.5M");
+        assert_eq!(compact(-1_500), "-1.5K");
+    }
+
+    #[test]
+    fn scopes_from_text() {
+        assert_eq!(parse_scopes(""), None);
+        assert_eq!(parse_scopes("  ,  "), None);
+        assert_eq!(
+            parse_scopes("api_keys:read, deployments:write  usage:read"),
+            Some(vec![
+                "api_keys:read".into(),
+                "deployments:write".into(),
+                "usage:read".into()
+            ])
+        );
+    }
+
+    #[test]
+    fn numbers_and_dates_from_fields() {
+        assert_eq!(optional_number(" "), Ok(None));
+        assert_eq!(optional_number(" 120 "), Ok(Some(120)));
+        assert!(optional_number("12a").unwrap_err().contains("12a"));
+        assert_eq!(expiry(""), None);
+        assert_eq!(
+            expiry("2027-01-31").as_deref(),
+            Some("2027-01-31T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn usage_bins() {
+        // 24 one-hour bars over a day; a point on a boundary goes to the later bar.
+        let hour = 3_600_000.0;
+        let points = [
+            (0.0, 1),
+            (hour - 1.0, 2),
+            (hour, 3),
+            (23.5 * hour, 4),
+            (-1.0, 9),
+            (24.0 * hour, 9),
+        ];
+        let bins = bin(&points, 0.0, 24.0 * hour, 24);
+        assert_eq!(bins.len(), 24);
+        assert_eq!((bins[0], bins[1], bins[23]), (3, 3, 4));
+        assert_eq!(
+            bins.iter().sum::<i64>(),
+            10,
+            "points outside the range are left out"
+        );
+        assert_eq!(bin(&points, 5.0, 5.0, 3), vec![0, 0, 0]);
+    }
+
+    #[test]
+    fn unsaved_changes() {
+        let saved: BTreeMap<String, String> = [
+            ("audit_log".into(), "read".into()),
+            ("members".into(), "read".into()),
+        ]
+        .into();
+        let mut draft = saved.clone();
+        assert_eq!(differences(&saved, &draft), 0);
+        draft.insert("members".into(), "write".into());
+        draft.insert("roles".into(), "read".into());
+        draft.remove("audit_log");
+        assert_eq!(differences(&saved, &draft), 3);
+    }
+
+    #[test]
+    fn page_ranges() {
+        assert_eq!(range_label(0, 50, 50, 120), "1–50 of 120");
+        assert_eq!(range_label(2, 50, 20, 120), "101–120 of 120");
+        assert_eq!(range_label(0, 50, 0, 0), "0 of 0");
+    }
+}
