@@ -94,14 +94,14 @@ pub fn AdminPage() -> impl IntoView {
                                             }}</td>
                                             <td><Time at=u.created_at.clone()/></td>
                                             <td>{time_or(u.last_sign_in_at.clone(), "Never")}</td>
-                                            <td class="row-actions">
+                                            <td><div class="row-actions">
                                                 <button class="small" on:click=move |_| showing.set(Some((id.clone(), email.clone())))>"Keys"</button>
                                                 {if u.suspended {
                                                     view! { <button class="small" on:click=move |_| { unsuspend.dispatch(id2.clone()); }>"Lift suspension"</button> }.into_any()
                                                 } else {
                                                     view! { <button class="small danger" on:click=move |_| { suspending.set(Some((id3.clone(), email2.clone()))); ui::open(dialog); }>"Suspend"</button> }.into_any()
                                                 }}
-                                            </td>
+                                            </div></td>
                                         </tr>
                                     }
                                 }).collect_view()}

@@ -333,3 +333,75 @@ async fn bundle_size_and_first_paint_report() {
     );
     app.finish().await;
 }
+
+/// How the server hands out the dashboard: deep links get the app, `index.html` is never
+/// cached and never framed, hashed assets are cached for a year and sent compressed
+/// when the browser accepts it, and API paths never fall back to the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_the_dashboard() {
+    let dist = tests::browser::dashboard_dir().await;
+    let app = TestApp::spawn_with(Db::Sqlite, |c| c.dashboard_dir = Some(dist.clone())).await;
+    let get = |path: &str, encoding: Option<&str>| {
+        let mut req = app.client.get(format!("{}{path}", app.base));
+        if let Some(e) = encoding {
+            req = req.header("accept-encoding", e);
+        }
+        req.send()
+    };
+    for path in [
+        "/",
+        "/keys/01a20456-f35c-7565-bcb1-3439f33eb592",
+        "/device?user_code=BDFG-HJKL",
+    ] {
+        let page = get(path, None).await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let h = page.headers().clone();
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with("text/html"),
+            "{path}"
+        );
+        assert_eq!(h["cache-control"], "no-cache", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            h["content-security-policy"], "frame-ancestors 'none'",
+            "{path}"
+        );
+        assert!(page.text().await.unwrap().contains("<html"), "{path}");
+    }
+    let wasm = std::fs::read_dir(&dist)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with("_bg.wasm"))
+        .unwrap();
+    let raw = std::fs::metadata(dist.join(&wasm)).unwrap().len() as usize;
+    for (accept, encoding) in [
+        (Some("br, gzip"), Some("br")),
+        (Some("gzip"), Some("gzip")),
+        (None, None),
+    ] {
+        let asset = get(&format!("/{wasm}"), accept).await.unwrap();
+        assert_eq!(asset.status(), 200);
+        assert_eq!(
+            asset.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(
+            asset
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap()),
+            encoding,
+            "accept-encoding {accept:?}"
+        );
+        let sent = asset.bytes().await.unwrap().len();
+        assert_eq!(
+            sent < raw,
+            encoding.is_some(),
+            "{accept:?}: {sent} of {raw} bytes"
+        );
+    }
+    let api = get("/api/v1/no-such-thing", None).await.unwrap();
+    assert_eq!(api.status(), 404);
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
+    app.finish().await;
+}
