@@ -241,6 +241,9 @@ pub struct Config {
     pub verify_cache_ttl: Duration,
     /// Requests per minute per credential when neither the key nor its org says otherwise.
     pub default_rate_limit_per_minute: u32,
+    /// Failed verifications a client address may make per minute before it is held
+    /// back (by the peer address: behind a proxy, the proxy's).
+    pub failed_verifications_per_minute: u32,
     /// Absolute lifetime of a dashboard session.
     pub session_ttl: Duration,
     /// A session unused this long ends.
@@ -338,6 +341,7 @@ impl Config {
             usage_flush_interval: Duration::from_secs(1),
             verify_cache_ttl: Duration::from_secs(30),
             default_rate_limit_per_minute: 600,
+            failed_verifications_per_minute: 60,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             session_idle_timeout: Duration::from_secs(7 * 24 * 3600),
         })

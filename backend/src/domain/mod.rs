@@ -41,6 +41,7 @@ pub struct Inner {
     pub verifier: verify::VerifyCache,
     pub usage: usage::UsageRecorder,
     pub limiter: ratelimit::RateLimiter,
+    pub failures: ratelimit::FailureLimiter,
     pub dev_signin: sessions::DevSigninLink,
 }
 
@@ -67,6 +68,7 @@ impl Services {
             verifier,
             usage: usage::UsageRecorder::default(),
             limiter: ratelimit::RateLimiter::new(),
+            failures: ratelimit::FailureLimiter::new(),
             dev_signin: sessions::DevSigninLink::default(),
             config,
         })))

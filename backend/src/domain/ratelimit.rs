@@ -1,6 +1,11 @@
-//! Per-credential rate limits (SPEC §10): requests per minute, GCRA via `governor`.
+//! Rate limits (SPEC §10), GCRA via `governor`: requests per minute per credential, and
+//! failed verifications per client address.
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    num::NonZeroU32,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use governor::{
     Quota, RateLimiter as Gcra,
@@ -85,6 +90,56 @@ impl RateLimiter {
     }
 }
 
+/// Failed verifications per client address, to stop guessing: past the allowance an
+/// address waits until it refills before any credential it presents is looked at.
+pub struct FailureLimiter {
+    limiters: moka::sync::Cache<String, Arc<Limiter>>,
+    blocked_until: moka::sync::Cache<String, Instant>,
+    clock: DefaultClock,
+}
+
+impl Default for FailureLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FailureLimiter {
+    pub fn new() -> Self {
+        Self {
+            limiters: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(Duration::from_secs(120))
+                .build(),
+            blocked_until: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(Duration::from_secs(120))
+                .build(),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Seconds `address` must still wait, if it is held back.
+    pub fn wait(&self, address: &str) -> Option<u64> {
+        let until = self.blocked_until.get(address)?;
+        let left = until.checked_duration_since(Instant::now())?;
+        Some(left.as_secs_f64().ceil().max(1.0) as u64)
+    }
+
+    /// Counts one failed verification from `address` against `per_minute`.
+    pub fn record(&self, address: &str, per_minute: u32) {
+        let limit = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let limiter = self.limiters.get_with(address.to_owned(), || {
+            Arc::new(Gcra::direct(Quota::per_minute(limit)).with_middleware())
+        });
+        if let Err(not_until) = limiter.check() {
+            let wait = not_until.wait_time_from(self.clock.now());
+            self.blocked_until
+                .insert(address.to_owned(), Instant::now() + wait);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +160,25 @@ mod tests {
             limiter.check(Uuid::now_v7(), 3).allowed,
             "limits are per credential"
         );
+    }
+
+    #[test]
+    fn failures_hold_an_address_back() {
+        let failures = FailureLimiter::new();
+        for _ in 0..3 {
+            assert_eq!(failures.wait("192.0.2.1"), None);
+            failures.record("192.0.2.1", 3);
+        }
+        assert_eq!(
+            failures.wait("192.0.2.1"),
+            None,
+            "the allowance is not spent yet"
+        );
+        failures.record("192.0.2.1", 3);
+        let wait = failures
+            .wait("192.0.2.1")
+            .expect("held back after the allowance");
+        assert!((1..=20).contains(&wait), "{wait}");
+        assert_eq!(failures.wait("192.0.2.2"), None, "per address");
     }
 }

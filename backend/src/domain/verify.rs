@@ -285,6 +285,27 @@ impl Services {
         raw: &str,
         ip: Option<&str>,
     ) -> Result<Verified, AppError> {
+        let per_minute = self.config.failed_verifications_per_minute;
+        if let Some(wait) = ip.and_then(|ip| self.failures.wait(ip)) {
+            return Err(AppError::RateLimited {
+                retry_after_secs: wait,
+                limit: per_minute,
+            });
+        }
+        let result = self.verify_unguarded(raw, ip).await;
+        // Presenting something that is not a credential at all counts as a guess; a
+        // revoked or expired key is a real key and does not.
+        if let (
+            Err(AppError::Unauthenticated(AuthFailure::Malformed | AuthFailure::NotFound)),
+            Some(ip),
+        ) = (&result, ip)
+        {
+            self.failures.record(ip, per_minute);
+        }
+        result
+    }
+
+    async fn verify_unguarded(&self, raw: &str, ip: Option<&str>) -> Result<Verified, AppError> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(AuthFailure::Missing.into());

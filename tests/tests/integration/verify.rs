@@ -16,6 +16,7 @@ db_tests!(
     rate_limited_keys_get_429,
     project_keys_report_their_project,
     suspended_and_removed_owners,
+    failed_verifications_are_limited_per_address,
 );
 
 async fn verify_accepts_every_header_style(db: Db) {
@@ -601,5 +602,75 @@ async fn suspended_and_removed_owners(db: Db) {
     .await;
     let (_, body) = app.verify_body(json!({ "key": org_key })).await;
     assert_eq!(body, json!({ "valid": false, "code": "SUSPENDED" }));
+    app.finish().await;
+}
+
+/// Guessing is slowed down: past its allowance of failed verifications, an address is
+/// held back with 429 and `Retry-After`, whatever it presents; real keys that are
+/// revoked do not count as guesses (SPEC §10).
+async fn failed_verifications_are_limited_per_address(db: Db) {
+    let app = TestApp::spawn_with(db, |c| c.failed_verifications_per_minute = 5).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "real" }),
+        )
+        .await;
+    let (old_id, revoked) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "old" }),
+        )
+        .await;
+    app.gql(
+        &admin.pat,
+        "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { id } }",
+        json!({ "i": { "id": old_id } }),
+    )
+    .await
+    .data();
+    for _ in 0..10 {
+        let (status, _, body) = app.verify(Header::XApiKey, &revoked).await;
+        assert_eq!(
+            (status.as_u16(), body["code"].as_str()),
+            (401, Some("REVOKED"))
+        );
+    }
+
+    // Five guesses are answered; the sixth spends the allowance; then the address waits.
+    let mut guesses = 0;
+    let mut held = None;
+    for i in 0..20 {
+        let guess = if i % 2 == 0 {
+            "kw_sk_live_not-a-key".to_owned()
+        } else {
+            format!("{secret}x")
+        };
+        let (status, headers, body) = app.verify(Header::XApiKey, &guess).await;
+        if status == 429 {
+            held = Some((headers, body));
+            break;
+        }
+        assert_eq!(status, 401, "{body}");
+        guesses += 1;
+    }
+    let (headers, body) = held.expect("guessing is held back");
+    assert_eq!(
+        guesses, 6,
+        "the allowance is 5 a minute, and the sixth still answered"
+    );
+    assert_eq!(body["code"], "RATE_LIMITED");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(headers.contains_key("ratelimit-policy"));
+    // Held back means held back: a real key from this address waits too, on both routes.
+    assert_eq!(app.verify(Header::XApiKey, &secret).await.0, 429);
+    let (status, _) = app.verify_body(json!({ "key": secret })).await;
+    assert_eq!(status, 429);
+    // Once the allowance refills, real keys work again.
+    tokio::time::sleep(std::time::Duration::from_secs(retry + 1)).await;
+    let (status, _, body) = app.verify(Header::XApiKey, &secret).await;
+    assert_eq!(status, 200, "{body}");
     app.finish().await;
 }
