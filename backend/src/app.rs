@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::{ConnectInfo, DefaultBodyLimit, Request},
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State},
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -64,9 +64,39 @@ fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
     .then(|| s.to_owned())
 }
 
-/// Gives every request an id (kept from `X-Request-Id` when sane), records its peer and
-/// user agent, and renders framework errors (413, 405) as problem+json.
-async fn request_context(mut request: Request, next: Next) -> Response {
+/// The client's address: the peer, or, when the peer is a trusted proxy, the nearest
+/// address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_address(
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    hops.iter()
+        .rev()
+        .find(|hop| !trusted.contains(hop))
+        .or(hops.first())
+        .copied()
+        .or(Some(peer))
+}
+
+/// Gives every request an id (kept from `X-Request-Id` when sane), records its client
+/// address and user agent, and renders framework errors (413, 405) as problem+json.
+async fn request_context(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -74,10 +104,15 @@ async fn request_context(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let meta = RequestMeta {
         request_id: request_id.clone(),
-        ip: request
-            .extensions()
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip().to_string()),
+        ip: client_address(
+            request
+                .extensions()
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|ConnectInfo(a)| a.ip()),
+            request.headers(),
+            &state.services.config.trusted_proxies,
+        )
+        .map(|ip| ip.to_string()),
         user_agent: request
             .headers()
             .get(header::USER_AGENT)
@@ -210,10 +245,57 @@ pub fn router(state: AppState) -> Router {
         .fallback_service(dashboard(state.services.config.dashboard_dir.as_deref()))
         .layer(CookieManagerLayer::new())
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn(request_context))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use axum::http::HeaderMap;
+
+    use super::client_address;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_from_trusted_proxies() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "198.51.100.1, 203.0.113.7, 10.0.0.2".parse().unwrap(),
+        );
+        let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
+        // From a trusted proxy: the nearest hop that is not a proxy.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.1")), &headers, &trusted),
+            Some(ip("203.0.113.7"))
+        );
+        // From anyone else: the peer, whatever the header claims.
+        assert_eq!(
+            client_address(Some(ip("192.0.2.9")), &headers, &trusted),
+            Some(ip("192.0.2.9"))
+        );
+        // A trusted proxy without the header, or with garbage in it: the peer.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.1")), &HeaderMap::new(), &trusted),
+            Some(ip("10.0.0.1"))
+        );
+        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
+        assert_eq!(
+            client_address(Some(ip("10.0.0.1")), &headers, &trusted),
+            Some(ip("10.0.0.1"))
+        );
+        assert_eq!(client_address(None, &headers, &trusted), None);
+    }
 }

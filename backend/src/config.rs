@@ -177,6 +177,15 @@ pub struct Settings {
     /// Log format: text or json [default: text].
     #[arg(long, env = "KEYWARD_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
+    /// Comma-separated addresses of reverse proxies whose `X-Forwarded-For` is believed
+    /// (for audit IPs and per-address limits) [default: none].
+    #[arg(
+        long,
+        env = "KEYWARD_TRUSTED_PROXIES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 impl Settings {
@@ -199,6 +208,7 @@ impl Settings {
             oidc_redirect_url: self.oidc_redirect_url.or(lower.oidc_redirect_url),
             oidc_scopes: self.oidc_scopes.or(lower.oidc_scopes),
             admin_emails: self.admin_emails.or(lower.admin_emails),
+            trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
             dev_signin: self.dev_signin.or(lower.dev_signin),
             dashboard_dir: self.dashboard_dir.or(lower.dashboard_dir),
             log_format: self.log_format.or(lower.log_format),
@@ -229,6 +239,8 @@ pub struct Config {
     pub cookie_key: Option<Secret>,
     pub oidc: Option<OidcConfig>,
     pub admin_emails: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dev_signin: DevSignin,
     pub log_format: LogFormat,
     /// The built dashboard to serve, if any.
@@ -325,6 +337,7 @@ impl Config {
                 .map(|e| e.trim().to_lowercase())
                 .filter(|e| !e.is_empty())
                 .collect(),
+            trusted_proxies: s.trusted_proxies.unwrap_or_default(),
             dev_signin: s.dev_signin.unwrap_or_default(),
             dashboard_dir: match s.dashboard_dir {
                 Some(dir) if !dir.join("index.html").is_file() => {

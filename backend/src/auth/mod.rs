@@ -4,10 +4,10 @@
 
 pub mod oidc;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Query, State},
+    extract::{FromRequestParts, Query, State},
     http::{HeaderMap, Method, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
@@ -49,19 +49,14 @@ pub fn presented_credential(headers: &HeaderMap) -> Result<Option<String>, AuthF
     Ok(None)
 }
 
-/// The peer address of the request.
+/// The client address of the request (see [`crate::app::client_address`]).
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string()),
-        ))
+        Ok(Self(request_meta(parts).ip))
     }
 }
 

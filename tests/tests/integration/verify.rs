@@ -17,6 +17,7 @@ db_tests!(
     project_keys_report_their_project,
     suspended_and_removed_owners,
     failed_verifications_are_limited_per_address,
+    trusted_proxies_name_the_client,
 );
 
 async fn verify_accepts_every_header_style(db: Db) {
@@ -672,5 +673,82 @@ async fn failed_verifications_are_limited_per_address(db: Db) {
     tokio::time::sleep(std::time::Duration::from_secs(retry + 1)).await;
     let (status, _, body) = app.verify(Header::XApiKey, &secret).await;
     assert_eq!(status, 200, "{body}");
+    app.finish().await;
+}
+
+/// Behind a trusted reverse proxy, `X-Forwarded-For` names the client: each client has
+/// its own allowance of failed verifications, and audit events record its address.
+/// From anyone else the header is ignored.
+async fn trusted_proxies_name_the_client(db: Db) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.failed_verifications_per_minute = 2;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let guess = |client: &'static str| {
+        app.client
+            .get(format!("{}/api/v1/api-keys/verify", app.base))
+            .header("x-api-key", "kw_sk_live_not-a-key")
+            .header("x-forwarded-for", format!("198.51.100.1, {client}"))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(guess("203.0.113.7").await.unwrap().status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429],
+        "one client spends its allowance"
+    );
+    assert_eq!(
+        guess("203.0.113.8").await.unwrap().status(),
+        401,
+        "another client behind the same proxy has its own"
+    );
+
+    // The audit trail records the client, not the proxy.
+    let admin = app.bootstrap("ada@example.com").await;
+    let created = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&admin.pat)
+        .header("x-forwarded-for", "203.0.113.9")
+        .json(&json!({
+            "query": "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
+            "variables": { "i": { "organizationId": admin.org_id, "name": "via proxy" } },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let events = app
+        .gql(
+            &admin.pat,
+            "query($o: ID!) { auditEvents(organizationId: $o, filter: { action: \"api_key.create\" }) { nodes { ip } } }",
+            json!({ "o": admin.org_id }),
+        )
+        .await
+        .data();
+    assert_eq!(events["auditEvents"]["nodes"][0]["ip"], "203.0.113.9");
+    app.finish().await;
+
+    // Without trusted proxies the header is only a claim, and ignored.
+    let app = TestApp::spawn_with(db, |c| c.failed_verifications_per_minute = 2).await;
+    let mut statuses = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"] {
+        let status = app
+            .client
+            .get(format!("{}/api/v1/api-keys/verify", app.base))
+            .header("x-api-key", "kw_sk_live_not-a-key")
+            .header("x-forwarded-for", client)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429]);
     app.finish().await;
 }
