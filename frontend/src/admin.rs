@@ -75,10 +75,7 @@ pub fn AdminPage() -> impl IntoView {
                 view! {
                     <div class="table-wrap">
                         <table>
-                            <thead><tr>
-                                <th scope="col">"User"</th><th scope="col">"Status"</th><th scope="col">"Joined"</th>
-                                <th scope="col">"Last sign-in"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                            </tr></thead>
+                            {ui::table_head(&["User", "Status", "Joined", "Last sign-in", ""])}
                             <tbody>
                                 {page.nodes.into_iter().map(|u| {
                                     let (id, id2, id3) = (u.id.clone(), u.id.clone(), u.id.clone());
@@ -208,11 +205,7 @@ fn UserKeys(id: String, email: String, on_close: impl Fn() + Copy + 'static) -> 
                 Some(Ok(list)) => view! {
                     <div class="table-wrap">
                         <table>
-                            <thead><tr>
-                                <th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Created"</th>
-                                <th scope="col">"Last used"</th><th scope="col">"Status"</th>
-                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                            </tr></thead>
+                            {ui::table_head(&["Name", "Kind", "Created", "Last used", "Status", ""])}
                             <tbody>
                                 {list.into_iter().map(|k| {
                                     let debug = format!("{:?}", k.status);

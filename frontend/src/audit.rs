@@ -205,15 +205,7 @@ pub fn EventRows(rows: Vec<Event>) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="audit">
-                <thead>
-                    <tr>
-                        <th scope="col">"Time"</th>
-                        <th scope="col">"Actor"</th>
-                        <th scope="col">"Action"</th>
-                        <th scope="col">"Target"</th>
-                        <th scope="col">"IP"</th>
-                    </tr>
-                </thead>
+                {ui::table_head(&["Time", "Actor", "Action", "Target", "IP"])}
                 <tbody>
                     {rows.into_iter().map(|e| {
                         let id2 = e.id.clone();

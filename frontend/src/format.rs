@@ -50,3 +50,11 @@ pub fn time_or(at: Option<String>, none: &'static str) -> AnyView {
         None => none.into_any(),
     }
 }
+
+/// When a credential expires ("Never"), with the amber badge in its last 7 days.
+pub fn expires(at: Option<String>, soon: bool) -> impl IntoView {
+    view! {
+        {time_or(at, "Never")}
+        {soon.then(|| view! { <span class="badge warn">"⚠ Expires soon"</span> })}
+    }
+}

@@ -161,19 +161,7 @@ pub fn KeysPage() -> impl IntoView {
                 view! {
                     <div class="table-wrap">
                         <table>
-                            <thead>
-                                <tr>
-                                    <th scope="col">"Name"</th>
-                                    <th scope="col">"Project"</th>
-                                    <th scope="col">"Created by"</th>
-                                    <th scope="col">"Created"</th>
-                                    <th scope="col">"Expires"</th>
-                                    <th scope="col">"Last used"</th>
-                                    <th scope="col">"Requests"</th>
-                                    <th scope="col">"Status"</th>
-                                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                                </tr>
-                            </thead>
+                            {ui::table_head(&["Name", "Project", "Created by", "Created", "Expires", "Last used", "Requests", "Status", ""])}
                             <tbody>
                                 {list.nodes.into_iter().map(|key| view! { <KeyRow key=key/> }).collect_view()}
                             </tbody>
@@ -207,10 +195,7 @@ fn KeyRow(key: Key) -> impl IntoView {
             <td>{key.project.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "All projects".into())}</td>
             <td>{key.created_by.as_ref().map(|u| u.email.clone()).unwrap_or_default()}</td>
             <td><Time at=key.created_at.clone()/></td>
-            <td>
-                {time_or(key.expires_at.clone(), "Never")}
-                {key.expires_soon.then(|| view! { <span class="badge warn">"⚠ Expires soon"</span> })}
-            </td>
+            <td>{format::expires(key.expires_at.clone(), key.expires_soon)}</td>
             <td>{time_or(key.last_used_at.clone(), "Never")}</td>
             <td>{format::compact(key.request_count)}</td>
             <td><Badge text=label.into() tone=tone/></td>
@@ -383,7 +368,7 @@ pub fn KeyDetailPage() -> impl IntoView {
                         <dt>"Project"</dt><dd>{k.project.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "All projects".into())}</dd>
                         <dt>"Created by"</dt><dd>{k.created_by.as_ref().map(|u| u.email.clone()).unwrap_or_default()}</dd>
                         <dt>"Created"</dt><dd><Time at=k.created_at.clone()/></dd>
-                        <dt>"Expires"</dt><dd>{time_or(k.expires_at.clone(), "Never")}{k.expires_soon.then(|| view! { <span class="badge warn">"⚠ Expires soon"</span> })}</dd>
+                        <dt>"Expires"</dt><dd>{format::expires(k.expires_at.clone(), k.expires_soon)}</dd>
                         <dt>"Last used"</dt><dd>{time_or(k.last_used_at.clone(), "Never")}{k.last_used_ip.clone().map(|ip| format!(" from {ip}"))}</dd>
                         <dt>"Requests"</dt><dd>{k.request_count}</dd>
                         <dt>"Environment"</dt><dd>{k.environment.as_ref().map(|e| format!("{e:?}").to_lowercase()).unwrap_or_default()}</dd>

@@ -135,11 +135,7 @@ pub fn MembersPage() -> impl IntoView {
                 view! {
                     <div class="table-wrap" role="tabpanel" aria-labelledby="tab-invites">
                         <table>
-                            <thead><tr>
-                                <th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Status"</th>
-                                <th scope="col">"Sent"</th><th scope="col">"Expires"</th>
-                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                            </tr></thead>
+                            {ui::table_head(&["Email", "Role", "Status", "Sent", "Expires", ""])}
                             <tbody>
                                 {d.invites.into_iter().map(|i| {
                                     let pending = i.status == "pending";
@@ -168,10 +164,7 @@ pub fn MembersPage() -> impl IntoView {
             Some(Ok(d)) => view! {
                 <div class="table-wrap" role="tabpanel" aria-labelledby="tab-members">
                     <table>
-                        <thead><tr>
-                            <th scope="col">"Member"</th><th scope="col">"Role"</th><th scope="col">"Joined"</th>
-                            <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                        </tr></thead>
+                        {ui::table_head(&["Member", "Role", "Joined", ""])}
                         <tbody>
                             {d.members.into_iter().map(|m| {
                                 let (id, id2) = (m.id.clone(), m.id.clone());
@@ -218,14 +211,7 @@ fn InviteDialog(
     let role = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let send = Action::new_local(move |_: &()| {
-        let role_id = Some(role.get_untracked())
-            .filter(|r| !r.is_empty())
-            .or_else(|| {
-                roles
-                    .get_untracked()
-                    .and_then(|r| r.last().map(|(id, _)| id.clone()))
-            })
-            .unwrap_or_default();
+        let role_id = ui::chosen_role(role.get_untracked(), roles.get_untracked());
         let input = invite_member::InviteMemberInput {
             organization_id: session.org.get_untracked().unwrap_or_default(),
             email: email.get_untracked(),
@@ -254,15 +240,7 @@ fn InviteDialog(
                 </label>
                 <label>"Role"
                     <select id="invite-role" on:change=move |ev| role.set(event_target_value(&ev))>
-                        {move || {
-                            let list = roles.get().unwrap_or_default();
-                            let chosen = role.get();
-                            let last = list.len().saturating_sub(1);
-                            list.into_iter().enumerate().map(|(i, (id, name))| {
-                                let selected = if chosen.is_empty() { i == last } else { id == chosen };
-                                view! { <option value=id selected=selected>{name}</option> }
-                            }).collect_view()
-                        }}
+                        {move || ui::role_options(roles.get().unwrap_or_default(), &role.get())}
                     </select>
                 </label>
                 {form_error(error)}

@@ -118,11 +118,7 @@ fn AccountCard(
                 view! {
                     <div class="table-wrap">
                         <table>
-                            <thead><tr>
-                                <th scope="col">"Key"</th><th scope="col">"Created"</th><th scope="col">"Expires"</th>
-                                <th scope="col">"Last used"</th><th scope="col">"Requests"</th><th scope="col">"Status"</th>
-                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                            </tr></thead>
+                            {ui::table_head(&["Key", "Created", "Expires", "Last used", "Requests", "Status", ""])}
                             <tbody>
                                 {account.keys.into_iter().map(|k| {
                                     let debug = format!("{:?}", k.status);
@@ -132,7 +128,7 @@ fn AccountCard(
                                         <tr data-key-id=k.id.clone()>
                                             <td><a class="name" href=format!("/keys/{}", k.id)>{k.name.clone()}</a><div><code class="prefix">{k.prefix.clone()}"…"</code></div></td>
                                             <td><Time at=k.created_at.clone()/></td>
-                                            <td>{time_or(k.expires_at.clone(), "Never")}{k.expires_soon.then(|| view! { <span class="badge warn">"⚠ Expires soon"</span> })}</td>
+                                            <td>{format::expires(k.expires_at.clone(), k.expires_soon)}</td>
                                             <td>{time_or(k.last_used_at.clone(), "Never")}</td>
                                             <td>{format::compact(k.request_count)}</td>
                                             <td><Badge text=label.into() tone=tone/></td>
@@ -160,14 +156,7 @@ fn CreateAccountDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
     let role = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let create = Action::new_local(move |_: &()| {
-        let role_id = Some(role.get_untracked())
-            .filter(|r| !r.is_empty())
-            .or_else(|| {
-                roles
-                    .get_untracked()
-                    .and_then(|r| r.last().map(|(id, _)| id.clone()))
-            })
-            .unwrap_or_default();
+        let role_id = ui::chosen_role(role.get_untracked(), roles.get_untracked());
         let input = create_service_account::CreateServiceAccountInput {
             organization_id: session.org.get_untracked().unwrap_or_default(),
             name: name.get_untracked(),
@@ -202,15 +191,7 @@ fn CreateAccountDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
                 </label>
                 <label>"Role"
                     <select id="sa-role" on:change=move |ev| role.set(event_target_value(&ev))>
-                        {move || {
-                            let list = roles.get().unwrap_or_default();
-                            let chosen = role.get();
-                            let last = list.len().saturating_sub(1);
-                            list.into_iter().enumerate().map(|(i, (id, n))| {
-                                let selected = if chosen.is_empty() { i == last } else { id == chosen };
-                                view! { <option value=id selected=selected>{n}</option> }
-                            }).collect_view()
-                        }}
+                        {move || ui::role_options(roles.get().unwrap_or_default(), &role.get())}
                     </select>
                 </label>
                 {form_error(error)}

@@ -157,7 +157,7 @@ fn Projects(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
             <h2>"Projects"</h2>
             <div class="table-wrap">
                 <table>
-                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Namespace"</th><th scope="col">"Created"</th></tr></thead>
+                    {crate::ui::table_head(&["Name", "Namespace", "Created"])}
                     <tbody>
                         {org.projects.into_iter().map(|p| view! {
                             <tr><td>{p.name}</td><td><code>{p.namespace}</code></td><td><Time at=p.created_at/></td></tr>

@@ -11,6 +11,7 @@ use crate::{
     app::{error_banner, error_text},
     credential::{SecretDialog, status},
     format::{self, Time, time_or},
+    ui::table_head,
 };
 
 #[component]
@@ -97,17 +98,7 @@ pub fn TokensPage() -> impl IntoView {
             Some(Ok(list)) => view! {
                 <div class="table-wrap">
                     <table>
-                        <thead>
-                            <tr>
-                                <th scope="col">"Name"</th>
-                                <th scope="col">"Created"</th>
-                                <th scope="col">"Expires"</th>
-                                <th scope="col">"Last used"</th>
-                                <th scope="col">"Requests"</th>
-                                <th scope="col">"Status"</th>
-                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                            </tr>
-                        </thead>
+                        {table_head(&["Name", "Created", "Expires", "Last used", "Requests", "Status", ""])}
                         <tbody>
                             {list.nodes.into_iter().map(|t| {
                                 let active = matches!(t.status, personal_access_tokens::CredentialStatus::ACTIVE);
@@ -117,10 +108,7 @@ pub fn TokensPage() -> impl IntoView {
                                     <tr data-token-id=t.id.clone()>
                                         <td><div class="name">{t.name.clone()}</div><code class="prefix">{t.prefix.clone()}"…"</code></td>
                                         <td><Time at=t.created_at.clone()/></td>
-                                        <td>
-                                            {time_or(t.expires_at.clone(), "Never")}
-                                            {t.expires_soon.then(|| view! { <span class="badge warn">"⚠ Expires soon"</span> })}
-                                        </td>
+                                        <td>{format::expires(t.expires_at.clone(), t.expires_soon)}</td>
                                         <td>{time_or(t.last_used_at.clone(), "Never")}</td>
                                         <td>{format::compact(t.request_count)}</td>
                                         <td><span class=format!("badge {tone}")>{label}</span></td>
@@ -220,15 +208,7 @@ pub fn SessionsPage() -> impl IntoView {
             Some(Ok(rows)) => view! {
                 <div class="table-wrap">
                     <table>
-                        <thead>
-                            <tr>
-                                <th scope="col">"Device"</th>
-                                <th scope="col">"IP"</th>
-                                <th scope="col">"Last active"</th>
-                                <th scope="col">"Signed in"</th>
-                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
-                            </tr>
-                        </thead>
+                        {table_head(&["Device", "IP", "Last active", "Signed in", ""])}
                         <tbody>
                             {rows.into_iter().map(|s| {
                                 let id = s.id.clone();

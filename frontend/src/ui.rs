@@ -211,3 +211,44 @@ pub fn query_param(
     });
     (value.read_only(), set)
 }
+
+/// A table's header row; an empty name is a visually hidden "Actions" column.
+pub fn table_head(columns: &[&'static str]) -> impl IntoView + use<> {
+    let cells = columns
+        .iter()
+        .map(|&c| {
+            if c.is_empty() {
+                view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> }
+                    .into_any()
+            } else {
+                view! { <th scope="col">{c}</th> }.into_any()
+            }
+        })
+        .collect_view();
+    view! { <thead><tr>{cells}</tr></thead> }
+}
+
+/// The options of a role picker: `chosen`, or the last (least) role until one is chosen.
+pub fn role_options(roles: Vec<(String, String)>, chosen: &str) -> impl IntoView + use<> {
+    let last = roles.len().saturating_sub(1);
+    roles
+        .into_iter()
+        .enumerate()
+        .map(|(i, (id, name))| {
+            let selected = if chosen.is_empty() {
+                i == last
+            } else {
+                id == chosen
+            };
+            view! { <option value=id selected=selected>{name}</option> }
+        })
+        .collect_view()
+}
+
+/// The role a picker stands on: the chosen one, or the default [`role_options`] shows.
+pub fn chosen_role(chosen: String, roles: Option<Vec<(String, String)>>) -> String {
+    Some(chosen)
+        .filter(|r| !r.is_empty())
+        .or_else(|| roles.and_then(|r| r.last().map(|(id, _)| id.clone())))
+        .unwrap_or_default()
+}

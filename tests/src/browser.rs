@@ -219,6 +219,17 @@ impl Browser {
         panic!("no button `{label}` in `{scope}`");
     }
 
+    /// Chooses the option labelled `label` in the `<select>` matching `css`, once the
+    /// option is there.
+    pub async fn select(&self, css: &str, label: &str) {
+        self.wait_for_text_in(css, label).await;
+        self.find(css)
+            .await
+            .select_by_label(label)
+            .await
+            .unwrap_or_else(|e| panic!("could not choose `{label}` in `{css}`: {e}"));
+    }
+
     /// Accepts the `confirm()` the page is showing.
     pub async fn accept_confirm(&self) {
         for _ in 0..100 {

@@ -44,15 +44,13 @@ fn token_response(issued: IssuedToken) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
+/// OAuth clients also send a `client_id`; Keyward has one public CLI client, so it (like
+/// any other field) is ignored.
+#[derive(Deserialize, Default)]
 struct DeviceCodeRequest {
     /// The machine's name; the token is named after it.
     #[serde(default)]
     name: Option<String>,
-    /// OAuth clients send one; Keyward has a single public CLI client.
-    #[serde(default)]
-    #[allow(dead_code)]
-    client_id: Option<String>,
 }
 
 /// `POST /api/v1/device/code`: starts a device login.
@@ -62,10 +60,7 @@ pub async fn device_code(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let request: DeviceCodeRequest = if body.is_empty() {
-        DeviceCodeRequest {
-            name: None,
-            client_id: None,
-        }
+        DeviceCodeRequest::default()
     } else {
         parse_body(&headers, &body)?
     };

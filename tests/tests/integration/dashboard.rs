@@ -16,47 +16,25 @@ async fn sign_in_create_verify_and_revoke_a_key(db: Db) {
     .await;
     for (label, width, height) in [("desktop", 1280, 800), ("phone", 375, 812)] {
         let browser = Browser::start(width, height).await;
-        let link = app.services().offer_dev_signin().unwrap();
-        let path = link.split_once("/auth/dev").unwrap().1;
-        browser
-            .client
-            .goto(&format!("{}/auth/dev{path}", app.base))
-            .await
-            .unwrap();
-        browser.wait_for_text("API keys").await;
+        browser.sign_in_dev(&app).await;
         if label == "desktop" {
             browser.wait_for_text("No API keys yet").await;
         }
         browser.screenshot(&format!("keys-empty-{label}")).await;
 
         // Create a key; its secret is shown once.
-        browser
-            .find("header.page-header button.primary")
-            .await
-            .click()
-            .await
-            .unwrap();
+        browser.click("header.page-header button.primary").await;
         let name = format!("ci-deploy-{label}");
-        browser
-            .find("#key-name")
-            .await
-            .send_keys(&name)
-            .await
-            .unwrap();
+        browser.type_into("#key-name", &name).await;
         browser.screenshot(&format!("keys-create-{label}")).await;
-        browser
-            .find("dialog[open] button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        browser.click("dialog[open] button[type=submit]").await;
         let secret = browser.shown_secret().await;
         assert!(
             secret.starts_with("kw_sk_live_"),
             "secret shown: {secret:?}"
         );
         browser.screenshot(&format!("keys-secret-{label}")).await;
-        browser.find("#saved-secret").await.click().await.unwrap();
+        browser.click("#saved-secret").await;
 
         // The key works.
         let (status, _, body) = app.verify(Header::XApiKey, &secret).await;
@@ -142,44 +120,17 @@ async fn personal_tokens_and_sessions(db: Db) {
     })
     .await;
     let browser = Browser::start(1280, 800).await;
-    let link = app.services().offer_dev_signin().unwrap();
-    let path = link.split_once("/auth/dev").unwrap().1;
-    browser
-        .client
-        .goto(&format!("{}/auth/dev{path}", app.base))
-        .await
-        .unwrap();
-    browser.wait_for_text("API keys").await;
+    browser.sign_in_dev(&app).await;
 
     // Client-side navigation to the tokens page.
-    browser
-        .find("nav.sidebar a[href='/tokens']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.nav("/tokens").await;
     browser.wait_for_text("No personal tokens yet").await;
-    browser
-        .find("header.page-header button.primary")
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find("#token-name")
-        .await
-        .send_keys("laptop")
-        .await
-        .unwrap();
-    browser
-        .find("dialog[open] button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("header.page-header button.primary").await;
+    browser.type_into("#token-name", "laptop").await;
+    browser.click("dialog[open] button[type=submit]").await;
     let secret = browser.shown_secret().await;
     assert!(secret.starts_with("kw_pat_"), "{secret:?}");
-    browser.find("#saved-secret").await.click().await.unwrap();
+    browser.click("#saved-secret").await;
     let (status, _, body) = app.verify(Header::Bearer, &secret).await;
     assert_eq!(status, 200);
     assert_eq!(body["customer"]["email"], "admin@localhost");
@@ -188,12 +139,9 @@ async fn personal_tokens_and_sessions(db: Db) {
 
     let id = body["key"]["id"].as_str().unwrap().to_owned();
     browser
-        .find(&format!("tr[data-token-id='{id}'] button.danger"))
-        .await
-        .click()
-        .await
-        .unwrap();
-    browser.client.accept_alert().await.unwrap();
+        .click(&format!("tr[data-token-id='{id}'] button.danger"))
+        .await;
+    browser.accept_confirm().await;
     browser
         .wait_for_text_in(&format!("tr[data-token-id='{id}']"), "Revoked")
         .await;
@@ -202,12 +150,7 @@ async fn personal_tokens_and_sessions(db: Db) {
         "REVOKED"
     );
 
-    browser
-        .find("nav.sidebar a[href='/sessions']")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.nav("/sessions").await;
     browser.wait_for_text("This device").await;
     browser.screenshot("sessions-desktop").await;
     browser.close().await;

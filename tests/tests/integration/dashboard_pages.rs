@@ -52,13 +52,7 @@ async fn team_signs_in_invites_edits_a_role_and_reads_the_audit_log(db: Db) {
         .click_button("header.page-header", "Invite member")
         .await;
     alice.type_into("#invite-email", "bob@example.com").await;
-    alice.wait_for_text_in("#invite-role", "Developer").await;
-    alice
-        .find("#invite-role")
-        .await
-        .select_by_label("Developer")
-        .await
-        .unwrap();
+    alice.select("#invite-role", "Developer").await;
     alice.click("dialog[open] button[type=submit]").await;
     alice
         .wait_for_text_in("tr[data-invite='bob@example.com']", "pending")
@@ -330,13 +324,7 @@ async fn service_accounts_and_instance_admin(db: Db) {
         .click_button("header.page-header", "Create service account")
         .await;
     browser.type_into("#sa-name", "ci-bot").await;
-    browser.wait_for_text_in("#sa-role", "Developer").await;
-    browser
-        .find("#sa-role")
-        .await
-        .select_by_label("Developer")
-        .await
-        .unwrap();
+    browser.select("#sa-role", "Developer").await;
     browser.click("dialog[open] button[type=submit]").await;
     let card = "section[data-service-account='ci-bot']";
     browser.wait_for_text_in(card, "Role: Developer").await;
