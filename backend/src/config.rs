@@ -186,6 +186,14 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
+    /// Longest lifetime of a personal access token, in days; organizations may only lower
+    /// it [default: 366].
+    #[arg(long, env = "KEYWARD_PAT_MAX_LIFETIME_DAYS", global = true)]
+    pub pat_max_lifetime_days: Option<u32>,
+    /// Longest lifetime of an API key or service-account key, in days; keys then always
+    /// expire [default: none].
+    #[arg(long, env = "KEYWARD_API_KEY_MAX_LIFETIME_DAYS", global = true)]
+    pub api_key_max_lifetime_days: Option<u32>,
 }
 
 impl Settings {
@@ -212,6 +220,10 @@ impl Settings {
             dev_signin: self.dev_signin.or(lower.dev_signin),
             dashboard_dir: self.dashboard_dir.or(lower.dashboard_dir),
             log_format: self.log_format.or(lower.log_format),
+            pat_max_lifetime_days: self.pat_max_lifetime_days.or(lower.pat_max_lifetime_days),
+            api_key_max_lifetime_days: self
+                .api_key_max_lifetime_days
+                .or(lower.api_key_max_lifetime_days),
         }
     }
 }
@@ -260,6 +272,10 @@ pub struct Config {
     pub session_ttl: Duration,
     /// A session unused this long ends.
     pub session_idle_timeout: Duration,
+    /// Longest lifetime of a personal access token, in days.
+    pub pat_max_lifetime_days: u32,
+    /// Longest lifetime of an API key or service-account key, in days, if limited.
+    pub api_key_max_lifetime_days: Option<u32>,
 }
 
 impl Config {
@@ -321,6 +337,15 @@ impl Config {
                 return Err("oidc_issuer: required when oidc_client_id is set".into());
             }
         };
+        let pat_max_lifetime_days = s.pat_max_lifetime_days.unwrap_or(366);
+        if !(1..=3650).contains(&pat_max_lifetime_days) {
+            return Err("pat_max_lifetime_days: must be between 1 and 3650".into());
+        }
+        if s.api_key_max_lifetime_days
+            .is_some_and(|d| !(1..=3650).contains(&d))
+        {
+            return Err("api_key_max_lifetime_days: must be between 1 and 3650".into());
+        }
         Ok(Self {
             listen,
             public_url,
@@ -357,6 +382,8 @@ impl Config {
             failed_verifications_per_minute: 60,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             session_idle_timeout: Duration::from_secs(7 * 24 * 3600),
+            pat_max_lifetime_days,
+            api_key_max_lifetime_days: s.api_key_max_lifetime_days,
         })
     }
 

@@ -83,7 +83,11 @@ pub enum AppError {
     Unauthenticated(AuthFailure),
     #[error("you are not a member of this organization")]
     NotAMember,
+    /// The role or the credential's scopes lack this `resource:level`.
     #[error("missing permission {0}")]
+    MissingPermission(String),
+    /// Refused for another reason, said in a sentence.
+    #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -111,7 +115,7 @@ impl AppError {
         match self {
             Self::Unauthenticated(_) => "UNAUTHENTICATED",
             Self::NotAMember => "NOT_A_MEMBER",
-            Self::Forbidden(_) => "FORBIDDEN",
+            Self::MissingPermission(_) | Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::InvalidInput { .. } => "INVALID_INPUT",
             Self::Conflict(_) => "CONFLICT",

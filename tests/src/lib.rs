@@ -278,14 +278,14 @@ impl TestApp {
     /// A user who is not an instance admin, owning an organization of their own, with a
     /// fresh PAT.
     pub async fn user(&self, email: &str) -> Admin {
-        use backend::domain::{Actor, credentials, orgs};
+        use backend::domain::{Actor, access::Grant, credentials, orgs};
         use sea_orm::TransactionTrait;
         let services = self.services();
         let txn = services.db.begin().await.unwrap();
         let (customer, _) = orgs::find_or_create_local_customer(&txn, email, false)
             .await
             .unwrap();
-        let actor = Actor::system();
+        let actor = Grant::system(Actor::system());
         let (org, project) =
             orgs::create_org_in(&txn, &actor, customer.id, &format!("{email}'s org"), None)
                 .await
@@ -364,6 +364,33 @@ impl TestApp {
             .unwrap();
         let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
         set_cookie.split(';').next().unwrap().to_owned()
+    }
+
+    /// A dashboard session for a customer in an organization and project, as the cookie a
+    /// browser would hold after signing in (encrypted with the server's own key).
+    pub async fn session_cookie(
+        &self,
+        customer: uuid::Uuid,
+        org: uuid::Uuid,
+        project: uuid::Uuid,
+    ) -> String {
+        use backend::domain::sessions::SESSION_COOKIE;
+        use tower_cookies::cookie::{Cookie, CookieJar};
+        let services = self.services();
+        let secret = services
+            .create_session(customer, org, project, &Default::default())
+            .await
+            .unwrap();
+        let key = backend::server::cookie_key(&services.config, &services.db)
+            .await
+            .unwrap();
+        let mut jar = CookieJar::new();
+        jar.private_mut(&key).add(Cookie::new(
+            SESSION_COOKIE,
+            secret.expose_secret().to_owned(),
+        ));
+        let value = jar.get(SESSION_COOKIE).unwrap().value().to_owned();
+        format!("{SESSION_COOKIE}={value}")
     }
 
     /// Sends a GraphQL request as the dashboard does: the session cookie and its origin.

@@ -91,14 +91,8 @@ impl FromRequestParts<AppState> for Authenticated {
             }
             let verified = state
                 .services
-                .verify_credential(&raw, meta.ip.as_deref())
+                .authenticate_credential(&raw, meta.ip.as_deref())
                 .await?;
-            if !verified.rate.allowed {
-                return Err(AppError::RateLimited {
-                    retry_after_secs: verified.rate.retry_after_secs,
-                    limit: verified.rate.limit,
-                });
-            }
             let authed = verified.record.to_authed();
             // The access log: every request a key makes, under its owner, the key as agent.
             tracing::info!(

@@ -1,29 +1,183 @@
-//! Authorization: membership first (`NOT_A_MEMBER`), then the permission (`FORBIDDEN`
-//! naming the missing `resource:level`). Effective permission is always the owner's
-//! current role in the organization, narrowed by the credential's scopes (SPEC §3.1).
+//! Authorization, in one place (SPEC §3.2). Every service operation starts with one line,
+//! `let grant = self.authorize(actor, Need::…).await?;`, and the write helpers (the audit
+//! record every change writes) take the [`Grant`] it returns, so a change cannot be written
+//! without having been authorized.
+//!
+//! The rules, each applied here and nowhere else:
+//! - **Organization data** ([`Need::Org`]): the organization is live, the principal is a
+//!   member (`NOT_A_MEMBER`), its role holds the permission, and the presented credential's
+//!   scopes hold it too (`FORBIDDEN` naming `resource:level`). A key acts only in its own
+//!   organization; a service-account key with its account's role; an API key with its
+//!   creator's current role.
+//! - **A user's own things** ([`Need::User`]): personal access tokens, sessions, invites
+//!   addressed to them, new organizations. A dashboard session, an OIDC token and an
+//!   unscoped PAT carry all of the user's permissions; a scoped PAT only its scopes. API
+//!   keys and service-account keys never act for a user.
+//! - **Instance administration** ([`Need::InstanceAdmin`]): an instance admin's dashboard
+//!   session or unscoped PAT, never a scoped PAT.
+//! - **Creation bounds**: a [`Grant`] knows what its holder holds right now, and the
+//!   services check every new credential, role assignment and service-account key against
+//!   it ([`Grant::require_covers`], [`Grant::require_owner`]).
+//! - **Stored data that does not parse** (role permissions, scopes, kinds) is an internal
+//!   error: the request is refused, never granted a default.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use entity::{membership, organization, prelude::*, role, service_account};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
-    Principal,
+    Actor, CredentialKind, Principal, Services,
     permissions::{BuiltinRole, Level, Perm, PermissionSet},
 };
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, AuthFailure};
 
-/// The permissions a role grants.
-pub fn role_permissions(role: &role::Model) -> PermissionSet {
-    if role.builtin
-        && let Some(builtin) = BuiltinRole::from_key(&role.key)
-    {
-        return builtin.permissions();
+/// What an operation needs.
+#[derive(Debug, Clone)]
+pub enum Need {
+    /// A permission in an organization.
+    Org(Uuid, Perm),
+    /// A permission over the acting user's own things.
+    User(Perm),
+    /// Instance administration.
+    InstanceAdmin,
+    /// Approving a CLI sign-in, which mints a personal access token with all of the user's
+    /// permissions: only from the dashboard, signed in.
+    DashboardSession,
+    /// A personal access token revoking itself (`keyward logout`): always allowed, since it
+    /// only gives up power.
+    OwnToken,
+}
+
+/// Proof that one actor was authorized for one operation, with what it holds right now.
+/// Only [`Services::authorize`] and [`Grant::system`] make one.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    actor: Actor,
+    org: Option<Uuid>,
+    customer: Option<Uuid>,
+    held: PermissionSet,
+    owner: bool,
+}
+
+impl Grant {
+    /// The server acting on its own (first sign-in, bootstrap, CLI token issuance).
+    pub fn system(actor: Actor) -> Self {
+        Self {
+            actor,
+            org: None,
+            customer: None,
+            held: PermissionSet::everything(),
+            owner: true,
+        }
     }
-    let map: BTreeMap<String, Level> =
-        serde_json::from_value(role.permissions.clone()).unwrap_or_default();
-    PermissionSet::from_map(map)
+
+    /// Who acts.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The organization the grant is for, if any.
+    pub fn org(&self) -> Option<Uuid> {
+        self.org
+    }
+
+    /// The acting user, when a user acts (for an API key: its creator).
+    pub fn customer(&self) -> Option<Uuid> {
+        self.customer
+    }
+
+    /// What the actor holds right now: role ∩ credential scopes in the organization, or
+    /// the credential's scopes over user-level things.
+    pub fn held(&self) -> &PermissionSet {
+        &self.held
+    }
+
+    /// Whether the actor is an owner of the organization (a service account never is).
+    pub fn is_owner(&self) -> bool {
+        self.owner
+    }
+
+    /// The presented credential's expiry, when it has one.
+    pub fn credential_expiry(&self) -> Option<DateTime<Utc>> {
+        self.actor.principal.credential().and_then(|c| c.expires_at)
+    }
+
+    /// Whether a credential with scopes acts (as opposed to a session or an unscoped one).
+    pub fn credential_scopes(&self) -> Option<&[Perm]> {
+        self.actor
+            .principal
+            .credential()
+            .and_then(|c| c.scopes.as_deref())
+    }
+
+    /// Refuses handing out anything in `bound` that the actor does not hold now: a new
+    /// credential, a role assignment, a service-account key (SPEC §3.2).
+    pub fn require_covers(
+        &self,
+        bound: &PermissionSet,
+        apps: &[String],
+        what: &str,
+    ) -> AppResult<()> {
+        match self.held.first_missing(bound, apps) {
+            Some(missing) => Err(AppError::Forbidden(format!(
+                "{what} needs {missing}, which you do not hold"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses unless the actor is an owner holding everything an owner holds.
+    pub fn require_owner(&self, what: &str) -> AppResult<()> {
+        let everything = PermissionSet::everything();
+        if self.owner && self.held.first_missing(&everything, &[]).is_none() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!("only an owner can {what}")))
+        }
+    }
+
+    /// A project-bound key acts only inside its project.
+    pub fn require_project(&self, project_id: Option<Uuid>) -> AppResult<()> {
+        match self.actor.principal.credential().and_then(|c| c.project_id) {
+            Some(bound) if project_id != Some(bound) => Err(AppError::Forbidden(
+                "this key is limited to another project".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The project a key is bound to, if any.
+    pub fn bound_project(&self) -> Option<Uuid> {
+        self.actor.principal.credential().and_then(|c| c.project_id)
+    }
+}
+
+/// An internal error for stored data that does not parse; logged where errors are mapped.
+pub fn corrupt(what: &str, detail: impl std::fmt::Display) -> AppError {
+    AppError::internal(std::io::Error::other(format!(
+        "stored {what} does not parse: {detail}"
+    )))
+}
+
+/// The permissions a role grants. A built-in role with an unknown key, or a custom role
+/// whose stored permissions do not parse, is an internal error.
+pub fn role_permissions(role: &role::Model) -> AppResult<PermissionSet> {
+    if role.builtin {
+        return BuiltinRole::from_key(&role.key)
+            .map(BuiltinRole::permissions)
+            .ok_or_else(|| corrupt("built-in role", &role.key));
+    }
+    let map: BTreeMap<String, Level> = serde_json::from_value(role.permissions.clone())
+        .map_err(|e| corrupt("role permissions", e))?;
+    PermissionSet::from_stored(map).map_err(|e| corrupt("role permissions", e))
+}
+
+/// Whether a role is the built-in owner role.
+pub fn is_owner_role(role: &role::Model) -> bool {
+    role.builtin && role.key == BuiltinRole::Owner.key()
 }
 
 /// A customer's role in an organization, if they are a member.
@@ -43,116 +197,6 @@ pub async fn member_role<C: ConnectionTrait>(
     Ok(Role::find_by_id(found.role_id).one(db).await?)
 }
 
-/// What `principal` may do in `org_id`, or `NOT_A_MEMBER`.
-pub async fn org_permissions<C: ConnectionTrait>(
-    db: &C,
-    principal: &Principal,
-    org_id: Uuid,
-) -> AppResult<PermissionSet> {
-    if !matches!(principal, Principal::System)
-        && let Some(org) = Organization::find_by_id(org_id).one(db).await?
-    {
-        if org.suspended_at.is_some() {
-            return Err(AppError::Unauthenticated(
-                crate::error::AuthFailure::Suspended,
-            ));
-        }
-        check_pat_policy(db, principal, &org).await?;
-    }
-    let base = match principal {
-        Principal::System => BuiltinRole::Owner.permissions(),
-        Principal::Session { customer, .. } | Principal::Oidc { customer } => {
-            member_permissions(db, org_id, customer.id).await?
-        }
-        Principal::Credential(cred) => {
-            if cred.organization_id.is_some_and(|o| o != org_id) {
-                return Err(AppError::NotAMember);
-            }
-            let owner = match (&cred.service_account, &cred.customer) {
-                (Some(sa), _) => {
-                    let sa = ServiceAccount::find_by_id(sa.id)
-                        .one(db)
-                        .await?
-                        .filter(service_account_active)
-                        .ok_or(AppError::NotAMember)?;
-                    let role = Role::find_by_id(sa.role_id)
-                        .one(db)
-                        .await?
-                        .ok_or(AppError::NotAMember)?;
-                    role_permissions(&role)
-                }
-                (None, Some(customer)) => member_permissions(db, org_id, customer.id).await?,
-                (None, None) => return Err(AppError::NotAMember),
-            };
-            match &cred.scopes {
-                Some(scopes) => owner.restrict_to(scopes),
-                None => owner,
-            }
-        }
-    };
-    Ok(base)
-}
-
-async fn member_permissions<C: ConnectionTrait>(
-    db: &C,
-    org_id: Uuid,
-    customer_id: Uuid,
-) -> AppResult<PermissionSet> {
-    member_role(db, org_id, customer_id)
-        .await?
-        .map(|role| role_permissions(&role))
-        .ok_or(AppError::NotAMember)
-}
-
-/// Checks `perm` in `org_id` and returns the full set for further checks.
-pub async fn require<C: ConnectionTrait>(
-    db: &C,
-    principal: &Principal,
-    org_id: Uuid,
-    perm: Perm,
-) -> AppResult<PermissionSet> {
-    let set = org_permissions(db, principal, org_id).await?;
-    if set.allows(&perm) {
-        Ok(set)
-    } else {
-        Err(AppError::Forbidden(perm.to_string()))
-    }
-}
-
-/// An organization may cap the lifetime of the personal access tokens used in it.
-async fn check_pat_policy<C: ConnectionTrait>(
-    db: &C,
-    principal: &Principal,
-    org: &organization::Model,
-) -> AppResult<()> {
-    let (Some(max_days), Some(cred)) = (org.pat_max_lifetime_days, principal.credential()) else {
-        return Ok(());
-    };
-    if cred.kind != super::CredentialKind::Pat {
-        return Ok(());
-    }
-    let Some(model) = Credential::find_by_id(cred.id).one(db).await? else {
-        return Ok(());
-    };
-    let lifetime = model.expires_at.map(|e| e - model.created_at);
-    if lifetime.is_none_or(|l| l > chrono::TimeDelta::days(i64::from(max_days))) {
-        return Err(AppError::Forbidden(format!(
-            "this organization accepts personal access tokens valid for at most {max_days} days"
-        )));
-    }
-    Ok(())
-}
-
-/// A project-bound API key may act only inside its project.
-pub fn require_project(principal: &Principal, project_id: Option<Uuid>) -> AppResult<()> {
-    match principal.credential().and_then(|c| c.project_id) {
-        Some(bound) if project_id != Some(bound) => Err(AppError::Forbidden(
-            "this key is limited to another project".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Whether a service account's key may still act: it exists and is not disabled.
 pub fn service_account_active(sa: &service_account::Model) -> bool {
     sa.disabled_at.is_none()
@@ -170,4 +214,207 @@ pub async fn customer_org_ids<C: ConnectionTrait>(
         .into_iter()
         .map(|m| m.organization_id)
         .collect())
+}
+
+/// The principal's role-given permissions in `org_id` before any credential scopes, and
+/// whether it is an owner there.
+async fn role_in_org<C: ConnectionTrait>(
+    db: &C,
+    principal: &Principal,
+    org_id: Uuid,
+) -> AppResult<(PermissionSet, bool)> {
+    let member = |customer_id: Uuid| async move {
+        let role = member_role(db, org_id, customer_id)
+            .await?
+            .ok_or(AppError::NotAMember)?;
+        Ok::<_, AppError>((role_permissions(&role)?, is_owner_role(&role)))
+    };
+    match principal {
+        Principal::System => Ok((PermissionSet::everything(), true)),
+        Principal::Session { customer, .. } | Principal::Oidc { customer } => {
+            member(customer.id).await
+        }
+        Principal::Credential(cred) => {
+            if cred.organization_id.is_some_and(|o| o != org_id) {
+                return Err(AppError::NotAMember);
+            }
+            match (&cred.service_account, &cred.customer) {
+                (Some(sa), _) => {
+                    let sa = ServiceAccount::find_by_id(sa.id)
+                        .one(db)
+                        .await?
+                        .filter(|sa| sa.organization_id == org_id && service_account_active(sa))
+                        .ok_or(AppError::NotAMember)?;
+                    let role = Role::find_by_id(sa.role_id)
+                        .one(db)
+                        .await?
+                        .ok_or_else(|| corrupt("service account role", sa.role_id))?;
+                    Ok((role_permissions(&role)?, false))
+                }
+                (None, Some(customer)) => member(customer.id).await,
+                (None, None) => Err(AppError::NotAMember),
+            }
+        }
+    }
+}
+
+/// An organization may cap the lifetime of the personal access tokens used in it.
+fn check_pat_policy(principal: &Principal, org: &organization::Model) -> AppResult<()> {
+    let (Some(max_days), Some(cred)) = (org.pat_max_lifetime_days, principal.credential()) else {
+        return Ok(());
+    };
+    if cred.kind != CredentialKind::Pat {
+        return Ok(());
+    }
+    let lifetime = cred.expires_at.map(|e| e - cred.created_at);
+    if lifetime.is_none_or(|l| l > chrono::TimeDelta::days(i64::from(max_days))) {
+        return Err(AppError::Forbidden(format!(
+            "this organization accepts personal access tokens valid for at most {max_days} days"
+        )));
+    }
+    Ok(())
+}
+
+impl Services {
+    /// The one authorization path (see the module documentation).
+    pub async fn authorize(&self, actor: &Actor, need: Need) -> AppResult<Grant> {
+        let principal = &actor.principal;
+        let grant = |org, customer, held, owner| Grant {
+            actor: actor.clone(),
+            org,
+            customer,
+            held,
+            owner,
+        };
+        match need {
+            Need::Org(org_id, perm) => {
+                let (held, owner) = self.held_in_org(principal, org_id).await?;
+                if !held.allows(&perm) {
+                    return Err(AppError::MissingPermission(perm.to_string()));
+                }
+                let customer = principal.customer().map(|c| c.id);
+                Ok(grant(Some(org_id), customer, held, owner))
+            }
+            Need::User(perm) => {
+                let (customer, held) = self.user_power(principal)?;
+                if !held.allows(&perm) {
+                    return Err(AppError::MissingPermission(perm.to_string()));
+                }
+                Ok(grant(None, Some(customer), held, false))
+            }
+            Need::InstanceAdmin => {
+                let allowed = match principal {
+                    Principal::System => true,
+                    Principal::Session { customer, .. } => customer.is_instance_admin,
+                    Principal::Credential(c) => {
+                        c.kind == CredentialKind::Pat
+                            && c.customer.as_ref().is_some_and(|c| c.is_instance_admin)
+                            && c.scopes.is_none()
+                    }
+                    Principal::Oidc { .. } => false,
+                };
+                if !allowed {
+                    let scoped = principal.credential().is_some_and(|c| {
+                        c.scopes.is_some()
+                            && c.customer.as_ref().is_some_and(|c| c.is_instance_admin)
+                    });
+                    return Err(AppError::Forbidden(if scoped {
+                        "a personal access token with scopes never carries instance-admin power"
+                            .into()
+                    } else {
+                        "this needs an instance admin, signed in or with an unscoped personal access token".into()
+                    }));
+                }
+                let customer = principal.customer().map(|c| c.id);
+                Ok(grant(None, customer, PermissionSet::everything(), false))
+            }
+            Need::DashboardSession => match principal {
+                Principal::Session { customer, .. } => Ok(grant(
+                    None,
+                    Some(customer.id),
+                    PermissionSet::everything(),
+                    false,
+                )),
+                _ => Err(AppError::Forbidden(
+                    "CLI sign-ins are approved in the dashboard, signed in".into(),
+                )),
+            },
+            Need::OwnToken => match principal.credential() {
+                Some(c) if c.kind == CredentialKind::Pat => {
+                    let customer = c.customer.as_ref().map(|c| c.id);
+                    Ok(grant(None, customer, PermissionSet::default(), false))
+                }
+                _ => Err(AppError::Forbidden(
+                    "only a personal access token can revoke itself".into(),
+                )),
+            },
+        }
+    }
+
+    /// What `principal` holds in `org_id` right now (role ∩ credential scopes), and
+    /// whether it is an owner there; `NOT_A_MEMBER` when it holds nothing there.
+    pub async fn held_in_org(
+        &self,
+        principal: &Principal,
+        org_id: Uuid,
+    ) -> AppResult<(PermissionSet, bool)> {
+        if !matches!(principal, Principal::System) {
+            let org = Organization::find_by_id(org_id)
+                .one(&self.db)
+                .await?
+                .ok_or(AppError::NotAMember)?;
+            if org.suspended_at.is_some() {
+                return Err(AuthFailure::Suspended.into());
+            }
+            check_pat_policy(principal, &org)?;
+        }
+        let (role, owner) = role_in_org(&self.db, principal, org_id).await?;
+        let held = match principal.credential().and_then(|c| c.scopes.as_deref()) {
+            Some(scopes) => role.restrict_to(scopes),
+            None => role,
+        };
+        Ok((held, owner))
+    }
+
+    /// [`Services::authorize`] for an object found by its own id: a caller outside the
+    /// object's organization learns nothing, getting `NOT_FOUND` as for an id that does
+    /// not exist.
+    pub async fn authorize_visible(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        perm: Perm,
+        what: &'static str,
+    ) -> AppResult<Grant> {
+        match self.authorize(actor, Need::Org(org_id, perm)).await {
+            Err(AppError::NotAMember) => Err(AppError::NotFound(what)),
+            other => other,
+        }
+    }
+
+    /// The user a principal acts for over user-level things, and what it may do there.
+    fn user_power(&self, principal: &Principal) -> AppResult<(Uuid, PermissionSet)> {
+        match principal {
+            Principal::Session { customer, .. } | Principal::Oidc { customer } => {
+                Ok((customer.id, PermissionSet::everything()))
+            }
+            Principal::Credential(c) if c.kind == CredentialKind::Pat => {
+                let customer = c
+                    .customer
+                    .as_ref()
+                    .ok_or_else(|| corrupt("personal access token", "it has no owner"))?;
+                let held = match &c.scopes {
+                    Some(scopes) => PermissionSet::of(scopes),
+                    None => PermissionSet::everything(),
+                };
+                Ok((customer.id, held))
+            }
+            Principal::Credential(_) => Err(AppError::Forbidden(
+                "API keys and service-account keys never act for a user: use a personal access token".into(),
+            )),
+            Principal::System => Err(AppError::Forbidden(
+                "this needs a user, signed in or with a personal access token".into(),
+            )),
+        }
+    }
 }

@@ -10,24 +10,11 @@ use uuid::Uuid;
 
 use super::{
     Actor, Services,
+    access::Need,
     audit::{self, AuditEntry},
-    validate,
+    paging, validate,
 };
 use crate::error::{AppError, AppResult};
-
-/// Refuses anyone but an instance admin.
-pub fn require_instance_admin(actor: &Actor) -> AppResult<()> {
-    if actor.principal.is_instance_admin()
-        && actor
-            .principal
-            .credential()
-            .is_none_or(|c| c.organization_id.is_none())
-    {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden("instance admin".into()))
-    }
-}
 
 fn suspension_reason(suspend: bool, reason: Option<String>) -> AppResult<Option<String>> {
     let reason = validate::reason("input.reason", reason)?;
@@ -51,9 +38,9 @@ impl Services {
         suspend: bool,
         reason: Option<String>,
     ) -> AppResult<customer::Model> {
-        require_instance_admin(actor)?;
+        let grant = self.authorize(actor, Need::InstanceAdmin).await?;
         let reason = suspension_reason(suspend, reason)?;
-        if suspend && actor.customer().is_some_and(|c| c.id == id) {
+        if suspend && grant.customer() == Some(id) {
             return Err(AppError::Conflict("you cannot suspend yourself".into()));
         }
         let current = Customer::find_by_id(id)
@@ -74,7 +61,7 @@ impl Services {
         };
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(None, action, "customer", model.id)
                 .name(&model.email)
                 .details(json!({ "reason": reason })),
@@ -95,7 +82,7 @@ impl Services {
         suspend: bool,
         reason: Option<String>,
     ) -> AppResult<organization::Model> {
-        require_instance_admin(actor)?;
+        let grant = self.authorize(actor, Need::InstanceAdmin).await?;
         let reason = suspension_reason(suspend, reason)?;
         let current = Organization::find_by_id(id)
             .one(&self.db)
@@ -115,7 +102,7 @@ impl Services {
         };
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(Some(model.id), action, "organization", model.id)
                 .name(&model.name)
                 .details(json!({ "reason": reason })),
@@ -136,12 +123,9 @@ impl Services {
         search: Option<String>,
         first: u64,
         after: Option<Uuid>,
-    ) -> AppResult<super::credentials::Page<customer::Model>> {
-        use sea_orm::{
-            ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-        };
-        require_instance_admin(actor)?;
-        let first = first.clamp(1, super::credentials::MAX_PAGE);
+    ) -> AppResult<paging::Page<customer::Model>> {
+        use sea_orm::{Condition, QueryFilter};
+        self.authorize(actor, Need::InstanceAdmin).await?;
         let mut q = Customer::find();
         if let Some(s) = super::validate::search("search", search)? {
             q = q.filter(
@@ -150,19 +134,7 @@ impl Services {
                     .add(super::validate::contains_ci(customer::Column::Name, &s)),
             );
         }
-        let total = q.clone().count(&self.db).await?;
-        let mut q = q.order_by_desc(customer::Column::Id);
-        if let Some(after) = after {
-            q = q.filter(customer::Column::Id.lt(after));
-        }
-        let mut items = q.limit(first + 1).all(&self.db).await?;
-        let has_next = items.len() as u64 > first;
-        items.truncate(first as usize);
-        Ok(super::credentials::Page {
-            items,
-            has_next,
-            total,
-        })
+        paging::page(&self.db, q, customer::Column::Id, first, after).await
     }
 
     /// Every credential a customer owns or created: API keys, service-account keys and PATs.
@@ -173,7 +145,7 @@ impl Services {
         customer_id: Uuid,
     ) -> AppResult<Vec<super::credentials::CredentialView>> {
         use sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder};
-        require_instance_admin(actor)?;
+        self.authorize(actor, Need::InstanceAdmin).await?;
         let rows = Credential::find()
             .filter(
                 Condition::any()
@@ -194,36 +166,21 @@ impl Services {
         id: Uuid,
         reason: Option<String>,
     ) -> AppResult<super::credentials::CredentialView> {
-        require_instance_admin(actor)?;
+        let grant = self.authorize(actor, Need::InstanceAdmin).await?;
         let reason = validate::reason("input.reason", reason)?;
         let current = Credential::find_by_id(id)
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("credential"))?;
-        if current.revoked_at.is_some() {
-            return super::credentials::view(&self.db, current).await;
-        }
-        let org = current.organization_id;
-        let mut active: entity::credential::ActiveModel = current.into();
-        active.revoked_at = Set(Some(Utc::now()));
-        active.revoked_reason = Set(reason.clone());
-        active.revoked_by = Set(actor.customer().map(|c| c.id));
-        active.updated_at = Set(Utc::now());
-        let txn = self.db.begin().await?;
-        let model = active.update(&txn).await?;
-        audit::record(
-            &txn,
-            actor,
-            AuditEntry::new(org, "credential.admin_revoke", "credential", model.id)
-                .name(&model.name)
-                .details(
-                    json!({ "reason": reason, "kind": model.kind, "prefix": model.display_prefix }),
-                ),
+        let entry = AuditEntry::new(
+            current.organization_id,
+            "credential.admin_revoke",
+            "credential",
+            id,
         )
-        .await?;
-        txn.commit().await?;
-        self.verifier
-            .invalidate(&crate::token::TokenHash::from_stored(&model.token_hash));
-        super::credentials::view(&self.db, model).await
+        .details(
+            json!({ "reason": reason, "kind": current.kind, "prefix": current.display_prefix }),
+        );
+        self.revoke_credential(&grant, current, reason, entry).await
     }
 }

@@ -17,7 +17,13 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Actor, Principal, ids::new_id};
+use super::{
+    Actor, Principal,
+    access::{Grant, Need},
+    ids::new_id,
+    paging,
+    permissions::Perm,
+};
 use crate::error::{AppError, AppResult};
 
 /// The hash a chain starts from.
@@ -182,12 +188,14 @@ fn chain_scope(org: Option<Uuid>) -> String {
     }
 }
 
-/// Writes `entry` as done by `actor`, inside the caller's transaction.
+/// Writes `entry` as done by the grant's actor, inside the caller's transaction. Taking
+/// the [`Grant`] means no change is written without having been authorized.
 pub async fn record<C: ConnectionTrait>(
     txn: &C,
-    actor: &Actor,
+    grant: &Grant,
     entry: AuditEntry,
 ) -> AppResult<()> {
+    let actor = grant.actor();
     let scope = chain_scope(entry.organization_id);
     // Taking the chain head with a write first serializes writers of one chain: the
     // upsert locks the row on PostgreSQL and takes the write lock on SQLite.
@@ -281,24 +289,6 @@ fn filtered(org_id: Option<Uuid>, filter: &AuditFilter) -> sea_orm::Select<Audit
     q
 }
 
-/// One page of an organization's events, newest first, before sequence `before_seq`.
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    org_id: Option<Uuid>,
-    filter: &AuditFilter,
-    before_seq: Option<i64>,
-    limit: u64,
-) -> AppResult<Vec<audit_event::Model>> {
-    let mut q = filtered(org_id, filter);
-    if let Some(seq) = before_seq {
-        q = q.filter(audit_event::Column::Seq.lt(seq));
-    }
-    Ok(q.order_by_desc(audit_event::Column::Seq)
-        .limit(limit)
-        .all(db)
-        .await?)
-}
-
 /// Checks a chain given oldest first: each event's `prev_hash` must be its predecessor's
 /// hash and its own hash must match its contents. Returns the first broken `seq`.
 pub fn verify_chain(events: &[audit_event::Model]) -> Result<(), i64> {
@@ -322,27 +312,58 @@ impl super::Services {
         filter: &AuditFilter,
         first: u64,
         before_seq: Option<i64>,
-    ) -> AppResult<super::credentials::Page<audit_event::Model>> {
-        use sea_orm::PaginatorTrait;
-        super::access::require(
+    ) -> AppResult<paging::Page<audit_event::Model>> {
+        self.authorize(actor, Need::Org(org_id, Perm::AUDIT_LOG_READ))
+            .await?;
+        paging::page(
             &self.db,
-            &actor.principal,
-            org_id,
-            super::permissions::Perm::new("audit_log", super::permissions::Level::Read),
+            filtered(Some(org_id), filter),
+            audit_event::Column::Seq,
+            first,
+            before_seq,
         )
-        .await?;
-        let first = first.clamp(1, super::credentials::MAX_PAGE);
-        let mut items = list(&self.db, Some(org_id), filter, before_seq, first + 1).await?;
-        let has_next = items.len() as u64 > first;
-        items.truncate(first as usize);
-        let total = filtered(Some(org_id), filter).count(&self.db).await?;
-        Ok(super::credentials::Page {
-            items,
-            has_next,
-            total,
-        })
+        .await
+    }
+
+    /// An organization's whole audit log as JSON Lines, oldest first, read in batches as
+    /// the stream is consumed. **Permissions**: `audit_log:read`.
+    pub async fn audit_export(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+    ) -> AppResult<impl futures::Stream<Item = Result<String, std::io::Error>> + use<>> {
+        self.authorize(actor, Need::Org(org_id, Perm::AUDIT_LOG_READ))
+            .await?;
+        let db = self.db.clone();
+        Ok(futures::stream::try_unfold(Some(0i64), move |after| {
+            let db = db.clone();
+            async move {
+                let Some(after) = after else {
+                    return Ok(None);
+                };
+                let batch = export_batch(&db, org_id, after, EXPORT_BATCH)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                if batch.is_empty() {
+                    return Ok(None);
+                }
+                let next = (batch.len() as u64 == EXPORT_BATCH)
+                    .then(|| batch.last().map_or(after, |e| e.seq));
+                let mut chunk = String::new();
+                for event in batch {
+                    let line = serde_json::to_string(&ExportedEvent::from(event))
+                        .map_err(std::io::Error::other)?;
+                    chunk.push_str(&line);
+                    chunk.push('\n');
+                }
+                Ok(Some((chunk, next)))
+            }
+        }))
     }
 }
+
+/// Events read at once while exporting.
+const EXPORT_BATCH: u64 = 500;
 
 /// One line of an audit export (JSON Lines): every field the hash covers, the event's
 /// hash and its predecessor's.
@@ -445,7 +466,7 @@ pub fn verify_export(reader: impl std::io::BufRead) -> Result<usize, String> {
 }
 
 /// Events of one organization with `seq` above `after`, oldest first (for export).
-pub async fn export_batch<C: ConnectionTrait>(
+async fn export_batch<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     after: i64,

@@ -5,7 +5,7 @@ use chrono::Utc;
 use entity::{customer, organization, project};
 use sea_orm::TransactionTrait;
 
-use super::{Actor, Services, credentials, orgs};
+use super::{Actor, Services, access::Grant, credentials, orgs};
 use crate::{
     error::{AppError, AppResult},
     token::PlainToken,
@@ -29,7 +29,7 @@ impl Services {
         org_name: Option<&str>,
         token_name: &str,
     ) -> AppResult<Bootstrapped> {
-        let actor = Actor::system();
+        let grant = Grant::system(Actor::system());
         let token_name = super::validate::name("token_name", token_name)?;
         let txn = self.db.begin().await?;
         let (customer, _) = orgs::find_or_create_local_customer(&txn, email, true).await?;
@@ -45,13 +45,13 @@ impl Services {
                         .ok_or(AppError::NotFound("project"))?;
                     (org, project)
                 }
-                None => orgs::create_org_in(&txn, &actor, customer.id, &org_name, None).await?,
+                None => orgs::create_org_in(&txn, &grant, customer.id, &org_name, None).await?,
             };
         let expires_at = Utc::now() + credentials::PAT_DEFAULT_LIFETIME;
         let (_, token) = credentials::issue_pat_in(
             &txn,
             self,
-            &actor,
+            &grant,
             customer.id,
             token_name,
             expires_at,

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::{
     Actor, Services,
+    access::{self, Grant, Need},
     audit::{self, AuditEntry},
     credentials::{self, PAT_DEFAULT_LIFETIME},
     ids::new_id,
@@ -308,7 +309,7 @@ impl Services {
     /// The device a user typed the code of, for the approval page. Lookups are limited
     /// per user, so codes cannot be guessed.
     pub async fn device_login(&self, actor: &Actor, user_code: &str) -> AppResult<DeviceView> {
-        let customer = self.approving_user(actor)?;
+        let (customer, _) = self.approving_user(actor).await?;
         let decision = self.limiter.check(customer, USER_CODE_LOOKUPS_PER_MINUTE);
         if !decision.allowed {
             return Err(AppError::RateLimited {
@@ -333,7 +334,7 @@ impl Services {
         user_code: &str,
         approve: bool,
     ) -> AppResult<DeviceView> {
-        let customer = self.approving_user(actor)?;
+        let (customer, grant) = self.approving_user(actor).await?;
         let code = normalize_user_code(user_code)?;
         let now = Utc::now();
         let row = DeviceAuthorization::find()
@@ -364,7 +365,7 @@ impl Services {
         }
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(
                 None,
                 if approve {
@@ -397,7 +398,7 @@ impl Services {
         code_challenge_method: &str,
         name: Option<&str>,
     ) -> AppResult<String> {
-        let customer = self.approving_user(actor)?;
+        let (customer, grant) = self.approving_user(actor).await?;
         let mut url = loopback_redirect(redirect_uri)?;
         if code_challenge_method != "S256" {
             return Err(AppError::invalid("code_challenge_method", "must be S256"));
@@ -434,7 +435,7 @@ impl Services {
         .await?;
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(None, "cli_login.approve", "cli_login", row.id).name(&name),
         )
         .await?;
@@ -492,30 +493,13 @@ impl Services {
         Ok(issued)
     }
 
-    /// Revokes the PAT that authenticates this request (`keyward logout`).
-    pub async fn revoke_current_token(
-        &self,
-        actor: &Actor,
-    ) -> AppResult<credentials::CredentialView> {
-        let cred = actor
-            .principal
-            .credential()
-            .filter(|c| c.kind == super::CredentialKind::Pat)
-            .ok_or_else(|| {
-                AppError::Forbidden("only a personal access token can revoke itself".into())
-            })?;
-        self.revoke_personal_access_token(actor, cred.id, Some("logged out".into()))
-            .await
-    }
-
     /// Users approve sign-ins for themselves, signed in to the dashboard.
-    fn approving_user(&self, actor: &Actor) -> AppResult<Uuid> {
-        match &actor.principal {
-            super::Principal::Session { customer, .. } => Ok(customer.id),
-            _ => Err(AppError::Forbidden(
-                "CLI sign-ins are approved in the dashboard, signed in".into(),
-            )),
-        }
+    async fn approving_user(&self, actor: &Actor) -> AppResult<(Uuid, Grant)> {
+        let grant = self.authorize(actor, Need::DashboardSession).await?;
+        let customer = grant
+            .customer()
+            .ok_or_else(|| access::corrupt("session grant", "it has no user"))?;
+        Ok((customer, grant))
     }
 
     /// A PAT for the CLI, named after its machine; the user's approval is audited
@@ -527,7 +511,7 @@ impl Services {
         name: &str,
         flow: &str,
     ) -> AppResult<(Uuid, IssuedToken)> {
-        let expires_at = Utc::now() + PAT_DEFAULT_LIFETIME;
+        let expires_at = Utc::now() + PAT_DEFAULT_LIFETIME.min(self.pat_max_lifetime());
         let owner = Customer::find_by_id(customer)
             .one(txn)
             .await?
@@ -535,11 +519,11 @@ impl Services {
         if owner.suspended_at.is_some() {
             return Err(AppError::Forbidden("this account is suspended".into()));
         }
-        let actor = Actor::system();
+        let grant = Grant::system(Actor::system());
         let (model, token) = credentials::issue_pat_in(
             txn,
             self,
-            &actor,
+            &grant,
             customer,
             name.to_owned(),
             expires_at,

@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use super::{
     Actor, Services, access,
+    access::{Grant, Need},
     audit::{self, AuditEntry},
     ids::new_id,
-    permissions::{BuiltinRole, Level, Perm},
+    permissions::{BuiltinRole, Perm},
     validate,
 };
 use crate::{
@@ -100,7 +101,7 @@ pub fn namespace(org_slug: &str, project_slug: &str) -> String {
 /// project, inside the caller's transaction, and audits it.
 pub async fn create_org_in<C: ConnectionTrait>(
     txn: &C,
-    actor: &Actor,
+    grant: &Grant,
     owner_id: Uuid,
     name: &str,
     slug: Option<String>,
@@ -170,19 +171,19 @@ pub async fn create_org_in<C: ConnectionTrait>(
     .await?;
     audit::record(
         txn,
-        actor,
+        grant,
         AuditEntry::new(Some(org.id), "organization.create", "organization", org.id)
             .name(&org.name)
             .details(json!({ "slug": org.slug, "owner_id": owner_id })),
     )
     .await?;
-    let project = create_project_in(txn, actor, &org, "Default", "default".into()).await?;
+    let project = create_project_in(txn, grant, &org, "Default", "default".into()).await?;
     Ok((org, project))
 }
 
 async fn create_project_in<C: ConnectionTrait>(
     txn: &C,
-    actor: &Actor,
+    grant: &Grant,
     org: &organization::Model,
     name: &str,
     slug: String,
@@ -211,7 +212,7 @@ async fn create_project_in<C: ConnectionTrait>(
     .await?;
     audit::record(
         txn,
-        actor,
+        grant,
         AuditEntry::new(Some(org.id), "project.create", "project", project.id)
             .name(&project.name)
             .details(json!({ "slug": project.slug, "namespace": project.namespace })),
@@ -248,8 +249,8 @@ pub async fn first_project<C: ConnectionTrait>(
 }
 
 impl Services {
-    /// Creates an organization owned by the acting customer, with a default project.
-    /// **Permissions**: any signed-in customer.
+    /// Creates an organization owned by the acting user, with a default project.
+    /// **Permissions**: `organization:write` over your own things.
     #[instrument(skip_all)]
     pub async fn create_organization(
         &self,
@@ -257,22 +258,15 @@ impl Services {
         name: &str,
         slug: Option<String>,
     ) -> AppResult<(organization::Model, project::Model)> {
-        let owner = actor
+        let grant = self
+            .authorize(actor, Need::User(Perm::ORGANIZATION_WRITE))
+            .await?;
+        let owner = grant
             .customer()
-            .ok_or_else(|| AppError::Forbidden("organizations are created by a user".into()))?
-            .id;
-        if actor
-            .principal
-            .credential()
-            .is_some_and(|c| c.organization_id.is_some())
-        {
-            return Err(AppError::Forbidden(
-                "an organization's API key cannot create organizations".into(),
-            ));
-        }
+            .ok_or_else(|| access::corrupt("user grant", "it has no user"))?;
         let name = validate::name("input.name", name)?;
         let txn = self.db.begin().await?;
-        let created = create_org_in(&txn, actor, owner, &name, slug).await?;
+        let created = create_org_in(&txn, &grant, owner, &name, slug).await?;
         txn.commit().await?;
         Ok(created)
     }
@@ -296,13 +290,8 @@ impl Services {
 
     /// One organization. **Permissions**: `organization:read`.
     pub async fn organization(&self, actor: &Actor, id: Uuid) -> AppResult<organization::Model> {
-        access::require(
-            &self.db,
-            &actor.principal,
-            id,
-            Perm::new("organization", Level::Read),
-        )
-        .await?;
+        self.authorize(actor, Need::Org(id, Perm::ORGANIZATION_READ))
+            .await?;
         Organization::find_by_id(id)
             .one(&self.db)
             .await?
@@ -311,15 +300,11 @@ impl Services {
 
     /// An organization's projects. **Permissions**: `projects:read`.
     pub async fn projects(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<project::Model>> {
-        access::require(
-            &self.db,
-            &actor.principal,
-            org_id,
-            Perm::new("projects", Level::Read),
-        )
-        .await?;
+        let grant = self
+            .authorize(actor, Need::Org(org_id, Perm::PROJECTS_READ))
+            .await?;
         let mut q = Project::find().filter(project::Column::OrganizationId.eq(org_id));
-        if let Some(bound) = actor.principal.credential().and_then(|c| c.project_id) {
+        if let Some(bound) = grant.bound_project() {
             q = q.filter(project::Column::Id.eq(bound));
         }
         Ok(q.order_by_asc(project::Column::Id).all(&self.db).await?)
@@ -331,14 +316,16 @@ impl Services {
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("project"))?;
-        self.require_visible(
-            actor,
-            project.organization_id,
-            Perm::new("projects", Level::Read),
-            "project",
-        )
-        .await?;
-        access::require_project(&actor.principal, Some(project.id))
+        let grant = self
+            .authorize_visible(
+                actor,
+                project.organization_id,
+                Perm::PROJECTS_READ,
+                "project",
+            )
+            .await?;
+        grant
+            .require_project(Some(project.id))
             .map_err(|_| AppError::NotFound("project"))?;
         Ok(project)
     }
@@ -352,14 +339,10 @@ impl Services {
         name: &str,
         slug: Option<String>,
     ) -> AppResult<project::Model> {
-        access::require(
-            &self.db,
-            &actor.principal,
-            org_id,
-            Perm::new("projects", Level::Write),
-        )
-        .await?;
-        access::require_project(&actor.principal, None)?;
+        let grant = self
+            .authorize(actor, Need::Org(org_id, Perm::PROJECTS_WRITE))
+            .await?;
+        grant.require_project(None)?;
         let name = validate::name("input.name", name)?;
         let slug = match slug {
             Some(s) => validate::slug("input.slug", &s)?,
@@ -370,24 +353,9 @@ impl Services {
             .await?
             .ok_or(AppError::NotFound("organization"))?;
         let txn = self.db.begin().await?;
-        let project = create_project_in(&txn, actor, &org, &name, slug).await?;
+        let project = create_project_in(&txn, &grant, &org, &name, slug).await?;
         txn.commit().await?;
         Ok(project)
-    }
-
-    /// Checks `perm` on an object found by its own id. A caller outside the object's
-    /// organization learns nothing: they get `NOT_FOUND`, as for an id that does not exist.
-    pub async fn require_visible(
-        &self,
-        actor: &Actor,
-        org_id: Uuid,
-        perm: Perm,
-        what: &'static str,
-    ) -> AppResult<()> {
-        match access::require(&self.db, &actor.principal, org_id, perm).await {
-            Err(AppError::NotAMember) => Err(AppError::NotFound(what)),
-            other => other.map(|_| ()),
-        }
     }
 }
 
@@ -411,13 +379,9 @@ impl Services {
         id: Uuid,
         name: &str,
     ) -> AppResult<organization::Model> {
-        access::require(
-            &self.db,
-            &actor.principal,
-            id,
-            Perm::new("organization", Level::Write),
-        )
-        .await?;
+        let grant = self
+            .authorize(actor, Need::Org(id, Perm::ORGANIZATION_WRITE))
+            .await?;
         let name = validate::name("input.name", name)?;
         let org = Organization::find_by_id(id)
             .one(&self.db)
@@ -431,7 +395,7 @@ impl Services {
         let org = active.update(&txn).await?;
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(Some(id), "organization.rename", "organization", id)
                 .name(&org.name)
                 .details(json!({ "from": from, "to": org.name })),
@@ -449,13 +413,9 @@ impl Services {
         id: Uuid,
         settings: OrgSettings,
     ) -> AppResult<organization::Model> {
-        access::require(
-            &self.db,
-            &actor.principal,
-            id,
-            Perm::new("settings", Level::Write),
-        )
-        .await?;
+        let grant = self
+            .authorize(actor, Need::Org(id, Perm::SETTINGS_WRITE))
+            .await?;
         if let Some(Some(v)) = settings.rate_limit_per_minute
             && !(1..=1_000_000).contains(&v)
         {
@@ -464,12 +424,15 @@ impl Services {
                 "must be between 1 and 1000000",
             ));
         }
+        let instance_max = self.config.pat_max_lifetime_days;
         if let Some(Some(v)) = settings.pat_max_lifetime_days
-            && !(1..=3650).contains(&v)
+            && u32::try_from(v).map_or(true, |v| !(1..=instance_max).contains(&v))
         {
             return Err(AppError::invalid(
                 "input.patMaxLifetimeDays",
-                "must be between 1 and 3650",
+                format!(
+                    "must be between 1 and {instance_max} (an organization may only lower the instance's maximum)"
+                ),
             ));
         }
         let org = Organization::find_by_id(id)
@@ -491,7 +454,7 @@ impl Services {
         let org = active.update(&txn).await?;
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(Some(id), "organization.update_settings", "organization", id)
                 .name(&org.name)
                 .details(json!({
@@ -518,14 +481,16 @@ impl Services {
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("project"))?;
-        self.require_visible(
-            actor,
-            project.organization_id,
-            Perm::new("projects", Level::Write),
-            "project",
-        )
-        .await?;
-        access::require_project(&actor.principal, Some(project.id))
+        let grant = self
+            .authorize_visible(
+                actor,
+                project.organization_id,
+                Perm::PROJECTS_WRITE,
+                "project",
+            )
+            .await?;
+        grant
+            .require_project(Some(project.id))
             .map_err(|_| AppError::NotFound("project"))?;
         let name = validate::name("input.name", name)?;
         let org = project.organization_id;
@@ -537,7 +502,7 @@ impl Services {
         let project = active.update(&txn).await?;
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(Some(org), "project.rename", "project", id)
                 .name(&project.name)
                 .details(json!({ "from": from, "to": project.name })),

@@ -1,32 +1,114 @@
 //! Resources, levels and roles (SPEC §5), and the effective-permission rule (§3.1).
 //!
-//! A permission is `resource:level`. Built-in resources are fixed; an organization may
-//! define application resources of its own (`deployments`, `cache`, …). Levels are
-//! ordered, and a higher level includes the lower ones.
+//! A permission is `resource:level`. The built-in resources are the variants of
+//! [`Resource`]; an organization may define application resources of its own
+//! (`deployments`, `cache`, …), held as [`Resource::App`]. A built-in resource is never
+//! spelt as a string in a check: code uses the constants below, so a misspelling does not
+//! compile. Levels are ordered, and a higher level includes the lower ones.
 
 use std::{collections::BTreeMap, fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-/// The resources every organization has.
-pub const BUILTIN_RESOURCES: [&str; 12] = [
-    "organization",
-    "projects",
-    "members",
-    "invites",
-    "roles",
-    "api_keys",
-    "personal_access_tokens",
-    "service_accounts",
-    "audit_log",
-    "sessions",
-    "usage",
-    "settings",
-];
+/// A resource permissions are about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    Organization,
+    Projects,
+    Members,
+    Invites,
+    Roles,
+    ApiKeys,
+    PersonalAccessTokens,
+    ServiceAccounts,
+    AuditLog,
+    Sessions,
+    Usage,
+    Settings,
+    /// An application resource an organization defined (never a built-in name).
+    App(AppResource),
+}
+
+/// The name of an application resource: 1–48 of `a-z 0-9 _ -`, starting with a letter,
+/// and not a built-in resource's name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AppResource(String);
+
+impl AppResource {
+    /// The name, as stored and shown.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Resource {
+    /// Every built-in resource, in the order the permission catalogue lists them.
+    pub const BUILTIN: [Resource; 12] = [
+        Resource::Organization,
+        Resource::Projects,
+        Resource::Members,
+        Resource::Invites,
+        Resource::Roles,
+        Resource::ApiKeys,
+        Resource::PersonalAccessTokens,
+        Resource::ServiceAccounts,
+        Resource::AuditLog,
+        Resource::Sessions,
+        Resource::Usage,
+        Resource::Settings,
+    ];
+
+    /// The stored and shown name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Organization => "organization",
+            Self::Projects => "projects",
+            Self::Members => "members",
+            Self::Invites => "invites",
+            Self::Roles => "roles",
+            Self::ApiKeys => "api_keys",
+            Self::PersonalAccessTokens => "personal_access_tokens",
+            Self::ServiceAccounts => "service_accounts",
+            Self::AuditLog => "audit_log",
+            Self::Sessions => "sessions",
+            Self::Usage => "usage",
+            Self::Settings => "settings",
+            Self::App(name) => name.as_str(),
+        }
+    }
+
+    /// Whether this is one of the built-in resources.
+    pub fn is_builtin(&self) -> bool {
+        !matches!(self, Self::App(_))
+    }
+
+    /// The built-in resource of that name, if it is one.
+    pub fn builtin(name: &str) -> Option<Resource> {
+        Self::BUILTIN.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// A built-in resource by name, or an application resource of a valid name.
+    pub fn parse(name: &str) -> Result<Resource, String> {
+        if let Some(builtin) = Self::builtin(name) {
+            return Ok(builtin);
+        }
+        if valid_resource_name(name) {
+            Ok(Self::App(AppResource(name.to_owned())))
+        } else {
+            Err(format!("`{name}` is not a valid resource name"))
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Whether `name` is one of the built-in resources.
 pub fn is_builtin_resource(name: &str) -> bool {
-    BUILTIN_RESOURCES.contains(&name)
+    Resource::builtin(name).is_some()
 }
 
 /// Whether `name` may name an application resource: 1–48 of `a-z 0-9 _ -`, starting with a letter.
@@ -89,26 +171,49 @@ impl fmt::Display for Level {
 /// One permission, `resource:level`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Perm {
-    pub resource: String,
+    pub resource: Resource,
     pub level: Level,
 }
 
 impl Perm {
-    pub fn new(resource: &str, level: Level) -> Self {
-        Self {
-            resource: resource.to_owned(),
-            level,
-        }
+    pub const ORGANIZATION_READ: Perm = Perm::new(Resource::Organization, Level::Read);
+    pub const ORGANIZATION_WRITE: Perm = Perm::new(Resource::Organization, Level::Write);
+    pub const PROJECTS_READ: Perm = Perm::new(Resource::Projects, Level::Read);
+    pub const PROJECTS_WRITE: Perm = Perm::new(Resource::Projects, Level::Write);
+    pub const MEMBERS_READ: Perm = Perm::new(Resource::Members, Level::Read);
+    pub const MEMBERS_WRITE: Perm = Perm::new(Resource::Members, Level::Write);
+    pub const MEMBERS_DELETE: Perm = Perm::new(Resource::Members, Level::Delete);
+    pub const INVITES_READ: Perm = Perm::new(Resource::Invites, Level::Read);
+    pub const INVITES_WRITE: Perm = Perm::new(Resource::Invites, Level::Write);
+    pub const ROLES_READ: Perm = Perm::new(Resource::Roles, Level::Read);
+    pub const ROLES_WRITE: Perm = Perm::new(Resource::Roles, Level::Write);
+    pub const ROLES_DELETE: Perm = Perm::new(Resource::Roles, Level::Delete);
+    pub const API_KEYS_READ: Perm = Perm::new(Resource::ApiKeys, Level::Read);
+    pub const API_KEYS_WRITE: Perm = Perm::new(Resource::ApiKeys, Level::Write);
+    pub const API_KEYS_DELETE: Perm = Perm::new(Resource::ApiKeys, Level::Delete);
+    pub const API_KEYS_ADMIN: Perm = Perm::new(Resource::ApiKeys, Level::Admin);
+    pub const PATS_READ: Perm = Perm::new(Resource::PersonalAccessTokens, Level::Read);
+    pub const PATS_WRITE: Perm = Perm::new(Resource::PersonalAccessTokens, Level::Write);
+    pub const PATS_DELETE: Perm = Perm::new(Resource::PersonalAccessTokens, Level::Delete);
+    pub const SERVICE_ACCOUNTS_READ: Perm = Perm::new(Resource::ServiceAccounts, Level::Read);
+    pub const SERVICE_ACCOUNTS_WRITE: Perm = Perm::new(Resource::ServiceAccounts, Level::Write);
+    pub const AUDIT_LOG_READ: Perm = Perm::new(Resource::AuditLog, Level::Read);
+    pub const SESSIONS_READ: Perm = Perm::new(Resource::Sessions, Level::Read);
+    pub const SESSIONS_WRITE: Perm = Perm::new(Resource::Sessions, Level::Write);
+    pub const SESSIONS_DELETE: Perm = Perm::new(Resource::Sessions, Level::Delete);
+    pub const USAGE_READ: Perm = Perm::new(Resource::Usage, Level::Read);
+    pub const SETTINGS_WRITE: Perm = Perm::new(Resource::Settings, Level::Write);
+
+    pub const fn new(resource: Resource, level: Level) -> Self {
+        Self { resource, level }
     }
 
-    /// Parses `resource:level`; the resource is checked for shape only.
+    /// Parses `resource:level`; an application resource is checked for shape only.
     pub fn parse(scope: &str) -> Result<Self, String> {
         let (resource, level) = scope
             .split_once(':')
             .ok_or_else(|| format!("`{scope}` is not of the form resource:level"))?;
-        if !valid_resource_name(resource) {
-            return Err(format!("`{resource}` is not a valid resource name"));
-        }
+        let resource = Resource::parse(resource)?;
         let level = level
             .parse::<Level>()
             .ok()
@@ -180,13 +285,11 @@ impl BuiltinRole {
             Self::Developer => (Level::Read, Level::Write),
             Self::Viewer => (Level::Read, Level::Read),
         };
-        let mut levels: BTreeMap<String, Level> = BUILTIN_RESOURCES
-            .iter()
-            .map(|r| (r.to_string(), base))
-            .collect();
+        let mut levels: BTreeMap<Resource, Level> =
+            Resource::BUILTIN.into_iter().map(|r| (r, base)).collect();
         if self == Self::Developer {
-            levels.insert("api_keys".into(), Level::Write);
-            levels.insert("service_accounts".into(), Level::Write);
+            levels.insert(Resource::ApiKeys, Level::Write);
+            levels.insert(Resource::ServiceAccounts, Level::Write);
         }
         PermissionSet {
             levels,
@@ -195,32 +298,58 @@ impl BuiltinRole {
     }
 }
 
-/// What a principal may do in one organization.
+/// What a principal may do in one organization (or, for user-level operations, what a
+/// credential's scopes allow).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PermissionSet {
     /// Explicit levels by resource.
-    levels: BTreeMap<String, Level>,
+    levels: BTreeMap<Resource, Level>,
     /// The level on application resources not listed in `levels`.
     application_default: Level,
 }
 
 impl PermissionSet {
-    /// A custom role's set from its stored map of resource to level.
-    pub fn from_map(levels: BTreeMap<String, Level>) -> Self {
+    /// Everything: admin on every resource, built-in or not.
+    pub fn everything() -> Self {
+        BuiltinRole::Owner.permissions()
+    }
+
+    /// A custom role's set from its stored map of resource name to level. A name that is
+    /// not a resource is an error: stored data that does not parse never means "nothing"
+    /// or "everything".
+    pub fn from_stored(levels: BTreeMap<String, Level>) -> Result<Self, String> {
+        let mut out = BTreeMap::new();
+        for (name, level) in levels {
+            let resource = Resource::parse(&name)?;
+            if level != Level::None {
+                out.insert(resource, level);
+            }
+        }
+        Ok(Self {
+            levels: out,
+            application_default: Level::None,
+        })
+    }
+
+    /// Exactly the given permissions (a credential's scopes); the highest level wins.
+    pub fn of(perms: &[Perm]) -> Self {
+        let mut levels: BTreeMap<Resource, Level> = BTreeMap::new();
+        for p in perms {
+            let entry = levels.entry(p.resource.clone()).or_insert(Level::None);
+            *entry = (*entry).max(p.level);
+        }
+        levels.retain(|_, l| *l != Level::None);
         Self {
-            levels: levels
-                .into_iter()
-                .filter(|(_, l)| *l != Level::None)
-                .collect(),
+            levels,
             application_default: Level::None,
         }
     }
 
     /// The level granted on `resource`.
-    pub fn level(&self, resource: &str) -> Level {
+    pub fn level(&self, resource: &Resource) -> Level {
         match self.levels.get(resource) {
             Some(level) => *level,
-            None if is_builtin_resource(resource) => Level::None,
+            None if resource.is_builtin() => Level::None,
             None => self.application_default,
         }
     }
@@ -232,34 +361,48 @@ impl PermissionSet {
 
     /// Narrows to a credential's scopes: for each resource, the lower of the two levels.
     pub fn restrict_to(&self, scopes: &[Perm]) -> PermissionSet {
-        let mut levels = BTreeMap::new();
-        for scope in scopes {
-            let level = scope.level.min(self.level(&scope.resource));
-            let entry = levels.entry(scope.resource.clone()).or_insert(Level::None);
-            *entry = (*entry).max(level);
-        }
-        PermissionSet::from_map(levels)
+        let narrowed: Vec<Perm> = scopes
+            .iter()
+            .map(|s| Perm::new(s.resource.clone(), s.level.min(self.level(&s.resource))))
+            .collect();
+        PermissionSet::of(&narrowed)
     }
 
     /// The granted permissions as scopes, over the built-in resources and `app_resources`.
     pub fn to_scopes(&self, app_resources: &[String]) -> Vec<Perm> {
-        let mut names: Vec<&str> = BUILTIN_RESOURCES.to_vec();
-        names.extend(app_resources.iter().map(String::as_str));
-        names.extend(self.levels.keys().map(String::as_str));
+        let mut names: Vec<Resource> = Resource::BUILTIN.to_vec();
+        names.extend(
+            app_resources
+                .iter()
+                .filter_map(|name| Resource::parse(name).ok()),
+        );
+        names.extend(self.levels.keys().cloned());
         names.sort_unstable();
         names.dedup();
         names
             .into_iter()
             .filter_map(|r| {
-                let level = self.level(r);
+                let level = self.level(&r);
                 (level != Level::None).then(|| Perm::new(r, level))
             })
             .collect()
     }
 
+    /// The first permission of `other` (over the built-in resources and `app_resources`)
+    /// that this set lacks, if any.
+    pub fn first_missing(&self, other: &PermissionSet, app_resources: &[String]) -> Option<Perm> {
+        other
+            .to_scopes(app_resources)
+            .into_iter()
+            .find(|p| !self.allows(p))
+    }
+
     /// The stored form of a custom role.
     pub fn to_map(&self) -> BTreeMap<String, Level> {
-        self.levels.clone()
+        self.levels
+            .iter()
+            .map(|(r, l)| (r.as_str().to_owned(), *l))
+            .collect()
     }
 }
 
@@ -267,10 +410,16 @@ impl PermissionSet {
 mod tests {
     use super::*;
 
+    fn app(name: &str) -> Resource {
+        Resource::parse(name).unwrap()
+    }
+
     #[test]
     fn scopes_parse_and_print() {
         let p = Perm::parse("deployments:write").unwrap();
         assert_eq!(p.to_string(), "deployments:write");
+        assert_eq!(p.resource, app("deployments"));
+        assert_eq!(Perm::parse("api_keys:read").unwrap(), Perm::API_KEYS_READ);
         assert!(Perm::parse("deployments").is_err());
         assert!(Perm::parse("deployments:none").is_err());
         assert!(Perm::parse("Deploy:read").is_err());
@@ -278,19 +427,39 @@ mod tests {
     }
 
     #[test]
+    fn builtin_names_never_become_application_resources() {
+        for r in Resource::BUILTIN {
+            assert_eq!(Resource::parse(r.as_str()).unwrap(), r);
+        }
+        // A near miss of a built-in name is an application resource, which a custom role
+        // grants only when it names it.
+        let custom =
+            PermissionSet::from_stored(BTreeMap::from([("api_keys".to_owned(), Level::Read)]))
+                .unwrap();
+        assert_eq!(custom.level(&app("member")), Level::None);
+        assert!(custom.allows(&Perm::API_KEYS_READ));
+    }
+
+    #[test]
+    fn stored_role_permissions_fail_closed() {
+        let broken = BTreeMap::from([("API Keys".to_owned(), Level::Read)]);
+        assert!(PermissionSet::from_stored(broken).is_err());
+    }
+
+    #[test]
     fn builtin_roles_follow_the_spec() {
         let dev = BuiltinRole::Developer.permissions();
-        assert!(dev.allows(&Perm::new("api_keys", Level::Write)));
-        assert!(!dev.allows(&Perm::new("api_keys", Level::Delete)));
-        assert!(dev.allows(&Perm::new("deployments", Level::Write)));
-        assert!(!dev.allows(&Perm::new("members", Level::Write)));
+        assert!(dev.allows(&Perm::API_KEYS_WRITE));
+        assert!(!dev.allows(&Perm::API_KEYS_DELETE));
+        assert!(dev.allows(&Perm::new(app("deployments"), Level::Write)));
+        assert!(!dev.allows(&Perm::MEMBERS_WRITE));
         let viewer = BuiltinRole::Viewer.permissions();
-        assert!(viewer.allows(&Perm::new("audit_log", Level::Read)));
-        assert!(!viewer.allows(&Perm::new("cache", Level::Write)));
+        assert!(viewer.allows(&Perm::AUDIT_LOG_READ));
+        assert!(!viewer.allows(&Perm::new(app("cache"), Level::Write)));
         assert!(
             BuiltinRole::Owner
                 .permissions()
-                .allows(&Perm::new("settings", Level::Admin))
+                .allows(&Perm::new(Resource::Settings, Level::Admin))
         );
     }
 
@@ -298,12 +467,23 @@ mod tests {
     fn effective_permission_is_the_intersection() {
         let dev = BuiltinRole::Developer.permissions();
         let scoped = dev.restrict_to(&[
-            Perm::new("api_keys", Level::Admin),
-            Perm::new("deployments", Level::Read),
+            Perm::API_KEYS_ADMIN,
+            Perm::new(app("deployments"), Level::Read),
         ]);
-        assert_eq!(scoped.level("api_keys"), Level::Write);
-        assert_eq!(scoped.level("deployments"), Level::Read);
-        assert_eq!(scoped.level("projects"), Level::None);
-        assert_eq!(scoped.level("cache"), Level::None);
+        assert_eq!(scoped.level(&Resource::ApiKeys), Level::Write);
+        assert_eq!(scoped.level(&app("deployments")), Level::Read);
+        assert_eq!(scoped.level(&Resource::Projects), Level::None);
+        assert_eq!(scoped.level(&app("cache")), Level::None);
+    }
+
+    #[test]
+    fn first_missing_names_what_a_set_lacks() {
+        let admin = BuiltinRole::Admin.permissions();
+        let dev = BuiltinRole::Developer.permissions();
+        assert_eq!(admin.first_missing(&dev, &[]), None);
+        assert_eq!(
+            dev.first_missing(&admin, &[]),
+            Some(Perm::new(Resource::Organization, Level::Admin))
+        );
     }
 }

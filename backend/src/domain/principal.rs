@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::permissions::Perm;
@@ -24,11 +25,12 @@ impl CredentialKind {
         }
     }
 
-    /// Parses the stored name.
-    pub fn parse(s: &str) -> Option<Self> {
+    /// Parses the stored name; an unknown kind is an internal error, never a default.
+    pub fn parse(s: &str) -> crate::error::AppResult<Self> {
         [Self::ApiKey, Self::Pat, Self::ServiceAccountKey]
             .into_iter()
             .find(|k| k.as_str() == s)
+            .ok_or_else(|| super::access::corrupt("credential kind", s))
     }
 }
 
@@ -72,6 +74,9 @@ pub struct AuthedCredential {
     pub service_account: Option<ServiceAccountRef>,
     /// `None`: all of the owner's permissions.
     pub scopes: Option<Vec<Perm>>,
+    pub created_at: DateTime<Utc>,
+    /// When it stops working on its own (expiry or the end of a rotation's grace).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The authenticated party of a request.
@@ -108,11 +113,6 @@ impl Principal {
             Self::Credential(c) => Some(c),
             _ => None,
         }
-    }
-
-    /// Whether this is an instance admin.
-    pub fn is_instance_admin(&self) -> bool {
-        matches!(self, Self::System) || self.customer().is_some_and(|c| c.is_instance_admin)
     }
 }
 

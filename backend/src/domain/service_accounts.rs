@@ -13,11 +13,14 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{
-    Actor, CredentialKind, Services, access,
+    Actor, CredentialKind, Services,
+    access::{self, Grant, Need},
     audit::{self, AuditEntry},
     credentials::{self, Created, CredentialView},
     ids::new_id,
-    permissions::{Level, Perm},
+    members::check_assignable,
+    permissions::Perm,
+    roles::org_role,
     validate,
 };
 use crate::{
@@ -52,7 +55,7 @@ impl Services {
         let role = entity::prelude::Role::find_by_id(account.role_id)
             .one(&self.db)
             .await?
-            .ok_or(AppError::NotFound("role"))?;
+            .ok_or_else(|| access::corrupt("service account", "its role is missing"))?;
         let keys = Credential::find()
             .filter(credential::Column::ServiceAccountId.eq(account.id))
             .order_by_desc(credential::Column::Id)
@@ -70,14 +73,32 @@ impl Services {
         actor: &Actor,
         id: Uuid,
         perm: Perm,
-    ) -> AppResult<service_account::Model> {
+    ) -> AppResult<(service_account::Model, Grant)> {
         let account = ServiceAccount::find_by_id(id)
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("service account"))?;
-        self.require_visible(actor, account.organization_id, perm, "service account")
+        let grant = self
+            .authorize_visible(actor, account.organization_id, perm, "service account")
             .await?;
-        Ok(account)
+        Ok((account, grant))
+    }
+
+    /// Refuses unless the grant holds every permission of the account's role: its keys
+    /// act with that role.
+    async fn require_covers_account(
+        &self,
+        grant: &Grant,
+        account: &service_account::Model,
+        what: &str,
+    ) -> AppResult<entity::role::Model> {
+        let role = entity::prelude::Role::find_by_id(account.role_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| access::corrupt("service account", "its role is missing"))?;
+        let apps = credentials::app_resources(&self.db, &[account.organization_id]).await?;
+        grant.require_covers(&access::role_permissions(&role)?, &apps, what)?;
+        Ok(role)
     }
 
     /// An organization's service accounts. **Permissions**: `service_accounts:read`.
@@ -86,13 +107,8 @@ impl Services {
         actor: &Actor,
         org_id: Uuid,
     ) -> AppResult<Vec<ServiceAccountView>> {
-        access::require(
-            &self.db,
-            &actor.principal,
-            org_id,
-            Perm::new("service_accounts", Level::Read),
-        )
-        .await?;
+        self.authorize(actor, Need::Org(org_id, Perm::SERVICE_ACCOUNTS_READ))
+            .await?;
         let rows = ServiceAccount::find()
             .filter(service_account::Column::OrganizationId.eq(org_id))
             .order_by_asc(service_account::Column::Name)
@@ -106,7 +122,7 @@ impl Services {
     }
 
     /// Creates a service account with a role. **Permissions**: `service_accounts:write`,
-    /// and every permission the role grants.
+    /// and every permission the role grants (the owner role only from an owner).
     #[instrument(skip_all, fields(org = %org_id))]
     pub async fn create_service_account(
         &self,
@@ -116,32 +132,13 @@ impl Services {
         description: Option<String>,
         role_id: Uuid,
     ) -> AppResult<ServiceAccountView> {
-        let perms = access::require(
-            &self.db,
-            &actor.principal,
-            org_id,
-            Perm::new("service_accounts", Level::Write),
-        )
-        .await?;
+        let grant = self
+            .authorize(actor, Need::Org(org_id, Perm::SERVICE_ACCOUNTS_WRITE))
+            .await?;
         let name = validate::name("input.name", name)?;
         let description = validate::reason("input.description", description)?.unwrap_or_default();
-        let role = entity::prelude::Role::find_by_id(role_id)
-            .one(&self.db)
-            .await?
-            .filter(|r| r.organization_id == Some(org_id))
-            .ok_or_else(|| {
-                AppError::invalid("input.roleId", "no such role in this organization")
-            })?;
-        let apps = credentials::app_resources(&self.db, &[org_id]).await?;
-        if let Some(over) = access::role_permissions(&role)
-            .to_scopes(&apps)
-            .iter()
-            .find(|p| !perms.allows(p))
-        {
-            return Err(AppError::Forbidden(format!(
-                "{over} (a role cannot grant more than you have)"
-            )));
-        }
+        let role = org_role(&self.db, org_id, role_id, "input.roleId").await?;
+        check_assignable(&self.db, &grant, org_id, &role).await?;
         let now = Utc::now();
         let txn = self.db.begin().await?;
         let account = service_account::ActiveModel {
@@ -151,7 +148,7 @@ impl Services {
             description: Set(description),
             role_id: Set(role.id),
             disabled_at: Set(None),
-            created_by: Set(actor.customer().map(|c| c.id)),
+            created_by: Set(grant.customer()),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -165,7 +162,7 @@ impl Services {
         })?;
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(
                 Some(org_id),
                 "service_account.create",
@@ -181,54 +178,57 @@ impl Services {
     }
 
     /// Creates a key for a service account, bounded by its role; the secret is returned once.
-    /// **Permissions**: `service_accounts:write`.
+    /// **Permissions**: `service_accounts:write`, and every permission of the account's role.
     #[instrument(skip_all, fields(service_account = %input.service_account_id))]
     pub async fn create_service_account_key(
         &self,
         actor: &Actor,
         input: NewServiceAccountKey,
     ) -> AppResult<Created> {
-        let account = self
+        let (account, grant) = self
             .find_service_account(
                 actor,
                 input.service_account_id,
-                Perm::new("service_accounts", Level::Write),
+                Perm::SERVICE_ACCOUNTS_WRITE,
             )
             .await?;
         let org_id = account.organization_id;
-        access::require_project(&actor.principal, input.project_id)?;
+        grant.require_project(input.project_id)?;
+        let role = self
+            .require_covers_account(&grant, &account, "a key for this service account")
+            .await?;
         if account.disabled_at.is_some() {
             return Err(AppError::Conflict("the service account is disabled".into()));
         }
         let name = validate::name("input.name", &input.name)?;
-        let expires_at = input
-            .expires_at
-            .map(|at| validate::future_time("input.expiresAt", at))
-            .transpose()?;
+        let now = Utc::now();
+        let max = self
+            .config
+            .api_key_max_lifetime_days
+            .map(|d| chrono::TimeDelta::days(i64::from(d)));
+        let expires_at = match input.expires_at {
+            Some(at) => Some(credentials::check_expiry("input.expiresAt", at, max, now)?),
+            None => max.map(|max| now + max),
+        };
         let rate =
             credentials::rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
         self.check_project(org_id, input.project_id).await?;
-        let role = entity::prelude::Role::find_by_id(account.role_id)
-            .one(&self.db)
-            .await?
-            .ok_or(AppError::NotFound("role"))?;
         let scopes = self
             .org_scopes(
                 org_id,
                 input.scopes.as_deref(),
-                &access::role_permissions(&role),
+                &access::role_permissions(&role)?,
             )
             .await?;
         let token = self
             .tokens
             .generate(TokenKind::ServiceAccount)
             .map_err(AppError::internal)?;
-        let mut row =
-            credentials::new_row(&token, CredentialKind::ServiceAccountKey, name, Utc::now());
+        let mut row = credentials::new_row(&token, CredentialKind::ServiceAccountKey, name, now);
         row.organization_id = Set(Some(org_id));
         row.project_id = Set(input.project_id);
         row.service_account_id = Set(Some(account.id));
-        row.created_by = Set(actor.customer().map(|c| c.id));
+        row.created_by = Set(grant.customer());
         row.scopes = Set(credentials::scopes_json(&scopes));
         row.expires_at = Set(expires_at);
         row.rate_limit_per_minute = Set(rate);
@@ -236,7 +236,7 @@ impl Services {
         let model = row.insert(&txn).await?;
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(
                 Some(org_id),
                 "service_account_key.create",
@@ -260,7 +260,7 @@ impl Services {
     }
 
     /// Disables or re-enables a service account and with it all its keys.
-    /// **Permissions**: `service_accounts:write`.
+    /// **Permissions**: `service_accounts:write`; to enable, every permission of its role.
     #[instrument(skip_all, fields(service_account = %id, disabled))]
     pub async fn set_service_account_disabled(
         &self,
@@ -268,11 +268,15 @@ impl Services {
         id: Uuid,
         disabled: bool,
     ) -> AppResult<ServiceAccountView> {
-        let account = self
-            .find_service_account(actor, id, Perm::new("service_accounts", Level::Write))
+        let (account, grant) = self
+            .find_service_account(actor, id, Perm::SERVICE_ACCOUNTS_WRITE)
             .await?;
         if account.disabled_at.is_some() == disabled {
             return self.service_account_view(account).await;
+        }
+        if !disabled {
+            self.require_covers_account(&grant, &account, "enabling this service account")
+                .await?;
         }
         let org_id = account.organization_id;
         let mut active: service_account::ActiveModel = account.into();
@@ -287,7 +291,7 @@ impl Services {
         };
         audit::record(
             &txn,
-            actor,
+            &grant,
             AuditEntry::new(Some(org_id), action, "service_account", account.id)
                 .name(&account.name),
         )

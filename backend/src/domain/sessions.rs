@@ -16,7 +16,13 @@ use sea_orm::{
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{CustomerRef, Principal, RequestMeta, Services, ids::new_id, orgs};
+use super::{
+    CustomerRef, Principal, RequestMeta, Services,
+    access::{Grant, Need},
+    ids::new_id,
+    orgs,
+    permissions::Perm,
+};
 use crate::{
     error::{AppError, AppResult, AuthFailure},
     token::{PlainToken, TokenHash, random_base62},
@@ -145,6 +151,7 @@ impl Services {
             },
             meta.clone(),
         );
+        let grant = Grant::system(actor);
         let (org, project) =
             match orgs::find_member_org_by_name(&txn, admin.id, "Local development").await? {
                 Some(org) => {
@@ -154,7 +161,7 @@ impl Services {
                     (org, project)
                 }
                 None => {
-                    orgs::create_org_in(&txn, &actor, admin.id, "Local development", None).await?
+                    orgs::create_org_in(&txn, &grant, admin.id, "Local development", None).await?
                 }
             };
         txn.commit().await?;
@@ -196,8 +203,12 @@ fn current_session(actor: &super::Actor) -> Option<Uuid> {
 
 impl Services {
     /// The acting user's live sessions, most recently active first.
+    /// **Permissions**: `sessions:read` over your own things.
     pub async fn sessions(&self, actor: &super::Actor) -> AppResult<Vec<SessionView>> {
-        let customer = self.session_owner(actor)?;
+        let grant = self
+            .authorize(actor, Need::User(Perm::SESSIONS_READ))
+            .await?;
+        let customer = grant.customer();
         let now = Utc::now();
         let current = current_session(actor);
         let rows = Session::find()
@@ -216,22 +227,14 @@ impl Services {
             .collect())
     }
 
-    fn session_owner(&self, actor: &super::Actor) -> AppResult<Uuid> {
-        match &actor.principal {
-            Principal::Session { customer, .. } | Principal::Oidc { customer } => Ok(customer.id),
-            Principal::Credential(c) if c.kind == super::CredentialKind::Pat => c
-                .customer
-                .as_ref()
-                .map(|c| c.id)
-                .ok_or(AppError::NotFound("session")),
-            _ => Err(AppError::Forbidden("sessions belong to a user".into())),
-        }
-    }
-
     /// Ends one of the acting user's sessions.
+    /// **Permissions**: `sessions:delete` over your own things.
     #[instrument(skip_all, fields(session = %id))]
     pub async fn revoke_session(&self, actor: &super::Actor, id: Uuid) -> AppResult<SessionView> {
-        let customer = self.session_owner(actor)?;
+        let grant = self
+            .authorize(actor, Need::User(Perm::SESSIONS_DELETE))
+            .await?;
+        let customer = grant.customer();
         let row = Session::find_by_id(id)
             .filter(session::Column::CustomerId.eq(customer))
             .one(&self.db)
@@ -250,7 +253,7 @@ impl Services {
         let model = active.update(&txn).await?;
         super::audit::record(
             &txn,
-            actor,
+            &grant,
             super::audit::AuditEntry::new(org, "session.revoke", "session", model.id)
                 .details(serde_json::json!({ "ip": model.ip, "user_agent": model.user_agent })),
         )
@@ -263,7 +266,7 @@ impl Services {
     }
 
     /// Moves the current session to another organization and project the user belongs to.
-    /// **Permissions**: `organization:read` and `projects:read` there.
+    /// **Permissions**: a dashboard session, with `organization:read` there.
     #[instrument(skip_all, fields(org = %org_id))]
     pub async fn switch_session(
         &self,
@@ -276,13 +279,9 @@ impl Services {
                 "only a dashboard session has a current organization".into(),
             ));
         };
-        super::access::require(
-            &self.db,
-            &actor.principal,
-            org_id,
-            super::permissions::Perm::new("organization", super::permissions::Level::Read),
-        )
-        .await?;
+        let grant = self
+            .authorize(actor, Need::Org(org_id, Perm::ORGANIZATION_READ))
+            .await?;
         let project = match project_id {
             Some(pid) => Project::find_by_id(pid)
                 .one(&self.db)
@@ -306,7 +305,7 @@ impl Services {
         active.update(&txn).await?;
         super::audit::record(
             &txn,
-            actor,
+            &grant,
             super::audit::AuditEntry::new(Some(org_id), "session.switch", "session", session_id)
                 .details(serde_json::json!({ "project_id": project.id })),
         )

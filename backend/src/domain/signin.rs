@@ -9,7 +9,8 @@ use sea_orm::{
 use tracing::instrument;
 
 use super::{
-    Actor, CustomerRef, Principal, RequestMeta, Services, access, ids::new_id, orgs, validate,
+    Actor, CustomerRef, Principal, RequestMeta, Services, access, access::Grant, ids::new_id, orgs,
+    validate,
 };
 use crate::{
     error::{AppError, AppResult, AuthFailure},
@@ -118,7 +119,7 @@ impl Services {
                 meta.clone(),
             );
             let org_name = format!("{}'s organization", customer.name);
-            orgs::create_org_in(&txn, &actor, customer.id, &org_name, None).await?;
+            orgs::create_org_in(&txn, &Grant::system(actor), customer.id, &org_name, None).await?;
         }
         txn.commit().await?;
         Ok((customer, provisioned))

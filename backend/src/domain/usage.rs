@@ -16,10 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{
-    Actor, Services,
-    permissions::{Level, Perm},
-};
+use super::{Actor, Services, permissions::Perm};
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Default)]
@@ -156,8 +153,8 @@ impl Services {
                 "the range may span at most 90 days",
             ));
         }
-        let cred = self
-            .visible_credential(actor, credential_id, Perm::new("usage", Level::Read))
+        let (cred, _) = self
+            .visible_credential(actor, credential_id, Perm::USAGE_READ, Perm::PATS_READ)
             .await?;
         let rows = UsageBucket::find()
             .filter(usage_bucket::Column::CredentialId.eq(cred.id))

@@ -22,7 +22,7 @@ use sea_orm::{
 use tracing::instrument;
 
 use super::{
-    AuthedCredential, CredentialKind, CustomerRef, Services, access,
+    AuthedCredential, CredentialKind, CustomerRef, Principal, Services, access,
     credentials::{self, Status, app_resources, stored_scopes},
     permissions::{Perm, PermissionSet},
     principal::ServiceAccountRef,
@@ -37,6 +37,9 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct CredentialRecord {
     pub credential: credential::Model,
+    pub kind: CredentialKind,
+    /// The credential's own scopes; `None`: all of its owner's permissions.
+    pub scopes: Option<Vec<Perm>>,
     pub customer: Option<customer::Model>,
     pub service_account: Option<service_account::Model>,
     pub organization: Option<organization::Model>,
@@ -48,19 +51,15 @@ pub struct CredentialRecord {
 }
 
 impl CredentialRecord {
-    pub fn kind(&self) -> CredentialKind {
-        CredentialKind::parse(&self.credential.kind).unwrap_or(CredentialKind::ApiKey)
-    }
-
     /// Scopes the credential carries right now: its own scopes narrowed by its owner's
     /// current permissions. `None` for a PAT without scopes: it carries whatever its
     /// user may do in the organization a request targets.
     pub fn effective_scopes(&self) -> Option<Vec<Perm>> {
-        let scopes = stored_scopes(&self.credential);
-        match (&self.owner_permissions, self.kind()) {
-            (_, CredentialKind::Pat) => scopes,
+        let scopes = &self.scopes;
+        match (&self.owner_permissions, self.kind) {
+            (_, CredentialKind::Pat) => scopes.clone(),
             (Some(owner), _) => {
-                let set = match &scopes {
+                let set = match scopes {
                     Some(s) => owner.restrict_to(s),
                     None => owner.clone(),
                 };
@@ -107,7 +106,7 @@ impl CredentialRecord {
     pub fn to_authed(&self) -> AuthedCredential {
         AuthedCredential {
             id: self.credential.id,
-            kind: self.kind(),
+            kind: self.kind,
             name: self.credential.name.clone(),
             organization_id: self.credential.organization_id,
             project_id: self.credential.project_id,
@@ -116,7 +115,9 @@ impl CredentialRecord {
                 id: sa.id,
                 name: sa.name.clone(),
             }),
-            scopes: stored_scopes(&self.credential),
+            scopes: self.scopes.clone(),
+            created_at: self.credential.created_at,
+            expires_at: credentials::effective_expiry(&self.credential),
         }
     }
 
@@ -138,6 +139,41 @@ impl CredentialRecord {
 pub struct Verified {
     pub record: Arc<CredentialRecord>,
     pub rate: RateDecision,
+}
+
+/// What a key check decided about a key that may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOutcome {
+    Valid,
+    RateLimited,
+    InsufficientPermissions,
+}
+
+impl KeyOutcome {
+    /// The `code` of the answer.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Valid => "VALID",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
+        }
+    }
+}
+
+/// The answer of [`Services::check_key`].
+#[derive(Debug, Clone)]
+pub enum KeyCheck {
+    /// The key may not be used, for this reason.
+    Refused(AuthFailure),
+    /// The key exists and belongs to a live owner.
+    Checked {
+        outcome: KeyOutcome,
+        /// What the key may do (for a PAT checked against an organization: there).
+        scopes: Option<Vec<Perm>>,
+        /// Required permissions it lacks.
+        missing: Vec<Perm>,
+        verified: Verified,
+    },
 }
 
 /// The verification cache and the set of imported key prefixes.
@@ -250,22 +286,22 @@ pub async fn load_record<C: ConnectionTrait>(
         Some(id) => Project::find_by_id(id).one(db).await?,
         None => None,
     };
-    let owner_permissions = match (credential.organization_id, &service_account, &customer) {
-        (Some(_), Some(sa), _) => Role::find_by_id(sa.role_id)
-            .one(db)
-            .await?
-            .map(|role| access::role_permissions(&role)),
-        (Some(org), None, Some(c)) => access::member_role(db, org, c.id)
-            .await?
-            .map(|role| access::role_permissions(&role)),
+    let role = match (credential.organization_id, &service_account, &customer) {
+        (Some(_), Some(sa), _) => Role::find_by_id(sa.role_id).one(db).await?,
+        (Some(org), None, Some(c)) => access::member_role(db, org, c.id).await?,
         _ => None,
     };
+    let owner_permissions = role.as_ref().map(access::role_permissions).transpose()?;
+    let kind = CredentialKind::parse(&credential.kind)?;
+    let scopes = stored_scopes(&credential)?;
     let app_resources = match credential.organization_id {
         Some(org) => app_resources(db, &[org]).await?,
         None => vec![],
     };
     Ok(Some(CredentialRecord {
         credential,
+        kind,
+        scopes,
         customer,
         service_account,
         organization,
@@ -276,15 +312,83 @@ pub async fn load_record<C: ConnectionTrait>(
 }
 
 impl Services {
-    /// Verifies a presented credential, counts it against its rate limit and records
-    /// its use. `Err(AuthFailure)` for every reason it may not be used;
-    /// `Ok` with `rate.allowed == false` when it is valid but over its limit.
-    #[instrument(skip_all, name = "verify")]
-    pub async fn verify_credential(
+    /// Authenticates a presented credential: `Err(AuthFailure)` for every reason it may
+    /// not be used, `RATE_LIMITED` when it is over its limit, else the credential, its use
+    /// recorded.
+    pub async fn authenticate_credential(
         &self,
         raw: &str,
         ip: Option<&str>,
     ) -> Result<Verified, AppError> {
+        let verified = self.verify_credential(raw, ip).await?;
+        if !verified.rate.allowed {
+            return Err(AppError::RateLimited {
+                retry_after_secs: verified.rate.retry_after_secs,
+                limit: verified.rate.limit,
+            });
+        }
+        Ok(verified)
+    }
+
+    /// Checks a key a service's own caller presented (`POST /api/v1/keys/verify`, SPEC
+    /// §4.2): `Refused` with the reason it may not be used, or the decision with what the
+    /// key may do. For a PAT, `organization_id` names the organization whose permissions
+    /// `require` is checked against; without it, the PAT's own scopes count.
+    #[instrument(skip_all, name = "check_key")]
+    pub async fn check_key(
+        &self,
+        raw: &str,
+        require: &[Perm],
+        organization_id: Option<uuid::Uuid>,
+        ip: Option<&str>,
+    ) -> Result<KeyCheck, AppError> {
+        let verified = match self.verify_credential(raw, ip).await {
+            Ok(v) => v,
+            Err(AppError::Unauthenticated(failure)) => return Ok(KeyCheck::Refused(failure)),
+            Err(other) => return Err(other),
+        };
+        let record = &verified.record;
+        let held = match (record.kind, organization_id) {
+            (CredentialKind::Pat, Some(org)) => {
+                let principal = Principal::Credential(Arc::new(record.to_authed()));
+                match self.held_in_org(&principal, org).await {
+                    Ok((set, _)) => Some(set),
+                    Err(AppError::NotAMember) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+            (CredentialKind::Pat, None) => record.scopes.as_deref().map(PermissionSet::of),
+            _ => record.effective_scopes().as_deref().map(PermissionSet::of),
+        };
+        let scopes = match (&held, record.kind, organization_id) {
+            (Some(set), CredentialKind::Pat, Some(_)) => Some(set.to_scopes(&record.app_resources)),
+            _ => record.effective_scopes(),
+        };
+        let missing: Vec<Perm> = require
+            .iter()
+            .filter(|p| !held.as_ref().is_some_and(|set| set.allows(p)))
+            .cloned()
+            .collect();
+        let outcome = if !verified.rate.allowed {
+            KeyOutcome::RateLimited
+        } else if !missing.is_empty() {
+            KeyOutcome::InsufficientPermissions
+        } else {
+            KeyOutcome::Valid
+        };
+        Ok(KeyCheck::Checked {
+            outcome,
+            scopes,
+            missing,
+            verified,
+        })
+    }
+
+    /// Verifies a presented credential, counts it against its rate limit and records
+    /// its use. `Err(AuthFailure)` for every reason it may not be used;
+    /// `Ok` with `rate.allowed == false` when it is valid but over its limit.
+    #[instrument(skip_all, name = "verify")]
+    async fn verify_credential(&self, raw: &str, ip: Option<&str>) -> Result<Verified, AppError> {
         let per_minute = self.config.failed_verifications_per_minute;
         if let Some(wait) = ip.and_then(|ip| self.failures.wait(ip)) {
             return Err(AppError::RateLimited {

@@ -1,10 +1,14 @@
-//! `AppError` → GraphQL error with `extensions.code`; parse and validation errors get
+//! GraphQL errors, mapped once. A resolver returns a service's `AppError` with `?`; the
+//! error keeps it as its source, and [`ErrorCodes`] reads it back for every error of the
+//! response, setting `extensions.code` (with `reason` for refused credentials and `field`
+//! for invalid input) and logging internal causes, which are never sent. An error with no
+//! `AppError` behind it comes from parsing, validating or coercing the caller's document:
 //! `INVALID_INPUT`.
 
 use std::sync::Arc;
 
 use async_graphql::{
-    ErrorExtensions, Response, ServerError, ServerResult, ValidationResult, Variables,
+    Response, ServerError, ServerResult, ValidationResult, Variables,
     extensions::{
         Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextValidation,
     },
@@ -13,61 +17,55 @@ use async_graphql::{
 
 use crate::error::AppError;
 
-/// Converts a service error for GraphQL; internal causes are logged, never sent.
-pub fn gql(err: AppError) -> async_graphql::Error {
-    if let AppError::Internal(cause) = &err {
+/// Sets `extensions.code` on one error, from its `AppError` when it has one.
+pub fn with_code(mut err: ServerError) -> ServerError {
+    let app = err.source::<AppError>();
+    if let Some(AppError::Internal(cause)) = app {
         tracing::error!(error = %cause, "internal error in GraphQL resolver");
     }
-    let code = err.code();
-    let reason = match &err {
-        AppError::Unauthenticated(f) => Some(f.code()),
-        _ => None,
+    let (code, reason, field) = match app {
+        Some(app) => (
+            app.code(),
+            match app {
+                AppError::Unauthenticated(f) => Some(f.code()),
+                _ => None,
+            },
+            match app {
+                AppError::InvalidInput { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+        ),
+        None => ("INVALID_INPUT", None, None),
     };
-    let field = match &err {
-        AppError::InvalidInput { field, .. } => Some(field.clone()),
-        _ => None,
-    };
-    async_graphql::Error::new(err.to_string()).extend_with(|_, ext| {
-        ext.set("code", code);
-        if let Some(reason) = reason {
-            ext.set("reason", reason);
-        }
-        if let Some(field) = field {
-            ext.set("field", field);
-        }
-    })
-}
-
-fn with_code(mut err: ServerError, code: &str) -> ServerError {
     let ext = err.extensions.get_or_insert_with(Default::default);
     if ext.get("code").is_none() {
         ext.set("code", code);
     }
+    if let Some(reason) = reason {
+        ext.set("reason", reason);
+    }
+    if let Some(field) = field {
+        ext.set("field", field);
+    }
     err
 }
 
-/// Gives parse, validation and argument errors the `INVALID_INPUT` code.
-pub struct InputErrorCodes;
+/// The schema extension that gives every error its code.
+pub struct ErrorCodes;
 
-impl ExtensionFactory for InputErrorCodes {
+impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(InputErrorCodesExtension)
+        Arc::new(ErrorCodesExtension)
     }
 }
 
-struct InputErrorCodesExtension;
+struct ErrorCodesExtension;
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for InputErrorCodesExtension {
+impl Extension for ErrorCodesExtension {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        // Every service error already carries a code; an error without one comes from
-        // coercing the caller's arguments or variables.
-        response.errors = response
-            .errors
-            .into_iter()
-            .map(|e| with_code(e, "INVALID_INPUT"))
-            .collect();
+        response.errors = response.errors.into_iter().map(with_code).collect();
         response
     }
 
@@ -78,9 +76,7 @@ impl Extension for InputErrorCodesExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
-            .await
-            .map_err(|e| with_code(e, "INVALID_INPUT"))
+        next.run(ctx, query, variables).await.map_err(with_code)
     }
 
     async fn validation(
@@ -88,10 +84,8 @@ impl Extension for InputErrorCodesExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errs| {
-            errs.into_iter()
-                .map(|e| with_code(e, "INVALID_INPUT"))
-                .collect()
-        })
+        next.run(ctx)
+            .await
+            .map_err(|errs| errs.into_iter().map(with_code).collect())
     }
 }

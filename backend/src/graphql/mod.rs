@@ -2,17 +2,19 @@
 //!
 //! Resolvers are thin: they take the [`Actor`] and [`Services`] from the context,
 //! convert input, call one service method and convert the output. Errors get their
-//! `extensions.code` in one place, [`gql`].
+//! `extensions.code` in one place ([`error`]); a document's cost is bounded before any
+//! work is done on it ([`limits`]).
 
-mod error;
+pub mod error;
 pub mod http;
+pub mod limits;
 mod mutation;
 mod query;
 mod types;
 
 use async_graphql::{EmptySubscription, Schema};
 
-pub use error::{InputErrorCodes, gql};
+pub use error::ErrorCodes;
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
@@ -29,7 +31,10 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 /// Builds the schema over `services`.
 pub fn build_schema(services: Option<Services>) -> KeywardSchema {
     let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .extension(InputErrorCodes)
+        .extension(limits::DocumentLimits {
+            max_depth: MAX_DEPTH,
+        })
+        .extension(ErrorCodes)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if let Some(services) = services {

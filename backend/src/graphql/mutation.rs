@@ -3,14 +3,11 @@
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{
-    gql,
-    types::{
-        ApiKey, ApiKeyWithSecret, ApplicationResource, CliLoginApproval, CreateOrganizationPayload,
-        CustomerAccount, DeviceAuthorization, Environment, Invite, Member, Organization,
-        PersonalAccessToken, PersonalAccessTokenWithSecret, Project, Role, ServiceAccount, Session,
-        SessionContext, actor, services,
-    },
+use super::types::{
+    ApiKey, ApiKeyWithSecret, ApplicationResource, CliLoginApproval, CreateOrganizationPayload,
+    CustomerAccount, DeviceAuthorization, Environment, Invite, Member, Organization,
+    PersonalAccessToken, PersonalAccessTokenWithSecret, Project, Role, ServiceAccount, Session,
+    SessionContext, actor, services,
 };
 use crate::domain::{
     credentials::{ImportedKey, NewApiKey, NewPat},
@@ -294,12 +291,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RenameOrganizationInput,
     ) -> async_graphql::Result<Organization> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         Ok(Organization(
             services(ctx)?
                 .rename_organization(actor(ctx)?, id, &input.name)
-                .await
-                .map_err(gql)?,
+                .await?,
         ))
     }
 
@@ -309,7 +305,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: UpdateOrganizationSettingsInput,
     ) -> async_graphql::Result<Organization> {
-        let id = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let id = parse_id("input.organizationId", &input.organization_id)?;
         let settings = OrgSettings {
             rate_limit_per_minute: maybe(input.rate_limit_per_minute),
             rate_limit_fail_open: input.rate_limit_fail_open,
@@ -318,8 +314,7 @@ impl MutationRoot {
         Ok(Organization(
             services(ctx)?
                 .update_organization_settings(actor(ctx)?, id, settings)
-                .await
-                .map_err(gql)?,
+                .await?,
         ))
     }
 
@@ -329,12 +324,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RenameProjectInput,
     ) -> async_graphql::Result<Project> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         Ok(Project(
             services(ctx)?
                 .rename_project(actor(ctx)?, id, &input.name)
-                .await
-                .map_err(gql)?,
+                .await?,
         ))
     }
 
@@ -345,12 +339,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: InviteMemberInput,
     ) -> async_graphql::Result<Invite> {
-        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
-        let role = parse_id("input.roleId", &input.role_id).map_err(gql)?;
+        let org = parse_id("input.organizationId", &input.organization_id)?;
+        let role = parse_id("input.roleId", &input.role_id)?;
         let invite = services(ctx)?
             .invite_member(actor(ctx)?, org, &input.email, role)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(Invite(invite))
     }
 
@@ -360,13 +353,8 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: InviteInput,
     ) -> async_graphql::Result<Invite> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
-        Ok(Invite(
-            services(ctx)?
-                .accept_invite(actor(ctx)?, id)
-                .await
-                .map_err(gql)?,
-        ))
+        let id = parse_id("input.id", &input.id)?;
+        Ok(Invite(services(ctx)?.accept_invite(actor(ctx)?, id).await?))
     }
 
     /// Declines an invite addressed to you.
@@ -375,12 +363,9 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: InviteInput,
     ) -> async_graphql::Result<Invite> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         Ok(Invite(
-            services(ctx)?
-                .decline_invite(actor(ctx)?, id)
-                .await
-                .map_err(gql)?,
+            services(ctx)?.decline_invite(actor(ctx)?, id).await?,
         ))
     }
 
@@ -390,13 +375,8 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: InviteInput,
     ) -> async_graphql::Result<Invite> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
-        Ok(Invite(
-            services(ctx)?
-                .revoke_invite(actor(ctx)?, id)
-                .await
-                .map_err(gql)?,
-        ))
+        let id = parse_id("input.id", &input.id)?;
+        Ok(Invite(services(ctx)?.revoke_invite(actor(ctx)?, id).await?))
     }
 
     /// Changes a member's role. **Permissions**: `members:write`, every permission of the
@@ -406,13 +386,12 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: UpdateMemberRoleInput,
     ) -> async_graphql::Result<Member> {
-        let member = parse_id("input.memberId", &input.member_id).map_err(gql)?;
-        let role = parse_id("input.roleId", &input.role_id).map_err(gql)?;
+        let member = parse_id("input.memberId", &input.member_id)?;
+        let role = parse_id("input.roleId", &input.role_id)?;
         Ok(Member(
             services(ctx)?
                 .update_member_role(actor(ctx)?, member, role)
-                .await
-                .map_err(gql)?,
+                .await?,
         ))
     }
 
@@ -423,11 +402,8 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RemoveMemberInput,
     ) -> async_graphql::Result<ID> {
-        let member = parse_id("input.memberId", &input.member_id).map_err(gql)?;
-        let id = services(ctx)?
-            .remove_member(actor(ctx)?, member)
-            .await
-            .map_err(gql)?;
+        let member = parse_id("input.memberId", &input.member_id)?;
+        let id = services(ctx)?.remove_member(actor(ctx)?, member).await?;
         Ok(ID(id.to_string()))
     }
 
@@ -437,11 +413,8 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: LeaveOrganizationInput,
     ) -> async_graphql::Result<ID> {
-        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
-        let id = services(ctx)?
-            .leave_organization(actor(ctx)?, org)
-            .await
-            .map_err(gql)?;
+        let org = parse_id("input.organizationId", &input.organization_id)?;
+        let id = services(ctx)?.leave_organization(actor(ctx)?, org).await?;
         Ok(ID(id.to_string()))
     }
 
@@ -451,7 +424,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: CreateRoleInput,
     ) -> async_graphql::Result<Role> {
-        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let org = parse_id("input.organizationId", &input.organization_id)?;
         let role = services(ctx)?
             .create_role(
                 actor(ctx)?,
@@ -460,8 +433,7 @@ impl MutationRoot {
                 input.description,
                 &input.permissions,
             )
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(role.into())
     }
 
@@ -471,7 +443,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: UpdateRoleInput,
     ) -> async_graphql::Result<Role> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let role = services(ctx)?
             .update_role(
                 actor(ctx)?,
@@ -480,8 +452,7 @@ impl MutationRoot {
                 input.description,
                 input.permissions,
             )
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(role.into())
     }
 
@@ -491,11 +462,8 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: DeleteRoleInput,
     ) -> async_graphql::Result<ID> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
-        let id = services(ctx)?
-            .delete_role(actor(ctx)?, id)
-            .await
-            .map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
+        let id = services(ctx)?.delete_role(actor(ctx)?, id).await?;
         Ok(ID(id.to_string()))
     }
 
@@ -505,11 +473,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: DefineResourceInput,
     ) -> async_graphql::Result<ApplicationResource> {
-        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let org = parse_id("input.organizationId", &input.organization_id)?;
         let r = services(ctx)?
             .define_resource(actor(ctx)?, org, &input.name, input.description)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ApplicationResource {
             id: ID(r.id.to_string()),
             name: r.name,
@@ -524,12 +491,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: CreateServiceAccountInput,
     ) -> async_graphql::Result<ServiceAccount> {
-        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
-        let role = parse_id("input.roleId", &input.role_id).map_err(gql)?;
+        let org = parse_id("input.organizationId", &input.organization_id)?;
+        let role = parse_id("input.roleId", &input.role_id)?;
         let sa = services(ctx)?
             .create_service_account(actor(ctx)?, org, &input.name, input.description, role)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ServiceAccount(sa))
     }
 
@@ -541,13 +507,11 @@ impl MutationRoot {
         input: CreateServiceAccountKeyInput,
     ) -> async_graphql::Result<ApiKeyWithSecret> {
         let new = NewServiceAccountKey {
-            service_account_id: parse_id("input.serviceAccountId", &input.service_account_id)
-                .map_err(gql)?,
+            service_account_id: parse_id("input.serviceAccountId", &input.service_account_id)?,
             project_id: input
                 .project_id
                 .map(|p| parse_id("input.projectId", &p))
-                .transpose()
-                .map_err(gql)?,
+                .transpose()?,
             name: input.name,
             expires_at: input.expires_at,
             scopes: input.scopes,
@@ -555,8 +519,7 @@ impl MutationRoot {
         };
         let created = services(ctx)?
             .create_service_account_key(actor(ctx)?, new)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ApiKeyWithSecret {
             secret: created.secret.expose_secret().to_owned(),
             api_key: ApiKey(created.credential),
@@ -569,11 +532,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: ServiceAccountInput,
     ) -> async_graphql::Result<ServiceAccount> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let sa = services(ctx)?
             .set_service_account_disabled(actor(ctx)?, id, true)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ServiceAccount(sa))
     }
 
@@ -583,11 +545,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: ServiceAccountInput,
     ) -> async_graphql::Result<ServiceAccount> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let sa = services(ctx)?
             .set_service_account_disabled(actor(ctx)?, id, false)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ServiceAccount(sa))
     }
 
@@ -597,11 +558,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: AdminRevokeCredentialInput,
     ) -> async_graphql::Result<ApiKey> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let key = services(ctx)?
             .admin_revoke_credential(actor(ctx)?, id, input.reason)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ApiKey(key))
     }
 
@@ -611,12 +571,9 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RevokeSessionInput,
     ) -> async_graphql::Result<Session> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         Ok(Session(
-            services(ctx)?
-                .revoke_session(actor(ctx)?, id)
-                .await
-                .map_err(gql)?,
+            services(ctx)?.revoke_session(actor(ctx)?, id).await?,
         ))
     }
 
@@ -626,16 +583,14 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: SwitchSessionInput,
     ) -> async_graphql::Result<SessionContext> {
-        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let org = parse_id("input.organizationId", &input.organization_id)?;
         let project = input
             .project_id
             .map(|p| parse_id("input.projectId", &p))
-            .transpose()
-            .map_err(gql)?;
+            .transpose()?;
         let (org, project) = services(ctx)?
             .switch_session(actor(ctx)?, org, project)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(SessionContext {
             organization_id: ID(org.to_string()),
             project_id: ID(project.to_string()),
@@ -649,11 +604,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: SuspendCustomerInput,
     ) -> async_graphql::Result<CustomerAccount> {
-        let id = parse_id("input.customerId", &input.customer_id).map_err(gql)?;
+        let id = parse_id("input.customerId", &input.customer_id)?;
         let c = services(ctx)?
             .set_customer_suspended(actor(ctx)?, id, true, Some(input.reason))
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(CustomerAccount(c))
     }
 
@@ -663,11 +617,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: UnsuspendCustomerInput,
     ) -> async_graphql::Result<CustomerAccount> {
-        let id = parse_id("input.customerId", &input.customer_id).map_err(gql)?;
+        let id = parse_id("input.customerId", &input.customer_id)?;
         let c = services(ctx)?
             .set_customer_suspended(actor(ctx)?, id, false, None)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(CustomerAccount(c))
     }
 
@@ -678,11 +631,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: SuspendOrganizationInput,
     ) -> async_graphql::Result<Organization> {
-        let id = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let id = parse_id("input.organizationId", &input.organization_id)?;
         let o = services(ctx)?
             .set_organization_suspended(actor(ctx)?, id, true, Some(input.reason))
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(Organization(o))
     }
 
@@ -692,11 +644,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: UnsuspendOrganizationInput,
     ) -> async_graphql::Result<Organization> {
-        let id = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let id = parse_id("input.organizationId", &input.organization_id)?;
         let o = services(ctx)?
             .set_organization_suspended(actor(ctx)?, id, false, None)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(Organization(o))
     }
 
@@ -708,8 +659,7 @@ impl MutationRoot {
     ) -> async_graphql::Result<CreateOrganizationPayload> {
         let (org, project) = services(ctx)?
             .create_organization(actor(ctx)?, &input.name, input.slug)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(CreateOrganizationPayload {
             organization: Organization(org),
             project: Project(project),
@@ -722,11 +672,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: CreateProjectInput,
     ) -> async_graphql::Result<Project> {
-        let org = parse_id("input.organizationId", &input.organization_id).map_err(gql)?;
+        let org = parse_id("input.organizationId", &input.organization_id)?;
         let project = services(ctx)?
             .create_project(actor(ctx)?, org, &input.name, input.slug)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(Project(project))
     }
 
@@ -737,23 +686,18 @@ impl MutationRoot {
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<ApiKeyWithSecret> {
         let new = NewApiKey {
-            organization_id: parse_id("input.organizationId", &input.organization_id)
-                .map_err(gql)?,
+            organization_id: parse_id("input.organizationId", &input.organization_id)?,
             project_id: input
                 .project_id
                 .map(|p| parse_id("input.projectId", &p))
-                .transpose()
-                .map_err(gql)?,
+                .transpose()?,
             name: input.name,
             expires_at: input.expires_at,
             scopes: input.scopes,
             environment: input.environment.into(),
             rate_limit_per_minute: input.rate_limit_per_minute,
         };
-        let created = services(ctx)?
-            .create_api_key(actor(ctx)?, new)
-            .await
-            .map_err(gql)?;
+        let created = services(ctx)?.create_api_key(actor(ctx)?, new).await?;
         Ok(ApiKeyWithSecret {
             secret: created.secret.expose_secret().to_owned(),
             api_key: ApiKey(created.credential),
@@ -766,11 +710,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RenameApiKeyInput,
     ) -> async_graphql::Result<ApiKey> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let key = services(ctx)?
             .rename_api_key(actor(ctx)?, id, &input.name)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ApiKey(key))
     }
 
@@ -780,11 +723,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: ApiKeyInput,
     ) -> async_graphql::Result<ApiKey> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let key = services(ctx)?
             .set_api_key_disabled(actor(ctx)?, id, true)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ApiKey(key))
     }
 
@@ -794,11 +736,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: ApiKeyInput,
     ) -> async_graphql::Result<ApiKey> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let key = services(ctx)?
             .set_api_key_disabled(actor(ctx)?, id, false)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ApiKey(key))
     }
 
@@ -808,11 +749,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RevokeApiKeyInput,
     ) -> async_graphql::Result<ApiKey> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let key = services(ctx)?
             .revoke_api_key(actor(ctx)?, id, input.reason)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ApiKey(key))
     }
 
@@ -823,12 +763,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RotateApiKeyInput,
     ) -> async_graphql::Result<ApiKeyWithSecret> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let grace = TimeDelta::seconds(i64::from(input.grace_period_seconds));
         let created = services(ctx)?
             .rotate_api_key(actor(ctx)?, id, grace)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(ApiKeyWithSecret {
             secret: created.secret.expose_secret().to_owned(),
             api_key: ApiKey(created.credential),
@@ -842,13 +781,11 @@ impl MutationRoot {
         input: ImportApiKeyInput,
     ) -> async_graphql::Result<ApiKey> {
         let imported = ImportedKey {
-            organization_id: parse_id("input.organizationId", &input.organization_id)
-                .map_err(gql)?,
+            organization_id: parse_id("input.organizationId", &input.organization_id)?,
             project_id: input
                 .project_id
                 .map(|p| parse_id("input.projectId", &p))
-                .transpose()
-                .map_err(gql)?,
+                .transpose()?,
             name: input.name,
             sha256: input.sha256,
             prefix: input.prefix,
@@ -858,10 +795,7 @@ impl MutationRoot {
             environment: input.environment.into(),
             created_at: input.created_at,
         };
-        let key = services(ctx)?
-            .import_api_key(actor(ctx)?, imported)
-            .await
-            .map_err(gql)?;
+        let key = services(ctx)?.import_api_key(actor(ctx)?, imported).await?;
         Ok(ApiKey(key))
     }
 
@@ -878,8 +812,7 @@ impl MutationRoot {
         };
         let created = services(ctx)?
             .create_personal_access_token(actor(ctx)?, new)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(PersonalAccessTokenWithSecret {
             secret: created.secret.expose_secret().to_owned(),
             token: PersonalAccessToken(created.credential),
@@ -892,11 +825,10 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RevokePersonalAccessTokenInput,
     ) -> async_graphql::Result<PersonalAccessToken> {
-        let id = parse_id("input.id", &input.id).map_err(gql)?;
+        let id = parse_id("input.id", &input.id)?;
         let token = services(ctx)?
             .revoke_personal_access_token(actor(ctx)?, id, input.reason)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(PersonalAccessToken(token))
     }
 
@@ -908,8 +840,7 @@ impl MutationRoot {
     ) -> async_graphql::Result<DeviceAuthorization> {
         let view = services(ctx)?
             .decide_device_login(actor(ctx)?, &input.user_code, true)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(DeviceAuthorization(view))
     }
 
@@ -921,8 +852,7 @@ impl MutationRoot {
     ) -> async_graphql::Result<DeviceAuthorization> {
         let view = services(ctx)?
             .decide_device_login(actor(ctx)?, &input.user_code, false)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(DeviceAuthorization(view))
     }
 
@@ -942,8 +872,7 @@ impl MutationRoot {
                 &input.code_challenge_method,
                 input.name.as_deref(),
             )
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(CliLoginApproval { redirect_to })
     }
 }

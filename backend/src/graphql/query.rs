@@ -3,14 +3,10 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::{
-    gql,
-    types::{
-        ApiKey, AuditEvent, AuditEventFilter, CatalogResource, Conn, CredentialStatus,
-        CustomerAccount, DeviceAuthorization, Invite, Me, Member, Organization, PermissionCatalog,
-        PersonalAccessToken, Project, Role, ServiceAccount, Session, Usage, actor, connection,
-        paging, services,
-    },
+use super::types::{
+    ApiKey, AuditEvent, AuditEventFilter, CatalogResource, Conn, CredentialStatus, CustomerAccount,
+    DeviceAuthorization, Invite, Me, Member, Organization, PermissionCatalog, PersonalAccessToken,
+    Project, Role, ServiceAccount, Session, Usage, actor, connection, paging, services,
 };
 use crate::{
     domain::{Principal, audit, ids::parse_id},
@@ -42,7 +38,7 @@ impl QueryRoot {
         };
         Ok(Me {
             user: actor.customer().cloned().map(Into::into),
-            is_instance_admin: actor.principal.is_instance_admin(),
+            is_instance_admin: actor.customer().is_some_and(|c| c.is_instance_admin),
             authenticated_by: by.into(),
             credential_name: name,
             organization_id: org.map(|id| ID(id.to_string())),
@@ -52,30 +48,22 @@ impl QueryRoot {
 
     /// Organizations the caller belongs to (an organization's key sees its own).
     async fn organizations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Organization>> {
-        let list = services(ctx)?
-            .list_organizations(actor(ctx)?)
-            .await
-            .map_err(gql)?;
+        let list = services(ctx)?.list_organizations(actor(ctx)?).await?;
         Ok(list.into_iter().map(Organization).collect())
     }
 
     /// One organization. **Permissions**: `organization:read`.
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Organization> {
-        let id = parse_id("id", &id).map_err(gql)?;
+        let id = parse_id("id", &id)?;
         Ok(Organization(
-            services(ctx)?
-                .organization(actor(ctx)?, id)
-                .await
-                .map_err(gql)?,
+            services(ctx)?.organization(actor(ctx)?, id).await?,
         ))
     }
 
     /// One project. **Permissions**: `projects:read`.
     async fn project(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Project> {
-        let id = parse_id("id", &id).map_err(gql)?;
-        Ok(Project(
-            services(ctx)?.project(actor(ctx)?, id).await.map_err(gql)?,
-        ))
+        let id = parse_id("id", &id)?;
+        Ok(Project(services(ctx)?.project(actor(ctx)?, id).await?))
     }
 
     /// An organization's API keys, newest first. **Permissions**: `api_keys:read`.
@@ -94,15 +82,11 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<ApiKey>> {
-        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
-        let project = project_id
-            .map(|p| parse_id("projectId", &p))
-            .transpose()
-            .map_err(gql)?;
+        let org = parse_id("organizationId", &organization_id)?;
+        let project = project_id.map(|p| parse_id("projectId", &p)).transpose()?;
         let created_by = created_by_id
             .map(|p| parse_id("createdById", &p))
-            .transpose()
-            .map_err(gql)?;
+            .transpose()?;
         let (first, after) = paging(first, after)?;
         let filter = crate::domain::credentials::KeyFilter {
             project_id: project,
@@ -112,17 +96,14 @@ impl QueryRoot {
         };
         let page = services(ctx)?
             .api_keys(actor(ctx)?, org, filter, first, after)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(connection(page, |v| v.model.id.to_string(), ApiKey))
     }
 
     /// One API key or service-account key. **Permissions**: `api_keys:read`.
     async fn api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
-        let id = parse_id("id", &id).map_err(gql)?;
-        Ok(ApiKey(
-            services(ctx)?.api_key(actor(ctx)?, id).await.map_err(gql)?,
-        ))
+        let id = parse_id("id", &id)?;
+        Ok(ApiKey(services(ctx)?.api_key(actor(ctx)?, id).await?))
     }
 
     /// The caller's personal access tokens, newest first.
@@ -135,8 +116,7 @@ impl QueryRoot {
         let (first, after) = paging(first, after)?;
         let page = services(ctx)?
             .personal_access_tokens(actor(ctx)?, first, after)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(connection(
             page,
             |v| v.model.id.to_string(),
@@ -153,11 +133,8 @@ impl QueryRoot {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<Usage> {
-        let id = parse_id("credentialId", &credential_id).map_err(gql)?;
-        let usage = services(ctx)?
-            .usage(actor(ctx)?, id, since, until)
-            .await
-            .map_err(gql)?;
+        let id = parse_id("credentialId", &credential_id)?;
+        let usage = services(ctx)?.usage(actor(ctx)?, id, since, until).await?;
         Ok(usage.into())
     }
 
@@ -167,11 +144,8 @@ impl QueryRoot {
         ctx: &Context<'_>,
         organization_id: ID,
     ) -> async_graphql::Result<Vec<Member>> {
-        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
-        let list = services(ctx)?
-            .members(actor(ctx)?, org)
-            .await
-            .map_err(gql)?;
+        let org = parse_id("organizationId", &organization_id)?;
+        let list = services(ctx)?.members(actor(ctx)?, org).await?;
         Ok(list.into_iter().map(Member).collect())
     }
 
@@ -181,17 +155,14 @@ impl QueryRoot {
         ctx: &Context<'_>,
         organization_id: ID,
     ) -> async_graphql::Result<Vec<Invite>> {
-        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
-        let list = services(ctx)?
-            .invites(actor(ctx)?, org)
-            .await
-            .map_err(gql)?;
+        let org = parse_id("organizationId", &organization_id)?;
+        let list = services(ctx)?.invites(actor(ctx)?, org).await?;
         Ok(list.into_iter().map(Invite).collect())
     }
 
     /// Open invites addressed to you.
     async fn my_invites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Invite>> {
-        let list = services(ctx)?.my_invites(actor(ctx)?).await.map_err(gql)?;
+        let list = services(ctx)?.my_invites(actor(ctx)?).await?;
         Ok(list.into_iter().map(Invite).collect())
     }
 
@@ -201,8 +172,8 @@ impl QueryRoot {
         ctx: &Context<'_>,
         organization_id: ID,
     ) -> async_graphql::Result<Vec<Role>> {
-        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
-        let list = services(ctx)?.roles(actor(ctx)?, org).await.map_err(gql)?;
+        let org = parse_id("organizationId", &organization_id)?;
+        let list = services(ctx)?.roles(actor(ctx)?, org).await?;
         Ok(list.into_iter().map(Role::from).collect())
     }
 
@@ -212,11 +183,8 @@ impl QueryRoot {
         ctx: &Context<'_>,
         organization_id: ID,
     ) -> async_graphql::Result<PermissionCatalog> {
-        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
-        let c = services(ctx)?
-            .permission_catalog(actor(ctx)?, org)
-            .await
-            .map_err(gql)?;
+        let org = parse_id("organizationId", &organization_id)?;
+        let c = services(ctx)?.permission_catalog(actor(ctx)?, org).await?;
         Ok(PermissionCatalog {
             resources: c
                 .resources
@@ -241,11 +209,8 @@ impl QueryRoot {
         ctx: &Context<'_>,
         organization_id: ID,
     ) -> async_graphql::Result<Vec<ServiceAccount>> {
-        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
-        let list = services(ctx)?
-            .service_accounts(actor(ctx)?, org)
-            .await
-            .map_err(gql)?;
+        let org = parse_id("organizationId", &organization_id)?;
+        let list = services(ctx)?.service_accounts(actor(ctx)?, org).await?;
         Ok(list.into_iter().map(ServiceAccount).collect())
     }
 
@@ -260,8 +225,7 @@ impl QueryRoot {
         let (first, after) = paging(first, after)?;
         let page = services(ctx)?
             .users(actor(ctx)?, search, first, after)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(connection(page, |c| c.id.to_string(), CustomerAccount))
     }
 
@@ -271,17 +235,14 @@ impl QueryRoot {
         ctx: &Context<'_>,
         customer_id: ID,
     ) -> async_graphql::Result<Vec<ApiKey>> {
-        let id = parse_id("customerId", &customer_id).map_err(gql)?;
-        let list = services(ctx)?
-            .user_credentials(actor(ctx)?, id)
-            .await
-            .map_err(gql)?;
+        let id = parse_id("customerId", &customer_id)?;
+        let list = services(ctx)?.user_credentials(actor(ctx)?, id).await?;
         Ok(list.into_iter().map(ApiKey).collect())
     }
 
     /// Your live dashboard sessions, the current one marked.
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
-        let list = services(ctx)?.sessions(actor(ctx)?).await.map_err(gql)?;
+        let list = services(ctx)?.sessions(actor(ctx)?).await?;
         Ok(list.into_iter().map(Session).collect())
     }
 
@@ -294,26 +255,24 @@ impl QueryRoot {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<AuditEvent>> {
-        let org = parse_id("organizationId", &organization_id).map_err(gql)?;
+        let org = parse_id("organizationId", &organization_id)?;
         let first = match first {
             None => 50,
             Some(n) if (1..=100).contains(&n) => n as u64,
-            Some(_) => return Err(gql(AppError::invalid("first", "must be between 1 and 100"))),
+            Some(_) => return Err(AppError::invalid("first", "must be between 1 and 100").into()),
         };
         let after = after
             .map(|a| {
                 a.parse::<i64>()
                     .map_err(|_| AppError::invalid("after", "is not a valid cursor"))
             })
-            .transpose()
-            .map_err(gql)?;
+            .transpose()?;
         let filter = filter.unwrap_or_default();
         let filter = audit::AuditFilter {
             actor_id: filter
                 .actor_id
                 .map(|a| parse_id("filter.actorId", &a))
-                .transpose()
-                .map_err(gql)?,
+                .transpose()?,
             action: filter.action,
             target_id: filter.target_id,
             since: filter.since,
@@ -321,8 +280,7 @@ impl QueryRoot {
         };
         let page = services(ctx)?
             .audit_events(actor(ctx)?, org, &filter, first, after)
-            .await
-            .map_err(gql)?;
+            .await?;
         Ok(connection(page, |e| e.seq.to_string(), AuditEvent))
     }
 
@@ -333,10 +291,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         user_code: String,
     ) -> async_graphql::Result<DeviceAuthorization> {
-        let view = services(ctx)?
-            .device_login(actor(ctx)?, &user_code)
-            .await
-            .map_err(gql)?;
+        let view = services(ctx)?.device_login(actor(ctx)?, &user_code).await?;
         Ok(DeviceAuthorization(view))
     }
 }

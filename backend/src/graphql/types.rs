@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use entity::{audit_event, customer, organization, project};
 use uuid::Uuid;
 
-use super::gql;
 use crate::domain::{
     Actor, CustomerRef, Services,
     credentials::{self, CredentialView, Page},
@@ -55,16 +54,12 @@ pub fn paging(
         None => 50,
         Some(n) if (1..=100).contains(&n) => n as u64,
         Some(_) => {
-            return Err(gql(crate::error::AppError::invalid(
-                "first",
-                "must be between 1 and 100",
-            )));
+            return Err(
+                crate::error::AppError::invalid("first", "must be between 1 and 100").into(),
+            );
         }
     };
-    let after = after
-        .map(|a| parse_id("after", &a))
-        .transpose()
-        .map_err(gql)?;
+    let after = after.map(|a| parse_id("after", &a)).transpose()?;
     Ok((first, after))
 }
 
@@ -151,10 +146,7 @@ impl Organization {
     }
     /// The organization's projects.
     async fn projects(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Project>> {
-        let list = services(ctx)?
-            .projects(actor(ctx)?, self.0.id)
-            .await
-            .map_err(gql)?;
+        let list = services(ctx)?.projects(actor(ctx)?, self.0.id).await?;
         Ok(list.into_iter().map(Project).collect())
     }
 }
@@ -259,7 +251,7 @@ impl ApiKey {
         ID(self.0.model.id.to_string())
     }
     async fn kind(&self) -> CredentialKind {
-        match self.0.kind() {
+        match self.0.kind {
             crate::domain::CredentialKind::ServiceAccountKey => CredentialKind::ServiceAccountKey,
             crate::domain::CredentialKind::Pat => CredentialKind::PersonalAccessToken,
             crate::domain::CredentialKind::ApiKey => CredentialKind::ApiKey,
@@ -644,8 +636,8 @@ impl Role {
     }
 }
 
-impl From<crate::domain::members::RoleView> for Role {
-    fn from(v: crate::domain::members::RoleView) -> Self {
+impl From<crate::domain::roles::RoleView> for Role {
+    fn from(v: crate::domain::roles::RoleView) -> Self {
         Self {
             role: v.role,
             permissions: Some(v.permissions),
@@ -677,7 +669,7 @@ impl Role {
             .iter()
             .flatten()
             .map(|p| Permission {
-                resource: p.resource.clone(),
+                resource: p.resource.as_str().to_owned(),
                 level: p.level.as_str().into(),
             })
             .collect()
@@ -685,7 +677,7 @@ impl Role {
 }
 
 /// An invite to join an organization.
-pub struct Invite(pub crate::domain::members::InviteView);
+pub struct Invite(pub crate::domain::invites::InviteView);
 
 #[Object]
 impl Invite {

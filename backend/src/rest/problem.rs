@@ -19,7 +19,9 @@ pub const REALM: &str = "keyward";
 pub fn status(err: &AppError) -> StatusCode {
     match err {
         AppError::Unauthenticated(_) | AppError::SignInRefused(_) => StatusCode::UNAUTHORIZED,
-        AppError::NotAMember | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::NotAMember | AppError::MissingPermission(_) | AppError::Forbidden(_) => {
+            StatusCode::FORBIDDEN
+        }
         AppError::NotFound(_) => StatusCode::NOT_FOUND,
         AppError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
         AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -47,7 +49,7 @@ pub fn challenge(err: &AppError) -> Option<String> {
             "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"{}\"",
             f.describe()
         )),
-        AppError::Forbidden(perm) => Some(format!(
+        AppError::MissingPermission(perm) => Some(format!(
             "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", error_description=\"missing {}\"",
             perm.replace('"', "'")
         )),
@@ -103,7 +105,8 @@ mod tests {
         let cases = [
             (AppError::Unauthenticated(AuthFailure::Revoked), 401),
             (AppError::NotAMember, 403),
-            (AppError::Forbidden("api_keys:write".into()), 403),
+            (AppError::MissingPermission("api_keys:write".into()), 403),
+            (AppError::Forbidden("refused".into()), 403),
             (AppError::NotFound("api key"), 404),
             (AppError::invalid("name", "empty"), 400),
             (AppError::Conflict("x".into()), 409),
@@ -135,7 +138,7 @@ mod tests {
                 .contains("error=\"invalid_token\"")
         );
         assert!(
-            challenge(&AppError::Forbidden("deployments:write".into()))
+            challenge(&AppError::MissingPermission("deployments:write".into()))
                 .unwrap()
                 .contains("error=\"insufficient_scope\"")
         );

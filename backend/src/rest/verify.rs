@@ -15,10 +15,9 @@ use crate::{
     app::AppState,
     auth::{ClientIp, presented_credential},
     domain::{
-        CredentialKind, Principal, access,
-        permissions::{Perm, PermissionSet},
+        permissions::Perm,
         ratelimit::RateDecision,
-        verify::Verified,
+        verify::{KeyCheck, KeyOutcome, Verified},
     },
     error::{AppError, AuthFailure},
 };
@@ -101,17 +100,14 @@ pub async fn verify_presented(
         Ok(None) => return AppError::from(AuthFailure::Missing).into_response(),
         Err(failure) => return AppError::from(failure).into_response(),
     };
-    let verified = match state.services.verify_credential(&raw, ip.as_deref()).await {
+    let verified = match state
+        .services
+        .authenticate_credential(&raw, ip.as_deref())
+        .await
+    {
         Ok(v) => v,
         Err(err) => return err.into_response(),
     };
-    if !verified.rate.allowed {
-        return AppError::RateLimited {
-            retry_after_secs: verified.rate.retry_after_secs,
-            limit: verified.rate.limit,
-        }
-        .into_response();
-    }
     let mut body = describe(&verified, scope_strings(verified.record.effective_scopes()));
     body.insert("valid".into(), Value::Bool(true));
     let mut response = Json(Value::Object(body)).into_response();
@@ -156,78 +152,33 @@ pub async fn verify_body(
             Err(e) => return AppError::invalid(format!("require[{i}]"), e).into_response(),
         }
     }
-    let verified = match state
+    let check = state
         .services
-        .verify_credential(&request.key, ip.as_deref())
-        .await
-    {
-        Ok(v) => v,
-        Err(AppError::Unauthenticated(failure)) => {
-            return Json(json!({ "valid": false, "code": failure.code() })).into_response();
+        .check_key(
+            &request.key,
+            &required,
+            request.organization_id,
+            ip.as_deref(),
+        )
+        .await;
+    match check {
+        Ok(KeyCheck::Refused(failure)) => {
+            Json(json!({ "valid": false, "code": failure.code() })).into_response()
         }
-        Err(err) => return err.into_response(),
-    };
-    let effective = match effective_permissions(&state, &verified, request.organization_id).await {
-        Ok(e) => e,
-        Err(err) => return err.into_response(),
-    };
-    let scopes = match (&effective, verified.record.kind()) {
-        (Some(set), CredentialKind::Pat) if request.organization_id.is_some() => {
-            Some(set.to_scopes(&verified.record.app_resources))
-        }
-        _ => verified.record.effective_scopes(),
-    };
-    let code = if !verified.rate.allowed {
-        "RATE_LIMITED"
-    } else if required
-        .iter()
-        .any(|p| !effective.as_ref().is_some_and(|set| set.allows(p)))
-    {
-        "INSUFFICIENT_PERMISSIONS"
-    } else {
-        "VALID"
-    };
-    let mut body = describe(&verified, scope_strings(scopes));
-    body.insert("valid".into(), Value::Bool(code == "VALID"));
-    body.insert("code".into(), Value::String(code.into()));
-    if code == "INSUFFICIENT_PERMISSIONS" {
-        let missing: Vec<String> = required
-            .iter()
-            .filter(|p| !effective.as_ref().is_some_and(|set| set.allows(p)))
-            .map(ToString::to_string)
-            .collect();
-        body.insert("missing".into(), json!(missing));
-    }
-    Json(Value::Object(body)).into_response()
-}
-
-/// What the credential may do: for org credentials their effective scopes; for a PAT,
-/// its user's permissions in `organization_id` narrowed by its scopes (or its declared
-/// scopes when no organization is named).
-async fn effective_permissions(
-    state: &AppState,
-    verified: &Verified,
-    organization_id: Option<Uuid>,
-) -> Result<Option<PermissionSet>, AppError> {
-    let record = &verified.record;
-    if record.kind() != CredentialKind::Pat {
-        return Ok(record.effective_scopes().map(|s| {
-            PermissionSet::from_map(s.into_iter().map(|p| (p.resource, p.level)).collect())
-        }));
-    }
-    match organization_id {
-        Some(org) => {
-            let principal = Principal::Credential(std::sync::Arc::new(record.to_authed()));
-            match access::org_permissions(&state.services.db, &principal, org).await {
-                Ok(set) => Ok(Some(set)),
-                Err(AppError::NotAMember) => Ok(None),
-                Err(e) => Err(e),
+        Ok(KeyCheck::Checked {
+            outcome,
+            scopes,
+            missing,
+            verified,
+        }) => {
+            let mut body = describe(&verified, scope_strings(scopes));
+            body.insert("valid".into(), Value::Bool(outcome == KeyOutcome::Valid));
+            body.insert("code".into(), Value::String(outcome.code().into()));
+            if outcome == KeyOutcome::InsufficientPermissions {
+                body.insert("missing".into(), json!(scope_strings(Some(missing))));
             }
+            Json(Value::Object(body)).into_response()
         }
-        None => Ok(
-            crate::domain::credentials::stored_scopes(&record.credential).map(|s| {
-                PermissionSet::from_map(s.into_iter().map(|p| (p.resource, p.level)).collect())
-            }),
-        ),
+        Err(err) => err.into_response(),
     }
 }

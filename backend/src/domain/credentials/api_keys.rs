@@ -1,0 +1,588 @@
+//! API keys (SPEC §3): an organization's keys, owned by the user who made them and bounded
+//! by that user's role at every use. Create, list, rename, disable/enable, revoke, rotate,
+//! import. Rename, disable, enable, revoke and rotate also apply to service-account keys.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{credential, prelude::*};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use serde_json::json;
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{
+    Created, CredentialView, Environment, KeyFilter, MAX_GRACE, Page, Status, app_resources,
+    check_expiry, check_scopes, new_row, parse_scopes, rate_limit, scopes_json, status_at,
+    status_condition, view, views,
+};
+use crate::{
+    domain::{
+        Actor, CredentialKind, Services,
+        access::{Grant, Need},
+        audit::{self, AuditEntry},
+        paging,
+        permissions::{Perm, PermissionSet},
+        validate, verify,
+    },
+    error::{AppError, AppResult},
+    token::{NewToken, PlainToken, TokenHash, TokenKind},
+};
+
+/// Input of [`Services::create_api_key`].
+#[derive(Debug, Clone, Default)]
+pub struct NewApiKey {
+    pub organization_id: Uuid,
+    pub project_id: Option<Uuid>,
+    pub name: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Option<Vec<String>>,
+    pub environment: Environment,
+    pub rate_limit_per_minute: Option<i32>,
+}
+
+/// Input of [`Services::import_api_key`].
+#[derive(Debug, Clone, Default)]
+pub struct ImportedKey {
+    pub organization_id: Uuid,
+    pub project_id: Option<Uuid>,
+    pub name: String,
+    pub sha256: String,
+    pub prefix: String,
+    pub last4: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub scopes: Option<Vec<String>>,
+    pub environment: Environment,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl Services {
+    /// Finds an organization credential by id for `perm`; foreign ids look unknown.
+    async fn org_credential(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        perm: Perm,
+    ) -> AppResult<(credential::Model, Grant)> {
+        let model = Credential::find_by_id(id)
+            .filter(credential::Column::Kind.ne(CredentialKind::Pat.as_str()))
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("api key"))?;
+        let org = model.organization_id.ok_or(AppError::NotFound("api key"))?;
+        let grant = self.authorize_visible(actor, org, perm, "api key").await?;
+        grant
+            .require_project(model.project_id)
+            .map_err(|_| AppError::NotFound("api key"))?;
+        Ok((model, grant))
+    }
+
+    /// Refuses unless the grant covers everything `key` can do right now (its owner's
+    /// role, or its service account's, narrowed by its scopes): whoever rotates a key gets
+    /// its new secret, and whoever re-enables one gives it back its power.
+    async fn require_covers_key(
+        &self,
+        grant: &Grant,
+        key: &credential::Model,
+        what: &str,
+    ) -> AppResult<()> {
+        let hash = TokenHash::from_stored(&key.token_hash);
+        let Some(record) = verify::load_record(&self.db, &hash).await? else {
+            return Err(AppError::NotFound("api key"));
+        };
+        let power = PermissionSet::of(&record.effective_scopes().unwrap_or_default());
+        grant.require_covers(&power, &record.app_resources, what)
+    }
+
+    /// The instance's maximum API-key lifetime.
+    fn api_key_max_lifetime(&self) -> Option<TimeDelta> {
+        self.config
+            .api_key_max_lifetime_days
+            .map(|d| TimeDelta::days(i64::from(d)))
+    }
+
+    /// Creates an API key owned by the acting user. **Permissions**: `api_keys:write`;
+    /// its scopes within what the caller holds.
+    #[instrument(skip_all, fields(org = %input.organization_id))]
+    pub async fn create_api_key(&self, actor: &Actor, input: NewApiKey) -> AppResult<Created> {
+        let grant = self
+            .authorize(
+                actor,
+                Need::Org(input.organization_id, Perm::API_KEYS_WRITE),
+            )
+            .await?;
+        grant.require_project(input.project_id)?;
+        let owner = grant.customer().ok_or_else(|| {
+            AppError::Forbidden(
+                "API keys are owned by a user; a service account creates service-account keys"
+                    .into(),
+            )
+        })?;
+        let now = Utc::now();
+        let name = validate::name("input.name", &input.name)?;
+        let expires_at = match input.expires_at {
+            Some(at) => Some(check_expiry(
+                "input.expiresAt",
+                at,
+                self.api_key_max_lifetime(),
+                now,
+            )?),
+            None => self.api_key_max_lifetime().map(|max| now + max),
+        };
+        let rate = rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
+        self.check_project(input.organization_id, input.project_id)
+            .await?;
+        let scopes = self
+            .org_scopes(input.organization_id, input.scopes.as_deref(), grant.held())
+            .await?;
+        let kind = match input.environment {
+            Environment::Live => TokenKind::ApiKeyLive,
+            Environment::Test => TokenKind::ApiKeyTest,
+        };
+        let token = self.tokens.generate(kind).map_err(AppError::internal)?;
+        let mut row = new_row(&token, CredentialKind::ApiKey, name, now);
+        row.organization_id = Set(Some(input.organization_id));
+        row.project_id = Set(input.project_id);
+        row.customer_id = Set(Some(owner));
+        row.created_by = Set(Some(owner));
+        row.scopes = Set(scopes_json(&scopes));
+        row.environment = Set(Some(input.environment.as_str().into()));
+        row.expires_at = Set(expires_at);
+        row.rate_limit_per_minute = Set(rate);
+
+        let txn = self.db.begin().await?;
+        let model = row.insert(&txn).await?;
+        audit::record(
+            &txn,
+            &grant,
+            AuditEntry::new(model.organization_id, "api_key.create", "api_key", model.id)
+                .name(&model.name)
+                .details(json!({
+                    "prefix": model.display_prefix,
+                    "project_id": model.project_id,
+                    "environment": model.environment,
+                    "expires_at": model.expires_at,
+                    "scopes": model.scopes,
+                    "rate_limit_per_minute": model.rate_limit_per_minute,
+                })),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Created {
+            credential: view(&self.db, model).await?,
+            secret: token.token,
+        })
+    }
+
+    /// Parses requested scopes for a credential of `org_id`: known resources only, and
+    /// none beyond `bound` (what the creator holds, or a service account's role).
+    pub(in crate::domain) async fn org_scopes(
+        &self,
+        org_id: Uuid,
+        raw: Option<&[String]>,
+        bound: &PermissionSet,
+    ) -> AppResult<Option<Vec<Perm>>> {
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let scopes = parse_scopes(raw)?;
+        let apps = app_resources(&self.db, &[org_id]).await?;
+        check_scopes(&scopes, &apps, bound)?;
+        Ok(Some(scopes))
+    }
+
+    pub(in crate::domain) async fn check_project(
+        &self,
+        org_id: Uuid,
+        project_id: Option<Uuid>,
+    ) -> AppResult<()> {
+        if let Some(pid) = project_id {
+            let found = Project::find_by_id(pid).one(&self.db).await?;
+            if found.is_none_or(|p| p.organization_id != org_id) {
+                return Err(AppError::invalid(
+                    "input.projectId",
+                    "no such project in this organization",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// An organization's API keys matching `filter`, newest first.
+    /// **Permissions**: `api_keys:read`.
+    pub async fn api_keys(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        filter: KeyFilter,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<Page<CredentialView>> {
+        let grant = self
+            .authorize(actor, Need::Org(org_id, Perm::API_KEYS_READ))
+            .await?;
+        let KeyFilter {
+            project_id,
+            status,
+            search,
+            created_by,
+        } = filter;
+        let search = validate::search("search", search)?;
+        let bound = grant.bound_project();
+        if let (Some(bound), Some(asked)) = (bound, project_id)
+            && bound != asked
+        {
+            return Err(AppError::Forbidden(
+                "this key is limited to another project".into(),
+            ));
+        }
+        let mut q = Credential::find()
+            .filter(credential::Column::OrganizationId.eq(org_id))
+            .filter(credential::Column::Kind.eq(CredentialKind::ApiKey.as_str()));
+        if let Some(p) = project_id.or(bound) {
+            q = q.filter(credential::Column::ProjectId.eq(p));
+        }
+        if let Some(s) = status {
+            q = q.filter(status_condition(s, Utc::now()));
+        }
+        if let Some(term) = search {
+            q = q.filter(
+                Condition::any()
+                    .add(validate::contains_ci(credential::Column::Name, &term))
+                    .add(validate::contains_ci(
+                        credential::Column::DisplayPrefix,
+                        &term,
+                    )),
+            );
+        }
+        if let Some(creator) = created_by {
+            q = q.filter(credential::Column::CreatedBy.eq(creator));
+        }
+        self.credential_page(q, first, after).await
+    }
+
+    /// One page of credentials with what listings show beside them.
+    pub(in crate::domain) async fn credential_page(
+        &self,
+        q: sea_orm::Select<Credential>,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<Page<CredentialView>> {
+        let page = paging::page(&self.db, q, credential::Column::Id, first, after).await?;
+        let items = views(&self.db, page.items).await?;
+        Ok(Page {
+            items,
+            has_next: page.has_next,
+            total: page.total,
+        })
+    }
+
+    /// One organization credential. **Permissions**: `api_keys:read`.
+    pub async fn api_key(&self, actor: &Actor, id: Uuid) -> AppResult<CredentialView> {
+        let (model, _) = self.org_credential(actor, id, Perm::API_KEYS_READ).await?;
+        view(&self.db, model).await
+    }
+
+    /// Applies `change` to a credential the grant was given for, and audits it as `action`.
+    async fn change_org_credential(
+        &self,
+        grant: &Grant,
+        current: credential::Model,
+        action: &'static str,
+        change: impl FnOnce(
+            &credential::Model,
+        ) -> AppResult<Option<(credential::ActiveModel, serde_json::Value)>>,
+    ) -> AppResult<CredentialView> {
+        let Some((mut active, details)) = change(&current)? else {
+            return view(&self.db, current).await;
+        };
+        active.updated_at = Set(Utc::now());
+        let txn = self.db.begin().await?;
+        let model = active.update(&txn).await?;
+        audit::record(
+            &txn,
+            grant,
+            AuditEntry::new(model.organization_id, action, "api_key", model.id)
+                .name(&model.name)
+                .details(details),
+        )
+        .await?;
+        txn.commit().await?;
+        self.verifier
+            .invalidate(&TokenHash::from_stored(&model.token_hash));
+        view(&self.db, model).await
+    }
+
+    /// Renames a key. **Permissions**: `api_keys:write`.
+    #[instrument(skip_all, fields(key = %id))]
+    pub async fn rename_api_key(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        name: &str,
+    ) -> AppResult<CredentialView> {
+        let (current, grant) = self.org_credential(actor, id, Perm::API_KEYS_WRITE).await?;
+        let name = validate::name("input.name", name)?;
+        self.change_org_credential(&grant, current, "api_key.rename", |current| {
+            if current.name == name {
+                return Ok(None);
+            }
+            let details = json!({ "from": current.name, "to": name });
+            let mut active: credential::ActiveModel = current.clone().into();
+            active.name = Set(name.clone());
+            Ok(Some((active, details)))
+        })
+        .await
+    }
+
+    /// Disables or re-enables a key (reversible). **Permissions**: `api_keys:write`; to
+    /// enable, everything the key can do.
+    #[instrument(skip_all, fields(key = %id, disabled))]
+    pub async fn set_api_key_disabled(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        disabled: bool,
+    ) -> AppResult<CredentialView> {
+        let (current, grant) = self.org_credential(actor, id, Perm::API_KEYS_WRITE).await?;
+        if !disabled && current.disabled_at.is_some() {
+            self.require_covers_key(&grant, &current, "enabling this key")
+                .await?;
+        }
+        let action = if disabled {
+            "api_key.disable"
+        } else {
+            "api_key.enable"
+        };
+        self.change_org_credential(&grant, current, action, |current| {
+            if current.revoked_at.is_some() {
+                return Err(AppError::Conflict("a revoked key cannot be changed".into()));
+            }
+            if current.disabled_at.is_some() == disabled {
+                return Ok(None);
+            }
+            let mut active: credential::ActiveModel = current.clone().into();
+            active.disabled_at = Set(disabled.then(Utc::now));
+            Ok(Some((active, json!({}))))
+        })
+        .await
+    }
+
+    /// Revokes a key: irreversible, effective before this returns. **Permissions**: `api_keys:delete`.
+    #[instrument(skip_all, fields(key = %id))]
+    pub async fn revoke_api_key(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        reason: Option<String>,
+    ) -> AppResult<CredentialView> {
+        let (current, grant) = self
+            .org_credential(actor, id, Perm::API_KEYS_DELETE)
+            .await?;
+        let reason = validate::reason("input.reason", reason)?;
+        let entry = AuditEntry::new(current.organization_id, "api_key.revoke", "api_key", id)
+            .details(json!({ "reason": reason }));
+        self.revoke_credential(&grant, current, reason, entry).await
+    }
+
+    /// Issues a new secret with the same settings; the old one keeps working for
+    /// `grace` (0–24 h), then expires. **Permissions**: `api_keys:write`, and everything
+    /// the key can do (the caller receives its new secret).
+    #[instrument(skip_all, fields(key = %id))]
+    pub async fn rotate_api_key(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        grace: TimeDelta,
+    ) -> AppResult<Created> {
+        let (old, grant) = self.org_credential(actor, id, Perm::API_KEYS_WRITE).await?;
+        if grace < TimeDelta::zero() || grace > MAX_GRACE {
+            return Err(AppError::invalid(
+                "input.gracePeriodSeconds",
+                "must be between 0 and 86400",
+            ));
+        }
+        let now = Utc::now();
+        match status_at(&old, now) {
+            Status::Revoked => {
+                return Err(AppError::Conflict("a revoked key cannot be rotated".into()));
+            }
+            Status::Expired => {
+                return Err(AppError::Conflict(
+                    "an expired key cannot be rotated".into(),
+                ));
+            }
+            Status::Rotating => {
+                return Err(AppError::Conflict(
+                    "this key has already been rotated".into(),
+                ));
+            }
+            Status::Active | Status::Disabled => {}
+        }
+        if old.imported {
+            return Err(AppError::Conflict(
+                "an imported key is rotated by creating a new key".into(),
+            ));
+        }
+        self.require_covers_key(&grant, &old, "rotating this key")
+            .await?;
+        let old_kind = CredentialKind::parse(&old.kind)?;
+        let kind = match (old_kind, old.environment.as_deref()) {
+            (CredentialKind::ServiceAccountKey, _) => TokenKind::ServiceAccount,
+            (_, Some("test")) => TokenKind::ApiKeyTest,
+            _ => TokenKind::ApiKeyLive,
+        };
+        let token = self.tokens.generate(kind).map_err(AppError::internal)?;
+        let mut row = new_row(&token, old_kind, old.name.clone(), now);
+        row.organization_id = Set(old.organization_id);
+        row.project_id = Set(old.project_id);
+        row.customer_id = Set(old.customer_id);
+        row.service_account_id = Set(old.service_account_id);
+        row.created_by = Set(grant.customer().or(old.created_by));
+        row.scopes = Set(old.scopes.clone());
+        row.environment = Set(old.environment.clone());
+        row.expires_at = Set(old.expires_at);
+        row.disabled_at = Set(old.disabled_at);
+        row.rate_limit_per_minute = Set(old.rate_limit_per_minute);
+        row.rotated_from_id = Set(Some(old.id));
+
+        let txn = self.db.begin().await?;
+        let new = row.insert(&txn).await?;
+        let mut retiring: credential::ActiveModel = old.clone().into();
+        retiring.grace_expires_at = Set(Some(now + grace));
+        retiring.updated_at = Set(now);
+        retiring.update(&txn).await?;
+        audit::record(
+            &txn,
+            &grant,
+            AuditEntry::new(old.organization_id, "api_key.rotate", "api_key", old.id)
+                .name(&old.name)
+                .details(json!({
+                    "new_key_id": new.id,
+                    "new_prefix": new.display_prefix,
+                    "grace_period_seconds": grace.num_seconds(),
+                })),
+        )
+        .await?;
+        txn.commit().await?;
+        self.verifier
+            .invalidate(&TokenHash::from_stored(&old.token_hash));
+        Ok(Created {
+            credential: view(&self.db, new).await?,
+            secret: token.token,
+        })
+    }
+
+    /// Imports a key made by another system by its SHA-256. **Permissions**: `api_keys:admin`.
+    #[instrument(skip_all, fields(org = %input.organization_id))]
+    pub async fn import_api_key(
+        &self,
+        actor: &Actor,
+        input: ImportedKey,
+    ) -> AppResult<CredentialView> {
+        let grant = self
+            .authorize(
+                actor,
+                Need::Org(input.organization_id, Perm::API_KEYS_ADMIN),
+            )
+            .await?;
+        grant.require_project(input.project_id)?;
+        let owner = grant
+            .customer()
+            .ok_or_else(|| AppError::Forbidden("imported keys are owned by a user".into()))?;
+        let name = validate::name("input.name", &input.name)?;
+        let hash = TokenHash::from_hex(&input.sha256)
+            .ok_or_else(|| AppError::invalid("input.sha256", "must be 64 hexadecimal digits"))?;
+        let prefix = input.prefix.trim().to_owned();
+        let prefix_ok = (2..=32).contains(&prefix.len())
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !prefix_ok {
+            return Err(AppError::invalid(
+                "input.prefix",
+                "must be 2-32 letters, digits, `_` or `-`: the start every imported token shares, e.g. `vc_`",
+            ));
+        }
+        if prefix.starts_with(&format!("{}_", self.tokens.prefix())) {
+            return Err(AppError::invalid(
+                "input.prefix",
+                "this deployment's own prefix cannot be imported",
+            ));
+        }
+        let last4 = match input
+            .last4
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+        {
+            Some(l) if l.chars().count() != 4 || !l.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                return Err(AppError::invalid(
+                    "input.last4",
+                    "must be the token's last 4 letters or digits",
+                ));
+            }
+            other => other.unwrap_or_default(),
+        };
+        let now = Utc::now();
+        let expires_at = input
+            .expires_at
+            .map(|at| check_expiry("input.expiresAt", at, self.api_key_max_lifetime(), now))
+            .transpose()?;
+        if input.created_at.is_some_and(|at| at > now) {
+            return Err(AppError::invalid(
+                "input.createdAt",
+                "must not be in the future",
+            ));
+        }
+        self.check_project(input.organization_id, input.project_id)
+            .await?;
+        let scopes = self
+            .org_scopes(input.organization_id, input.scopes.as_deref(), grant.held())
+            .await?;
+        let stub = NewToken {
+            token: PlainToken::new(String::new()),
+            hash,
+            display_prefix: prefix.clone(),
+            last4,
+        };
+        let mut row = new_row(
+            &stub,
+            CredentialKind::ApiKey,
+            name,
+            input.created_at.unwrap_or(now),
+        );
+        row.organization_id = Set(Some(input.organization_id));
+        row.project_id = Set(input.project_id);
+        row.customer_id = Set(Some(owner));
+        row.created_by = Set(Some(owner));
+        row.scopes = Set(scopes_json(&scopes));
+        row.environment = Set(Some(input.environment.as_str().into()));
+        row.expires_at = Set(expires_at);
+        row.imported = Set(true);
+        row.import_prefix = Set(Some(prefix.clone()));
+        row.updated_at = Set(now);
+
+        let txn = self.db.begin().await?;
+        let model = row
+            .insert(&txn)
+            .await
+            .map_err(|e| match AppError::from(e) {
+                AppError::Conflict(_) => {
+                    AppError::Conflict("input.sha256: a key with this hash already exists".into())
+                }
+                other => other,
+            })?;
+        audit::record(
+            &txn,
+            &grant,
+            AuditEntry::new(model.organization_id, "api_key.import", "api_key", model.id)
+                .name(&model.name)
+                .details(json!({ "prefix": prefix, "project_id": model.project_id, "scopes": model.scopes })),
+        )
+        .await?;
+        txn.commit().await?;
+        self.verifier.add_import_prefix(&prefix);
+        view(&self.db, model).await
+    }
+}

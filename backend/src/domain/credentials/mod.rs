@@ -1,0 +1,437 @@
+//! Credentials (SPEC §3): what API keys, personal access tokens and service-account keys
+//! share (status, listing views, scopes, the one revoke path). Each kind's operations live
+//! beside it: [`api_keys`], [`pats`], and `service_accounts` for service-account keys. The
+//! secret exists only in the [`Created`] value returned by creation and rotation.
+
+mod api_keys;
+mod pats;
+
+pub use super::paging::{MAX_PAGE, Page};
+pub use api_keys::{ImportedKey, NewApiKey};
+pub use pats::{NewPat, issue_pat_in};
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{application_resource, credential, customer, organization, prelude::*, project};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    QueryFilter, TransactionTrait,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    Actor, CredentialKind, CustomerRef, Services,
+    access::{self, Grant, Need},
+    audit::{self, AuditEntry},
+    ids::new_id,
+    permissions::{Perm, PermissionSet},
+};
+use crate::{
+    error::{AppError, AppResult},
+    token::{NewToken, PlainToken, TokenHash},
+};
+
+/// Longest a rotated credential may keep working.
+pub const MAX_GRACE: TimeDelta = TimeDelta::hours(24);
+/// Default lifetime of a personal access token.
+pub const PAT_DEFAULT_LIFETIME: TimeDelta = TimeDelta::days(120);
+/// Window in which a credential counts as nearing expiry.
+pub const EXPIRY_WARNING: TimeDelta = TimeDelta::days(7);
+
+/// Which of an organization's API keys to list.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    pub project_id: Option<Uuid>,
+    pub status: Option<Status>,
+    /// Part of the name or display prefix, any case.
+    pub search: Option<String>,
+    /// Only keys this user created.
+    pub created_by: Option<Uuid>,
+}
+
+/// Live or test traffic (API keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Environment {
+    #[default]
+    Live,
+    Test,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Test => "test",
+        }
+    }
+}
+
+/// Where a credential stands right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Disabled,
+    Expired,
+    Revoked,
+    Rotating,
+}
+
+/// The moment a credential stops working on its own, if any.
+pub fn effective_expiry(c: &credential::Model) -> Option<DateTime<Utc>> {
+    match (c.expires_at, c.grace_expires_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A credential's status at `now`.
+pub fn status_at(c: &credential::Model, now: DateTime<Utc>) -> Status {
+    if c.revoked_at.is_some() {
+        Status::Revoked
+    } else if effective_expiry(c).is_some_and(|at| at <= now) {
+        Status::Expired
+    } else if c.disabled_at.is_some() {
+        Status::Disabled
+    } else if c.grace_expires_at.is_some() {
+        Status::Rotating
+    } else {
+        Status::Active
+    }
+}
+
+/// Whether the credential stops working within [`EXPIRY_WARNING`].
+pub fn expires_soon(c: &credential::Model, now: DateTime<Utc>) -> bool {
+    status_at(c, now) != Status::Revoked
+        && effective_expiry(c).is_some_and(|at| at > now && at - now <= EXPIRY_WARNING)
+}
+
+fn status_condition(status: Status, now: DateTime<Utc>) -> Condition {
+    use credential::Column as C;
+    let live = Condition::all().add(C::RevokedAt.is_null());
+    let not_expired = Condition::all()
+        .add(
+            Condition::any()
+                .add(C::ExpiresAt.is_null())
+                .add(C::ExpiresAt.gt(now)),
+        )
+        .add(
+            Condition::any()
+                .add(C::GraceExpiresAt.is_null())
+                .add(C::GraceExpiresAt.gt(now)),
+        );
+    match status {
+        Status::Revoked => Condition::all().add(C::RevokedAt.is_not_null()),
+        Status::Expired => live.add(not_expired.not()),
+        Status::Disabled => live.add(not_expired).add(C::DisabledAt.is_not_null()),
+        Status::Rotating => live
+            .add(not_expired)
+            .add(C::DisabledAt.is_null())
+            .add(C::GraceExpiresAt.is_not_null()),
+        Status::Active => live
+            .add(not_expired)
+            .add(C::DisabledAt.is_null())
+            .add(C::GraceExpiresAt.is_null()),
+    }
+}
+
+/// A credential with what a listing shows beside it.
+#[derive(Debug, Clone)]
+pub struct CredentialView {
+    pub model: credential::Model,
+    pub kind: CredentialKind,
+    pub project: Option<project::Model>,
+    pub creator: Option<CustomerRef>,
+    pub scopes: Option<Vec<Perm>>,
+}
+
+/// A credential just created or rotated, with its secret: the only time it is shown.
+#[derive(Debug)]
+pub struct Created {
+    pub credential: CredentialView,
+    pub secret: PlainToken,
+}
+
+fn parse_scopes(raw: &[String]) -> AppResult<Vec<Perm>> {
+    if raw.len() > 64 {
+        return Err(AppError::invalid("input.scopes", "at most 64 scopes"));
+    }
+    let mut out = BTreeSet::new();
+    for s in raw {
+        let perm = Perm::parse(s.trim()).map_err(|e| AppError::invalid("input.scopes", e))?;
+        out.insert(perm);
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Application resources defined by the given organizations.
+pub async fn app_resources<C: ConnectionTrait>(db: &C, org_ids: &[Uuid]) -> AppResult<Vec<String>> {
+    let mut names: Vec<String> = ApplicationResource::find()
+        .filter(application_resource::Column::OrganizationId.is_in(org_ids.to_vec()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Checks scopes against the known resources and what their holder may carry.
+fn check_scopes(scopes: &[Perm], known_apps: &[String], bound: &PermissionSet) -> AppResult<()> {
+    for scope in scopes {
+        if !scope.resource.is_builtin() && !known_apps.iter().any(|a| a == scope.resource.as_str())
+        {
+            return Err(AppError::invalid(
+                "input.scopes",
+                format!("unknown resource `{}`", scope.resource),
+            ));
+        }
+        if !bound.allows(scope) {
+            return Err(AppError::Forbidden(format!(
+                "a credential cannot carry {scope}, which you do not hold"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn scopes_json(scopes: &Option<Vec<Perm>>) -> Option<serde_json::Value> {
+    scopes
+        .as_ref()
+        .map(|s| json!(s.iter().map(ToString::to_string).collect::<Vec<_>>()))
+}
+
+/// The stored scopes of a credential; `None` means all of its owner's permissions. A
+/// stored list that does not parse is an internal error, never "everything".
+pub fn stored_scopes(model: &credential::Model) -> AppResult<Option<Vec<Perm>>> {
+    let Some(raw) = model.scopes.clone() else {
+        return Ok(None);
+    };
+    let list: Vec<String> =
+        serde_json::from_value(raw).map_err(|e| access::corrupt("credential scopes", e))?;
+    list.iter()
+        .map(|s| Perm::parse(s).map_err(|e| access::corrupt("credential scopes", e)))
+        .collect::<AppResult<Vec<_>>>()
+        .map(Some)
+}
+
+/// Loads what listings show beside many credentials with two queries.
+pub(super) async fn views<C: ConnectionTrait>(
+    db: &C,
+    models: Vec<credential::Model>,
+) -> AppResult<Vec<CredentialView>> {
+    let project_ids: Vec<Uuid> = models.iter().filter_map(|m| m.project_id).collect();
+    let customer_ids: Vec<Uuid> = models
+        .iter()
+        .filter_map(|m| m.created_by.or(m.customer_id))
+        .collect();
+    let projects: HashMap<Uuid, project::Model> = if project_ids.is_empty() {
+        HashMap::new()
+    } else {
+        Project::find()
+            .filter(project::Column::Id.is_in(project_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect()
+    };
+    let customers: HashMap<Uuid, customer::Model> = if customer_ids.is_empty() {
+        HashMap::new()
+    } else {
+        Customer::find()
+            .filter(customer::Column::Id.is_in(customer_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect()
+    };
+    models
+        .into_iter()
+        .map(|m| {
+            Ok(CredentialView {
+                kind: CredentialKind::parse(&m.kind)?,
+                project: m.project_id.and_then(|id| projects.get(&id).cloned()),
+                creator: m
+                    .created_by
+                    .or(m.customer_id)
+                    .and_then(|id| customers.get(&id).map(CustomerRef::from)),
+                scopes: stored_scopes(&m)?,
+                model: m,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn view<C: ConnectionTrait>(
+    db: &C,
+    model: credential::Model,
+) -> AppResult<CredentialView> {
+    views(db, vec![model])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::internal(std::io::Error::other("credential view vanished")))
+}
+
+/// Fields of a new credential row; the caller fills in the owner and settings.
+pub(super) fn new_row(
+    token: &NewToken,
+    kind: CredentialKind,
+    name: String,
+    now: DateTime<Utc>,
+) -> credential::ActiveModel {
+    credential::ActiveModel {
+        id: Set(new_id()),
+        kind: Set(kind.as_str().into()),
+        organization_id: Set(None),
+        project_id: Set(None),
+        customer_id: Set(None),
+        service_account_id: Set(None),
+        created_by: Set(None),
+        name: Set(name),
+        display_prefix: Set(token.display_prefix.clone()),
+        last4: Set(token.last4.clone()),
+        token_hash: Set(token.hash.as_str().to_owned()),
+        scopes: Set(None),
+        environment: Set(None),
+        expires_at: Set(None),
+        disabled_at: Set(None),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+        revoked_by: Set(None),
+        rotated_from_id: Set(None),
+        grace_expires_at: Set(None),
+        rate_limit_per_minute: Set(None),
+        imported: Set(false),
+        import_prefix: Set(None),
+        last_used_at: Set(None),
+        last_used_ip: Set(None),
+        request_count: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
+pub(super) fn rate_limit(field: &str, value: Option<i32>) -> AppResult<Option<i32>> {
+    match value {
+        Some(v) if !(1..=1_000_000).contains(&v) => {
+            Err(AppError::invalid(field, "must be between 1 and 1000000"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// The latest expiry allowed for a new credential: `max` from now when a maximum
+/// lifetime applies, else ten years (a credential meant to last longer has no expiry).
+pub(super) fn check_expiry(
+    field: &str,
+    at: DateTime<Utc>,
+    max: Option<TimeDelta>,
+    now: DateTime<Utc>,
+) -> AppResult<DateTime<Utc>> {
+    if at <= now {
+        return Err(AppError::invalid(field, "must be in the future"));
+    }
+    match max {
+        Some(max) if at > now + max => Err(AppError::invalid(
+            field,
+            format!(
+                "must be at most {} days from now (the longest lifetime allowed here)",
+                max.num_days()
+            ),
+        )),
+        None if at > now + FAR_FUTURE => Err(AppError::invalid(
+            field,
+            "must be within ten years; leave it empty for a credential that never expires",
+        )),
+        _ => Ok(at),
+    }
+}
+
+/// The farthest expiry accepted when no maximum lifetime applies.
+const FAR_FUTURE: TimeDelta = TimeDelta::days(3653);
+
+impl Services {
+    /// Revokes a credential: irreversible, and effective before this returns (the
+    /// verification cache drops it). The one revoke path for every kind.
+    pub(super) async fn revoke_credential(
+        &self,
+        grant: &Grant,
+        current: credential::Model,
+        reason: Option<String>,
+        entry: AuditEntry,
+    ) -> AppResult<CredentialView> {
+        if current.revoked_at.is_some() {
+            return view(&self.db, current).await;
+        }
+        let now = Utc::now();
+        let mut active: credential::ActiveModel = current.into();
+        active.revoked_at = Set(Some(now));
+        active.revoked_reason = Set(reason.clone());
+        active.revoked_by = Set(grant.customer());
+        active.updated_at = Set(now);
+        let txn = self.db.begin().await?;
+        let model = active.update(&txn).await?;
+        audit::record(&txn, grant, entry.name(&model.name)).await?;
+        txn.commit().await?;
+        self.verifier
+            .invalidate(&TokenHash::from_stored(&model.token_hash));
+        view(&self.db, model).await
+    }
+
+    /// Any credential the actor may see, with the grant to see it: an organization's
+    /// credential with `perm` there, or the actor's own PAT (`pat_perm` over their own
+    /// things). Foreign and unknown ids look the same.
+    pub async fn visible_credential(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        perm: Perm,
+        pat_perm: Perm,
+    ) -> AppResult<(credential::Model, Grant)> {
+        let model = Credential::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("credential"))?;
+        let grant = match model.organization_id {
+            Some(org) => {
+                let grant = self
+                    .authorize_visible(actor, org, perm, "credential")
+                    .await?;
+                grant
+                    .require_project(model.project_id)
+                    .map_err(|_| AppError::NotFound("credential"))?;
+                grant
+            }
+            None => {
+                let grant = match self.authorize(actor, Need::User(pat_perm)).await {
+                    Ok(g) => g,
+                    Err(AppError::MissingPermission(p)) => {
+                        return Err(AppError::MissingPermission(p));
+                    }
+                    Err(_) => return Err(AppError::NotFound("credential")),
+                };
+                if grant.customer() != model.customer_id {
+                    return Err(AppError::NotFound("credential"));
+                }
+                grant
+            }
+        };
+        Ok((model, grant))
+    }
+
+    /// The organization a credential belongs to, for listings.
+    pub async fn organization_of(
+        &self,
+        model: &credential::Model,
+    ) -> AppResult<Option<organization::Model>> {
+        match model.organization_id {
+            Some(id) => Ok(Organization::find_by_id(id).one(&self.db).await?),
+            None => Ok(None),
+        }
+    }
+}

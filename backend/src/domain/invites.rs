@@ -1,0 +1,306 @@
+//! Invites (SPEC §5): an organization invites an email address with a role; the invited
+//! user, signed in with that verified address, accepts or declines within 7 days.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use entity::{customer, invite, membership, organization, prelude::*, role};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
+};
+use serde_json::json;
+use tracing::instrument;
+use uuid::Uuid;
+
+use super::{
+    Actor, Services,
+    access::{self, Grant, Need},
+    audit::{self, AuditEntry},
+    ids::new_id,
+    members::check_assignable,
+    permissions::Perm,
+    roles::org_role,
+    validate,
+};
+use crate::error::{AppError, AppResult};
+
+/// How long an invite stays open.
+pub const INVITE_LIFETIME: TimeDelta = TimeDelta::days(7);
+
+/// An invite with its role and organization.
+#[derive(Debug, Clone)]
+pub struct InviteView {
+    pub invite: invite::Model,
+    pub role: role::Model,
+    pub organization: organization::Model,
+}
+
+impl InviteView {
+    /// `pending`, `accepted`, `declined`, `revoked`, or `expired` for a pending invite past its time.
+    pub fn status(&self, now: DateTime<Utc>) -> &str {
+        if self.invite.status == "pending" && self.invite.expires_at <= now {
+            "expired"
+        } else {
+            &self.invite.status
+        }
+    }
+}
+
+impl Services {
+    /// Invites someone by email with a role; the invite is open for 7 days.
+    /// **Permissions**: `members:write`, and every permission the role grants (the owner
+    /// role only from an owner).
+    #[instrument(skip_all, fields(org = %org_id))]
+    pub async fn invite_member(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        email: &str,
+        role_id: Uuid,
+    ) -> AppResult<InviteView> {
+        let grant = self
+            .authorize(actor, Need::Org(org_id, Perm::MEMBERS_WRITE))
+            .await?;
+        let email = validate::email("input.email", email)?;
+        let role = org_role(&self.db, org_id, role_id, "input.roleId").await?;
+        check_assignable(&self.db, &grant, org_id, &role).await?;
+        let members = Membership::find()
+            .filter(membership::Column::OrganizationId.eq(org_id))
+            .all(&self.db)
+            .await?;
+        let member_ids: Vec<Uuid> = members.iter().map(|m| m.customer_id).collect();
+        let already = Customer::find()
+            .filter(customer::Column::Id.is_in(member_ids))
+            .filter(customer::Column::Email.eq(email.clone()))
+            .count(&self.db)
+            .await?;
+        if already > 0 {
+            return Err(AppError::Conflict(format!(
+                "input.email: {email} is already a member"
+            )));
+        }
+        let now = Utc::now();
+        let open = Invite::find()
+            .filter(invite::Column::OrganizationId.eq(org_id))
+            .filter(invite::Column::Email.eq(email.clone()))
+            .filter(invite::Column::Status.eq("pending"))
+            .filter(invite::Column::ExpiresAt.gt(now))
+            .count(&self.db)
+            .await?;
+        if open > 0 {
+            return Err(AppError::Conflict(format!(
+                "input.email: {email} already has an open invite"
+            )));
+        }
+        let txn = self.db.begin().await?;
+        let invite = invite::ActiveModel {
+            id: Set(new_id()),
+            organization_id: Set(org_id),
+            email: Set(email.clone()),
+            role_id: Set(role.id),
+            invited_by: Set(grant.customer()),
+            status: Set("pending".into()),
+            expires_at: Set(now + INVITE_LIFETIME),
+            responded_at: Set(None),
+            responded_by: Set(None),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            &grant,
+            AuditEntry::new(Some(org_id), "invite.create", "invite", invite.id)
+                .name(&email)
+                .details(json!({ "role": role.key, "expires_at": invite.expires_at })),
+        )
+        .await?;
+        txn.commit().await?;
+        self.invite_view(invite).await
+    }
+
+    async fn invite_views(&self, rows: Vec<invite::Model>) -> AppResult<Vec<InviteView>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.invite_view(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn invite_view(&self, invite: invite::Model) -> AppResult<InviteView> {
+        let role = Role::find_by_id(invite.role_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| access::corrupt("invite", "its role is missing"))?;
+        let organization = Organization::find_by_id(invite.organization_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| access::corrupt("invite", "its organization is missing"))?;
+        Ok(InviteView {
+            invite,
+            role,
+            organization,
+        })
+    }
+
+    /// An organization's invites, newest first. **Permissions**: `invites:read`.
+    pub async fn invites(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<InviteView>> {
+        self.authorize(actor, Need::Org(org_id, Perm::INVITES_READ))
+            .await?;
+        let rows = Invite::find()
+            .filter(invite::Column::OrganizationId.eq(org_id))
+            .order_by_desc(invite::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        self.invite_views(rows).await
+    }
+
+    /// Open invites addressed to the acting user's verified email.
+    /// **Permissions**: `invites:read` over your own things.
+    pub async fn my_invites(&self, actor: &Actor) -> AppResult<Vec<InviteView>> {
+        self.authorize(actor, Need::User(Perm::INVITES_READ))
+            .await?;
+        let Some(me) = actor.customer() else {
+            return Ok(vec![]);
+        };
+        let rows = Invite::find()
+            .filter(invite::Column::Email.eq(me.email.clone()))
+            .filter(invite::Column::Status.eq("pending"))
+            .filter(invite::Column::ExpiresAt.gt(Utc::now()))
+            .order_by_desc(invite::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        self.invite_views(rows).await
+    }
+
+    /// Withdraws an open invite. **Permissions**: `members:write`.
+    #[instrument(skip_all, fields(invite = %id))]
+    pub async fn revoke_invite(&self, actor: &Actor, id: Uuid) -> AppResult<InviteView> {
+        let invite = Invite::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("invite"))?;
+        let grant = self
+            .authorize_visible(actor, invite.organization_id, Perm::MEMBERS_WRITE, "invite")
+            .await?;
+        if invite.status != "pending" {
+            return Err(AppError::Conflict(format!(
+                "the invite is already {}",
+                invite.status
+            )));
+        }
+        self.respond_to_invite(&grant, invite, "revoked", "invite.revoke")
+            .await
+    }
+
+    async fn respond_to_invite(
+        &self,
+        grant: &Grant,
+        invite: invite::Model,
+        status: &str,
+        action: &'static str,
+    ) -> AppResult<InviteView> {
+        let org = invite.organization_id;
+        let email = invite.email.clone();
+        let mut active: invite::ActiveModel = invite.into();
+        active.status = Set(status.into());
+        active.responded_at = Set(Some(Utc::now()));
+        active.responded_by = Set(grant.customer());
+        let txn = self.db.begin().await?;
+        let invite = active.update(&txn).await?;
+        audit::record(
+            &txn,
+            grant,
+            AuditEntry::new(Some(org), action, "invite", invite.id).name(&email),
+        )
+        .await?;
+        txn.commit().await?;
+        self.invite_view(invite).await
+    }
+
+    /// The invited user's own invite, open and addressed to their verified email.
+    async fn own_open_invite(&self, actor: &Actor, id: Uuid) -> AppResult<(invite::Model, Grant)> {
+        let grant = self
+            .authorize(actor, Need::User(Perm::INVITES_WRITE))
+            .await?;
+        let me = actor
+            .customer()
+            .ok_or_else(|| access::corrupt("user grant", "it has no user"))?;
+        let invite = Invite::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .filter(|i| i.email == me.email)
+            .ok_or(AppError::NotFound("invite"))?;
+        let verified = Customer::find_by_id(me.id)
+            .one(&self.db)
+            .await?
+            .is_some_and(|c| c.email_verified);
+        if !verified {
+            return Err(AppError::Forbidden(
+                "your email address is not verified by your identity provider".into(),
+            ));
+        }
+        if invite.status != "pending" {
+            return Err(AppError::Conflict(format!(
+                "the invite is already {}",
+                invite.status
+            )));
+        }
+        if invite.expires_at <= Utc::now() {
+            return Err(AppError::Conflict(
+                "the invite has expired; ask for a new one".into(),
+            ));
+        }
+        Ok((invite, grant))
+    }
+
+    /// Accepts an invite addressed to you: you join with its role.
+    /// **Permissions**: `invites:write` over your own things.
+    #[instrument(skip_all, fields(invite = %id))]
+    pub async fn accept_invite(&self, actor: &Actor, id: Uuid) -> AppResult<InviteView> {
+        let (invite, grant) = self.own_open_invite(actor, id).await?;
+        let me = grant
+            .customer()
+            .ok_or_else(|| access::corrupt("user grant", "it has no user"))?;
+        let org = invite.organization_id;
+        if access::member_role(&self.db, org, me).await?.is_some() {
+            return Err(AppError::Conflict("you are already a member".into()));
+        }
+        let now = Utc::now();
+        let role_id = invite.role_id;
+        let email = invite.email.clone();
+        let mut active: invite::ActiveModel = invite.into();
+        active.status = Set("accepted".into());
+        active.responded_at = Set(Some(now));
+        active.responded_by = Set(Some(me));
+        let txn = self.db.begin().await?;
+        let invite = active.update(&txn).await?;
+        membership::ActiveModel {
+            id: Set(new_id()),
+            organization_id: Set(org),
+            customer_id: Set(me),
+            role_id: Set(role_id),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            &grant,
+            AuditEntry::new(Some(org), "invite.accept", "invite", invite.id).name(&email),
+        )
+        .await?;
+        txn.commit().await?;
+        self.verifier.invalidate_all();
+        self.invite_view(invite).await
+    }
+
+    /// Declines an invite addressed to you.
+    /// **Permissions**: `invites:write` over your own things.
+    #[instrument(skip_all, fields(invite = %id))]
+    pub async fn decline_invite(&self, actor: &Actor, id: Uuid) -> AppResult<InviteView> {
+        let (invite, grant) = self.own_open_invite(actor, id).await?;
+        self.respond_to_invite(&grant, invite, "declined", "invite.decline")
+            .await
+    }
+}

@@ -1,0 +1,62 @@
+//! One way to page any list (SPEC §8): newest first by a key that only grows (a v7 id or
+//! a sequence number), `first` items (at most [`MAX_PAGE`]) after a cursor, with the
+//! total over all pages.
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
+};
+
+use crate::error::AppResult;
+
+/// Largest page of any list.
+pub const MAX_PAGE: u64 = 100;
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    /// The same page with each item converted, all or nothing.
+    pub fn try_map<U, E>(self, f: impl FnOnce(Vec<T>) -> Result<Vec<U>, E>) -> Result<Page<U>, E> {
+        Ok(Page {
+            items: f(self.items)?,
+            has_next: self.has_next,
+            total: self.total,
+        })
+    }
+}
+
+/// The page of `query` after `after` (by `key`, newest first).
+pub async fn page<E, C, V>(
+    db: &C,
+    query: Select<E>,
+    key: E::Column,
+    first: u64,
+    after: Option<V>,
+) -> AppResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+    C: ConnectionTrait,
+    V: Into<sea_orm::Value>,
+{
+    let first = first.clamp(1, MAX_PAGE);
+    let total = query.clone().count(db).await?;
+    let mut query = query.order_by_desc(key);
+    if let Some(after) = after {
+        query = query.filter(key.lt(after));
+    }
+    let mut items = query.limit(first + 1).all(db).await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    Ok(Page {
+        items,
+        has_next,
+        total,
+    })
+}
