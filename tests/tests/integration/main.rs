@@ -31,6 +31,7 @@ mod dashboard_pages;
 mod input;
 mod isolation;
 mod members;
+mod privileges;
 mod robustness;
 mod running;
 mod sessions;
