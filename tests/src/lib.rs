@@ -509,3 +509,17 @@ pub fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
+
+/// A GraphQL document of `levels` fragments, each spreading the previous one twice: a few
+/// kilobytes that expand to 2^levels fields.
+pub fn fragment_bomb(levels: usize) -> String {
+    let mut doc = format!("query {{ organizations {{ ...F{levels} }} }}\n");
+    doc.push_str("fragment F0 on Organization { id name slug }\n");
+    for i in 1..=levels {
+        doc.push_str(&format!(
+            "fragment F{i} on Organization {{ ...F{p} ...F{p} }}\n",
+            p = i - 1
+        ));
+    }
+    doc
+}
