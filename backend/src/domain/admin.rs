@@ -1,7 +1,6 @@
 //! Instance administration (SPEC §5): suspension of customers and organizations.
 //! Every method here starts by requiring an instance admin.
 
-use chrono::Utc;
 use entity::{customer, organization, prelude::*};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait};
 use serde_json::json;
@@ -48,7 +47,7 @@ impl Services {
             .await?
             .ok_or(AppError::NotFound("customer"))?;
         let mut active: customer::ActiveModel = current.into();
-        let now = Utc::now();
+        let now = self.clock.now();
         active.suspended_at = Set(suspend.then_some(now));
         active.suspended_reason = Set(if suspend { reason.clone() } else { None });
         active.updated_at = Set(now);
@@ -89,7 +88,7 @@ impl Services {
             .await?
             .ok_or(AppError::NotFound("organization"))?;
         let mut active: organization::ActiveModel = current.into();
-        let now = Utc::now();
+        let now = self.clock.now();
         active.suspended_at = Set(suspend.then_some(now));
         active.suspended_reason = Set(if suspend { reason.clone() } else { None });
         active.updated_at = Set(now);

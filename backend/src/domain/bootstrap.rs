@@ -1,7 +1,6 @@
 //! `keyward-server bootstrap`: the way to start automation, and the break-glass path
 //! when sign-in is broken.
 
-use chrono::Utc;
 use entity::{customer, organization, project};
 use sea_orm::TransactionTrait;
 
@@ -47,7 +46,7 @@ impl Services {
                 }
                 None => orgs::create_org_in(&txn, &grant, customer.id, &org_name, None).await?,
             };
-        let expires_at = Utc::now() + credentials::PAT_DEFAULT_LIFETIME;
+        let expires_at = self.clock.now() + credentials::PAT_DEFAULT_LIFETIME;
         let (_, token) = credentials::issue_pat_in(
             &txn,
             self,

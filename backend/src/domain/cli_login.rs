@@ -191,7 +191,7 @@ impl Services {
     #[instrument(skip_all)]
     pub async fn start_device_login(&self, name: Option<&str>) -> AppResult<DeviceStart> {
         let client_name = client_name(name)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         // Codes long past their use make room for new ones.
         DeviceAuthorization::delete_many()
             .filter(device_authorization::Column::ExpiresAt.lt(now - TimeDelta::days(1)))
@@ -241,7 +241,7 @@ impl Services {
         &self,
         device_code: &str,
     ) -> AppResult<Result<IssuedToken, PollRefusal>> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let Some(row) = DeviceAuthorization::find()
             .filter(
                 device_authorization::Column::DeviceCodeHash
@@ -323,7 +323,7 @@ impl Services {
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("device code"))?;
-        Ok(device_view(&row, Utc::now()))
+        Ok(device_view(&row, self.clock.now()))
     }
 
     /// Approves or denies a pending device for the signed-in user.
@@ -336,7 +336,7 @@ impl Services {
     ) -> AppResult<DeviceView> {
         let (customer, grant) = self.approving_user(actor).await?;
         let code = normalize_user_code(user_code)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let row = DeviceAuthorization::find()
             .filter(device_authorization::Column::UserCode.eq(&code))
             .one(&self.db)
@@ -418,7 +418,7 @@ impl Services {
         }
         let name = client_name(name)?;
         let code = random_base62(43).map_err(AppError::internal)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let txn = self.db.begin().await?;
         let row = cli_login_code::ActiveModel {
             id: Set(new_id()),
@@ -455,7 +455,7 @@ impl Services {
         redirect_uri: Option<&str>,
     ) -> AppResult<IssuedToken> {
         let refused = || AppError::invalid("code", "unknown, expired or already used code");
-        let now = Utc::now();
+        let now = self.clock.now();
         let row = CliLoginCode::find()
             .filter(cli_login_code::Column::CodeHash.eq(TokenHash::of(code).as_str()))
             .one(&self.db)
@@ -511,7 +511,7 @@ impl Services {
         name: &str,
         flow: &str,
     ) -> AppResult<(Uuid, IssuedToken)> {
-        let expires_at = Utc::now() + PAT_DEFAULT_LIFETIME.min(self.pat_max_lifetime());
+        let expires_at = self.clock.now() + PAT_DEFAULT_LIFETIME.min(self.pat_max_lifetime());
         let owner = Customer::find_by_id(customer)
             .one(txn)
             .await?

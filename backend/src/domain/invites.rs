@@ -78,7 +78,7 @@ impl Services {
                 "input.email: {email} is already a member"
             )));
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let open = Invite::find()
             .filter(invite::Column::OrganizationId.eq(org_id))
             .filter(invite::Column::Email.eq(email.clone()))
@@ -165,7 +165,7 @@ impl Services {
         let rows = Invite::find()
             .filter(invite::Column::Email.eq(me.email.clone()))
             .filter(invite::Column::Status.eq("pending"))
-            .filter(invite::Column::ExpiresAt.gt(Utc::now()))
+            .filter(invite::Column::ExpiresAt.gt(self.clock.now()))
             .order_by_desc(invite::Column::CreatedAt)
             .all(&self.db)
             .await?;
@@ -203,7 +203,7 @@ impl Services {
         let email = invite.email.clone();
         let mut active: invite::ActiveModel = invite.into();
         active.status = Set(status.into());
-        active.responded_at = Set(Some(Utc::now()));
+        active.responded_at = Set(Some(self.clock.now()));
         active.responded_by = Set(grant.customer());
         let txn = self.db.begin().await?;
         let invite = active.update(&txn).await?;
@@ -245,7 +245,7 @@ impl Services {
                 invite.status
             )));
         }
-        if invite.expires_at <= Utc::now() {
+        if invite.expires_at <= self.clock.now() {
             return Err(AppError::Conflict(
                 "the invite has expired; ask for a new one".into(),
             ));
@@ -265,7 +265,7 @@ impl Services {
         if access::member_role(&self.db, org, me).await?.is_some() {
             return Err(AppError::Conflict("you are already a member".into()));
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let role_id = invite.role_id;
         let email = invite.email.clone();
         let mut active: invite::ActiveModel = invite.into();

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
 use entity::{customer, membership, prelude::*, role};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
@@ -152,7 +151,7 @@ impl Services {
         }
         let mut active: membership::ActiveModel = m.into();
         active.role_id = Set(new_role.id);
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let m = active.update(&txn).await?;
         let customer = Customer::find_by_id(m.customer_id)

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit;
 pub mod bootstrap;
 pub mod cli_login;
+pub mod clock;
 pub mod credentials;
 pub mod ids;
 pub mod invites;
@@ -46,6 +47,8 @@ pub struct Inner {
     pub limiter: ratelimit::RateLimiter,
     pub failures: ratelimit::FailureLimiter,
     pub dev_signin: sessions::DevSigninLink,
+    /// The one source of the time for services and limiters.
+    pub clock: clock::Clock,
 }
 
 impl std::ops::Deref for Services {
@@ -65,13 +68,15 @@ impl Services {
             .load_import_prefixes(&db)
             .await
             .map_err(|e| format!("loading imported key prefixes: {e}"))?;
+        let clock = clock::Clock::system();
         Ok(Self(Arc::new(Inner {
             db,
             tokens,
             verifier,
             usage: usage::UsageRecorder::default(),
-            limiter: ratelimit::RateLimiter::new(),
-            failures: ratelimit::FailureLimiter::new(),
+            limiter: ratelimit::RateLimiter::new(clock.clone()),
+            failures: ratelimit::FailureLimiter::new(clock.clone()),
+            clock,
             dev_signin: sessions::DevSigninLink::default(),
             config,
         })))

@@ -390,7 +390,7 @@ impl Services {
         let from = org.name.clone();
         let mut active: organization::ActiveModel = org.into();
         active.name = Set(name);
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let org = active.update(&txn).await?;
         audit::record(
@@ -449,7 +449,7 @@ impl Services {
         if let Some(v) = settings.pat_max_lifetime_days {
             active.pat_max_lifetime_days = Set(v);
         }
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let org = active.update(&txn).await?;
         audit::record(
@@ -497,7 +497,7 @@ impl Services {
         let from = project.name.clone();
         let mut active: project::ActiveModel = project.into();
         active.name = Set(name);
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let project = active.update(&txn).await?;
         audit::record(

@@ -1,21 +1,18 @@
 //! Rate limits (SPEC §10), GCRA via `governor`: requests per minute per credential, and
 //! failed verifications per client address.
 
-use std::{
-    num::NonZeroU32,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use governor::{
     Quota, RateLimiter as Gcra,
-    clock::{Clock, DefaultClock},
     middleware::StateInformationMiddleware,
     state::{InMemoryState, NotKeyed},
 };
 use uuid::Uuid;
 
-type Limiter = Gcra<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
+use super::clock::Clock;
+
+type Limiter = Gcra<NotKeyed, InMemoryState, Clock, StateInformationMiddleware>;
 
 /// The outcome of one rate-limit check, with what the `RateLimit` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,24 +30,18 @@ pub struct RateDecision {
 /// One limiter per credential and limit.
 pub struct RateLimiter {
     limiters: moka::sync::Cache<(Uuid, u32), Arc<Limiter>>,
-    clock: DefaultClock,
-}
-
-impl Default for RateLimiter {
-    fn default() -> Self {
-        Self::new()
-    }
+    clock: Clock,
 }
 
 impl RateLimiter {
-    pub fn new() -> Self {
+    pub fn new(clock: Clock) -> Self {
         Self {
             // Idle limiters are full again after a minute, so forgetting them loses nothing.
             limiters: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_idle(Duration::from_secs(120))
                 .build(),
-            clock: DefaultClock::default(),
+            clock,
         }
     }
 
@@ -58,7 +49,10 @@ impl RateLimiter {
     pub fn check(&self, id: Uuid, per_minute: u32) -> RateDecision {
         let limit = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let limiter = self.limiters.get_with((id, limit.get()), || {
-            Arc::new(Gcra::direct(Quota::per_minute(limit)).with_middleware())
+            Arc::new(
+                Gcra::direct_with_clock(Quota::per_minute(limit), self.clock.clone())
+                    .with_middleware(),
+            )
         });
         let per_request = 60.0 / f64::from(limit.get());
         match limiter.check() {
@@ -74,7 +68,7 @@ impl RateLimiter {
             }
             Err(not_until) => {
                 let wait = not_until
-                    .wait_time_from(self.clock.now())
+                    .wait_time_from(self.clock.elapsed())
                     .as_secs_f64()
                     .ceil()
                     .max(1.0) as u64;
@@ -94,18 +88,13 @@ impl RateLimiter {
 /// address waits until it refills before any credential it presents is looked at.
 pub struct FailureLimiter {
     limiters: moka::sync::Cache<String, Arc<Limiter>>,
-    blocked_until: moka::sync::Cache<String, Instant>,
-    clock: DefaultClock,
-}
-
-impl Default for FailureLimiter {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// When (on the clock's monotonic reading) each held-back address may try again.
+    blocked_until: moka::sync::Cache<String, Duration>,
+    clock: Clock,
 }
 
 impl FailureLimiter {
-    pub fn new() -> Self {
+    pub fn new(clock: Clock) -> Self {
         Self {
             limiters: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
@@ -115,14 +104,14 @@ impl FailureLimiter {
                 .max_capacity(1_000_000)
                 .time_to_live(Duration::from_secs(120))
                 .build(),
-            clock: DefaultClock::default(),
+            clock,
         }
     }
 
     /// Seconds `address` must still wait, if it is held back.
     pub fn wait(&self, address: &str) -> Option<u64> {
         let until = self.blocked_until.get(address)?;
-        let left = until.checked_duration_since(Instant::now())?;
+        let left = until.checked_sub(self.clock.elapsed())?;
         Some(left.as_secs_f64().ceil().max(1.0) as u64)
     }
 
@@ -130,12 +119,15 @@ impl FailureLimiter {
     pub fn record(&self, address: &str, per_minute: u32) {
         let limit = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let limiter = self.limiters.get_with(address.to_owned(), || {
-            Arc::new(Gcra::direct(Quota::per_minute(limit)).with_middleware())
+            Arc::new(
+                Gcra::direct_with_clock(Quota::per_minute(limit), self.clock.clone())
+                    .with_middleware(),
+            )
         });
         if let Err(not_until) = limiter.check() {
-            let wait = not_until.wait_time_from(self.clock.now());
+            let wait = not_until.wait_time_from(self.clock.elapsed());
             self.blocked_until
-                .insert(address.to_owned(), Instant::now() + wait);
+                .insert(address.to_owned(), self.clock.elapsed() + wait);
         }
     }
 }
@@ -146,7 +138,7 @@ mod tests {
 
     #[test]
     fn refuses_past_the_limit_and_reports_remaining() {
-        let limiter = RateLimiter::new();
+        let limiter = RateLimiter::new(Clock::system());
         let id = Uuid::now_v7();
         let first = limiter.check(id, 3);
         assert!(first.allowed);
@@ -164,7 +156,8 @@ mod tests {
 
     #[test]
     fn failures_hold_an_address_back() {
-        let failures = FailureLimiter::new();
+        let clock = Clock::system();
+        let failures = FailureLimiter::new(clock.clone());
         for _ in 0..3 {
             assert_eq!(failures.wait("192.0.2.1"), None);
             failures.record("192.0.2.1", 3);
@@ -180,5 +173,17 @@ mod tests {
             .expect("held back after the allowance");
         assert!((1..=20).contains(&wait), "{wait}");
         assert_eq!(failures.wait("192.0.2.2"), None, "per address");
+        clock.advance(Duration::from_secs(wait));
+        assert_eq!(
+            failures.wait("192.0.2.1"),
+            None,
+            "free again once it waited"
+        );
+        failures.record("192.0.2.1", 3);
+        assert_eq!(
+            failures.wait("192.0.2.1"),
+            None,
+            "with one failure refilled"
+        );
     }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
 use entity::{application_resource, invite, membership, prelude::*, role, service_account};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
@@ -153,7 +152,7 @@ impl Services {
                 "input.name: a role `{name}` already exists"
             )));
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let txn = self.db.begin().await?;
         let role = role::ActiveModel {
             id: Set(new_id()),
@@ -221,7 +220,7 @@ impl Services {
             grant.require_covers(&set, &apps, "a role granting this")?;
             active.permissions = Set(json!(map));
         }
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let role = active.update(&txn).await?;
         audit::record(
@@ -315,7 +314,7 @@ impl Services {
             organization_id: Set(org_id),
             name: Set(name),
             description: Set(description),
-            created_at: Set(Utc::now()),
+            created_at: Set(self.clock.now()),
         }
         .insert(&txn)
         .await

@@ -139,7 +139,7 @@ impl Services {
         let description = validate::reason("input.description", description)?.unwrap_or_default();
         let role = org_role(&self.db, org_id, role_id, "input.roleId").await?;
         check_assignable(&self.db, &grant, org_id, &role).await?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let txn = self.db.begin().await?;
         let account = service_account::ActiveModel {
             id: Set(new_id()),
@@ -201,7 +201,7 @@ impl Services {
             return Err(AppError::Conflict("the service account is disabled".into()));
         }
         let name = validate::name("input.name", &input.name)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let max = self
             .config
             .api_key_max_lifetime_days
@@ -281,7 +281,7 @@ impl Services {
         let org_id = account.organization_id;
         let mut active: service_account::ActiveModel = account.into();
         active.disabled_at = Set(disabled.then(Utc::now));
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let account = active.update(&txn).await?;
         let action = if disabled {

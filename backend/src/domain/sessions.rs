@@ -7,7 +7,7 @@
 
 use std::sync::Mutex;
 
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use entity::{prelude::*, session};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -48,7 +48,7 @@ impl Services {
         meta: &RequestMeta,
     ) -> AppResult<PlainToken> {
         let secret = PlainToken::new(random_base62(43).map_err(AppError::internal)?);
-        let now = Utc::now();
+        let now = self.clock.now();
         let ttl = TimeDelta::from_std(self.config.session_ttl).unwrap_or(TimeDelta::days(30));
         session::ActiveModel {
             id: Set(new_id()),
@@ -76,7 +76,7 @@ impl Services {
             .one(&self.db)
             .await?
             .ok_or(AuthFailure::SessionInvalid)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let idle =
             TimeDelta::from_std(self.config.session_idle_timeout).unwrap_or(TimeDelta::days(7));
         if row.revoked_at.is_some() || row.expires_at <= now || row.last_seen_at + idle <= now {
@@ -180,7 +180,7 @@ impl Services {
             return Err(AppError::NotFound("session"));
         }
         let mut active: session::ActiveModel = row.into();
-        active.revoked_at = Set(Some(Utc::now()));
+        active.revoked_at = Set(Some(self.clock.now()));
         active.update(&self.db).await?;
         Ok(())
     }
@@ -209,7 +209,7 @@ impl Services {
             .authorize(actor, Need::User(Perm::SESSIONS_READ))
             .await?;
         let customer = grant.customer();
-        let now = Utc::now();
+        let now = self.clock.now();
         let current = current_session(actor);
         let rows = Session::find()
             .filter(session::Column::CustomerId.eq(customer))
@@ -248,7 +248,7 @@ impl Services {
         }
         let org = row.organization_id;
         let mut active: session::ActiveModel = row.into();
-        active.revoked_at = Set(Some(Utc::now()));
+        active.revoked_at = Set(Some(self.clock.now()));
         let txn = self.db.begin().await?;
         let model = active.update(&txn).await?;
         super::audit::record(

@@ -1,7 +1,6 @@
 //! Sign-in through the OIDC provider (SPEC §6): first sign-in provisioning, returning
 //! customers, instance-admin designation and suspension at the door.
 
-use chrono::Utc;
 use entity::{customer, prelude::*};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
@@ -67,7 +66,7 @@ impl Services {
             .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
         let name = validate::name("name", &name)?;
         let admin = self.is_configured_admin(&email, &id.subject);
-        let now = Utc::now();
+        let now = self.clock.now();
         let txn = self.db.begin().await?;
         let existing = Customer::find()
             .filter(customer::Column::Issuer.eq(id.issuer.clone()))

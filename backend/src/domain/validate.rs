@@ -62,14 +62,6 @@ pub fn slugify(name: &str) -> String {
     if out.is_empty() { "org".into() } else { out }
 }
 
-/// An expiry: must lie in the future.
-pub fn future_time(field: &str, at: DateTime<Utc>) -> AppResult<DateTime<Utc>> {
-    if at <= Utc::now() {
-        return Err(AppError::invalid(field, "must be in the future"));
-    }
-    Ok(at)
-}
-
 /// An optional free-text reason: at most 500 characters.
 pub fn reason(field: &str, raw: Option<String>) -> AppResult<Option<String>> {
     match raw.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()) {

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::{credential, customer, organization, prelude::*, project, service_account};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
@@ -69,10 +69,10 @@ impl CredentialRecord {
         }
     }
 
-    /// Why the credential may not be used now, if it may not.
-    pub fn failure(&self) -> Option<AuthFailure> {
+    /// Why the credential may not be used at `now`, if it may not.
+    pub fn failure(&self, now: DateTime<Utc>) -> Option<AuthFailure> {
         let c = &self.credential;
-        match credentials::status_at(c, Utc::now()) {
+        match credentials::status_at(c, now) {
             Status::Revoked => return Some(AuthFailure::Revoked),
             Status::Expired => return Some(AuthFailure::Expired),
             Status::Disabled => return Some(AuthFailure::Disabled),
@@ -442,7 +442,7 @@ impl Services {
                 loaded
             }
         };
-        if let Some(failure) = record.failure() {
+        if let Some(failure) = record.failure(self.clock.now()) {
             return Err(failure.into());
         }
         let rate = self.limiter.check(

@@ -137,7 +137,17 @@ async fn sessions_expire(db: Db) {
     .await;
     let cookie = dev_cookie(&idle).await;
     assert_eq!(me_status(&idle, &cookie).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    idle.services()
+        .clock
+        .advance(std::time::Duration::from_millis(2500));
+    assert_eq!(
+        me_status(&idle, &cookie).await.0,
+        200,
+        "used within the idle timeout"
+    );
+    idle.services()
+        .clock
+        .advance(std::time::Duration::from_secs(3));
     let (status, body) = me_status(&idle, &cookie).await;
     assert_eq!(status, 401, "an idle session ends");
     assert_eq!(body["errors"][0]["extensions"]["reason"], "SESSION_INVALID");
@@ -150,7 +160,10 @@ async fn sessions_expire(db: Db) {
     .await;
     let cookie = dev_cookie(&absolute).await;
     assert_eq!(me_status(&absolute, &cookie).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    absolute
+        .services()
+        .clock
+        .advance(std::time::Duration::from_millis(3500));
     assert_eq!(
         me_status(&absolute, &cookie).await.0,
         401,

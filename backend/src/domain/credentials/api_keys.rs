@@ -119,7 +119,7 @@ impl Services {
                     .into(),
             )
         })?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let name = validate::name("input.name", &input.name)?;
         let expires_at = match input.expires_at {
             Some(at) => Some(check_expiry(
@@ -244,7 +244,7 @@ impl Services {
             q = q.filter(credential::Column::ProjectId.eq(p));
         }
         if let Some(s) = status {
-            q = q.filter(status_condition(s, Utc::now()));
+            q = q.filter(status_condition(s, self.clock.now()));
         }
         if let Some(term) = search {
             q = q.filter(
@@ -297,7 +297,7 @@ impl Services {
         let Some((mut active, details)) = change(&current)? else {
             return view(&self.db, current).await;
         };
-        active.updated_at = Set(Utc::now());
+        active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let model = active.update(&txn).await?;
         audit::record(
@@ -403,7 +403,7 @@ impl Services {
                 "must be between 0 and 86400",
             ));
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         match status_at(&old, now) {
             Status::Revoked => {
                 return Err(AppError::Conflict("a revoked key cannot be rotated".into()));
@@ -524,7 +524,7 @@ impl Services {
             }
             other => other.unwrap_or_default(),
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         let expires_at = input
             .expires_at
             .map(|at| check_expiry("input.expiresAt", at, self.api_key_max_lifetime(), now))

@@ -368,7 +368,7 @@ impl Services {
         if current.revoked_at.is_some() {
             return view(&self.db, current).await;
         }
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut active: credential::ActiveModel = current.into();
         active.revoked_at = Set(Some(now));
         active.revoked_reason = Set(reason.clone());

@@ -51,7 +51,7 @@ pub async fn issue_pat_in<C: ConnectionTrait>(
         .tokens
         .generate(TokenKind::Pat)
         .map_err(AppError::internal)?;
-    let mut row = new_row(&token, CredentialKind::Pat, name, Utc::now());
+    let mut row = new_row(&token, CredentialKind::Pat, name, services.clock.now());
     row.customer_id = Set(Some(customer_id));
     row.created_by = Set(Some(customer_id));
     row.expires_at = Set(Some(expires_at));
@@ -98,7 +98,7 @@ impl Services {
             .customer()
             .ok_or_else(|| access::corrupt("user grant", "it has no user"))?;
         let name = validate::name("input.name", &input.name)?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let parent_expiry = grant.credential_expiry();
         let expires_at = match input.expires_at {
             Some(at) => {
