@@ -1,7 +1,5 @@
 //! Input checks shared by every service. Each error names the field.
 
-use chrono::{DateTime, Utc};
-
 use crate::error::{AppError, AppResult};
 
 /// Longest name accepted for any object.
