@@ -108,7 +108,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let running = server::start(config).await?;
     tracing::info!(
         addr = %running.addr,
-        database = db::backend_name(&running.services.db),
+        database = running.services.database_backend(),
         "Keyward is listening"
     );
     if dev_signin {

@@ -104,7 +104,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        if let Err(e) = services.usage.flush(&services.db).await {
+                        if let Err(e) = services.flush_usage().await {
                             tracing::warn!(error = %e, "usage flush failed; will retry");
                         }
                     }
@@ -128,10 +128,10 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                 tracing::error!(error = %e, "server error");
             }
             let _ = flusher.await;
-            if let Err(e) = services.usage.flush(&services.db).await {
+            if let Err(e) = services.flush_usage().await {
                 tracing::error!(error = %e, "final usage flush failed");
             }
-            let _ = services.db.clone().close().await;
+            services.close().await;
         })
     };
     Ok(Running {

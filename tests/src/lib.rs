@@ -281,7 +281,7 @@ impl TestApp {
         use backend::domain::{Actor, access::Grant, credentials, orgs};
         use sea_orm::TransactionTrait;
         let services = self.services();
-        let txn = services.db.begin().await.unwrap();
+        let txn = services.test_db().begin().await.unwrap();
         let (customer, _) = orgs::find_or_create_local_customer(&txn, email, false)
             .await
             .unwrap();
@@ -314,7 +314,7 @@ impl TestApp {
     /// Changes the database behind the API's back, for states no operation makes (yet):
     /// one statement with `?` placeholders, which become `$n` on PostgreSQL.
     pub async fn exec(&self, sql: &str, values: Vec<sea_orm::Value>) {
-        let db = &self.services().db;
+        let db = self.services().test_db();
         let backend = db.get_database_backend();
         let sql = if backend == sea_orm::DbBackend::Postgres {
             let mut n = 0;
@@ -381,7 +381,7 @@ impl TestApp {
             .create_session(customer, org, project, &Default::default())
             .await
             .unwrap();
-        let key = backend::server::cookie_key(&services.config, &services.db)
+        let key = backend::server::cookie_key(&services.config, services.test_db())
             .await
             .unwrap();
         let mut jar = CookieJar::new();

@@ -39,7 +39,8 @@ pub struct Services(Arc<Inner>);
 
 /// The state behind [`Services`].
 pub struct Inner {
-    pub db: DatabaseConnection,
+    /// Only the services touch the database: an edge (a resolver, a handler) cannot.
+    pub(in crate::domain) db: DatabaseConnection,
     pub config: Arc<Config>,
     pub tokens: TokenFormat,
     pub verifier: verify::VerifyCache,
@@ -59,6 +60,38 @@ impl std::ops::Deref for Services {
 }
 
 impl Services {
+    /// Whether the database answers, and whether every migration is applied (`/ready`).
+    pub async fn readiness(&self) -> (bool, bool) {
+        let answers = self.db.ping().await.is_ok();
+        let migrated = answers
+            && crate::db::migrations_applied(&self.db)
+                .await
+                .unwrap_or(false);
+        (answers, migrated)
+    }
+
+    /// Writes the buffered usage counts.
+    pub async fn flush_usage(&self) -> crate::error::AppResult<usize> {
+        self.usage.flush(&self.db).await
+    }
+
+    /// Closes the database pool (shutdown).
+    pub async fn close(&self) {
+        let _ = self.db.clone().close().await;
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn database_backend(&self) -> &'static str {
+        crate::db::backend_name(&self.db)
+    }
+
+    /// The database itself, for tests that look behind the API (`test-support` feature,
+    /// which only the integration tests turn on).
+    #[cfg(feature = "test-support")]
+    pub fn test_db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     /// Builds the services over an open, migrated database.
     pub async fn new(db: DatabaseConnection, config: Arc<Config>) -> Result<Self, String> {
         let tokens =

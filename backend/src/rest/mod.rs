@@ -17,11 +17,7 @@ pub async fn health() -> impl IntoResponse {
 
 /// `GET /ready`: the database answers and every migration is applied.
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let db_ok = state.services.db.ping().await.is_ok();
-    let migrated = db_ok
-        && crate::db::migrations_applied(&state.services.db)
-            .await
-            .unwrap_or(false);
+    let (db_ok, migrated) = state.services.readiness().await;
     let status = if db_ok && migrated {
         StatusCode::OK
     } else {

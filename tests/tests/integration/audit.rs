@@ -196,7 +196,7 @@ async fn hash_chain_detects_tampering(db: Db) {
     let events = AuditEvent::find()
         .filter(audit_event::Column::OrganizationId.eq(org))
         .order_by_asc(audit_event::Column::Seq)
-        .all(&app.services().db)
+        .all(app.services().test_db())
         .await
         .unwrap();
     assert_eq!(events.len(), 5);

@@ -328,7 +328,7 @@ async fn storage_keeps_only_the_hash(db: Db) {
         )
         .await;
     assert_eq!(app.verify(Header::Bearer, &secret).await.0, 200);
-    let db = &app.services().db;
+    let db = app.services().test_db();
     let backend = db.get_database_backend();
     for table in [
         "credentials",

@@ -104,7 +104,7 @@ async fn org_of(app: &TestApp, secret: &str) -> uuid::Uuid {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     Credential::find()
         .filter(credential::Column::TokenHash.eq(tests::sha256_hex(secret)))
-        .one(&app.services().db)
+        .one(app.services().test_db())
         .await
         .unwrap()
         .unwrap()

@@ -179,7 +179,7 @@ async fn auditor_permissions(app: &TestApp) -> serde_json::Value {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     Role::find()
         .filter(role::Column::Name.eq("Auditor"))
-        .one(&app.services().db)
+        .one(app.services().test_db())
         .await
         .unwrap()
         .expect("the role was created")

@@ -676,7 +676,7 @@ impl World {
     async fn pat_of(&self, customer: Uuid) -> String {
         use sea_orm::TransactionTrait;
         let services = self.app.services();
-        let txn = services.db.begin().await.unwrap();
+        let txn = services.test_db().begin().await.unwrap();
         let (model, _) = credentials::issue_pat_in(
             &txn,
             services,
@@ -707,7 +707,7 @@ impl World {
             .unwrap();
         Session::find()
             .filter(session::Column::TokenHash.eq(tests::sha256_hex(secret.expose_secret())))
-            .one(&services.db)
+            .one(services.test_db())
             .await
             .unwrap()
             .unwrap()
@@ -721,7 +721,7 @@ impl World {
         let (customer, _) = who.user.clone().unwrap();
         use sea_orm::TransactionTrait;
         let services = self.app.services();
-        let txn = services.db.begin().await.unwrap();
+        let txn = services.test_db().begin().await.unwrap();
         let (_, pat) = credentials::issue_pat_in(
             &txn,
             services,

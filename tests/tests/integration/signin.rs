@@ -330,7 +330,7 @@ async fn sign_in_rejects_tampering(db: Db) {
 
 async fn customer_count(app: &TestApp) -> i64 {
     use sea_orm::{ConnectionTrait, Statement};
-    let db = &app.services().db;
+    let db = app.services().test_db();
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
@@ -347,7 +347,7 @@ async fn legacy_sessions_must_sign_in_again(db: Db) {
     let (app, _provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
     let alice = sign_in(&app, "alice@example.com").await;
     assert_eq!(alice.me().await.0, 200);
-    let db = &app.services().db;
+    let db = app.services().test_db();
     db.execute_raw(Statement::from_string(
         db.get_database_backend(),
         "UPDATE sessions SET organization_id = NULL".to_owned(),
