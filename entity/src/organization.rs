@@ -13,6 +13,7 @@ pub struct Model {
     pub rate_limit_per_minute: Option<i32>,
     pub rate_limit_fail_open: bool,
     pub pat_max_lifetime_days: Option<i32>,
+    pub api_key_max_lifetime_days: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -133,6 +133,7 @@ pub async fn create_org_in<C: ConnectionTrait>(
         rate_limit_per_minute: Set(None),
         rate_limit_fail_open: Set(false),
         pat_max_lifetime_days: Set(None),
+        api_key_max_lifetime_days: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -368,6 +369,8 @@ pub struct OrgSettings {
     pub rate_limit_fail_open: Option<bool>,
     /// Longest lifetime, in days, of a personal access token used in this organization.
     pub pat_max_lifetime_days: Option<Option<i32>>,
+    /// Longest lifetime, in days, of a new API or service-account key in this organization.
+    pub api_key_max_lifetime_days: Option<Option<i32>>,
 }
 
 impl Services {
@@ -435,6 +438,17 @@ impl Services {
                 ),
             ));
         }
+        let key_max = self.config.api_key_max_lifetime_days.unwrap_or(3650);
+        if let Some(Some(v)) = settings.api_key_max_lifetime_days
+            && u32::try_from(v).map_or(true, |v| !(1..=key_max).contains(&v))
+        {
+            return Err(AppError::invalid(
+                "input.apiKeyMaxLifetimeDays",
+                format!(
+                    "must be between 1 and {key_max} (an organization may only lower the instance's maximum)"
+                ),
+            ));
+        }
         let org = Organization::find_by_id(id)
             .one(&self.db)
             .await?
@@ -449,6 +463,9 @@ impl Services {
         if let Some(v) = settings.pat_max_lifetime_days {
             active.pat_max_lifetime_days = Set(v);
         }
+        if let Some(v) = settings.api_key_max_lifetime_days {
+            active.api_key_max_lifetime_days = Set(v);
+        }
         active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let org = active.update(&txn).await?;
@@ -461,6 +478,7 @@ impl Services {
                     "rate_limit_per_minute": org.rate_limit_per_minute,
                     "rate_limit_fail_open": org.rate_limit_fail_open,
                     "pat_max_lifetime_days": org.pat_max_lifetime_days,
+                    "api_key_max_lifetime_days": org.api_key_max_lifetime_days,
                 })),
         )
         .await?;

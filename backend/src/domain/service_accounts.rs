@@ -202,10 +202,7 @@ impl Services {
         }
         let name = validate::name("input.name", &input.name)?;
         let now = self.clock.now();
-        let max = self
-            .config
-            .api_key_max_lifetime_days
-            .map(|d| chrono::TimeDelta::days(i64::from(d)));
+        let max = self.api_key_max_lifetime(org_id).await?;
         let expires_at = match input.expires_at {
             Some(at) => Some(credentials::check_expiry("input.expiresAt", at, max, now)?),
             None => max.map(|max| now + max),

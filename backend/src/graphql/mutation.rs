@@ -177,6 +177,9 @@ pub struct UpdateOrganizationSettingsInput {
     pub rate_limit_per_minute: async_graphql::MaybeUndefined<i32>,
     pub rate_limit_fail_open: Option<bool>,
     pub pat_max_lifetime_days: async_graphql::MaybeUndefined<i32>,
+    /// Longest lifetime, in days, of a new API or service-account key; at most the
+    /// instance's maximum.
+    pub api_key_max_lifetime_days: async_graphql::MaybeUndefined<i32>,
 }
 
 #[derive(InputObject)]
@@ -310,6 +313,7 @@ impl MutationRoot {
             rate_limit_per_minute: maybe(input.rate_limit_per_minute),
             rate_limit_fail_open: input.rate_limit_fail_open,
             pat_max_lifetime_days: maybe(input.pat_max_lifetime_days),
+            api_key_max_lifetime_days: maybe(input.api_key_max_lifetime_days),
         };
         Ok(Organization(
             services(ctx)?

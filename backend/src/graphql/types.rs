@@ -144,6 +144,11 @@ impl Organization {
     async fn pat_max_lifetime_days(&self) -> Option<i32> {
         self.0.pat_max_lifetime_days
     }
+    /// Longest lifetime, in days, of a new API or service-account key here (the instance's
+    /// maximum may be lower); null: the instance's.
+    async fn api_key_max_lifetime_days(&self) -> Option<i32> {
+        self.0.api_key_max_lifetime_days
+    }
     /// The organization's projects.
     async fn projects(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Project>> {
         let list = services(ctx)?.projects(actor(ctx)?, self.0.id).await?;

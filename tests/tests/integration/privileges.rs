@@ -1336,6 +1336,29 @@ async fn lifetimes_are_bounded(db: Db) {
         .unwrap();
     let days = (expires - chrono::Utc::now()).num_hours();
     assert!((89 * 24..=90 * 24).contains(&days), "{days} hours");
+    // An organization may lower the key maximum, never raise it.
+    let settings = |days: i64| {
+        let app = &app;
+        let owner = &owner;
+        async move {
+            app.gql(
+                &owner.pat,
+                "mutation($i: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $i) { apiKeyMaxLifetimeDays } }",
+                json!({ "i": { "organizationId": owner.org_id, "apiKeyMaxLifetimeDays": days } }),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        settings(120).await.error_message(),
+        "input.apiKeyMaxLifetimeDays: must be between 1 and 90 (an organization may only lower the instance's maximum)"
+    );
+    settings(30).await.data();
+    let in_sixty_days = (chrono::Utc::now() + chrono::TimeDelta::days(60)).to_rfc3339();
+    assert_eq!(
+        create_key(Some(&in_sixty_days)).await.error_message(),
+        "input.expiresAt: must be at most 30 days from now (the longest lifetime allowed here)"
+    );
     // An organization may lower the PAT maximum, never raise it.
     let r = app
         .gql(

@@ -95,11 +95,23 @@ impl Services {
         grant.require_covers(&power, &record.app_resources, what)
     }
 
-    /// The instance's maximum API-key lifetime.
-    fn api_key_max_lifetime(&self) -> Option<TimeDelta> {
-        self.config
-            .api_key_max_lifetime_days
-            .map(|d| TimeDelta::days(i64::from(d)))
+    /// The longest a new API or service-account key of `org_id` may live: the instance's
+    /// maximum, or the organization's when it is lower.
+    pub(in crate::domain) async fn api_key_max_lifetime(
+        &self,
+        org_id: Uuid,
+    ) -> AppResult<Option<TimeDelta>> {
+        let instance = self.config.api_key_max_lifetime_days.map(i64::from);
+        let org = Organization::find_by_id(org_id)
+            .one(&self.db)
+            .await?
+            .and_then(|o| o.api_key_max_lifetime_days)
+            .map(i64::from);
+        let days = match (instance, org) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(days.map(TimeDelta::days))
     }
 
     /// Creates an API key owned by the acting user. **Permissions**: `api_keys:write`;
@@ -121,14 +133,10 @@ impl Services {
         })?;
         let now = self.clock.now();
         let name = validate::name("input.name", &input.name)?;
+        let max = self.api_key_max_lifetime(input.organization_id).await?;
         let expires_at = match input.expires_at {
-            Some(at) => Some(check_expiry(
-                "input.expiresAt",
-                at,
-                self.api_key_max_lifetime(),
-                now,
-            )?),
-            None => self.api_key_max_lifetime().map(|max| now + max),
+            Some(at) => Some(check_expiry("input.expiresAt", at, max, now)?),
+            None => max.map(|max| now + max),
         };
         let rate = rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
         self.check_project(input.organization_id, input.project_id)
@@ -525,9 +533,10 @@ impl Services {
             other => other.unwrap_or_default(),
         };
         let now = self.clock.now();
+        let max = self.api_key_max_lifetime(input.organization_id).await?;
         let expires_at = input
             .expires_at
-            .map(|at| check_expiry("input.expiresAt", at, self.api_key_max_lifetime(), now))
+            .map(|at| check_expiry("input.expiresAt", at, max, now))
             .transpose()?;
         if input.created_at.is_some_and(|at| at > now) {
             return Err(AppError::invalid(
