@@ -34,7 +34,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(services: Services, cookie_key: Key) -> Result<Self, String> {
         let oidc = match &services.config.oidc {
-            Some(config) => Some(Arc::new(OidcClient::new(config.clone())?)),
+            Some(config) => Some(Arc::new(OidcClient::new(
+                config.clone(),
+                services.clock.clone(),
+            )?)),
             None => None,
         };
         Ok(Self {

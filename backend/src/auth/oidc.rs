@@ -17,7 +17,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::{config::OidcConfig, error::AppError};
+use crate::{config::OidcConfig, domain::clock::Clock, error::AppError};
 
 type Client = CoreClient<
     EndpointSet,
@@ -79,16 +79,18 @@ pub struct OidcClient {
     redirect: RedirectUrl,
     http: reqwest::Client,
     client: RwLock<Option<Arc<Client>>>,
-    /// When the provider was last described, to bound how often a token naming an
-    /// unknown key can make the server fetch the keys again.
-    discovered_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When the provider was last described (on the clock's monotonic reading), to bound
+    /// how often a token naming an unknown key can make the server fetch the keys again.
+    discovered_at: std::sync::Mutex<Option<std::time::Duration>>,
+    /// The server's clock: token expiry is judged by it.
+    clock: Clock,
 }
 
 /// Shortest time between two fetches of the provider's keys.
 const MIN_REDISCOVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl OidcClient {
-    pub fn new(config: OidcConfig) -> Result<Self, String> {
+    pub fn new(config: OidcConfig, clock: Clock) -> Result<Self, String> {
         let redirect = RedirectUrl::new(config.redirect_url.clone())
             .map_err(|e| format!("oidc_redirect_url: {e}"))?;
         IssuerUrl::new(config.issuer.clone()).map_err(|e| format!("oidc_issuer: {e}"))?;
@@ -104,6 +106,7 @@ impl OidcClient {
             http,
             client: RwLock::new(None),
             discovered_at: std::sync::Mutex::new(None),
+            clock,
         })
     }
 
@@ -131,8 +134,7 @@ impl OidcClient {
         .set_redirect_uri(self.redirect.clone());
         let client = Arc::new(client);
         *self.client.write().await = Some(client.clone());
-        *self.discovered_at.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(std::time::Instant::now());
+        *self.discovered_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.clock.elapsed());
         Ok(client)
     }
 
@@ -248,7 +250,8 @@ impl OidcClient {
         let mut client = self.client().await?;
         for attempt in 0..2 {
             let result = {
-                let verifier = client.id_token_verifier();
+                let clock = self.clock.clone();
+                let verifier = client.id_token_verifier().set_time_fn(move || clock.now());
                 match nonce {
                     Some(n) => token.claims(&verifier, n).cloned(),
                     None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())).cloned(),
@@ -276,7 +279,7 @@ impl OidcClient {
         self.discovered_at
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_none_or(|at| at.elapsed() >= MIN_REDISCOVERY)
+            .is_none_or(|at| self.clock.elapsed().saturating_sub(at) >= MIN_REDISCOVERY)
     }
 
     /// Verifies a JWT presented as a bearer credential: an ID token of this issuer for

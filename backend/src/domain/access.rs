@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::{
     Actor, CredentialKind, Principal, Services,
-    permissions::{BuiltinRole, Level, Perm, PermissionSet},
+    permissions::{BuiltinRole, Level, Perm, PermissionSet, Resource},
 };
 use crate::error::{AppError, AppResult, AuthFailure};
 
@@ -258,6 +258,21 @@ async fn role_in_org<C: ConnectionTrait>(
     }
 }
 
+/// What a key bound to one project may do: only what lives inside projects (its API keys,
+/// usage, application resources, the projects themselves) and read its organization;
+/// never members, invites, roles, service accounts, settings or the audit log, which
+/// span the organization.
+fn limit_to_project(principal: &Principal, held: PermissionSet) -> PermissionSet {
+    if principal.credential().and_then(|c| c.project_id).is_none() {
+        return held;
+    }
+    held.limited(|resource, level| match resource {
+        Resource::ApiKeys | Resource::Usage | Resource::Projects | Resource::App(_) => level,
+        Resource::Organization => level.min(Level::Read),
+        _ => Level::None,
+    })
+}
+
 /// An organization may cap the lifetime of the personal access tokens used in it.
 fn check_pat_policy(principal: &Principal, org: &organization::Model) -> AppResult<()> {
     let (Some(max_days), Some(cred)) = (org.pat_max_lifetime_days, principal.credential()) else {
@@ -358,6 +373,8 @@ impl Services {
         principal: &Principal,
         org_id: Uuid,
     ) -> AppResult<(PermissionSet, bool)> {
+        // Membership first: an outsider learns nothing about the organization's state.
+        let (role, owner) = role_in_org(&self.db, principal, org_id).await?;
         if !matches!(principal, Principal::System) {
             let org = Organization::find_by_id(org_id)
                 .one(&self.db)
@@ -368,7 +385,7 @@ impl Services {
             }
             check_pat_policy(principal, &org)?;
         }
-        let (role, owner) = role_in_org(&self.db, principal, org_id).await?;
+        let role = limit_to_project(principal, role);
         let held = match principal.credential().and_then(|c| c.scopes.as_deref()) {
             Some(scopes) => role.restrict_to(scopes),
             None => role,

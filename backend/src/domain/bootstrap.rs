@@ -46,7 +46,8 @@ impl Services {
                 }
                 None => orgs::create_org_in(&txn, &grant, customer.id, &org_name, None).await?,
             };
-        let expires_at = self.clock.now() + credentials::PAT_DEFAULT_LIFETIME;
+        let expires_at =
+            self.clock.now() + credentials::PAT_DEFAULT_LIFETIME.min(self.pat_max_lifetime());
         let (_, token) = credentials::issue_pat_in(
             &txn,
             self,

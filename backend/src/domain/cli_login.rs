@@ -335,6 +335,13 @@ impl Services {
         approve: bool,
     ) -> AppResult<DeviceView> {
         let (customer, grant) = self.approving_user(actor).await?;
+        let decision = self.limiter.check(customer, USER_CODE_LOOKUPS_PER_MINUTE);
+        if !decision.allowed {
+            return Err(AppError::RateLimited {
+                retry_after_secs: decision.retry_after_secs,
+                limit: decision.limit,
+            });
+        }
         let code = normalize_user_code(user_code)?;
         let now = self.clock.now();
         let row = DeviceAuthorization::find()

@@ -272,15 +272,24 @@ impl Services {
         Ok(created)
     }
 
-    /// The organizations the actor can see: a customer's memberships, or a key's own org.
+    /// The organizations the actor can see: a user's memberships, or a key's own org.
+    /// **Permissions**: `organization:read` over your own things, or in the key's organization.
     pub async fn list_organizations(&self, actor: &Actor) -> AppResult<Vec<organization::Model>> {
-        let ids = match (
-            actor.principal.credential().and_then(|c| c.organization_id),
-            actor.customer(),
-        ) {
-            (Some(org), _) => vec![org],
-            (None, Some(customer)) => access::customer_org_ids(&self.db, customer.id).await?,
-            (None, None) => vec![],
+        let ids = match actor.principal.credential().and_then(|c| c.organization_id) {
+            Some(org) => {
+                self.authorize(actor, Need::Org(org, Perm::ORGANIZATION_READ))
+                    .await?;
+                vec![org]
+            }
+            None => {
+                let grant = self
+                    .authorize(actor, Need::User(Perm::ORGANIZATION_READ))
+                    .await?;
+                match grant.customer() {
+                    Some(customer) => access::customer_org_ids(&self.db, customer).await?,
+                    None => vec![],
+                }
+            }
         };
         Ok(Organization::find()
             .filter(organization::Column::Id.is_in(ids))

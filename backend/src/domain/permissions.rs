@@ -368,6 +368,21 @@ impl PermissionSet {
         PermissionSet::of(&narrowed)
     }
 
+    /// The same set with each resource's level passed through `cap`.
+    pub fn limited(&self, cap: impl Fn(&Resource, Level) -> Level) -> PermissionSet {
+        let levels = self
+            .levels
+            .iter()
+            .map(|(r, l)| (r.clone(), cap(r, *l)))
+            .filter(|(_, l)| *l != Level::None)
+            .collect();
+        let probe = Resource::App(AppResource(String::new()));
+        PermissionSet {
+            levels,
+            application_default: cap(&probe, self.application_default),
+        }
+    }
+
     /// The granted permissions as scopes, over the built-in resources and `app_resources`.
     pub fn to_scopes(&self, app_resources: &[String]) -> Vec<Perm> {
         let mut names: Vec<Resource> = Resource::BUILTIN.to_vec();

@@ -37,11 +37,13 @@ pub struct SignedIn {
 }
 
 impl Services {
-    fn is_configured_admin(&self, email: &str, subject: &str) -> bool {
+    /// An instance admin by configured subject, or by configured email when the provider
+    /// vouches for the address (anyone can claim an unverified one).
+    fn is_configured_admin(&self, email: &str, email_verified: bool, subject: &str) -> bool {
         self.config
             .admin_emails
             .iter()
-            .any(|a| a == email || a.eq_ignore_ascii_case(subject))
+            .any(|a| (email_verified && a == email) || a.eq_ignore_ascii_case(subject))
     }
 
     /// Finds the customer for a provider identity, creating it with a default organization,
@@ -65,7 +67,7 @@ impl Services {
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
         let name = validate::name("name", &name)?;
-        let admin = self.is_configured_admin(&email, &id.subject);
+        let admin = self.is_configured_admin(&email, id.email_verified, &id.subject);
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         let existing = Customer::find()

@@ -58,8 +58,9 @@ pub fn text_nesting(query: &str) -> usize {
     let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
     while i < bytes.len() {
         match bytes[i] {
+            // A comment ends at a line feed or a carriage return, as the parser reads it.
             b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
+                while i < bytes.len() && !matches!(bytes[i], b'\n' | b'\r') {
                     i += 1;
                 }
             }
@@ -72,7 +73,7 @@ pub fn text_nesting(query: &str) -> usize {
             }
             b'"' => {
                 i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                while i < bytes.len() && !matches!(bytes[i], b'"' | b'\n' | b'\r') {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
             }
@@ -222,6 +223,17 @@ pub fn check(query: &str, max_depth: usize) -> Result<ExecutableDocument, Refusa
             format!("the document is nested deeper than {max_depth} fields"),
         ));
     }
+    // Every fragment must be used: one that is not would still be validated, unmeasured.
+    if let Some(unused) = doc
+        .fragments
+        .keys()
+        .find(|name| !measure.fragments.contains_key(name.as_str()))
+    {
+        return Err(Refusal::new(
+            "UNUSED_FRAGMENT",
+            format!("fragment `{unused}` is not used"),
+        ));
+    }
     Ok(doc)
 }
 
@@ -316,6 +328,19 @@ mod tests {
         assert_eq!(check(&deep, 12).unwrap_err().reason, "TOO_DEEP");
         let very_deep = format!("{}{}", "{ a ".repeat(20_000), "}".repeat(20_000));
         assert_eq!(check(&very_deep, 12).unwrap_err().reason, "TOO_DEEP");
+    }
+
+    #[test]
+    fn unused_fragments_are_refused() {
+        let doc = "{ __typename } fragment B on QueryRoot { a b c }";
+        assert_eq!(check(doc, 12).unwrap_err().reason, "UNUSED_FRAGMENT");
+    }
+
+    #[test]
+    fn a_carriage_return_ends_a_comment() {
+        let hidden = format!("#\r{}", "{a(x: ".repeat(100));
+        assert!(text_nesting(&hidden) > 64);
+        assert_eq!(check(&hidden, 12).unwrap_err().reason, "TOO_DEEP");
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub type KeywardSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 12;
+/// Most directives on one field.
+pub const MAX_DIRECTIVES: usize = 4;
 /// Most complex query accepted.
 pub const MAX_COMPLEXITY: usize = 2_000;
 
@@ -36,6 +38,7 @@ pub fn build_schema(services: Option<Services>) -> KeywardSchema {
         })
         .extension(ErrorCodes)
         .limit_depth(MAX_DEPTH)
+        .limit_directives(MAX_DIRECTIVES)
         .limit_complexity(MAX_COMPLEXITY);
     if let Some(services) = services {
         builder = builder.data(services);

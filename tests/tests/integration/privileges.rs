@@ -23,6 +23,10 @@ db_tests!(
     every_operation_follows_the_privilege_rules,
     a_developer_cannot_become_admin_through_a_service_account,
     a_narrow_pat_acts_only_within_its_scopes,
+    keys_made_by_narrow_credentials_stay_narrow,
+    rotating_a_key_needs_everything_it_may_ever_do,
+    a_project_key_stays_in_its_project,
+    outsiders_learn_nothing_of_an_organization,
     instance_admin_power_ignores_no_scopes,
     lifetimes_are_bounded,
     stored_data_that_does_not_parse_is_refused,
@@ -145,6 +149,8 @@ enum Rule {
     SessionOrg(&'static str),
     /// An instance admin's session or unscoped PAT.
     InstanceAdmin,
+    /// A permission over the user's own things, or, for a key, in its organization.
+    UserOrKey(&'static str),
 }
 
 impl Rule {
@@ -158,6 +164,10 @@ impl Rule {
             Rule::Session => m.session,
             Rule::SessionOrg(p) => m.session && m.org.allows(p),
             Rule::InstanceAdmin => m.instance_admin,
+            Rule::UserOrKey(p) => match m.user {
+                Some(u) => u.allows(p),
+                None => m.org.allows(p),
+            },
         }
     }
 }
@@ -165,7 +175,8 @@ impl Rule {
 fn rule(op: &str) -> Option<Rule> {
     use Rule::*;
     Some(match op {
-        "me" | "organizations" => Any,
+        "me" => Any,
+        "organizations" => UserOrKey("organization:read"),
         "organization" | "permissionCatalog" => Org("organization:read"),
         "project" => Org("projects:read"),
         "apiKeys" | "apiKey" => Org("api_keys:read"),
@@ -1451,6 +1462,219 @@ async fn stored_data_that_does_not_parse_is_refused(db: Db) {
     assert!(
         tests::captured_logs().contains("stored role permissions does not parse"),
         "the cause is logged"
+    );
+    app.finish().await;
+}
+
+/// A key made by a scoped credential without scopes of its own carries the credential's
+/// scopes, not its owner's whole role; imported keys too.
+async fn keys_made_by_narrow_credentials_stay_narrow(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.user("owner@example.com").await;
+    let writer = scoped_pat(&app, &owner.pat, &["api_keys:write"]).await;
+    let (_, secret) = app
+        .create_key(
+            &writer,
+            json!({ "organizationId": owner.org_id, "name": "child" }),
+        )
+        .await;
+    let (_, _, body) = app.verify(tests::Header::Bearer, &secret).await;
+    assert_eq!(body["key"]["scopes"], json!(["api_keys:write"]), "{body}");
+    let r = app
+        .gql(
+            &secret,
+            "query($o: ID!) { members(organizationId: $o) { id } }",
+            json!({ "o": owner.org_id }),
+        )
+        .await;
+    assert_eq!(r.error_message(), "missing permission members:read");
+    let admin_writer = scoped_pat(&app, &owner.pat, &["api_keys:admin"]).await;
+    let imported = app
+        .gql(
+            &admin_writer,
+            "mutation($i: ImportApiKeyInput!) { importApiKey(input: $i) { scopes } }",
+            json!({ "i": { "organizationId": owner.org_id, "name": "old", "sha256": tests::sha256_hex("vc_1"), "prefix": "vc_" } }),
+        )
+        .await
+        .data();
+    assert_eq!(
+        imported["importApiKey"]["scopes"],
+        json!(["api_keys:admin"])
+    );
+    app.finish().await;
+}
+
+/// Rotating or re-enabling a key hands out, or gives back, everything it may ever do: a
+/// developer may rotate their own key, not a fellow developer's (who may be promoted),
+/// and a narrow token of theirs not even their own.
+async fn rotating_a_key_needs_everything_it_may_ever_do(db: Db) {
+    let (w, whos) = world(db).await;
+    let dev = whos
+        .iter()
+        .find(|w| w.name == "developer by session")
+        .unwrap();
+    let dev_pat = whos
+        .iter()
+        .find(|w| w.name == "developer by unscoped PAT")
+        .unwrap();
+    let rotate = "mutation($i: RotateApiKeyInput!) { rotateApiKey(input: $i) { secret } }";
+    let own = w
+        .call(
+            dev,
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
+            json!({ "i": { "organizationId": w.org, "name": "mine" } }),
+        )
+        .await
+        .data()["createApiKey"]["apiKey"]["id"]
+        .clone();
+    w.call(dev, rotate, json!({ "i": { "id": own } }))
+        .await
+        .data();
+    // A fellow developer's unscoped key.
+    let (_, fellow) = w.member().await;
+    let theirs = w
+        .app
+        .create_key(
+            &fellow.pat,
+            json!({ "organizationId": w.org, "name": "theirs" }),
+        )
+        .await
+        .0;
+    let r = w
+        .call(dev_pat, rotate, json!({ "i": { "id": theirs } }))
+        .await;
+    assert_eq!(code(&r), "FORBIDDEN", "{}", r.body);
+    // A scoped key of theirs may be rotated by whoever holds its scopes.
+    let scoped = w
+        .app
+        .create_key(
+            &fellow.pat,
+            json!({ "organizationId": w.org, "name": "scoped", "scopes": ["usage:read"] }),
+        )
+        .await
+        .0;
+    w.call(dev_pat, rotate, json!({ "i": { "id": scoped } }))
+        .await
+        .data();
+    // The developer's own key, by a narrow token of theirs.
+    let (_, dev_user) = w.member().await;
+    let mine = w
+        .app
+        .create_key(
+            &dev_user.pat,
+            json!({ "organizationId": w.org, "name": "mine" }),
+        )
+        .await
+        .0;
+    let narrow = scoped_pat(&w.app, &dev_user.pat, &["api_keys:write"]).await;
+    let r = w
+        .app
+        .gql(&narrow, rotate, json!({ "i": { "id": mine } }))
+        .await;
+    assert_eq!(code(&r), "FORBIDDEN", "{}", r.body);
+    w.app.finish().await;
+}
+
+/// A key bound to a project acts only on what lives in projects, whatever its owner's role.
+async fn a_project_key_stays_in_its_project(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.user("owner@example.com").await;
+    let (_, bound) = app
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "projectId": owner.project_id, "name": "project" }),
+        )
+        .await;
+    for (query, perm) in [
+        (
+            "query($o: ID!) { members(organizationId: $o) { id } }",
+            "members:read",
+        ),
+        (
+            "query($o: ID!) { auditEvents(organizationId: $o) { totalCount } }",
+            "audit_log:read",
+        ),
+        (
+            "query($o: ID!) { serviceAccounts(organizationId: $o) { id } }",
+            "service_accounts:read",
+        ),
+        (
+            "mutation($o: ID!) { updateOrganizationSettings(input: { organizationId: $o, rateLimitPerMinute: 5 }) { id } }",
+            "settings:write",
+        ),
+        (
+            "mutation($o: ID!) { renameOrganization(input: { id: $o, name: \"mine\" }) { id } }",
+            "organization:write",
+        ),
+    ] {
+        let r = app.gql(&bound, query, json!({ "o": owner.org_id })).await;
+        assert_eq!(
+            r.error_message(),
+            format!("missing permission {perm}"),
+            "{query}"
+        );
+    }
+    app.gql(
+        &bound,
+        "query($o: ID!) { apiKeys(organizationId: $o) { totalCount } organization(id: $o) { id } }",
+        json!({ "o": owner.org_id }),
+    )
+    .await
+    .data();
+    app.finish().await;
+}
+
+/// An outsider gets the same answer for any id of an organization, whatever its state.
+async fn outsiders_learn_nothing_of_an_organization(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let root = app.bootstrap("root@example.com").await;
+    let owner = app.user("owner@example.com").await;
+    let stranger = app.user("stranger@example.com").await;
+    let (key, _) = app
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "name": "k" }),
+        )
+        .await;
+    let probe = |token: String| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let r = app
+                .gql(
+                    &token,
+                    "query($k: ID!) { apiKey(id: $k) { id } }",
+                    json!({ "k": key }),
+                )
+                .await;
+            (r.error_code(), r.error_message())
+        }
+    };
+    let before = probe(stranger.pat.clone()).await;
+    assert_eq!(before.0, "NOT_FOUND");
+    app.gql(
+        &owner.pat,
+        "mutation($o: ID!) { updateOrganizationSettings(input: { organizationId: $o, patMaxLifetimeDays: 7 }) { id } }",
+        json!({ "o": owner.org_id }),
+    )
+    .await
+    .data();
+    assert_eq!(
+        probe(stranger.pat.clone()).await,
+        before,
+        "a PAT policy shows no more"
+    );
+    app.gql(
+        &root.pat,
+        "mutation($o: ID!) { suspendOrganization(input: { organizationId: $o, reason: \"x\" }) { id } }",
+        json!({ "o": owner.org_id }),
+    )
+    .await
+    .data();
+    assert_eq!(
+        probe(stranger.pat.clone()).await,
+        before,
+        "nor does a suspension"
     );
     app.finish().await;
 }

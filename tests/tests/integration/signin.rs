@@ -506,8 +506,8 @@ async fn bearer_jwts_from_the_issuer_only(db: Db) {
     let (short_app, short_provider) = TestApp::spawn_with_oidc(
         app.db,
         ProviderOptions {
-            // Long enough to be used once even on a loaded machine, short enough to wait out.
-            id_token_ttl: Some(5),
+            // A minute, which the server's clock then skips.
+            id_token_ttl: Some(60),
             ..Default::default()
         },
         |_| {},
@@ -528,7 +528,10 @@ async fn bearer_jwts_from_the_issuer_only(db: Db) {
             .status,
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    short_app
+        .services()
+        .clock
+        .advance(std::time::Duration::from_secs(61));
     let expired = short_app
         .gql(&short, "{ me { authenticatedBy } }", json!({}))
         .await;
@@ -751,7 +754,9 @@ async fn new_signing_keys_are_fetched(db: Db) {
     }
     let provider = restarted.expect("the provider's port did not come free");
     // Fetching keys is bounded to once every two seconds.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_millis(2100));
     let after = provider
         .id_token(
             oidc::CLIENT_ID,

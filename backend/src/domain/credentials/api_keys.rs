@@ -20,7 +20,7 @@ use super::{
 use crate::{
     domain::{
         Actor, CredentialKind, Services,
-        access::{Grant, Need},
+        access::{self, Grant, Need},
         audit::{self, AuditEntry},
         paging,
         permissions::{Perm, PermissionSet},
@@ -78,21 +78,56 @@ impl Services {
         Ok((model, grant))
     }
 
-    /// Refuses unless the grant covers everything `key` can do right now (its owner's
-    /// role, or its service account's, narrowed by its scopes): whoever rotates a key gets
-    /// its new secret, and whoever re-enables one gives it back its power.
+    /// Refuses unless the grant covers everything `key` can ever do: whoever rotates a key
+    /// gets its new secret, and whoever re-enables one gives it back its power.
+    ///
+    /// - your own API key does what you do, narrowed by its scopes: the grant must cover
+    ///   that now (a narrow token of yours cannot rotate your unscoped key);
+    /// - another user's API key may do up to its scopes, or anything its owner may one day
+    ///   be given when it has none;
+    /// - a service-account key, everything of its account's role.
     async fn require_covers_key(
         &self,
         grant: &Grant,
         key: &credential::Model,
         what: &str,
     ) -> AppResult<()> {
-        let hash = TokenHash::from_stored(&key.token_hash);
-        let Some(record) = verify::load_record(&self.db, &hash).await? else {
-            return Err(AppError::NotFound("api key"));
+        let org = key
+            .organization_id
+            .ok_or_else(|| access::corrupt("organization credential", "it has no organization"))?;
+        let apps = app_resources(&self.db, &[org]).await?;
+        let ceiling = match CredentialKind::parse(&key.kind)? {
+            CredentialKind::ServiceAccountKey => {
+                let account = key
+                    .service_account_id
+                    .ok_or_else(|| access::corrupt("service-account key", "it has no account"))?;
+                let role = Role::find_by_id(
+                    ServiceAccount::find_by_id(account)
+                        .one(&self.db)
+                        .await?
+                        .ok_or_else(|| {
+                            access::corrupt("service-account key", "its account is missing")
+                        })?
+                        .role_id,
+                )
+                .one(&self.db)
+                .await?
+                .ok_or_else(|| access::corrupt("service account", "its role is missing"))?;
+                access::role_permissions(&role)?
+            }
+            _ if key.customer_id.is_some() && key.customer_id == grant.customer() => {
+                let hash = TokenHash::from_stored(&key.token_hash);
+                let record = verify::load_record(&self.db, &hash)
+                    .await?
+                    .ok_or(AppError::NotFound("api key"))?;
+                PermissionSet::of(&record.effective_scopes().unwrap_or_default())
+            }
+            _ => match super::stored_scopes(key)? {
+                Some(scopes) => PermissionSet::of(&scopes),
+                None => PermissionSet::everything(),
+            },
         };
-        let power = PermissionSet::of(&record.effective_scopes().unwrap_or_default());
-        grant.require_covers(&power, &record.app_resources, what)
+        grant.require_covers(&ceiling, &apps, what)
     }
 
     /// The longest a new API or service-account key of `org_id` may live: the instance's
@@ -143,7 +178,9 @@ impl Services {
             .await?;
         let scopes = self
             .org_scopes(input.organization_id, input.scopes.as_deref(), grant.held())
-            .await?;
+            .await?
+            // A key made with a scoped credential carries no more than those scopes.
+            .or_else(|| grant.credential_scopes().map(<[Perm]>::to_vec));
         let kind = match input.environment {
             Environment::Live => TokenKind::ApiKeyLive,
             Environment::Test => TokenKind::ApiKeyTest,
@@ -450,7 +487,16 @@ impl Services {
         row.created_by = Set(grant.customer().or(old.created_by));
         row.scopes = Set(old.scopes.clone());
         row.environment = Set(old.environment.clone());
-        row.expires_at = Set(old.expires_at);
+        // The new secret lives no longer than the lifetime allowed now.
+        let max = match old.organization_id {
+            Some(org) => self.api_key_max_lifetime(org).await?,
+            None => None,
+        };
+        row.expires_at = Set(match (old.expires_at, max) {
+            (Some(at), Some(max)) => Some(at.min(now + max)),
+            (None, Some(max)) => Some(now + max),
+            (at, None) => at,
+        });
         row.disabled_at = Set(old.disabled_at);
         row.rate_limit_per_minute = Set(old.rate_limit_per_minute);
         row.rotated_from_id = Set(Some(old.id));
@@ -534,10 +580,10 @@ impl Services {
         };
         let now = self.clock.now();
         let max = self.api_key_max_lifetime(input.organization_id).await?;
-        let expires_at = input
-            .expires_at
-            .map(|at| check_expiry("input.expiresAt", at, max, now))
-            .transpose()?;
+        let expires_at = match input.expires_at {
+            Some(at) => Some(check_expiry("input.expiresAt", at, max, now)?),
+            None => max.map(|max| now + max),
+        };
         if input.created_at.is_some_and(|at| at > now) {
             return Err(AppError::invalid(
                 "input.createdAt",
@@ -548,7 +594,8 @@ impl Services {
             .await?;
         let scopes = self
             .org_scopes(input.organization_id, input.scopes.as_deref(), grant.held())
-            .await?;
+            .await?
+            .or_else(|| grant.credential_scopes().map(<[Perm]>::to_vec));
         let stub = NewToken {
             token: PlainToken::new(String::new()),
             hash,

@@ -13,7 +13,7 @@ pub use pats::{NewPat, issue_pat_in};
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{application_resource, credential, customer, organization, prelude::*, project};
+use entity::{application_resource, credential, customer, prelude::*, project};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
     QueryFilter, TransactionTrait,
@@ -422,16 +422,5 @@ impl Services {
             }
         };
         Ok((model, grant))
-    }
-
-    /// The organization a credential belongs to, for listings.
-    pub async fn organization_of(
-        &self,
-        model: &credential::Model,
-    ) -> AppResult<Option<organization::Model>> {
-        match model.organization_id {
-            Some(id) => Ok(Organization::find_by_id(id).one(&self.db).await?),
-            None => Ok(None),
-        }
     }
 }
