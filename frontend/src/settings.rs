@@ -63,18 +63,26 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
             .map(|r| r.to_string())
             .unwrap_or_default(),
     );
+    let key_days = RwSignal::new(
+        org.api_key_max_lifetime_days
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
+    );
     let error = RwSignal::new(None::<String>);
     let id = StoredValue::new(org.id.clone());
     let old_name = StoredValue::new(org.name.clone());
     let save = Action::new_local(move |_: &()| {
-        let (rate, days) = (
+        let (rate, days, key_days) = (
             optional_number(&rate.get_untracked()),
             optional_number(&pat_days.get_untracked()),
+            optional_number(&key_days.get_untracked()),
         );
         let new_name = name.get_untracked();
         async move {
             let rate = rate.map_err(|e| api::ApiError::Refused(format!("Rate limit: {e}")))?;
             let days = days.map_err(|e| api::ApiError::Refused(format!("Token lifetime: {e}")))?;
+            let key_days =
+                key_days.map_err(|e| api::ApiError::Refused(format!("Key lifetime: {e}")))?;
             if new_name != old_name.get_value() {
                 let input = rename_organization::RenameOrganizationInput {
                     id: id.get_value(),
@@ -87,6 +95,7 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
                 rate_limit_per_minute: rate,
                 rate_limit_fail_open: Some(fail_open.get_untracked()),
                 pat_max_lifetime_days: days,
+                api_key_max_lifetime_days: key_days,
             };
             api::run::<UpdateOrganizationSettings>(update_organization_settings::Variables {
                 input,
@@ -118,8 +127,11 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
                     <input type="checkbox" prop:checked=fail_open on:change=move |ev| fail_open.set(event_target_checked(&ev))/>
                     "Let requests through if the rate limiter is unavailable"
                 </label>
-                <label>"Longest personal token lifetime here, in days (empty: no limit)"
+                <label>"Longest personal token lifetime here, in days (empty: the server's maximum)"
                     <input id="org-pat-days" inputmode="numeric" prop:value=pat_days on:input=move |ev| pat_days.set(event_target_value(&ev))/>
+                </label>
+                <label>"Longest lifetime of a new API or service-account key, in days (empty: the server's maximum, if any)"
+                    <input id="org-key-days" inputmode="numeric" prop:value=key_days on:input=move |ev| key_days.set(event_target_value(&ev))/>
                 </label>
                 {form_error(error)}
                 <button type="submit" class="primary" disabled=move || save.pending().get()>"Save settings"</button>
