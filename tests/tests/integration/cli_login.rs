@@ -244,6 +244,20 @@ async fn device_codes_expire_and_are_refused(db: Db) {
             .error_code();
     }
     assert_eq!(last, "RATE_LIMITED");
+    // Answering by code counts against the same allowance: approving or denying is no
+    // way around it.
+    for decide in ["approveDevice", "denyDevice"] {
+        let r = app
+            .gql_session(
+                &cookie,
+                &format!(
+                    "mutation($c: String!) {{ {decide}(input: {{ userCode: $c }}) {{ status }} }}"
+                ),
+                json!({ "c": "BBBB-BBBB" }),
+            )
+            .await;
+        assert_eq!(r.error_code(), "RATE_LIMITED", "{decide}");
+    }
     app.finish().await;
 }
 

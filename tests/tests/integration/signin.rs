@@ -561,6 +561,14 @@ async fn userinfo_and_admins(db: Db) {
     assert_eq!(me["data"]["me"]["isInstanceAdmin"], true);
     let dave = sign_in(&app, "dave@example.com").await;
     assert_eq!(dave.me().await.1["data"]["me"]["isInstanceAdmin"], false);
+    // Anyone can claim an address the provider does not vouch for.
+    let mallory = sign_in(&app, "unverified.carol@example.com").await;
+    let (_, me) = mallory.me().await;
+    assert_eq!(me["data"]["me"]["user"]["email"], "carol@example.com");
+    assert_eq!(
+        me["data"]["me"]["isInstanceAdmin"], false,
+        "an unverified email never makes an instance admin"
+    );
     app.finish().await;
 }
 
