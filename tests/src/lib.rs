@@ -311,6 +311,49 @@ impl TestApp {
         }
     }
 
+    /// A new personal access token for `customer`, issued by the server as the CLI sign-in
+    /// does: `(id, secret)`.
+    pub async fn pat_for(&self, customer: uuid::Uuid, name: &str) -> (uuid::Uuid, String) {
+        use backend::domain::{Actor, access::Grant, credentials};
+        use sea_orm::TransactionTrait;
+        let services = self.services();
+        let txn = services.test_db().begin().await.unwrap();
+        let (model, secret) = credentials::issue_pat_in(
+            &txn,
+            services,
+            &Grant::system(Actor::system()),
+            customer,
+            name.to_owned(),
+            chrono::Utc::now() + chrono::TimeDelta::days(30),
+            None,
+        )
+        .await
+        .unwrap();
+        txn.commit().await.unwrap();
+        (model.id, secret.expose_secret().to_owned())
+    }
+
+    /// The id of the role `key` (`owner`, `viewer`, a custom role's key) in `org`.
+    pub async fn role_id(&self, token: &str, org: &str, key: &str) -> String {
+        let roles = self
+            .gql(
+                token,
+                "query($o: ID!) { roles(organizationId: $o) { id key } }",
+                json!({ "o": org }),
+            )
+            .await
+            .data();
+        roles["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("no role {key}: {roles}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Changes the database behind the API's back, for states no operation makes (yet):
     /// one statement with `?` placeholders, which become `$n` on PostgreSQL.
     pub async fn exec(&self, sql: &str, values: Vec<sea_orm::Value>) {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     Actor, Services,
-    access::{self, Need},
+    access::{self, Grant, Need},
     audit::{self, AuditEntry},
     credentials::app_resources,
     ids::new_id,
@@ -97,6 +97,22 @@ impl Services {
         })
     }
 
+    /// A custom role's permissions from `resource:level` entries, in stored form: known
+    /// resources, each once, none beyond what the grant holds.
+    async fn grantable_permissions(
+        &self,
+        grant: &Grant,
+        org_id: Uuid,
+        raw: &[String],
+    ) -> AppResult<BTreeMap<String, Level>> {
+        let apps = app_resources(&self.db, &[org_id]).await?;
+        let map = parse_permissions("input.permissions", raw, &apps)?;
+        let set = PermissionSet::from_stored(map.clone())
+            .map_err(|e| AppError::invalid("input.permissions", e))?;
+        grant.require_covers(&set, &apps, "a role granting this")?;
+        Ok(map)
+    }
+
     /// An organization's roles, built-in first. **Permissions**: `roles:read`.
     pub async fn roles(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<RoleView>> {
         self.authorize(actor, Need::Org(org_id, Perm::ROLES_READ))
@@ -134,11 +150,9 @@ impl Services {
             .await?;
         let name = validate::name("input.name", name)?;
         let description = validate::reason("input.description", description)?.unwrap_or_default();
-        let apps = app_resources(&self.db, &[org_id]).await?;
-        let map = parse_permissions("input.permissions", permissions, &apps)?;
-        let set = PermissionSet::from_stored(map.clone())
-            .map_err(|e| AppError::invalid("input.permissions", e))?;
-        grant.require_covers(&set, &apps, "a role granting this")?;
+        let map = self
+            .grantable_permissions(&grant, org_id, permissions)
+            .await?;
         let key = validate::slugify(&name);
         if BuiltinRole::from_key(&key).is_some()
             || Role::find()
@@ -213,11 +227,7 @@ impl Services {
                 Set(validate::reason("input.description", Some(d))?.unwrap_or_default());
         }
         if let Some(list) = permissions {
-            let apps = app_resources(&self.db, &[org_id]).await?;
-            let map = parse_permissions("input.permissions", &list, &apps)?;
-            let set = PermissionSet::from_stored(map.clone())
-                .map_err(|e| AppError::invalid("input.permissions", e))?;
-            grant.require_covers(&set, &apps, "a role granting this")?;
+            let map = self.grantable_permissions(&grant, org_id, &list).await?;
             active.permissions = Set(json!(map));
         }
         active.updated_at = Set(self.clock.now());

@@ -16,29 +16,9 @@ db_tests!(
     role_operation_matrix,
 );
 
-async fn role_id(app: &TestApp, token: &str, org: &str, key: &str) -> String {
-    let roles = app
-        .gql(
-            token,
-            "query($o: ID!) { roles(organizationId: $o) { id key } }",
-            json!({ "o": org }),
-        )
-        .await
-        .data();
-    roles["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == key)
-        .unwrap_or_else(|| panic!("no role {key}: {roles}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Invites `member` into `org` with role `key` and has them accept; returns the membership id.
 async fn join(app: &TestApp, owner: &Admin, org: &str, member: &Admin, key: &str) -> String {
-    let role = role_id(app, &owner.pat, org, key).await;
+    let role = app.role_id(&owner.pat, org, key).await;
     let invite = app
         .gql(
             &owner.pat,
@@ -81,7 +61,7 @@ async fn invites_and_membership(db: Db) {
     let ada = app.bootstrap("ada@example.com").await;
     let bob = app.bootstrap("bob@example.com").await;
     let carol = app.bootstrap("carol@example.com").await;
-    let dev = role_id(&app, &ada.pat, &ada.org_id, "developer").await;
+    let dev = app.role_id(&ada.pat, &ada.org_id, "developer").await;
 
     let r = app
         .gql(&ada.pat, INVITE, json!({ "i": { "organizationId": ada.org_id, "email": "Bob@Example.com", "roleId": dev } }))
@@ -276,8 +256,8 @@ async fn owners_are_protected(db: Db) {
             .unwrap()["id"]
             .clone()
     };
-    let owner = role_id(&app, &ada.pat, &ada.org_id, "owner").await;
-    let viewer = role_id(&app, &ada.pat, &ada.org_id, "viewer").await;
+    let owner = app.role_id(&ada.pat, &ada.org_id, "owner").await;
+    let viewer = app.role_id(&ada.pat, &ada.org_id, "viewer").await;
     let update =
         "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { role { key } } }";
 
@@ -426,7 +406,7 @@ async fn custom_roles_and_application_resources(db: Db) {
         )
         .await;
     assert_eq!(in_use.error_code(), "CONFLICT");
-    let owner = self::role_id(&app, &ada.pat, &ada.org_id, "owner").await;
+    let owner = app.role_id(&ada.pat, &ada.org_id, "owner").await;
     let builtin = app
         .gql(
             &ada.pat,
@@ -474,7 +454,7 @@ async fn member_changes_reach_keys_at_once(db: Db) {
         .verify_body(json!({ "key": key, "require": ["api_keys:write"] }))
         .await;
     assert_eq!(body["code"], "VALID");
-    let viewer = role_id(&app, &ada.pat, &ada.org_id, "viewer").await;
+    let viewer = app.role_id(&ada.pat, &ada.org_id, "viewer").await;
     app.gql(
         &ada.pat,
         "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { id } }",
@@ -515,7 +495,7 @@ async fn member_changes_reach_keys_at_once(db: Db) {
 async fn service_accounts_and_their_keys(db: Db) {
     let app = TestApp::spawn(db).await;
     let ada = app.bootstrap("ada@example.com").await;
-    let dev = role_id(&app, &ada.pat, &ada.org_id, "developer").await;
+    let dev = app.role_id(&ada.pat, &ada.org_id, "developer").await;
     let sa = app
         .gql(
             &ada.pat,
@@ -844,7 +824,7 @@ async fn role_operation_matrix(db: Db) {
         members.push((key, who));
     }
     let org = ada.org_id.clone();
-    let viewer_role = role_id(&app, &ada.pat, &org, "viewer").await;
+    let viewer_role = app.role_id(&ada.pat, &org, "viewer").await;
     // (operation, variables, owner, admin, developer, viewer)
     let cases: Vec<(&str, Value, [bool; 4])> = vec![
         (

@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use backend::domain::{Actor, access::Grant, credentials};
 use serde_json::{Value, json};
 use tests::{Admin, Db, Gql, TestApp};
 use uuid::Uuid;
@@ -341,7 +340,7 @@ impl World {
             .app
             .user(&format!("{}@example.com", self.fresh("host")))
             .await;
-        let viewer = role_id(&self.app, &other.pat, &other.org_id, "viewer").await;
+        let viewer = self.app.role_id(&other.pat, &other.org_id, "viewer").await;
         let r = self
             .app
             .gql(
@@ -685,22 +684,11 @@ impl World {
     }
 
     async fn pat_of(&self, customer: Uuid) -> String {
-        use sea_orm::TransactionTrait;
-        let services = self.app.services();
-        let txn = services.test_db().begin().await.unwrap();
-        let (model, _) = credentials::issue_pat_in(
-            &txn,
-            services,
-            &Grant::system(Actor::system()),
-            customer,
-            self.fresh("pat"),
-            chrono::Utc::now() + chrono::TimeDelta::days(30),
-            None,
-        )
-        .await
-        .unwrap();
-        txn.commit().await.unwrap();
-        model.id.to_string()
+        self.app
+            .pat_for(customer, &self.fresh("pat"))
+            .await
+            .0
+            .to_string()
     }
 
     async fn session_of(&self, customer: Uuid) -> String {
@@ -730,25 +718,11 @@ impl World {
     /// the organization joined.
     async fn accept_as(&self, who: &Who, invite: &str) -> String {
         let (customer, _) = who.user.clone().unwrap();
-        use sea_orm::TransactionTrait;
-        let services = self.app.services();
-        let txn = services.test_db().begin().await.unwrap();
-        let (_, pat) = credentials::issue_pat_in(
-            &txn,
-            services,
-            &Grant::system(Actor::system()),
-            customer,
-            self.fresh("joiner"),
-            chrono::Utc::now() + chrono::TimeDelta::days(1),
-            None,
-        )
-        .await
-        .unwrap();
-        txn.commit().await.unwrap();
+        let (_, pat) = self.app.pat_for(customer, &self.fresh("joiner")).await;
         let r = self
             .app
             .gql(
-                pat.expose_secret(),
+                &pat,
                 "mutation($i: InviteInput!) { acceptInvite(input: $i) { organization { id } } }",
                 json!({ "i": { "id": invite } }),
             )
@@ -759,26 +733,6 @@ impl World {
             .unwrap()
             .to_owned()
     }
-}
-
-async fn role_id(app: &TestApp, token: &str, org: &str, key: &str) -> String {
-    let roles = app
-        .gql(
-            token,
-            "query($o: ID!) { roles(organizationId: $o) { id key } }",
-            json!({ "o": org }),
-        )
-        .await
-        .data();
-    roles["roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == key)
-        .unwrap_or_else(|| panic!("no role {key}: {roles}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 async fn customer_of(app: &TestApp, user: &Admin) -> Uuid {
@@ -814,7 +768,7 @@ async fn world(db: Db) -> (World, Vec<Who>) {
     let project = owner.project_id.clone();
     let mut roles: HashMap<&'static str, String> = HashMap::new();
     for key in ["owner", "admin", "developer", "viewer"] {
-        roles.insert(key, role_id(&app, &owner.pat, &org, key).await);
+        roles.insert(key, app.role_id(&owner.pat, &org, key).await);
     }
     let custom = app
         .gql(
