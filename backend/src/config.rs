@@ -121,6 +121,10 @@ pub struct Settings {
     /// Deployment token prefix, e.g. `kici` gives `kici_sk_live_…` [default: kw].
     #[arg(long, env = "KEYWARD_TOKEN_PREFIX", global = true)]
     pub token_prefix: Option<String>,
+    /// Tags after the prefix, per kind: `api_key_live=live,api_key_test=test,pat=pat,service_account=sa`
+    /// gives `kv_live_…` [default: sk_live, sk_test, pat, sa].
+    #[arg(long, env = "KEYWARD_TOKEN_TAGS", global = true)]
+    pub token_tags: Option<String>,
     /// Cookie encryption key, base64 of at least 64 bytes [default: generated and stored].
     #[arg(
         long,
@@ -205,6 +209,7 @@ impl Settings {
             public_url: self.public_url.or(lower.public_url),
             database_url: self.database_url.or(lower.database_url),
             token_prefix: self.token_prefix.or(lower.token_prefix),
+            token_tags: self.token_tags.or(lower.token_tags),
             cookie_key: self.cookie_key.or(lower.cookie_key),
             cookie_key_file: self.cookie_key_file.or(lower.cookie_key_file),
             oidc_issuer: self.oidc_issuer.or(lower.oidc_issuer),
@@ -248,6 +253,8 @@ pub struct Config {
     pub public_url: String,
     pub database_url: String,
     pub token_prefix: String,
+    /// The tag of each kind of token after the prefix.
+    pub token_tags: crate::token::TokenTags,
     pub cookie_key: Option<Secret>,
     pub oidc: Option<OidcConfig>,
     pub admin_emails: Vec<String>,
@@ -307,6 +314,12 @@ impl Config {
         }
         let token_prefix = s.token_prefix.unwrap_or_else(|| "kw".into());
         crate::token::TokenFormat::new(&token_prefix).map_err(|e| format!("token_prefix: {e}"))?;
+        let token_tags = match &s.token_tags {
+            Some(spec) => {
+                crate::token::TokenTags::parse(spec).map_err(|e| format!("token_tags: {e}"))?
+            }
+            None => crate::token::TokenTags::default(),
+        };
         let cookie_key = read_secret("cookie_key", s.cookie_key, s.cookie_key_file)?;
         let client_secret = read_secret(
             "oidc_client_secret",
@@ -353,6 +366,7 @@ impl Config {
                 .database_url
                 .unwrap_or_else(|| "sqlite://keyward.db?mode=rwc".into()),
             token_prefix,
+            token_tags,
             cookie_key,
             oidc,
             admin_emails: s

@@ -1,9 +1,11 @@
 //! Credential tokens: generation, parsing and hashing.
 //!
-//! A token is `{prefix}_{tag}` + 32 base62 characters from the OS RNG (190 bits) + a
+//! A token is `{prefix}_{tag}_` + 32 base62 characters from the OS RNG (190 bits) + a
 //! 6-character base62 CRC32 of those 32 characters, e.g. `kw_sk_live_…`. The checksum
 //! lets the server (and secret scanners) reject a mistyped or invented token without
-//! touching storage.
+//! touching storage. The tag of each kind is configurable ([`TokenTags`]), so a deployment
+//! issues exactly the shapes its own docs promise (`kv_live_…`, `kici_sk_…`); no tag may
+//! start another, so a token's kind is never ambiguous.
 //!
 //! Policy: the plaintext lives only in [`PlainToken`], whose `Debug` and `Display` are
 //! redacted; storage and lookups only ever see a [`TokenHash`] (hex SHA-256 of the whole
@@ -35,7 +37,7 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
-    /// Every kind, longest tag first so parsing never stops at a shorter tag.
+    /// Every kind.
     pub const ALL: [TokenKind; 4] = [
         Self::ApiKeyLive,
         Self::ApiKeyTest,
@@ -43,14 +45,97 @@ impl TokenKind {
         Self::ServiceAccount,
     ];
 
-    /// The tag after the deployment prefix.
-    pub fn tag(self) -> &'static str {
+    /// The name `KEYWARD_TOKEN_TAGS` knows the kind by.
+    pub fn setting_name(self) -> &'static str {
         match self {
-            Self::ApiKeyLive => "sk_live_",
-            Self::ApiKeyTest => "sk_test_",
-            Self::Pat => "pat_",
-            Self::ServiceAccount => "sa_",
+            Self::ApiKeyLive => "api_key_live",
+            Self::ApiKeyTest => "api_key_test",
+            Self::Pat => "pat",
+            Self::ServiceAccount => "service_account",
         }
+    }
+
+    /// The default tag: `sk_live`, `sk_test`, `pat`, `sa`.
+    pub fn default_tag(self) -> &'static str {
+        match self {
+            Self::ApiKeyLive => "sk_live",
+            Self::ApiKeyTest => "sk_test",
+            Self::Pat => "pat",
+            Self::ServiceAccount => "sa",
+        }
+    }
+}
+
+/// The tag of each kind of token after the deployment prefix (`KEYWARD_TOKEN_TAGS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenTags([String; 4]);
+
+impl Default for TokenTags {
+    fn default() -> Self {
+        Self(TokenKind::ALL.map(|k| k.default_tag().to_owned()))
+    }
+}
+
+impl TokenTags {
+    /// Reads `kind=tag` pairs separated by commas (`api_key_live=live,api_key_test=test`);
+    /// kinds not named keep their default tag. A tag is 1–16 of `a-z 0-9 _`, starting with a
+    /// letter and not ending with `_`; no two kinds share a tag and no tag starts another
+    /// (`sk` and `sk_test` would make `…_sk_test…` ambiguous).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut tags = Self::default();
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (kind, tag) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` is not of the form kind=tag"))?;
+            let index = TokenKind::ALL
+                .iter()
+                .position(|k| k.setting_name() == kind.trim())
+                .ok_or_else(|| {
+                    format!(
+                        "`{}` is not a kind of token (api_key_live, api_key_test, pat, service_account)",
+                        kind.trim()
+                    )
+                })?;
+            tags.0[index] = tag.trim().to_owned();
+        }
+        tags.validate()?;
+        Ok(tags)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for (kind, tag) in TokenKind::ALL.iter().zip(&self.0) {
+            let valid = !tag.is_empty()
+                && tag.len() <= 16
+                && tag.starts_with(|c: char| c.is_ascii_lowercase())
+                && !tag.ends_with('_')
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "the {} tag `{tag}` must be 1-16 lowercase letters, digits or `_`, starting with a letter and not ending with `_`",
+                    kind.setting_name()
+                ));
+            }
+        }
+        for (a, tag_a) in TokenKind::ALL.iter().zip(&self.0) {
+            for (b, tag_b) in TokenKind::ALL.iter().zip(&self.0) {
+                if a != b && format!("{tag_b}_").starts_with(&format!("{tag_a}_")) {
+                    return Err(format!(
+                        "the {} tag `{tag_a}` starts the {} tag `{tag_b}`: a token's kind would be ambiguous",
+                        a.setting_name(),
+                        b.setting_name()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tag of `kind` with its trailing `_`, e.g. `sk_live_`.
+    pub fn tag(&self, kind: TokenKind) -> String {
+        let index = TokenKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        format!("{}_", self.0[index])
     }
 }
 
@@ -147,15 +232,21 @@ pub enum Malformed {
     BadChecksum,
 }
 
-/// Token generation and parsing for one deployment prefix.
+/// Token generation and parsing for one deployment prefix and its tags.
 #[derive(Debug, Clone)]
 pub struct TokenFormat {
     prefix: String,
+    tags: TokenTags,
 }
 
 impl TokenFormat {
     /// `prefix` must be 1–16 lowercase letters or digits, starting with a letter.
     pub fn new(prefix: &str) -> Result<Self, String> {
+        Self::with_tags(prefix, TokenTags::default())
+    }
+
+    /// A format with configured tags.
+    pub fn with_tags(prefix: &str, tags: TokenTags) -> Result<Self, String> {
         let valid = !prefix.is_empty()
             && prefix.len() <= 16
             && prefix.starts_with(|c: char| c.is_ascii_lowercase())
@@ -165,6 +256,7 @@ impl TokenFormat {
         if valid {
             Ok(Self {
                 prefix: prefix.to_owned(),
+                tags,
             })
         } else {
             Err("must be 1-16 lowercase letters or digits, starting with a letter".into())
@@ -178,7 +270,7 @@ impl TokenFormat {
 
     /// The full type prefix of a kind, e.g. `kw_sk_live_`.
     pub fn type_prefix(&self, kind: TokenKind) -> String {
-        format!("{}_{}", self.prefix, kind.tag())
+        format!("{}_{}", self.prefix, self.tags.tag(kind))
     }
 
     /// Generates a token of `kind` from the OS RNG.
@@ -203,7 +295,10 @@ impl TokenFormat {
             .ok_or(Malformed::UnknownPrefix)?;
         let (kind, body) = TokenKind::ALL
             .iter()
-            .find_map(|k| rest.strip_prefix(k.tag()).map(|body| (*k, body)))
+            .find_map(|k| {
+                rest.strip_prefix(self.tags.tag(*k).as_str())
+                    .map(|body| (*k, body))
+            })
             .ok_or(Malformed::UnknownPrefix)?;
         if body.len() != RANDOM_LEN + CHECKSUM_LEN {
             return Err(Malformed::BadLength);
@@ -337,7 +432,63 @@ mod tests {
             let mut bytes = raw.as_bytes().to_vec();
             bytes[i] = replacement;
             let changed = String::from_utf8(bytes).unwrap();
-            prop_assert!(f.parse(&changed).is_err(), "accepted {} changed at {}", kind.tag(), i);
+            prop_assert!(f.parse(&changed).is_err(), "accepted {} changed at {}", kind.setting_name(), i);
+        }
+
+        #[test]
+        fn round_trip_with_configured_tags(kind in any_kind(), live in "[a-z][a-z0-9]{0,5}") {
+            let tags = TokenTags::parse(&format!("api_key_live={live}x,api_key_test={live}y")).unwrap();
+            let f = TokenFormat::with_tags("kv", tags).unwrap();
+            let new = f.generate(kind).unwrap();
+            let parsed = f.parse(new.token.expose_secret()).unwrap();
+            prop_assert_eq!(parsed.kind, kind);
+            prop_assert!(format().parse(new.token.expose_secret()).is_err());
+        }
+    }
+
+    #[test]
+    fn seed_shapes() {
+        let kv = TokenFormat::with_tags(
+            "kv",
+            TokenTags::parse("api_key_live=live, api_key_test=test").unwrap(),
+        )
+        .unwrap();
+        let key = kv.generate(TokenKind::ApiKeyLive).unwrap();
+        assert!(key.token.expose_secret().starts_with("kv_live_"));
+        assert_eq!(key.display_prefix.len(), "kv_live_".len() + 4);
+        let kici = TokenFormat::with_tags(
+            "kici",
+            TokenTags::parse("api_key_live=sk,api_key_test=test").unwrap(),
+        )
+        .unwrap();
+        for (kind, start) in [
+            (TokenKind::ApiKeyLive, "kici_sk_"),
+            (TokenKind::Pat, "kici_pat_"),
+            (TokenKind::ServiceAccount, "kici_sa_"),
+        ] {
+            let new = kici.generate(kind).unwrap();
+            assert!(new.token.expose_secret().starts_with(start), "{start}");
+            assert_eq!(kici.parse(new.token.expose_secret()).unwrap().kind, kind);
+        }
+    }
+
+    #[test]
+    fn tags_keep_parsing_unambiguous() {
+        assert!(TokenTags::parse("").unwrap() == TokenTags::default());
+        for (spec, says) in [
+            (
+                "api_key_live=sk,api_key_test=sk_test",
+                "starts the api_key_test tag",
+            ),
+            ("pat=sa", "starts the service_account tag"),
+            ("api_key_live=Live", "must be 1-16 lowercase"),
+            ("api_key_live=live_", "not ending with `_`"),
+            ("api_key_live=", "must be 1-16"),
+            ("apikey=live", "is not a kind of token"),
+            ("live", "is not of the form kind=tag"),
+        ] {
+            let err = TokenTags::parse(spec).unwrap_err();
+            assert!(err.contains(says), "{spec}: {err}");
         }
     }
 }

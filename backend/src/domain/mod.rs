@@ -94,8 +94,8 @@ impl Services {
 
     /// Builds the services over an open, migrated database.
     pub async fn new(db: DatabaseConnection, config: Arc<Config>) -> Result<Self, String> {
-        let tokens =
-            TokenFormat::new(&config.token_prefix).map_err(|e| format!("token_prefix: {e}"))?;
+        let tokens = TokenFormat::with_tags(&config.token_prefix, config.token_tags.clone())
+            .map_err(|e| format!("token_prefix: {e}"))?;
         let verifier = verify::VerifyCache::new(config.verify_cache_ttl);
         verifier
             .load_import_prefixes(&db)

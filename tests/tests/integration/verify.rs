@@ -18,6 +18,7 @@ db_tests!(
     suspended_and_removed_owners,
     failed_verifications_are_limited_per_address,
     trusted_proxies_name_the_client,
+    each_seed_gets_its_token_shape,
 );
 
 async fn verify_accepts_every_header_style(db: Db) {
@@ -753,4 +754,95 @@ async fn trusted_proxies_name_the_client(db: Db) {
     }
     assert_eq!(statuses, [401, 401, 401, 429]);
     app.finish().await;
+}
+
+/// A deployment issues the exact token shapes its docs promise (SPEC §3): KubeVision's
+/// `kv_live_…`, KiCI's `kici_sk_…`, `kici_pat_…` and `kici_sa_…`; each verifies, and the
+/// default shape is not accepted there.
+async fn each_seed_gets_its_token_shape(db: Db) {
+    let kv = TestApp::spawn_with(db, |c| {
+        c.token_prefix = "kv".into();
+        c.token_tags =
+            backend::token::TokenTags::parse("api_key_live=live,api_key_test=test").unwrap();
+    })
+    .await;
+    let owner = kv.user("ops@kubevision.example").await;
+    assert!(owner.pat.starts_with("kv_pat_"), "{}", &owner.pat[..8]);
+    for (environment, start) in [("LIVE", "kv_live_"), ("TEST", "kv_test_")] {
+        let (_, secret) = kv
+            .create_key(
+                &owner.pat,
+                json!({ "organizationId": owner.org_id, "name": "k", "environment": environment }),
+            )
+            .await;
+        assert!(secret.starts_with(start), "{}", &secret[..start.len()]);
+        let (status, _, body) = kv.verify(Header::ApiKey, &secret).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["key"]["prefix"].as_str().unwrap().len(),
+            start.len() + 4
+        );
+    }
+    let (status, _, body) = kv
+        .verify(
+            Header::Bearer,
+            "kw_sk_live_0123456789abcdefghijklmnopqrstuv012345",
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("MALFORMED"))
+    );
+    kv.finish().await;
+
+    let kici = TestApp::spawn_with(db, |c| {
+        c.token_prefix = "kici".into();
+        c.token_tags =
+            backend::token::TokenTags::parse("api_key_live=sk,api_key_test=test").unwrap();
+    })
+    .await;
+    let owner = kici.user("dev@kici.example").await;
+    assert!(owner.pat.starts_with("kici_pat_"));
+    let (_, key) = kici
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "name": "ci" }),
+        )
+        .await;
+    assert!(key.starts_with("kici_sk_"));
+    let viewer = kici.role_id(&owner.pat, &owner.org_id, "viewer").await;
+    let account = kici
+        .gql(
+            &owner.pat,
+            "mutation($i: CreateServiceAccountInput!) { createServiceAccount(input: $i) { id } }",
+            json!({ "i": { "organizationId": owner.org_id, "name": "runner", "roleId": viewer } }),
+        )
+        .await
+        .data();
+    let sa = kici
+        .gql(
+            &owner.pat,
+            "mutation($i: CreateServiceAccountKeyInput!) { createServiceAccountKey(input: $i) { secret } }",
+            json!({ "i": { "serviceAccountId": account["createServiceAccount"]["id"], "name": "k" } }),
+        )
+        .await
+        .data();
+    let sa = sa["createServiceAccountKey"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(sa.starts_with("kici_sa_"));
+    for (token, kind) in [
+        (&owner.pat, "pat"),
+        (&key, "api_key"),
+        (&sa, "service_account_key"),
+    ] {
+        let (status, _, body) = kici.verify(Header::Bearer, token).await;
+        assert_eq!(
+            (status.as_u16(), body["key"]["kind"].as_str()),
+            (200, Some(kind)),
+            "{body}"
+        );
+    }
+    kici.finish().await;
 }
