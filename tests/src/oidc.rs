@@ -111,6 +111,35 @@ impl OidcProvider {
         redirect_uri: &str,
         login_hint: &str,
     ) -> String {
+        self.tokens(client_id, secret, redirect_uri, login_hint)
+            .await["id_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The same flow's access token: opaque, as this provider issues them by default.
+    pub async fn access_token(
+        &self,
+        client_id: &str,
+        secret: &str,
+        redirect_uri: &str,
+        login_hint: &str,
+    ) -> String {
+        self.tokens(client_id, secret, redirect_uri, login_hint)
+            .await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn tokens(
+        &self,
+        client_id: &str,
+        secret: &str,
+        redirect_uri: &str,
+        login_hint: &str,
+    ) -> serde_json::Value {
         let client = browser();
         let mut url = Url::parse(&format!("{}/auth", self.issuer)).unwrap();
         url.query_pairs_mut()
@@ -139,8 +168,7 @@ impl OidcProvider {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let body: serde_json::Value = response.json().await.unwrap();
-        body["id_token"].as_str().unwrap().to_owned()
+        response.json().await.unwrap()
     }
 }
 

@@ -80,14 +80,35 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let meta = request_meta(parts);
         if let Some(raw) = presented_credential(&parts.headers)? {
+            let ip = meta.ip.as_deref();
+            if let Some(provider) = &state.oidc
+                && (oidc::looks_like_jwt(&raw) || !state.services.looks_like_own_token(&raw))
+            {
+                // A token of the identity provider: a JWT (checked against its keys) or an
+                // opaque access token (checked at its UserInfo endpoint). A refusal counts
+                // as a guess from this address.
+                state.services.refuse_held_back(ip)?;
+                let principal = if oidc::looks_like_jwt(&raw) {
+                    match provider.verify_bearer(&raw).await {
+                        Ok(identity) => state.services.oidc_principal(&identity, &meta).await,
+                        Err(e) => {
+                            tracing::info!(error = %e, "bearer JWT refused");
+                            Err(AuthFailure::NotFound.into())
+                        }
+                    }
+                } else {
+                    match provider.verify_opaque(&raw).await {
+                        Ok(identity) => state.services.oidc_access_principal(&identity).await,
+                        Err(_) => Err(AuthFailure::NotFound.into()),
+                    }
+                };
+                if let Err(AppError::Unauthenticated(AuthFailure::NotFound)) = &principal {
+                    state.services.note_guess(ip);
+                }
+                return Ok(Self(Actor::new(principal?, meta)));
+            }
             if oidc::looks_like_jwt(&raw) {
-                let provider = state.oidc.as_ref().ok_or(AuthFailure::Malformed)?;
-                let identity = provider.verify_bearer(&raw).await.map_err(|e| {
-                    tracing::info!(error = %e, "bearer JWT refused");
-                    AppError::from(AuthFailure::NotFound)
-                })?;
-                let principal = state.services.oidc_principal(&identity, &meta).await?;
-                return Ok(Self(Actor::new(principal, meta)));
+                return Err(AuthFailure::Malformed.into());
             }
             let verified = state
                 .services

@@ -1,7 +1,9 @@
 //! OpenID Connect: the authorization-code flow with PKCE (S256), state and nonce for
-//! dashboard sign-in, and verification of provider-issued JWTs presented as bearer
-//! credentials. Provider metadata and signing keys are discovered on first use and
-//! fetched again when a token names a key the cached set lacks.
+//! dashboard sign-in, and verification of provider-issued tokens presented as bearer
+//! credentials: JWTs against the provider's keys, opaque access tokens at its UserInfo
+//! endpoint (answers remembered briefly and boundedly). Provider metadata and signing keys
+//! are discovered on first use and fetched again when a token names a key the cached set
+//! lacks.
 
 use std::sync::Arc;
 
@@ -84,7 +86,18 @@ pub struct OidcClient {
     discovered_at: std::sync::Mutex<Option<std::time::Duration>>,
     /// The server's clock: token expiry is judged by it.
     clock: Clock,
+    /// Who an opaque access token belongs to, by the token's hash, as UserInfo said.
+    userinfo_answers: moka::sync::Cache<String, Identity>,
+    /// Opaque tokens UserInfo refused, by hash, so a replayed refusal costs no request.
+    userinfo_refusals: moka::sync::Cache<String, ()>,
 }
+
+/// How long UserInfo's answer about an opaque access token is trusted.
+pub const USERINFO_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a refusal is remembered (shorter: the provider may have been briefly down).
+const USERINFO_REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+/// Opaque tokens remembered at once.
+const USERINFO_CAPACITY: u64 = 10_000;
 
 /// Shortest time between two fetches of the provider's keys.
 const MIN_REDISCOVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -107,6 +120,14 @@ impl OidcClient {
             client: RwLock::new(None),
             discovered_at: std::sync::Mutex::new(None),
             clock,
+            userinfo_answers: moka::sync::Cache::builder()
+                .max_capacity(USERINFO_CAPACITY)
+                .time_to_live(USERINFO_TTL)
+                .build(),
+            userinfo_refusals: moka::sync::Cache::builder()
+                .max_capacity(USERINFO_CAPACITY)
+                .time_to_live(USERINFO_REFUSAL_TTL)
+                .build(),
         })
     }
 
@@ -280,6 +301,45 @@ impl OidcClient {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_none_or(|at| self.clock.elapsed().saturating_sub(at) >= MIN_REDISCOVERY)
+    }
+
+    /// Whose an opaque access token is, asked of the provider's UserInfo endpoint. The
+    /// answer is remembered for [`USERINFO_TTL`] (a revoked token keeps working that long
+    /// at most), a refusal for ten seconds, at most ten thousand of each.
+    pub async fn verify_opaque(&self, token: &str) -> Result<Identity, OidcError> {
+        let key = crate::token::TokenHash::of(token).as_str().to_owned();
+        if let Some(identity) = self.userinfo_answers.get(&key) {
+            return Ok(identity);
+        }
+        if self.userinfo_refusals.contains_key(&key) {
+            return Err(OidcError::IdToken("the access token was refused".into()));
+        }
+        let client = self.client().await?;
+        let request = client
+            .user_info(AccessToken::new(token.to_owned()), None)
+            .map_err(|_| OidcError::Provider)?;
+        let info: Result<CoreUserInfoClaims, _> = request.request_async(&self.http).await;
+        match info {
+            Ok(info) => {
+                let identity = Identity {
+                    issuer: self.config.issuer.clone(),
+                    subject: info.subject().as_str().to_owned(),
+                    email: info.email().map(|e| e.as_str().to_lowercase()),
+                    email_verified: info.email_verified().unwrap_or(false),
+                    name: info
+                        .name()
+                        .and_then(|n| n.get(None))
+                        .map(|n| n.as_str().to_owned()),
+                };
+                self.userinfo_answers.insert(key, identity.clone());
+                Ok(identity)
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "opaque access token refused by UserInfo");
+                self.userinfo_refusals.insert(key, ());
+                Err(OidcError::IdToken("the access token was refused".into()))
+            }
+        }
     }
 
     /// Verifies a JWT presented as a bearer credential: an ID token of this issuer for

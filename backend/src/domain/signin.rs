@@ -166,4 +166,21 @@ impl Services {
             customer: CustomerRef::from(&customer),
         })
     }
+
+    /// The principal behind a provider access token: an existing customer of this issuer
+    /// (an access token never provisions one; signing in does).
+    pub async fn oidc_access_principal(&self, id: &Identity) -> AppResult<Principal> {
+        let customer = Customer::find()
+            .filter(customer::Column::Issuer.eq(id.issuer.clone()))
+            .filter(customer::Column::Subject.eq(id.subject.clone()))
+            .one(&self.db)
+            .await?
+            .ok_or(AuthFailure::NotFound)?;
+        if customer.suspended_at.is_some() {
+            return Err(AuthFailure::Suspended.into());
+        }
+        Ok(Principal::Oidc {
+            customer: CustomerRef::from(&customer),
+        })
+    }
 }

@@ -384,27 +384,46 @@ impl Services {
         })
     }
 
+    /// Whether a presented string claims to be one of this deployment's tokens (its
+    /// prefix, or an imported key's), rather than, say, an identity provider's.
+    pub fn looks_like_own_token(&self, raw: &str) -> bool {
+        let raw = raw.trim();
+        raw.starts_with(&format!("{}_", self.tokens.prefix()))
+            || self.verifier.is_imported_format(raw)
+    }
+
+    /// Refuses an address that is held back for guessing.
+    pub fn refuse_held_back(&self, ip: Option<&str>) -> Result<(), AppError> {
+        match ip.and_then(|ip| self.failures.wait(ip)) {
+            Some(wait) => Err(AppError::RateLimited {
+                retry_after_secs: wait,
+                limit: self.config.failed_verifications_per_minute,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a presented credential that is no credential at all against its address.
+    pub fn note_guess(&self, ip: Option<&str>) {
+        if let Some(ip) = ip {
+            self.failures
+                .record(ip, self.config.failed_verifications_per_minute);
+        }
+    }
+
     /// Verifies a presented credential, counts it against its rate limit and records
     /// its use. `Err(AuthFailure)` for every reason it may not be used;
     /// `Ok` with `rate.allowed == false` when it is valid but over its limit.
     #[instrument(skip_all, name = "verify")]
     async fn verify_credential(&self, raw: &str, ip: Option<&str>) -> Result<Verified, AppError> {
-        let per_minute = self.config.failed_verifications_per_minute;
-        if let Some(wait) = ip.and_then(|ip| self.failures.wait(ip)) {
-            return Err(AppError::RateLimited {
-                retry_after_secs: wait,
-                limit: per_minute,
-            });
-        }
+        self.refuse_held_back(ip)?;
         let result = self.verify_unguarded(raw, ip).await;
         // Presenting something that is not a credential at all counts as a guess; a
         // revoked or expired key is a real key and does not.
-        if let (
-            Err(AppError::Unauthenticated(AuthFailure::Malformed | AuthFailure::NotFound)),
-            Some(ip),
-        ) = (&result, ip)
+        if let Err(AppError::Unauthenticated(AuthFailure::Malformed | AuthFailure::NotFound)) =
+            &result
         {
-            self.failures.record(ip, per_minute);
+            self.note_guess(ip);
         }
         result
     }

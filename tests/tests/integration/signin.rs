@@ -17,6 +17,7 @@ db_tests!(
     userinfo_and_admins,
     suspension_blocks_every_credential,
     new_signing_keys_are_fetched,
+    opaque_access_tokens_are_checked_at_userinfo,
 );
 
 /// A browser that walked the sign-in flow, holding its cookies.
@@ -779,5 +780,98 @@ async fn new_signing_keys_are_fetched(db: Db) {
     assert_eq!(r.status, 200, "{}", r.body);
     let alice = sign_in(&app, "alice@example.com").await;
     assert_eq!(alice.me().await.0, 200);
+    app.finish().await;
+}
+
+/// An opaque access token of the provider is checked at its UserInfo endpoint and acts as
+/// the customer with that subject; it never provisions one; refusals count as guesses.
+async fn opaque_access_tokens_are_checked_at_userinfo(db: Db) {
+    let (app, provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |c| {
+        c.failed_verifications_per_minute = 3;
+    })
+    .await;
+    let callback = format!("{}/auth/callback", app.base);
+    sign_in(&app, "alice@example.com").await;
+    let token = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    assert!(
+        !token.contains('.'),
+        "the provider issues opaque access tokens"
+    );
+    let me = app
+        .gql(
+            &token,
+            "{ me { authenticatedBy user { email } } }",
+            json!({}),
+        )
+        .await
+        .data();
+    assert_eq!(me["me"]["authenticatedBy"], "oidc");
+    assert_eq!(me["me"]["user"]["email"], "alice@example.com");
+
+    // Someone who never signed in is not made a customer by an access token.
+    let bob = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "bob@example.com",
+        )
+        .await;
+    let r = app.gql(&bob, "{ me { authenticatedBy } }", json!({})).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["extensions"]["reason"], "NOT_FOUND");
+
+    // Invented tokens are refused, and count against the address.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let r = app
+            .gql(
+                &format!("not-a-real-access-token-{i}"),
+                "{ me { authenticatedBy } }",
+                json!({}),
+            )
+            .await;
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429],
+        "bob's refusal was the first of four guesses an allowance of three lets through"
+    );
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(61));
+
+    // A suspended customer's access token stops at once, cached answer or not.
+    let root = app.bootstrap("root@example.com").await;
+    let alice: String = app
+        .gql(
+            &root.pat,
+            "{ users(search: \"alice\") { nodes { id } } }",
+            json!({}),
+        )
+        .await
+        .data()["users"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.gql(
+        &root.pat,
+        "mutation($c: ID!) { suspendCustomer(input: { customerId: $c, reason: \"x\" }) { id } }",
+        json!({ "c": alice }),
+    )
+    .await
+    .data();
+    let r = app
+        .gql(&token, "{ me { authenticatedBy } }", json!({}))
+        .await;
+    assert_eq!(r.body["errors"][0]["extensions"]["reason"], "SUSPENDED");
     app.finish().await;
 }
