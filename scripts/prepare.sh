@@ -9,8 +9,12 @@ cd "$(dirname "$0")/.."
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo=sudo
 
+# `--no-browser`: only what building the dashboard needs (scripts/run.sh).
+browser=1
+[[ ${1:-} == --no-browser ]] && browser=0
+
 packages=()
-command -v chromedriver >/dev/null || packages+=(chromium chromium-driver)
+((browser)) && ! command -v chromedriver >/dev/null && packages+=(chromium chromium-driver)
 command -v wasm-opt >/dev/null || packages+=(binaryen)
 command -v brotli >/dev/null || packages+=(brotli)
 if ((${#packages[@]})); then

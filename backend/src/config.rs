@@ -175,7 +175,8 @@ pub struct Settings {
     /// Development sign-in: auto, on or off [default: auto].
     #[arg(long, env = "KEYWARD_DEV_SIGNIN", global = true)]
     pub dev_signin: Option<DevSignin>,
-    /// Directory of the built dashboard (`trunk build` output) [default: ./dist when present].
+    /// Directory of a built dashboard to serve instead of the one the binary carries
+    /// (`trunk build` output; for dashboard development).
     #[arg(long, env = "KEYWARD_DASHBOARD_DIR", global = true)]
     pub dashboard_dir: Option<PathBuf>,
     /// Log format: text or json [default: text].
@@ -262,8 +263,10 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dev_signin: DevSignin,
     pub log_format: LogFormat,
-    /// The built dashboard to serve, if any.
+    /// A built dashboard to serve instead of the carried one.
     pub dashboard_dir: Option<PathBuf>,
+    /// Whether to serve the dashboard the binary carries when no directory is given.
+    pub carried_dashboard: bool,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
     /// How often buffered usage is written.
@@ -385,9 +388,9 @@ impl Config {
                         dir.display()
                     ));
                 }
-                Some(dir) => Some(dir),
-                None => Some(PathBuf::from("dist")).filter(|d| d.join("index.html").is_file()),
+                other => other,
             },
+            carried_dashboard: true,
             log_format: s.log_format.unwrap_or_default(),
             body_limit_bytes: 64 * 1024,
             usage_flush_interval: Duration::from_secs(1),
@@ -412,6 +415,7 @@ impl Config {
         .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"));
         config.usage_flush_interval = Duration::from_millis(100);
         config.dashboard_dir = None;
+        config.carried_dashboard = false;
         config
     }
 

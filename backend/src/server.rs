@@ -62,6 +62,8 @@ pub struct Running {
     pub services: Services,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    /// The carried dashboard, unpacked for serving; removed when the server is dropped.
+    _dashboard: Option<tempfile::TempDir>,
 }
 
 impl Running {
@@ -90,6 +92,14 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
     // With an OS-chosen port, the default public URL names the port actually bound.
     if config.public_url == format!("http://{}", config.listen) {
         config.public_url = format!("http://{addr}");
+    }
+    let unpacked = if config.dashboard_dir.is_none() && config.carried_dashboard {
+        crate::dashboard::unpack()?
+    } else {
+        None
+    };
+    if let Some(dir) = &unpacked {
+        config.dashboard_dir = Some(dir.path().to_path_buf());
     }
     let config = Arc::new(config);
     let services = Services::new(db, config.clone()).await?;
@@ -139,5 +149,6 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
         services,
         shutdown,
         task,
+        _dashboard: unpacked,
     })
 }

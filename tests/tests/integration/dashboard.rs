@@ -283,7 +283,36 @@ async fn bundle_size_and_first_paint_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_the_dashboard() {
     let dist = tests::browser::dashboard_dir().await;
-    let app = TestApp::spawn_with(Db::Sqlite, |c| c.dashboard_dir = Some(dist.clone())).await;
+    // From a directory, as in dashboard development, and as the binary carries it.
+    for carried in [false, true] {
+        let app = TestApp::spawn_with(Db::Sqlite, |c| {
+            if carried {
+                c.carried_dashboard = true;
+            } else {
+                c.dashboard_dir = Some(dist.clone());
+            }
+        })
+        .await;
+        let unpacked = app.services().config.dashboard_dir.clone().unwrap();
+        if carried {
+            assert!(
+                !unpacked.starts_with(dist.parent().unwrap()),
+                "the carried dashboard is served from its own folder, not the checkout: {}",
+                unpacked.display()
+            );
+        }
+        check_serving(&app, &dist).await;
+        app.finish().await;
+        if carried {
+            assert!(
+                !unpacked.exists(),
+                "the unpacked dashboard is removed at shutdown"
+            );
+        }
+    }
+}
+
+async fn check_serving(app: &TestApp, dist: &std::path::Path) {
     let get = |path: &str, encoding: Option<&str>| {
         let mut req = app.client.get(format!("{}{path}", app.base));
         if let Some(e) = encoding {
@@ -311,7 +340,7 @@ async fn serves_the_dashboard() {
         );
         assert!(page.text().await.unwrap().contains("<html"), "{path}");
     }
-    let wasm = std::fs::read_dir(&dist)
+    let wasm = std::fs::read_dir(dist)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .find(|n| n.ends_with("_bg.wasm"))
@@ -346,5 +375,4 @@ async fn serves_the_dashboard() {
     let api = get("/api/v1/no-such-thing", None).await.unwrap();
     assert_eq!(api.status(), 404);
     assert_eq!(api.headers()["content-type"], "application/problem+json");
-    app.finish().await;
 }
