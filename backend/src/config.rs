@@ -142,6 +142,9 @@ pub struct Settings {
     /// OIDC client id.
     #[arg(long, env = "KEYWARD_OIDC_CLIENT_ID", global = true)]
     pub oidc_client_id: Option<String>,
+    /// The audience JWT access tokens of the provider must name [default: the client id].
+    #[arg(long, env = "KEYWARD_OIDC_AUDIENCE", global = true)]
+    pub oidc_audience: Option<String>,
     /// OIDC client secret.
     #[arg(
         long,
@@ -215,6 +218,7 @@ impl Settings {
             cookie_key_file: self.cookie_key_file.or(lower.cookie_key_file),
             oidc_issuer: self.oidc_issuer.or(lower.oidc_issuer),
             oidc_client_id: self.oidc_client_id.or(lower.oidc_client_id),
+            oidc_audience: self.oidc_audience.or(lower.oidc_audience),
             oidc_client_secret: self.oidc_client_secret.or(lower.oidc_client_secret),
             oidc_client_secret_file: self
                 .oidc_client_secret_file
@@ -244,6 +248,8 @@ pub struct OidcConfig {
     pub redirect_url: String,
     /// Scopes asked for besides `openid`.
     pub scopes: Vec<String>,
+    /// The audience JWT access tokens must name (default: the client id).
+    pub audience: Option<String>,
 }
 
 /// The server's whole configuration, loaded once.
@@ -344,6 +350,7 @@ impl Config {
                     .map(|x| x.trim().to_owned())
                     .filter(|x| !x.is_empty() && x != "openid")
                     .collect(),
+                audience: s.oidc_audience,
             }),
             (None, None) => None,
             (Some(_), None) => {

@@ -143,6 +143,7 @@ impl TestApp {
                 client_secret: Some(Secret::new(oidc::CLIENT_SECRET)),
                 redirect_url: format!("{base}/auth/callback"),
                 scopes: vec!["email".into(), "profile".into()],
+                audience: None,
             });
             c.public_url = base;
             adjust(c);

@@ -51,11 +51,14 @@ pub struct ProviderOptions {
     pub userinfo_only: bool,
     /// Listen on this port (to restart a provider under the same issuer).
     pub port: Option<u16>,
+    /// Issue access tokens as JWTs for this audience.
+    pub jwt_audience: Option<String>,
 }
 
 /// A running provider; stopped when dropped.
 pub struct OidcProvider {
     pub issuer: String,
+    jwt_access_tokens: bool,
     _child: Child,
 }
 
@@ -79,6 +82,9 @@ impl OidcProvider {
         if let Some(port) = options.port {
             cmd.env("PORT", port.to_string());
         }
+        if let Some(audience) = &options.jwt_audience {
+            cmd.env("JWT_AUDIENCE", audience);
+        }
         let mut child = cmd
             .spawn()
             .expect("node must be installed for the sign-in tests");
@@ -98,6 +104,7 @@ impl OidcProvider {
         .expect("the OIDC provider did not start within 30 s");
         Self {
             issuer,
+            jwt_access_tokens: options.jwt_audience.is_some(),
             _child: child,
         }
     }
@@ -145,7 +152,14 @@ impl OidcProvider {
         url.query_pairs_mut()
             .append_pair("client_id", client_id)
             .append_pair("response_type", "code")
-            .append_pair("scope", "openid email profile")
+            .append_pair(
+                "scope",
+                if self.jwt_access_tokens {
+                    "openid email profile api"
+                } else {
+                    "openid email profile"
+                },
+            )
             .append_pair("redirect_uri", redirect_uri)
             .append_pair("state", "test-state")
             .append_pair("nonce", "test-nonce")

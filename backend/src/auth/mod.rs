@@ -90,7 +90,12 @@ impl FromRequestParts<AppState> for Authenticated {
                 state.services.refuse_held_back(ip)?;
                 let principal = if oidc::looks_like_jwt(&raw) {
                     match provider.verify_bearer(&raw).await {
-                        Ok(identity) => state.services.oidc_principal(&identity, &meta).await,
+                        Ok((identity, false)) => {
+                            state.services.oidc_principal(&identity, &meta).await
+                        }
+                        Ok((identity, true)) => {
+                            state.services.oidc_access_principal(&identity).await
+                        }
                         Err(e) => {
                             tracing::info!(error = %e, "bearer JWT refused");
                             Err(AuthFailure::NotFound.into())

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use openidconnect::{
     AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebTokenType, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
     core::{
         CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreProviderMetadata,
         CoreUserInfoClaims,
@@ -81,6 +81,9 @@ pub struct OidcClient {
     redirect: RedirectUrl,
     http: reqwest::Client,
     client: RwLock<Option<Arc<Client>>>,
+    /// The same provider with the access-token audience as its client id, to check JWT
+    /// access tokens (RFC 9068) the way ID tokens are checked.
+    access_client: RwLock<Option<Arc<Client>>>,
     /// When the provider was last described (on the clock's monotonic reading), to bound
     /// how often a token naming an unknown key can make the server fetch the keys again.
     discovered_at: std::sync::Mutex<Option<std::time::Duration>>,
@@ -118,6 +121,7 @@ impl OidcClient {
             redirect,
             http,
             client: RwLock::new(None),
+            access_client: RwLock::new(None),
             discovered_at: std::sync::Mutex::new(None),
             clock,
             userinfo_answers: moka::sync::Cache::builder()
@@ -144,6 +148,15 @@ impl OidcClient {
                 tracing::warn!(error = %e, "OIDC discovery failed");
                 OidcError::Provider
             })?;
+        let audience = self
+            .config
+            .audience
+            .clone()
+            .unwrap_or_else(|| self.config.client_id.clone());
+        let access =
+            CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(audience), None)
+                .set_redirect_uri(self.redirect.clone());
+        *self.access_client.write().await = Some(Arc::new(access));
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
@@ -344,12 +357,44 @@ impl OidcClient {
 
     /// Verifies a JWT presented as a bearer credential: an ID token of this issuer for
     /// this client (signature, `iss`, `aud`, `exp`).
-    pub async fn verify_bearer(&self, jwt: &str) -> Result<Identity, OidcError> {
+    ///
+    /// Returns the identity and whether the token was an access token (which never
+    /// provisions a customer).
+    pub async fn verify_bearer(&self, jwt: &str) -> Result<(Identity, bool), OidcError> {
         let token: CoreIdToken = jwt
             .parse()
             .map_err(|_| OidcError::IdToken("not a signed JWT".into()))?;
-        let claims = self.verify_id_token(&token, None).await?;
-        Ok(identity_of(&claims))
+        match self.verify_id_token(&token, None).await {
+            Ok(claims) => Ok((identity_of(&claims), false)),
+            Err(id_token_error) => match self.verify_access_jwt(&token).await {
+                Ok(claims) => Ok((identity_of(&claims), true)),
+                Err(_) => Err(id_token_error),
+            },
+        }
+    }
+
+    /// Checks a JWT access token (RFC 9068: `typ` `at+jwt`) of this issuer for the
+    /// configured audience: signature, `iss`, `aud`, `exp`.
+    async fn verify_access_jwt(&self, token: &CoreIdToken) -> Result<CoreIdTokenClaims, OidcError> {
+        self.client().await?;
+        let access = self
+            .access_client
+            .read()
+            .await
+            .clone()
+            .ok_or(OidcError::Provider)?;
+        let clock = self.clock.clone();
+        let types = ["at+jwt", "application/at+jwt", "JWT", "application/jwt"]
+            .into_iter()
+            .filter_map(|t| JsonWebTokenType::new(t.to_owned()).normalize().ok());
+        let verifier = access
+            .id_token_verifier()
+            .set_time_fn(move || clock.now())
+            .set_allowed_jose_types(types);
+        token
+            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+            .cloned()
+            .map_err(|e| OidcError::IdToken(e.to_string()))
     }
 }
 

@@ -18,6 +18,7 @@ db_tests!(
     suspension_blocks_every_credential,
     new_signing_keys_are_fetched,
     opaque_access_tokens_are_checked_at_userinfo,
+    jwt_access_tokens_name_the_audience,
 );
 
 /// A browser that walked the sign-in flow, holding its cookies.
@@ -874,4 +875,86 @@ async fn opaque_access_tokens_are_checked_at_userinfo(db: Db) {
         .await;
     assert_eq!(r.body["errors"][0]["extensions"]["reason"], "SUSPENDED");
     app.finish().await;
+}
+
+/// A JWT access token (RFC 9068) of the provider is accepted like an ID token when it
+/// names the configured audience, and acts as the existing customer with that subject.
+async fn jwt_access_tokens_name_the_audience(db: Db) {
+    let audience = "https://keyward.example";
+    let (app, provider) = TestApp::spawn_with_oidc(
+        db,
+        ProviderOptions {
+            jwt_audience: Some(audience.into()),
+            ..Default::default()
+        },
+        |c| {
+            if let Some(oidc) = c.oidc.as_mut() {
+                oidc.audience = Some(audience.into());
+            }
+        },
+    )
+    .await;
+    let callback = format!("{}/auth/callback", app.base);
+    sign_in(&app, "alice@example.com").await;
+    let token = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    assert_eq!(token.split('.').count(), 3, "a JWT access token");
+    let me = app
+        .gql(
+            &token,
+            "{ me { authenticatedBy user { email } } }",
+            json!({}),
+        )
+        .await
+        .data();
+    assert_eq!(me["me"]["authenticatedBy"], "oidc");
+    assert_eq!(me["me"]["user"]["email"], "alice@example.com");
+    // Not a way in for someone who never signed in.
+    let bob = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "bob@example.com",
+        )
+        .await;
+    let r = app.gql(&bob, "{ me { authenticatedBy } }", json!({})).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    app.finish().await;
+
+    // A server expecting another audience refuses the same kind of token.
+    let (other, provider) = TestApp::spawn_with_oidc(
+        db,
+        ProviderOptions {
+            jwt_audience: Some(audience.into()),
+            ..Default::default()
+        },
+        |c| {
+            if let Some(oidc) = c.oidc.as_mut() {
+                oidc.audience = Some("https://elsewhere.example".into());
+            }
+        },
+    )
+    .await;
+    let callback = format!("{}/auth/callback", other.base);
+    sign_in(&other, "alice@example.com").await;
+    let token = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    let r = other
+        .gql(&token, "{ me { authenticatedBy } }", json!({}))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    other.finish().await;
 }
