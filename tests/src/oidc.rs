@@ -118,14 +118,12 @@ impl OidcProvider {
         redirect_uri: &str,
         login_hint: &str,
     ) -> String {
-        self.tokens(client_id, secret, redirect_uri, login_hint)
-            .await["id_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.token("id_token", client_id, secret, redirect_uri, login_hint)
+            .await
     }
 
-    /// The same flow's access token: opaque, as this provider issues them by default.
+    /// The same flow's access token: opaque, or a JWT when the provider was started with
+    /// `jwt_audience`.
     pub async fn access_token(
         &self,
         client_id: &str,
@@ -133,10 +131,22 @@ impl OidcProvider {
         redirect_uri: &str,
         login_hint: &str,
     ) -> String {
+        self.token("access_token", client_id, secret, redirect_uri, login_hint)
+            .await
+    }
+
+    async fn token(
+        &self,
+        which: &str,
+        client_id: &str,
+        secret: &str,
+        redirect_uri: &str,
+        login_hint: &str,
+    ) -> String {
         self.tokens(client_id, secret, redirect_uri, login_hint)
-            .await["access_token"]
+            .await[which]
             .as_str()
-            .unwrap()
+            .unwrap_or_else(|| panic!("the provider issued no {which}"))
             .to_owned()
     }
 

@@ -56,7 +56,6 @@ pub enum Need {
 #[derive(Debug, Clone)]
 pub struct Grant {
     actor: Actor,
-    org: Option<Uuid>,
     customer: Option<Uuid>,
     held: PermissionSet,
     owner: bool,
@@ -67,7 +66,6 @@ impl Grant {
     pub fn system(actor: Actor) -> Self {
         Self {
             actor,
-            org: None,
             customer: None,
             held: PermissionSet::everything(),
             owner: true,
@@ -77,11 +75,6 @@ impl Grant {
     /// Who acts.
     pub fn actor(&self) -> &Actor {
         &self.actor
-    }
-
-    /// The organization the grant is for, if any.
-    pub fn org(&self) -> Option<Uuid> {
-        self.org
     }
 
     /// The acting user, when a user acts (for an API key: its creator).
@@ -294,9 +287,8 @@ impl Services {
     /// The one authorization path (see the module documentation).
     pub async fn authorize(&self, actor: &Actor, need: Need) -> AppResult<Grant> {
         let principal = &actor.principal;
-        let grant = |org, customer, held, owner| Grant {
+        let grant = |customer, held, owner| Grant {
             actor: actor.clone(),
-            org,
             customer,
             held,
             owner,
@@ -308,14 +300,14 @@ impl Services {
                     return Err(AppError::MissingPermission(perm.to_string()));
                 }
                 let customer = principal.customer().map(|c| c.id);
-                Ok(grant(Some(org_id), customer, held, owner))
+                Ok(grant(customer, held, owner))
             }
             Need::User(perm) => {
                 let (customer, held) = self.user_power(principal)?;
                 if !held.allows(&perm) {
                     return Err(AppError::MissingPermission(perm.to_string()));
                 }
-                Ok(grant(None, Some(customer), held, false))
+                Ok(grant(Some(customer), held, false))
             }
             Need::InstanceAdmin => {
                 let allowed = match principal {
@@ -341,15 +333,12 @@ impl Services {
                     }));
                 }
                 let customer = principal.customer().map(|c| c.id);
-                Ok(grant(None, customer, PermissionSet::everything(), false))
+                Ok(grant(customer, PermissionSet::everything(), false))
             }
             Need::DashboardSession => match principal {
-                Principal::Session { customer, .. } => Ok(grant(
-                    None,
-                    Some(customer.id),
-                    PermissionSet::everything(),
-                    false,
-                )),
+                Principal::Session { customer, .. } => {
+                    Ok(grant(Some(customer.id), PermissionSet::everything(), false))
+                }
                 _ => Err(AppError::Forbidden(
                     "CLI sign-ins are approved in the dashboard, signed in".into(),
                 )),
@@ -357,7 +346,7 @@ impl Services {
             Need::OwnToken => match principal.credential() {
                 Some(c) if c.kind == CredentialKind::Pat => {
                     let customer = c.customer.as_ref().map(|c| c.id);
-                    Ok(grant(None, customer, PermissionSet::default(), false))
+                    Ok(grant(customer, PermissionSet::default(), false))
                 }
                 _ => Err(AppError::Forbidden(
                     "only a personal access token can revoke itself".into(),

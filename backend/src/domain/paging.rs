@@ -20,17 +20,6 @@ pub struct Page<T> {
     pub total: u64,
 }
 
-impl<T> Page<T> {
-    /// The same page with each item converted, all or nothing.
-    pub fn try_map<U, E>(self, f: impl FnOnce(Vec<T>) -> Result<Vec<U>, E>) -> Result<Page<U>, E> {
-        Ok(Page {
-            items: f(self.items)?,
-            has_next: self.has_next,
-            total: self.total,
-        })
-    }
-}
-
 /// The page of `query` after `after` (by `key`, newest first).
 pub async fn page<E, C, V>(
     db: &C,

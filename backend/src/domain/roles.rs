@@ -113,6 +113,29 @@ impl Services {
         Ok(map)
     }
 
+    /// A custom role found by its id, with the grant for `perm` in its organization; a
+    /// built-in role cannot be `what` (changed, deleted).
+    async fn custom_role(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        perm: Perm,
+        what: &str,
+    ) -> AppResult<(role::Model, Uuid, Grant)> {
+        let role = Role::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound("role"))?;
+        let org_id = role.organization_id.ok_or(AppError::NotFound("role"))?;
+        let grant = self.authorize_visible(actor, org_id, perm, "role").await?;
+        if role.builtin {
+            return Err(AppError::Conflict(format!(
+                "built-in roles cannot be {what}"
+            )));
+        }
+        Ok((role, org_id, grant))
+    }
+
     /// An organization's roles, built-in first. **Permissions**: `roles:read`.
     pub async fn roles(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<RoleView>> {
         self.authorize(actor, Need::Org(org_id, Perm::ROLES_READ))
@@ -204,19 +227,9 @@ impl Services {
         description: Option<String>,
         permissions: Option<Vec<String>>,
     ) -> AppResult<RoleView> {
-        let role = Role::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .ok_or(AppError::NotFound("role"))?;
-        let org_id = role.organization_id.ok_or(AppError::NotFound("role"))?;
-        let grant = self
-            .authorize_visible(actor, org_id, Perm::ROLES_WRITE, "role")
+        let (role, org_id, grant) = self
+            .custom_role(actor, id, Perm::ROLES_WRITE, "changed")
             .await?;
-        if role.builtin {
-            return Err(AppError::Conflict(
-                "built-in roles cannot be changed".into(),
-            ));
-        }
         let before = role.permissions.clone();
         let mut active: role::ActiveModel = role.into();
         if let Some(name) = name {
@@ -249,19 +262,9 @@ impl Services {
     /// Deletes a custom role nobody holds. **Permissions**: `roles:delete`.
     #[instrument(skip_all, fields(role = %id))]
     pub async fn delete_role(&self, actor: &Actor, id: Uuid) -> AppResult<Uuid> {
-        let role = Role::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .ok_or(AppError::NotFound("role"))?;
-        let org_id = role.organization_id.ok_or(AppError::NotFound("role"))?;
-        let grant = self
-            .authorize_visible(actor, org_id, Perm::ROLES_DELETE, "role")
+        let (role, org_id, grant) = self
+            .custom_role(actor, id, Perm::ROLES_DELETE, "deleted")
             .await?;
-        if role.builtin {
-            return Err(AppError::Conflict(
-                "built-in roles cannot be deleted".into(),
-            ));
-        }
         let holders = Membership::find()
             .filter(membership::Column::RoleId.eq(id))
             .count(&self.db)

@@ -388,7 +388,8 @@ impl Services {
     /// prefix, or an imported key's), rather than, say, an identity provider's.
     pub fn looks_like_own_token(&self, raw: &str) -> bool {
         let raw = raw.trim();
-        raw.starts_with(&format!("{}_", self.tokens.prefix()))
+        raw.strip_prefix(self.tokens.prefix())
+            .is_some_and(|rest| rest.starts_with('_'))
             || self.verifier.is_imported_format(raw)
     }
 

@@ -57,6 +57,31 @@ pub struct ImportedKey {
     pub created_at: Option<DateTime<Utc>>,
 }
 
+/// Where a user's API key lives and who owns it.
+struct KeyOwner {
+    organization_id: Uuid,
+    project_id: Option<Uuid>,
+    owner: Uuid,
+}
+
+/// Fills in what every user's API key row holds, created or imported.
+fn user_key_row(
+    mut row: credential::ActiveModel,
+    at: &KeyOwner,
+    scopes: &Option<Vec<Perm>>,
+    environment: Environment,
+    expires_at: Option<DateTime<Utc>>,
+) -> credential::ActiveModel {
+    row.organization_id = Set(Some(at.organization_id));
+    row.project_id = Set(at.project_id);
+    row.customer_id = Set(Some(at.owner));
+    row.created_by = Set(Some(at.owner));
+    row.scopes = Set(scopes_json(scopes));
+    row.environment = Set(Some(environment.as_str().into()));
+    row.expires_at = Set(expires_at);
+    row
+}
+
 impl Services {
     /// Finds an organization credential by id for `perm`; foreign ids look unknown.
     async fn org_credential(
@@ -186,14 +211,17 @@ impl Services {
             Environment::Test => TokenKind::ApiKeyTest,
         };
         let token = self.tokens.generate(kind).map_err(AppError::internal)?;
-        let mut row = new_row(&token, CredentialKind::ApiKey, name, now);
-        row.organization_id = Set(Some(input.organization_id));
-        row.project_id = Set(input.project_id);
-        row.customer_id = Set(Some(owner));
-        row.created_by = Set(Some(owner));
-        row.scopes = Set(scopes_json(&scopes));
-        row.environment = Set(Some(input.environment.as_str().into()));
-        row.expires_at = Set(expires_at);
+        let mut row = user_key_row(
+            new_row(&token, CredentialKind::ApiKey, name, now),
+            &KeyOwner {
+                organization_id: input.organization_id,
+                project_id: input.project_id,
+                owner,
+            },
+            &scopes,
+            input.environment,
+            expires_at,
+        );
         row.rate_limit_per_minute = Set(rate);
 
         let txn = self.db.begin().await?;
@@ -602,19 +630,22 @@ impl Services {
             display_prefix: prefix.clone(),
             last4,
         };
-        let mut row = new_row(
-            &stub,
-            CredentialKind::ApiKey,
-            name,
-            input.created_at.unwrap_or(now),
+        let mut row = user_key_row(
+            new_row(
+                &stub,
+                CredentialKind::ApiKey,
+                name,
+                input.created_at.unwrap_or(now),
+            ),
+            &KeyOwner {
+                organization_id: input.organization_id,
+                project_id: input.project_id,
+                owner,
+            },
+            &scopes,
+            input.environment,
+            expires_at,
         );
-        row.organization_id = Set(Some(input.organization_id));
-        row.project_id = Set(input.project_id);
-        row.customer_id = Set(Some(owner));
-        row.created_by = Set(Some(owner));
-        row.scopes = Set(scopes_json(&scopes));
-        row.environment = Set(Some(input.environment.as_str().into()));
-        row.expires_at = Set(expires_at);
         row.imported = Set(true);
         row.import_prefix = Set(Some(prefix.clone()));
         row.updated_at = Set(now);
