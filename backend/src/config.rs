@@ -202,6 +202,9 @@ pub struct Settings {
     /// expire [default: none].
     #[arg(long, env = "KEYWARD_API_KEY_MAX_LIFETIME_DAYS", global = true)]
     pub api_key_max_lifetime_days: Option<u32>,
+    /// Days the log of recent verifications keeps each entry [default: 7].
+    #[arg(long, env = "KEYWARD_VERIFICATION_LOG_DAYS", global = true)]
+    pub verification_log_days: Option<u32>,
 }
 
 impl Settings {
@@ -234,6 +237,7 @@ impl Settings {
             api_key_max_lifetime_days: self
                 .api_key_max_lifetime_days
                 .or(lower.api_key_max_lifetime_days),
+            verification_log_days: self.verification_log_days.or(lower.verification_log_days),
         }
     }
 }
@@ -292,6 +296,8 @@ pub struct Config {
     pub pat_max_lifetime_days: u32,
     /// Longest lifetime of an API key or service-account key, in days, if limited.
     pub api_key_max_lifetime_days: Option<u32>,
+    /// Days the log of recent verifications keeps each entry.
+    pub verification_log_days: u32,
 }
 
 impl Config {
@@ -369,6 +375,10 @@ impl Config {
         {
             return Err("api_key_max_lifetime_days: must be between 1 and 3650".into());
         }
+        let verification_log_days = s.verification_log_days.unwrap_or(7);
+        if !(1..=365).contains(&verification_log_days) {
+            return Err("verification_log_days: must be between 1 and 365".into());
+        }
         Ok(Self {
             listen,
             public_url,
@@ -408,6 +418,7 @@ impl Config {
             session_idle_timeout: Duration::from_secs(7 * 24 * 3600),
             pat_max_lifetime_days,
             api_key_max_lifetime_days: s.api_key_max_lifetime_days,
+            verification_log_days,
         })
     }
 

@@ -1,4 +1,5 @@
-//! Running the server: start-up, the usage flusher and graceful shutdown.
+//! Running the server: start-up, the usage flusher (which also prunes the verification
+//! log) and graceful shutdown.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -111,11 +112,19 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
         let mut stop = shutdown.subscribe();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(services.config.usage_flush_interval);
+            let mut prune = tokio::time::interval(std::time::Duration::from_secs(600));
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
                         if let Err(e) = services.flush_usage().await {
                             tracing::warn!(error = %e, "usage flush failed; will retry");
+                        }
+                    }
+                    _ = prune.tick() => {
+                        match services.prune_verification_log().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(removed = n, "verification log pruned"),
+                            Err(e) => tracing::warn!(error = %e, "verification log pruning failed"),
                         }
                     }
                     _ = stop.changed() => break,

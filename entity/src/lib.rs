@@ -16,6 +16,8 @@ pub mod role;
 pub mod service_account;
 pub mod session;
 pub mod usage_bucket;
+pub mod verification_bucket;
+pub mod verification_log;
 
 pub mod prelude {
     pub use super::application_resource::Entity as ApplicationResource;
@@ -34,4 +36,6 @@ pub mod prelude {
     pub use super::service_account::Entity as ServiceAccount;
     pub use super::session::Entity as Session;
     pub use super::usage_bucket::Entity as UsageBucket;
+    pub use super::verification_bucket::Entity as VerificationBucket;
+    pub use super::verification_log::Entity as VerificationLog;
 }

@@ -10,6 +10,7 @@ use leptos_router::{
 
 use crate::{
     admin::AdminPage,
+    analytics::AnalyticsPage,
     api::{self, ApiError, Me, MyInvites, SwitchSession, me, my_invites, switch_session},
     audit::AuditPage,
     cli::{CliAuthorizePage, DevicePage},
@@ -133,6 +134,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("service-accounts") view=ServiceAccountsPage/>
                     <Route path=path!("members") view=MembersPage/>
                     <Route path=path!("roles") view=RolesPage/>
+                    <Route path=path!("analytics") view=AnalyticsPage/>
                     <Route path=path!("audit") view=AuditPage/>
                     <Route path=path!("sessions") view=SessionsPage/>
                     <Route path=path!("settings") view=SettingsPage/>
@@ -203,6 +205,7 @@ fn Shell() -> impl IntoView {
                         <A href="/service-accounts">"Service accounts"</A>
                         <A href="/members">"Members"</A>
                         <A href="/roles">"Roles"</A>
+                        <A href="/analytics">"Analytics"</A>
                         <A href="/audit">"Audit log"</A>
                         <A href="/sessions">"Sessions"</A>
                         <A href="/settings">"Settings"</A>

@@ -6,6 +6,7 @@ use leptos::{html, prelude::*};
 use leptos_router::hooks::use_params_map;
 
 use crate::{
+    analytics::{RecentVerificationList, VerificationChart},
     api::{
         self, ApiKey, ApiKeys, AuditEvents, CreateApiKey, api_key, api_keys, audit_events,
         create_api_key,
@@ -377,6 +378,8 @@ pub fn KeyDetailPage() -> impl IntoView {
                         {k.revoked_at.clone().map(|at| view! { <dt>"Revoked"</dt><dd><Time at=at/>" "{k.revoked_reason.clone().unwrap_or_default()}</dd> })}
                     </dl>
                     <UsageChart credential_id=k.id.clone()/>
+                    <VerificationChart credential_id=k.id.clone()/>
+                    <RecentVerificationList credential_id=k.id.clone()/>
                 }
                 .into_any()
             }

@@ -77,6 +77,73 @@ pub fn range_label(page: usize, size: i64, shown: usize, total: i64) -> String {
     format!("{first}–{} of {total}", first + shown as i64 - 1)
 }
 
+/// Verification outcomes in stacking order: code, words, tone (`ok`, `warn`, `bad`, `muted`).
+pub const OUTCOMES: [(&str, &str, &str); 8] = [
+    ("VALID", "Valid", "ok"),
+    ("RATE_LIMITED", "Rate limited", "warn"),
+    ("INSUFFICIENT_PERMISSIONS", "Missing permission", "warn"),
+    ("EXPIRED", "Expired", "muted"),
+    ("REVOKED", "Revoked", "bad"),
+    ("DISABLED", "Disabled", "muted"),
+    ("SUSPENDED", "Suspended", "bad"),
+    ("OWNER_REMOVED", "Owner removed", "bad"),
+];
+
+/// The words and tone of an outcome code.
+pub fn outcome(code: &str) -> (&'static str, &'static str) {
+    OUTCOMES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map_or(("Unknown", "muted"), |(_, words, tone)| (*words, *tone))
+}
+
+/// `(code, count)` pairs as "3 valid, 1 revoked", in stacking order.
+pub fn outcome_words(counts: &[(String, i64)]) -> String {
+    let mut parts = Vec::new();
+    for (code, words, _) in OUTCOMES {
+        if let Some((_, n)) = counts.iter().find(|(c, n)| c == code && *n > 0) {
+            parts.push(format!("{n} {}", words.to_lowercase()));
+        }
+    }
+    parts.join(", ")
+}
+
+/// One bar stacked by outcome, bottom up: `(code, y, height)` in a chart `height` tall
+/// whose tallest bar holds `peak`.
+pub fn stack(counts: &[(String, i64)], peak: i64, height: f64) -> Vec<(&'static str, f64, f64)> {
+    let mut out = Vec::new();
+    if peak <= 0 {
+        return out;
+    }
+    let mut top = height;
+    for (code, _, _) in OUTCOMES {
+        let n: i64 = counts
+            .iter()
+            .filter(|(c, _)| c == code)
+            .map(|(_, n)| n)
+            .sum();
+        if n > 0 {
+            let h = n as f64 / peak as f64 * height;
+            top -= h;
+            out.push((code, top, h));
+        }
+    }
+    out
+}
+
+/// `part` of `whole` as a percentage for people: "25%", "0.4%", "–" of nothing.
+pub fn percent(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        return "–".into();
+    }
+    let p = part as f64 * 100.0 / whole as f64;
+    if p > 0.0 && p < 1.0 {
+        format!("{p:.1}%")
+    } else {
+        format!("{}%", p.round())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +226,36 @@ mod tests {
         assert_eq!(range_label(0, 50, 50, 120), "1–50 of 120");
         assert_eq!(range_label(2, 50, 20, 120), "101–120 of 120");
         assert_eq!(range_label(0, 50, 0, 0), "0 of 0");
+    }
+
+    #[test]
+    fn outcomes_in_words() {
+        assert_eq!(outcome("OWNER_REMOVED"), ("Owner removed", "bad"));
+        assert_eq!(outcome("SOMETHING_NEW"), ("Unknown", "muted"));
+        let counts = vec![
+            ("REVOKED".to_owned(), 1),
+            ("VALID".to_owned(), 3),
+            ("EXPIRED".to_owned(), 0),
+        ];
+        assert_eq!(outcome_words(&counts), "3 valid, 1 revoked");
+        assert_eq!(outcome_words(&[]), "");
+    }
+
+    #[test]
+    fn bars_stack_by_outcome_from_the_bottom() {
+        let counts = vec![("REVOKED".to_owned(), 1), ("VALID".to_owned(), 3)];
+        assert_eq!(
+            stack(&counts, 8, 160.0),
+            vec![("VALID", 100.0, 60.0), ("REVOKED", 80.0, 20.0)]
+        );
+        assert!(stack(&counts, 0, 160.0).is_empty());
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(percent(1, 4), "25%");
+        assert_eq!(percent(1, 250), "0.4%");
+        assert_eq!(percent(0, 9), "0%");
+        assert_eq!(percent(3, 0), "–");
     }
 }

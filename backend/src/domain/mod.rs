@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod analytics;
 pub mod audit;
 pub mod bootstrap;
 pub mod cli_login;
@@ -45,6 +46,7 @@ pub struct Inner {
     pub tokens: TokenFormat,
     pub verifier: verify::VerifyCache,
     pub usage: usage::UsageRecorder,
+    pub verifications: analytics::VerificationRecorder,
     pub limiter: ratelimit::RateLimiter,
     pub failures: ratelimit::FailureLimiter,
     pub dev_signin: sessions::DevSigninLink,
@@ -70,9 +72,11 @@ impl Services {
         (answers, migrated)
     }
 
-    /// Writes the buffered usage counts.
+    /// Writes the buffered usage counts and verification analytics.
     pub async fn flush_usage(&self) -> crate::error::AppResult<usize> {
-        self.usage.flush(&self.db).await
+        let usage = self.usage.flush(&self.db).await;
+        let verifications = self.flush_verifications().await;
+        Ok(usage? + verifications?)
     }
 
     /// Closes the database pool (shutdown).
@@ -107,6 +111,7 @@ impl Services {
             tokens,
             verifier,
             usage: usage::UsageRecorder::default(),
+            verifications: analytics::VerificationRecorder::default(),
             limiter: ratelimit::RateLimiter::new(clock.clone()),
             failures: ratelimit::FailureLimiter::new(clock.clone()),
             clock,

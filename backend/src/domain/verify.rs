@@ -23,6 +23,7 @@ use tracing::instrument;
 
 use super::{
     AuthedCredential, CredentialKind, CustomerRef, Principal, Services, access,
+    analytics::{Outcome, Tags},
     credentials::{self, Status, app_resources, stored_scopes},
     permissions::{Perm, PermissionSet},
     principal::ServiceAccountRef,
@@ -141,25 +142,6 @@ pub struct Verified {
     pub rate: RateDecision,
 }
 
-/// What a key check decided about a key that may be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyOutcome {
-    Valid,
-    RateLimited,
-    InsufficientPermissions,
-}
-
-impl KeyOutcome {
-    /// The `code` of the answer.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Valid => "VALID",
-            Self::RateLimited => "RATE_LIMITED",
-            Self::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
-        }
-    }
-}
-
 /// The answer of [`Services::check_key`].
 #[derive(Debug, Clone)]
 pub enum KeyCheck {
@@ -167,7 +149,8 @@ pub enum KeyCheck {
     Refused(AuthFailure),
     /// The key exists and belongs to a live owner.
     Checked {
-        outcome: KeyOutcome,
+        /// `VALID`, `RATE_LIMITED` or `INSUFFICIENT_PERMISSIONS`.
+        outcome: Outcome,
         /// What the key may do (for a PAT checked against an organization: there).
         scopes: Option<Vec<Perm>>,
         /// Required permissions it lacks.
@@ -320,7 +303,34 @@ impl Services {
         raw: &str,
         ip: Option<&str>,
     ) -> Result<Verified, AppError> {
-        let verified = self.verify_credential(raw, ip).await?;
+        self.admit(raw, ip, None).await
+    }
+
+    /// [`Self::authenticate_credential`] for `GET /api/v1/api-keys/verify`: the
+    /// verification is also counted in the key's analytics.
+    pub async fn verify_presented(
+        &self,
+        raw: &str,
+        ip: Option<&str>,
+    ) -> Result<Verified, AppError> {
+        self.admit(raw, ip, Some(&Tags::default())).await
+    }
+
+    async fn admit(
+        &self,
+        raw: &str,
+        ip: Option<&str>,
+        counted: Option<&Tags>,
+    ) -> Result<Verified, AppError> {
+        let verified = self.verify_credential(raw, ip, counted).await?;
+        if let Some(tags) = counted {
+            let outcome = if verified.rate.allowed {
+                Outcome::Valid
+            } else {
+                Outcome::RateLimited
+            };
+            self.count_verification(&verified.record, outcome, ip, tags);
+        }
         if !verified.rate.allowed {
             return Err(AppError::RateLimited {
                 retry_after_secs: verified.rate.retry_after_secs,
@@ -333,7 +343,8 @@ impl Services {
     /// Checks a key a service's own caller presented (`POST /api/v1/keys/verify`, SPEC
     /// §4.2): `Refused` with the reason it may not be used, or the decision with what the
     /// key may do. For a PAT, `organization_id` names the organization whose permissions
-    /// `require` is checked against; without it, the PAT's own scopes count.
+    /// `require` is checked against; without it, the PAT's own scopes count. Every
+    /// decision about an existing key is counted in its analytics, with `tags`.
     #[instrument(skip_all, name = "check_key")]
     pub async fn check_key(
         &self,
@@ -341,8 +352,9 @@ impl Services {
         require: &[Perm],
         organization_id: Option<uuid::Uuid>,
         ip: Option<&str>,
+        tags: &Tags,
     ) -> Result<KeyCheck, AppError> {
-        let verified = match self.verify_credential(raw, ip).await {
+        let verified = match self.verify_credential(raw, ip, Some(tags)).await {
             Ok(v) => v,
             Err(AppError::Unauthenticated(failure)) => return Ok(KeyCheck::Refused(failure)),
             Err(other) => return Err(other),
@@ -370,12 +382,13 @@ impl Services {
             .cloned()
             .collect();
         let outcome = if !verified.rate.allowed {
-            KeyOutcome::RateLimited
+            Outcome::RateLimited
         } else if !missing.is_empty() {
-            KeyOutcome::InsufficientPermissions
+            Outcome::InsufficientPermissions
         } else {
-            KeyOutcome::Valid
+            Outcome::Valid
         };
+        self.count_verification(record, outcome, ip, tags);
         Ok(KeyCheck::Checked {
             outcome,
             scopes,
@@ -414,22 +427,47 @@ impl Services {
 
     /// Verifies a presented credential, counts it against its rate limit and records
     /// its use. `Err(AuthFailure)` for every reason it may not be used;
-    /// `Ok` with `rate.allowed == false` when it is valid but over its limit.
+    /// `Ok` with `rate.allowed == false` when it is valid but over its limit. With
+    /// `counted`, a refusal of an existing key is counted in its analytics.
     #[instrument(skip_all, name = "verify")]
-    async fn verify_credential(&self, raw: &str, ip: Option<&str>) -> Result<Verified, AppError> {
+    async fn verify_credential(
+        &self,
+        raw: &str,
+        ip: Option<&str>,
+        counted: Option<&Tags>,
+    ) -> Result<Verified, AppError> {
         self.refuse_held_back(ip)?;
-        let result = self.verify_unguarded(raw, ip).await;
-        // Presenting something that is not a credential at all counts as a guess; a
-        // revoked or expired key is a real key and does not.
-        if let Err(AppError::Unauthenticated(AuthFailure::Malformed | AuthFailure::NotFound)) =
-            &result
-        {
-            self.note_guess(ip);
+        let record = match self.lookup(raw).await {
+            Ok(record) => record,
+            Err(err) => {
+                // Presenting something that is not a credential at all counts as a
+                // guess; a revoked or expired key is a real key and does not.
+                if let AppError::Unauthenticated(AuthFailure::Malformed | AuthFailure::NotFound) =
+                    &err
+                {
+                    self.note_guess(ip);
+                }
+                return Err(err);
+            }
+        };
+        if let Some(failure) = record.failure(self.clock.now()) {
+            if let (Some(tags), Some(outcome)) = (counted, Outcome::of_refusal(failure)) {
+                self.count_verification(&record, outcome, ip, tags);
+            }
+            return Err(failure.into());
         }
-        result
+        let rate = self.limiter.check(
+            record.credential.id,
+            record.rate_limit(self.config.default_rate_limit_per_minute),
+        );
+        if rate.allowed {
+            self.usage.record(record.credential.id, ip);
+        }
+        Ok(Verified { record, rate })
     }
 
-    async fn verify_unguarded(&self, raw: &str, ip: Option<&str>) -> Result<Verified, AppError> {
+    /// The stored credential a presented string names, from memory when it can be.
+    async fn lookup(&self, raw: &str) -> Result<Arc<CredentialRecord>, AppError> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(AuthFailure::Missing.into());
@@ -445,33 +483,19 @@ impl Services {
                 .map_err(|_| AuthFailure::Malformed)?
                 .hash
         };
-        let record = match self.verifier.records.get(hash.as_str()) {
-            Some(hit) => {
-                self.verifier.hits.fetch_add(1, Ordering::Relaxed);
-                hit
-            }
-            None => {
-                self.verifier.lookups.fetch_add(1, Ordering::Relaxed);
-                let loaded = load_record(&self.db, &hash)
-                    .await?
-                    .ok_or(AuthFailure::NotFound)?;
-                let loaded = Arc::new(loaded);
-                self.verifier
-                    .records
-                    .insert(hash.as_str().to_owned(), loaded.clone());
-                loaded
-            }
-        };
-        if let Some(failure) = record.failure(self.clock.now()) {
-            return Err(failure.into());
+        if let Some(hit) = self.verifier.records.get(hash.as_str()) {
+            self.verifier.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(hit);
         }
-        let rate = self.limiter.check(
-            record.credential.id,
-            record.rate_limit(self.config.default_rate_limit_per_minute),
+        self.verifier.lookups.fetch_add(1, Ordering::Relaxed);
+        let loaded = Arc::new(
+            load_record(&self.db, &hash)
+                .await?
+                .ok_or(AuthFailure::NotFound)?,
         );
-        if rate.allowed {
-            self.usage.record(record.credential.id, ip);
-        }
-        Ok(Verified { record, rate })
+        self.verifier
+            .records
+            .insert(hash.as_str().to_owned(), loaded.clone());
+        Ok(loaded)
     }
 }

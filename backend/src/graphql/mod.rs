@@ -5,6 +5,7 @@
 //! `extensions.code` in one place ([`error`]); a document's cost is bounded before any
 //! work is done on it ([`limits`]).
 
+mod analytics;
 pub mod error;
 pub mod http;
 pub mod limits;

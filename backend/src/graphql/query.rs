@@ -3,6 +3,9 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
+use super::analytics::{
+    OrganizationVerifications, Verification, VerificationOutcome, Verifications,
+};
 use super::types::{
     ApiKey, AuditEvent, AuditEventFilter, CatalogResource, Conn, CredentialStatus, CustomerAccount,
     DeviceAuthorization, Invite, Me, Member, Organization, PermissionCatalog, PersonalAccessToken,
@@ -136,6 +139,61 @@ impl QueryRoot {
         let id = parse_id("credentialId", &credential_id)?;
         let usage = services(ctx)?.usage(actor(ctx)?, id, since, until).await?;
         Ok(usage.into())
+    }
+
+    /// Verifications of one key by outcome, in bars of `bucketMinutes` (default 60)
+    /// between `since` and `until` (default: the last 24 hours; at most 31 days).
+    /// **Permissions**: `usage:read` in its organization, or your own PAT.
+    async fn verifications(
+        &self,
+        ctx: &Context<'_>,
+        credential_id: ID,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        bucket_minutes: Option<u32>,
+    ) -> async_graphql::Result<Verifications> {
+        let id = parse_id("credentialId", &credential_id)?;
+        let stats = services(ctx)?
+            .verification_stats(actor(ctx)?, id, since, until, bucket_minutes)
+            .await?;
+        Ok(stats.into())
+    }
+
+    /// The most recent verifications of one key, newest first, optionally of one
+    /// outcome (kept for `KEYWARD_VERIFICATION_LOG_DAYS`).
+    /// **Permissions**: `usage:read` in its organization, or your own PAT.
+    async fn recent_verifications(
+        &self,
+        ctx: &Context<'_>,
+        credential_id: ID,
+        outcome: Option<VerificationOutcome>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Verification>> {
+        let id = parse_id("credentialId", &credential_id)?;
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?
+            .recent_verifications(actor(ctx)?, id, outcome.map(Into::into), first, after)
+            .await?;
+        Ok(connection(page, |v| v.id.to_string(), Verification::from))
+    }
+
+    /// An organization's verifications by outcome and its `first` (default 10, at most
+    /// 50) busiest keys between `since` and `until` (default: the last 24 hours).
+    /// **Permissions**: `usage:read`.
+    async fn organization_verifications(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        first: Option<u32>,
+    ) -> async_graphql::Result<OrganizationVerifications> {
+        let org = parse_id("organizationId", &organization_id)?;
+        let activity = services(ctx)?
+            .organization_activity(actor(ctx)?, org, since, until, first.unwrap_or(10).into())
+            .await?;
+        Ok(activity.into())
     }
 
     /// An organization's members. **Permissions**: `members:read`.

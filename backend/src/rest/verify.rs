@@ -1,5 +1,7 @@
 //! `GET /api/v1/api-keys/verify` and `POST /api/v1/keys/verify` (SPEC §4).
 
+use std::collections::BTreeMap;
+
 use axum::{
     Json,
     body::Bytes,
@@ -15,9 +17,10 @@ use crate::{
     app::AppState,
     auth::{ClientIp, presented_credential},
     domain::{
+        analytics::{Outcome, Tags},
         permissions::Perm,
         ratelimit::RateDecision,
-        verify::{KeyCheck, KeyOutcome, Verified},
+        verify::{KeyCheck, Verified},
     },
     error::{AppError, AuthFailure},
 };
@@ -100,11 +103,7 @@ pub async fn verify_presented(
         Ok(None) => return AppError::from(AuthFailure::Missing).into_response(),
         Err(failure) => return AppError::from(failure).into_response(),
     };
-    let verified = match state
-        .services
-        .authenticate_credential(&raw, ip.as_deref())
-        .await
-    {
+    let verified = match state.services.verify_presented(&raw, ip.as_deref()).await {
         Ok(v) => v,
         Err(err) => return err.into_response(),
     };
@@ -130,6 +129,9 @@ struct VerifyRequest {
     /// For a PAT: the organization whose permissions `require` is checked against.
     #[serde(default)]
     organization_id: Option<Uuid>,
+    /// The caller's labels of this verification, kept in the key's recent verifications.
+    #[serde(default)]
+    tags: Option<BTreeMap<String, String>>,
 }
 
 /// `POST /api/v1/keys/verify`: a service checks a key its own caller presented.
@@ -152,6 +154,10 @@ pub async fn verify_body(
             Err(e) => return AppError::invalid(format!("require[{i}]"), e).into_response(),
         }
     }
+    let tags = match Tags::parse(request.tags.unwrap_or_default()) {
+        Ok(tags) => tags,
+        Err(err) => return err.into_response(),
+    };
     let check = state
         .services
         .check_key(
@@ -159,6 +165,7 @@ pub async fn verify_body(
             &required,
             request.organization_id,
             ip.as_deref(),
+            &tags,
         )
         .await;
     match check {
@@ -172,9 +179,9 @@ pub async fn verify_body(
             verified,
         }) => {
             let mut body = describe(&verified, scope_strings(scopes));
-            body.insert("valid".into(), Value::Bool(outcome == KeyOutcome::Valid));
+            body.insert("valid".into(), Value::Bool(outcome == Outcome::Valid));
             body.insert("code".into(), Value::String(outcome.code().into()));
-            if outcome == KeyOutcome::InsufficientPermissions {
+            if outcome == Outcome::InsufficientPermissions {
                 body.insert("missing".into(), json!(scope_strings(Some(missing))));
             }
             Json(Value::Object(body)).into_response()

@@ -23,6 +23,7 @@ macro_rules! db_tests {
     };
 }
 
+mod analytics;
 mod audit;
 mod cli_login;
 mod credentials;

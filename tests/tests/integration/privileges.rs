@@ -179,7 +179,9 @@ fn rule(op: &str) -> Option<Rule> {
         "organization" | "permissionCatalog" => Org("organization:read"),
         "project" => Org("projects:read"),
         "apiKeys" | "apiKey" => Org("api_keys:read"),
-        "usage" => Org("usage:read"),
+        "usage" | "verifications" | "recentVerifications" | "organizationVerifications" => {
+            Org("usage:read")
+        }
         "members" => Org("members:read"),
         "invites" => Org("invites:read"),
         "roles" => Org("roles:read"),
@@ -386,6 +388,18 @@ impl World {
             "usage" => (
                 "query($k: ID!) { usage(credentialId: $k) { total } }",
                 json!({ "k": self.key().await }),
+            ),
+            "verifications" => (
+                "query($k: ID!) { verifications(credentialId: $k) { total } }",
+                json!({ "k": self.key().await }),
+            ),
+            "recentVerifications" => (
+                "query($k: ID!) { recentVerifications(credentialId: $k) { totalCount } }",
+                json!({ "k": self.key().await }),
+            ),
+            "organizationVerifications" => (
+                "query($o: ID!) { organizationVerifications(organizationId: $o) { total } }",
+                json!({ "o": org }),
             ),
             "members" => (
                 "query($o: ID!) { members(organizationId: $o) { id } }",

@@ -1,0 +1,823 @@
+//! Verification analytics (SPEC §9): per key and minute, the count of each outcome of the
+//! verify endpoints, and a bounded log of recent verifications (time, outcome, address,
+//! the caller's tags) kept for `KEYWARD_VERIFICATION_LOG_DAYS`.
+//!
+//! Like usage, nothing is written on the request path: verifications are counted in
+//! memory and written with the usage flush, at least once a second and on shutdown. The
+//! counts are exact. The log is bounded: per key, outcome and minute at most
+//! [`LOG_PER_KEY_MINUTE`] entries are kept (a flood of one outcome never hides another),
+//! and at most [`MAX_PENDING_LOG`] wait for a flush; past either bound an entry is counted
+//! but not logged.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use entity::{credential, prelude::*, verification_bucket, verification_log};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict, Order},
+};
+use uuid::Uuid;
+
+use super::{
+    Actor, Services,
+    access::{Need, corrupt},
+    ids,
+    paging::{self, Page},
+    permissions::Perm,
+    verify::CredentialRecord,
+};
+use crate::error::{AppError, AppResult, AuthFailure};
+
+/// What one verification of an existing key decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Valid,
+    RateLimited,
+    Expired,
+    Revoked,
+    Disabled,
+    Suspended,
+    OwnerRemoved,
+    InsufficientPermissions,
+}
+
+impl Outcome {
+    /// Every outcome, in the order charts stack them.
+    pub const ALL: [Outcome; 8] = [
+        Self::Valid,
+        Self::RateLimited,
+        Self::InsufficientPermissions,
+        Self::Expired,
+        Self::Revoked,
+        Self::Disabled,
+        Self::Suspended,
+        Self::OwnerRemoved,
+    ];
+
+    /// The `code` of the verify answer, and the stored form.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Valid => "VALID",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Expired => "EXPIRED",
+            Self::Revoked => "REVOKED",
+            Self::Disabled => "DISABLED",
+            Self::Suspended => "SUSPENDED",
+            Self::OwnerRemoved => "OWNER_REMOVED",
+            Self::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
+        }
+    }
+
+    /// Reads a stored code; anything else is corrupt data.
+    pub fn parse(code: &str) -> AppResult<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|o| o.code() == code)
+            .ok_or_else(|| corrupt("verification outcome", code))
+    }
+
+    /// The outcome of a refusal of an existing key; `None` when there is no key to count
+    /// it against (missing, malformed, unknown).
+    pub fn of_refusal(failure: AuthFailure) -> Option<Self> {
+        match failure {
+            AuthFailure::Expired => Some(Self::Expired),
+            AuthFailure::Revoked => Some(Self::Revoked),
+            AuthFailure::Disabled => Some(Self::Disabled),
+            AuthFailure::Suspended => Some(Self::Suspended),
+            AuthFailure::OwnerRemoved => Some(Self::OwnerRemoved),
+            AuthFailure::Missing
+            | AuthFailure::Malformed
+            | AuthFailure::NotFound
+            | AuthFailure::SessionInvalid => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|o| *o == self).unwrap_or(0)
+    }
+}
+
+/// Counts by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts([i64; 8]);
+
+impl OutcomeCounts {
+    fn add(&mut self, outcome: Outcome, n: i64) {
+        self.0[outcome.index()] += n;
+    }
+
+    /// The count of one outcome.
+    pub fn get(&self, outcome: Outcome) -> i64 {
+        self.0[outcome.index()]
+    }
+
+    /// Every verification counted.
+    pub fn total(&self) -> i64 {
+        self.0.iter().sum()
+    }
+
+    /// Verifications that did not answer `VALID`.
+    pub fn failed(&self) -> i64 {
+        self.total() - self.get(Outcome::Valid)
+    }
+
+    /// The outcomes counted at least once, in chart order.
+    pub fn nonzero(&self) -> impl Iterator<Item = (Outcome, i64)> + '_ {
+        Outcome::ALL
+            .into_iter()
+            .map(|o| (o, self.get(o)))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
+/// Most tags one verification may carry.
+pub const MAX_TAGS: usize = 10;
+/// Longest tag name, in characters.
+pub const MAX_TAG_NAME_LEN: usize = 40;
+/// Longest tag value, in characters.
+pub const MAX_TAG_VALUE_LEN: usize = 200;
+/// Log entries kept per key, outcome and minute.
+pub const LOG_PER_KEY_MINUTE: u32 = 60;
+/// Log entries waiting for a flush at most.
+pub const MAX_PENDING_LOG: usize = 10_000;
+/// Longest range of a verification chart.
+pub const MAX_RANGE_DAYS: i64 = 31;
+/// Most bars of a verification chart.
+pub const MAX_BUCKETS: i64 = 1_500;
+/// Most keys in an organization's busiest list.
+pub const MAX_BUSIEST: u64 = 50;
+
+/// The caller's tags of one verification (SPEC §4.2): at most [`MAX_TAGS`] short pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags(BTreeMap<String, String>);
+
+impl Tags {
+    /// Checks tags as they arrived, naming the offending field.
+    pub fn parse(tags: BTreeMap<String, String>) -> AppResult<Self> {
+        if tags.len() > MAX_TAGS {
+            return Err(AppError::invalid(
+                "tags",
+                format!("at most {MAX_TAGS} tags are allowed"),
+            ));
+        }
+        for (name, value) in &tags {
+            let field = || {
+                let shown: String = name.chars().take(MAX_TAG_NAME_LEN).collect();
+                if shown.is_empty() {
+                    "tags".to_owned()
+                } else {
+                    format!("tags.{shown}")
+                }
+            };
+            if name.is_empty() || name.chars().count() > MAX_TAG_NAME_LEN {
+                return Err(AppError::invalid(
+                    field(),
+                    format!("a tag name must be 1-{MAX_TAG_NAME_LEN} characters"),
+                ));
+            }
+            if value.chars().count() > MAX_TAG_VALUE_LEN {
+                return Err(AppError::invalid(
+                    field(),
+                    format!("must be at most {MAX_TAG_VALUE_LEN} characters"),
+                ));
+            }
+            if name.chars().chain(value.chars()).any(char::is_control) {
+                return Err(AppError::invalid(
+                    field(),
+                    "must not contain control characters",
+                ));
+            }
+        }
+        Ok(Self(tags))
+    }
+
+    /// The pairs, by name.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    fn stored(&self) -> Option<String> {
+        if self.0.is_empty() {
+            None
+        } else {
+            serde_json::to_string(&self.0).ok()
+        }
+    }
+
+    fn from_stored(raw: Option<&str>) -> AppResult<Self> {
+        match raw {
+            None => Ok(Self::default()),
+            Some(raw) => serde_json::from_str(raw)
+                .map(Self)
+                .map_err(|e| corrupt("verification tags", e)),
+        }
+    }
+}
+
+fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(at)
+}
+
+/// The key a verification is counted against, and where it belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountedKey {
+    pub credential_id: Uuid,
+    pub organization_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+}
+
+impl From<&credential::Model> for CountedKey {
+    fn from(c: &credential::Model) -> Self {
+        Self {
+            credential_id: c.id,
+            organization_id: c.organization_id,
+            project_id: c.project_id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Count {
+    key: CountedKey,
+    n: i64,
+}
+
+#[derive(Debug, Clone)]
+struct LogEntry {
+    id: Uuid,
+    credential_id: Uuid,
+    at: DateTime<Utc>,
+    outcome: Outcome,
+    ip: Option<String>,
+    tags: Tags,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    counts: HashMap<(Uuid, DateTime<Utc>, Outcome), Count>,
+    log: Vec<LogEntry>,
+    /// Entries logged per key and outcome in the current minute (across flushes).
+    logged: HashMap<(Uuid, Outcome), (DateTime<Utc>, u32)>,
+}
+
+/// Buffered verification analytics, drained by [`VerificationRecorder::flush`].
+#[derive(Debug, Default)]
+pub struct VerificationRecorder {
+    pending: Mutex<Pending>,
+}
+
+impl VerificationRecorder {
+    /// Counts one verification of `key`, and logs it within the bounds.
+    pub fn record(
+        &self,
+        at: DateTime<Utc>,
+        key: CountedKey,
+        outcome: Outcome,
+        ip: Option<&str>,
+        tags: &Tags,
+    ) {
+        let minute = minute_of(at);
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending
+            .counts
+            .entry((key.credential_id, minute, outcome))
+            .or_insert(Count { key, n: 0 })
+            .n += 1;
+        if pending.log.len() >= MAX_PENDING_LOG {
+            return;
+        }
+        let logged = pending
+            .logged
+            .entry((key.credential_id, outcome))
+            .or_insert((minute, 0));
+        if logged.0 != minute {
+            *logged = (minute, 0);
+        }
+        if logged.1 >= LOG_PER_KEY_MINUTE {
+            return;
+        }
+        logged.1 += 1;
+        pending.log.push(LogEntry {
+            id: ids::new_id(),
+            credential_id: key.credential_id,
+            at,
+            outcome,
+            ip: ip.map(str::to_owned),
+            tags: tags.clone(),
+        });
+    }
+
+    /// Writes everything buffered so far in one transaction; on failure it is put back
+    /// (the log within its bound) for the next flush.
+    pub async fn flush(&self, db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
+        let (counts, log) = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let minute = minute_of(now);
+            pending.logged.retain(|_, (m, _)| *m >= minute);
+            (
+                std::mem::take(&mut pending.counts),
+                std::mem::take(&mut pending.log),
+            )
+        };
+        if counts.is_empty() && log.is_empty() {
+            return Ok(0);
+        }
+        let n = counts.len() + log.len();
+        match write(db, &counts, &log).await {
+            Ok(()) => Ok(n),
+            Err(err) => {
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                for (key, count) in counts {
+                    pending
+                        .counts
+                        .entry(key)
+                        .or_insert(Count { n: 0, ..count })
+                        .n += count.n;
+                }
+                let room = MAX_PENDING_LOG.saturating_sub(pending.log.len());
+                let mut log: Vec<LogEntry> = log.into_iter().take(room).collect();
+                log.append(&mut pending.log);
+                pending.log = log;
+                Err(err)
+            }
+        }
+    }
+}
+
+async fn write(
+    db: &DatabaseConnection,
+    counts: &HashMap<(Uuid, DateTime<Utc>, Outcome), Count>,
+    log: &[LogEntry],
+) -> AppResult<()> {
+    let txn = db.begin().await?;
+    for ((credential_id, minute, outcome), count) in counts {
+        VerificationBucket::insert(verification_bucket::ActiveModel {
+            credential_id: Set(*credential_id),
+            minute: Set(*minute),
+            outcome: Set(outcome.code().to_owned()),
+            organization_id: Set(count.key.organization_id),
+            project_id: Set(count.key.project_id),
+            count: Set(count.n),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                verification_bucket::Column::CredentialId,
+                verification_bucket::Column::Minute,
+                verification_bucket::Column::Outcome,
+            ])
+            .value(
+                verification_bucket::Column::Count,
+                Expr::col((VerificationBucket, verification_bucket::Column::Count)).add(count.n),
+            )
+            .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    // Six values a row: well within SQLite's and PostgreSQL's bind limits.
+    for chunk in log.chunks(500) {
+        let rows = chunk.iter().map(|e| verification_log::ActiveModel {
+            id: Set(e.id),
+            credential_id: Set(e.credential_id),
+            at: Set(e.at),
+            outcome: Set(e.outcome.code().to_owned()),
+            ip: Set(e.ip.clone()),
+            tags: Set(e.tags.stored()),
+        });
+        VerificationLog::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// A key's verifications over a range, in bars of `bucket_minutes`.
+#[derive(Debug, Clone)]
+pub struct VerificationStats {
+    pub credential_id: Uuid,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub bucket_minutes: u32,
+    pub totals: OutcomeCounts,
+    /// Every bar from `since`, empty ones included: its start and its counts.
+    pub buckets: Vec<(DateTime<Utc>, OutcomeCounts)>,
+}
+
+/// One verification in the log.
+#[derive(Debug, Clone)]
+pub struct VerificationEntry {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub ip: Option<String>,
+    pub tags: Tags,
+}
+
+impl VerificationEntry {
+    fn from_model(m: verification_log::Model) -> AppResult<Self> {
+        Ok(Self {
+            id: m.id,
+            at: m.at,
+            outcome: Outcome::parse(&m.outcome)?,
+            ip: m.ip,
+            tags: Tags::from_stored(m.tags.as_deref())?,
+        })
+    }
+}
+
+/// One key of an organization and its verifications over a range.
+#[derive(Debug, Clone)]
+pub struct KeyActivity {
+    pub credential: credential::Model,
+    pub counts: OutcomeCounts,
+}
+
+/// An organization's verifications over a range, and its busiest keys.
+#[derive(Debug, Clone)]
+pub struct OrganizationActivity {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub totals: OutcomeCounts,
+    /// The keys with the most verifications, most first.
+    pub busiest: Vec<KeyActivity>,
+}
+
+/// `since`/`until` checked, defaulting to the last 24 hours.
+fn range(
+    now: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> AppResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let until = until.unwrap_or(now);
+    let since = since.unwrap_or(until - TimeDelta::hours(24));
+    if since >= until {
+        return Err(AppError::invalid("since", "must be before until"));
+    }
+    if until - since > TimeDelta::days(MAX_RANGE_DAYS) {
+        return Err(AppError::invalid(
+            "since",
+            format!("the range may span at most {MAX_RANGE_DAYS} days"),
+        ));
+    }
+    Ok((minute_of(since), until))
+}
+
+fn sum_as_bigint() -> Expr {
+    Expr::col(verification_bucket::Column::Count)
+        .sum()
+        .cast_as(Alias::new("BIGINT"))
+}
+
+impl Services {
+    /// Writes the buffered verification analytics.
+    pub(in crate::domain) async fn flush_verifications(&self) -> AppResult<usize> {
+        self.verifications.flush(&self.db, self.clock.now()).await
+    }
+
+    /// Counts one verification of an existing key.
+    pub(in crate::domain) fn count_verification(
+        &self,
+        record: &CredentialRecord,
+        outcome: Outcome,
+        ip: Option<&str>,
+        tags: &Tags,
+    ) {
+        self.verifications.record(
+            self.clock.now(),
+            CountedKey::from(&record.credential),
+            outcome,
+            ip,
+            tags,
+        );
+    }
+
+    /// Drops log entries older than `KEYWARD_VERIFICATION_LOG_DAYS`; returns how many.
+    pub async fn prune_verification_log(&self) -> AppResult<u64> {
+        let cutoff = self.clock.now() - TimeDelta::days(self.config.verification_log_days.into());
+        let done = VerificationLog::delete_many()
+            .filter(verification_log::Column::At.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(done.rows_affected)
+    }
+
+    /// A key's verifications by outcome between `since` and `until` (default: the last
+    /// 24 hours, at most [`MAX_RANGE_DAYS`]), in bars of `bucket_minutes` (default 60).
+    /// **Permissions**: `usage:read` in the key's organization, or the PAT's own user.
+    pub async fn verification_stats(
+        &self,
+        actor: &Actor,
+        credential_id: Uuid,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        bucket_minutes: Option<u32>,
+    ) -> AppResult<VerificationStats> {
+        let (since, until) = range(self.clock.now(), since, until)?;
+        let bucket_minutes = bucket_minutes.unwrap_or(60);
+        if !(1..=1440).contains(&bucket_minutes) {
+            return Err(AppError::invalid(
+                "bucketMinutes",
+                "must be between 1 and 1440",
+            ));
+        }
+        let width = TimeDelta::minutes(bucket_minutes.into());
+        let step = i64::from(bucket_minutes) * 60;
+        let bars = Ord::max(((until - since).num_seconds() + step - 1) / step, 1);
+        if bars > MAX_BUCKETS {
+            return Err(AppError::invalid(
+                "bucketMinutes",
+                format!("the range would need {bars} bars; at most {MAX_BUCKETS} are drawn"),
+            ));
+        }
+        let (cred, _) = self
+            .visible_credential(actor, credential_id, Perm::USAGE_READ, Perm::PATS_READ)
+            .await?;
+        let rows: Vec<(DateTime<Utc>, String, i64)> = VerificationBucket::find()
+            .select_only()
+            .column(verification_bucket::Column::Minute)
+            .column(verification_bucket::Column::Outcome)
+            .column(verification_bucket::Column::Count)
+            .filter(verification_bucket::Column::CredentialId.eq(cred.id))
+            .filter(verification_bucket::Column::Minute.gte(since))
+            .filter(verification_bucket::Column::Minute.lt(until))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut buckets: Vec<(DateTime<Utc>, OutcomeCounts)> = (0..bars)
+            .map(|i| {
+                (
+                    since + width * i32::try_from(i).unwrap_or(0),
+                    OutcomeCounts::default(),
+                )
+            })
+            .collect();
+        let mut totals = OutcomeCounts::default();
+        for (minute, outcome, count) in rows {
+            let outcome = Outcome::parse(&outcome)?;
+            let bar = usize::try_from((minute - since).num_minutes() / i64::from(bucket_minutes))
+                .unwrap_or(0)
+                .min(buckets.len() - 1);
+            buckets[bar].1.add(outcome, count);
+            totals.add(outcome, count);
+        }
+        Ok(VerificationStats {
+            credential_id: cred.id,
+            since,
+            until,
+            bucket_minutes,
+            totals,
+            buckets,
+        })
+    }
+
+    /// A key's recent verifications, newest first, optionally of one outcome; entries
+    /// older than the log's retention are never shown.
+    /// **Permissions**: `usage:read` in the key's organization, or the PAT's own user.
+    pub async fn recent_verifications(
+        &self,
+        actor: &Actor,
+        credential_id: Uuid,
+        outcome: Option<Outcome>,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<Page<VerificationEntry>> {
+        let (cred, _) = self
+            .visible_credential(actor, credential_id, Perm::USAGE_READ, Perm::PATS_READ)
+            .await?;
+        let cutoff = self.clock.now() - TimeDelta::days(self.config.verification_log_days.into());
+        let mut query = VerificationLog::find()
+            .filter(verification_log::Column::CredentialId.eq(cred.id))
+            .filter(verification_log::Column::At.gte(cutoff));
+        if let Some(outcome) = outcome {
+            query = query.filter(verification_log::Column::Outcome.eq(outcome.code()));
+        }
+        let page =
+            paging::page(&self.db, query, verification_log::Column::Id, first, after).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(VerificationEntry::from_model)
+                .collect::<AppResult<_>>()?,
+            has_next: page.has_next,
+            total: page.total,
+        })
+    }
+
+    /// An organization's verifications by outcome between `since` and `until` (default:
+    /// the last 24 hours), and its `first` busiest keys (at most [`MAX_BUSIEST`]). A key
+    /// limited to a project sees its project's keys only.
+    /// **Permissions**: `usage:read`.
+    pub async fn organization_activity(
+        &self,
+        actor: &Actor,
+        org: Uuid,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        first: u64,
+    ) -> AppResult<OrganizationActivity> {
+        let (since, until) = range(self.clock.now(), since, until)?;
+        if !(1..=MAX_BUSIEST).contains(&first) {
+            return Err(AppError::invalid(
+                "first",
+                format!("must be between 1 and {MAX_BUSIEST}"),
+            ));
+        }
+        let grant = self
+            .authorize(actor, Need::Org(org, Perm::USAGE_READ))
+            .await?;
+        let mut scope = VerificationBucket::find()
+            .filter(verification_bucket::Column::OrganizationId.eq(org))
+            .filter(verification_bucket::Column::Minute.gte(since))
+            .filter(verification_bucket::Column::Minute.lt(until));
+        if let Some(project) = grant.bound_project() {
+            scope = scope.filter(verification_bucket::Column::ProjectId.eq(project));
+        }
+        let mut totals = OutcomeCounts::default();
+        let by_outcome: Vec<(String, i64)> = scope
+            .clone()
+            .select_only()
+            .column(verification_bucket::Column::Outcome)
+            .expr(sum_as_bigint())
+            .group_by(verification_bucket::Column::Outcome)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for (outcome, n) in by_outcome {
+            totals.add(Outcome::parse(&outcome)?, n);
+        }
+        let top: Vec<(Uuid, i64)> = scope
+            .clone()
+            .select_only()
+            .column(verification_bucket::Column::CredentialId)
+            .expr_as(sum_as_bigint(), "total")
+            .group_by(verification_bucket::Column::CredentialId)
+            .order_by(Expr::col(Alias::new("total")), Order::Desc)
+            .order_by_asc(verification_bucket::Column::CredentialId)
+            .limit(first)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let ids: Vec<Uuid> = top.iter().map(|(id, _)| *id).collect();
+        let per_key: Vec<(Uuid, String, i64)> = scope
+            .select_only()
+            .column(verification_bucket::Column::CredentialId)
+            .column(verification_bucket::Column::Outcome)
+            .expr(sum_as_bigint())
+            .filter(verification_bucket::Column::CredentialId.is_in(ids.clone()))
+            .group_by(verification_bucket::Column::CredentialId)
+            .group_by(verification_bucket::Column::Outcome)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut counts: HashMap<Uuid, OutcomeCounts> = HashMap::new();
+        for (id, outcome, n) in per_key {
+            counts
+                .entry(id)
+                .or_default()
+                .add(Outcome::parse(&outcome)?, n);
+        }
+        let mut credentials: HashMap<Uuid, credential::Model> = Credential::find()
+            .filter(credential::Column::Id.is_in(ids.clone()))
+            .filter(credential::Column::OrganizationId.eq(org))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
+        let busiest = ids
+            .into_iter()
+            .filter_map(|id| {
+                credentials.remove(&id).map(|credential| KeyActivity {
+                    credential,
+                    counts: counts.remove(&id).unwrap_or_default(),
+                })
+            })
+            .collect();
+        Ok(OrganizationActivity {
+            since,
+            until,
+            totals,
+            busiest,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> CountedKey {
+        CountedKey {
+            credential_id: Uuid::now_v7(),
+            organization_id: Some(Uuid::now_v7()),
+            project_id: None,
+        }
+    }
+
+    fn at(minute: u32, second: u32) -> DateTime<Utc> {
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 29, 10, minute, second).unwrap()
+    }
+
+    fn pending(r: &VerificationRecorder) -> std::sync::MutexGuard<'_, Pending> {
+        r.pending.lock().unwrap()
+    }
+
+    #[test]
+    fn counts_stay_exact_while_the_log_is_bounded_per_key_outcome_and_minute() {
+        let r = VerificationRecorder::default();
+        let k = key();
+        let tags = Tags::default();
+        for i in 0..100 {
+            r.record(at(0, i % 60), k, Outcome::Valid, Some("10.0.0.1"), &tags);
+        }
+        // A flood of one outcome does not hide another.
+        for _ in 0..3 {
+            r.record(at(0, 59), k, Outcome::Revoked, None, &tags);
+        }
+        {
+            let p = pending(&r);
+            assert_eq!(
+                p.counts[&(k.credential_id, at(0, 0), Outcome::Valid)].n,
+                100
+            );
+            assert_eq!(
+                p.counts[&(k.credential_id, at(0, 0), Outcome::Revoked)].n,
+                3
+            );
+            let valid = p.log.iter().filter(|e| e.outcome == Outcome::Valid).count();
+            assert_eq!(valid, LOG_PER_KEY_MINUTE as usize);
+            assert_eq!(p.log.len(), LOG_PER_KEY_MINUTE as usize + 3);
+        }
+        // The next minute logs again.
+        r.record(at(1, 0), k, Outcome::Valid, None, &tags);
+        assert_eq!(pending(&r).log.len(), LOG_PER_KEY_MINUTE as usize + 4);
+    }
+
+    #[test]
+    fn the_waiting_log_never_grows_past_its_bound() {
+        let r = VerificationRecorder::default();
+        let tags = Tags::default();
+        for _ in 0..(MAX_PENDING_LOG + 500) {
+            r.record(at(0, 0), key(), Outcome::Valid, None, &tags);
+        }
+        let p = pending(&r);
+        assert_eq!(p.log.len(), MAX_PENDING_LOG);
+        assert_eq!(p.counts.len(), MAX_PENDING_LOG + 500);
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn refused_field(t: BTreeMap<String, String>) -> String {
+        match Tags::parse(t) {
+            Err(AppError::InvalidInput { field, .. }) => field,
+            other => panic!("expected an input error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tags_are_few_short_and_printable() {
+        let ok = Tags::parse(tags(&[("endpoint", "/deployments"), ("region", "")])).unwrap();
+        assert_eq!(
+            ok.stored().as_deref(),
+            Some(r#"{"endpoint":"/deployments","region":""}"#)
+        );
+        assert_eq!(Tags::from_stored(ok.stored().as_deref()).unwrap(), ok);
+        assert_eq!(Tags::parse(BTreeMap::new()).unwrap().stored(), None);
+
+        let eleven: Vec<(String, String)> =
+            (0..11).map(|i| (format!("t{i}"), "v".to_owned())).collect();
+        assert_eq!(refused_field(eleven.into_iter().collect()), "tags");
+        assert_eq!(refused_field(tags(&[("", "v")])), "tags");
+        let long_name = "n".repeat(MAX_TAG_NAME_LEN + 1);
+        assert_eq!(
+            refused_field(tags(&[(long_name.as_str(), "v")])),
+            format!("tags.{}", "n".repeat(MAX_TAG_NAME_LEN))
+        );
+        let long_value = "v".repeat(MAX_TAG_VALUE_LEN + 1);
+        assert_eq!(refused_field(tags(&[("e", long_value.as_str())])), "tags.e");
+        assert_eq!(refused_field(tags(&[("e", "a\u{7}b")])), "tags.e");
+    }
+
+    #[test]
+    fn stored_outcomes_and_tags_that_do_not_parse_are_errors() {
+        assert!(Outcome::parse("VALID").is_ok());
+        assert!(Outcome::parse("valid").is_err());
+        assert!(Tags::from_stored(Some("[1,2]")).is_err());
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.code()).unwrap(), o);
+        }
+    }
+}
