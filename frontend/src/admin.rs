@@ -73,7 +73,7 @@ pub fn AdminPage() -> impl IntoView {
             Some(Ok(page)) => {
                 let footer = pager.footer(page.nodes.len(), page.total_count, page.page_info.end_cursor.filter(|_| page.page_info.has_next_page));
                 view! {
-                    <div class="table-wrap">
+                    <div class="table-wrap" role="region" tabindex="0" aria-label="Users">
                         <table>
                             {ui::table_head(&["User", "Status", "Joined", "Last sign-in", ""])}
                             <tbody>
@@ -203,7 +203,7 @@ fn UserKeys(id: String, email: String, on_close: impl Fn() + Copy + 'static) -> 
                 Some(Err(err)) => error_banner(&err, move || keys.refetch()),
                 Some(Ok(list)) if list.is_empty() => view! { <p class="muted">"This user has no keys."</p> }.into_any(),
                 Some(Ok(list)) => view! {
-                    <div class="table-wrap">
+                    <div class="table-wrap" role="region" tabindex="0" aria-label="Keys of this user">
                         <table>
                             {ui::table_head(&["Name", "Kind", "Created", "Last used", "Status", ""])}
                             <tbody>

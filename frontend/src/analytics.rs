@@ -249,7 +249,7 @@ pub fn RecentVerificationList(credential_id: String) -> impl IntoView {
                     let shown = p.nodes.len();
                     let next = p.page_info.end_cursor.clone().filter(|_| p.page_info.has_next_page);
                     view! {
-                        <div class="table-wrap">
+                        <div class="table-wrap" role="region" tabindex="0" aria-label="Logged verifications">
                             <table class="verifications">
                                 {ui::table_head(&["Time", "Outcome", "IP", "Tags"])}
                                 <tbody>
@@ -341,7 +341,7 @@ fn organization_view(
         <p class="muted">{format!("In {}: {}.", r.words, outcome_words(&totals))}</p>
         {legend(&totals)}
         <h2>"Busiest keys"</h2>
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" tabindex="0" aria-label="Busiest keys">
             <table class="busiest">
                 {ui::table_head(&["Key", "Verifications", "Failed", "Failure rate", "Outcomes"])}
                 <tbody>

@@ -203,30 +203,35 @@ pub fn AuditPage() -> impl IntoView {
 pub fn EventRows(rows: Vec<Event>) -> impl IntoView {
     let open = RwSignal::new(None::<String>);
     view! {
-        <div class="table-wrap">
+        <div class="table-wrap" role="region" tabindex="0" aria-label="Audit events">
             <table class="audit">
                 {ui::table_head(&["Time", "Actor", "Action", "Target", "IP"])}
                 <tbody>
                     {rows.into_iter().map(|e| {
-                        let id2 = e.id.clone();
                         let key = StoredValue::new(e.id.clone());
                         let expanded = move || open.with(|o| o.as_deref() == Some(key.get_value().as_str()));
+                        let toggle = move |_| {
+                            let id = key.get_value();
+                            open.update(|o| *o = if o.as_deref() == Some(id.as_str()) { None } else { Some(id) });
+                        };
+                        let details_id = format!("event-{}", e.id);
                         let details = event_details(&e);
+                        // The row opens on a click anywhere; its first cell is the button
+                        // that keyboards and screen readers use (a row cannot be expanded).
                         view! {
-                            <tr class="event" data-action=e.action.clone() tabindex="0"
-                                aria-expanded=move || expanded().to_string()
-                                on:click={ let id = id2.clone(); move |_| open.update(|o| *o = if o.as_deref() == Some(id.as_str()) { None } else { Some(id.clone()) }) }
-                                on:keydown={ let id = id2.clone(); move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Enter" || ev.key() == " " {
-                                    ev.prevent_default();
-                                    open.update(|o| *o = if o.as_deref() == Some(id.as_str()) { None } else { Some(id.clone()) });
-                                }}>
-                                <td><Time at=e.occurred_at.clone()/></td>
+                            <tr class="event" data-action=e.action.clone() on:click=toggle>
+                                <td>
+                                    <button type="button" class="link disclosure" aria-expanded=move || expanded().to_string()
+                                        aria-controls=details_id.clone()>
+                                        <Time at=e.occurred_at.clone()/>
+                                    </button>
+                                </td>
                                 <td>{e.actor_name.clone()}{e.agent.clone().map(|a| view! { <span class="muted">{format!(" via {a}")}</span> })}</td>
                                 <td><code>{e.action.clone()}</code></td>
                                 <td>{e.target_name.clone().or_else(|| e.target_id.clone()).unwrap_or_default()}</td>
                                 <td>{e.ip.clone().unwrap_or_default()}</td>
                             </tr>
-                            <tr class="details" hidden=move || !expanded()>
+                            <tr class="details" id=details_id hidden=move || !expanded()>
                                 <td colspan="5">{details}</td>
                             </tr>
                         }

@@ -133,7 +133,7 @@ pub fn MembersPage() -> impl IntoView {
                     }.into_any();
                 }
                 view! {
-                    <div class="table-wrap" role="tabpanel" aria-labelledby="tab-invites">
+                    <div class="table-wrap" role="tabpanel" tabindex="0" aria-labelledby="tab-invites">
                         <table>
                             {ui::table_head(&["Email", "Role", "Status", "Sent", "Expires", ""])}
                             <tbody>
@@ -162,7 +162,7 @@ pub fn MembersPage() -> impl IntoView {
                 }.into_any()
             }
             Some(Ok(d)) => view! {
-                <div class="table-wrap" role="tabpanel" aria-labelledby="tab-members">
+                <div class="table-wrap" role="tabpanel" tabindex="0" aria-labelledby="tab-members">
                     <table>
                         {ui::table_head(&["Member", "Role", "Joined", ""])}
                         <tbody>

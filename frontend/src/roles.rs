@@ -136,7 +136,7 @@ pub fn RolesPage() -> impl IntoView {
                                     }>"Delete role"</button> }
                                 })}
                             </header>
-                            <div class="table-wrap">
+                            <div class="table-wrap" role="region" tabindex="0" aria-label=format!("Permissions of {}", role.name)>
                                 <table class="matrix">
                                     <caption class="visually-hidden">{format!("Permissions of {}", role.name)}</caption>
                                     <thead><tr>

@@ -116,7 +116,7 @@ fn AccountCard(
                 view! { <p class="muted">"No keys yet."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap">
+                    <div class="table-wrap" role="region" tabindex="0" aria-label="Service accounts">
                         <table>
                             {ui::table_head(&["Key", "Created", "Expires", "Last used", "Requests", "Status", ""])}
                             <tbody>

@@ -167,7 +167,7 @@ fn Projects(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
     view! {
         <section class="panel">
             <h2>"Projects"</h2>
-            <div class="table-wrap">
+            <div class="table-wrap" role="region" tabindex="0" aria-label="Projects">
                 <table>
                     {crate::ui::table_head(&["Name", "Namespace", "Created"])}
                     <tbody>

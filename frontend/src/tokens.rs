@@ -96,7 +96,7 @@ pub fn TokensPage() -> impl IntoView {
             }
             .into_any(),
             Some(Ok(list)) => view! {
-                <div class="table-wrap">
+                <div class="table-wrap" role="region" tabindex="0" aria-label="Personal access tokens">
                     <table>
                         {table_head(&["Name", "Created", "Expires", "Last used", "Requests", "Status", ""])}
                         <tbody>
@@ -206,7 +206,7 @@ pub fn SessionsPage() -> impl IntoView {
             None => view! { <p class="muted" aria-busy="true">"Loading sessions…"</p> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || list.refetch()),
             Some(Ok(rows)) => view! {
-                <div class="table-wrap">
+                <div class="table-wrap" role="region" tabindex="0" aria-label="Sessions">
                     <table>
                         {table_head(&["Device", "IP", "Last active", "Signed in", ""])}
                         <tbody>

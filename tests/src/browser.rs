@@ -41,6 +41,28 @@ pub async fn dashboard_dir() -> PathBuf {
     dir
 }
 
+/// axe-core's script, installed from npm into `tests/fixtures/axe` on first use.
+async fn axe_source() -> &'static str {
+    static SOURCE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    SOURCE
+        .get_or_init(|| async {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/axe");
+            let script = dir.join("node_modules/axe-core/axe.min.js");
+            if !script.is_file() {
+                let status = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                    .current_dir(&dir)
+                    .status()
+                    .await
+                    .expect("the accessibility checks need Node.js and npm for axe-core");
+                assert!(status.success(), "npm ci in {} failed", dir.display());
+            }
+            std::fs::read_to_string(&script)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}", script.display()))
+        })
+        .await
+}
+
 /// A headless Chromium session; the driver stops when this is dropped.
 pub struct Browser {
     pub client: Client,
@@ -156,12 +178,44 @@ impl Browser {
         panic!("no secret was shown");
     }
 
-    /// Saves a screenshot as `target/screenshots/<name>.png`.
+    /// Checks the page's accessibility (every page state a test captures is checked),
+    /// then saves a screenshot as `target/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
+        self.check_accessibility(name).await;
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Runs axe-core (from npm, `tests/fixtures/axe`) on the page as it is, with every
+    /// rule it runs by default (WCAG A and AA, best practices), and fails on any
+    /// violation, naming each rule and the elements it found. `what` names the page.
+    pub async fn check_accessibility(&self, what: &str) {
+        let axe = axe_source().await;
+        self.client
+            .execute(axe, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("could not load axe-core into {what}: {e}"));
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations.map(v =>
+                       `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 4)
+                           .map(n => n.target.join(' ')).join(' | ')}`)))
+                   .catch(e => done([`axe-core failed: ${e}`]));",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("axe-core did not run on {what}: {e}"));
+        let violations: Vec<String> = serde_json::from_value(found).unwrap_or_default();
+        assert!(
+            violations.is_empty(),
+            "{what} has accessibility violations:\n{}",
+            violations.join("\n")
+        );
     }
 
     pub async fn close(self) {

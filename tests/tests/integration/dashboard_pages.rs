@@ -166,6 +166,10 @@ async fn team_signs_in_invites_edits_a_role_and_reads_the_audit_log(db: Db) {
     alice
         .wait_for_text_in("tr.details:not([hidden])", "bob@example.com")
         .await;
+    // Keyboards and screen readers get a button that says whether the details are open.
+    alice
+        .find("tr[data-action='invite.accept'] button[aria-expanded='true']")
+        .await;
     alice.screenshot("audit-details-desktop").await;
 
     alice.close().await;
@@ -281,6 +285,60 @@ async fn key_menu_detail_and_usage(db: Db) {
         .wait_for_text_in("#usage-summary", "the last 7 days")
         .await;
 
+    // Verifications: stacked by outcome, the recent ones with their tags and a filter.
+    let tagged = json!({ "key": rotated, "tags": { "endpoint": "/invoices" } });
+    assert_eq!(app.verify_body(tagged).await.1["code"], "VALID");
+    let lacking = json!({ "key": rotated, "require": ["nope:read"] });
+    assert_eq!(
+        app.verify_body(lacking).await.1["code"],
+        "INSUFFICIENT_PERMISSIONS"
+    );
+    app.services().flush_usage().await.unwrap();
+    browser
+        .client
+        .goto(&format!("{}/keys/{new_id}", app.base))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text_in(
+            "#verifications-summary",
+            "4 verifications in the last 24 hours: 3 valid, 1 missing permission. 1 failed (25%).",
+        )
+        .await;
+    browser
+        .find("svg.chart.stacked rect.o-INSUFFICIENT_PERMISSIONS")
+        .await;
+    browser
+        .wait_for_text_in(".legend", "Missing permission 1")
+        .await;
+    browser
+        .wait_for_text_in("table.verifications", "endpoint=/invoices")
+        .await;
+    browser.wait_for_text_in("main.content", "1–4 of 4").await;
+    browser.screenshot("key-verifications-desktop").await;
+    browser
+        .select("#verification-outcome", "Missing permission")
+        .await;
+    browser.wait_for_text_in("main.content", "1–1 of 1").await;
+    assert!(
+        browser
+            .path()
+            .await
+            .contains("outcome=INSUFFICIENT_PERMISSIONS")
+    );
+    browser.select("#verification-outcome", "Revoked").await;
+    browser
+        .wait_for_text("No recent verifications with this outcome.")
+        .await;
+
+    // The organization's busiest keys and their failure rates.
+    browser.nav("/analytics").await;
+    browser
+        .wait_for_text_in("table.busiest", "billing-eu")
+        .await;
+    browser.wait_for_text_in(".stats", "Failure rate").await;
+    browser.screenshot("analytics-desktop").await;
+
     // Filters live in the address and survive a reload.
     browser
         .client
@@ -392,6 +450,7 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
         ("/service-accounts", "Service accounts"),
         ("/members", "Members"),
         ("/roles", "Roles"),
+        ("/analytics", "Analytics"),
         ("/audit", "Audit log"),
         ("/sessions", "Sessions"),
         ("/settings", "Settings"),
