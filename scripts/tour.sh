@@ -45,7 +45,7 @@ for header in "Authorization: Bearer $KEY" "Authorization: ApiKey $KEY" "X-API-K
   valid=$(curl -fsS "$KW/api/v1/api-keys/verify" -H "$header" | jq -r '.valid')
   [[ $valid == true ]] || fail "verify failed with ${header%%:*}"
 done
-code=$(curl -sS -X POST "$KW/api/v1/keys/verify" -d "{\"key\": \"$KEY\", \"require\": [\"api_keys:write\"]}" | jq -r '.code')
+code=$(curl -sS -X POST "$KW/api/v1/keys/verify" -d "{\"key\": \"$KEY\", \"require\": [\"api_keys:write\"], \"tags\": {\"endpoint\": \"/deployments\"}}" | jq -r '.code')
 [[ $code == INSUFFICIENT_PERMISSIONS ]] || fail "require check answered $code"
 
 # 4. Revoke it and see 401 REVOKED.
