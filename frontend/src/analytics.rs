@@ -255,13 +255,16 @@ pub fn RecentVerificationList(credential_id: String) -> impl IntoView {
                                 <tbody>
                                     {p.nodes.into_iter().map(|v| {
                                         let (words, tone) = outcome(&code(&v.outcome));
-                                        let tags = v.tags.iter().map(|t| format!("{}={}", t.name, t.value)).collect::<Vec<_>>().join(" ");
+                                        // One chip per tag, so no tag can pass for several.
+                                        let tags = v.tags.iter().map(|t| view! {
+                                            <li><code>{t.name.clone()}</code>": "<code>{t.value.clone()}</code></li>
+                                        }).collect_view();
                                         view! {
                                             <tr>
                                                 <td><Time at=v.at.clone()/></td>
                                                 <td><Badge text=words.into() tone=tone/></td>
                                                 <td>{v.ip.clone().unwrap_or_default()}</td>
-                                                <td><code>{tags}</code></td>
+                                                <td><ul class="tags">{tags}</ul></td>
                                             </tr>
                                         }
                                     }).collect_view()}

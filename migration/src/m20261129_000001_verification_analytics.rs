@@ -84,6 +84,16 @@ impl MigrationTrait for Migration {
         .await?;
         m.create_index(
             Index::create()
+                .name("ix_verification_log_credential_outcome")
+                .table(VerificationLog::Table)
+                .col(VerificationLog::CredentialId)
+                .col(VerificationLog::Outcome)
+                .col(VerificationLog::Id)
+                .take(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
                 .name("ix_verification_log_at")
                 .table(VerificationLog::Table)
                 .col(VerificationLog::At)

@@ -4,10 +4,13 @@
 //!
 //! Like usage, nothing is written on the request path: verifications are counted in
 //! memory and written with the usage flush, at least once a second and on shutdown. The
-//! counts are exact. The log is bounded: per key, outcome and minute at most
-//! [`LOG_PER_KEY_MINUTE`] entries are kept (a flood of one outcome never hides another),
-//! and at most [`MAX_PENDING_LOG`] wait for a flush; past either bound an entry is counted
-//! but not logged.
+//! counts are exact (a flush whose commit is reported failed although it happened may
+//! count its batch twice; its log entries are never written twice). The log is bounded:
+//! per key, outcome and minute at most [`LOG_PER_KEY_MINUTE`] entries (a flood of one
+//! outcome never hides another), per organization and minute at most
+//! [`LOG_PER_ORG_MINUTE`], tags of at most [`MAX_TAG_BYTES`], and at most
+//! [`MAX_PENDING_LOG`] waiting for a flush; past a bound a verification is counted but
+//! not logged. Counts are kept [`BUCKET_DAYS`] days.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -142,10 +145,18 @@ pub const MAX_TAGS: usize = 10;
 pub const MAX_TAG_NAME_LEN: usize = 40;
 /// Longest tag value, in characters.
 pub const MAX_TAG_VALUE_LEN: usize = 200;
+/// Most bytes of one verification's tags, names and values together.
+pub const MAX_TAG_BYTES: usize = 512;
 /// Log entries kept per key, outcome and minute.
-pub const LOG_PER_KEY_MINUTE: u32 = 60;
+pub const LOG_PER_KEY_MINUTE: u32 = 10;
+/// Log entries kept per organization (or, outside one, per key) and minute.
+pub const LOG_PER_ORG_MINUTE: u32 = 200;
 /// Log entries waiting for a flush at most.
 pub const MAX_PENDING_LOG: usize = 10_000;
+/// Days the per-minute counts are kept: the longest chart range and a day.
+pub const BUCKET_DAYS: i64 = MAX_RANGE_DAYS + 1;
+/// Rows removed by one statement when pruning.
+const PRUNE_BATCH: u64 = 5_000;
 /// Longest range of a verification chart.
 pub const MAX_RANGE_DAYS: i64 = 31;
 /// Most bars of a verification chart.
@@ -164,6 +175,13 @@ impl Tags {
             return Err(AppError::invalid(
                 "tags",
                 format!("at most {MAX_TAGS} tags are allowed"),
+            ));
+        }
+        let bytes: usize = tags.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if bytes > MAX_TAG_BYTES {
+            return Err(AppError::invalid(
+                "tags",
+                format!("names and values may total at most {MAX_TAG_BYTES} bytes"),
             ));
         }
         for (name, value) in &tags {
@@ -187,14 +205,38 @@ impl Tags {
                     format!("must be at most {MAX_TAG_VALUE_LEN} characters"),
                 ));
             }
-            if name.chars().chain(value.chars()).any(char::is_control) {
+            if name.chars().chain(value.chars()).any(hidden) {
                 return Err(AppError::invalid(
                     field(),
-                    "must not contain control characters",
+                    "must not contain control or invisible formatting characters",
                 ));
             }
         }
         Ok(Self(tags))
+    }
+
+    /// Refuses tags that carry a credential: the presented `key`, or any word that
+    /// `is_token` recognises as one of this deployment's tokens (a caller passing its
+    /// `Authorization` header along). Whoever reads the key's usage reads its tags.
+    pub fn refuse_tokens(&self, key: &str, is_token: impl Fn(&str) -> bool) -> AppResult<()> {
+        let key = key.trim();
+        let carries = |text: &str| {
+            (key.len() >= 8 && text.contains(key))
+                || text
+                    .split(|c: char| c.is_whitespace() || c == '=' || c == ',' || c == '"')
+                    .any(|word| !word.is_empty() && is_token(word))
+        };
+        match self
+            .0
+            .iter()
+            .find(|(name, value)| carries(name) || carries(value))
+        {
+            Some(_) => Err(AppError::invalid(
+                "tags",
+                "must not carry a key or token: tags are shown to everyone who reads the key's usage",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The pairs, by name.
@@ -218,6 +260,13 @@ impl Tags {
                 .map_err(|e| corrupt("verification tags", e)),
         }
     }
+}
+
+/// Control characters and the invisible ones that reorder or hide text (bidi overrides,
+/// zero-width characters): a tag must read as what it is.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -264,6 +313,20 @@ struct Pending {
     log: Vec<LogEntry>,
     /// Entries logged per key and outcome in the current minute (across flushes).
     logged: HashMap<(Uuid, Outcome), (DateTime<Utc>, u32)>,
+    /// Entries logged per organization (or key outside one) in the current minute.
+    logged_by_owner: HashMap<Uuid, (DateTime<Utc>, u32)>,
+}
+
+/// Takes one from a per-minute allowance of `limit`; false when it is spent.
+fn take(slot: &mut (DateTime<Utc>, u32), minute: DateTime<Utc>, limit: u32) -> bool {
+    if slot.0 != minute {
+        *slot = (minute, 0);
+    }
+    if slot.1 >= limit {
+        return false;
+    }
+    slot.1 += 1;
+    true
 }
 
 /// Buffered verification analytics, drained by [`VerificationRecorder::flush`].
@@ -292,17 +355,28 @@ impl VerificationRecorder {
         if pending.log.len() >= MAX_PENDING_LOG {
             return;
         }
-        let logged = pending
+        let owner = key.organization_id.unwrap_or(key.credential_id);
+        let key_room = pending
             .logged
-            .entry((key.credential_id, outcome))
-            .or_insert((minute, 0));
-        if logged.0 != minute {
-            *logged = (minute, 0);
-        }
-        if logged.1 >= LOG_PER_KEY_MINUTE {
+            .get(&(key.credential_id, outcome))
+            .is_none_or(|(m, n)| *m != minute || *n < LOG_PER_KEY_MINUTE);
+        if !key_room
+            || !take(
+                pending.logged_by_owner.entry(owner).or_insert((minute, 0)),
+                minute,
+                LOG_PER_ORG_MINUTE,
+            )
+        {
             return;
         }
-        logged.1 += 1;
+        take(
+            pending
+                .logged
+                .entry((key.credential_id, outcome))
+                .or_insert((minute, 0)),
+            minute,
+            LOG_PER_KEY_MINUTE,
+        );
         pending.log.push(LogEntry {
             id: ids::new_id(),
             credential_id: key.credential_id,
@@ -320,6 +394,7 @@ impl VerificationRecorder {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let minute = minute_of(now);
             pending.logged.retain(|_, (m, _)| *m >= minute);
+            pending.logged_by_owner.retain(|_, (m, _)| *m >= minute);
             (
                 std::mem::take(&mut pending.counts),
                 std::mem::take(&mut pending.log),
@@ -390,13 +465,22 @@ async fn write(
             ip: Set(e.ip.clone()),
             tags: Set(e.tags.stored()),
         });
+        // A batch put back after a commit that did happen is not written twice.
         VerificationLog::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(verification_log::Column::Id)
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_without_returning(&txn)
             .await?;
     }
     txn.commit().await?;
     Ok(())
 }
+
+/// One bar of a chart: its start and its counts.
+pub type Bar = (DateTime<Utc>, OutcomeCounts);
 
 /// A key's verifications over a range, in bars of `bucket_minutes`.
 #[derive(Debug, Clone)]
@@ -407,7 +491,7 @@ pub struct VerificationStats {
     pub bucket_minutes: u32,
     pub totals: OutcomeCounts,
     /// Every bar from `since`, empty ones included: its start and its counts.
-    pub buckets: Vec<(DateTime<Utc>, OutcomeCounts)>,
+    pub buckets: Vec<Bar>,
 }
 
 /// One verification in the log.
@@ -449,14 +533,27 @@ pub struct OrganizationActivity {
     pub busiest: Vec<KeyActivity>,
 }
 
-/// `since`/`until` checked, defaulting to the last 24 hours.
+/// `since`/`until` checked, defaulting to the last 24 hours, both on whole minutes
+/// (`until` rounded up, so the current minute is in).
 fn range(
     now: DateTime<Utc>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> AppResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let out_of_range = || AppError::invalid("until", "is out of range");
     let until = until.unwrap_or(now);
-    let since = since.unwrap_or(until - TimeDelta::hours(24));
+    let until = match minute_of(until) {
+        m if m == until => m,
+        m => m
+            .checked_add_signed(TimeDelta::minutes(1))
+            .ok_or_else(out_of_range)?,
+    };
+    let since = match since {
+        Some(since) => minute_of(since),
+        None => until
+            .checked_sub_signed(TimeDelta::hours(24))
+            .ok_or_else(out_of_range)?,
+    };
     if since >= until {
         return Err(AppError::invalid("since", "must be before until"));
     }
@@ -466,7 +563,40 @@ fn range(
             format!("the range may span at most {MAX_RANGE_DAYS} days"),
         ));
     }
-    Ok((minute_of(since), until))
+    Ok((since, until))
+}
+
+/// Sums per-minute `(minute, outcome, count)` rows into bars of `width` minutes from
+/// `since` to `until` (whole minutes): every bar, empty ones included, and the totals.
+fn bars(
+    rows: Vec<(DateTime<Utc>, String, i64)>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    width: u32,
+) -> AppResult<(Vec<Bar>, OutcomeCounts)> {
+    let width = i64::from(width);
+    let count = ((until - since).num_minutes() + width - 1) / width;
+    let mut bars: Vec<Bar> = (0..count)
+        .map(|i| {
+            (
+                since + TimeDelta::minutes(i * width),
+                OutcomeCounts::default(),
+            )
+        })
+        .collect();
+    let mut totals = OutcomeCounts::default();
+    for (minute, outcome, n) in rows {
+        let outcome = Outcome::parse(&outcome)?;
+        let bar = usize::try_from((minute - since).num_minutes() / width)
+            .ok()
+            .and_then(|i| bars.get_mut(i))
+            .ok_or_else(|| {
+                AppError::internal(std::io::Error::other("a count outside its range"))
+            })?;
+        bar.1.add(outcome, n);
+        totals.add(outcome, n);
+    }
+    Ok((bars, totals))
 }
 
 fn sum_as_bigint() -> Expr {
@@ -498,14 +628,55 @@ impl Services {
         );
     }
 
-    /// Drops log entries older than `KEYWARD_VERIFICATION_LOG_DAYS`; returns how many.
+    /// Drops log entries older than `KEYWARD_VERIFICATION_LOG_DAYS` and counts older
+    /// than [`BUCKET_DAYS`], a batch at a time so flushes are never held up long;
+    /// returns how many rows went.
     pub async fn prune_verification_log(&self) -> AppResult<u64> {
-        let cutoff = self.clock.now() - TimeDelta::days(self.config.verification_log_days.into());
-        let done = VerificationLog::delete_many()
-            .filter(verification_log::Column::At.lt(cutoff))
-            .exec(&self.db)
-            .await?;
-        Ok(done.rows_affected)
+        let now = self.clock.now();
+        let log_cutoff = now - TimeDelta::days(self.config.verification_log_days.into());
+        let bucket_cutoff = now - TimeDelta::days(BUCKET_DAYS);
+        let mut removed = 0;
+        loop {
+            let ids: Vec<Uuid> = VerificationLog::find()
+                .select_only()
+                .column(verification_log::Column::Id)
+                .filter(verification_log::Column::At.lt(log_cutoff))
+                .limit(PRUNE_BATCH)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            let done = VerificationLog::delete_many()
+                .filter(verification_log::Column::Id.is_in(ids))
+                .exec(&self.db)
+                .await?;
+            removed += done.rows_affected;
+        }
+        loop {
+            let old: Vec<(Uuid, DateTime<Utc>)> = VerificationBucket::find()
+                .select_only()
+                .column(verification_bucket::Column::CredentialId)
+                .column(verification_bucket::Column::Minute)
+                .filter(verification_bucket::Column::Minute.lt(bucket_cutoff))
+                .limit(PRUNE_BATCH)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let Some(&(_, newest)) = old.iter().max_by_key(|(_, m)| *m) else {
+                break;
+            };
+            let ids: Vec<Uuid> = old.iter().map(|(id, _)| *id).collect();
+            let done = VerificationBucket::delete_many()
+                .filter(verification_bucket::Column::CredentialId.is_in(ids))
+                .filter(verification_bucket::Column::Minute.lte(newest))
+                .filter(verification_bucket::Column::Minute.lt(bucket_cutoff))
+                .exec(&self.db)
+                .await?;
+            removed += done.rows_affected;
+        }
+        Ok(removed)
     }
 
     /// A key's verifications by outcome between `since` and `until` (default: the last
@@ -527,13 +698,14 @@ impl Services {
                 "must be between 1 and 1440",
             ));
         }
-        let width = TimeDelta::minutes(bucket_minutes.into());
-        let step = i64::from(bucket_minutes) * 60;
-        let bars = Ord::max(((until - since).num_seconds() + step - 1) / step, 1);
-        if bars > MAX_BUCKETS {
+        let needed = (until - since)
+            .num_minutes()
+            .div_euclid(i64::from(bucket_minutes))
+            + 1;
+        if needed > MAX_BUCKETS {
             return Err(AppError::invalid(
                 "bucketMinutes",
-                format!("the range would need {bars} bars; at most {MAX_BUCKETS} are drawn"),
+                format!("the range would need {needed} bars; at most {MAX_BUCKETS} are drawn"),
             ));
         }
         let (cred, _) = self
@@ -550,23 +722,7 @@ impl Services {
             .into_tuple()
             .all(&self.db)
             .await?;
-        let mut buckets: Vec<(DateTime<Utc>, OutcomeCounts)> = (0..bars)
-            .map(|i| {
-                (
-                    since + width * i32::try_from(i).unwrap_or(0),
-                    OutcomeCounts::default(),
-                )
-            })
-            .collect();
-        let mut totals = OutcomeCounts::default();
-        for (minute, outcome, count) in rows {
-            let outcome = Outcome::parse(&outcome)?;
-            let bar = usize::try_from((minute - since).num_minutes() / i64::from(bucket_minutes))
-                .unwrap_or(0)
-                .min(buckets.len() - 1);
-            buckets[bar].1.add(outcome, count);
-            totals.add(outcome, count);
-        }
+        let (buckets, totals) = bars(rows, since, until, bucket_minutes)?;
         Ok(VerificationStats {
             credential_id: cred.id,
             since,
@@ -614,7 +770,7 @@ impl Services {
     /// An organization's verifications by outcome between `since` and `until` (default:
     /// the last 24 hours), and its `first` busiest keys (at most [`MAX_BUSIEST`]). A key
     /// limited to a project sees its project's keys only.
-    /// **Permissions**: `usage:read`.
+    /// **Permissions**: `usage:read` and `api_keys:read`.
     pub async fn organization_activity(
         &self,
         actor: &Actor,
@@ -633,6 +789,10 @@ impl Services {
         let grant = self
             .authorize(actor, Need::Org(org, Perm::USAGE_READ))
             .await?;
+        // The busiest keys are named: reading their names is reading the keys.
+        if !grant.held().allows(&Perm::API_KEYS_READ) {
+            return Err(AppError::MissingPermission(Perm::API_KEYS_READ.to_string()));
+        }
         let mut scope = VerificationBucket::find()
             .filter(verification_bucket::Column::OrganizationId.eq(org))
             .filter(verification_bucket::Column::Minute.gte(since))
@@ -773,6 +933,94 @@ mod tests {
         assert_eq!(p.counts.len(), MAX_PENDING_LOG + 500);
     }
 
+    #[test]
+    fn bars_cover_whole_minutes_up_to_the_current_one() {
+        // `until` half a second into a minute: that minute is in, in the second bar.
+        let until = at(0, 0) + TimeDelta::minutes(60) + TimeDelta::milliseconds(500);
+        let (since, until) = range(until, Some(at(0, 0)), Some(until)).unwrap();
+        assert_eq!(
+            (since, until),
+            (at(0, 0), at(0, 0) + TimeDelta::minutes(61))
+        );
+        let rows = vec![
+            (at(0, 0), "VALID".to_owned(), 2),
+            (at(59, 0), "REVOKED".to_owned(), 1),
+            (at(0, 0) + TimeDelta::minutes(60), "VALID".to_owned(), 5),
+        ];
+        let (bars, totals) = bars(rows, since, until, 60).unwrap();
+        assert_eq!(bars.len(), 2);
+        assert_eq!(bars[0].1.total(), 3);
+        assert_eq!(bars[1].0, at(0, 0) + TimeDelta::minutes(60));
+        assert_eq!(bars[1].1.get(Outcome::Valid), 5);
+        assert_eq!((totals.total(), totals.failed()), (8, 1));
+
+        // The default range is the last 24 hours, the current minute included.
+        let (since, until) = range(at(30, 10), None, None).unwrap();
+        assert_eq!(until, at(31, 0));
+        assert_eq!(until - since, TimeDelta::hours(24));
+        // Extreme dates are refused, not a panic.
+        assert!(range(at(0, 0), None, Some(DateTime::<Utc>::MIN_UTC)).is_err());
+        let _ = range(at(0, 0), None, Some(DateTime::<Utc>::MAX_UTC));
+        assert!(range(at(0, 0), Some(at(1, 0)), Some(at(1, 0))).is_err());
+    }
+
+    #[test]
+    fn one_organization_cannot_fill_the_log() {
+        let r = VerificationRecorder::default();
+        let org = Some(Uuid::now_v7());
+        let tags = Tags::default();
+        for _ in 0..100 {
+            let k = CountedKey {
+                credential_id: Uuid::now_v7(),
+                organization_id: org,
+                project_id: None,
+            };
+            for _ in 0..5 {
+                r.record(at(0, 0), k, Outcome::Revoked, None, &tags);
+            }
+        }
+        // Another organization still gets in.
+        r.record(at(0, 1), key(), Outcome::Valid, None, &tags);
+        let p = pending(&r);
+        assert_eq!(p.log.len(), LOG_PER_ORG_MINUTE as usize + 1);
+        assert_eq!(p.counts.values().map(|c| c.n).sum::<i64>(), 501);
+    }
+
+    #[tokio::test]
+    async fn a_batch_written_twice_does_not_block_later_flushes() {
+        let db = crate::db::connect_and_migrate("sqlite::memory:")
+            .await
+            .unwrap();
+        let r = VerificationRecorder::default();
+        r.record(at(0, 0), key(), Outcome::Valid, None, &Tags::default());
+        let (counts, log) = {
+            let p = pending(&r);
+            (p.counts.clone(), p.log.clone())
+        };
+        // As when a commit happened but was reported failed and the batch was put back.
+        write(&db, &counts, &log).await.unwrap();
+        write(&db, &counts, &log).await.unwrap();
+        assert_eq!(VerificationLog::find().all(&db).await.unwrap().len(), 1);
+        assert_eq!(r.flush(&db, at(0, 1)).await.unwrap(), 2);
+    }
+
+    #[test]
+    fn tags_never_carry_a_credential() {
+        let key = "kw_sk_live_abcdefghijklmnop";
+        let is_token = |w: &str| w.starts_with("kw_");
+        let ok = Tags::parse(tags(&[("endpoint", "/deployments")])).unwrap();
+        assert!(ok.refuse_tokens(key, is_token).is_ok());
+        for t in [
+            tags(&[("auth", key)]),
+            tags(&[("header", "Bearer kw_pat_other0123456789")]),
+            tags(&[("kw_sk_live_zzzzzzzz", "v")]),
+            tags(&[("q", "token=kw_sk_test_1234")]),
+        ] {
+            let parsed = Tags::parse(t).unwrap();
+            assert!(parsed.refuse_tokens(key, is_token).is_err());
+        }
+    }
+
     fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -809,6 +1057,16 @@ mod tests {
         let long_value = "v".repeat(MAX_TAG_VALUE_LEN + 1);
         assert_eq!(refused_field(tags(&[("e", long_value.as_str())])), "tags.e");
         assert_eq!(refused_field(tags(&[("e", "a\u{7}b")])), "tags.e");
+        assert_eq!(
+            refused_field(tags(&[("e", "safe\u{202E}txt.exe")])),
+            "tags.e"
+        );
+        assert_eq!(refused_field(tags(&[("e", "a\u{200B}b")])), "tags.e");
+        // Counted in bytes: ten tags of 40 four-byte characters are far too many.
+        let wide: BTreeMap<String, String> = (0..3)
+            .map(|i| (format!("t{i}"), "\u{1F600}".repeat(50)))
+            .collect();
+        assert_eq!(refused_field(wide), "tags");
     }
 
     #[test]

@@ -143,7 +143,12 @@ impl Services {
         until: Option<DateTime<Utc>>,
     ) -> AppResult<Usage> {
         let until = until.unwrap_or_else(Utc::now);
-        let since = since.unwrap_or(until - TimeDelta::hours(24));
+        let since = match since {
+            Some(since) => since,
+            None => until
+                .checked_sub_signed(TimeDelta::hours(24))
+                .ok_or_else(|| AppError::invalid("until", "is out of range"))?,
+        };
         if since >= until {
             return Err(AppError::invalid("since", "must be before until"));
         }

@@ -129,7 +129,8 @@ pub struct Verification {
     pub id: ID,
     pub at: DateTime<Utc>,
     pub outcome: VerificationOutcome,
-    /// The address the verifying service reported the call from.
+    /// The address the verify call came from (the verifying service, or behind a
+    /// proxy listed in `KEYWARD_TRUSTED_PROXIES`, the client it names).
     pub ip: Option<String>,
     pub tags: Vec<VerificationTag>,
 }

@@ -180,7 +180,7 @@ impl QueryRoot {
 
     /// An organization's verifications by outcome and its `first` (default 10, at most
     /// 50) busiest keys between `since` and `until` (default: the last 24 hours).
-    /// **Permissions**: `usage:read`.
+    /// **Permissions**: `usage:read` and `api_keys:read`.
     async fn organization_verifications(
         &self,
         ctx: &Context<'_>,

@@ -154,7 +154,12 @@ pub async fn verify_body(
             Err(e) => return AppError::invalid(format!("require[{i}]"), e).into_response(),
         }
     }
-    let tags = match Tags::parse(request.tags.unwrap_or_default()) {
+    let tags = match Tags::parse(request.tags.unwrap_or_default()).and_then(|tags| {
+        tags.refuse_tokens(&request.key, |word| {
+            state.services.looks_like_own_token(word)
+        })
+        .map(|()| tags)
+    }) {
         Ok(tags) => tags,
         Err(err) => return err.into_response(),
     };

@@ -12,6 +12,7 @@ use tests::{Db, Header, TestApp};
 
 db_tests!(
     every_outcome_is_counted_and_logged,
+    analytics_stay_inside_their_organization_and_project,
     refusals_of_removed_and_suspended_owners_are_counted,
     the_log_keeps_its_retention,
     tags_are_checked_before_anything_else,
@@ -140,7 +141,7 @@ async fn every_outcome_is_counted_and_logged(db: Db) {
         counts(&[("VALID", 3), ("INSUFFICIENT_PERMISSIONS", 1)])
     );
     let bars = stats["buckets"].as_array().unwrap();
-    assert!((24..=25).contains(&bars.len()), "{} bars", bars.len());
+    assert_eq!(bars.len(), 24, "an hour a bar over the last 24 hours");
     assert_eq!(
         bars.iter()
             .map(|b| b["total"].as_i64().unwrap())
@@ -279,6 +280,106 @@ async fn every_outcome_is_counted_and_logged(db: Db) {
     app.finish().await;
 }
 
+/// Another organization's members learn nothing; a key bound to a project sees its
+/// project's keys only; naming the busiest keys needs `api_keys:read` too.
+async fn analytics_stay_inside_their_organization_and_project(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let eve = app.bootstrap("eve@example.com").await;
+    let org = ada.org_id.as_str();
+    let edge = app
+        .gql(
+            &ada.pat,
+            "mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }",
+            json!({ "i": { "organizationId": org, "name": "Edge" } }),
+        )
+        .await
+        .data()["createProject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (default_key, default_secret) = app
+        .create_key(
+            &ada.pat,
+            json!({ "organizationId": org, "projectId": ada.project_id, "name": "default-key" }),
+        )
+        .await;
+    let (_, edge_secret) = app
+        .create_key(
+            &ada.pat,
+            json!({ "organizationId": org, "projectId": edge, "name": "edge-key" }),
+        )
+        .await;
+    for _ in 0..3 {
+        assert_eq!(
+            post_code(&app, json!({ "key": edge_secret })).await,
+            "VALID"
+        );
+    }
+    assert_eq!(
+        post_code(&app, json!({ "key": default_secret })).await,
+        "VALID"
+    );
+    app.services().flush_usage().await.unwrap();
+
+    // Eve, owner of another organization, gets nothing of Ada's.
+    let key_vars = json!({ "id": default_key });
+    for query in [KEY_STATS, RECENT] {
+        let r = app.gql(&eve.pat, query, key_vars.clone()).await;
+        assert_eq!(r.error_code(), "NOT_FOUND", "{query}");
+    }
+    let r = app.gql(&eve.pat, ORG_STATS, json!({ "o": org })).await;
+    assert_eq!(r.error_code(), "NOT_A_MEMBER");
+    let r = app
+        .gql(&eve.pat, ORG_STATS, json!({ "o": eve.org_id }))
+        .await
+        .data();
+    assert_eq!(r["organizationVerifications"]["total"], 0);
+
+    // The default project's key sees its own project only: no edge-key anywhere.
+    let r = app
+        .gql(&default_secret, ORG_STATS, json!({ "o": org }))
+        .await
+        .data()["organizationVerifications"]
+        .clone();
+    assert_eq!(r["total"], 1, "{r}");
+    let names: Vec<&str> = r["busiestKeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default-key"]);
+    let r = app
+        .gql(&ada.pat, ORG_STATS, json!({ "o": org }))
+        .await
+        .data();
+    assert_eq!(r["organizationVerifications"]["total"], 4);
+
+    // A token that may read usage but not keys reads a key's counts, not the key list.
+    let usage_only = app
+        .gql(
+            &ada.pat,
+            "mutation($i: CreatePersonalAccessTokenInput!) { createPersonalAccessToken(input: $i) { secret } }",
+            json!({ "i": { "name": "usage-only", "scopes": ["usage:read"] } }),
+        )
+        .await
+        .data()["createPersonalAccessToken"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app.gql(&usage_only, KEY_STATS, key_vars).await.data();
+    assert_eq!(r["verifications"]["total"], 1);
+    let r = app.gql(&usage_only, ORG_STATS, json!({ "o": org })).await;
+    assert_eq!(r.error_code(), "FORBIDDEN");
+    assert!(
+        r.error_message().contains("api_keys:read"),
+        "{}",
+        r.error_message()
+    );
+    app.finish().await;
+}
+
 async fn refusals_of_removed_and_suspended_owners_are_counted(db: Db) {
     let app = TestApp::spawn(db).await;
     let bob = app.bootstrap("bob@example.com").await;
@@ -398,6 +499,15 @@ async fn tags_are_checked_before_anything_else(db: Db) {
         .verify_body(json!({ "key": secret, "tags": { "retries": 3 } }))
         .await;
     assert_eq!(status, 400, "{body}");
+    // A caller passing the key along in a tag would show it to every reader of the log.
+    let leaky = json!({ "key": secret, "tags": { "authorization": format!("Bearer {secret}") } });
+    let (status, body) = app.verify_body(leaky).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "tags");
+    assert!(
+        !body.to_string().contains(&secret),
+        "the key is never echoed"
+    );
     // Refused requests were not verifications.
     app.services().flush_usage().await.unwrap();
     let r = app

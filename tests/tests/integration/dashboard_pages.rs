@@ -312,7 +312,7 @@ async fn key_menu_detail_and_usage(db: Db) {
         .wait_for_text_in(".legend", "Missing permission 1")
         .await;
     browser
-        .wait_for_text_in("table.verifications", "endpoint=/invoices")
+        .wait_for_text_in("table.verifications ul.tags li", "endpoint: /invoices")
         .await;
     browser.wait_for_text_in("main.content", "1–4 of 4").await;
     browser.screenshot("key-verifications-desktop").await;
