@@ -281,7 +281,8 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// How often buffered usage is written.
     pub usage_flush_interval: Duration,
-    /// How long a verified credential is served from memory before it is read again.
+    /// How long a verified credential is served from memory before it is read again: a
+    /// safety net, since every change that affects verification drops it at once.
     pub verify_cache_ttl: Duration,
     /// Requests per minute per credential when neither the key nor its org says otherwise.
     pub default_rate_limit_per_minute: u32,
@@ -411,7 +412,7 @@ impl Config {
             log_format: s.log_format.unwrap_or_default(),
             body_limit_bytes: 64 * 1024,
             usage_flush_interval: Duration::from_secs(1),
-            verify_cache_ttl: Duration::from_secs(30),
+            verify_cache_ttl: Duration::from_secs(300),
             default_rate_limit_per_minute: 600,
             failed_verifications_per_minute: 60,
             session_ttl: Duration::from_secs(30 * 24 * 3600),

@@ -133,6 +133,12 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
         })
     };
 
+    let invalidations = {
+        let services = services.clone();
+        let stop = shutdown.subscribe();
+        tokio::spawn(async move { services.listen_for_invalidations(stop).await })
+    };
+
     let task = {
         let services = services.clone();
         tokio::spawn(async move {
@@ -147,6 +153,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                 tracing::error!(error = %e, "server error");
             }
             let _ = flusher.await;
+            let _ = invalidations.await;
             if let Err(e) = services.flush_usage().await {
                 tracing::error!(error = %e, "final usage flush failed");
             }

@@ -234,6 +234,14 @@ impl TestApp {
         self
     }
 
+    /// Starts another node on the same database (its own pool, cache and listener),
+    /// as a second replica behind a load balancer would be.
+    pub async fn another_node(&self) -> Running {
+        backend::server::start(Config::for_tests(&self.database_url))
+            .await
+            .unwrap()
+    }
+
     /// Stops the server and drops the database.
     pub async fn finish(mut self) {
         self.stop_server().await;

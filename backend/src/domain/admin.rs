@@ -11,6 +11,7 @@ use super::{
     Actor, Services,
     access::Need,
     audit::{self, AuditEntry},
+    invalidation::Invalidation,
     paging, validate,
 };
 use crate::error::{AppError, AppResult};
@@ -66,8 +67,8 @@ impl Services {
                 .details(json!({ "reason": reason })),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier.invalidate_all();
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         Ok(model)
     }
 
@@ -107,8 +108,8 @@ impl Services {
                 .details(json!({ "reason": reason })),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier.invalidate_all();
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         Ok(model)
     }
 }

@@ -16,6 +16,7 @@ use super::{
     access::{self, Grant, Need},
     audit::{self, AuditEntry},
     ids::new_id,
+    invalidation::Invalidation,
     members::check_assignable,
     permissions::Perm,
     roles::org_role,
@@ -290,8 +291,8 @@ impl Services {
             AuditEntry::new(Some(org), "invite.accept", "invite", invite.id).name(&email),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier.invalidate_all();
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         self.invite_view(invite).await
     }
 

@@ -18,6 +18,7 @@ use super::{
     access::{self, Grant, Need},
     audit::{self, AuditEntry},
     credentials::app_resources,
+    invalidation::Invalidation,
     permissions::{BuiltinRole, Perm},
     roles::org_role,
 };
@@ -166,8 +167,8 @@ impl Services {
                 .details(json!({ "from": old_role.key, "to": new_role.key })),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier.invalidate_all();
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         Ok(Member {
             membership: m,
             customer: CustomerRef::from(&customer),
@@ -233,8 +234,8 @@ impl Services {
                 .details(json!({ "customer_id": m.customer_id, "role": role.key })),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier.invalidate_all();
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         Ok(m.id)
     }
 }

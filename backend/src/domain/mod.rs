@@ -11,6 +11,7 @@ pub mod cli_login;
 pub mod clock;
 pub mod credentials;
 pub mod ids;
+pub mod invalidation;
 pub mod invites;
 pub mod members;
 pub mod orgs;

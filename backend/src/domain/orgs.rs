@@ -15,6 +15,7 @@ use super::{
     access::{Grant, Need},
     audit::{self, AuditEntry},
     ids::new_id,
+    invalidation::Invalidation,
     permissions::{BuiltinRole, Perm},
     validate,
 };
@@ -491,8 +492,8 @@ impl Services {
                 })),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier.invalidate_all();
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         Ok(org)
     }
 

@@ -19,6 +19,7 @@ use super::{
     audit::{self, AuditEntry},
     credentials::app_resources,
     ids::new_id,
+    invalidation::Invalidation,
     permissions::{
         BuiltinRole, Level, Perm, PermissionSet, Resource, is_builtin_resource, valid_resource_name,
     },
@@ -254,8 +255,8 @@ impl Services {
                 .details(json!({ "from": before, "to": role.permissions })),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier.invalidate_all();
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         self.role_view(role).await
     }
 
@@ -344,8 +345,8 @@ impl Services {
                 .name(&resource.name),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier.invalidate_all();
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         Ok(resource)
     }
 

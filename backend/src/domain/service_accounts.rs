@@ -18,6 +18,7 @@ use super::{
     audit::{self, AuditEntry},
     credentials::{self, Created, CredentialView},
     ids::new_id,
+    invalidation::Invalidation,
     members::check_assignable,
     permissions::Perm,
     roles::org_role,
@@ -293,8 +294,8 @@ impl Services {
                 .name(&account.name),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier.invalidate_all();
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         self.service_account_view(account).await
     }
 }

@@ -9,7 +9,7 @@
 use std::{
     sync::{
         Arc, RwLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -160,11 +160,19 @@ pub enum KeyCheck {
 }
 
 /// The verification cache and the set of imported key prefixes.
+///
+/// Two guards keep it from serving what changed: every invalidation bumps a generation,
+/// and a record read from the database is kept only if no invalidation happened while it
+/// was read (so a lookup racing a revoke cannot put the old state back); and while this
+/// node cannot hear other nodes' invalidations (PostgreSQL, listener down) it is not
+/// trusted and every verification reads the database.
 pub struct VerifyCache {
     records: moka::sync::Cache<String, Arc<CredentialRecord>>,
     import_prefixes: RwLock<Vec<String>>,
     hits: AtomicU64,
     lookups: AtomicU64,
+    generation: AtomicU64,
+    trusted: AtomicBool,
 }
 
 impl VerifyCache {
@@ -177,6 +185,44 @@ impl VerifyCache {
             import_prefixes: RwLock::new(Vec::new()),
             hits: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            trusted: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether entries may be served and kept: false while invalidations from other
+    /// nodes could be missed. Distrusting empties the cache.
+    pub fn set_trusted(&self, trusted: bool) {
+        if !trusted {
+            self.trusted.store(false, Ordering::SeqCst);
+            self.invalidate_all();
+        } else {
+            self.invalidate_all();
+            self.trusted.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether the cache is used at all right now.
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::SeqCst)
+    }
+
+    fn get(&self, hash: &TokenHash) -> Option<Arc<CredentialRecord>> {
+        if !self.is_trusted() {
+            return None;
+        }
+        self.records.get(hash.as_str())
+    }
+
+    /// Keeps a record read at `generation`, unless something was invalidated since.
+    fn keep(&self, hash: &TokenHash, record: Arc<CredentialRecord>, generation: u64) {
+        if !self.is_trusted() {
+            return;
+        }
+        self.records.insert(hash.as_str().to_owned(), record);
+        // An invalidation that raced the read may have run before the insert: undo.
+        if self.generation.load(Ordering::SeqCst) != generation {
+            self.records.invalidate(hash.as_str());
         }
     }
 
@@ -192,11 +238,13 @@ impl VerifyCache {
 
     /// Drops one credential; the next use reads it again.
     pub fn invalidate(&self, hash: &TokenHash) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.records.invalidate(hash.as_str());
     }
 
     /// Drops everything (suspension, role and membership changes).
     pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.records.invalidate_all();
     }
 
@@ -483,19 +531,18 @@ impl Services {
                 .map_err(|_| AuthFailure::Malformed)?
                 .hash
         };
-        if let Some(hit) = self.verifier.records.get(hash.as_str()) {
+        if let Some(hit) = self.verifier.get(&hash) {
             self.verifier.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit);
         }
         self.verifier.lookups.fetch_add(1, Ordering::Relaxed);
+        let generation = self.verifier.generation.load(Ordering::SeqCst);
         let loaded = Arc::new(
             load_record(&self.db, &hash)
                 .await?
                 .ok_or(AuthFailure::NotFound)?,
         );
-        self.verifier
-            .records
-            .insert(hash.as_str().to_owned(), loaded.clone());
+        self.verifier.keep(&hash, loaded.clone(), generation);
         Ok(loaded)
     }
 }

@@ -35,6 +35,7 @@ mod isolation;
 mod members;
 mod messages;
 mod privileges;
+mod replicas;
 mod robustness;
 mod running;
 mod sessions;

@@ -22,6 +22,7 @@ use crate::{
         Actor, CredentialKind, Services,
         access::{self, Grant, Need},
         audit::{self, AuditEntry},
+        invalidation::Invalidation,
         paging,
         permissions::{Perm, PermissionSet},
         validate, verify,
@@ -381,9 +382,11 @@ impl Services {
                 .details(details),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier
-            .invalidate(&TokenHash::from_stored(&model.token_hash));
+        self.commit_invalidating(
+            txn,
+            Invalidation::Credential(TokenHash::from_stored(&model.token_hash)),
+        )
+        .await?;
         view(&self.db, model).await
     }
 
@@ -547,9 +550,11 @@ impl Services {
                 })),
         )
         .await?;
-        txn.commit().await?;
-        self.verifier
-            .invalidate(&TokenHash::from_stored(&old.token_hash));
+        self.commit_invalidating(
+            txn,
+            Invalidation::Credential(TokenHash::from_stored(&old.token_hash)),
+        )
+        .await?;
         Ok(Created {
             credential: view(&self.db, new).await?,
             secret: token.token,

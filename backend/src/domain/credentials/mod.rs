@@ -26,6 +26,7 @@ use super::{
     access::{self, Grant, Need},
     audit::{self, AuditEntry},
     ids::new_id,
+    invalidation::Invalidation,
     permissions::{Perm, PermissionSet},
 };
 use crate::{
@@ -377,9 +378,11 @@ impl Services {
         let txn = self.db.begin().await?;
         let model = active.update(&txn).await?;
         audit::record(&txn, grant, entry.name(&model.name)).await?;
-        txn.commit().await?;
-        self.verifier
-            .invalidate(&TokenHash::from_stored(&model.token_hash));
+        self.commit_invalidating(
+            txn,
+            Invalidation::Credential(TokenHash::from_stored(&model.token_hash)),
+        )
+        .await?;
         view(&self.db, model).await
     }
 
