@@ -127,6 +127,11 @@ async fn request_context(
     // The path only: a query string may carry a one-time sign-in token.
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    // Routes, not paths: the label set stays small whatever clients ask for.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let started = std::time::Instant::now();
     REQUEST_ID
         .scope(id, async move {
@@ -151,6 +156,20 @@ async fn request_context(
             if let Ok(v) = HeaderValue::from_str(&current_request_id()) {
                 response.headers_mut().insert("x-request-id", v);
             }
+            let method_label = method.as_str().to_owned();
+            metrics::counter!(
+                crate::metrics::HTTP_REQUESTS,
+                "route" => route.clone(),
+                "method" => method_label.clone(),
+                "status" => response.status().as_str().to_owned()
+            )
+            .increment(1);
+            metrics::histogram!(
+                crate::metrics::HTTP_DURATION,
+                "route" => route,
+                "method" => method_label
+            )
+            .record(started.elapsed().as_secs_f64());
             tracing::debug!(
                 request_id = %current_request_id(),
                 %method,
@@ -216,6 +235,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(rest::health))
         .route("/ready", get(rest::ready))
+        .route("/metrics", get(crate::metrics::render))
         .route(
             "/api/v1/api-keys/verify",
             get(rest::verify::verify_presented),

@@ -205,6 +205,14 @@ pub struct Settings {
     /// Days the log of recent verifications keeps each entry [default: 7].
     #[arg(long, env = "KEYWARD_VERIFICATION_LOG_DAYS", global = true)]
     pub verification_log_days: Option<u32>,
+    /// Bearer token that opens `/metrics` to any client [default: loopback only].
+    #[arg(
+        long,
+        env = "KEYWARD_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<Secret>,
 }
 
 impl Settings {
@@ -238,6 +246,7 @@ impl Settings {
                 .api_key_max_lifetime_days
                 .or(lower.api_key_max_lifetime_days),
             verification_log_days: self.verification_log_days.or(lower.verification_log_days),
+            metrics_token: self.metrics_token.or(lower.metrics_token),
         }
     }
 }
@@ -299,6 +308,8 @@ pub struct Config {
     pub api_key_max_lifetime_days: Option<u32>,
     /// Days the log of recent verifications keeps each entry.
     pub verification_log_days: u32,
+    /// Opens `/metrics` to clients presenting it; without it, loopback only.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Config {
@@ -420,6 +431,12 @@ impl Config {
             pat_max_lifetime_days,
             api_key_max_lifetime_days: s.api_key_max_lifetime_days,
             verification_log_days,
+            metrics_token: match s.metrics_token {
+                Some(t) if t.expose().len() < 16 => {
+                    return Err("metrics_token: must be at least 16 characters".into());
+                }
+                other => other,
+            },
         })
     }
 

@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod graphql;
+pub mod metrics;
 pub mod rest;
 pub mod server;
 pub mod token;

@@ -103,6 +103,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
         config.dashboard_dir = Some(dir.path().to_path_buf());
     }
     let config = Arc::new(config);
+    crate::metrics::handle();
     let services = Services::new(db, config.clone()).await?;
     let app = router(AppState::new(services.clone(), key)?);
     let (shutdown, mut stop) = watch::channel(false);

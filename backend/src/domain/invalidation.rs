@@ -22,6 +22,11 @@ use crate::{error::AppResult, token::TokenHash};
 /// The channel invalidations travel on.
 pub const CHANNEL: &str = "keyward_verification_cache";
 
+/// How often a node checks that its listening connection still hears.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How long a heartbeat may take to come back.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The `application_name` of each node's listening connection.
 pub const LISTENER_NAME: &str = "keyward-invalidations";
 
@@ -32,19 +37,40 @@ pub enum Invalidation {
     Credential(TokenHash),
     /// Everything: suspensions, role and membership changes, service accounts.
     Everything,
+    /// Not a change of a cached record: an imported key's prefix is new, so every node
+    /// reads the list of imported prefixes again.
+    ImportPrefixes,
+}
+
+fn unix_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 impl Invalidation {
+    /// The message: what, and when it was sent (Unix milliseconds), for the delay metric.
     fn payload(&self) -> String {
-        match self {
+        let what = match self {
             Self::Credential(hash) => format!("credential:{}", hash.as_str()),
             Self::Everything => "everything".into(),
+            Self::ImportPrefixes => "import-prefixes".into(),
+        };
+        format!("{what}@{}", unix_millis())
+    }
+
+    /// Reads a message: what it invalidates and when it was sent.
+    fn read(payload: &str) -> (Self, Option<i64>) {
+        match payload.rsplit_once('@') {
+            Some((what, sent)) => (Self::parse(what), sent.parse().ok()),
+            None => (Self::parse(payload), None),
         }
     }
 
-    /// Reads a payload; anything else is treated as [`Invalidation::Everything`], so a
-    /// message this node does not understand still drops what might be stale.
+    /// Reads what a message invalidates; anything else is [`Invalidation::Everything`],
+    /// so a message this node does not understand still drops what might be stale.
     fn parse(payload: &str) -> Self {
+        if payload == "import-prefixes" {
+            return Self::ImportPrefixes;
+        }
         match payload.strip_prefix("credential:") {
             Some(hash) if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 Self::Credential(TokenHash::from_stored(hash))
@@ -70,15 +96,38 @@ impl Services {
             ))
             .await?;
         }
-        txn.commit().await?;
-        self.forget(&what);
+        let committed = txn.commit().await;
+        // Dropped whatever the commit answered: a commit reported failed may have
+        // happened, and a stale entry is worse than a reread one.
+        self.forget(&what).await;
+        committed?;
         Ok(())
     }
 
-    fn forget(&self, what: &Invalidation) {
+    /// Sends a heartbeat on the channel through the shared pool: the listener must hear
+    /// it back, or its connection is taken for dead.
+    async fn ping(&self, token: &str) -> AppResult<()> {
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                [CHANNEL.into(), format!("ping:{token}").into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
+    async fn forget(&self, what: &Invalidation) {
         match what {
             Invalidation::Credential(hash) => self.verifier.invalidate(hash),
             Invalidation::Everything => self.verifier.invalidate_all(),
+            Invalidation::ImportPrefixes => self.reload_import_prefixes().await,
+        }
+    }
+
+    async fn reload_import_prefixes(&self) {
+        if let Err(e) = self.verifier.load_import_prefixes(&self.db).await {
+            tracing::warn!(error = %e, "could not read the imported key prefixes");
         }
     }
 
@@ -88,19 +137,24 @@ impl Services {
     }
 
     /// Listens for other nodes' invalidations until `stop` changes (PostgreSQL only),
-    /// reconnecting after a failure; the cache is trusted only while listening.
+    /// reconnecting after a failure; the cache is trusted only while listening. A
+    /// heartbeat sent through the shared pool every [`HEARTBEAT`] must come back within
+    /// [`HEARTBEAT_TIMEOUT`], so a connection that died without a word (a dropped NAT
+    /// entry, a pooler that never forwards) is noticed too.
     pub async fn listen_for_invalidations(&self, mut stop: watch::Receiver<bool>) {
         if !self.shares_its_database() {
             return;
         }
         self.verifier.set_trusted(false);
+        let node = crate::domain::ids::new_id().simple().to_string();
         let mut backoff = Duration::from_millis(100);
+        let mut beat: u64 = 0;
         loop {
             let listener = tokio::select! {
                 listener = self.listen() => listener,
                 _ = stop.changed() => return,
             };
-            let mut listener = match listener {
+            let listener = match listener {
                 Ok(listener) => listener,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot listen for cache invalidations; verifying from the database meanwhile");
@@ -113,22 +167,67 @@ impl Services {
                 }
             };
             backoff = Duration::from_millis(100);
-            // Whatever was announced before now is unknown: start empty.
+            // Whatever was announced before now is unknown: start empty, and read the
+            // imported prefixes again.
+            self.reload_import_prefixes().await;
             self.verifier.set_trusted(true);
             tracing::debug!("listening for cache invalidations");
+            let mut heartbeat = tokio::time::interval(HEARTBEAT);
+            heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Receiving is not cancel-safe: a task of its own owns the connection and
+            // hands each message over (`None`: the connection is gone).
+            let (messages, mut inbox) = tokio::sync::mpsc::channel::<Option<String>>(1024);
+            let reader = tokio::spawn(receive(listener, messages));
+            // The heartbeat waited for, and by when it must be back.
+            let mut awaited: Option<(String, tokio::time::Instant)> = None;
             loop {
+                let deadline = awaited.as_ref().map(|(_, by)| *by);
                 tokio::select! {
-                    message = listener.try_recv() => match message {
-                        Ok(Some(n)) => self.forget(&Invalidation::parse(n.payload())),
-                        Ok(None) | Err(_) => {
+                    message = inbox.recv() => match message {
+                        Some(Some(payload)) => {
+                            let payload = payload.as_str();
+                            if let Some(token) = payload.strip_prefix("ping:") {
+                                if awaited.as_ref().is_some_and(|(t, _)| t == token) {
+                                    awaited = None;
+                                }
+                                continue;
+                            }
+                            let (what, sent) = Invalidation::read(payload);
+                            self.forget(&what).await;
+                            metrics::counter!(crate::metrics::INVALIDATIONS).increment(1);
+                            if let Some(sent) = sent {
+                                let delay = (unix_millis() - sent).max(0) as f64 / 1000.0;
+                                metrics::histogram!(crate::metrics::INVALIDATION_DELAY).record(delay);
+                            }
+                        }
+                        Some(None) | None => {
                             tracing::warn!("lost the invalidation listener; verifying from the database until it is back");
-                            self.verifier.set_trusted(false);
                             break;
                         }
                     },
-                    _ = stop.changed() => return,
+                    _ = heartbeat.tick(), if awaited.is_none() => {
+                        beat += 1;
+                        let token = format!("{node}:{beat}");
+                        match self.ping(&token).await {
+                            Ok(()) => awaited = Some((token, tokio::time::Instant::now() + HEARTBEAT_TIMEOUT)),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot send the invalidation heartbeat");
+                                break;
+                            }
+                        }
+                    }
+                    () = async { tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)).await }, if deadline.is_some() => {
+                        tracing::warn!("the invalidation heartbeat did not come back; listening again");
+                        break;
+                    }
+                    _ = stop.changed() => {
+                        reader.abort();
+                        return;
+                    }
                 }
             }
+            reader.abort();
+            self.verifier.set_trusted(false);
         }
     }
 
@@ -140,8 +239,26 @@ impl Services {
             .connect_with(options.application_name(LISTENER_NAME))
             .await?;
         let mut listener = PgListener::connect_with(&pool).await?;
+        // This loop reconnects by itself, distrusting the cache first; a silent
+        // reconnect inside the listener would hide the gap.
+        listener.eager_reconnect(false);
         listener.listen(CHANNEL).await?;
         Ok(listener)
+    }
+}
+
+/// Hands every notification `listener` receives to `messages`, then `None` once its
+/// connection is lost.
+async fn receive(mut listener: PgListener, messages: tokio::sync::mpsc::Sender<Option<String>>) {
+    loop {
+        let message = match listener.try_recv().await {
+            Ok(Some(n)) => Some(n.payload().to_owned()),
+            Ok(None) | Err(_) => None,
+        };
+        let lost = message.is_none();
+        if messages.send(message).await.is_err() || lost {
+            return;
+        }
     }
 }
 
@@ -153,10 +270,16 @@ mod tests {
     fn payloads_round_trip_and_anything_unknown_drops_everything() {
         let hash = TokenHash::of("kw_sk_live_example");
         let one = Invalidation::Credential(hash);
-        assert_eq!(Invalidation::parse(&one.payload()), one);
+        let (read, sent) = Invalidation::read(&one.payload());
+        assert_eq!(read, one);
+        assert!(sent.is_some_and(|t| (unix_millis() - t).abs() < 60_000));
         assert_eq!(
-            Invalidation::parse(&Invalidation::Everything.payload()),
+            Invalidation::read(&Invalidation::Everything.payload()).0,
             Invalidation::Everything
+        );
+        assert_eq!(
+            Invalidation::read(&Invalidation::ImportPrefixes.payload()).0,
+            Invalidation::ImportPrefixes
         );
         for odd in ["", "credential:", "credential:xyz", "something new"] {
             assert_eq!(Invalidation::parse(odd), Invalidation::Everything);

@@ -53,6 +53,8 @@ pub struct Inner {
     pub dev_signin: sessions::DevSigninLink,
     /// The one source of the time for services and limiters.
     pub clock: clock::Clock,
+    /// When buffered usage was last written.
+    last_flush: std::sync::Mutex<std::time::Instant>,
 }
 
 impl std::ops::Deref for Services {
@@ -77,7 +79,39 @@ impl Services {
     pub async fn flush_usage(&self) -> crate::error::AppResult<usize> {
         let usage = self.usage.flush(&self.db).await;
         let verifications = self.flush_verifications().await;
-        Ok(usage? + verifications?)
+        let written = usage? + verifications?;
+        *self.last_flush.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+        Ok(written)
+    }
+
+    /// Sets the gauges and totals read from state when `/metrics` is scraped: the
+    /// verification cache, the database pool and how long ago usage was last written.
+    pub fn record_state_metrics(&self) {
+        use metrics::{counter, gauge};
+        counter!("keyward_verify_cache_hits_total").absolute(self.verifier.hits());
+        counter!("keyward_verify_cache_misses_total").absolute(self.verifier.lookups());
+        gauge!("keyward_verify_cache_entries").set(self.verifier.entries() as f64);
+        gauge!("keyward_verify_cache_trusted").set(f64::from(u8::from(self.verifier.is_trusted())));
+        let since_flush = self
+            .last_flush
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        gauge!("keyward_usage_flush_lag_seconds").set(since_flush.as_secs_f64());
+        let (size, idle) = match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            sea_orm::DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => (0, 0),
+        };
+        gauge!("keyward_db_pool_connections", "state" => "idle").set(idle as f64);
+        gauge!("keyward_db_pool_connections", "state" => "in_use")
+            .set(f64::from(size).max(idle as f64) - idle as f64);
     }
 
     /// Closes the database pool (shutdown).
@@ -102,6 +136,10 @@ impl Services {
         let tokens = TokenFormat::with_tags(&config.token_prefix, config.token_tags.clone())
             .map_err(|e| format!("token_prefix: {e}"))?;
         let verifier = verify::VerifyCache::new(config.verify_cache_ttl);
+        // On a shared database the cache is trusted only once this node hears the others.
+        if crate::db::backend_name(&db) == "postgres" {
+            verifier.set_trusted(false);
+        }
         verifier
             .load_import_prefixes(&db)
             .await
@@ -117,6 +155,7 @@ impl Services {
             failures: ratelimit::FailureLimiter::new(clock.clone()),
             clock,
             dev_signin: sessions::DevSigninLink::default(),
+            last_flush: std::sync::Mutex::new(std::time::Instant::now()),
             config,
         })))
     }

@@ -414,7 +414,8 @@ impl Services {
                 .details(json!({ "from": from, "to": org.name })),
         )
         .await?;
-        txn.commit().await?;
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         Ok(org)
     }
 
@@ -536,7 +537,8 @@ impl Services {
                 .details(json!({ "from": from, "to": project.name })),
         )
         .await?;
-        txn.commit().await?;
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         Ok(project)
     }
 }

@@ -292,7 +292,8 @@ impl Services {
             AuditEntry::new(Some(org_id), "role.delete", "role", id).name(&role.name),
         )
         .await?;
-        txn.commit().await?;
+        self.commit_invalidating(txn, Invalidation::Everything)
+            .await?;
         Ok(id)
     }
 

@@ -8,8 +8,8 @@ use sea_orm::{
 use tracing::instrument;
 
 use super::{
-    Actor, CustomerRef, Principal, RequestMeta, Services, access, access::Grant, ids::new_id, orgs,
-    validate,
+    Actor, CustomerRef, Principal, RequestMeta, Services, access, access::Grant, ids::new_id,
+    invalidation::Invalidation, orgs, validate,
 };
 use crate::{
     error::{AppError, AppResult, AuthFailure},
@@ -75,8 +75,12 @@ impl Services {
             .filter(customer::Column::Subject.eq(id.subject.clone()))
             .one(&txn)
             .await?;
+        let mut changed = false;
         let (customer, provisioned) = match existing {
             Some(found) => {
+                // What verification caches about a user (admin power, email, name).
+                changed =
+                    found.is_instance_admin != admin || found.email != email || found.name != name;
                 let mut active: customer::ActiveModel = found.into();
                 active.email = Set(email);
                 active.email_verified = Set(id.email_verified);
@@ -122,7 +126,12 @@ impl Services {
             let org_name = format!("{}'s organization", customer.name);
             orgs::create_org_in(&txn, &Grant::system(actor), customer.id, &org_name, None).await?;
         }
-        txn.commit().await?;
+        if changed {
+            self.commit_invalidating(txn, Invalidation::Everything)
+                .await?;
+        } else {
+            txn.commit().await?;
+        }
         Ok((customer, provisioned))
     }
 

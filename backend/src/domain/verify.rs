@@ -216,7 +216,7 @@ impl VerifyCache {
 
     /// Keeps a record read at `generation`, unless something was invalidated since.
     fn keep(&self, hash: &TokenHash, record: Arc<CredentialRecord>, generation: u64) {
-        if !self.is_trusted() {
+        if !self.is_trusted() || self.generation.load(Ordering::SeqCst) != generation {
             return;
         }
         self.records.insert(hash.as_str().to_owned(), record);
@@ -229,6 +229,11 @@ impl VerifyCache {
     /// Verifications answered from memory so far.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Credentials held in memory now.
+    pub fn entries(&self) -> u64 {
+        self.records.entry_count()
     }
 
     /// Verifications that had to read the database so far.
@@ -508,6 +513,11 @@ impl Services {
             record.credential.id,
             record.rate_limit(self.config.default_rate_limit_per_minute),
         );
+        metrics::counter!(
+            crate::metrics::RATE_LIMIT_DECISIONS,
+            "decision" => if rate.allowed { "allowed" } else { "limited" }
+        )
+        .increment(1);
         if rate.allowed {
             self.usage.record(record.credential.id, ip);
         }

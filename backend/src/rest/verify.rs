@@ -100,13 +100,23 @@ pub async fn verify_presented(
 ) -> Response {
     let raw = match presented_credential(&headers) {
         Ok(Some(raw)) => raw,
-        Ok(None) => return AppError::from(AuthFailure::Missing).into_response(),
-        Err(failure) => return AppError::from(failure).into_response(),
+        Ok(None) => {
+            count(AuthFailure::Missing.code());
+            return AppError::from(AuthFailure::Missing).into_response();
+        }
+        Err(failure) => {
+            count(failure.code());
+            return AppError::from(failure).into_response();
+        }
     };
     let verified = match state.services.verify_presented(&raw, ip.as_deref()).await {
         Ok(v) => v,
-        Err(err) => return err.into_response(),
+        Err(err) => {
+            count(refusal_code(&err));
+            return err.into_response();
+        }
     };
+    count("VALID");
     let mut body = describe(&verified, scope_strings(verified.record.effective_scopes()));
     body.insert("valid".into(), Value::Bool(true));
     let mut response = Json(Value::Object(body)).into_response();
@@ -175,6 +185,7 @@ pub async fn verify_body(
         .await;
     match check {
         Ok(KeyCheck::Refused(failure)) => {
+            count(failure.code());
             Json(json!({ "valid": false, "code": failure.code() })).into_response()
         }
         Ok(KeyCheck::Checked {
@@ -183,6 +194,7 @@ pub async fn verify_body(
             missing,
             verified,
         }) => {
+            count(outcome.code());
             let mut body = describe(&verified, scope_strings(scopes));
             body.insert("valid".into(), Value::Bool(outcome == Outcome::Valid));
             body.insert("code".into(), Value::String(outcome.code().into()));
@@ -191,6 +203,23 @@ pub async fn verify_body(
             }
             Json(Value::Object(body)).into_response()
         }
-        Err(err) => err.into_response(),
+        Err(err) => {
+            count(refusal_code(&err));
+            err.into_response()
+        }
+    }
+}
+
+/// Counts an answer of either endpoint by its code (`/metrics`).
+fn count(code: &'static str) {
+    metrics::counter!(crate::metrics::VERIFICATIONS, "code" => code).increment(1);
+}
+
+/// The code of a verification that ended in an error.
+fn refusal_code(err: &AppError) -> &'static str {
+    match err {
+        AppError::Unauthenticated(failure) => failure.code(),
+        AppError::RateLimited { .. } => "RATE_LIMITED",
+        _ => "ERROR",
     }
 }

@@ -34,6 +34,7 @@ mod input;
 mod isolation;
 mod members;
 mod messages;
+mod metrics;
 mod privileges;
 mod replicas;
 mod robustness;

@@ -175,6 +175,22 @@ async fn every_change_reaches_every_node() {
     .data();
     until_answer(&app, &b_base, &secret, (200, "")).await;
 
+    // A key imported on A verifies on B: B learns the new prefix.
+    let legacy = "vc_0123456789abcdef0123456789abcdef";
+    app.gql(
+        &admin.pat,
+        "mutation($i: ImportApiKeyInput!) { importApiKey(input: $i) { id } }",
+        json!({ "i": {
+            "organizationId": org,
+            "name": "migrated",
+            "sha256": tests::sha256_hex(legacy),
+            "prefix": "vc_",
+        } }),
+    )
+    .await
+    .data();
+    until_answer(&app, &b_base, legacy, (200, "")).await;
+
     b.shutdown().await;
     app.finish().await;
 }

@@ -673,8 +673,9 @@ impl Services {
                 .details(json!({ "prefix": prefix, "project_id": model.project_id, "scopes": model.scopes })),
         )
         .await?;
-        txn.commit().await?;
         self.verifier.add_import_prefix(&prefix);
+        self.commit_invalidating(txn, Invalidation::ImportPrefixes)
+            .await?;
         view(&self.db, model).await
     }
 }
