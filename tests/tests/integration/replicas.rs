@@ -247,3 +247,45 @@ async fn a_node_that_stops_hearing_stops_trusting_its_cache() {
     until_listening(app.services()).await;
     app.finish().await;
 }
+
+/// Usage stays exact when several nodes serve the same key: each adds what it counted,
+/// and a clean shutdown writes what was still buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_stays_exact_across_nodes() {
+    if tests::postgres_url().is_none() {
+        return;
+    }
+    let mut app = TestApp::spawn(Db::Postgres).await;
+    let b = app.another_node().await;
+    let b_base = format!("http://{}", b.addr);
+    let admin = app.bootstrap("ada@example.com").await;
+    let (id, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "shared", "rateLimitPerMinute": 10000 }),
+        )
+        .await;
+    let a_base = app.base.clone();
+    let mut sent = 0;
+    for i in 0..300 {
+        let base = if i % 3 == 0 { &a_base } else { &b_base };
+        assert_eq!(verify_at(&app.client, base, &secret).await.0, 200);
+        sent += 1;
+    }
+    // Both nodes stop cleanly with counts still buffered; then one comes back to read.
+    b.shutdown().await;
+    app.stop_server().await;
+    let app = app.restart().await;
+    let r = app
+        .gql(
+            &admin.pat,
+            "query($id: ID!) { apiKey(id: $id) { requestCount } usage(credentialId: $id) { total } }",
+            json!({ "id": id }),
+        )
+        .await
+        .data();
+    // The PAT's own use for this query is not the key's.
+    assert_eq!(r["apiKey"]["requestCount"], sent, "{r}");
+    assert_eq!(r["usage"]["total"], sent, "{r}");
+    app.finish().await;
+}
