@@ -16,15 +16,13 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use entity::{credential, customer, organization, prelude::*, project, service_account};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use tracing::instrument;
 
 use super::{
-    AuthedCredential, CredentialKind, CustomerRef, Principal, Services, access,
+    AuthedCredential, CredentialKind, CustomerRef, Principal, Services,
     analytics::{Outcome, Tags},
-    credentials::{self, Status, app_resources, stored_scopes},
+    credentials::{self, Status},
     permissions::{Perm, PermissionSet},
     principal::ServiceAccountRef,
     ratelimit::RateDecision,
@@ -294,58 +292,9 @@ impl VerifyCache {
     }
 }
 
-/// Loads a credential with its owner, organization and project.
-pub async fn load_record<C: ConnectionTrait>(
-    db: &C,
-    hash: &TokenHash,
-) -> Result<Option<CredentialRecord>, AppError> {
-    let Some(credential) = Credential::find()
-        .filter(credential::Column::TokenHash.eq(hash.as_str()))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let customer = match credential.customer_id {
-        Some(id) => Customer::find_by_id(id).one(db).await?,
-        None => None,
-    };
-    let service_account = match credential.service_account_id {
-        Some(id) => ServiceAccount::find_by_id(id).one(db).await?,
-        None => None,
-    };
-    let organization = match credential.organization_id {
-        Some(id) => Organization::find_by_id(id).one(db).await?,
-        None => None,
-    };
-    let project = match credential.project_id {
-        Some(id) => Project::find_by_id(id).one(db).await?,
-        None => None,
-    };
-    let role = match (credential.organization_id, &service_account, &customer) {
-        (Some(_), Some(sa), _) => Role::find_by_id(sa.role_id).one(db).await?,
-        (Some(org), None, Some(c)) => access::member_role(db, org, c.id).await?,
-        _ => None,
-    };
-    let owner_permissions = role.as_ref().map(access::role_permissions).transpose()?;
-    let kind = CredentialKind::parse(&credential.kind)?;
-    let scopes = stored_scopes(&credential)?;
-    let app_resources = match credential.organization_id {
-        Some(org) => app_resources(db, &[org]).await?,
-        None => vec![],
-    };
-    Ok(Some(CredentialRecord {
-        credential,
-        kind,
-        scopes,
-        customer,
-        service_account,
-        organization,
-        project,
-        owner_permissions,
-        app_resources,
-    }))
-}
+mod record;
+
+pub use record::load_record;
 
 impl Services {
     /// Authenticates a presented credential: `Err(AuthFailure)` for every reason it may

@@ -1,0 +1,143 @@
+//! Loading what verification needs about one credential in one round trip: the
+//! credential, its user or service account, organization, project, the role that bounds
+//! it (the user's membership role, or the service account's) and the organization's
+//! application resources, joined in a single statement.
+
+use entity::{credential, customer, organization, project, role, service_account};
+use sea_orm::{
+    ConnectionTrait, DbBackend, FromQueryResult, Iterable, QueryResult,
+    sea_query::{Alias, Expr, ExprTrait, IntoIden, JoinType, Query, SelectStatement},
+};
+
+use super::CredentialRecord;
+use crate::{
+    domain::{CredentialKind, access, credentials::stored_scopes},
+    error::AppError,
+    token::TokenHash,
+};
+
+/// Selects every column of `E` from the table aliased `table`, as `{table}_{column}`.
+fn columns<E: sea_orm::EntityTrait>(q: &mut SelectStatement, table: &str) {
+    for col in E::Column::iter() {
+        let name = col.into_iden().to_string();
+        q.expr_as(
+            Expr::col((Alias::new(table), Alias::new(name.as_str()))),
+            Alias::new(format!("{table}_{name}")),
+        );
+    }
+}
+
+/// The organization's application resources as a JSON array of names, as text.
+fn app_resources(backend: DbBackend) -> Expr {
+    Expr::cust(match backend {
+        DbBackend::Postgres => {
+            "(SELECT COALESCE(json_agg(ar.name), '[]'::json)::text FROM application_resources ar \
+             WHERE ar.organization_id = c.organization_id)"
+        }
+        _ => {
+            "(SELECT json_group_array(ar.name) FROM application_resources ar \
+             WHERE ar.organization_id = c.organization_id)"
+        }
+    })
+}
+
+fn statement(backend: DbBackend, hash: &TokenHash) -> sea_orm::Statement {
+    let mut q = Query::select();
+    q.from_as(credential::Entity, Alias::new("c"));
+    columns::<credential::Entity>(&mut q, "c");
+    columns::<customer::Entity>(&mut q, "cu");
+    columns::<service_account::Entity>(&mut q, "sa");
+    columns::<organization::Entity>(&mut q, "o");
+    columns::<project::Entity>(&mut q, "p");
+    columns::<role::Entity>(&mut q, "r");
+    q.expr_as(app_resources(backend), Alias::new("apps"));
+    let on = |sql: &str| Expr::cust(sql.to_owned());
+    q.join_as(
+        JoinType::LeftJoin,
+        customer::Entity,
+        Alias::new("cu"),
+        on("cu.id = c.customer_id"),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        service_account::Entity,
+        Alias::new("sa"),
+        on("sa.id = c.service_account_id"),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        organization::Entity,
+        Alias::new("o"),
+        on("o.id = c.organization_id"),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        project::Entity,
+        Alias::new("p"),
+        on("p.id = c.project_id"),
+    )
+    // A user's key is bounded by the user's membership in the key's organization.
+    .join_as(
+        JoinType::LeftJoin,
+        entity::membership::Entity,
+        Alias::new("m"),
+        on(
+            "c.service_account_id IS NULL AND m.organization_id = c.organization_id \
+            AND m.customer_id = c.customer_id",
+        ),
+    )
+    // … a service account's key by the account's role; a key outside an organization
+    // by none.
+    .join_as(
+        JoinType::LeftJoin,
+        role::Entity,
+        Alias::new("r"),
+        on("c.organization_id IS NOT NULL AND r.id = \
+            (CASE WHEN c.service_account_id IS NOT NULL THEN sa.role_id ELSE m.role_id END)"),
+    )
+    .and_where(Expr::col((Alias::new("c"), credential::Column::TokenHash)).eq(hash.as_str()));
+    backend.build(&q)
+}
+
+/// A model of a left-joined table: `None` when the row has none (its id is null); a row
+/// that is there but does not decode is an error, never `None`.
+fn joined<M: FromQueryResult>(row: &QueryResult, table: &str) -> Result<Option<M>, AppError> {
+    let pre = format!("{table}_");
+    let id: Option<uuid::Uuid> = row.try_get(&pre, "id")?;
+    match id {
+        None => Ok(None),
+        Some(_) => Ok(Some(M::from_query_result(row, &pre)?)),
+    }
+}
+
+/// Loads a credential with everything verification needs, in one statement.
+pub async fn load_record<C: ConnectionTrait>(
+    db: &C,
+    hash: &TokenHash,
+) -> Result<Option<CredentialRecord>, AppError> {
+    let Some(row) = db
+        .query_one_raw(statement(db.get_database_backend(), hash))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let credential = credential::Model::from_query_result(&row, "c_")?;
+    let role: Option<role::Model> = joined(&row, "r")?;
+    let owner_permissions = role.as_ref().map(access::role_permissions).transpose()?;
+    let apps: String = row.try_get("", "apps")?;
+    let mut app_resources: Vec<String> =
+        serde_json::from_str(&apps).map_err(|e| access::corrupt("application resources", e))?;
+    app_resources.sort();
+    app_resources.dedup();
+    Ok(Some(CredentialRecord {
+        kind: CredentialKind::parse(&credential.kind)?,
+        scopes: stored_scopes(&credential)?,
+        customer: joined(&row, "cu")?,
+        service_account: joined(&row, "sa")?,
+        organization: joined(&row, "o")?,
+        project: joined(&row, "p")?,
+        owner_permissions,
+        app_resources,
+        credential,
+    }))
+}
