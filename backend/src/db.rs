@@ -16,7 +16,7 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
 ///
 /// SQLite runs in WAL mode with foreign keys on and a single pooled connection, so writes
 /// never race each other inside the process; other processes (e.g. `bootstrap`) wait on
-/// the busy timeout.
+/// the busy timeout. Verification reads beside it (see [`connect_readers`]).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -35,6 +35,35 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     }
     Database::connect(options).await
 }
+
+/// Connections for verification lookups, beside the writer: on a SQLite file, a pool of
+/// read-only connections that read in parallel under WAL while the one writer writes;
+/// elsewhere (PostgreSQL, an in-memory SQLite) the same pool as `writer`.
+pub async fn connect_readers(
+    url: &str,
+    writer: &DatabaseConnection,
+) -> Result<DatabaseConnection, DbErr> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if !url.starts_with("sqlite:") || in_memory {
+        return Ok(writer.clone());
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(READERS)
+        .map_sqlx_sqlite_opts(|o| {
+            o.read_only(true)
+                .create_if_missing(false)
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+        });
+    Database::connect(options).await
+}
+
+/// Read-only SQLite connections for verification.
+const READERS: u32 = 4;
 
 /// Whether migrations are all applied (readiness).
 pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {

@@ -43,6 +43,8 @@ pub struct Services(Arc<Inner>);
 pub struct Inner {
     /// Only the services touch the database: an edge (a resolver, a handler) cannot.
     pub(in crate::domain) db: DatabaseConnection,
+    /// Where verification reads: read-only connections beside the writer on SQLite.
+    pub(in crate::domain) reads: DatabaseConnection,
     pub config: Arc<Config>,
     pub tokens: TokenFormat,
     pub verifier: verify::VerifyCache,
@@ -114,8 +116,9 @@ impl Services {
             .set(f64::from(size).max(idle as f64) - idle as f64);
     }
 
-    /// Closes the database pool (shutdown).
+    /// Closes the database pools (shutdown).
     pub async fn close(&self) {
+        let _ = self.reads.clone().close().await;
         let _ = self.db.clone().close().await;
     }
 
@@ -145,8 +148,12 @@ impl Services {
             .await
             .map_err(|e| format!("loading imported key prefixes: {e}"))?;
         let clock = clock::Clock::system();
+        let reads = crate::db::connect_readers(&config.database_url, &db)
+            .await
+            .map_err(|e| format!("opening the readers: {e}"))?;
         Ok(Self(Arc::new(Inner {
             db,
+            reads,
             tokens,
             verifier,
             usage: usage::UsageRecorder::default(),

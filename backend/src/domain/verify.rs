@@ -497,7 +497,7 @@ impl Services {
         self.verifier.lookups.fetch_add(1, Ordering::Relaxed);
         let generation = self.verifier.generation.load(Ordering::SeqCst);
         let loaded = Arc::new(
-            load_record(&self.db, &hash)
+            load_record(&self.reads, &hash)
                 .await?
                 .ok_or(AuthFailure::NotFound)?,
         );
