@@ -121,7 +121,10 @@ impl Services {
         match what {
             Invalidation::Credential(hash) => self.verifier.invalidate(hash),
             Invalidation::Everything => self.verifier.invalidate_all(),
-            Invalidation::ImportPrefixes => self.reload_import_prefixes().await,
+            Invalidation::ImportPrefixes => {
+                self.verifier.forget_all_absent();
+                self.reload_import_prefixes().await;
+            }
         }
     }
 

@@ -222,7 +222,13 @@ impl Services {
             .tokens
             .generate(TokenKind::ServiceAccount)
             .map_err(AppError::internal)?;
-        let mut row = credentials::new_row(&token, CredentialKind::ServiceAccountKey, name, now);
+        let mut row = credentials::new_row(
+            &self.verifier,
+            &token,
+            CredentialKind::ServiceAccountKey,
+            name,
+            now,
+        );
         row.organization_id = Set(Some(org_id));
         row.project_id = Set(input.project_id);
         row.service_account_id = Set(Some(account.id));

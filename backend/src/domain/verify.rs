@@ -157,6 +157,9 @@ pub enum KeyCheck {
     },
 }
 
+/// How long a well-formed token that named no credential is remembered as unknown.
+const ABSENT_TTL: Duration = Duration::from_secs(10);
+
 /// The verification cache and the set of imported key prefixes.
 ///
 /// Two guards keep it from serving what changed: every invalidation bumps a generation,
@@ -166,6 +169,9 @@ pub enum KeyCheck {
 /// trusted and every verification reads the database.
 pub struct VerifyCache {
     records: moka::sync::Cache<String, Arc<CredentialRecord>>,
+    /// Well-formed tokens that named no credential, briefly: a flood of unknown tokens
+    /// does not reach the database. Dropped when a credential is created or imported.
+    absent: moka::sync::Cache<String, ()>,
     import_prefixes: RwLock<Vec<String>>,
     hits: AtomicU64,
     lookups: AtomicU64,
@@ -179,6 +185,10 @@ impl VerifyCache {
             records: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(ttl)
+                .build(),
+            absent: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(ABSENT_TTL)
                 .build(),
             import_prefixes: RwLock::new(Vec::new()),
             hits: AtomicU64::new(0),
@@ -243,12 +253,41 @@ impl VerifyCache {
     pub fn invalidate(&self, hash: &TokenHash) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.records.invalidate(hash.as_str());
+        self.absent.invalidate(hash.as_str());
     }
 
     /// Drops everything (suspension, role and membership changes).
     pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.records.invalidate_all();
+        self.absent.invalidate_all();
+    }
+
+    /// A credential with this hash is about to exist: it is no longer unknown.
+    pub fn forget_absent(&self, hash: &TokenHash) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.absent.invalidate(hash.as_str());
+    }
+
+    /// Imported hashes may have been presented before: none is unknown any more.
+    pub fn forget_all_absent(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.absent.invalidate_all();
+    }
+
+    fn known_absent(&self, hash: &TokenHash) -> bool {
+        self.is_trusted() && self.absent.contains_key(hash.as_str())
+    }
+
+    /// Remembers that `hash` named nothing when read at `generation`.
+    fn note_absent(&self, hash: &TokenHash, generation: u64) {
+        if !self.is_trusted() || self.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        self.absent.insert(hash.as_str().to_owned(), ());
+        if self.generation.load(Ordering::SeqCst) != generation {
+            self.absent.invalidate(hash.as_str());
+        }
     }
 
     /// Reads the prefixes of imported keys.
@@ -494,13 +533,17 @@ impl Services {
             self.verifier.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(hit);
         }
+        if self.verifier.known_absent(&hash) {
+            self.verifier.hits.fetch_add(1, Ordering::Relaxed);
+            return Err(AuthFailure::NotFound.into());
+        }
         self.verifier.lookups.fetch_add(1, Ordering::Relaxed);
         let generation = self.verifier.generation.load(Ordering::SeqCst);
-        let loaded = Arc::new(
-            load_record(&self.reads, &hash)
-                .await?
-                .ok_or(AuthFailure::NotFound)?,
-        );
+        let Some(loaded) = load_record(&self.reads, &hash).await? else {
+            self.verifier.note_absent(&hash, generation);
+            return Err(AuthFailure::NotFound.into());
+        };
+        let loaded = Arc::new(loaded);
         self.verifier.keep(&hash, loaded.clone(), generation);
         Ok(loaded)
     }

@@ -213,7 +213,7 @@ impl Services {
         };
         let token = self.tokens.generate(kind).map_err(AppError::internal)?;
         let mut row = user_key_row(
-            new_row(&token, CredentialKind::ApiKey, name, now),
+            new_row(&self.verifier, &token, CredentialKind::ApiKey, name, now),
             &KeyOwner {
                 organization_id: input.organization_id,
                 project_id: input.project_id,
@@ -510,7 +510,7 @@ impl Services {
             _ => TokenKind::ApiKeyLive,
         };
         let token = self.tokens.generate(kind).map_err(AppError::internal)?;
-        let mut row = new_row(&token, old_kind, old.name.clone(), now);
+        let mut row = new_row(&self.verifier, &token, old_kind, old.name.clone(), now);
         row.organization_id = Set(old.organization_id);
         row.project_id = Set(old.project_id);
         row.customer_id = Set(old.customer_id);
@@ -637,6 +637,7 @@ impl Services {
         };
         let mut row = user_key_row(
             new_row(
+                &self.verifier,
                 &stub,
                 CredentialKind::ApiKey,
                 name,

@@ -28,6 +28,7 @@ use super::{
     ids::new_id,
     invalidation::Invalidation,
     permissions::{Perm, PermissionSet},
+    verify,
 };
 use crate::{
     error::{AppError, AppResult},
@@ -278,13 +279,16 @@ pub(super) async fn view<C: ConnectionTrait>(
         .ok_or_else(|| AppError::internal(std::io::Error::other("credential view vanished")))
 }
 
-/// Fields of a new credential row; the caller fills in the owner and settings.
+/// Fields of a new credential row; the caller fills in the owner and settings. The
+/// token stops being remembered as unknown (see [`verify::VerifyCache`]).
 pub(super) fn new_row(
+    verifier: &verify::VerifyCache,
     token: &NewToken,
     kind: CredentialKind,
     name: String,
     now: DateTime<Utc>,
 ) -> credential::ActiveModel {
+    verifier.forget_absent(&token.hash);
     credential::ActiveModel {
         id: Set(new_id()),
         kind: Set(kind.as_str().into()),

@@ -51,7 +51,13 @@ pub async fn issue_pat_in<C: ConnectionTrait>(
         .tokens
         .generate(TokenKind::Pat)
         .map_err(AppError::internal)?;
-    let mut row = new_row(&token, CredentialKind::Pat, name, services.clock.now());
+    let mut row = new_row(
+        &services.verifier,
+        &token,
+        CredentialKind::Pat,
+        name,
+        services.clock.now(),
+    );
     row.customer_id = Set(Some(customer_id));
     row.created_by = Set(Some(customer_id));
     row.expires_at = Set(Some(expires_at));
