@@ -205,6 +205,10 @@ pub struct Settings {
     /// Days the log of recent verifications keeps each entry [default: 7].
     #[arg(long, env = "KEYWARD_VERIFICATION_LOG_DAYS", global = true)]
     pub verification_log_days: Option<u32>,
+    /// Redis shared by every node for rate limits, e.g. `redis://127.0.0.1:6379`
+    /// [default: each node limits alone].
+    #[arg(long, env = "KEYWARD_REDIS_URL", hide_env_values = true, global = true)]
+    pub redis_url: Option<Secret>,
     /// Bearer token that opens `/metrics` to any client [default: loopback only].
     #[arg(
         long,
@@ -247,6 +251,7 @@ impl Settings {
                 .or(lower.api_key_max_lifetime_days),
             verification_log_days: self.verification_log_days.or(lower.verification_log_days),
             metrics_token: self.metrics_token.or(lower.metrics_token),
+            redis_url: self.redis_url.or(lower.redis_url),
         }
     }
 }
@@ -310,6 +315,8 @@ pub struct Config {
     pub verification_log_days: u32,
     /// Opens `/metrics` to clients presenting it; without it, loopback only.
     pub metrics_token: Option<Secret>,
+    /// Redis for rate limits shared by every node (its URL may hold a password).
+    pub redis_url: Option<Secret>,
 }
 
 impl Config {
@@ -431,6 +438,7 @@ impl Config {
             pat_max_lifetime_days,
             api_key_max_lifetime_days: s.api_key_max_lifetime_days,
             verification_log_days,
+            redis_url: s.redis_url,
             metrics_token: match s.metrics_token {
                 Some(t) if t.expose().len() < 16 => {
                     return Err("metrics_token: must be at least 16 characters".into());

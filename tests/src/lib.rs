@@ -101,6 +101,21 @@ pub struct Admin {
     pub project_id: String,
 }
 
+/// The Redis for shared rate limits, from `KEYWARD_TEST_REDIS_URL`; `None` skips the
+/// tests that need it, except on CI, where it must be set.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("KEYWARD_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "KEYWARD_TEST_REDIS_URL must be set on CI so the shared rate limits are tested"
+            );
+            None
+        }
+    }
+}
+
 /// Replaces the database name of a PostgreSQL URL.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
@@ -237,9 +252,14 @@ impl TestApp {
     /// Starts another node on the same database (its own pool, cache and listener),
     /// as a second replica behind a load balancer would be.
     pub async fn another_node(&self) -> Running {
-        backend::server::start(Config::for_tests(&self.database_url))
-            .await
-            .unwrap()
+        self.another_node_with(|_| {}).await
+    }
+
+    /// [`Self::another_node`] after adjusting its configuration.
+    pub async fn another_node_with(&self, adjust: impl FnOnce(&mut Config)) -> Running {
+        let mut config = Config::for_tests(&self.database_url);
+        adjust(&mut config);
+        backend::server::start(config).await.unwrap()
     }
 
     /// Stops the server and drops the database.

@@ -21,6 +21,7 @@ use super::{
     audit::{self, AuditEntry},
     credentials::{self, PAT_DEFAULT_LIFETIME},
     ids::new_id,
+    ratelimit::Subject,
     validate,
 };
 use crate::{
@@ -310,7 +311,14 @@ impl Services {
     /// per user, so codes cannot be guessed.
     pub async fn device_login(&self, actor: &Actor, user_code: &str) -> AppResult<DeviceView> {
         let (customer, _) = self.approving_user(actor).await?;
-        let decision = self.limiter.check(customer, USER_CODE_LOOKUPS_PER_MINUTE);
+        let decision = self
+            .limiter
+            .check(
+                Subject::CodeLookups(customer),
+                USER_CODE_LOOKUPS_PER_MINUTE,
+                false,
+            )
+            .await;
         if !decision.allowed {
             return Err(AppError::RateLimited {
                 retry_after_secs: decision.retry_after_secs,
@@ -335,7 +343,14 @@ impl Services {
         approve: bool,
     ) -> AppResult<DeviceView> {
         let (customer, grant) = self.approving_user(actor).await?;
-        let decision = self.limiter.check(customer, USER_CODE_LOOKUPS_PER_MINUTE);
+        let decision = self
+            .limiter
+            .check(
+                Subject::CodeLookups(customer),
+                USER_CODE_LOOKUPS_PER_MINUTE,
+                false,
+            )
+            .await;
         if !decision.allowed {
             return Err(AppError::RateLimited {
                 retry_after_secs: decision.retry_after_secs,

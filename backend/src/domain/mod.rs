@@ -158,7 +158,10 @@ impl Services {
             verifier,
             usage: usage::UsageRecorder::default(),
             verifications: analytics::VerificationRecorder::default(),
-            limiter: ratelimit::RateLimiter::new(clock.clone()),
+            limiter: ratelimit::RateLimiter::new(
+                clock.clone(),
+                config.redis_url.as_ref().map(|u| u.expose()),
+            )?,
             failures: ratelimit::FailureLimiter::new(clock.clone()),
             clock,
             dev_signin: sessions::DevSigninLink::default(),

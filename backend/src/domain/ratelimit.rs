@@ -1,5 +1,10 @@
-//! Rate limits (SPEC §10), GCRA via `governor`: requests per minute per credential, and
-//! failed verifications per client address.
+//! Rate limits (SPEC §10): requests per minute per credential and per signed-in user,
+//! and failed verifications per client address, all GCRA.
+//!
+//! Each node limits alone with `governor`; with `KEYWARD_REDIS_URL` the per-credential
+//! and per-user limits are shared by every node through Redis: one `EVALSHA` of a GCRA
+//! script per request, timed by Redis's own clock. When Redis cannot answer in time the
+//! organization's policy decides: refuse (the default) or let the request through.
 
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
@@ -27,28 +32,84 @@ pub struct RateDecision {
     pub retry_after_secs: u64,
 }
 
-/// One limiter per credential and limit.
+/// What a limit counts requests of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// Requests made with a credential.
+    Credential(Uuid),
+    /// Requests a user makes with dashboard sessions.
+    User(Uuid),
+    /// Device-code lookups a user makes (guessing codes).
+    CodeLookups(Uuid),
+}
+
+impl Subject {
+    fn key(self) -> String {
+        match self {
+            Self::Credential(id) => format!("credential:{id}"),
+            Self::User(id) => format!("user:{id}"),
+            Self::CodeLookups(id) => format!("code-lookups:{id}"),
+        }
+    }
+}
+
+/// One limiter per subject and limit, here or in Redis.
 pub struct RateLimiter {
-    limiters: moka::sync::Cache<(Uuid, u32), Arc<Limiter>>,
+    limiters: moka::sync::Cache<(Subject, u32), Arc<Limiter>>,
     clock: Clock,
+    shared: Option<SharedLimits>,
 }
 
 impl RateLimiter {
-    pub fn new(clock: Clock) -> Self {
-        Self {
+    pub fn new(clock: Clock, redis_url: Option<&str>) -> Result<Self, String> {
+        Ok(Self {
             // Idle limiters are full again after a minute, so forgetting them loses nothing.
             limiters: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_idle(Duration::from_secs(120))
                 .build(),
             clock,
+            shared: redis_url.map(SharedLimits::new).transpose()?,
+        })
+    }
+
+    /// Whether the limits are shared through Redis.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Counts one request of `subject` against `per_minute`. With
+    /// Redis and no answer from it, `fail_open` lets the request through; otherwise it
+    /// is refused for a second.
+    pub async fn check(&self, subject: Subject, per_minute: u32, fail_open: bool) -> RateDecision {
+        let Some(shared) = &self.shared else {
+            return self.check_here(subject, per_minute);
+        };
+        let limit = per_minute.max(1);
+        match shared.check(subject, limit).await {
+            Ok(decision) => decision,
+            Err(e) => {
+                metrics::counter!(
+                    crate::metrics::RATE_LIMIT_DECISIONS,
+                    "decision" => if fail_open { "undecided_allowed" } else { "undecided_refused" }
+                )
+                .increment(1);
+                tracing::warn!(error = %e, fail_open, "the shared rate limiter could not answer");
+                RateDecision {
+                    allowed: fail_open,
+                    limit,
+                    remaining: if fail_open { limit } else { 0 },
+                    reset_secs: if fail_open { 0 } else { 1 },
+                    retry_after_secs: if fail_open { 0 } else { 1 },
+                }
+            }
         }
     }
 
-    /// Counts one request by `id` against `per_minute`.
-    pub fn check(&self, id: Uuid, per_minute: u32) -> RateDecision {
+    /// Counts one request against this node's own limiter.
+    fn check_here(&self, subject: Subject, per_minute: u32) -> RateDecision {
         let limit = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let limiter = self.limiters.get_with((id, limit.get()), || {
+        let limiter = self.limiters.get_with((subject, limit.get()), || {
             Arc::new(
                 Gcra::direct_with_clock(Quota::per_minute(limit), self.clock.clone())
                     .with_middleware(),
@@ -81,6 +142,115 @@ impl RateLimiter {
                 }
             }
         }
+    }
+}
+
+/// GCRA in Redis: the key holds the theoretical arrival time in milliseconds of Redis's
+/// clock. Answers `{allowed, remaining, reset_ms, retry_ms}`.
+const GCRA: &str = r#"
+local period = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local interval = period / limit
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > period then
+  return {0, 0, math.ceil(tat - now), math.ceil(new_tat - period - now)}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now))
+local remaining = math.floor((period - (new_tat - now)) / interval)
+return {1, remaining, math.ceil(new_tat - now), 0}
+"#;
+
+/// How long a shared check may take before the organization's policy decides.
+const SHARED_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// After Redis failed, how long before it is tried again.
+const SHARED_RETRY: Duration = Duration::from_secs(1);
+
+/// Limits shared by every node through Redis.
+struct SharedLimits {
+    client: redis::Client,
+    connection: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
+    failed_at: std::sync::Mutex<Option<std::time::Instant>>,
+    script: redis::Script,
+}
+
+impl SharedLimits {
+    fn new(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            client: redis::Client::open(url).map_err(|e| format!("redis_url: {e}"))?,
+            connection: tokio::sync::Mutex::new(None),
+            failed_at: std::sync::Mutex::new(None),
+            script: redis::Script::new(GCRA),
+        })
+    }
+
+    async fn connection(&self) -> Result<redis::aio::ConnectionManager, String> {
+        if let Some(conn) = self.connection.lock().await.as_ref() {
+            return Ok(conn.clone());
+        }
+        let recently = self
+            .failed_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < SHARED_RETRY);
+        if recently {
+            return Err("redis was unreachable a moment ago".into());
+        }
+        let mut slot = self.connection.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(SHARED_TIMEOUT))
+            .set_response_timeout(Some(SHARED_TIMEOUT))
+            .set_number_of_retries(1);
+        match tokio::time::timeout(
+            SHARED_TIMEOUT,
+            redis::aio::ConnectionManager::new_with_config(self.client.clone(), config),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => {
+                *slot = Some(conn.clone());
+                Ok(conn)
+            }
+            Ok(Err(e)) => Err(self.failed(e.to_string())),
+            Err(_) => Err(self.failed("connecting timed out".into())),
+        }
+    }
+
+    fn failed(&self, error: String) -> String {
+        *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+        error
+    }
+
+    async fn check(&self, subject: Subject, limit: u32) -> Result<RateDecision, String> {
+        let mut conn = self.connection().await?;
+        let mut invocation = self
+            .script
+            .key(format!("keyward:rl:{}:{limit}", subject.key()));
+        invocation.arg(60_000).arg(limit);
+        let answer: Result<(i64, i64, i64, i64), _> =
+            tokio::time::timeout(SHARED_TIMEOUT, invocation.invoke_async(&mut conn))
+                .await
+                .map_err(|_| "timed out".to_owned())?;
+        let (allowed, remaining, reset_ms, retry_ms) = answer.map_err(|e| e.to_string())?;
+        let secs = |ms: i64| u64::try_from(ms).unwrap_or(0).div_ceil(1000);
+        Ok(RateDecision {
+            allowed: allowed == 1,
+            limit,
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset_secs: secs(reset_ms),
+            retry_after_secs: if allowed == 1 {
+                0
+            } else {
+                secs(retry_ms).max(1)
+            },
+        })
     }
 }
 
@@ -138,18 +308,20 @@ mod tests {
 
     #[test]
     fn refuses_past_the_limit_and_reports_remaining() {
-        let limiter = RateLimiter::new(Clock::system());
-        let id = Uuid::now_v7();
-        let first = limiter.check(id, 3);
+        let limiter = RateLimiter::new(Clock::system(), None).unwrap();
+        let id = Subject::Credential(Uuid::now_v7());
+        let first = limiter.check_here(id, 3);
         assert!(first.allowed);
         assert_eq!(first.remaining, 2);
-        assert!(limiter.check(id, 3).allowed);
-        assert!(limiter.check(id, 3).allowed);
-        let refused = limiter.check(id, 3);
+        assert!(limiter.check_here(id, 3).allowed);
+        assert!(limiter.check_here(id, 3).allowed);
+        let refused = limiter.check_here(id, 3);
         assert!(!refused.allowed);
         assert!(refused.retry_after_secs >= 1);
         assert!(
-            limiter.check(Uuid::now_v7(), 3).allowed,
+            limiter
+                .check_here(Subject::Credential(Uuid::now_v7()), 3)
+                .allowed,
             "limits are per credential"
         );
     }

@@ -22,6 +22,7 @@ use super::{
     ids::new_id,
     orgs,
     permissions::Perm,
+    ratelimit::Subject,
 };
 use crate::{
     error::{AppError, AppResult, AuthFailure},
@@ -100,6 +101,25 @@ impl Services {
             .ok_or(AuthFailure::SessionInvalid)?;
         if org.suspended_at.is_some() {
             return Err(AuthFailure::Suspended.into());
+        }
+        // A signed-in user is limited like a key: the organization's limit, per user.
+        let per_minute = org
+            .rate_limit_per_minute
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(self.config.default_rate_limit_per_minute);
+        let rate = self
+            .limiter
+            .check(
+                Subject::User(customer.id),
+                per_minute,
+                org.rate_limit_fail_open,
+            )
+            .await;
+        if !rate.allowed {
+            return Err(AppError::RateLimited {
+                retry_after_secs: rate.retry_after_secs,
+                limit: rate.limit,
+            });
         }
         let session_id = row.id;
         if now - row.last_seen_at > TimeDelta::minutes(1) {

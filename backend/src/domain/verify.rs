@@ -25,7 +25,7 @@ use super::{
     credentials::{self, Status},
     permissions::{Perm, PermissionSet},
     principal::ServiceAccountRef,
-    ratelimit::RateDecision,
+    ratelimit::{RateDecision, Subject},
 };
 use crate::{
     error::{AppError, AuthFailure},
@@ -497,10 +497,18 @@ impl Services {
             }
             return Err(failure.into());
         }
-        let rate = self.limiter.check(
-            record.credential.id,
-            record.rate_limit(self.config.default_rate_limit_per_minute),
-        );
+        let fail_open = record
+            .organization
+            .as_ref()
+            .is_some_and(|o| o.rate_limit_fail_open);
+        let rate = self
+            .limiter
+            .check(
+                Subject::Credential(record.credential.id),
+                record.rate_limit(self.config.default_rate_limit_per_minute),
+                fail_open,
+            )
+            .await;
         metrics::counter!(
             crate::metrics::RATE_LIMIT_DECISIONS,
             "decision" => if rate.allowed { "allowed" } else { "limited" }

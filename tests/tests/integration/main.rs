@@ -36,6 +36,7 @@ mod members;
 mod messages;
 mod metrics;
 mod privileges;
+mod ratelimits;
 mod replicas;
 mod robustness;
 mod running;

@@ -1,0 +1,144 @@
+//! Rate limits (SPEC §10): a signed-in user is limited like a key; with Redis the limits
+//! are shared by every node; when Redis cannot answer, the organization's policy decides.
+
+use backend::config::Secret;
+use serde_json::json;
+use tests::{Db, TestApp};
+
+db_tests!(
+    signed_in_users_are_limited_like_keys,
+    limits_are_shared_through_redis,
+    the_organization_decides_when_redis_cannot_answer,
+);
+
+async fn signed_in_users_are_limited_like_keys(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let settings = "mutation($i: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $i) { id } }";
+    app.gql(
+        &admin.pat,
+        settings,
+        json!({ "i": { "organizationId": admin.org_id, "rateLimitPerMinute": 5 } }),
+    )
+    .await
+    .data();
+    let me: uuid::Uuid = app
+        .gql(&admin.pat, "{ me { user { id } } }", json!({}))
+        .await
+        .data()["me"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cookie = app
+        .session_cookie(
+            me,
+            admin.org_id.parse().unwrap(),
+            admin.project_id.parse().unwrap(),
+        )
+        .await;
+    for _ in 0..5 {
+        let r = app
+            .gql_session(&cookie, "{ me { user { email } } }", json!({}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let refused = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("cookie", &cookie)
+        .json(&json!({ "query": "{ me { user { email } } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED", "{body}");
+    app.finish().await;
+}
+
+async fn limits_are_shared_through_redis(db: Db) {
+    let Some(redis) = tests::redis_url() else {
+        return;
+    };
+    let shared = |c: &mut backend::config::Config| c.redis_url = Some(Secret::new(redis.clone()));
+    let app = TestApp::spawn_with(db, shared).await;
+    let b = app.another_node_with(shared).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "shared", "rateLimitPerMinute": 4 }),
+        )
+        .await;
+    let b_base = format!("http://{}", b.addr);
+    let verify = |base: String| {
+        let client = app.client.clone();
+        let secret = secret.clone();
+        async move {
+            client
+                .get(format!("{base}/api/v1/api-keys/verify"))
+                .header("x-api-key", secret)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Four allowed in all, whichever node answers; each node alone would allow four.
+    for (i, base) in [&app.base, &b_base, &app.base, &b_base]
+        .into_iter()
+        .enumerate()
+    {
+        let r = verify(base.clone()).await;
+        assert_eq!(r.status(), 200, "request {i}");
+        let remaining = r.headers()["ratelimit"].to_str().unwrap().to_owned();
+        assert!(remaining.contains(&format!("r={}", 3 - i)), "{remaining}");
+    }
+    for base in [&app.base, &b_base] {
+        let r = verify(base.clone()).await;
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().contains_key("retry-after"));
+    }
+    b.shutdown().await;
+    app.finish().await;
+}
+
+async fn the_organization_decides_when_redis_cannot_answer(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "k" }),
+        )
+        .await;
+    // A node whose Redis does not answer (nothing listens there).
+    let node = app
+        .another_node_with(|c| c.redis_url = Some(Secret::new("redis://127.0.0.1:1")))
+        .await;
+    let base = format!("http://{}", node.addr);
+    let verify = || async {
+        app.client
+            .get(format!("{base}/api/v1/api-keys/verify"))
+            .header("x-api-key", &secret)
+            .send()
+            .await
+            .unwrap()
+    };
+    // By default, refused.
+    let r = verify().await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    // The organization chose to stay open.
+    let org: uuid::Uuid = admin.org_id.parse().unwrap();
+    app.exec(
+        "UPDATE organizations SET rate_limit_fail_open = ? WHERE id = ?",
+        vec![true.into(), org.into()],
+    )
+    .await;
+    node.services.verifier.invalidate_all();
+    assert_eq!(verify().await.status(), 200);
+    node.shutdown().await;
+    app.finish().await;
+}
