@@ -156,7 +156,18 @@ async fn request_context(
             if let Ok(v) = HeaderValue::from_str(&current_request_id()) {
                 response.headers_mut().insert("x-request-id", v);
             }
-            let method_label = method.as_str().to_owned();
+            // A fixed set: a client cannot mint new series with invented methods.
+            use axum::http::Method;
+            let method_label = match method {
+                Method::GET
+                | Method::HEAD
+                | Method::POST
+                | Method::PUT
+                | Method::PATCH
+                | Method::DELETE
+                | Method::OPTIONS => method.as_str().to_owned(),
+                _ => "OTHER".to_owned(),
+            };
             metrics::counter!(
                 crate::metrics::HTTP_REQUESTS,
                 "route" => route.clone(),

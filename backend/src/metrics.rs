@@ -75,9 +75,17 @@ pub async fn render(
             .and_then(|v| v.strip_prefix("Bearer "))
             // Digests are compared, so the time taken says nothing about the token.
             .is_some_and(|given| Sha256::digest(given) == Sha256::digest(token.expose())),
-        None => ip
-            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
-            .is_some_and(|ip| ip.is_loopback()),
+        // Loopback, and not relayed: a reverse proxy on this host that is not listed in
+        // KEYWARD_TRUSTED_PROXIES connects from loopback on the internet's behalf.
+        None => {
+            let relayed = ["x-forwarded-for", "forwarded", "x-real-ip"]
+                .iter()
+                .any(|h| headers.contains_key(*h));
+            !relayed
+                && ip
+                    .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+                    .is_some_and(|ip| ip.to_canonical().is_loopback())
+        }
     };
     if !allowed {
         return AppError::Forbidden(

@@ -144,10 +144,12 @@ impl FromRequestParts<AppState> for Authenticated {
         let Some(cookie) = cookies.private(&state.cookie_key).get(SESSION_COOKIE) else {
             return Err(AuthFailure::Missing.into());
         };
-        let principal = state.services.session_principal(cookie.value()).await?;
+        // Cross-origin state changes are refused before the session is looked at, so
+        // they cost its user nothing (not even rate-limit allowance).
         if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
             check_same_origin(&parts.headers, &state.services.config.public_url)?;
         }
+        let principal = state.services.session_principal(cookie.value()).await?;
         Ok(Self(Actor::new(principal, meta)))
     }
 }

@@ -21,7 +21,7 @@ use super::{
     audit::{self, AuditEntry},
     credentials::{self, PAT_DEFAULT_LIFETIME},
     ids::new_id,
-    ratelimit::Subject,
+    ratelimit::{Outage, Subject},
     validate,
 };
 use crate::{
@@ -316,7 +316,7 @@ impl Services {
             .check(
                 Subject::CodeLookups(customer),
                 USER_CODE_LOOKUPS_PER_MINUTE,
-                false,
+                Outage::LimitHere,
             )
             .await;
         if !decision.allowed {
@@ -348,7 +348,7 @@ impl Services {
             .check(
                 Subject::CodeLookups(customer),
                 USER_CODE_LOOKUPS_PER_MINUTE,
-                false,
+                Outage::LimitHere,
             )
             .await;
         if !decision.allowed {

@@ -57,6 +57,8 @@ pub struct Inner {
     pub clock: clock::Clock,
     /// When buffered usage was last written.
     last_flush: std::sync::Mutex<std::time::Instant>,
+    /// Held while buffered counts are written.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 impl std::ops::Deref for Services {
@@ -77,8 +79,10 @@ impl Services {
         (answers, migrated)
     }
 
-    /// Writes the buffered usage counts and verification analytics.
+    /// Writes the buffered usage counts and verification analytics. One flush at a
+    /// time: when this returns, everything counted before the call is written.
     pub async fn flush_usage(&self) -> crate::error::AppResult<usize> {
+        let _one_at_a_time = self.flushing.lock().await;
         let usage = self.usage.flush(&self.db).await;
         let verifications = self.flush_verifications().await;
         let written = usage? + verifications?;
@@ -166,6 +170,7 @@ impl Services {
             clock,
             dev_signin: sessions::DevSigninLink::default(),
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),
+            flushing: tokio::sync::Mutex::new(()),
             config,
         })))
     }

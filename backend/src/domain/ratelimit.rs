@@ -53,6 +53,27 @@ impl Subject {
     }
 }
 
+/// What a limit does while Redis cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Refuse (an organization that fails closed, the default).
+    Refuse,
+    /// Limit on this node alone (an organization that fails open; users in the
+    /// dashboard and personal tokens, so nobody is locked out of fixing things).
+    LimitHere,
+}
+
+impl Outage {
+    /// An organization's choice.
+    pub fn of_organization(fail_open: bool) -> Self {
+        if fail_open {
+            Self::LimitHere
+        } else {
+            Self::Refuse
+        }
+    }
+}
+
 /// One limiter per subject and limit, here or in Redis.
 pub struct RateLimiter {
     limiters: moka::sync::Cache<(Subject, u32), Arc<Limiter>>,
@@ -78,10 +99,15 @@ impl RateLimiter {
         self.shared.is_some()
     }
 
-    /// Counts one request of `subject` against `per_minute`. With
-    /// Redis and no answer from it, `fail_open` lets the request through; otherwise it
-    /// is refused for a second.
-    pub async fn check(&self, subject: Subject, per_minute: u32, fail_open: bool) -> RateDecision {
+    /// Counts one request of `subject` against `per_minute`, in Redis when the limits
+    /// are shared. When Redis cannot answer, `on_outage` decides: refuse for a second,
+    /// or limit on this node alone until Redis is back.
+    pub async fn check(
+        &self,
+        subject: Subject,
+        per_minute: u32,
+        on_outage: Outage,
+    ) -> RateDecision {
         let Some(shared) = &self.shared else {
             return self.check_here(subject, per_minute);
         };
@@ -90,17 +116,20 @@ impl RateLimiter {
             Ok(decision) => decision,
             Err(e) => {
                 metrics::counter!(
-                    crate::metrics::RATE_LIMIT_DECISIONS,
-                    "decision" => if fail_open { "undecided_allowed" } else { "undecided_refused" }
+                    "keyward_rate_limit_undecided_total",
+                    "then" => match on_outage { Outage::Refuse => "refused", Outage::LimitHere => "limited_here" }
                 )
                 .increment(1);
-                tracing::warn!(error = %e, fail_open, "the shared rate limiter could not answer");
-                RateDecision {
-                    allowed: fail_open,
-                    limit,
-                    remaining: if fail_open { limit } else { 0 },
-                    reset_secs: if fail_open { 0 } else { 1 },
-                    retry_after_secs: if fail_open { 0 } else { 1 },
+                shared.warn_once(&e);
+                match on_outage {
+                    Outage::LimitHere => self.check_here(subject, per_minute),
+                    Outage::Refuse => RateDecision {
+                        allowed: false,
+                        limit,
+                        remaining: 0,
+                        reset_secs: 1,
+                        retry_after_secs: 1,
+                    },
                 }
             }
         }
@@ -145,23 +174,25 @@ impl RateLimiter {
     }
 }
 
-/// GCRA in Redis: the key holds the theoretical arrival time in milliseconds of Redis's
-/// clock. Answers `{allowed, remaining, reset_ms, retry_ms}`.
+/// GCRA in Redis: the key holds the theoretical arrival time in whole microseconds of
+/// Redis's clock (written without exponent, so no precision is lost). `ARGV`: the period
+/// in microseconds and the limit. Answers `{allowed, remaining, reset_ms, retry_ms}`.
 const GCRA: &str = r#"
+if redis.replicate_commands then redis.replicate_commands() end
 local period = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-local interval = period / limit
+local interval = math.floor(period / limit)
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + interval
 if new_tat - now > period then
-  return {0, 0, math.ceil(tat - now), math.ceil(new_tat - period - now)}
+  return {0, 0, math.ceil((tat - now) / 1000), math.ceil((new_tat - period - now) / 1000)}
 end
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now))
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
 local remaining = math.floor((period - (new_tat - now)) / interval)
-return {1, remaining, math.ceil(new_tat - now), 0}
+return {1, remaining, math.ceil((new_tat - now) / 1000), 0}
 "#;
 
 /// How long a shared check may take before the organization's policy decides.
@@ -173,8 +204,14 @@ const SHARED_RETRY: Duration = Duration::from_secs(1);
 /// Limits shared by every node through Redis.
 struct SharedLimits {
     client: redis::Client,
-    connection: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
+    /// The connection once made (cloned per request, never held across an await).
+    connection: std::sync::RwLock<Option<redis::aio::ConnectionManager>>,
+    /// Serialises connecting.
+    connecting: tokio::sync::Mutex<()>,
+    /// When Redis last failed: until [`SHARED_RETRY`] later it is not asked.
     failed_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When the last outage warning was logged.
+    warned_at: std::sync::Mutex<Option<std::time::Instant>>,
     script: redis::Script,
 }
 
@@ -182,27 +219,54 @@ impl SharedLimits {
     fn new(url: &str) -> Result<Self, String> {
         Ok(Self {
             client: redis::Client::open(url).map_err(|e| format!("redis_url: {e}"))?,
-            connection: tokio::sync::Mutex::new(None),
+            connection: std::sync::RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
             failed_at: std::sync::Mutex::new(None),
+            warned_at: std::sync::Mutex::new(None),
             script: redis::Script::new(GCRA),
         })
     }
 
-    async fn connection(&self) -> Result<redis::aio::ConnectionManager, String> {
-        if let Some(conn) = self.connection.lock().await.as_ref() {
-            return Ok(conn.clone());
-        }
-        let recently = self
-            .failed_at
+    fn current(&self) -> Option<redis::aio::ConnectionManager> {
+        self.connection
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn failed_recently(&self) -> bool {
+        self.failed_at
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|at| at.elapsed() < SHARED_RETRY);
-        if recently {
-            return Err("redis was unreachable a moment ago".into());
+            .is_some_and(|at| at.elapsed() < SHARED_RETRY)
+    }
+
+    fn failed(&self, error: String) -> String {
+        *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+        error
+    }
+
+    /// Logs an outage at most once every ten seconds.
+    fn warn_once(&self, error: &str) {
+        let mut warned = self.warned_at.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+            *warned = Some(std::time::Instant::now());
+            tracing::warn!(error, "the shared rate limiter (Redis) could not answer");
         }
-        let mut slot = self.connection.lock().await;
-        if let Some(conn) = slot.as_ref() {
-            return Ok(conn.clone());
+    }
+
+    async fn connection(&self) -> Result<redis::aio::ConnectionManager, String> {
+        if self.failed_recently() {
+            return Err("redis failed a moment ago".into());
+        }
+        if let Some(conn) = self.current() {
+            return Ok(conn);
+        }
+        let _connecting = tokio::time::timeout(SHARED_TIMEOUT, self.connecting.lock())
+            .await
+            .map_err(|_| "waiting to connect timed out".to_owned())?;
+        if let Some(conn) = self.current() {
+            return Ok(conn);
         }
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(SHARED_TIMEOUT))
@@ -215,7 +279,7 @@ impl SharedLimits {
         .await
         {
             Ok(Ok(conn)) => {
-                *slot = Some(conn.clone());
+                *self.connection.write().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
                 Ok(conn)
             }
             Ok(Err(e)) => Err(self.failed(e.to_string())),
@@ -223,22 +287,19 @@ impl SharedLimits {
         }
     }
 
-    fn failed(&self, error: String) -> String {
-        *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
-        error
-    }
-
     async fn check(&self, subject: Subject, limit: u32) -> Result<RateDecision, String> {
         let mut conn = self.connection().await?;
         let mut invocation = self
             .script
             .key(format!("keyward:rl:{}:{limit}", subject.key()));
-        invocation.arg(60_000).arg(limit);
+        invocation.arg(60_000_000).arg(limit);
         let answer: Result<(i64, i64, i64, i64), _> =
-            tokio::time::timeout(SHARED_TIMEOUT, invocation.invoke_async(&mut conn))
-                .await
-                .map_err(|_| "timed out".to_owned())?;
-        let (allowed, remaining, reset_ms, retry_ms) = answer.map_err(|e| e.to_string())?;
+            match tokio::time::timeout(SHARED_TIMEOUT, invocation.invoke_async(&mut conn)).await {
+                Ok(answer) => answer,
+                Err(_) => return Err(self.failed("timed out".into())),
+            };
+        let (allowed, remaining, reset_ms, retry_ms) =
+            answer.map_err(|e| self.failed(e.to_string()))?;
         let secs = |ms: i64| u64::try_from(ms).unwrap_or(0).div_ceil(1000);
         Ok(RateDecision {
             allowed: allowed == 1,

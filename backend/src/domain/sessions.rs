@@ -22,7 +22,7 @@ use super::{
     ids::new_id,
     orgs,
     permissions::Perm,
-    ratelimit::Subject,
+    ratelimit::{Outage, Subject},
 };
 use crate::{
     error::{AppError, AppResult, AuthFailure},
@@ -102,18 +102,15 @@ impl Services {
         if org.suspended_at.is_some() {
             return Err(AuthFailure::Suspended.into());
         }
-        // A signed-in user is limited like a key: the organization's limit, per user.
+        // A signed-in user is limited like a key: the organization's limit, per user;
+        // while Redis is away, on this node (never locked out of the dashboard).
         let per_minute = org
             .rate_limit_per_minute
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(self.config.default_rate_limit_per_minute);
         let rate = self
             .limiter
-            .check(
-                Subject::User(customer.id),
-                per_minute,
-                org.rate_limit_fail_open,
-            )
+            .check(Subject::User(customer.id), per_minute, Outage::LimitHere)
             .await;
         if !rate.allowed {
             return Err(AppError::RateLimited {

@@ -25,7 +25,7 @@ use super::{
     credentials::{self, Status},
     permissions::{Perm, PermissionSet},
     principal::ServiceAccountRef,
-    ratelimit::{RateDecision, Subject},
+    ratelimit::{Outage, RateDecision, Subject},
 };
 use crate::{
     error::{AppError, AuthFailure},
@@ -497,16 +497,17 @@ impl Services {
             }
             return Err(failure.into());
         }
-        let fail_open = record
-            .organization
-            .as_ref()
-            .is_some_and(|o| o.rate_limit_fail_open);
+        // An organization's keys follow its policy; a personal token, outside any,
+        // is limited on this node while Redis is away.
+        let on_outage = record.organization.as_ref().map_or(Outage::LimitHere, |o| {
+            Outage::of_organization(o.rate_limit_fail_open)
+        });
         let rate = self
             .limiter
             .check(
                 Subject::Credential(record.credential.id),
                 record.rate_limit(self.config.default_rate_limit_per_minute),
-                fail_open,
+                on_outage,
             )
             .await;
         metrics::counter!(

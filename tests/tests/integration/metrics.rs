@@ -204,6 +204,36 @@ async fn metrics_are_not_public(db: Db) {
     assert!(!remote.text().await.unwrap().contains("keyward_http"));
     app.finish().await;
 
+    // A reverse proxy on this host that nobody listed relays from loopback: refused.
+    let app = TestApp::spawn(db).await;
+    let relayed = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), 403);
+    // Invented methods do not become series.
+    let odd = reqwest::Method::from_bytes(b"FROBNICATE").unwrap();
+    app.client
+        .request(odd, format!("{}/health", app.base))
+        .send()
+        .await
+        .unwrap();
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("FROBNICATE"));
+    assert!(text.contains("method=\"OTHER\""));
+    app.finish().await;
+
     let token = "metrics-token-0123456789";
     let app = TestApp::spawn_with(db, |c| {
         c.metrics_token = Some(backend::config::Secret::new(token));

@@ -37,6 +37,19 @@ async fn signed_in_users_are_limited_like_keys(db: Db) {
             admin.project_id.parse().unwrap(),
         )
         .await;
+    // Cross-origin posts are refused before the session is looked at: they cost nothing.
+    for _ in 0..3 {
+        let foreign = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .header("cookie", &cookie)
+            .header("origin", "https://evil.example")
+            .json(&json!({ "query": "{ me { user { email } } }" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(foreign.status(), 403);
+    }
     for _ in 0..5 {
         let r = app
             .gql_session(&cookie, "{ me { user { email } } }", json!({}))
@@ -47,6 +60,7 @@ async fn signed_in_users_are_limited_like_keys(db: Db) {
         .client
         .post(format!("{}/graphql", app.base))
         .header("cookie", &cookie)
+        .header("origin", &app.base)
         .json(&json!({ "query": "{ me { user { email } } }" }))
         .send()
         .await
@@ -139,6 +153,42 @@ async fn the_organization_decides_when_redis_cannot_answer(db: Db) {
     .await;
     node.services.verifier.invalidate_all();
     assert_eq!(verify().await.status(), 200);
+
+    // Nobody is locked out of fixing things: a personal token and a dashboard session
+    // are limited on the node alone while Redis is away.
+    let me = node_gql(&app, &base, &admin.pat, "{ me { user { id } } }").await;
+    assert_eq!(me.0, 200, "{}", me.1);
+    let user: uuid::Uuid = me.1["data"]["me"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let cookie = app
+        .session_cookie(user, org, admin.project_id.parse().unwrap())
+        .await;
+    let session = app
+        .client
+        .post(format!("{base}/graphql"))
+        .header("cookie", &cookie)
+        .header("x-keyward-client", "dashboard")
+        .json(&json!({ "query": "{ me { user { email } } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 200);
     node.shutdown().await;
     app.finish().await;
+}
+
+/// A GraphQL call to the node at `base` with a bearer token: `(status, body)`.
+async fn node_gql(app: &TestApp, base: &str, token: &str, query: &str) -> (u16, serde_json::Value) {
+    let r = app
+        .client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
 }
