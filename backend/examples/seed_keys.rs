@@ -1,0 +1,82 @@
+//! Seeds API keys into a Keyward database for the benchmarks (`scripts/bench.sh`) and
+//! writes their secrets, one per line, to a file. For a throwaway database only.
+//!
+//! `cargo run --release -p backend --example seed_keys -- DATABASE_URL COUNT OUT_FILE`
+
+use std::io::Write;
+
+use backend::{config::Config, db, domain::Services, token::TokenKind};
+use chrono::Utc;
+use entity::{credential, prelude::*};
+use sea_orm::{ActiveValue::Set, EntityTrait};
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, url, count, out] = args.as_slice() else {
+        return Err("usage: seed_keys DATABASE_URL COUNT OUT_FILE".into());
+    };
+    let count: usize = count.parse().map_err(|e| format!("COUNT: {e}"))?;
+    let database = db::connect_and_migrate(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let services = Services::new(database.clone(), Config::for_tests(url).into()).await?;
+    let owner = services
+        .bootstrap("bench@example.com", Some("Benchmarks"), "bench")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut secrets =
+        std::io::BufWriter::new(std::fs::File::create(out).map_err(|e| format!("{out}: {e}"))?);
+    let now = Utc::now();
+    let mut done = 0;
+    while done < count {
+        let batch = (count - done).min(1_000);
+        let mut rows = Vec::with_capacity(batch);
+        for i in 0..batch {
+            let token = services
+                .tokens
+                .generate(TokenKind::ApiKeyLive)
+                .map_err(|e| e.to_string())?;
+            writeln!(secrets, "{}", token.token.expose_secret()).map_err(|e| e.to_string())?;
+            rows.push(credential::ActiveModel {
+                id: Set(uuid::Uuid::now_v7()),
+                kind: Set("api_key".into()),
+                organization_id: Set(Some(owner.organization.id)),
+                project_id: Set(None),
+                customer_id: Set(Some(owner.customer.id)),
+                service_account_id: Set(None),
+                created_by: Set(Some(owner.customer.id)),
+                name: Set(format!("bench-{}", done + i)),
+                display_prefix: Set(token.display_prefix.clone()),
+                last4: Set(token.last4.clone()),
+                token_hash: Set(token.hash.as_str().to_owned()),
+                scopes: Set(None),
+                environment: Set(Some("live".into())),
+                expires_at: Set(None),
+                disabled_at: Set(None),
+                revoked_at: Set(None),
+                revoked_reason: Set(None),
+                revoked_by: Set(None),
+                rotated_from_id: Set(None),
+                grace_expires_at: Set(None),
+                rate_limit_per_minute: Set(Some(1_000_000)),
+                imported: Set(false),
+                import_prefix: Set(None),
+                last_used_at: Set(None),
+                last_used_ip: Set(None),
+                request_count: Set(0),
+                created_at: Set(now),
+                updated_at: Set(now),
+            });
+        }
+        Credential::insert_many(rows)
+            .exec_without_returning(&database)
+            .await
+            .map_err(|e| e.to_string())?;
+        done += batch;
+    }
+    secrets.flush().map_err(|e| e.to_string())?;
+    services.close().await;
+    eprintln!("seeded {count} keys into {url}; secrets in {out}");
+    Ok(())
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Verification benchmark: builds in release mode, seeds KEYS API keys (default 100,000)
+# into a fresh SQLite database (and PostgreSQL when KEYWARD_BENCH_POSTGRES_URL is set),
+# starts the server and measures with wrk, printing req/s, p50 and p99 and the ratios to
+# the static baseline (GET /health) measured in the same run:
+#   - cold verification: a freshly started server, random keys (each mostly seen once);
+#   - hot verification: a warmed set of 10,000 keys, all three header styles;
+#   - POST /api/v1/keys/verify with a required permission, hot.
+# Numbers drift with the machine's load; the ratios are what to compare.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+keys=${KEYS:-100000}
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-16}
+port=${PORT:-18089}
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+cargo build --release -q -p backend --bin keyward-server --example seed_keys
+target=${CARGO_TARGET_DIR:-target}/release
+
+work=$(mktemp -d)
+server=
+cleanup() {
+  [[ -n $server ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start() {
+  KEYWARD_DATABASE_URL=$1 KEYWARD_LISTEN=127.0.0.1:$port KEYWARD_DEV_SIGNIN=off \
+    KEYWARD_LOG=warn "$target/keyward-server" >"$work/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the server did not start:"; cat "$work/server.log"; exit 1
+}
+
+stop() {
+  kill "$server" && wait "$server" 2>/dev/null || true
+  server=
+}
+
+# wrk LABEL URL_PATH SCRIPT ARGS…: prints one result row, remembers req/s and p99.
+declare -A rps p50 p99
+measure() {
+  local label=$1 path=$2 script=$3
+  shift 3
+  local line
+  line=$(wrk -t2 -c"$connections" -d"$duration" --latency -s "$script" \
+    "http://127.0.0.1:$port$path" -- "$@" | grep '^RESULT')
+  read -r _ r a b errors total <<<"$line"
+  rps[$label]=$r; p50[$label]=$a; p99[$label]=$b
+  printf '%-34s %10s req/s   p50 %7s ms   p99 %7s ms   (%s requests, %s non-2xx)\n' \
+    "$label" "$r" "$a" "$b" "$total" "$errors"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+run() {
+  local name=$1 url=$2
+  echo "== $name: seeding $keys keys"
+  "$target/examples/seed_keys" "$url" "$keys" "$work/keys.txt" 2>/dev/null
+  head -n 10000 "$work/keys.txt" >"$work/hot.txt"
+  start "$url"
+  measure "$name static (GET /health)" /health scripts/bench/static.lua
+  measure "$name cold verify" / scripts/bench/verify.lua "$work/keys.txt"
+  # Warm the hot set, then measure it.
+  wrk -t2 -c"$connections" -d3s -s scripts/bench/verify.lua "http://127.0.0.1:$port/" \
+    -- "$work/hot.txt" >/dev/null
+  measure "$name hot verify" / scripts/bench/verify.lua "$work/hot.txt"
+  measure "$name hot POST verify (require)" / scripts/bench/verify.lua "$work/hot.txt" post
+  local cache
+  cache=$(curl -fsS "http://127.0.0.1:$port/metrics" | grep -E '^keyward_verify_cache_(hits|misses)_total ' | tr '\n' ' ')
+  echo "   cache: $cache"
+  echo "   hot ÷ static: req/s $(ratio "${rps[$name hot verify]}" "${rps[$name static (GET /health)]}")," \
+    "p99 $(ratio "${p99[$name hot verify]}" "${p99[$name static (GET /health)]}")"
+  stop
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo);" \
+  "$connections connections, $duration per measure"
+run sqlite "sqlite://$work/bench.db?mode=rwc"
+if [[ -n ${KEYWARD_BENCH_POSTGRES_URL:-} ]]; then
+  db="keyward_bench_$$"
+  psql "$KEYWARD_BENCH_POSTGRES_URL" -qc "CREATE DATABASE $db" >/dev/null
+  pg_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' \
+    "$KEYWARD_BENCH_POSTGRES_URL" "$db")
+  run postgres "$pg_url"
+  psql "$KEYWARD_BENCH_POSTGRES_URL" -qc "DROP DATABASE $db WITH (FORCE)" >/dev/null
+fi

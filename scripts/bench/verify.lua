@@ -1,0 +1,38 @@
+-- wrk script: verifies a random key of the seeded set, each request in one of the three
+-- header styles. Arguments: the file of secrets, one per line; "post" to use
+-- POST /api/v1/keys/verify with a required permission instead.
+local keys = {}
+local post = false
+
+function init(args)
+  for line in io.lines(args[1]) do
+    keys[#keys + 1] = line
+  end
+  post = args[2] == "post"
+  math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
+end
+
+function request()
+  local key = keys[math.random(#keys)]
+  if post then
+    local body = '{"key":"' .. key .. '","require":["api_keys:read"]}'
+    return wrk.format("POST", "/api/v1/keys/verify", { ["Content-Type"] = "application/json" }, body)
+  end
+  local style = math.random(3)
+  local headers = {}
+  if style == 1 then
+    headers["Authorization"] = "Bearer " .. key
+  elseif style == 2 then
+    headers["Authorization"] = "ApiKey " .. key
+  else
+    headers["X-API-Key"] = key
+  end
+  return wrk.format("GET", "/api/v1/api-keys/verify", headers)
+end
+
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %.0f %.3f %.3f %d %d\n",
+    summary.requests / (summary.duration / 1000000),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status, summary.requests))
+end
