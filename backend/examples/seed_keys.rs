@@ -1,5 +1,7 @@
-//! Seeds API keys into a Keyward database for the benchmarks (`scripts/bench.sh`) and
-//! writes their secrets, one per line, to a file. For a throwaway database only.
+//! Seeds API keys into a Keyward database for the benchmarks (`scripts/bench.sh`,
+//! `scripts/bench-replicas.sh`) and writes their secrets, one per line, to a file; beside
+//! it `OUT_FILE.ids` holds `id secret` per line and `OUT_FILE.pat` the owner's personal
+//! access token. For a throwaway database only.
 //!
 //! `cargo run --release -p backend --example seed_keys -- DATABASE_URL COUNT OUT_FILE`
 
@@ -25,8 +27,15 @@ async fn main() -> Result<(), String> {
         .bootstrap("bench@example.com", Some("Benchmarks"), "bench")
         .await
         .map_err(|e| e.to_string())?;
-    let mut secrets =
-        std::io::BufWriter::new(std::fs::File::create(out).map_err(|e| format!("{out}: {e}"))?);
+    let create = |path: String| {
+        std::fs::File::create(&path)
+            .map(std::io::BufWriter::new)
+            .map_err(|e| format!("{path}: {e}"))
+    };
+    let mut secrets = create(out.clone())?;
+    let mut ids = create(format!("{out}.ids"))?;
+    std::fs::write(format!("{out}.pat"), owner.token.expose_secret())
+        .map_err(|e| format!("{out}.pat: {e}"))?;
     let now = Utc::now();
     let mut done = 0;
     while done < count {
@@ -37,9 +46,11 @@ async fn main() -> Result<(), String> {
                 .tokens
                 .generate(TokenKind::ApiKeyLive)
                 .map_err(|e| e.to_string())?;
+            let id = uuid::Uuid::now_v7();
             writeln!(secrets, "{}", token.token.expose_secret()).map_err(|e| e.to_string())?;
+            writeln!(ids, "{id} {}", token.token.expose_secret()).map_err(|e| e.to_string())?;
             rows.push(credential::ActiveModel {
-                id: Set(uuid::Uuid::now_v7()),
+                id: Set(id),
                 kind: Set("api_key".into()),
                 organization_id: Set(Some(owner.organization.id)),
                 project_id: Set(None),
@@ -76,6 +87,7 @@ async fn main() -> Result<(), String> {
         done += batch;
     }
     secrets.flush().map_err(|e| e.to_string())?;
+    ids.flush().map_err(|e| e.to_string())?;
     services.close().await;
     eprintln!("seeded {count} keys into {url}; secrets in {out}");
     Ok(())

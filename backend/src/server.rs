@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 use base64::Engine;
 use chrono::Utc;
 use entity::{instance_setting, prelude::*};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, sea_query::OnConflict};
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tower_cookies::Key;
 
@@ -30,25 +30,36 @@ pub async fn cookie_key(config: &Config, db: &DatabaseConnection) -> Result<Key,
         return Key::try_from(bytes.as_slice())
             .map_err(|_| "cookie_key: must hold at least 64 bytes".to_owned());
     }
-    let stored = InstanceSetting::find_by_id(COOKIE_KEY_SETTING.to_owned())
-        .one(db)
-        .await
-        .map_err(|e| format!("reading the cookie key: {e}"))?;
-    let encoded = match stored {
+    let read = || async {
+        InstanceSetting::find_by_id(COOKIE_KEY_SETTING.to_owned())
+            .one(db)
+            .await
+            .map_err(|e| format!("reading the cookie key: {e}"))
+    };
+    let encoded = match read().await? {
         Some(row) => row.value,
         None => {
+            // Nodes starting together each offer a key; the first stored wins and every
+            // node reads that one back.
             let material =
                 random_base62(96).map_err(|e| format!("generating the cookie key: {e}"))?;
-            let encoded = engine.encode(material.as_bytes());
-            instance_setting::ActiveModel {
+            InstanceSetting::insert(instance_setting::ActiveModel {
                 key: Set(COOKIE_KEY_SETTING.into()),
-                value: Set(encoded.clone()),
+                value: Set(engine.encode(material.as_bytes())),
                 updated_at: Set(Utc::now()),
-            }
-            .insert(db)
+            })
+            .on_conflict(
+                OnConflict::column(instance_setting::Column::Key)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
             .await
             .map_err(|e| format!("storing the cookie key: {e}"))?;
-            encoded
+            read()
+                .await?
+                .ok_or_else(|| "the stored cookie key vanished".to_owned())?
+                .value
         }
     };
     let bytes = engine
@@ -168,4 +179,19 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
         task,
         _dashboard: unpacked,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn nodes_starting_together_share_one_cookie_key() {
+        let db = db::connect_and_migrate("sqlite::memory:").await.unwrap();
+        let config = Config::for_tests("sqlite::memory:");
+        let mut config = config;
+        config.cookie_key = None;
+        let (a, b) = tokio::join!(cookie_key(&config, &db), cookie_key(&config, &db));
+        assert_eq!(a.unwrap().master(), b.unwrap().master());
+    }
 }
