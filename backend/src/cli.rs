@@ -85,16 +85,40 @@ async fn bootstrap(
         .await
         .map_err(|e| format!("database: {e}"))?;
     let services = Services::new(database, std::sync::Arc::new(config)).await?;
-    let done = services
-        .bootstrap(email, org, token_name)
-        .await
-        .map_err(|e| e.to_string())?;
+    // On SQLite a running server writes too (usage, every second): a transaction of this
+    // process that read before the server's commit cannot write after it ("database is
+    // locked", which SQLite's busy wait does not cover). It is simply run again.
+    let mut attempt = 0;
+    let done = loop {
+        match services.bootstrap(email, org, token_name).await {
+            Ok(done) => break done,
+            Err(crate::error::AppError::Internal(cause))
+                if attempt < 20 && is_busy(cause.as_ref()) =>
+            {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
     eprintln!(
         "{} is an instance admin and owner of \"{}\" (organization {}, project {}).",
         done.customer.email, done.organization.name, done.organization.id, done.project.id
     );
     eprintln!("Personal access token (shown once, valid 120 days):");
     writeln!(out, "{}", done.token.expose_secret()).map_err(|e| e.to_string())
+}
+
+/// Whether an error is SQLite's "database is locked" (another connection committed).
+fn is_busy(cause: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(cause);
+    while let Some(err) = next {
+        if err.to_string().contains("database is locked") {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 async fn serve(config: Config) -> Result<(), String> {
