@@ -65,7 +65,7 @@ run() {
   "$target/examples/seed_keys" "$url" "$keys" "$work/keys.txt" 2>/dev/null
   head -n 10000 "$work/keys.txt" >"$work/hot.txt"
   start "$url"
-  measure "$name static (GET /health)" /health scripts/bench/static.lua
+  measure "$name static (GET /health)" / scripts/bench/verify.lua "$work/hot.txt" static
   measure "$name cold verify" / scripts/bench/verify.lua "$work/keys.txt"
   # Warm the hot set, then measure it.
   wrk -t2 -c"$connections" -d3s -s scripts/bench/verify.lua "http://127.0.0.1:$port/" \

@@ -1,14 +1,20 @@
 -- wrk script: verifies a random key of the seeded set, each request in one of the three
--- header styles. Arguments: the file of secrets, one per line; "post" to use
--- POST /api/v1/keys/verify with a required permission instead.
+-- header styles. Arguments: the file of secrets, one per line; then "post" to use
+-- POST /api/v1/keys/verify with a required permission instead, or "static" for the
+-- baseline: the same requests, built the same way, sent to GET /health, so that the
+-- client's own cost (this script) is the same on both sides of the ratio.
 local keys = {}
 local post = false
+local path = "/api/v1/api-keys/verify"
 
 function init(args)
   for line in io.lines(args[1]) do
     keys[#keys + 1] = line
   end
   post = args[2] == "post"
+  if args[2] == "static" then
+    path = "/health"
+  end
   math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000))
 end
 
@@ -27,7 +33,7 @@ function request()
   else
     headers["X-API-Key"] = key
   end
-  return wrk.format("GET", "/api/v1/api-keys/verify", headers)
+  return wrk.format("GET", path, headers)
 end
 
 function done(summary, latency, requests)

@@ -431,29 +431,37 @@ async fn write(
     log: &[LogEntry],
 ) -> AppResult<()> {
     let txn = db.begin().await?;
-    for ((credential_id, minute, outcome), count) in counts {
-        VerificationBucket::insert(verification_bucket::ActiveModel {
-            credential_id: Set(*credential_id),
-            minute: Set(*minute),
-            outcome: Set(outcome.code().to_owned()),
-            organization_id: Set(count.key.organization_id),
-            project_id: Set(count.key.project_id),
-            count: Set(count.n),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                verification_bucket::Column::CredentialId,
-                verification_bucket::Column::Minute,
-                verification_bucket::Column::Outcome,
-            ])
-            .value(
-                verification_bucket::Column::Count,
-                Expr::col((VerificationBucket, verification_bucket::Column::Count)).add(count.n),
-            )
-            .to_owned(),
+    let rows: Vec<verification_bucket::ActiveModel> = counts
+        .iter()
+        .map(
+            |((credential_id, minute, outcome), count)| verification_bucket::ActiveModel {
+                credential_id: Set(*credential_id),
+                minute: Set(*minute),
+                outcome: Set(outcome.code().to_owned()),
+                organization_id: Set(count.key.organization_id),
+                project_id: Set(count.key.project_id),
+                count: Set(count.n),
+            },
         )
-        .exec_without_returning(&txn)
-        .await?;
+        .collect();
+    for chunk in rows.chunks(super::usage::ROWS_PER_STATEMENT) {
+        VerificationBucket::insert_many(chunk.iter().cloned())
+            .on_conflict(
+                OnConflict::columns([
+                    verification_bucket::Column::CredentialId,
+                    verification_bucket::Column::Minute,
+                    verification_bucket::Column::Outcome,
+                ])
+                .value(
+                    verification_bucket::Column::Count,
+                    Expr::col((VerificationBucket, verification_bucket::Column::Count)).add(
+                        Expr::col((Alias::new("excluded"), verification_bucket::Column::Count)),
+                    ),
+                )
+                .to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
     }
     // Six values a row: well within SQLite's and PostgreSQL's bind limits.
     for chunk in log.chunks(500) {

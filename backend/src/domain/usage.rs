@@ -8,11 +8,12 @@ use std::{
 };
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use entity::{credential, prelude::*, usage_bucket};
+use entity::{prelude::*, usage_bucket};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-    sea_query::{Expr, ExprTrait, OnConflict},
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, Statement, TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
 
@@ -83,28 +84,30 @@ impl UsageRecorder {
     }
 }
 
+/// Rows written per statement: at most six values a row, well within SQLite's and PostgreSQL's
+/// bind limits. A flush of many keys is a few statements, not one per key.
+pub(super) const ROWS_PER_STATEMENT: usize = 500;
+
 async fn write(db: &DatabaseConnection, drained: &HashMap<Uuid, Pending>) -> AppResult<()> {
     let txn = db.begin().await?;
-    for (id, p) in drained {
-        let mut update = Credential::update_many()
-            .col_expr(
-                credential::Column::RequestCount,
-                Expr::col(credential::Column::RequestCount).add(p.count),
-            )
-            .filter(credential::Column::Id.eq(*id));
-        if let Some(at) = p.last_used_at {
-            update = update.col_expr(credential::Column::LastUsedAt, Expr::value(at));
-        }
-        if let Some(ip) = &p.last_used_ip {
-            update = update.col_expr(credential::Column::LastUsedIp, Expr::value(ip.clone()));
-        }
-        update.exec(&txn).await?;
-        for (minute, count) in &p.minutes {
-            UsageBucket::insert(usage_bucket::ActiveModel {
-                credential_id: Set(*id),
-                minute: Set(*minute),
-                count: Set(*count),
-            })
+    let totals: Vec<(&Uuid, &Pending)> = drained.iter().collect();
+    for chunk in totals.chunks(ROWS_PER_STATEMENT) {
+        add_to_credentials(&txn, chunk).await?;
+    }
+    let minutes: Vec<usage_bucket::ActiveModel> = drained
+        .iter()
+        .flat_map(|(id, p)| {
+            p.minutes
+                .iter()
+                .map(|(minute, count)| usage_bucket::ActiveModel {
+                    credential_id: Set(*id),
+                    minute: Set(*minute),
+                    count: Set(*count),
+                })
+        })
+        .collect();
+    for chunk in minutes.chunks(ROWS_PER_STATEMENT) {
+        UsageBucket::insert_many(chunk.iter().cloned())
             .on_conflict(
                 OnConflict::columns([
                     usage_bucket::Column::CredentialId,
@@ -112,15 +115,53 @@ async fn write(db: &DatabaseConnection, drained: &HashMap<Uuid, Pending>) -> App
                 ])
                 .value(
                     usage_bucket::Column::Count,
-                    Expr::col((UsageBucket, usage_bucket::Column::Count)).add(*count),
+                    Expr::col((UsageBucket, usage_bucket::Column::Count)).add(Expr::col((
+                        Alias::new("excluded"),
+                        usage_bucket::Column::Count,
+                    ))),
                 )
                 .to_owned(),
             )
             .exec_without_returning(&txn)
             .await?;
-        }
     }
     txn.commit().await?;
+    Ok(())
+}
+
+/// Adds request counts and last use to many credentials in one statement:
+/// `UPDATE … FROM (VALUES …)`, which SQLite (3.33+) and PostgreSQL both run.
+async fn add_to_credentials(
+    txn: &DatabaseTransaction,
+    rows: &[(&Uuid, &Pending)],
+) -> AppResult<()> {
+    let backend = txn.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(rows.len() * 4);
+    let mut tuples = Vec::with_capacity(rows.len());
+    for (id, p) in rows {
+        let base = values.len();
+        let placeholders: Vec<String> = (1..=4)
+            .map(|i| match backend {
+                DbBackend::Postgres => format!("${}", base + i),
+                _ => "?".to_owned(),
+            })
+            .collect();
+        tuples.push(format!("({})", placeholders.join(", ")));
+        values.push((**id).into());
+        values.push(p.count.into());
+        values.push(p.last_used_at.into());
+        values.push(p.last_used_ip.clone().into());
+    }
+    let sql = format!(
+        "UPDATE credentials SET \
+           request_count = credentials.request_count + v.column2, \
+           last_used_at = COALESCE(v.column3, credentials.last_used_at), \
+           last_used_ip = COALESCE(v.column4, credentials.last_used_ip) \
+         FROM (VALUES {}) AS v WHERE credentials.id = v.column1",
+        tuples.join(", ")
+    );
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
     Ok(())
 }
 

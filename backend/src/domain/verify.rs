@@ -8,7 +8,7 @@
 
 use std::{
     sync::{
-        Arc, RwLock,
+        Arc, OnceLock, RwLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -47,25 +47,43 @@ pub struct CredentialRecord {
     /// owner is no longer a member (or the service account's role is gone).
     pub owner_permissions: Option<PermissionSet>,
     pub app_resources: Vec<String>,
+    /// [`Self::effective_scopes`] and their set, worked out on first use: a record is
+    /// read again after every change that could alter them.
+    effective: OnceLock<(Option<Vec<Perm>>, Option<PermissionSet>)>,
+    /// The verify endpoints' JSON description of this credential, rendered on first use
+    /// for as long as the record is held (`rest::verify`).
+    pub rendered: OnceLock<Box<str>>,
 }
 
 impl CredentialRecord {
     /// Scopes the credential carries right now: its own scopes narrowed by its owner's
     /// current permissions. `None` for a PAT without scopes: it carries whatever its
     /// user may do in the organization a request targets.
-    pub fn effective_scopes(&self) -> Option<Vec<Perm>> {
-        let scopes = &self.scopes;
-        match (&self.owner_permissions, self.kind) {
-            (_, CredentialKind::Pat) => scopes.clone(),
-            (Some(owner), _) => {
-                let set = match scopes {
-                    Some(s) => owner.restrict_to(s),
-                    None => owner.clone(),
-                };
-                Some(set.to_scopes(&self.app_resources))
-            }
-            (None, _) => Some(vec![]),
-        }
+    pub fn effective_scopes(&self) -> Option<&[Perm]> {
+        self.effective().0.as_deref()
+    }
+
+    /// [`Self::effective_scopes`] as a set.
+    pub fn effective_permissions(&self) -> Option<&PermissionSet> {
+        self.effective().1.as_ref()
+    }
+
+    fn effective(&self) -> &(Option<Vec<Perm>>, Option<PermissionSet>) {
+        self.effective.get_or_init(|| {
+            let scopes = match (&self.owner_permissions, self.kind) {
+                (_, CredentialKind::Pat) => self.scopes.clone(),
+                (Some(owner), _) => {
+                    let set = match &self.scopes {
+                        Some(s) => owner.restrict_to(s),
+                        None => owner.clone(),
+                    };
+                    Some(set.to_scopes(&self.app_resources))
+                }
+                (None, _) => Some(vec![]),
+            };
+            let set = scopes.as_deref().map(PermissionSet::of);
+            (scopes, set)
+        })
     }
 
     /// Why the credential may not be used at `now`, if it may not.
@@ -149,8 +167,9 @@ pub enum KeyCheck {
     Checked {
         /// `VALID`, `RATE_LIMITED` or `INSUFFICIENT_PERMISSIONS`.
         outcome: Outcome,
-        /// What the key may do (for a PAT checked against an organization: there).
-        scopes: Option<Vec<Perm>>,
+        /// For a PAT checked against an organization, what it may do there; `None`: what
+        /// the key may do, [`CredentialRecord::effective_scopes`].
+        scopes_in_org: Option<Vec<Perm>>,
         /// Required permissions it lacks.
         missing: Vec<Perm>,
         verified: Verified,
@@ -410,12 +429,11 @@ impl Services {
                     Err(e) => return Err(e),
                 }
             }
-            (CredentialKind::Pat, None) => record.scopes.as_deref().map(PermissionSet::of),
-            _ => record.effective_scopes().as_deref().map(PermissionSet::of),
+            _ => record.effective_permissions().cloned(),
         };
-        let scopes = match (&held, record.kind, organization_id) {
+        let scopes_in_org = match (&held, record.kind, organization_id) {
             (Some(set), CredentialKind::Pat, Some(_)) => Some(set.to_scopes(&record.app_resources)),
-            _ => record.effective_scopes(),
+            _ => None,
         };
         let missing: Vec<Perm> = require
             .iter()
@@ -432,7 +450,7 @@ impl Services {
         self.count_verification(record, outcome, ip, tags);
         Ok(KeyCheck::Checked {
             outcome,
-            scopes,
+            scopes_in_org,
             missing,
             verified,
         })

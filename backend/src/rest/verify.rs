@@ -1,12 +1,12 @@
 //! `GET /api/v1/api-keys/verify` and `POST /api/v1/keys/verify` (SPEC §4).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt::Write};
 
 use axum::{
     Json,
     body::Bytes,
     extract::State,
-    http::{HeaderMap, HeaderValue},
+    http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -20,7 +20,7 @@ use crate::{
         analytics::{Outcome, Tags},
         permissions::Perm,
         ratelimit::RateDecision,
-        verify::{KeyCheck, Verified},
+        verify::{CredentialRecord, KeyCheck},
     },
     error::{AppError, AuthFailure},
 };
@@ -35,61 +35,83 @@ pub fn insert_rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, 
     }
 }
 
-fn rate_json(rate: &RateDecision) -> Value {
-    json!({ "limit": rate.limit, "remaining": rate.remaining, "reset": rate.reset_secs })
-}
-
-/// The description of a verified credential shared by both endpoints.
-fn describe(v: &Verified, scopes: Option<Vec<String>>) -> serde_json::Map<String, Value> {
-    let r = &v.record;
-    let c = &r.credential;
-    let mut body = serde_json::Map::new();
-    body.insert(
-        "key".into(),
-        json!({
+/// The JSON members describing a credential, shared by both endpoints, without the
+/// enclosing braces; `scopes`: what it may do.
+fn describe(record: &CredentialRecord, scopes: Option<&[Perm]>) -> String {
+    let c = &record.credential;
+    let body = json!({
+        "key": {
             "id": c.id,
             "kind": c.kind,
             "name": c.name,
             "prefix": c.display_prefix,
             "environment": c.environment,
-            "scopes": scopes,
+            "scopes": scope_strings(scopes),
             "expires_at": crate::domain::credentials::effective_expiry(c),
             "created_at": c.created_at,
-        }),
-    );
-    body.insert(
-        "customer".into(),
-        r.customer.as_ref().map_or(
-            Value::Null,
+        },
+        "customer": record.customer.as_ref().map(
             |x| json!({ "id": x.id, "email": x.email, "name": x.name }),
         ),
-    );
-    body.insert(
-        "service_account".into(),
-        r.service_account
+        "service_account": record
+            .service_account
             .as_ref()
-            .map_or(Value::Null, |sa| json!({ "id": sa.id, "name": sa.name })),
-    );
-    body.insert(
-        "organization".into(),
-        r.organization.as_ref().map_or(
-            Value::Null,
+            .map(|sa| json!({ "id": sa.id, "name": sa.name })),
+        "organization": record.organization.as_ref().map(
             |o| json!({ "id": o.id, "name": o.name, "slug": o.slug }),
         ),
-    );
-    body.insert(
-        "project".into(),
-        r.project.as_ref().map_or(
-            Value::Null,
+        "project": record.project.as_ref().map(
             |p| json!({ "id": p.id, "name": p.name, "slug": p.slug, "namespace": p.namespace }),
         ),
-    );
-    body.insert("ratelimit".into(), rate_json(&v.rate));
-    body
+    })
+    .to_string();
+    // An object's text without its braces: members to place inside another object.
+    body[1..body.len() - 1].to_owned()
 }
 
-fn scope_strings(scopes: Option<Vec<Perm>>) -> Option<Vec<String>> {
+/// The credential's own description (with its own scopes), rendered once for as long as
+/// its record is held: answering a hot key costs no JSON building.
+fn described(record: &CredentialRecord) -> &str {
+    record
+        .rendered
+        .get_or_init(|| describe(record, record.effective_scopes()).into())
+}
+
+fn scope_strings(scopes: Option<&[Perm]>) -> Option<Vec<String>> {
     scopes.map(|s| s.iter().map(ToString::to_string).collect())
+}
+
+/// An answer about an existing credential: `valid`, the `code` (`POST` only), its
+/// description, the `missing` permissions when some were, and its rate-limit state.
+fn answer(
+    valid: bool,
+    code: Option<&'static str>,
+    description: &str,
+    missing: Option<&[Perm]>,
+    rate: &RateDecision,
+) -> Response {
+    let mut body = String::with_capacity(description.len() + 160);
+    let _ = write!(body, "{{\"valid\":{valid},");
+    if let Some(code) = code {
+        let _ = write!(body, "\"code\":{},", Value::from(code));
+    }
+    body.push_str(description);
+    if let Some(missing) = missing {
+        let _ = write!(body, ",\"missing\":{}", json!(scope_strings(Some(missing))));
+    }
+    let _ = write!(
+        body,
+        ",\"ratelimit\":{{\"limit\":{},\"remaining\":{},\"reset\":{}}}}}",
+        rate.limit, rate.remaining, rate.reset_secs
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /api/v1/api-keys/verify`: the caller presents a credential; the answer describes it.
@@ -117,9 +139,13 @@ pub async fn verify_presented(
         }
     };
     count("VALID");
-    let mut body = describe(&verified, scope_strings(verified.record.effective_scopes()));
-    body.insert("valid".into(), Value::Bool(true));
-    let mut response = Json(Value::Object(body)).into_response();
+    let mut response = answer(
+        true,
+        None,
+        described(&verified.record),
+        None,
+        &verified.rate,
+    );
     insert_rate_headers(
         response.headers_mut(),
         verified.rate.limit,
@@ -190,18 +216,27 @@ pub async fn verify_body(
         }
         Ok(KeyCheck::Checked {
             outcome,
-            scopes,
+            scopes_in_org,
             missing,
             verified,
         }) => {
             count(outcome.code());
-            let mut body = describe(&verified, scope_strings(scopes));
-            body.insert("valid".into(), Value::Bool(outcome == Outcome::Valid));
-            body.insert("code".into(), Value::String(outcome.code().into()));
-            if outcome == Outcome::InsufficientPermissions {
-                body.insert("missing".into(), json!(scope_strings(Some(missing))));
-            }
-            Json(Value::Object(body)).into_response()
+            let record = &verified.record;
+            let in_org;
+            let description = match &scopes_in_org {
+                Some(scopes) => {
+                    in_org = describe(record, Some(scopes));
+                    &in_org
+                }
+                None => described(record),
+            };
+            answer(
+                outcome == Outcome::Valid,
+                Some(outcome.code()),
+                description,
+                (outcome == Outcome::InsufficientPermissions).then_some(missing.as_slice()),
+                &verified.rate,
+            )
         }
         Err(err) => {
             count(refusal_code(&err));

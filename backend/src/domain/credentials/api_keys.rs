@@ -146,7 +146,7 @@ impl Services {
                 let record = verify::load_record(&self.db, &hash)
                     .await?
                     .ok_or(AppError::NotFound("api key"))?;
-                PermissionSet::of(&record.effective_scopes().unwrap_or_default())
+                record.effective_permissions().cloned().unwrap_or_default()
             }
             _ => match super::stored_scopes(key)? {
                 Some(scopes) => PermissionSet::of(&scopes),

@@ -3,6 +3,8 @@
 //! it (the user's membership role, or the service account's) and the organization's
 //! application resources, joined in a single statement.
 
+use std::sync::OnceLock;
+
 use entity::{credential, customer, organization, project, role, service_account};
 use sea_orm::{
     ConnectionTrait, DbBackend, FromQueryResult, Iterable, QueryResult,
@@ -139,5 +141,7 @@ pub async fn load_record<C: ConnectionTrait>(
         owner_permissions,
         app_resources,
         credential,
+        effective: OnceLock::new(),
+        rendered: OnceLock::new(),
     }))
 }
