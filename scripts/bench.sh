@@ -5,12 +5,17 @@
 # the static baseline (GET /health) measured in the same run:
 #   - cold verification: a freshly started server, random keys (each mostly seen once);
 #   - hot verification: a warmed set of 10,000 keys, all three header styles;
-#   - POST /api/v1/keys/verify with a required permission, hot.
+#   - POST /api/v1/keys/verify with a required permission, hot;
+#   - one page of 50 API keys through GraphQL, with a personal access token;
+# then resident memory with MEMORY_KEYS keys stored (default 1,000,000; 0 to skip) and
+# HOT_KEYS of them (default 100,000) held in memory, on SQLite.
 # Numbers drift with the machine's load; the ratios are what to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 keys=${KEYS:-100000}
+memory_keys=${MEMORY_KEYS:-1000000}
+hot_keys=${HOT_KEYS:-100000}
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-16}
 port=${PORT:-18089}
@@ -72,11 +77,36 @@ run() {
     -- "$work/hot.txt" >/dev/null
   measure "$name hot verify" / scripts/bench/verify.lua "$work/hot.txt"
   measure "$name hot POST verify (require)" / scripts/bench/verify.lua "$work/hot.txt" post
+  measure "$name GraphQL apiKeys page (50)" / scripts/bench/graphql.lua \
+    "$work/keys.txt.pat" "$work/keys.txt.org"
   local cache
   cache=$(curl -fsS "http://127.0.0.1:$port/metrics" | grep -E '^keyward_verify_cache_(hits|misses)_total ' | tr '\n' ' ')
   echo "   cache: $cache"
   echo "   hot ÷ static: req/s $(ratio "${rps[$name hot verify]}" "${rps[$name static (GET /health)]}")," \
     "p99 $(ratio "${p99[$name hot verify]}" "${p99[$name static (GET /health)]}")"
+  stop
+}
+
+cache_entries() {
+  curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^keyward_verify_cache_entries / { print int($2) }'
+}
+
+# Resident memory with memory_keys stored and hot_keys held in memory.
+memory() {
+  local url="sqlite://$work/memory.db?mode=rwc"
+  echo "== memory: seeding $memory_keys keys"
+  "$target/examples/seed_keys" "$url" "$memory_keys" "$work/all.txt" 2>/dev/null
+  head -n "$hot_keys" "$work/all.txt" >"$work/warm.txt"
+  start "$url"
+  echo "   started: $(ps -o rss= -p "$server" | awk '{ printf "%.1f MB", $1 / 1024 }') resident"
+  # One wrk thread walks the keys in order, so each pass reads every key once.
+  for _ in 1 2 3 4 5; do
+    wrk -t1 -c"$connections" -d10s -s scripts/bench/verify.lua "http://127.0.0.1:$port/" \
+      -- "$work/warm.txt" sequential >/dev/null
+    if (($(cache_entries) >= hot_keys * 99 / 100)); then break; fi
+  done
+  echo "   $memory_keys keys stored, $(cache_entries) held in memory:" \
+    "$(ps -o rss= -p "$server" | awk '{ printf "%.1f MB", $1 / 1024 }') resident"
   stop
 }
 
@@ -91,3 +121,4 @@ if [[ -n ${KEYWARD_BENCH_POSTGRES_URL:-} ]]; then
   run postgres "$pg_url"
   psql "$KEYWARD_BENCH_POSTGRES_URL" -qc "DROP DATABASE $db WITH (FORCE)" >/dev/null
 fi
+if ((memory_keys > 0)); then memory; fi

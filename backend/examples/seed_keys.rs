@@ -1,7 +1,7 @@
 //! Seeds API keys into a Keyward database for the benchmarks (`scripts/bench.sh`,
 //! `scripts/bench-replicas.sh`) and writes their secrets, one per line, to a file; beside
-//! it `OUT_FILE.ids` holds `id secret` per line and `OUT_FILE.pat` the owner's personal
-//! access token. For a throwaway database only.
+//! it `OUT_FILE.ids` holds `id secret` per line, `OUT_FILE.pat` the owner's personal
+//! access token and `OUT_FILE.org` the organization's id. For a throwaway database only.
 //!
 //! `cargo run --release -p backend --example seed_keys -- DATABASE_URL COUNT OUT_FILE`
 
@@ -36,6 +36,8 @@ async fn main() -> Result<(), String> {
     let mut ids = create(format!("{out}.ids"))?;
     std::fs::write(format!("{out}.pat"), owner.token.expose_secret())
         .map_err(|e| format!("{out}.pat: {e}"))?;
+    std::fs::write(format!("{out}.org"), owner.organization.id.to_string())
+        .map_err(|e| format!("{out}.org: {e}"))?;
     let now = Utc::now();
     let mut done = 0;
     while done < count {

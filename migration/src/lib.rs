@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261128_000001_org_api_key_lifetime;
 mod m20261129_000001_verification_analytics;
+mod m20261129_000002_credential_listing_index;
 
 /// Runs Keyward's migrations in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261128_000001_org_api_key_lifetime::Migration),
             Box::new(m20261129_000001_verification_analytics::Migration),
+            Box::new(m20261129_000002_credential_listing_index::Migration),
         ]
     }
 }

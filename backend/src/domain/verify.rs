@@ -528,11 +528,11 @@ impl Services {
                 on_outage,
             )
             .await;
-        metrics::counter!(
-            crate::metrics::RATE_LIMIT_DECISIONS,
-            "decision" => if rate.allowed { "allowed" } else { "limited" }
-        )
-        .increment(1);
+        crate::metrics::RATE_LIMIT_BY_DECISION.increment(if rate.allowed {
+            "allowed"
+        } else {
+            "limited"
+        });
         if rate.allowed {
             self.usage.record(record.credential.id, ip);
         }
