@@ -7,9 +7,14 @@
 
 use std::io::Write;
 
-use backend::{config::Config, db, domain::Services, token::TokenKind};
+use backend::{
+    config::Config,
+    db,
+    domain::{CredentialKind, Services, credentials},
+    token::TokenKind,
+};
 use chrono::Utc;
-use entity::{credential, prelude::*};
+use entity::prelude::*;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 
 #[tokio::main]
@@ -48,39 +53,22 @@ async fn main() -> Result<(), String> {
                 .tokens
                 .generate(TokenKind::ApiKeyLive)
                 .map_err(|e| e.to_string())?;
-            let id = uuid::Uuid::now_v7();
+            let mut row = credentials::new_row(
+                &services.verifier,
+                &token,
+                CredentialKind::ApiKey,
+                format!("bench-{}", done + i),
+                now,
+            );
+            row.organization_id = Set(Some(owner.organization.id));
+            row.customer_id = Set(Some(owner.customer.id));
+            row.created_by = Set(Some(owner.customer.id));
+            row.environment = Set(Some("live".into()));
+            row.rate_limit_per_minute = Set(Some(1_000_000));
+            let id = row.id.clone().unwrap();
             writeln!(secrets, "{}", token.token.expose_secret()).map_err(|e| e.to_string())?;
             writeln!(ids, "{id} {}", token.token.expose_secret()).map_err(|e| e.to_string())?;
-            rows.push(credential::ActiveModel {
-                id: Set(id),
-                kind: Set("api_key".into()),
-                organization_id: Set(Some(owner.organization.id)),
-                project_id: Set(None),
-                customer_id: Set(Some(owner.customer.id)),
-                service_account_id: Set(None),
-                created_by: Set(Some(owner.customer.id)),
-                name: Set(format!("bench-{}", done + i)),
-                display_prefix: Set(token.display_prefix.clone()),
-                last4: Set(token.last4.clone()),
-                token_hash: Set(token.hash.as_str().to_owned()),
-                scopes: Set(None),
-                environment: Set(Some("live".into())),
-                expires_at: Set(None),
-                disabled_at: Set(None),
-                revoked_at: Set(None),
-                revoked_reason: Set(None),
-                revoked_by: Set(None),
-                rotated_from_id: Set(None),
-                grace_expires_at: Set(None),
-                rate_limit_per_minute: Set(Some(1_000_000)),
-                imported: Set(false),
-                import_prefix: Set(None),
-                last_used_at: Set(None),
-                last_used_ip: Set(None),
-                request_count: Set(0),
-                created_at: Set(now),
-                updated_at: Set(now),
-            });
+            rows.push(row);
         }
         Credential::insert_many(rows)
             .exec_without_returning(&database)

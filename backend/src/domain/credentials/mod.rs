@@ -281,7 +281,7 @@ pub(super) async fn view<C: ConnectionTrait>(
 
 /// Fields of a new credential row; the caller fills in the owner and settings. The
 /// token stops being remembered as unknown (see [`verify::VerifyCache`]).
-pub(super) fn new_row(
+pub fn new_row(
     verifier: &verify::VerifyCache,
     token: &NewToken,
     kind: CredentialKind,
