@@ -187,32 +187,30 @@ async fn every_family_is_exported(db: Db) {
     app.finish().await;
 }
 
+/// `GET /metrics` relayed for a client elsewhere (`X-Forwarded-For`).
+async fn metrics_for_forwarded_client(app: &TestApp) -> reqwest::Response {
+    app.client
+        .get(format!("{}/metrics", app.base))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn metrics_are_not_public(db: Db) {
     // Behind a trusted proxy, the client it names is not on loopback.
     let app = TestApp::spawn_with(db, |c| {
         c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
     })
     .await;
-    let remote = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .header("x-forwarded-for", "203.0.113.9")
-        .send()
-        .await
-        .unwrap();
+    let remote = metrics_for_forwarded_client(&app).await;
     assert_eq!(remote.status(), 403);
     assert!(!remote.text().await.unwrap().contains("keyward_http"));
     app.finish().await;
 
     // A reverse proxy on this host that nobody listed relays from loopback: refused.
     let app = TestApp::spawn(db).await;
-    let relayed = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .header("x-forwarded-for", "203.0.113.9")
-        .send()
-        .await
-        .unwrap();
+    let relayed = metrics_for_forwarded_client(&app).await;
     assert_eq!(relayed.status(), 403);
     // Invented methods do not become series.
     let odd = reqwest::Method::from_bytes(b"FROBNICATE").unwrap();
