@@ -1,5 +1,5 @@
 //! Running the server: start-up, the usage flusher (which also prunes the verification
-//! log) and graceful shutdown.
+//! log and forgets idle rate-limit state) and graceful shutdown.
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -125,6 +125,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(services.config.usage_flush_interval);
             let mut prune = tokio::time::interval(std::time::Duration::from_secs(600));
+            let mut idle = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
@@ -139,6 +140,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                             Err(e) => tracing::warn!(error = %e, "verification log pruning failed"),
                         }
                     }
+                    _ = idle.tick() => services.limiter.forget_idle(),
                     _ = stop.changed() => break,
                 }
             }

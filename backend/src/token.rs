@@ -188,6 +188,13 @@ impl TokenHash {
         Self(hex::encode(Sha256::digest(token.as_bytes())))
     }
 
+    /// The digest as bytes; `None` for a stored hash that is not 64 hex digits.
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        let mut out = [0; 32];
+        hex::decode_to_slice(&self.0, &mut out).ok()?;
+        Some(out)
+    }
+
     /// Accepts a hash computed elsewhere (key import): 64 hex digits, any case.
     pub fn from_hex(hex_digest: &str) -> Option<Self> {
         let trimmed = hex_digest.trim();

@@ -6,18 +6,26 @@
 //! script per request, timed by Redis's own clock. When Redis cannot answer in time the
 //! organization's policy decides: refuse (the default) or let the request through.
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    num::NonZeroU32,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use governor::{
     Quota, RateLimiter as Gcra,
     middleware::StateInformationMiddleware,
-    state::{InMemoryState, NotKeyed},
+    state::{InMemoryState, NotKeyed, keyed::DashMapStateStore},
 };
 use uuid::Uuid;
 
 use super::clock::Clock;
 
 type Limiter = Gcra<NotKeyed, InMemoryState, Clock, StateInformationMiddleware>;
+
+/// The state of every subject limited to one number of requests per minute.
+type Keyed = Gcra<Subject, DashMapStateStore<Subject>, Clock, StateInformationMiddleware>;
 
 /// The outcome of one rate-limit check, with what the `RateLimit` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +84,10 @@ impl Outage {
 
 /// One limiter per subject and limit, here or in Redis.
 pub struct RateLimiter {
-    limiters: moka::sync::Cache<(Subject, u32), Arc<Limiter>>,
+    /// This node's limiters by requests per minute, each holding the state of the
+    /// subjects with that limit (an entry of a few dozen bytes per recently limited
+    /// subject; idle ones are dropped by [`Self::forget_idle`]).
+    limiters: RwLock<HashMap<u32, Arc<Keyed>>>,
     clock: Clock,
     shared: Option<SharedLimits>,
 }
@@ -84,11 +95,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn new(clock: Clock, redis_url: Option<&str>) -> Result<Self, String> {
         Ok(Self {
-            // Idle limiters are full again after a minute, so forgetting them loses nothing.
-            limiters: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_idle(Duration::from_secs(120))
-                .build(),
+            limiters: RwLock::new(HashMap::new()),
             clock,
             shared: redis_url.map(SharedLimits::new).transpose()?,
         })
@@ -135,17 +142,56 @@ impl RateLimiter {
         }
     }
 
+    /// This node's limiter for `limit` requests per minute.
+    fn limiter(&self, limit: NonZeroU32) -> Arc<Keyed> {
+        if let Some(held) = self
+            .limiters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&limit.get())
+        {
+            return held.clone();
+        }
+        self.limiters
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(limit.get())
+            .or_insert_with(|| {
+                Arc::new(
+                    Gcra::dashmap_with_clock(Quota::per_minute(limit), self.clock.clone())
+                        .with_middleware(),
+                )
+            })
+            .clone()
+    }
+
+    /// Drops the state of subjects whose quota is full again (idle for up to a minute),
+    /// which is the same as never having seen them, and limiters left with none.
+    pub fn forget_idle(&self) {
+        let mut limiters = self.limiters.write().unwrap_or_else(|e| e.into_inner());
+        limiters.retain(|_, limiter| {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+            !limiter.is_empty()
+        });
+    }
+
+    /// Subjects whose state this node holds.
+    pub fn held(&self) -> usize {
+        self.limiters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|l| l.len())
+            .sum()
+    }
+
     /// Counts one request against this node's own limiter.
     fn check_here(&self, subject: Subject, per_minute: u32) -> RateDecision {
         let limit = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let limiter = self.limiters.get_with((subject, limit.get()), || {
-            Arc::new(
-                Gcra::direct_with_clock(Quota::per_minute(limit), self.clock.clone())
-                    .with_middleware(),
-            )
-        });
+        let limiter = self.limiter(limit);
         let per_request = 60.0 / f64::from(limit.get());
-        match limiter.check() {
+        match limiter.check_key(&subject) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 RateDecision {
@@ -385,6 +431,31 @@ mod tests {
                 .allowed,
             "limits are per credential"
         );
+    }
+
+    #[test]
+    fn idle_subjects_are_forgotten_once_their_quota_is_full_again() {
+        let clock = Clock::system();
+        let limiter = RateLimiter::new(clock.clone(), None).unwrap();
+        let (idle, busy) = (
+            Subject::Credential(Uuid::now_v7()),
+            Subject::User(Uuid::now_v7()),
+        );
+        assert!(limiter.check_here(idle, 60).allowed);
+        assert!(limiter.check_here(busy, 2).allowed);
+        assert_eq!(limiter.held(), 2);
+        assert!(limiter.check_here(busy, 2).allowed);
+        clock.advance(Duration::from_secs(3));
+        limiter.forget_idle();
+        assert_eq!(limiter.held(), 1, "the idle subject's quota is full again");
+        assert!(
+            !limiter.check_here(busy, 2).allowed,
+            "a subject still within its window keeps its state"
+        );
+        clock.advance(Duration::from_secs(120));
+        limiter.forget_idle();
+        assert_eq!(limiter.held(), 0);
+        assert_eq!(limiter.check_here(busy, 2).remaining, 1, "a fresh quota");
     }
 
     #[test]

@@ -2,12 +2,10 @@
 //! memory and written at least once a second and on shutdown, so the verify path never
 //! waits on a write and a clean shutdown loses nothing.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Mutex,
-};
+use std::collections::HashMap;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use dashmap::DashMap;
 use entity::{prelude::*, usage_bucket};
 use sea_orm::{
     ActiveValue::Set,
@@ -25,13 +23,42 @@ struct Pending {
     count: i64,
     last_used_at: Option<DateTime<Utc>>,
     last_used_ip: Option<String>,
-    minutes: BTreeMap<DateTime<Utc>, i64>,
+    /// Requests by minute, in order (rarely more than one or two between flushes).
+    minutes: Vec<(DateTime<Utc>, i64)>,
 }
 
-/// Buffered usage, drained by [`UsageRecorder::flush`].
+impl Pending {
+    fn add(&mut self, at: DateTime<Utc>, n: i64) {
+        let minute = minute_of(at);
+        self.count += n;
+        self.last_used_at = Ord::max(self.last_used_at, Some(at));
+        match self.minutes.iter_mut().rev().find(|(m, _)| *m == minute) {
+            Some((_, count)) => *count += n,
+            None => self.minutes.push((minute, n)),
+        }
+    }
+
+    /// Adds counts taken out earlier (a failed flush) back in.
+    fn merge(&mut self, earlier: Pending) {
+        self.count += earlier.count;
+        self.last_used_at = Ord::max(self.last_used_at, earlier.last_used_at);
+        if self.last_used_ip.is_none() {
+            self.last_used_ip = earlier.last_used_ip;
+        }
+        for (minute, n) in earlier.minutes {
+            match self.minutes.iter_mut().find(|(m, _)| *m == minute) {
+                Some((_, count)) => *count += n,
+                None => self.minutes.push((minute, n)),
+            }
+        }
+    }
+}
+
+/// Buffered usage, drained by [`UsageRecorder::flush`]. Sharded by credential, so
+/// requests with different keys do not wait for one another.
 #[derive(Debug, Default)]
 pub struct UsageRecorder {
-    pending: Mutex<HashMap<Uuid, Pending>>,
+    pending: DashMap<Uuid, Pending>,
 }
 
 fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -39,26 +66,27 @@ fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl UsageRecorder {
-    /// Counts one request by `credential_id`.
-    pub fn record(&self, credential_id: Uuid, ip: Option<&str>) {
-        let now = Utc::now();
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = pending.entry(credential_id).or_default();
-        entry.count += 1;
-        entry.last_used_at = Some(now);
-        if let Some(ip) = ip {
+    /// Counts one request by `credential_id` at `at`.
+    pub fn record(&self, credential_id: Uuid, ip: Option<&str>, at: DateTime<Utc>) {
+        let mut entry = self.pending.entry(credential_id).or_default();
+        entry.add(at, 1);
+        if let Some(ip) = ip
+            && entry.last_used_ip.as_deref() != Some(ip)
+        {
             entry.last_used_ip = Some(ip.to_owned());
         }
-        *entry.minutes.entry(minute_of(now)).or_default() += 1;
     }
 
     /// Writes everything buffered so far in one transaction. On failure the counts are
     /// put back, to be written by the next flush.
     pub async fn flush(&self, db: &DatabaseConnection) -> AppResult<usize> {
-        let drained: HashMap<Uuid, Pending> = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            std::mem::take(&mut *pending)
-        };
+        // Each entry is taken out under its shard's lock: a request counted meanwhile
+        // lands either in this flush or in a fresh entry for the next.
+        let mut drained: HashMap<Uuid, Pending> = HashMap::new();
+        self.pending.retain(|id, pending| {
+            drained.insert(*id, std::mem::take(pending));
+            false
+        });
         if drained.is_empty() {
             return Ok(0);
         }
@@ -66,17 +94,8 @@ impl UsageRecorder {
         match write(db, &drained).await {
             Ok(()) => Ok(n),
             Err(err) => {
-                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
                 for (id, p) in drained {
-                    let entry = pending.entry(id).or_default();
-                    entry.count += p.count;
-                    entry.last_used_at = Ord::max(entry.last_used_at, p.last_used_at);
-                    if entry.last_used_ip.is_none() {
-                        entry.last_used_ip = p.last_used_ip;
-                    }
-                    for (minute, c) in p.minutes {
-                        *entry.minutes.entry(minute).or_default() += c;
-                    }
+                    self.pending.entry(id).or_default().merge(p);
                 }
                 Err(err)
             }

@@ -15,7 +15,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use entity::{credential, customer, organization, prelude::*, project, service_account};
+use entity::{credential, prelude::*};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use tracing::instrument;
 
@@ -39,51 +39,72 @@ pub struct CredentialRecord {
     pub kind: CredentialKind,
     /// The credential's own scopes; `None`: all of its owner's permissions.
     pub scopes: Option<Vec<Perm>>,
-    pub customer: Option<customer::Model>,
-    pub service_account: Option<service_account::Model>,
-    pub organization: Option<organization::Model>,
-    pub project: Option<project::Model>,
-    /// The owner's current permissions in the credential's organization; `None` when the
-    /// owner is no longer a member (or the service account's role is gone).
-    pub owner_permissions: Option<PermissionSet>,
-    pub app_resources: Vec<String>,
-    /// [`Self::effective_scopes`] and their set, worked out on first use: a record is
-    /// read again after every change that could alter them.
-    effective: OnceLock<(Option<Vec<Perm>>, Option<PermissionSet>)>,
-    /// The verify endpoints' JSON description of this credential, rendered on first use
-    /// for as long as the record is held (`rest::verify`).
+    /// Its owner, organization and project: one copy for every held key that has them.
+    pub context: Arc<Context>,
+    /// [`Self::effective_scopes`], worked out when the record is read (a record is read
+    /// again after every change that could alter them).
+    effective: Arc<Effective>,
+    /// The verify endpoints' JSON description of the credential's own fields, rendered
+    /// on first use for as long as the record is held (`rest::verify`).
     pub rendered: OnceLock<Box<str>>,
 }
 
 impl CredentialRecord {
+    /// A record of `credential` in `context`.
+    pub fn new(
+        kind: CredentialKind,
+        scopes: Option<Vec<Perm>>,
+        credential: credential::Model,
+        context: Context,
+    ) -> Self {
+        let effective = Effective::new(Self::work_out(kind, scopes.as_deref(), &context));
+        Self {
+            credential,
+            kind,
+            scopes,
+            context: Arc::new(context),
+            effective: Arc::new(effective),
+            rendered: OnceLock::new(),
+        }
+    }
+
+    /// The same record, pointing at `shared`'s copies of its context and scopes.
+    fn shared_in(mut self, shared: &Shared) -> Self {
+        self.context = shared.context(Arc::unwrap_or_clone(self.context));
+        self.effective = shared.effective(Arc::unwrap_or_clone(self.effective));
+        self
+    }
+
+    /// A credential's own scopes narrowed by its owner's current permissions.
+    fn work_out(kind: CredentialKind, own: Option<&[Perm]>, context: &Context) -> Option<Vec<Perm>> {
+        match (&context.owner_permissions, kind) {
+            (_, CredentialKind::Pat) => own.map(<[Perm]>::to_vec),
+            (Some(owner), _) => {
+                let set = match own {
+                    Some(s) => owner.restrict_to(s),
+                    None => owner.clone(),
+                };
+                Some(set.to_scopes(&context.app_resources))
+            }
+            (None, _) => Some(vec![]),
+        }
+    }
+
     /// Scopes the credential carries right now: its own scopes narrowed by its owner's
     /// current permissions. `None` for a PAT without scopes: it carries whatever its
     /// user may do in the organization a request targets.
     pub fn effective_scopes(&self) -> Option<&[Perm]> {
-        self.effective().0.as_deref()
+        self.effective.scopes.as_deref()
     }
 
     /// [`Self::effective_scopes`] as a set.
     pub fn effective_permissions(&self) -> Option<&PermissionSet> {
-        self.effective().1.as_ref()
+        self.effective.set.as_ref()
     }
 
-    fn effective(&self) -> &(Option<Vec<Perm>>, Option<PermissionSet>) {
-        self.effective.get_or_init(|| {
-            let scopes = match (&self.owner_permissions, self.kind) {
-                (_, CredentialKind::Pat) => self.scopes.clone(),
-                (Some(owner), _) => {
-                    let set = match &self.scopes {
-                        Some(s) => owner.restrict_to(s),
-                        None => owner.clone(),
-                    };
-                    Some(set.to_scopes(&self.app_resources))
-                }
-                (None, _) => Some(vec![]),
-            };
-            let set = scopes.as_deref().map(PermissionSet::of);
-            (scopes, set)
-        })
+    /// [`Self::effective_scopes`], with their JSON rendering held alongside.
+    pub fn effective(&self) -> &Effective {
+        &self.effective
     }
 
     /// Why the credential may not be used at `now`, if it may not.
@@ -95,25 +116,26 @@ impl CredentialRecord {
             Status::Disabled => return Some(AuthFailure::Disabled),
             Status::Active | Status::Rotating => {}
         }
-        if self
+        let context = &self.context;
+        if context
             .service_account
             .as_ref()
             .is_some_and(|sa| sa.disabled_at.is_some())
         {
             return Some(AuthFailure::Disabled);
         }
-        if self
+        if context
             .customer
             .as_ref()
             .is_some_and(|x| x.suspended_at.is_some())
-            || self
+            || context
                 .organization
                 .as_ref()
                 .is_some_and(|o| o.suspended_at.is_some())
         {
             return Some(AuthFailure::Suspended);
         }
-        if c.organization_id.is_some() && self.owner_permissions.is_none() {
+        if c.organization_id.is_some() && context.owner_permissions.is_none() {
             return Some(AuthFailure::OwnerRemoved);
         }
         None
@@ -127,8 +149,8 @@ impl CredentialRecord {
             name: self.credential.name.clone(),
             organization_id: self.credential.organization_id,
             project_id: self.credential.project_id,
-            customer: self.customer.as_ref().map(CustomerRef::from),
-            service_account: self.service_account.as_ref().map(|sa| ServiceAccountRef {
+            customer: self.context.customer.as_ref().map(CustomerRef::from),
+            service_account: self.context.service_account.as_ref().map(|sa| ServiceAccountRef {
                 id: sa.id,
                 name: sa.name.clone(),
             }),
@@ -143,6 +165,7 @@ impl CredentialRecord {
         self.credential
             .rate_limit_per_minute
             .or(self
+                .context
                 .organization
                 .as_ref()
                 .and_then(|o| o.rate_limit_per_minute))
@@ -176,6 +199,9 @@ pub enum KeyCheck {
     },
 }
 
+/// Credentials held in memory at most (and unknown tokens remembered).
+const MAX_HELD: u64 = 100_000;
+
 /// How long a well-formed token that named no credential is remembered as unknown.
 const ABSENT_TTL: Duration = Duration::from_secs(10);
 
@@ -187,10 +213,13 @@ const ABSENT_TTL: Duration = Duration::from_secs(10);
 /// node cannot hear other nodes' invalidations (PostgreSQL, listener down) it is not
 /// trusted and every verification reads the database.
 pub struct VerifyCache {
-    records: moka::sync::Cache<String, Arc<CredentialRecord>>,
+    /// Held records by their token's SHA-256.
+    records: moka::sync::Cache<[u8; 32], Arc<CredentialRecord>>,
+    /// The held records' owners, organizations and scopes, one copy each.
+    shared: Shared,
     /// Well-formed tokens that named no credential, briefly: a flood of unknown tokens
     /// does not reach the database. Dropped when a credential is created or imported.
-    absent: moka::sync::Cache<String, ()>,
+    absent: moka::sync::Cache<[u8; 32], ()>,
     import_prefixes: RwLock<Vec<String>>,
     hits: AtomicU64,
     lookups: AtomicU64,
@@ -202,11 +231,12 @@ impl VerifyCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             records: moka::sync::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(MAX_HELD)
                 .time_to_live(ttl)
                 .build(),
+            shared: Shared::new(MAX_HELD, ttl),
             absent: moka::sync::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(MAX_HELD)
                 .time_to_live(ABSENT_TTL)
                 .build(),
             import_prefixes: RwLock::new(Vec::new()),
@@ -238,19 +268,30 @@ impl VerifyCache {
         if !self.is_trusted() {
             return None;
         }
-        self.records.get(hash.as_str())
+        self.records.get(&hash.digest()?)
     }
 
-    /// Keeps a record read at `generation`, unless something was invalidated since.
-    fn keep(&self, hash: &TokenHash, record: Arc<CredentialRecord>, generation: u64) {
-        if !self.is_trusted() || self.generation.load(Ordering::SeqCst) != generation {
-            return;
-        }
-        self.records.insert(hash.as_str().to_owned(), record);
+    /// Keeps a record read at `generation`, unless something was invalidated since; the
+    /// record as kept, sharing what it has in common with other held records.
+    fn keep(
+        &self,
+        hash: &TokenHash,
+        record: CredentialRecord,
+        generation: u64,
+    ) -> Arc<CredentialRecord> {
+        let current = |cache: &Self| {
+            cache.is_trusted() && cache.generation.load(Ordering::SeqCst) == generation
+        };
+        let Some(digest) = hash.digest().filter(|_| current(self)) else {
+            return Arc::new(record);
+        };
+        let record = Arc::new(record.shared_in(&self.shared));
+        self.records.insert(digest, record.clone());
         // An invalidation that raced the read may have run before the insert: undo.
-        if self.generation.load(Ordering::SeqCst) != generation {
-            self.records.invalidate(hash.as_str());
+        if !current(self) {
+            self.records.invalidate(&digest);
         }
+        record
     }
 
     /// Verifications answered from memory so far.
@@ -271,21 +312,26 @@ impl VerifyCache {
     /// Drops one credential; the next use reads it again.
     pub fn invalidate(&self, hash: &TokenHash) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.records.invalidate(hash.as_str());
-        self.absent.invalidate(hash.as_str());
+        if let Some(digest) = hash.digest() {
+            self.records.invalidate(&digest);
+            self.absent.invalidate(&digest);
+        }
     }
 
     /// Drops everything (suspension, role and membership changes).
     pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.records.invalidate_all();
+        self.shared.clear();
         self.absent.invalidate_all();
     }
 
     /// A credential with this hash is about to exist: it is no longer unknown.
     pub fn forget_absent(&self, hash: &TokenHash) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.absent.invalidate(hash.as_str());
+        if let Some(digest) = hash.digest() {
+            self.absent.invalidate(&digest);
+        }
     }
 
     /// Imported hashes may have been presented before: none is unknown any more.
@@ -295,17 +341,23 @@ impl VerifyCache {
     }
 
     fn known_absent(&self, hash: &TokenHash) -> bool {
-        self.is_trusted() && self.absent.contains_key(hash.as_str())
+        self.is_trusted()
+            && hash
+                .digest()
+                .is_some_and(|digest| self.absent.contains_key(&digest))
     }
 
     /// Remembers that `hash` named nothing when read at `generation`.
     fn note_absent(&self, hash: &TokenHash, generation: u64) {
+        let Some(digest) = hash.digest() else {
+            return;
+        };
         if !self.is_trusted() || self.generation.load(Ordering::SeqCst) != generation {
             return;
         }
-        self.absent.insert(hash.as_str().to_owned(), ());
+        self.absent.insert(digest, ());
         if self.generation.load(Ordering::SeqCst) != generation {
-            self.absent.invalidate(hash.as_str());
+            self.absent.invalidate(&digest);
         }
     }
 
@@ -351,8 +403,11 @@ impl VerifyCache {
 }
 
 mod record;
+mod shared;
 
 pub use record::load_record;
+pub use shared::{Context, Effective};
+use shared::Shared;
 
 impl Services {
     /// Authenticates a presented credential: `Err(AuthFailure)` for every reason it may
@@ -432,7 +487,7 @@ impl Services {
             _ => record.effective_permissions().cloned(),
         };
         let scopes_in_org = match (&held, record.kind, organization_id) {
-            (Some(set), CredentialKind::Pat, Some(_)) => Some(set.to_scopes(&record.app_resources)),
+            (Some(set), CredentialKind::Pat, Some(_)) => Some(set.to_scopes(&record.context.app_resources)),
             _ => None,
         };
         let missing: Vec<Perm> = require
@@ -509,7 +564,8 @@ impl Services {
                 return Err(err);
             }
         };
-        if let Some(failure) = record.failure(self.clock.now()) {
+        let now = self.clock.now();
+        if let Some(failure) = record.failure(now) {
             if let (Some(tags), Some(outcome)) = (counted, Outcome::of_refusal(failure)) {
                 self.count_verification(&record, outcome, ip, tags);
             }
@@ -517,7 +573,7 @@ impl Services {
         }
         // An organization's keys follow its policy; a personal token, outside any,
         // is limited on this node while Redis is away.
-        let on_outage = record.organization.as_ref().map_or(Outage::LimitHere, |o| {
+        let on_outage = record.context.organization.as_ref().map_or(Outage::LimitHere, |o| {
             Outage::of_organization(o.rate_limit_fail_open)
         });
         let rate = self
@@ -534,7 +590,7 @@ impl Services {
             "limited"
         });
         if rate.allowed {
-            self.usage.record(record.credential.id, ip);
+            self.usage.record(record.credential.id, ip, now);
         }
         Ok(Verified { record, rate })
     }
@@ -570,8 +626,6 @@ impl Services {
             self.verifier.note_absent(&hash, generation);
             return Err(AuthFailure::NotFound.into());
         };
-        let loaded = Arc::new(loaded);
-        self.verifier.keep(&hash, loaded.clone(), generation);
-        Ok(loaded)
+        Ok(self.verifier.keep(&hash, loaded, generation))
     }
 }

@@ -11,6 +11,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use entity::credential;
 use uuid::Uuid;
 
 use crate::{
@@ -20,7 +21,7 @@ use crate::{
         analytics::{Outcome, Tags},
         permissions::Perm,
         ratelimit::RateDecision,
-        verify::{CredentialRecord, KeyCheck},
+        verify::{Context, CredentialRecord, KeyCheck},
     },
     error::{AppError, AuthFailure},
 };
@@ -35,46 +36,75 @@ pub fn insert_rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, 
     }
 }
 
-/// The JSON members describing a credential, shared by both endpoints, without the
-/// enclosing braces; `scopes`: what it may do.
-fn describe(record: &CredentialRecord, scopes: Option<&[Perm]>) -> String {
-    let c = &record.credential;
+/// The JSON members describing a credential, shared by both endpoints, in three pieces
+/// rendered apart, so that what many keys share is rendered and held once: the owner,
+/// organization and project, the key's own fields up to its scopes, and its scopes.
+struct Description<'a> {
+    /// `"customer":…,"organization":…,"project":…,"service_account":…`
+    context: &'a str,
+    /// `"key":{…,"scopes":`
+    key: &'a str,
+    /// The scopes' JSON value; the `key` object closes after it.
+    scopes: &'a str,
+}
+
+fn render_context(context: &Context) -> Box<str> {
     let body = json!({
-        "key": {
-            "id": c.id,
-            "kind": c.kind,
-            "name": c.name,
-            "prefix": c.display_prefix,
-            "environment": c.environment,
-            "scopes": scope_strings(scopes),
-            "expires_at": crate::domain::credentials::effective_expiry(c),
-            "created_at": c.created_at,
-        },
-        "customer": record.customer.as_ref().map(
+        "customer": context.customer.as_ref().map(
             |x| json!({ "id": x.id, "email": x.email, "name": x.name }),
         ),
-        "service_account": record
+        "service_account": context
             .service_account
             .as_ref()
             .map(|sa| json!({ "id": sa.id, "name": sa.name })),
-        "organization": record.organization.as_ref().map(
+        "organization": context.organization.as_ref().map(
             |o| json!({ "id": o.id, "name": o.name, "slug": o.slug }),
         ),
-        "project": record.project.as_ref().map(
+        "project": context.project.as_ref().map(
             |p| json!({ "id": p.id, "name": p.name, "slug": p.slug, "namespace": p.namespace }),
         ),
     })
     .to_string();
     // An object's text without its braces: members to place inside another object.
-    body[1..body.len() - 1].to_owned()
+    body[1..body.len() - 1].into()
 }
 
-/// The credential's own description (with its own scopes), rendered once for as long as
-/// its record is held: answering a hot key costs no JSON building.
-fn described(record: &CredentialRecord) -> &str {
-    record
-        .rendered
-        .get_or_init(|| describe(record, record.effective_scopes()).into())
+fn render_key(c: &credential::Model) -> Box<str> {
+    let own = json!({
+        "id": c.id,
+        "kind": c.kind,
+        "name": c.name,
+        "prefix": c.display_prefix,
+        "environment": c.environment,
+        "expires_at": crate::domain::credentials::effective_expiry(c),
+        "created_at": c.created_at,
+    })
+    .to_string();
+    // The object left open, its scopes to follow.
+    format!("\"key\":{},\"scopes\":", &own[..own.len() - 1]).into()
+}
+
+fn render_scopes(scopes: Option<&[Perm]>) -> Box<str> {
+    json!(scope_strings(scopes)).to_string().into()
+}
+
+/// The credential's description with its own scopes, each piece rendered once for as long
+/// as the record (or the context and scopes it shares with other keys) is held: answering
+/// a hot key costs no JSON building.
+fn described(record: &CredentialRecord) -> Description<'_> {
+    let effective = record.effective();
+    Description {
+        context: record
+            .context
+            .rendered
+            .get_or_init(|| render_context(&record.context)),
+        key: record
+            .rendered
+            .get_or_init(|| render_key(&record.credential)),
+        scopes: effective
+            .rendered
+            .get_or_init(|| render_scopes(effective.scopes.as_deref())),
+    }
 }
 
 fn scope_strings(scopes: Option<&[Perm]>) -> Option<Vec<String>> {
@@ -86,16 +116,25 @@ fn scope_strings(scopes: Option<&[Perm]>) -> Option<Vec<String>> {
 fn answer(
     valid: bool,
     code: Option<&'static str>,
-    description: &str,
+    description: Description<'_>,
     missing: Option<&[Perm]>,
     rate: &RateDecision,
 ) -> Response {
-    let mut body = String::with_capacity(description.len() + 160);
+    let Description {
+        context,
+        key,
+        scopes,
+    } = description;
+    let mut body = String::with_capacity(context.len() + key.len() + scopes.len() + 160);
     let _ = write!(body, "{{\"valid\":{valid},");
     if let Some(code) = code {
         let _ = write!(body, "\"code\":{},", Value::from(code));
     }
-    body.push_str(description);
+    body.push_str(context);
+    body.push(',');
+    body.push_str(key);
+    body.push_str(scopes);
+    body.push('}');
     if let Some(missing) = missing {
         let _ = write!(body, ",\"missing\":{}", json!(scope_strings(Some(missing))));
     }
@@ -223,13 +262,11 @@ pub async fn verify_body(
             count(outcome.code());
             let record = &verified.record;
             let in_org;
-            let description = match &scopes_in_org {
-                Some(scopes) => {
-                    in_org = describe(record, Some(scopes));
-                    &in_org
-                }
-                None => described(record),
-            };
+            let mut description = described(record);
+            if let Some(scopes) = &scopes_in_org {
+                in_org = render_scopes(Some(scopes));
+                description.scopes = &in_org;
+            }
             answer(
                 outcome == Outcome::Valid,
                 Some(outcome.code()),

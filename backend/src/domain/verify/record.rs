@@ -3,15 +3,13 @@
 //! it (the user's membership role, or the service account's) and the organization's
 //! application resources, joined in a single statement.
 
-use std::sync::OnceLock;
-
 use entity::{credential, customer, organization, project, role, service_account};
 use sea_orm::{
     ConnectionTrait, DbBackend, FromQueryResult, Iterable, QueryResult,
     sea_query::{Alias, Expr, ExprTrait, IntoIden, JoinType, Query, SelectStatement},
 };
 
-use super::CredentialRecord;
+use super::{Context, CredentialRecord};
 use crate::{
     domain::{CredentialKind, access, credentials::stored_scopes},
     error::AppError,
@@ -131,17 +129,18 @@ pub async fn load_record<C: ConnectionTrait>(
         serde_json::from_str(&apps).map_err(|e| access::corrupt("application resources", e))?;
     app_resources.sort();
     app_resources.dedup();
-    Ok(Some(CredentialRecord {
-        kind: CredentialKind::parse(&credential.kind)?,
-        scopes: stored_scopes(&credential)?,
-        customer: joined(&row, "cu")?,
-        service_account: joined(&row, "sa")?,
-        organization: joined(&row, "o")?,
-        project: joined(&row, "p")?,
+    let context = Context::new(
+        joined(&row, "cu")?,
+        joined(&row, "sa")?,
+        joined(&row, "o")?,
+        joined(&row, "p")?,
         owner_permissions,
         app_resources,
+    );
+    Ok(Some(CredentialRecord::new(
+        CredentialKind::parse(&credential.kind)?,
+        stored_scopes(&credential)?,
         credential,
-        effective: OnceLock::new(),
-        rendered: OnceLock::new(),
-    }))
+        context,
+    )))
 }
