@@ -180,31 +180,38 @@ impl fmt::Display for PlainToken {
 
 /// Hex SHA-256 of a whole token: all that storage ever sees.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TokenHash(String);
+pub struct TokenHash(String, Option<[u8; 32]>);
 
 impl TokenHash {
     /// Hashes a token.
     pub fn of(token: &str) -> Self {
-        Self(hex::encode(Sha256::digest(token.as_bytes())))
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        Self(hex::encode(digest), Some(digest))
+    }
+
+    fn from_hex_text(hex_digest: String) -> Self {
+        let mut digest = [0; 32];
+        let digest = hex::decode_to_slice(&hex_digest, &mut digest)
+            .ok()
+            .map(|()| digest);
+        Self(hex_digest, digest)
     }
 
     /// The digest as bytes; `None` for a stored hash that is not 64 hex digits.
     pub fn digest(&self) -> Option<[u8; 32]> {
-        let mut out = [0; 32];
-        hex::decode_to_slice(&self.0, &mut out).ok()?;
-        Some(out)
+        self.1
     }
 
     /// Accepts a hash computed elsewhere (key import): 64 hex digits, any case.
     pub fn from_hex(hex_digest: &str) -> Option<Self> {
         let trimmed = hex_digest.trim();
         (trimmed.len() == 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| Self(trimmed.to_ascii_lowercase()))
+            .then(|| Self::from_hex_text(trimmed.to_ascii_lowercase()))
     }
 
     /// A hash read back from storage.
     pub fn from_stored(hex_digest: &str) -> Self {
-        Self(hex_digest.to_owned())
+        Self::from_hex_text(hex_digest.to_owned())
     }
 
     /// The lowercase hex digest.
@@ -358,6 +365,17 @@ mod tests {
 
     fn format() -> TokenFormat {
         TokenFormat::new("kw").unwrap()
+    }
+
+    #[test]
+    fn a_hash_has_one_digest_however_it_was_made() {
+        let hash = TokenHash::of("kw_sk_live_example");
+        let digest = hash.digest().expect("a computed hash has a digest");
+        assert_eq!(hex::encode(digest), hash.as_str());
+        let imported = TokenHash::from_hex(&hash.as_str().to_ascii_uppercase()).unwrap();
+        assert_eq!(imported, hash, "imported hex is normalised");
+        assert_eq!(TokenHash::from_stored(hash.as_str()).digest(), Some(digest));
+        assert_eq!(TokenHash::from_stored("not hex").digest(), None);
     }
 
     #[test]

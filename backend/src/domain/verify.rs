@@ -76,7 +76,11 @@ impl CredentialRecord {
     }
 
     /// A credential's own scopes narrowed by its owner's current permissions.
-    fn work_out(kind: CredentialKind, own: Option<&[Perm]>, context: &Context) -> Option<Vec<Perm>> {
+    fn work_out(
+        kind: CredentialKind,
+        own: Option<&[Perm]>,
+        context: &Context,
+    ) -> Option<Vec<Perm>> {
         match (&context.owner_permissions, kind) {
             (_, CredentialKind::Pat) => own.map(<[Perm]>::to_vec),
             (Some(owner), _) => {
@@ -150,10 +154,14 @@ impl CredentialRecord {
             organization_id: self.credential.organization_id,
             project_id: self.credential.project_id,
             customer: self.context.customer.as_ref().map(CustomerRef::from),
-            service_account: self.context.service_account.as_ref().map(|sa| ServiceAccountRef {
-                id: sa.id,
-                name: sa.name.clone(),
-            }),
+            service_account: self
+                .context
+                .service_account
+                .as_ref()
+                .map(|sa| ServiceAccountRef {
+                    id: sa.id,
+                    name: sa.name.clone(),
+                }),
             scopes: self.scopes.clone(),
             created_at: self.credential.created_at,
             expires_at: credentials::effective_expiry(&self.credential),
@@ -406,8 +414,8 @@ mod record;
 mod shared;
 
 pub use record::load_record;
-pub use shared::{Context, Effective};
 use shared::Shared;
+pub use shared::{Context, Effective};
 
 impl Services {
     /// Authenticates a presented credential: `Err(AuthFailure)` for every reason it may
@@ -487,7 +495,9 @@ impl Services {
             _ => record.effective_permissions().cloned(),
         };
         let scopes_in_org = match (&held, record.kind, organization_id) {
-            (Some(set), CredentialKind::Pat, Some(_)) => Some(set.to_scopes(&record.context.app_resources)),
+            (Some(set), CredentialKind::Pat, Some(_)) => {
+                Some(set.to_scopes(&record.context.app_resources))
+            }
             _ => None,
         };
         let missing: Vec<Perm> = require
@@ -573,9 +583,13 @@ impl Services {
         }
         // An organization's keys follow its policy; a personal token, outside any,
         // is limited on this node while Redis is away.
-        let on_outage = record.context.organization.as_ref().map_or(Outage::LimitHere, |o| {
-            Outage::of_organization(o.rate_limit_fail_open)
-        });
+        let on_outage = record
+            .context
+            .organization
+            .as_ref()
+            .map_or(Outage::LimitHere, |o| {
+                Outage::of_organization(o.rate_limit_fail_open)
+            });
         let rate = self
             .limiter
             .check(

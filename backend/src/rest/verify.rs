@@ -9,9 +9,9 @@ use axum::{
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
+use entity::credential;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use entity::credential;
 use uuid::Uuid;
 
 use crate::{

@@ -181,14 +181,29 @@ mod tests {
         let held: Held<u32, String> = Held::new(10, Duration::from_secs(60));
         let first = held.share(1, "acme".to_owned());
         let again = held.share(1, "acme".to_owned());
-        assert!(Arc::ptr_eq(&first, &again), "an equal value is the held one");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "an equal value is the held one"
+        );
         let changed = held.share(1, "acme, suspended".to_owned());
-        assert_eq!(*changed, "acme, suspended", "a record gets what was read for it");
-        assert_eq!(*first, "acme", "records already holding the old value keep theirs");
+        assert_eq!(
+            *changed, "acme, suspended",
+            "a record gets what was read for it"
+        );
+        assert_eq!(
+            *first, "acme",
+            "records already holding the old value keep theirs"
+        );
         let later = held.share(1, "acme, suspended".to_owned());
-        assert!(Arc::ptr_eq(&changed, &later), "the newer value is held from now on");
+        assert!(
+            Arc::ptr_eq(&changed, &later),
+            "the newer value is held from now on"
+        );
         held.clear();
-        assert!(!Arc::ptr_eq(&held.share(1, "acme, suspended".to_owned()), &later));
+        assert!(!Arc::ptr_eq(
+            &held.share(1, "acme, suspended".to_owned()),
+            &later
+        ));
     }
 
     #[test]
@@ -198,6 +213,9 @@ mod tests {
         rendered.rendered.get_or_init(|| "\"customer\":null".into());
         assert_eq!(context, rendered);
         let other = Context::new(None, None, None, None, None, vec![]);
-        assert_ne!(context, other, "application resources are part of the context");
+        assert_ne!(
+            context, other,
+            "application resources are part of the context"
+        );
     }
 }
