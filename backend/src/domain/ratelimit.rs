@@ -168,12 +168,22 @@ impl RateLimiter {
     /// Drops the state of subjects whose quota is full again (idle for up to a minute),
     /// which is the same as never having seen them, and limiters left with none.
     pub fn forget_idle(&self) {
-        let mut limiters = self.limiters.write().unwrap_or_else(|e| e.into_inner());
-        limiters.retain(|_, limiter| {
+        let held: Vec<Arc<Keyed>> = self
+            .limiters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        // Swept without the map's lock: checks go on meanwhile.
+        for limiter in &held {
             limiter.retain_recent();
-            limiter.shrink_to_fit();
-            !limiter.is_empty()
-        });
+        }
+        drop(held);
+        let mut limiters = self.limiters.write().unwrap_or_else(|e| e.into_inner());
+        // A limiter a check still holds (cloned under the lock, in use after it) stays,
+        // or that check would count against a limiter nobody finds again.
+        limiters.retain(|_, limiter| !limiter.is_empty() || Arc::strong_count(limiter) > 1);
     }
 
     /// Subjects whose state this node holds.
@@ -453,8 +463,19 @@ mod tests {
             "a subject still within its window keeps its state"
         );
         clock.advance(Duration::from_secs(120));
+        let in_use = limiter.limiter(NonZeroU32::new(2).unwrap());
         limiter.forget_idle();
         assert_eq!(limiter.held(), 0);
+        assert!(
+            Arc::ptr_eq(&in_use, &limiter.limiter(NonZeroU32::new(2).unwrap())),
+            "a limiter a check still holds is not replaced under it"
+        );
+        drop(in_use);
+        limiter.forget_idle();
+        assert!(
+            limiter.limiters.read().unwrap().is_empty(),
+            "empty limiters go"
+        );
         assert_eq!(limiter.check_here(busy, 2).remaining, 1, "a fresh quota");
     }
 

@@ -23,7 +23,7 @@ struct Pending {
     count: i64,
     last_used_at: Option<DateTime<Utc>>,
     last_used_ip: Option<String>,
-    /// Requests by minute, in order (rarely more than one or two between flushes).
+    /// Requests by minute (rarely more than one or two between flushes).
     minutes: Vec<(DateTime<Utc>, i64)>,
 }
 
