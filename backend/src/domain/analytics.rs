@@ -629,7 +629,11 @@ impl Services {
     ) {
         self.verifications.record(
             self.clock.now(),
-            CountedKey::from(&record.credential),
+            CountedKey {
+                credential_id: record.credential.id,
+                organization_id: record.credential.organization_id,
+                project_id: record.credential.project_id,
+            },
             outcome,
             ip,
             tags,

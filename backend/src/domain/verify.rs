@@ -32,10 +32,41 @@ use crate::{
     token::{MAX_TOKEN_LEN, TokenHash},
 };
 
+/// The columns of a credential that verification reads, held for as long as its record:
+/// a held key costs these, not its whole row.
+#[derive(Debug, Clone)]
+pub struct HeldCredential {
+    pub id: uuid::Uuid,
+    pub organization_id: Option<uuid::Uuid>,
+    pub project_id: Option<uuid::Uuid>,
+    pub name: String,
+    pub display_prefix: String,
+    pub environment: Option<String>,
+    pub lifecycle: credentials::Lifecycle,
+    pub rate_limit_per_minute: Option<i32>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<credential::Model> for HeldCredential {
+    fn from(c: credential::Model) -> Self {
+        Self {
+            lifecycle: credentials::Lifecycle::of(&c),
+            id: c.id,
+            organization_id: c.organization_id,
+            project_id: c.project_id,
+            name: c.name,
+            display_prefix: c.display_prefix,
+            environment: c.environment,
+            rate_limit_per_minute: c.rate_limit_per_minute,
+            created_at: c.created_at,
+        }
+    }
+}
+
 /// Everything verification needs about one credential, loaded together.
 #[derive(Debug, Clone)]
 pub struct CredentialRecord {
-    pub credential: credential::Model,
+    pub credential: HeldCredential,
     pub kind: CredentialKind,
     /// The credential's own scopes; `None`: all of its owner's permissions.
     pub scopes: Option<Vec<Perm>>,
@@ -59,7 +90,7 @@ impl CredentialRecord {
     ) -> Self {
         let effective = Effective::new(Self::work_out(kind, scopes.as_deref(), &context));
         Self {
-            credential,
+            credential: credential.into(),
             kind,
             scopes,
             context: Arc::new(context),
@@ -114,7 +145,7 @@ impl CredentialRecord {
     /// Why the credential may not be used at `now`, if it may not.
     pub fn failure(&self, now: DateTime<Utc>) -> Option<AuthFailure> {
         let c = &self.credential;
-        match credentials::status_at(c, now) {
+        match c.lifecycle.status_at(now) {
             Status::Revoked => return Some(AuthFailure::Revoked),
             Status::Expired => return Some(AuthFailure::Expired),
             Status::Disabled => return Some(AuthFailure::Disabled),
@@ -164,7 +195,7 @@ impl CredentialRecord {
                 }),
             scopes: self.scopes.clone(),
             created_at: self.credential.created_at,
-            expires_at: credentials::effective_expiry(&self.credential),
+            expires_at: self.credential.lifecycle.expiry(),
         }
     }
 
@@ -574,8 +605,7 @@ impl Services {
                 return Err(err);
             }
         };
-        let now = self.clock.now();
-        if let Some(failure) = record.failure(now) {
+        if let Some(failure) = record.failure(self.clock.now()) {
             if let (Some(tags), Some(outcome)) = (counted, Outcome::of_refusal(failure)) {
                 self.count_verification(&record, outcome, ip, tags);
             }
@@ -604,7 +634,8 @@ impl Services {
             "limited"
         });
         if rate.allowed {
-            self.usage.record(record.credential.id, ip, now);
+            self.usage
+                .record(record.credential.id, ip, self.clock.now());
         }
         Ok(Verified { record, rate })
     }

@@ -9,7 +9,6 @@ use axum::{
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use entity::credential;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -18,10 +17,11 @@ use crate::{
     app::AppState,
     auth::{ClientIp, presented_credential},
     domain::{
+        CredentialKind,
         analytics::{Outcome, Tags},
         permissions::Perm,
         ratelimit::RateDecision,
-        verify::{Context, CredentialRecord, KeyCheck},
+        verify::{Context, CredentialRecord, HeldCredential, KeyCheck},
     },
     error::{AppError, AuthFailure},
 };
@@ -69,14 +69,14 @@ fn render_context(context: &Context) -> Box<str> {
     body[1..body.len() - 1].into()
 }
 
-fn render_key(c: &credential::Model) -> Box<str> {
+fn render_key(kind: CredentialKind, c: &HeldCredential) -> Box<str> {
     let own = json!({
         "id": c.id,
-        "kind": c.kind,
+        "kind": kind.as_str(),
         "name": c.name,
         "prefix": c.display_prefix,
         "environment": c.environment,
-        "expires_at": crate::domain::credentials::effective_expiry(c),
+        "expires_at": c.lifecycle.expiry(),
         "created_at": c.created_at,
     })
     .to_string();
@@ -100,7 +100,7 @@ fn described(record: &CredentialRecord) -> Description<'_> {
             .get_or_init(|| render_context(&record.context)),
         key: record
             .rendered
-            .get_or_init(|| render_key(&record.credential)),
+            .get_or_init(|| render_key(record.kind, &record.credential)),
         scopes: effective
             .rendered
             .get_or_init(|| render_scopes(effective.scopes.as_deref())),

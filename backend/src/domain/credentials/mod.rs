@@ -82,24 +82,55 @@ pub enum Status {
 
 /// The moment a credential stops working on its own, if any.
 pub fn effective_expiry(c: &credential::Model) -> Option<DateTime<Utc>> {
-    match (c.expires_at, c.grace_expires_at) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    Lifecycle::of(c).expiry()
 }
 
 /// A credential's status at `now`.
 pub fn status_at(c: &credential::Model, now: DateTime<Utc>) -> Status {
-    if c.revoked_at.is_some() {
-        Status::Revoked
-    } else if effective_expiry(c).is_some_and(|at| at <= now) {
-        Status::Expired
-    } else if c.disabled_at.is_some() {
-        Status::Disabled
-    } else if c.grace_expires_at.is_some() {
-        Status::Rotating
-    } else {
-        Status::Active
+    Lifecycle::of(c).status_at(now)
+}
+
+/// The columns of a credential that decide its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub expires_at: Option<DateTime<Utc>>,
+    pub grace_expires_at: Option<DateTime<Utc>>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Lifecycle {
+    pub fn of(c: &credential::Model) -> Self {
+        Self {
+            expires_at: c.expires_at,
+            grace_expires_at: c.grace_expires_at,
+            disabled_at: c.disabled_at,
+            revoked_at: c.revoked_at,
+        }
+    }
+
+    /// When the credential stops working: its expiry or, while it is being rotated out,
+    /// the end of its grace period, whichever comes first.
+    pub fn expiry(&self) -> Option<DateTime<Utc>> {
+        match (self.expires_at, self.grace_expires_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The status at `now`.
+    pub fn status_at(&self, now: DateTime<Utc>) -> Status {
+        if self.revoked_at.is_some() {
+            Status::Revoked
+        } else if self.expiry().is_some_and(|at| at <= now) {
+            Status::Expired
+        } else if self.disabled_at.is_some() {
+            Status::Disabled
+        } else if self.grace_expires_at.is_some() {
+            Status::Rotating
+        } else {
+            Status::Active
+        }
     }
 }
 
