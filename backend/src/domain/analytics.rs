@@ -33,7 +33,7 @@ use super::{
     ids,
     paging::{self, Page},
     permissions::Perm,
-    verify::CredentialRecord,
+    verify::{CredentialRecord, HeldCredential},
 };
 use crate::error::{AppError, AppResult, AuthFailure};
 
@@ -281,8 +281,8 @@ pub struct CountedKey {
     pub project_id: Option<Uuid>,
 }
 
-impl From<&credential::Model> for CountedKey {
-    fn from(c: &credential::Model) -> Self {
+impl From<&HeldCredential> for CountedKey {
+    fn from(c: &HeldCredential) -> Self {
         Self {
             credential_id: c.id,
             organization_id: c.organization_id,
@@ -629,11 +629,7 @@ impl Services {
     ) {
         self.verifications.record(
             self.clock.now(),
-            CountedKey {
-                credential_id: record.credential.id,
-                organization_id: record.credential.organization_id,
-                project_id: record.credential.project_id,
-            },
+            CountedKey::from(&record.credential),
             outcome,
             ip,
             tags,

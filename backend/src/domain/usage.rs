@@ -28,10 +28,14 @@ struct Pending {
 }
 
 impl Pending {
-    fn add(&mut self, at: DateTime<Utc>, n: i64) {
-        let minute = minute_of(at);
-        self.count += n;
+    /// Counts one request at `at`.
+    fn add(&mut self, at: DateTime<Utc>) {
+        self.count += 1;
         self.last_used_at = Ord::max(self.last_used_at, Some(at));
+        self.add_to_minute(minute_of(at), 1);
+    }
+
+    fn add_to_minute(&mut self, minute: DateTime<Utc>, n: i64) {
         match self.minutes.iter_mut().rev().find(|(m, _)| *m == minute) {
             Some((_, count)) => *count += n,
             None => self.minutes.push((minute, n)),
@@ -46,10 +50,7 @@ impl Pending {
             self.last_used_ip = earlier.last_used_ip;
         }
         for (minute, n) in earlier.minutes {
-            match self.minutes.iter_mut().find(|(m, _)| *m == minute) {
-                Some((_, count)) => *count += n,
-                None => self.minutes.push((minute, n)),
-            }
+            self.add_to_minute(minute, n);
         }
     }
 }
@@ -69,7 +70,7 @@ impl UsageRecorder {
     /// Counts one request by `credential_id` at `at`.
     pub fn record(&self, credential_id: Uuid, ip: Option<&str>, at: DateTime<Utc>) {
         let mut entry = self.pending.entry(credential_id).or_default();
-        entry.add(at, 1);
+        entry.add(at);
         if let Some(ip) = ip
             && entry.last_used_ip.as_deref() != Some(ip)
         {

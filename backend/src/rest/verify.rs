@@ -136,7 +136,7 @@ fn answer(
     body.push_str(scopes);
     body.push('}');
     if let Some(missing) = missing {
-        let _ = write!(body, ",\"missing\":{}", json!(scope_strings(Some(missing))));
+        let _ = write!(body, ",\"missing\":{}", render_scopes(Some(missing)));
     }
     let _ = write!(
         body,

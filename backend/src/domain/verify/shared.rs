@@ -100,6 +100,13 @@ impl Effective {
     }
 }
 
+/// Equal effective scopes: the rendering follows from the scopes.
+impl PartialEq for Effective {
+    fn eq(&self, other: &Self) -> bool {
+        self.scopes == other.scopes
+    }
+}
+
 /// Values held by key and handed out to every record that has an equal one.
 struct Held<K, V> {
     values: moka::sync::Cache<K, Arc<V>>,
@@ -133,13 +140,6 @@ where
 
     fn clear(&self) {
         self.values.invalidate_all();
-    }
-}
-
-/// Equal effective scopes: the rendering follows from the scopes.
-impl PartialEq for Effective {
-    fn eq(&self, other: &Self) -> bool {
-        self.scopes == other.scopes
     }
 }
 
