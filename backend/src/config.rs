@@ -295,6 +295,9 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// How often buffered usage is written.
     pub usage_flush_interval: Duration,
+    /// How long a CLI waits between polls of a device login at first (RFC 8628's
+    /// `interval`; each `slow_down` adds five seconds).
+    pub device_poll_interval: Duration,
     /// How long a verified credential is served from memory before it is read again: a
     /// safety net, since every change that affects verification drops it at once.
     pub verify_cache_ttl: Duration,
@@ -430,6 +433,7 @@ impl Config {
             log_format: s.log_format.unwrap_or_default(),
             body_limit_bytes: 64 * 1024,
             usage_flush_interval: Duration::from_secs(1),
+            device_poll_interval: Duration::from_secs(5),
             verify_cache_ttl: Duration::from_secs(300),
             default_rate_limit_per_minute: 600,
             failed_verifications_per_minute: 60,
@@ -461,6 +465,11 @@ impl Config {
         config.dashboard_dir = None;
         config.carried_dashboard = false;
         config
+    }
+
+    /// The device flow's first polling interval in whole seconds, at least one.
+    pub fn device_poll_interval_secs(&self) -> i32 {
+        i32::try_from(self.device_poll_interval.as_secs().max(1)).unwrap_or(i32::MAX)
     }
 
     /// Whether cookies may go without `Secure`: plain http on loopback only.

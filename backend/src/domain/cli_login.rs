@@ -31,8 +31,6 @@ use crate::{
 
 /// How long a device code may be used.
 pub const DEVICE_CODE_TTL: TimeDelta = TimeDelta::seconds(300);
-/// The polling interval a CLI starts with.
-pub const POLL_INTERVAL_SECS: i32 = 5;
 /// User codes: no vowels (no words), no look-alike digits.
 const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 /// How long the loopback flow's one-time code lives.
@@ -193,6 +191,7 @@ impl Services {
     pub async fn start_device_login(&self, name: Option<&str>) -> AppResult<DeviceStart> {
         let client_name = client_name(name)?;
         let now = self.clock.now();
+        let interval = self.config.device_poll_interval_secs();
         // Codes long past their use make room for new ones.
         DeviceAuthorization::delete_many()
             .filter(device_authorization::Column::ExpiresAt.lt(now - TimeDelta::days(1)))
@@ -217,7 +216,7 @@ impl Services {
                 status: Set("pending".into()),
                 customer_id: Set(None),
                 credential_id: Set(None),
-                interval_secs: Set(POLL_INTERVAL_SECS),
+                interval_secs: Set(interval),
                 expires_at: Set(now + DEVICE_CODE_TTL),
                 last_polled_at: Set(None),
                 created_at: Set(now),
@@ -228,7 +227,7 @@ impl Services {
                 device_code: PlainToken::new(device_code),
                 user_code: display_user_code(&user_code),
                 expires_in: DEVICE_CODE_TTL.num_seconds(),
-                interval: POLL_INTERVAL_SECS,
+                interval,
             });
         }
         Err(AppError::Conflict(

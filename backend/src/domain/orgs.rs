@@ -299,6 +299,24 @@ impl Services {
             .await?)
     }
 
+    /// The acting user's role in `org_id`: `None` for an organization's own key or a
+    /// service account, which act as themselves rather than as a member.
+    /// **Permissions**: `organization:read`.
+    pub async fn viewer_role(&self, actor: &Actor, org_id: Uuid) -> AppResult<Option<role::Model>> {
+        self.authorize(actor, Need::Org(org_id, Perm::ORGANIZATION_READ))
+            .await?;
+        let acting_as_member = actor
+            .principal
+            .credential()
+            .is_none_or(|c| c.organization_id.is_none() && c.service_account.is_none());
+        match actor.customer() {
+            Some(customer) if acting_as_member => {
+                access::member_role(&self.db, org_id, customer.id).await
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// One organization. **Permissions**: `organization:read`.
     pub async fn organization(&self, actor: &Actor, id: Uuid) -> AppResult<organization::Model> {
         self.authorize(actor, Need::Org(id, Perm::ORGANIZATION_READ))

@@ -44,6 +44,7 @@ impl QueryRoot {
             is_instance_admin: actor.customer().is_some_and(|c| c.is_instance_admin),
             authenticated_by: by.into(),
             credential_name: name,
+            credential_expires_at: actor.principal.credential().and_then(|c| c.expires_at),
             organization_id: org.map(|id| ID(id.to_string())),
             project_id: project.map(|id| ID(id.to_string())),
         })

@@ -100,6 +100,9 @@ pub struct Me {
     pub authenticated_by: String,
     /// The credential's name, when a credential is acting.
     pub credential_name: Option<String>,
+    /// When the acting credential stops working on its own (its expiry, or the end of a
+    /// rotation's grace period); null when it never does or no credential is acting.
+    pub credential_expires_at: Option<DateTime<Utc>>,
     /// The organization of the session or of an organization key.
     pub organization_id: Option<ID>,
     /// The project of the session or of a project key.
@@ -148,6 +151,12 @@ impl Organization {
     /// maximum may be lower); null: the instance's.
     async fn api_key_max_lifetime_days(&self) -> Option<i32> {
         self.0.api_key_max_lifetime_days
+    }
+    /// Your role here, when a user is acting (by session, personal access token or OIDC
+    /// token); null for an organization's own keys.
+    async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
+        let role = services(ctx)?.viewer_role(actor(ctx)?, self.0.id).await?;
+        Ok(role.map(Role::plain))
     }
     /// The organization's projects.
     async fn projects(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Project>> {

@@ -1,0 +1,354 @@
+//! The authenticated API client: typed GraphQL operations (`queries/cli.graphql`, checked
+//! against the server's schema at compile time) and the REST endpoints the CLI needs.
+
+use std::time::Duration;
+
+use graphql_client::GraphQLQuery;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+
+use crate::{
+    config::Source,
+    error::{Error, Result},
+    token::Secret,
+};
+
+/// Times arrive as RFC 3339 strings.
+pub type DateTime = chrono::DateTime<chrono::Utc>;
+
+/// The GraphQL operations, one module each (`ops::me::ResponseData`, …).
+pub mod ops {
+    use graphql_client::GraphQLQuery;
+
+    /// Times arrive as RFC 3339 strings.
+    type DateTime = super::DateTime;
+
+    macro_rules! operation {
+        ($name:ident) => {
+            #[derive(GraphQLQuery)]
+            #[graphql(
+                schema_path = "../backend/schema.graphql",
+                query_path = "queries/cli.graphql",
+                response_derives = "Debug",
+                variables_derives = "Debug, Clone"
+            )]
+            pub struct $name;
+        };
+    }
+
+    operation!(Me);
+    operation!(Organizations);
+    operation!(ApiKeys);
+    operation!(ApiKey);
+    operation!(CreateApiKey);
+    operation!(RevokeApiKey);
+    operation!(RotateApiKey);
+    operation!(DisableApiKey);
+    operation!(EnableApiKey);
+    operation!(PersonalAccessTokens);
+    operation!(CreatePersonalAccessToken);
+    operation!(RevokePersonalAccessToken);
+}
+
+/// An API key as the CLI shows it: the `KeyFields` fragment, which each operation's
+/// module types on its own, read into one type.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Key {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub prefix: String,
+    pub last4: String,
+    pub status: String,
+    pub environment: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub project: Option<Named>,
+    pub created_at: DateTime,
+    pub expires_at: Option<DateTime>,
+    pub last_used_at: Option<DateTime>,
+    pub request_count: i64,
+    pub rate_limit_per_minute: Option<i64>,
+    pub revoked_at: Option<DateTime>,
+}
+
+/// A personal access token as the CLI shows it (the `TokenFields` fragment).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub last4: String,
+    pub status: String,
+    pub scopes: Option<Vec<String>>,
+    pub created_at: DateTime,
+    pub expires_at: Option<DateTime>,
+    pub last_used_at: Option<DateTime>,
+    pub request_count: i64,
+}
+
+/// Something with an id and a name.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+/// Who a credential acts for (`me`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub user: Option<User>,
+    pub is_instance_admin: bool,
+    /// `session`, `api_key`, `pat` or `service_account_key`.
+    pub authenticated_by: String,
+    pub credential_name: Option<String>,
+    pub credential_expires_at: Option<DateTime>,
+    pub organization_id: Option<String>,
+    pub project_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+}
+
+/// An organization with the caller's role and its projects.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub suspended: bool,
+    pub viewer_role: Option<RoleName>,
+    pub projects: Vec<Project>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct RoleName {
+    pub key: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub namespace: String,
+}
+
+/// One page of a connection.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub total_count: i64,
+    pub page_info: PageInfo,
+    pub nodes: Vec<T>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+/// A created or rotated key or token with its secret, shown once.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WithSecret<T> {
+    pub secret: String,
+    #[serde(alias = "apiKey", alias = "token")]
+    pub item: T,
+}
+
+/// How long any one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client of one Keyward server, with or without a credential.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    server: String,
+    source: Source,
+    token: Option<Secret>,
+}
+
+impl Client {
+    /// A client of `server` (`https://auth.example.com`) acting with `token`.
+    pub fn new(server: &str, token: Option<Secret>) -> Result<Self> {
+        Self::configured(server, Source::Default, token)
+    }
+
+    /// As [`Client::new`], remembering where the server's URL was set, for messages.
+    pub fn configured(server: &str, source: Source, token: Option<Secret>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("keyward-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::other(format!("cannot start an HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            server: crate::config::parse_server(server)?,
+            source,
+            token,
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The same server with another credential.
+    pub fn with_token(&self, token: Option<Secret>) -> Self {
+        Self {
+            token,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server)
+    }
+
+    fn unreachable(&self, err: &reqwest::Error) -> Error {
+        // The innermost cause says what happened ("Connection refused"); the outer layers
+        // only repeat the URL.
+        let mut cause: &dyn std::error::Error = err;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let reason = if err.is_timeout() {
+            "it did not answer in time".to_owned()
+        } else {
+            cause.to_string()
+        };
+        Error::Unreachable {
+            server: self.server.clone(),
+            source_of: self.source.to_string(),
+            reason,
+        }
+    }
+
+    /// Sends a request, with the credential when there is one.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
+        };
+        request.send().await.map_err(|e| self.unreachable(&e))
+    }
+
+    async fn json_of(&self, response: reqwest::Response) -> Result<Value> {
+        let status = response.status();
+        let body = response.text().await.map_err(|e| self.unreachable(&e))?;
+        serde_json::from_str(&body).map_err(|_| {
+            Error::other(format!(
+                "{} answered {status} with something that is not JSON: is it a Keyward server?",
+                self.server
+            ))
+        })
+    }
+
+    /// Runs one GraphQL operation (its text and variables checked against the schema at
+    /// compile time) and reads the root field `field` of its answer as `T`.
+    pub async fn field<Q, T>(&self, variables: Q::Variables, field: &str) -> Result<T>
+    where
+        Q: GraphQLQuery,
+        Q::Variables: Serialize,
+        T: DeserializeOwned,
+    {
+        if self.token.is_none() {
+            return Err(Error::from_code("UNAUTHENTICATED", Some("MISSING"), ""));
+        }
+        let body = Q::build_query(variables);
+        let response = self
+            .send(self.http.post(self.url("/graphql")).json(&body))
+            .await?;
+        let mut value = self.json_of(response).await?;
+        if let Some(error) = value["errors"].get(0) {
+            let message = error["message"].as_str().unwrap_or("the server refused");
+            let code = error["extensions"]["code"].as_str().unwrap_or("");
+            let reason = error["extensions"]["reason"].as_str();
+            return Err(Error::from_code(code, reason, message));
+        }
+        serde_json::from_value(value["data"][field].take()).map_err(|e| {
+            Error::other(format!(
+                "the server's answer did not match this CLI ({e}): is the CLI as new as the server?"
+            ))
+        })
+    }
+
+    /// Who the credential acts for.
+    pub async fn me(&self) -> Result<Me> {
+        self.field::<ops::Me, _>(ops::me::Variables, "me").await
+    }
+
+    /// Revokes the personal access token the client holds (`keyward logout`).
+    pub async fn revoke_current(&self) -> Result<()> {
+        let response = self
+            .send(self.http.post(self.url("/api/v1/pats/current/revoke")))
+            .await?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        Err(self.problem(response).await)
+    }
+
+    /// Verifies any credential (`POST /api/v1/keys/verify`): the server's answer, valid
+    /// or not.
+    pub async fn verify(&self, token: &Secret) -> Result<Value> {
+        let response = self
+            .http
+            .post(self.url("/api/v1/keys/verify"))
+            .json(&json!({ "key": token.expose() }))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        if response.status().is_success() {
+            return self.json_of(response).await;
+        }
+        Err(self.problem(response).await)
+    }
+
+    /// Posts a form without the credential (the login endpoints) and returns the status
+    /// and JSON body.
+    pub(crate) async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        let status = response.status().as_u16();
+        Ok((status, self.json_of(response).await?))
+    }
+
+    /// The error of a refused REST request (RFC 9457 problem+json).
+    async fn problem(&self, response: reqwest::Response) -> Error {
+        let status = response.status();
+        let body = match self.json_of(response).await {
+            Ok(body) => body,
+            Err(err) => return err,
+        };
+        let detail = body["detail"].as_str().unwrap_or("the server refused");
+        let code = body["code"].as_str().unwrap_or("");
+        match status.as_u16() {
+            401 => Error::from_code("UNAUTHENTICATED", Some(code), detail),
+            403 => Error::from_code("FORBIDDEN", None, detail),
+            404 => Error::from_code("NOT_FOUND", None, detail),
+            _ => Error::from_code(code, None, detail),
+        }
+    }
+}

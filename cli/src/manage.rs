@@ -1,0 +1,525 @@
+//! API keys, personal access tokens, and checking a credential.
+
+use std::{io::Read, time::Duration};
+
+use chrono::Utc;
+use clap::Args;
+use serde_json::json;
+
+use keyward_cli::{
+    Error, Result, Secret,
+    client::{Client, Key, Page, Token, WithSecret, ops},
+    error::exit,
+    token,
+};
+
+use crate::{context::Ctx, output};
+
+/// `keyward keys create`.
+#[derive(Debug, Args)]
+pub struct CreateKey {
+    /// What the key is for.
+    name: String,
+    /// A `resource:level` scope (repeat for several); none: all of your permissions.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Expire after this long (`30d`, `12h`); default: never.
+    #[arg(long, value_name = "DURATION")]
+    expires_in: Option<humantime::Duration>,
+    /// `live` or `test`.
+    #[arg(long, default_value = "live", value_parser = ["live", "test"])]
+    env: String,
+    /// Requests per minute; default: the organization's.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<i64>,
+    /// For the whole organization, not only the active project.
+    #[arg(long)]
+    all_projects: bool,
+}
+
+/// `keyward tokens create`.
+#[derive(Debug, Args)]
+pub struct CreateToken {
+    /// What the token is for (often the machine).
+    name: String,
+    /// A `resource:level` scope (repeat for several); none: all of your permissions.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// Expire after this long (`30d`); default: the server's (120 days).
+    #[arg(long, value_name = "DURATION")]
+    expires_in: Option<humantime::Duration>,
+}
+
+fn expiry(after: Option<humantime::Duration>) -> Result<Option<chrono::DateTime<Utc>>> {
+    after
+        .map(|d| {
+            chrono::TimeDelta::from_std(d.into())
+                .ok()
+                .and_then(|d| Utc::now().checked_add_signed(d))
+                .ok_or_else(|| Error::usage("--expires-in is too far in the future"))
+        })
+        .transpose()
+}
+
+fn key_row(k: &Key) -> Vec<String> {
+    vec![
+        k.name.clone(),
+        format!("{}…{}", k.prefix, k.last4),
+        k.status.to_ascii_lowercase(),
+        k.project
+            .as_ref()
+            .map_or_else(|| "all".to_owned(), |p| p.name.clone()),
+        output::time(k.expires_at.as_ref(), "never"),
+        output::time(k.last_used_at.as_ref(), "never"),
+        k.id.clone(),
+    ]
+}
+
+const KEY_HEADER: [&str; 7] = [
+    "NAME",
+    "KEY",
+    "STATUS",
+    "PROJECT",
+    "EXPIRES",
+    "LAST USED",
+    "ID",
+];
+
+fn looks_like_id(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| {
+            matches!(i, 8 | 13 | 18 | 23) == (b == b'-') && (b == b'-' || b.is_ascii_hexdigit())
+        })
+}
+
+/// Finds one key of the active organization by id, name or prefix.
+async fn find_key(ctx: &Ctx, client: &Client, wanted: &str) -> Result<Key> {
+    if looks_like_id(wanted) {
+        return client
+            .field::<ops::ApiKey, _>(
+                ops::api_key::Variables {
+                    id: wanted.to_owned(),
+                },
+                "apiKey",
+            )
+            .await;
+    }
+    let org = ctx.active_org(client).await?;
+    let page: Page<Key> = client
+        .field::<ops::ApiKeys, _>(
+            ops::api_keys::Variables {
+                organization_id: org.id.clone(),
+                project_id: None,
+                search: Some(wanted.to_owned()),
+                first: Some(100),
+                after: None,
+            },
+            "apiKeys",
+        )
+        .await?;
+    let matches: Vec<Key> = page
+        .nodes
+        .into_iter()
+        .filter(|k| {
+            k.name == wanted || k.prefix == wanted || format!("{}…{}", k.prefix, k.last4) == wanted
+        })
+        .collect();
+    match <[Key; 1]>::try_from(matches) {
+        Ok([one]) => Ok(one),
+        Err(none) if none.is_empty() => Err(Error::NotFound(format!(
+            "no key `{wanted}` in {}: `keyward keys list` shows them",
+            org.name
+        ))),
+        Err(many) => Err(Error::usage(format!(
+            "{} keys match `{wanted}`: use the id ({})",
+            many.len(),
+            many.iter()
+                .map(|k| k.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Prints a secret once: the secret alone on standard output, the warning on standard
+/// error, so `keyward keys create x > key.txt` keeps only the secret.
+fn show_secret(ctx: &Ctx, secret: &str, what: &str, data: serde_json::Value) -> Result<()> {
+    if ctx.json {
+        return output::json(&json!({ "secret": secret, what: data }));
+    }
+    output::warn("Store this secret now: it is shown only once.");
+    output::line(secret);
+    Ok(())
+}
+
+/// `keyward keys list`.
+pub async fn keys_list(ctx: &Ctx, search: Option<String>, limit: u32) -> Result<i32> {
+    let client = ctx.client()?;
+    let org = ctx.active_org(&client).await?;
+    let project = ctx.active_project(&org).map(|p| p.id.clone());
+    let mut keys = Vec::new();
+    let mut after = None;
+    let mut total;
+    loop {
+        let remaining = limit as usize - keys.len();
+        let page: Page<Key> = client
+            .field::<ops::ApiKeys, _>(
+                ops::api_keys::Variables {
+                    organization_id: org.id.clone(),
+                    project_id: project.clone(),
+                    search: search.clone(),
+                    first: Some(remaining.min(100) as i64),
+                    after: after.take(),
+                },
+                "apiKeys",
+            )
+            .await?;
+        total = page.total_count;
+        keys.extend(page.nodes);
+        match page.page_info.end_cursor {
+            Some(cursor) if page.page_info.has_next_page && keys.len() < limit as usize => {
+                after = Some(cursor);
+            }
+            _ => break,
+        }
+    }
+    if ctx.json {
+        output::json(&keys)?;
+        return Ok(exit::OK);
+    }
+    output::table(&KEY_HEADER, keys.iter().map(key_row).collect());
+    if (keys.len() as i64) < total {
+        output::note(&format!(
+            "Showing {} of {total}; pass --limit or --search to see others.",
+            keys.len()
+        ));
+    }
+    Ok(exit::OK)
+}
+
+/// `keyward keys create`.
+pub async fn keys_create(ctx: &Ctx, args: CreateKey) -> Result<i32> {
+    let client = ctx.client()?;
+    let org = ctx.active_org(&client).await?;
+    let project = if args.all_projects {
+        None
+    } else {
+        ctx.active_project(&org).map(|p| p.id.clone())
+    };
+    let created: WithSecret<Key> = client
+        .field::<ops::CreateApiKey, _>(
+            ops::create_api_key::Variables {
+                input: ops::create_api_key::CreateApiKeyInput {
+                    organization_id: org.id.clone(),
+                    project_id: project,
+                    name: args.name,
+                    expires_at: expiry(args.expires_in)?,
+                    scopes: (!args.scopes.is_empty()).then_some(args.scopes),
+                    environment: if args.env == "test" {
+                        ops::create_api_key::Environment::TEST
+                    } else {
+                        ops::create_api_key::Environment::LIVE
+                    },
+                    rate_limit_per_minute: args.rate_limit,
+                },
+            },
+            "createApiKey",
+        )
+        .await?;
+    let key = created.item;
+    if !ctx.json {
+        output::done(&format!(
+            "Created key `{}` ({}…) in {}",
+            key.name, key.prefix, org.name
+        ));
+    }
+    show_secret(ctx, &created.secret, "apiKey", json!(key))?;
+    Ok(exit::OK)
+}
+
+/// `keyward keys revoke`.
+pub async fn keys_revoke(
+    ctx: &Ctx,
+    wanted: &str,
+    reason: Option<String>,
+    yes: bool,
+) -> Result<i32> {
+    let client = ctx.client()?;
+    let key = find_key(ctx, &client, wanted).await?;
+    if !yes
+        && !output::confirm(&format!(
+            "Revoke key `{}` ({}…{})? Requests with it fail at once",
+            key.name, key.prefix, key.last4
+        ))?
+    {
+        output::note("Nothing was revoked.");
+        return Ok(exit::OTHER);
+    }
+    let revoked: Key = client
+        .field::<ops::RevokeApiKey, _>(
+            ops::revoke_api_key::Variables {
+                input: ops::revoke_api_key::RevokeApiKeyInput { id: key.id, reason },
+            },
+            "revokeApiKey",
+        )
+        .await?;
+    if ctx.json {
+        output::json(&revoked)?;
+    } else {
+        output::done(&format!("Revoked key `{}`", revoked.name));
+    }
+    Ok(exit::OK)
+}
+
+/// `keyward keys rotate`.
+pub async fn keys_rotate(ctx: &Ctx, wanted: &str, grace: Duration) -> Result<i32> {
+    if grace > Duration::from_secs(86_400) {
+        return Err(Error::usage("--grace may be at most 24h"));
+    }
+    let client = ctx.client()?;
+    let key = find_key(ctx, &client, wanted).await?;
+    let rotated: WithSecret<Key> = client
+        .field::<ops::RotateApiKey, _>(
+            ops::rotate_api_key::Variables {
+                input: ops::rotate_api_key::RotateApiKeyInput {
+                    id: key.id,
+                    grace_period_seconds: grace.as_secs() as i64,
+                },
+            },
+            "rotateApiKey",
+        )
+        .await?;
+    let new = &rotated.item;
+    if !ctx.json {
+        output::done(&format!(
+            "Rotated key `{}`: the old secret {}",
+            new.name,
+            if grace.is_zero() {
+                "stopped working".to_owned()
+            } else {
+                format!("works for {} more", humantime::format_duration(grace))
+            }
+        ));
+    }
+    show_secret(ctx, &rotated.secret, "apiKey", json!(new))?;
+    Ok(exit::OK)
+}
+
+/// `keyward keys disable` and `enable`.
+pub async fn keys_toggle(ctx: &Ctx, wanted: &str, enable: bool) -> Result<i32> {
+    let client = ctx.client()?;
+    let key = find_key(ctx, &client, wanted).await?;
+    let changed: Key = if enable {
+        let input = ops::enable_api_key::ApiKeyInput { id: key.id };
+        client
+            .field::<ops::EnableApiKey, _>(ops::enable_api_key::Variables { input }, "enableApiKey")
+            .await?
+    } else {
+        let input = ops::disable_api_key::ApiKeyInput { id: key.id };
+        client
+            .field::<ops::DisableApiKey, _>(
+                ops::disable_api_key::Variables { input },
+                "disableApiKey",
+            )
+            .await?
+    };
+    if ctx.json {
+        output::json(&changed)?;
+    } else {
+        output::done(&format!(
+            "{} key `{}`",
+            if enable { "Enabled" } else { "Disabled" },
+            changed.name
+        ));
+    }
+    Ok(exit::OK)
+}
+
+fn token_row(t: &Token) -> Vec<String> {
+    vec![
+        t.name.clone(),
+        format!("{}…{}", t.prefix, t.last4),
+        t.status.to_ascii_lowercase(),
+        t.scopes
+            .as_ref()
+            .map_or_else(|| "all".to_owned(), |s| s.join(" ")),
+        output::time(t.expires_at.as_ref(), "never"),
+        output::time(t.last_used_at.as_ref(), "never"),
+        t.id.clone(),
+    ]
+}
+
+async fn all_tokens(client: &Client) -> Result<Vec<Token>> {
+    let mut tokens = Vec::new();
+    let mut after = None;
+    loop {
+        let page: Page<Token> = client
+            .field::<ops::PersonalAccessTokens, _>(
+                ops::personal_access_tokens::Variables {
+                    first: Some(100),
+                    after: after.take(),
+                },
+                "personalAccessTokens",
+            )
+            .await?;
+        tokens.extend(page.nodes);
+        match page.page_info.end_cursor {
+            // Bounded: a user has at most a few hundred tokens.
+            Some(cursor) if page.page_info.has_next_page && tokens.len() < 1000 => {
+                after = Some(cursor);
+            }
+            _ => return Ok(tokens),
+        }
+    }
+}
+
+/// `keyward tokens list`.
+pub async fn tokens_list(ctx: &Ctx) -> Result<i32> {
+    let tokens = all_tokens(&ctx.client()?).await?;
+    if ctx.json {
+        output::json(&tokens)?;
+    } else {
+        output::table(
+            &[
+                "NAME",
+                "TOKEN",
+                "STATUS",
+                "SCOPES",
+                "EXPIRES",
+                "LAST USED",
+                "ID",
+            ],
+            tokens.iter().map(token_row).collect(),
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// `keyward tokens create`.
+pub async fn tokens_create(ctx: &Ctx, args: CreateToken) -> Result<i32> {
+    let created: WithSecret<Token> = ctx
+        .client()?
+        .field::<ops::CreatePersonalAccessToken, _>(
+            ops::create_personal_access_token::Variables {
+                input: ops::create_personal_access_token::CreatePersonalAccessTokenInput {
+                    name: args.name,
+                    expires_at: expiry(args.expires_in)?,
+                    scopes: (!args.scopes.is_empty()).then_some(args.scopes),
+                },
+            },
+            "createPersonalAccessToken",
+        )
+        .await?;
+    let token = created.item;
+    if !ctx.json {
+        output::done(&format!(
+            "Created token `{}` ({}…), expires {}",
+            token.name,
+            token.prefix,
+            output::time(token.expires_at.as_ref(), "never")
+        ));
+    }
+    show_secret(ctx, &created.secret, "token", json!(token))?;
+    Ok(exit::OK)
+}
+
+/// `keyward tokens revoke`.
+pub async fn tokens_revoke(ctx: &Ctx, wanted: &str, yes: bool) -> Result<i32> {
+    let client = ctx.client()?;
+    let tokens = all_tokens(&client).await?;
+    let matches: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| t.id == wanted || t.name == wanted)
+        .filter(|t| t.id == wanted || t.status != "REVOKED")
+        .collect();
+    let token = match matches.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(Error::NotFound(format!(
+                "no token `{wanted}`: `keyward tokens list` shows them"
+            )));
+        }
+        many => {
+            return Err(Error::usage(format!(
+                "{} tokens are named `{wanted}`: use the id",
+                many.len()
+            )));
+        }
+    };
+    if !yes && !output::confirm(&format!("Revoke token `{}`?", token.name))? {
+        output::note("Nothing was revoked.");
+        return Ok(exit::OTHER);
+    }
+    let revoked: Token = client
+        .field::<ops::RevokePersonalAccessToken, _>(
+            ops::revoke_personal_access_token::Variables {
+                input: ops::revoke_personal_access_token::RevokePersonalAccessTokenInput {
+                    id: token.id.clone(),
+                    reason: None,
+                },
+            },
+            "revokePersonalAccessToken",
+        )
+        .await?;
+    if ctx.json {
+        output::json(&revoked)?;
+    } else {
+        output::done(&format!("Revoked token `{}`", revoked.name));
+    }
+    Ok(exit::OK)
+}
+
+/// `keyward verify [TOKEN]`: exits 0 only when the server says the credential is valid.
+pub async fn verify(ctx: &Ctx, raw: Option<String>) -> Result<i32> {
+    let raw = match raw.filter(|r| r != "-") {
+        Some(raw) => raw,
+        None => {
+            let mut text = String::new();
+            std::io::stdin()
+                .take(4096)
+                .read_to_string(&mut text)
+                .map_err(|e| Error::usage(format!("cannot read the token: {e}")))?;
+            text
+        }
+    };
+    let raw = raw.trim();
+    if let Err(why) = token::check(raw) {
+        if ctx.json {
+            output::json(&json!({ "valid": false, "code": "MALFORMED" }))?;
+        } else {
+            output::line(&format!("invalid: this token is mistyped ({why})"));
+        }
+        return Ok(exit::UNAUTHENTICATED);
+    }
+    let answer = ctx.anonymous()?.verify(&Secret::new(raw)).await?;
+    let valid = answer["valid"] == true;
+    if ctx.json {
+        output::json(&answer)?;
+    } else if valid {
+        let owner = answer["customer"]["email"]
+            .as_str()
+            .or(answer["service_account"]["name"].as_str())
+            .unwrap_or("-");
+        output::line(&format!(
+            "valid: {} `{}` of {}, owner {owner}",
+            answer["key"]["kind"].as_str().unwrap_or("credential"),
+            answer["key"]["name"].as_str().unwrap_or("?"),
+            answer["organization"]["name"]
+                .as_str()
+                .unwrap_or("no organization"),
+        ));
+    } else {
+        output::line(&format!(
+            "invalid: {}",
+            answer["code"]
+                .as_str()
+                .unwrap_or("refused")
+                .to_ascii_lowercase()
+        ));
+    }
+    Ok(if valid {
+        exit::OK
+    } else {
+        exit::UNAUTHENTICATED
+    })
+}
