@@ -38,6 +38,7 @@ pub mod ops {
 
     operation!(Me);
     operation!(Organizations);
+    operation!(Projects);
     operation!(ApiKeys);
     operation!(ApiKey);
     operation!(CreateApiKey);
@@ -116,7 +117,7 @@ pub struct User {
     pub name: String,
 }
 
-/// An organization with the caller's role and its projects.
+/// An organization with the caller's role.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Organization {
@@ -125,7 +126,6 @@ pub struct Organization {
     pub slug: String,
     pub suspended: bool,
     pub viewer_role: Option<RoleName>,
-    pub projects: Vec<Project>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -118,13 +118,33 @@ impl Ctx {
         ))
     }
 
-    /// The project to act in within `org`: the active one when it belongs to `org`.
-    pub fn active_project<'a>(&self, org: &'a Org) -> Option<&'a Project> {
-        if self.org_flag.is_some() {
-            return None;
+    /// An organization's projects.
+    pub async fn projects(&self, client: &Client, org: &Org) -> Result<Vec<Project>> {
+        #[derive(serde::Deserialize)]
+        struct Projects {
+            projects: Vec<Project>,
         }
-        let active = self.store.config.project.as_ref()?;
-        org.projects.iter().find(|p| &p.id == active)
+        let variables = ops::projects::Variables {
+            organization_id: org.id.clone(),
+        };
+        let found: Projects = client
+            .field::<ops::Projects, _>(variables, "organization")
+            .await?;
+        Ok(found.projects)
+    }
+
+    /// The project to act in within `org`: the active one when it belongs to `org`. Asks
+    /// the server only when a project is active, so a token that may not read projects
+    /// still works in the organization as a whole.
+    pub async fn active_project(&self, client: &Client, org: &Org) -> Result<Option<Project>> {
+        let Some(active) = self.store.config.project.as_ref() else {
+            return Ok(None);
+        };
+        if self.org_flag.is_some() || self.store.config.organization.as_ref() != Some(&org.id) {
+            return Ok(None);
+        }
+        let projects = self.projects(client, org).await?;
+        Ok(projects.into_iter().find(|p| &p.id == active))
     }
 }
 

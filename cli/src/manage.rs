@@ -156,7 +156,7 @@ fn show_secret(ctx: &Ctx, secret: &str, what: &str, data: serde_json::Value) -> 
 pub async fn keys_list(ctx: &Ctx, search: Option<String>, limit: u32) -> Result<i32> {
     let client = ctx.client()?;
     let org = ctx.active_org(&client).await?;
-    let project = ctx.active_project(&org).map(|p| p.id.clone());
+    let project = ctx.active_project(&client, &org).await?.map(|p| p.id);
     let mut keys = Vec::new();
     let mut after = None;
     let mut total;
@@ -204,7 +204,7 @@ pub async fn keys_create(ctx: &Ctx, args: CreateKey) -> Result<i32> {
     let project = if args.all_projects {
         None
     } else {
-        ctx.active_project(&org).map(|p| p.id.clone())
+        ctx.active_project(&client, &org).await?.map(|p| p.id)
     };
     let created: WithSecret<Key> = client
         .field::<ops::CreateApiKey, _>(

@@ -339,11 +339,10 @@ pub async fn org_current(ctx: &Ctx) -> Result<i32> {
     let client = ctx.client()?;
     let me = client.me().await?;
     let org = ctx.active_org(&client).await;
-    let project = org
-        .as_ref()
-        .ok()
-        .and_then(|o| ctx.active_project(o))
-        .cloned();
+    let project = match &org {
+        Ok(org) => ctx.active_project(&client, org).await?,
+        Err(_) => None,
+    };
     if ctx.json {
         output::json(&json!({
             "server": ctx.server,
@@ -391,18 +390,17 @@ pub async fn org_current(ctx: &Ctx) -> Result<i32> {
 pub async fn project_list(ctx: &Ctx) -> Result<i32> {
     let client = ctx.client()?;
     let org = ctx.active_org(&client).await?;
-    let active = ctx.active_project(&org).map(|p| p.id.clone());
+    let projects = ctx.projects(&client, &org).await?;
+    let active = ctx.active_project(&client, &org).await?.map(|p| p.id);
     if ctx.json {
-        let list: Vec<_> = org
-            .projects
+        let list: Vec<_> = projects
             .iter()
             .map(|p| json!({ "active": active.as_ref() == Some(&p.id), "project": p }))
             .collect();
         output::json(&list)?;
         return Ok(exit::OK);
     }
-    let rows = org
-        .projects
+    let rows = projects
         .iter()
         .map(|p| {
             vec![
@@ -427,7 +425,8 @@ pub async fn project_list(ctx: &Ctx) -> Result<i32> {
 pub async fn project_use(ctx: &mut Ctx, wanted: &str) -> Result<i32> {
     let client = ctx.client()?;
     let org = ctx.active_org(&client).await?;
-    let project = pick(&org.projects, wanted, "project", |p| {
+    let projects = ctx.projects(&client, &org).await?;
+    let project = pick(&projects, wanted, "project", |p| {
         (p.id.as_str(), p.name.as_str(), p.slug.as_str())
     })?;
     ctx.store.config.organization = Some(org.id.clone());

@@ -1,0 +1,895 @@
+//! The `keyward` binary driven as a person or a script would, against the real server of
+//! the test harness, on SQLite and PostgreSQL (SPEC §11).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::VecDeque,
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use keyward_cli::{
+    Client,
+    error::exit,
+    login::{self, DeviceCode, DevicePrompt, Pace},
+};
+use serde_json::{Value, json};
+use tests::{Db, TestApp};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(tests::Db::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if tests::postgres_url().is_some() {
+                        super::$name(tests::Db::Postgres).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+db_tests!(
+    pasted_tokens_are_checked_before_they_are_saved,
+    device_login_end_to_end_when_headless,
+    device_login_answers_pending_slow_down_denied_and_expired,
+    browser_login_end_to_end_and_a_new_login_revokes_the_old_token,
+    logout_revokes_on_the_server_and_keeps_the_settings,
+    organizations_and_projects_switch_by_name_in_any_case,
+    keys_from_creation_to_revocation,
+    personal_access_tokens,
+    exit_codes_and_what_to_do_next,
+);
+
+/// A user's terminal: a home of its own, and nothing of the test's environment but PATH.
+struct Terminal {
+    home: tempfile::TempDir,
+    server: String,
+}
+
+/// What a run printed and how it ended.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    #[track_caller]
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "{self:#?}");
+        self
+    }
+
+    #[track_caller]
+    fn failed(self, code: i32, says: &str) -> Self {
+        assert_eq!(self.code, code, "{self:#?}");
+        assert!(self.stderr.contains(says), "{self:#?}");
+        self
+    }
+
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:#?}"))
+    }
+
+    /// Neither stream shows `secret` (nor its random part).
+    #[track_caller]
+    fn hides(self, secret: &str) -> Self {
+        let tail = &secret[secret.len() - 20..];
+        assert!(
+            !self.stdout.contains(tail) && !self.stderr.contains(tail),
+            "a secret was printed: {self:#?}"
+        );
+        self
+    }
+}
+
+impl Terminal {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            home: tempfile::tempdir().unwrap(),
+            server: app.base.clone(),
+        }
+    }
+
+    fn config_dir(&self) -> PathBuf {
+        self.home.path().join("config").join("keyward")
+    }
+
+    fn config(&self) -> toml::Table {
+        let text = std::fs::read_to_string(self.config_dir().join("config.toml")).unwrap();
+        text.parse().unwrap()
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.home.path())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Out {
+        let mut command = self.command(args, env);
+        if stdin.is_some() {
+            command.stdin(Stdio::piped());
+        }
+        let mut child = command.spawn().unwrap();
+        if let Some(input) = stdin {
+            use tokio::io::AsyncWriteExt;
+            let mut pipe = child.stdin.take().unwrap();
+            pipe.write_all(input.as_bytes()).await.unwrap();
+        }
+        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("keyward did not finish")
+            .unwrap();
+        Out {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+
+    async fn run(&self, args: &[&str]) -> Out {
+        self.run_with(args, &[], None).await
+    }
+
+    /// `keyward login --token TOKEN --server …`.
+    async fn log_in_with(&self, token: &str) -> Out {
+        self.run(&["login", "--server", &self.server, "--token", token])
+            .await
+    }
+}
+
+async fn spawn(db: Db) -> TestApp {
+    TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.device_poll_interval = Duration::from_secs(1);
+    })
+    .await
+}
+
+/// A valid-looking token for a credential that does not exist.
+fn unknown_token(prefix: &str) -> String {
+    let random = "Ab3xQ9zK0LmN7pR2sT5uV8wY1cD4eF6g";
+    let mut n = crc32fast::hash(random.as_bytes());
+    let base62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut sum = [b'0'; 6];
+    for slot in sum.iter_mut().rev() {
+        *slot = base62[(n % 62) as usize];
+        n /= 62;
+    }
+    format!("{prefix}{random}{}", String::from_utf8_lossy(&sum))
+}
+
+async fn pasted_tokens_are_checked_before_they_are_saved(db: Db) {
+    let app = spawn(db).await;
+    let admin = app.bootstrap("ops@example.com").await;
+    let term = Terminal::new(&app);
+
+    // One character off: refused offline, nothing saved.
+    let mut typo = admin.pat.clone().into_bytes();
+    let last = typo.len() - 1;
+    typo[last] = if typo[last] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    term.log_in_with(&typo)
+        .await
+        .failed(exit::USAGE, "this token is mistyped")
+        .hides(&typo);
+    assert!(!term.config_dir().join("config.toml").exists());
+
+    // Well formed but unknown to the server: not saved either.
+    let unknown = unknown_token("kw_pat_");
+    term.log_in_with(&unknown)
+        .await
+        .failed(exit::UNAUTHENTICATED, "keyward login")
+        .hides(&unknown);
+    assert!(!term.config_dir().join("config.toml").exists());
+
+    // The real one: checked with the server, saved privately, never printed back.
+    let out = term.log_in_with(&admin.pat).await.ok().hides(&admin.pat);
+    assert!(out.stderr.contains("ops@example.com"), "{out:#?}");
+    let config = term.config();
+    assert_eq!(config["server"].as_str(), Some(app.base.as_str()));
+    assert_eq!(config["auth"]["method"].as_str(), Some("pasted"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(term.config_dir().join("config.toml")), 0o600);
+        assert_eq!(mode(term.config_dir()), 0o700);
+    }
+    let me = term.run(&["whoami", "--json"]).await.ok().hides(&admin.pat);
+    assert_eq!(me.json()["me"]["user"]["email"], "ops@example.com");
+    assert_eq!(me.json()["me"]["authenticatedBy"], "pat");
+
+    // `api-key set` does the same, reading standard input for `-`.
+    let other = Terminal::new(&app);
+    other
+        .run_with(
+            &["api-key", "set", "-", "--server", &app.base],
+            &[],
+            Some(&format!("{}\n", admin.pat)),
+        )
+        .await
+        .ok()
+        .hides(&admin.pat);
+    other.run(&["whoami"]).await.ok();
+
+    // A revoked token is refused with what to do next.
+    let id = app
+        .gql(
+            &admin.pat,
+            "{ personalAccessTokens { nodes { id } } }",
+            json!({}),
+        )
+        .await
+        .data()["personalAccessTokens"]["nodes"][0]["id"]
+        .clone();
+    let revoked = app
+        .gql(
+            &admin.pat,
+            "mutation($i: RevokePersonalAccessTokenInput!) { revokePersonalAccessToken(input: $i) { status } }",
+            json!({ "i": { "id": id } }),
+        )
+        .await
+        .data();
+    assert_eq!(revoked["revokePersonalAccessToken"]["status"], "REVOKED");
+    Terminal::new(&app)
+        .log_in_with(&admin.pat)
+        .await
+        .failed(
+            exit::UNAUTHENTICATED,
+            "your token was revoked: run `keyward login`",
+        )
+        .hides(&admin.pat);
+    term.run(&["whoami"])
+        .await
+        .failed(exit::UNAUTHENTICATED, "run `keyward login`");
+    app.finish().await;
+}
+
+const APPROVE: &str =
+    "mutation($i: DeviceInput!) { approveDevice(input: $i) { status clientName } }";
+const DENY: &str = "mutation($i: DeviceInput!) { denyDevice(input: $i) { status } }";
+
+/// Reads the child's standard error until the device code shows, then keeps the rest.
+async fn user_code_of(
+    child: &mut tokio::process::Child,
+) -> (String, tokio::task::JoinHandle<String>) {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no code shown: {seen}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("keyward ended without a code: {seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        let code = line.split_whitespace().find(|w| {
+            w.len() == 9
+                && w.as_bytes()[4] == b'-'
+                && w.bytes()
+                    .filter(|b| *b != b'-')
+                    .all(|b| b.is_ascii_uppercase())
+        });
+        if let Some(code) = code {
+            let code = code.to_owned();
+            let rest = tokio::spawn(async move {
+                let mut rest = seen;
+                let mut inner = lines.into_inner();
+                let _ = inner.read_to_string(&mut rest).await;
+                rest
+            });
+            return (code, rest);
+        }
+    }
+}
+
+async fn device_login_end_to_end_when_headless(db: Db) {
+    let app = spawn(db).await;
+    let term = Terminal::new(&app);
+    // On CI with no browser command: the device flow, chosen without being asked for.
+    let mut child = term
+        .command(&["login", "--server", &app.base], &[("CI", "true")])
+        .spawn()
+        .unwrap();
+    let (code, rest) = user_code_of(&mut child).await;
+    let cookie = app.dev_session().await;
+    let approved = app
+        .gql_session(&cookie, APPROVE, json!({ "i": { "userCode": code } }))
+        .await
+        .data();
+    assert_eq!(
+        approved["approveDevice"]["clientName"].as_str(),
+        Some(login::machine_name().as_str()),
+        "the token is named after the machine"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = rest.await.unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("No browser here"), "{stderr}");
+    assert!(stderr.contains("/device?user_code="), "{stderr}");
+    assert!(stderr.contains("admin@localhost"), "{stderr}");
+    assert_eq!(term.config()["auth"]["method"].as_str(), Some("device"));
+
+    let current = term.run(&["org", "current", "--json"]).await.ok().json();
+    assert_eq!(current["user"]["email"], "admin@localhost");
+    assert_eq!(current["credentialName"], login::machine_name());
+    assert!(current["expiresAt"].is_string(), "{current}");
+    let token = term.config()["auth"]["token"].as_str().unwrap().to_owned();
+    let text = term.run(&["org", "current"]).await.ok().hides(&token);
+    assert!(text.stdout.contains("token expires: 20"), "{text:#?}");
+    app.finish().await;
+}
+
+/// Stands in for time between polls: moves the server's clock instead of sleeping, and
+/// acts in the dashboard when the script says so.
+struct Script<'a> {
+    app: &'a TestApp,
+    cookie: String,
+    user_code: Arc<Mutex<String>>,
+    steps: VecDeque<Step>,
+    waits: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// The interval passes.
+    Pass,
+    /// No time passes: the CLI polls too soon.
+    Stall,
+    /// The interval passes and the user approves.
+    Approve,
+    /// The user denies.
+    Deny,
+    /// The code's five minutes pass.
+    Expire,
+}
+
+impl Pace for Script<'_> {
+    async fn wait(&mut self, interval: Duration) {
+        self.waits.push(interval.as_secs());
+        let clock = &self.app.services().clock;
+        let step = self
+            .steps
+            .pop_front()
+            .expect("more polls than the script has");
+        match step {
+            Step::Stall => {}
+            Step::Expire => clock.advance(Duration::from_secs(301)),
+            Step::Pass | Step::Approve | Step::Deny => clock.advance(interval),
+        }
+        let mutation = match step {
+            Step::Approve => APPROVE,
+            Step::Deny => DENY,
+            _ => return,
+        };
+        let code = self.user_code.lock().unwrap().clone();
+        let answer = self
+            .app
+            .gql_session(&self.cookie, mutation, json!({ "i": { "userCode": code } }))
+            .await;
+        assert!(answer.body["errors"].is_null(), "{:?}", answer.body);
+    }
+}
+
+/// What the device flow showed.
+#[derive(Default)]
+struct Seen {
+    code: Arc<Mutex<String>>,
+    events: Vec<String>,
+}
+
+impl DevicePrompt for Seen {
+    fn code(&mut self, code: &DeviceCode) {
+        *self.code.lock().unwrap() = code.user_code.clone();
+        self.events.push("code".into());
+    }
+    fn pending(&mut self) {
+        self.events.push("pending".into());
+    }
+    fn slowed(&mut self, interval: Duration) {
+        self.events
+            .push(format!("slow down to {} s", interval.as_secs()));
+    }
+}
+
+async fn device_with(
+    app: &TestApp,
+    cookie: &str,
+    steps: &[Step],
+) -> (keyward_cli::Result<login::Issued>, Vec<String>, Vec<u64>) {
+    let client = Client::new(&app.base, None).unwrap();
+    let mut seen = Seen::default();
+    let mut script = Script {
+        app,
+        cookie: cookie.to_owned(),
+        user_code: seen.code.clone(),
+        steps: steps.iter().copied().collect(),
+        waits: Vec::new(),
+    };
+    let result = login::device(&client, "build-box", &mut seen, &mut script).await;
+    (result, seen.events, script.waits)
+}
+
+/// The library as a product's CLI uses it (the crate's example), with the server's clock
+/// standing in for the waits.
+async fn device_login_answers_pending_slow_down_denied_and_expired(db: Db) {
+    let app = TestApp::spawn_with(db, |c| c.dev_signin = backend::config::DevSignin::On).await;
+    let cookie = app.dev_session().await;
+
+    // Pending, then a poll too soon (slow_down: five seconds more), then approved.
+    let (issued, events, waits) =
+        device_with(&app, &cookie, &[Step::Pass, Step::Stall, Step::Approve]).await;
+    let issued = issued.unwrap();
+    assert_eq!(events, ["code", "pending", "slow down to 10 s"]);
+    assert_eq!(
+        waits,
+        [5, 5, 10],
+        "the server's interval, then five seconds more"
+    );
+    assert_eq!(issued.name, "build-box");
+    assert!(!format!("{issued:?}").contains(issued.token.expose()));
+    let client = Client::new(&app.base, Some(issued.token)).unwrap();
+    let me = client.me().await.unwrap();
+    assert_eq!(me.user.unwrap().email, "admin@localhost");
+    assert_eq!(me.credential_name.as_deref(), Some("build-box"));
+
+    let (denied, _, _) = device_with(&app, &cookie, &[Step::Deny]).await;
+    let denied = denied.unwrap_err();
+    assert_eq!(denied.exit_code(), exit::UNAUTHENTICATED);
+    assert!(denied.to_string().contains("denied"), "{denied}");
+
+    let (expired, _, _) = device_with(&app, &cookie, &[Step::Expire]).await;
+    let expired = expired.unwrap_err();
+    assert_eq!(expired.exit_code(), exit::UNAUTHENTICATED);
+    assert!(
+        expired.to_string().contains("run the command again"),
+        "{expired}"
+    );
+    app.finish().await;
+}
+
+fn browser_command() -> String {
+    format!(
+        "python3 {}/tests/fixtures/browser.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+async fn browser_login_end_to_end_and_a_new_login_revokes_the_old_token(db: Db) {
+    let app = spawn(db).await;
+    let term = Terminal::new(&app);
+    let cookie = app.dev_session().await;
+    let browser = browser_command();
+    let env = [
+        ("KEYWARD_BROWSER_CMD", browser.as_str()),
+        ("KEYWARD_TEST_SESSION", cookie.as_str()),
+        // A browser command means there is a browser, even on CI.
+        ("CI", "true"),
+    ];
+    let login = ["login", "--server", app.base.as_str()];
+    let out = term.run_with(&login, &env, None).await.ok();
+    assert!(
+        out.stderr
+            .contains("/cli/authorize?redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.contains("code_challenge_method=S256"),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains("admin@localhost"), "{out:#?}");
+    let config = term.config();
+    assert_eq!(config["auth"]["method"].as_str(), Some("browser"));
+    let first = config["auth"]["token"].as_str().unwrap().to_owned();
+    let out = out.hides(&first);
+    assert!(!out.stdout.contains("kw_pat_"), "{out:#?}");
+    term.run(&["verify", &first]).await.ok().hides(&first);
+
+    // Cancelled in the browser: refused, and the saved login is untouched.
+    let mut cancel = env.to_vec();
+    cancel.push(("KEYWARD_TEST_DENY", "1"));
+    term.run_with(&login, &cancel, None)
+        .await
+        .failed(exit::UNAUTHENTICATED, "cancelled in the browser");
+    assert_eq!(
+        term.config()["auth"]["token"].as_str(),
+        Some(first.as_str())
+    );
+
+    // Logging in again replaces the token and revokes the one it replaces.
+    term.run_with(&login, &env, None).await.ok();
+    let second = term.config()["auth"]["token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second);
+    let old = term.run(&["verify", &first]).await.hides(&first);
+    assert_eq!(old.code, exit::UNAUTHENTICATED, "{old:#?}");
+    assert_eq!(old.stdout.trim(), "invalid: revoked");
+    term.run(&["whoami"]).await.ok();
+    app.finish().await;
+}
+
+async fn logout_revokes_on_the_server_and_keeps_the_settings(db: Db) {
+    let app = spawn(db).await;
+    let admin = app.bootstrap("ops@example.com").await;
+    let term = Terminal::new(&app);
+    term.log_in_with(&admin.pat).await.ok();
+    term.run(&["org", "use", &admin.org_id]).await.ok();
+
+    let out = term.run(&["logout"]).await.ok().hides(&admin.pat);
+    assert!(out.stderr.contains("revoked"), "{out:#?}");
+    let (status, _, body) = app.verify(tests::Header::Bearer, &admin.pat).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("REVOKED"))
+    );
+    let config = term.config();
+    assert_eq!(config["server"].as_str(), Some(app.base.as_str()));
+    assert_eq!(config["organization"].as_str(), Some(admin.org_id.as_str()));
+    assert!(config.get("auth").is_none(), "{config:?}");
+    term.run(&["whoami"])
+        .await
+        .failed(exit::UNAUTHENTICATED, "not logged in");
+    term.run(&["logout"])
+        .await
+        .failed(exit::UNAUTHENTICATED, "not logged in");
+    app.finish().await;
+}
+
+async fn organizations_and_projects_switch_by_name_in_any_case(db: Db) {
+    let app = spawn(db).await;
+    let admin = app.bootstrap("ops@example.com").await;
+    let made = app
+        .gql(
+            &admin.pat,
+            "mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { organization { id } } }",
+            json!({ "i": { "name": "Acme Labs" } }),
+        )
+        .await
+        .data();
+    let acme = made["createOrganization"]["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.gql(
+        &admin.pat,
+        "mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }",
+        json!({ "i": { "organizationId": acme, "name": "Billing API" } }),
+    )
+    .await
+    .data();
+    let term = Terminal::new(&app);
+    term.log_in_with(&admin.pat).await.ok();
+
+    let list = term.run(&["org", "list", "--json"]).await.ok().json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(list.iter().all(|o| o["active"] == false), "none chosen yet");
+    assert!(
+        list.iter()
+            .all(|o| o["organization"]["viewerRole"]["key"] == "owner"),
+        "{list:?}"
+    );
+
+    term.run(&["org", "use", "acme LABS"]).await.ok();
+    let table = term.run(&["org", "list"]).await.ok();
+    let active: Vec<&str> = table
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with('*'))
+        .collect();
+    assert_eq!(active.len(), 1, "{table:#?}");
+    assert!(
+        active[0].contains("Acme Labs") && active[0].contains("Owner"),
+        "{table:#?}"
+    );
+    assert!(
+        table.stdout.lines().next().unwrap().contains("ROLE"),
+        "{table:#?}"
+    );
+    assert!(!table.stdout.contains('\u{1b}'), "no colour off a terminal");
+
+    let projects = term.run(&["project", "list", "--json"]).await.ok().json();
+    assert!(
+        projects
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["project"]["name"] == "Billing API"),
+        "{projects}"
+    );
+    term.run(&["project", "use", "BILLING api"]).await.ok();
+    let current = term.run(&["org", "current", "--json"]).await.ok().json();
+    assert_eq!(current["organization"]["id"], acme.as_str());
+    assert_eq!(current["project"]["name"], "Billing API");
+
+    term.run(&["org", "use", "nowhere"])
+        .await
+        .failed(exit::NOT_FOUND, "keyward org list");
+    // `--org` acts elsewhere for one command without changing the active organization.
+    let keys = term
+        .run(&["keys", "list", "--json", "--org", &admin.org_id])
+        .await
+        .ok()
+        .json();
+    assert!(keys.as_array().unwrap().is_empty(), "{keys}");
+    assert_eq!(term.config()["organization"].as_str(), Some(acme.as_str()));
+    app.finish().await;
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn keys_from_creation_to_revocation(db: Db) {
+    let app = spawn(db).await;
+    let admin = app.bootstrap("ops@example.com").await;
+    let term = Terminal::new(&app);
+    term.log_in_with(&admin.pat).await.ok();
+
+    // The secret alone on standard output, the warning beside it.
+    let created = term
+        .run(&[
+            "keys",
+            "create",
+            "billing-worker",
+            "--scope",
+            "api_keys:read",
+            "--expires-in",
+            "30d",
+        ])
+        .await
+        .ok();
+    let secret = created.stdout.trim().to_owned();
+    assert!(secret.starts_with("kw_sk_live_"), "{created:#?}");
+    assert!(created.stderr.contains("shown only once"), "{created:#?}");
+    let json = term
+        .run(&["keys", "create", "test-worker", "--env", "test", "--json"])
+        .await
+        .ok()
+        .json();
+    let test_secret = json["secret"].as_str().unwrap().to_owned();
+    assert!(test_secret.starts_with("kw_sk_test_"), "{json}");
+    assert_eq!(json["apiKey"]["name"], "test-worker");
+
+    let list = term
+        .run(&["keys", "list", "--json"])
+        .await
+        .ok()
+        .hides(&secret)
+        .hides(&test_secret);
+    let listed = names(&list.json());
+    assert!(
+        listed.contains(&"billing-worker".to_owned()) && listed.contains(&"test-worker".to_owned()),
+        "{listed:?}"
+    );
+    let table = term.run(&["keys", "list"]).await.ok().hides(&secret);
+    assert!(
+        table.stdout.contains("billing-worker") && table.stdout.contains("active"),
+        "{table:#?}"
+    );
+
+    let valid = term.run(&["verify", &secret]).await.ok().hides(&secret);
+    assert!(
+        valid.stdout.starts_with("valid: api_key `billing-worker`"),
+        "{valid:#?}"
+    );
+    let answer = term
+        .run_with(&["verify", "--json"], &[], Some(&secret))
+        .await
+        .ok()
+        .json();
+    assert_eq!(answer["valid"], true);
+
+    term.run(&["keys", "disable", "billing-worker"]).await.ok();
+    let disabled = term.run(&["verify", &secret]).await;
+    assert_eq!(
+        (disabled.code, disabled.stdout.trim()),
+        (exit::UNAUTHENTICATED, "invalid: disabled")
+    );
+    term.run(&["keys", "enable", "billing-worker"]).await.ok();
+    term.run(&["verify", &secret]).await.ok();
+
+    // Rotation: a new secret, the old one still good for the grace period.
+    let rotated = term
+        .run(&["keys", "rotate", "billing-worker", "--grace", "1h"])
+        .await
+        .ok()
+        .hides(&secret);
+    let new_secret = rotated.stdout.trim().to_owned();
+    assert!(
+        new_secret.starts_with("kw_sk_live_") && new_secret != secret,
+        "{rotated:#?}"
+    );
+    term.run(&["verify", &secret]).await.ok();
+    term.run(&["verify", &new_secret]).await.ok();
+    term.run(&["keys", "rotate", "billing-worker", "--grace", "2d"])
+        .await
+        .failed(exit::USAGE, "at most 24h");
+
+    // Revoking asks first; without a terminal it needs --yes.
+    let found = term
+        .run(&["keys", "list", "--json", "--search", "billing"])
+        .await
+        .ok()
+        .json();
+    let new_id = found[0]["id"].as_str().unwrap().to_owned();
+    term.run(&["keys", "revoke", &new_id])
+        .await
+        .failed(exit::USAGE, "pass --yes");
+    term.run(&["verify", &new_secret]).await.ok();
+    term.run(&["keys", "revoke", &new_id, "--yes", "--reason", "leaked"])
+        .await
+        .ok();
+    let revoked = term.run(&["verify", &new_secret]).await.hides(&new_secret);
+    assert_eq!(
+        (revoked.code, revoked.stdout.trim()),
+        (exit::UNAUTHENTICATED, "invalid: revoked")
+    );
+    term.run(&["keys", "revoke", "no-such-key", "--yes"])
+        .await
+        .failed(exit::NOT_FOUND, "keyward keys list");
+    app.finish().await;
+}
+
+async fn personal_access_tokens(db: Db) {
+    let app = spawn(db).await;
+    let admin = app.bootstrap("ops@example.com").await;
+    let term = Terminal::new(&app);
+    term.log_in_with(&admin.pat).await.ok();
+    let created = term
+        .run(&[
+            "tokens",
+            "create",
+            "deploy-bot",
+            "--expires-in",
+            "7d",
+            "--scope",
+            "organization:read",
+            "--scope",
+            "api_keys:read",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("kw_pat_"), "{created}");
+    assert_eq!(
+        created["token"]["scopes"],
+        json!(["organization:read", "api_keys:read"])
+    );
+    let list = term
+        .run(&["tokens", "list", "--json"])
+        .await
+        .ok()
+        .hides(&secret)
+        .json();
+    assert!(names(&list).contains(&"deploy-bot".to_owned()), "{list}");
+    let table = term
+        .run(&["tokens", "list"])
+        .await
+        .ok()
+        .hides(&secret)
+        .hides(&admin.pat);
+    assert!(table.stdout.contains("deploy-bot"), "{table:#?}");
+
+    // A narrow token may read keys but not create them.
+    let narrow = [("KEYWARD_API_KEY", secret.as_str())];
+    term.run_with(&["keys", "list"], &narrow, None).await.ok();
+    term.run_with(&["keys", "create", "sneaky"], &narrow, None)
+        .await
+        .failed(exit::FORBIDDEN, "keyward org current")
+        .hides(&secret);
+
+    term.run(&["tokens", "revoke", "deploy-bot", "--yes"])
+        .await
+        .ok();
+    term.run_with(&["whoami"], &narrow, None)
+        .await
+        .failed(exit::UNAUTHENTICATED, "revoked")
+        .hides(&secret);
+    term.run(&["tokens", "revoke", "deploy-bot", "--yes"])
+        .await
+        .failed(exit::NOT_FOUND, "keyward tokens list");
+    app.finish().await;
+}
+
+async fn exit_codes_and_what_to_do_next(db: Db) {
+    let app = spawn(db).await;
+    let admin = app.bootstrap("ops@example.com").await;
+    let term = Terminal::new(&app);
+
+    term.run(&["whoami"])
+        .await
+        .failed(exit::UNAUTHENTICATED, "run `keyward login`");
+    term.run(&["frobnicate"])
+        .await
+        .failed(exit::USAGE, "unrecognized subcommand");
+    let help = term.run(&["--help"]).await.ok();
+    assert!(
+        help.stdout.contains("Exit codes:") && help.stdout.contains("5  not found"),
+        "{help:#?}"
+    );
+
+    // KEYWARD_API_KEY acts without any saved login.
+    let env = [("KEYWARD_API_KEY", admin.pat.as_str())];
+    let me = term
+        .run_with(&["whoami", "--json", "--server", &app.base], &env, None)
+        .await
+        .ok()
+        .hides(&admin.pat)
+        .json();
+    assert_eq!(me["me"]["user"]["email"], "ops@example.com");
+
+    // Nothing listens: the message names the server and where it was set.
+    let refused = term
+        .run_with(&["whoami", "--server", "http://127.0.0.1:9"], &env, None)
+        .await
+        .failed(exit::OTHER, "http://127.0.0.1:9 (set by --server)")
+        .hides(&admin.pat);
+    assert!(refused.stderr.contains("refused"), "{refused:#?}");
+    let by_env = [
+        ("KEYWARD_API_KEY", admin.pat.as_str()),
+        ("KEYWARD_SERVER", "http://127.0.0.1:9"),
+    ];
+    term.run_with(&["whoami"], &by_env, None)
+        .await
+        .failed(exit::OTHER, "(set by KEYWARD_SERVER)");
+
+    // A saved login is only ever sent to the server it was made with.
+    term.log_in_with(&admin.pat).await.ok();
+    term.run(&["whoami", "--server", "http://127.0.0.1:9"])
+        .await
+        .failed(exit::UNAUTHENTICATED, "not logged in to http://127.0.0.1:9");
+
+    // Colour only when asked for and never with NO_COLOR.
+    let forced = term
+        .run_with(&["org", "list"], &[("CLICOLOR_FORCE", "1")], None)
+        .await
+        .ok();
+    assert!(forced.stdout.contains('\u{1b}'), "{forced:#?}");
+    let plain = term
+        .run_with(
+            &["org", "list"],
+            &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
+            None,
+        )
+        .await
+        .ok();
+    assert!(!plain.stdout.contains('\u{1b}'), "{plain:#?}");
+
+    let completion = term.run(&["completion", "bash"]).await.ok();
+    assert!(completion.stdout.contains("_keyward()"), "{completion:#?}");
+    app.finish().await;
+}
