@@ -158,15 +158,6 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
-/// A created or rotated key or token with its secret, shown once.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WithSecret<T> {
-    pub secret: String,
-    #[serde(alias = "apiKey", alias = "token")]
-    pub item: T,
-}
-
 /// How long any one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -283,6 +274,33 @@ impl Client {
                 "the server's answer did not match this CLI ({e}): is the CLI as new as the server?"
             ))
         })
+    }
+
+    /// Runs a mutation whose answer carries a `secret` (shown once) beside `item`. The
+    /// secret is read on its own first, so an answer this CLI cannot otherwise read still
+    /// yields it: a credential that was made is never lost unseen.
+    pub async fn created<Q, T>(
+        &self,
+        variables: Q::Variables,
+        field: &str,
+        item: &str,
+    ) -> Result<(Secret, Result<T>)>
+    where
+        Q: GraphQLQuery,
+        Q::Variables: Serialize,
+        T: DeserializeOwned,
+    {
+        let mut answer: Value = self.field::<Q, _>(variables, field).await?;
+        let secret = answer["secret"]
+            .as_str()
+            .map(Secret::new)
+            .ok_or_else(|| Error::other("the server's answer carried no secret"))?;
+        let described = serde_json::from_value(answer[item].take()).map_err(|e| {
+            Error::other(format!(
+                "the server's answer did not match this CLI ({e}): is the CLI as new as the server?"
+            ))
+        });
+        Ok((secret, described))
     }
 
     /// Who the credential acts for.

@@ -187,19 +187,25 @@ impl fmt::Display for Source {
     }
 }
 
-/// Normalises a server URL: `http(s)://host[:port][/path]`, no trailing slash.
+/// Normalises a server URL: `http(s)://host[:port][/path]`, no trailing slash. A URL
+/// with credentials in it is refused without being repeated.
 pub fn parse_server(raw: &str) -> Result<String> {
     let trimmed = raw.trim().trim_end_matches('/');
     let url = reqwest::Url::parse(trimmed)
-        .map_err(|e| Error::usage(format!("server `{raw}` is not a URL: {e}")))?;
+        .map_err(|e| Error::usage(format!("the server's URL does not parse: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::usage(
+            "the server's URL must not carry a user name or password",
+        ));
+    }
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(Error::usage(format!(
-            "server `{raw}` must be an http:// or https:// URL"
+            "server `{trimmed}` must be an http:// or https:// URL"
         )));
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::usage(format!(
-            "server `{raw}` must not carry credentials, a query or a fragment"
+            "server `{trimmed}` must not carry a query or a fragment"
         )));
     }
     Ok(trimmed.to_owned())
@@ -253,9 +259,15 @@ mod tests {
             "auth.example.com",
             "ftp://x",
             "https://u:p@x",
+            "https://:hunter2@x",
             "https://x/?a=1",
         ] {
-            assert!(parse_server(bad).is_err(), "{bad}");
+            let err = parse_server(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(!err.is_empty(), "{bad}");
+            assert!(!err.contains("hunter2"), "{err}");
         }
     }
 }

@@ -63,6 +63,18 @@ impl Ctx {
         self.env_key.is_some()
     }
 
+    /// An error as the person should read it: a refused `KEYWARD_API_KEY` is fixed by
+    /// changing it, not by logging in.
+    pub fn explain(&self, err: Error) -> Error {
+        match err {
+            Error::Unauthenticated(why) if self.uses_env_key() => Error::Unauthenticated(
+                why.replace("your token", "the credential in KEYWARD_API_KEY")
+                    .replace("run `keyward login`", "set KEYWARD_API_KEY to a valid one"),
+            ),
+            other => other,
+        }
+    }
+
     /// A client without a credential.
     pub fn anonymous(&self) -> Result<Client> {
         Client::configured(&self.server, self.source.clone(), None)
@@ -97,11 +109,16 @@ impl Ctx {
             .cloned();
         }
         if let Some(active) = &self.store.config.organization {
-            return orgs.iter().find(|o| &o.id == active).cloned().ok_or_else(|| {
-                Error::usage(
-                    "the active organization is not one of yours any more: run `keyward org list` and `keyward org use NAME`",
-                )
-            });
+            match orgs.iter().find(|o| &o.id == active) {
+                Some(org) => return Ok(org.clone()),
+                // KEYWARD_API_KEY may be another organization's key: it acts in its own.
+                None if self.uses_env_key() => {}
+                None => {
+                    return Err(Error::usage(
+                        "the active organization is not one of yours any more: run `keyward org list` and `keyward org use NAME`",
+                    ));
+                }
+            }
         }
         if let [only] = orgs.as_slice() {
             return Ok(only.clone());
@@ -144,7 +161,12 @@ impl Ctx {
             return Ok(None);
         }
         let projects = self.projects(client, org).await?;
-        Ok(projects.into_iter().find(|p| &p.id == active))
+        match projects.into_iter().find(|p| &p.id == active) {
+            Some(project) => Ok(Some(project)),
+            None => Err(Error::usage(
+                "the active project no longer exists: run `keyward project use NAME` (or pass --all-projects to `keys create`)",
+            )),
+        }
     }
 }
 

@@ -59,7 +59,9 @@ pub fn machine_name() -> String {
 /// Whether this looks like a machine without a browser to open: an SSH session, CI, or
 /// (on Linux and the BSDs) no graphical display.
 pub fn headless(env: impl Fn(&str) -> Option<String>) -> bool {
-    let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
+    let set = |name: &str| {
+        env(name).is_some_and(|v| !matches!(v.trim(), "" | "0" | "false" | "False" | "FALSE"))
+    };
     let no_display =
         cfg!(all(unix, not(target_os = "macos"))) && !set("DISPLAY") && !set("WAYLAND_DISPLAY");
     set("SSH_CONNECTION") || set("SSH_TTY") || set("CI") || no_display
@@ -71,7 +73,19 @@ pub async fn with_token(client: &Client, raw: &str) -> Result<(Secret, crate::cl
     let raw = raw.trim();
     token::check(raw).map_err(|why| Error::usage(format!("this token is mistyped: {why}")))?;
     let secret = Secret::new(raw);
-    let me = client.with_token(Some(secret.clone())).me().await?;
+    let me = client
+        .with_token(Some(secret.clone()))
+        .me()
+        .await
+        .map_err(|err| match err {
+            Error::Unauthenticated(why) => {
+                Error::Unauthenticated(why.replace("your token", "this token").replace(
+                    ": run `keyward login`",
+                    ": use another one, or run `keyward login`",
+                ))
+            }
+            other => other,
+        })?;
     Ok((secret, me))
 }
 
@@ -206,8 +220,16 @@ pub async fn browser(
         prompt.could_not_open(&err.to_string());
     }
     let answer = tokio::time::timeout(timeout, rx).await;
+    // The browser gets its page; a connection that never finishes its request does not
+    // hold the login up.
     let _ = stop.send(());
-    let _ = server.await;
+    let abort = server.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), server)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
     let code = match answer {
         Err(_) => {
             return Err(Error::other(format!(
@@ -221,8 +243,10 @@ pub async fn browser(
                 "the sign-in was cancelled in the browser".into(),
             ));
         }
-        Ok(Ok(Err(error))) => {
-            return Err(Error::other(format!("the browser sign-in failed: {error}")));
+        Ok(Ok(Err(_))) => {
+            return Err(Error::other(
+                "the browser sign-in failed: run `keyward login` again",
+            ));
         }
         Ok(Ok(Ok(code))) => code,
     };
@@ -350,14 +374,20 @@ pub async fn start_device(client: &Client, name: &str) -> Result<DeviceCode> {
             .map(str::to_owned)
             .ok_or_else(|| Error::other(format!("the server's answer has no {field}")))
     };
-    let seconds = |field: &str| Duration::from_secs(body[field].as_u64().unwrap_or(5).max(1));
+    let seconds = |field: &str| {
+        body[field]
+            .as_u64()
+            .filter(|s| (1..=3600).contains(s))
+            .map(Duration::from_secs)
+            .ok_or_else(|| Error::other(format!("the server's answer has no usable {field}")))
+    };
     Ok(DeviceCode {
         user_code: text("user_code")?,
         verification_uri: text("verification_uri")?,
         verification_uri_complete: text("verification_uri_complete")?,
-        expires_in: seconds("expires_in"),
+        expires_in: seconds("expires_in")?,
         device_code: Secret::new(text("device_code")?),
-        interval: seconds("interval"),
+        interval: seconds("interval")?,
     })
 }
 
@@ -373,7 +403,7 @@ pub async fn finish_device(
     let mut waited = Duration::ZERO;
     loop {
         pace.wait(interval).await;
-        waited += interval;
+        waited = waited.saturating_add(interval);
         let (status, body) = client
             .post_form(
                 "/api/v1/device/token",
@@ -389,7 +419,7 @@ pub async fn finish_device(
         match body["error"].as_str() {
             Some("authorization_pending") => prompt.pending(),
             Some("slow_down") => {
-                interval += Duration::from_secs(5);
+                interval = interval.saturating_add(Duration::from_secs(5));
                 prompt.slowed(interval);
             }
             Some("access_denied") => {
@@ -413,7 +443,7 @@ pub async fn finish_device(
             }
         }
         // The server has long given up: stop asking.
-        if waited > code.expires_in + interval * 2 {
+        if waited > code.expires_in.saturating_add(interval.saturating_mul(2)) {
             return Err(Error::Unauthenticated(
                 "the code expired before it was approved: run the command again".into(),
             ));
@@ -454,6 +484,7 @@ mod tests {
             ("WAYLAND_DISPLAY", "wayland-0"),
             ("CI", "")
         ])));
+        assert!(!headless(env(&[("DISPLAY", ":0"), ("CI", "false")])));
         if cfg!(all(unix, not(target_os = "macos"))) {
             assert!(headless(env(&[])), "no display");
         }

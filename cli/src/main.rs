@@ -26,7 +26,7 @@ Environment:
   NO_COLOR             no colour in any output";
 
 /// Keyward from the terminal.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "keyward", version, after_help = EXIT_CODES)]
 struct Cli {
     /// The Keyward server's URL (also KEYWARD_SERVER); `login` saves it.
@@ -42,7 +42,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     /// Log in: in the browser, with a device code (on machines without one), or with a
     /// token.
@@ -78,7 +78,7 @@ enum Command {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 struct LoginArgs {
     /// Use the device flow: show a code to approve from any browser.
     #[arg(long, conflicts_with_all = ["browser", "token"])]
@@ -94,7 +94,7 @@ struct LoginArgs {
     timeout: humantime::Duration,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum OrgCommand {
     /// Organizations you belong to, with your role; `*` marks the active one.
     List,
@@ -104,7 +104,7 @@ enum OrgCommand {
     Current,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum ProjectCommand {
     /// The active organization's projects; `*` marks the active one.
     List,
@@ -113,7 +113,7 @@ enum ProjectCommand {
     Use { project: String },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Keys of the active organization (and project).
     List {
@@ -151,7 +151,7 @@ enum KeysCommand {
     Enable { key: String },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum TokensCommand {
     /// Your personal access tokens.
     List,
@@ -167,7 +167,7 @@ enum TokensCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum ApiKeyCommand {
     /// Check a token and save it as the credential to act with (`-` reads standard input).
     Set { token: String },
@@ -212,7 +212,7 @@ async fn run(cli: Cli) -> keyward_cli::Result<i32> {
         return Ok(exit::OK);
     }
     let mut ctx = context::Ctx::load(cli.server.as_deref(), cli.org, cli.json)?;
-    match cli.command {
+    let result = match cli.command {
         Command::Login(args) => session::login(&mut ctx, args).await,
         Command::ApiKey(ApiKeyCommand::Set { token }) => session::set_token(&mut ctx, &token).await,
         Command::Logout => session::logout(&mut ctx).await,
@@ -243,5 +243,6 @@ async fn run(cli: Cli) -> keyward_cli::Result<i32> {
         }
         Command::Verify { token } => manage::verify(&ctx, token).await,
         Command::Completion { .. } => Ok(exit::OK),
-    }
+    };
+    result.map_err(|err| ctx.explain(err))
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use keyward_cli::{
     Error, Result, Secret,
-    client::{Client, Key, Page, Token, WithSecret, ops},
+    client::{Client, Key, Page, Token, ops},
     error::exit,
     token,
 };
@@ -16,7 +16,7 @@ use keyward_cli::{
 use crate::{context::Ctx, output};
 
 /// `keyward keys create`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct CreateKey {
     /// What the key is for.
     name: String,
@@ -38,7 +38,7 @@ pub struct CreateKey {
 }
 
 /// `keyward tokens create`.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct CreateToken {
     /// What the token is for (often the machine).
     name: String,
@@ -120,6 +120,8 @@ async fn find_key(ctx: &Ctx, client: &Client, wanted: &str) -> Result<Key> {
     let matches: Vec<Key> = page
         .nodes
         .into_iter()
+        // A revoked key is gone for good: its name may be used again.
+        .filter(|k| k.status != "REVOKED")
         .filter(|k| {
             k.name == wanted || k.prefix == wanted || format!("{}…{}", k.prefix, k.last4) == wanted
         })
@@ -143,13 +145,22 @@ async fn find_key(ctx: &Ctx, client: &Client, wanted: &str) -> Result<Key> {
 
 /// Prints a secret once: the secret alone on standard output, the warning on standard
 /// error, so `keyward keys create x > key.txt` keeps only the secret.
-fn show_secret(ctx: &Ctx, secret: &str, what: &str, data: serde_json::Value) -> Result<()> {
+fn show_secret(ctx: &Ctx, secret: &Secret, what: &str, data: serde_json::Value) -> Result<()> {
     if ctx.json {
-        return output::json(&json!({ "secret": secret, what: data }));
+        return output::json(&json!({ "secret": secret.expose(), what: data }));
     }
     output::warn("Store this secret now: it is shown only once.");
-    output::line(secret);
+    output::line(secret.expose());
     Ok(())
+}
+
+/// What a created credential is, or, when the answer could not be read, the secret
+/// shown anyway before the error.
+fn described<T>(ctx: &Ctx, secret: &Secret, what: &str, item: Result<T>) -> Result<T> {
+    item.or_else(|err| {
+        show_secret(ctx, secret, what, serde_json::Value::Null)?;
+        Err(err)
+    })
 }
 
 /// `keyward keys list`.
@@ -206,8 +217,8 @@ pub async fn keys_create(ctx: &Ctx, args: CreateKey) -> Result<i32> {
     } else {
         ctx.active_project(&client, &org).await?.map(|p| p.id)
     };
-    let created: WithSecret<Key> = client
-        .field::<ops::CreateApiKey, _>(
+    let (secret, key) = client
+        .created::<ops::CreateApiKey, Key>(
             ops::create_api_key::Variables {
                 input: ops::create_api_key::CreateApiKeyInput {
                     organization_id: org.id.clone(),
@@ -224,16 +235,23 @@ pub async fn keys_create(ctx: &Ctx, args: CreateKey) -> Result<i32> {
                 },
             },
             "createApiKey",
+            "apiKey",
         )
         .await?;
-    let key = created.item;
+    let key = described(ctx, &secret, "apiKey", key)?;
     if !ctx.json {
         output::done(&format!(
-            "Created key `{}` ({}…) in {}",
-            key.name, key.prefix, org.name
+            "Created key `{}` ({}…) in {}, {}",
+            key.name,
+            key.prefix,
+            org.name,
+            key.project.as_ref().map_or_else(
+                || "all projects".to_owned(),
+                |p| format!("project {}", p.name)
+            )
         ));
     }
-    show_secret(ctx, &created.secret, "apiKey", json!(key))?;
+    show_secret(ctx, &secret, "apiKey", json!(key))?;
     Ok(exit::OK)
 }
 
@@ -278,8 +296,8 @@ pub async fn keys_rotate(ctx: &Ctx, wanted: &str, grace: Duration) -> Result<i32
     }
     let client = ctx.client()?;
     let key = find_key(ctx, &client, wanted).await?;
-    let rotated: WithSecret<Key> = client
-        .field::<ops::RotateApiKey, _>(
+    let (secret, new) = client
+        .created::<ops::RotateApiKey, Key>(
             ops::rotate_api_key::Variables {
                 input: ops::rotate_api_key::RotateApiKeyInput {
                     id: key.id,
@@ -287,9 +305,10 @@ pub async fn keys_rotate(ctx: &Ctx, wanted: &str, grace: Duration) -> Result<i32
                 },
             },
             "rotateApiKey",
+            "apiKey",
         )
         .await?;
-    let new = &rotated.item;
+    let new = described(ctx, &secret, "apiKey", new)?;
     if !ctx.json {
         output::done(&format!(
             "Rotated key `{}`: the old secret {}",
@@ -301,7 +320,7 @@ pub async fn keys_rotate(ctx: &Ctx, wanted: &str, grace: Duration) -> Result<i32
             }
         ));
     }
-    show_secret(ctx, &rotated.secret, "apiKey", json!(new))?;
+    show_secret(ctx, &secret, "apiKey", json!(new))?;
     Ok(exit::OK)
 }
 
@@ -397,9 +416,9 @@ pub async fn tokens_list(ctx: &Ctx) -> Result<i32> {
 
 /// `keyward tokens create`.
 pub async fn tokens_create(ctx: &Ctx, args: CreateToken) -> Result<i32> {
-    let created: WithSecret<Token> = ctx
+    let (secret, token) = ctx
         .client()?
-        .field::<ops::CreatePersonalAccessToken, _>(
+        .created::<ops::CreatePersonalAccessToken, Token>(
             ops::create_personal_access_token::Variables {
                 input: ops::create_personal_access_token::CreatePersonalAccessTokenInput {
                     name: args.name,
@@ -408,9 +427,10 @@ pub async fn tokens_create(ctx: &Ctx, args: CreateToken) -> Result<i32> {
                 },
             },
             "createPersonalAccessToken",
+            "token",
         )
         .await?;
-    let token = created.item;
+    let token = described(ctx, &secret, "token", token)?;
     if !ctx.json {
         output::done(&format!(
             "Created token `{}` ({}…), expires {}",
@@ -419,7 +439,7 @@ pub async fn tokens_create(ctx: &Ctx, args: CreateToken) -> Result<i32> {
             output::time(token.expires_at.as_ref(), "never")
         ));
     }
-    show_secret(ctx, &created.secret, "token", json!(token))?;
+    show_secret(ctx, &secret, "token", json!(token))?;
     Ok(exit::OK)
 }
 

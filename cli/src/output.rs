@@ -13,7 +13,15 @@ use keyward_cli::{Error, Result};
 const GREEN: Style = AnsiColor::Green.on_default();
 const YELLOW: Style = AnsiColor::Yellow.on_default().bold();
 const RED: Style = AnsiColor::Red.on_default().bold();
-const BOLD: Style = Style::new().bold();
+
+/// Text as it may be shown on a terminal: control characters (which could move the
+/// cursor, retitle the window or hide text) removed from what the server or a user
+/// supplied. JSON output escapes them instead.
+fn shown(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect()
+}
 
 /// Prints `value` as pretty JSON on standard output.
 pub fn json(value: &impl Serialize) -> Result<()> {
@@ -25,32 +33,27 @@ pub fn json(value: &impl Serialize) -> Result<()> {
 
 /// One line on standard output.
 pub fn line(text: &str) {
-    anstream::println!("{text}");
+    anstream::println!("{}", shown(text));
 }
 
 /// A done step, on standard error (so standard output stays data).
 pub fn done(text: &str) {
-    anstream::eprintln!("{GREEN}✓{GREEN:#} {text}");
+    anstream::eprintln!("{GREEN}✓{GREEN:#} {}", shown(text));
 }
 
 /// A warning, on standard error.
 pub fn warn(text: &str) {
-    anstream::eprintln!("{YELLOW}!{YELLOW:#} {text}");
+    anstream::eprintln!("{YELLOW}!{YELLOW:#} {}", shown(text));
 }
 
 /// A failure, on standard error.
 pub fn error(text: &str) {
-    anstream::eprintln!("{RED}error:{RED:#} {text}");
+    anstream::eprintln!("{RED}error:{RED:#} {}", shown(text));
 }
 
 /// Information for the person, on standard error.
 pub fn note(text: &str) {
-    anstream::eprintln!("{text}");
-}
-
-/// Emphasised text.
-pub fn bold(text: &str) -> String {
-    format!("{BOLD}{text}{BOLD:#}")
+    anstream::eprintln!("{}", shown(text));
 }
 
 /// A table with a header row, sized to the terminal.
@@ -63,12 +66,11 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) {
     table
         .load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header.iter().map(|h| bold(h)));
+        .set_header(header.to_vec());
     for row in rows {
         table.add_row(row);
     }
-    let text = table.to_string();
-    for row in text.lines() {
+    for row in table.to_string().lines() {
         line(row.trim_end());
     }
 }
@@ -88,11 +90,22 @@ pub fn confirm(question: &str) -> Result<bool> {
             "{question} needs confirmation: pass --yes to confirm without a terminal"
         )));
     }
-    anstream::eprint!("{question} [y/N] ");
+    anstream::eprint!("{} [y/N] ", shown(question));
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
         .map_err(|e| Error::other(format!("cannot read the answer: {e}")))?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn terminal_controls_from_the_server_are_not_shown() {
+        assert_eq!(
+            super::shown("key \u{1b}]0;pwned\u{7}name\r\nnext\tcol"),
+            "key ]0;pwnedname\nnext\tcol"
+        );
+    }
 }

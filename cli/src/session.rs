@@ -81,8 +81,7 @@ impl DevicePrompt for Terminal {
         ));
         output::note(&format!(
             "and check that it shows the code {} (or enter it at {}).",
-            output::bold(&code.user_code),
-            code.verification_uri
+            code.user_code, code.verification_uri
         ));
         self.spin("Waiting for approval…");
     }
@@ -105,6 +104,7 @@ pub async fn login(ctx: &mut Ctx, args: LoginArgs) -> Result<i32> {
         return save_pasted(ctx, &token_argument(raw)?).await;
     }
     let client = ctx.anonymous()?;
+    warn_if_cleartext(&ctx.server);
     let name = login::machine_name();
     let browser_cmd = std::env::var("KEYWARD_BROWSER_CMD").ok();
     let use_device = args.device
@@ -125,8 +125,34 @@ pub async fn login(ctx: &mut Ctx, args: LoginArgs) -> Result<i32> {
     };
     terminal.stop();
     let issued = issued?;
-    let me = client.with_token(Some(issued.token.clone())).me().await?;
-    save_login(ctx, issued.token, method, &me).await
+    let holder = client.with_token(Some(issued.token.clone()));
+    let saved = match holder.me().await {
+        Ok(me) => save_login(ctx, issued.token, method, &me).await,
+        Err(err) => Err(err),
+    };
+    if saved.is_err() {
+        // Issued but not kept: a token nobody holds is revoked rather than left behind.
+        let _ = holder.revoke_current().await;
+    }
+    saved
+}
+
+/// Warns when a token would travel unencrypted to another machine.
+fn warn_if_cleartext(server: &str) {
+    let Ok(url) = reqwest::Url::parse(server) else {
+        return;
+    };
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if url.scheme() == "http" && !loopback {
+        output::warn(&format!(
+            "{server} is plain http: tokens sent to it can be read on the way. Use https://"
+        ));
+    }
 }
 
 /// `keyward api-key set TOKEN`, and `keyward login --token TOKEN`.
@@ -136,18 +162,21 @@ pub async fn set_token(ctx: &mut Ctx, raw: &str) -> Result<i32> {
 
 async fn save_pasted(ctx: &mut Ctx, raw: &str) -> Result<i32> {
     let client = ctx.anonymous()?;
+    warn_if_cleartext(&ctx.server);
     let (secret, me) = login::with_token(&client, raw).await?;
     save_login(ctx, secret, LoginMethod::Pasted, &me).await
 }
 
-/// Saves a new login; the token it replaces is revoked when this CLI was issued it.
+/// Saves a new login; the token it replaces is revoked (on the server that issued it)
+/// when this CLI was issued it.
 async fn save_login(ctx: &mut Ctx, token: Secret, method: LoginMethod, me: &Me) -> Result<i32> {
     let replaced = ctx
         .store
         .config
         .auth
         .take()
-        .filter(|old| ctx.saved_login_applies() && old.method.issued() && old.token != token);
+        .filter(|old| old.method.issued() && old.token != token)
+        .zip(ctx.store.config.server.clone());
     if ctx.store.config.server.as_deref() != Some(ctx.server.as_str()) {
         // Another server: its organizations are not this one's.
         ctx.store.config.organization = None;
@@ -162,8 +191,8 @@ async fn save_login(ctx: &mut Ctx, token: Secret, method: LoginMethod, me: &Me) 
         expires_at: me.credential_expires_at,
     });
     ctx.store.save()?;
-    if let Some(old) = replaced {
-        let client = ctx.anonymous()?.with_token(Some(old.token));
+    if let Some((old, issuer)) = replaced {
+        let client = keyward_cli::Client::new(&issuer, Some(old.token))?;
         match client.revoke_current().await {
             Ok(()) | Err(Error::Unauthenticated(_)) => {}
             Err(err) => output::warn(&format!(
@@ -189,7 +218,7 @@ async fn save_login(ctx: &mut Ctx, token: Secret, method: LoginMethod, me: &Me) 
         output::done(&format!(
             "Logged in to {} as {} (token `{}`, expires {})",
             ctx.server,
-            output::bold(&who),
+            who,
             me.credential_name.as_deref().unwrap_or("?"),
             output::time(me.credential_expires_at.as_ref(), "never"),
         ));
@@ -325,11 +354,7 @@ pub async fn org_use(ctx: &mut Ctx, wanted: &str) -> Result<i32> {
     if ctx.json {
         output::json(&org)?;
     } else {
-        output::done(&format!(
-            "Active organization: {} ({})",
-            output::bold(&org.name),
-            org.slug
-        ));
+        output::done(&format!("Active organization: {} ({})", org.name, org.slug));
     }
     Ok(exit::OK)
 }
@@ -340,7 +365,7 @@ pub async fn org_current(ctx: &Ctx) -> Result<i32> {
     let me = client.me().await?;
     let org = ctx.active_org(&client).await;
     let project = match &org {
-        Ok(org) => ctx.active_project(&client, org).await?,
+        Ok(org) => ctx.active_project(&client, org).await.ok().flatten(),
         Err(_) => None,
     };
     if ctx.json {
@@ -435,11 +460,7 @@ pub async fn project_use(ctx: &mut Ctx, wanted: &str) -> Result<i32> {
     if ctx.json {
         output::json(&project)?;
     } else {
-        output::done(&format!(
-            "Active project: {} in {}",
-            output::bold(&project.name),
-            org.name
-        ));
+        output::done(&format!("Active project: {} in {}", project.name, org.name));
     }
     Ok(exit::OK)
 }

@@ -259,10 +259,7 @@ async fn pasted_tokens_are_checked_before_they_are_saved(db: Db) {
     Terminal::new(&app)
         .log_in_with(&admin.pat)
         .await
-        .failed(
-            exit::UNAUTHENTICATED,
-            "your token was revoked: run `keyward login`",
-        )
+        .failed(exit::UNAUTHENTICATED, "this token was revoked")
         .hides(&admin.pat);
     term.run(&["whoami"])
         .await
@@ -523,6 +520,15 @@ async fn browser_login_end_to_end_and_a_new_login_revokes_the_old_token(db: Db) 
         term.config()["auth"]["token"].as_str(),
         Some(first.as_str())
     );
+    // No answer from the browser: a clear message once the wait is over.
+    term.run_with(
+        &["login", "--browser", "--timeout", "1ms"],
+        &[("KEYWARD_BROWSER_CMD", "true")],
+        None,
+    )
+    .await
+    .failed(exit::OTHER, "no answer from the browser in 1ms")
+    .failed(exit::OTHER, "`keyward login --device`");
 
     // Logging in again replaces the token and revokes the one it replaces.
     term.run_with(&login, &env, None).await.ok();
@@ -640,6 +646,29 @@ async fn organizations_and_projects_switch_by_name_in_any_case(db: Db) {
         .json();
     assert!(keys.as_array().unwrap().is_empty(), "{keys}");
     assert_eq!(term.config()["organization"].as_str(), Some(acme.as_str()));
+
+    // One suspended organization does not stop the others being listed or used.
+    let suspended = app
+        .gql(
+            &admin.pat,
+            "mutation($i: SuspendOrganizationInput!) { suspendOrganization(input: $i) { suspended } }",
+            json!({ "i": { "organizationId": acme, "reason": "unpaid" } }),
+        )
+        .await
+        .data();
+    assert_eq!(suspended["suspendOrganization"]["suspended"], true);
+    let list = term.run(&["org", "list", "--json"]).await.ok().json();
+    let acme_listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["organization"]["id"] == acme.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(acme_listed["organization"]["suspended"], true);
+    assert_eq!(acme_listed["organization"]["viewerRole"]["key"], "owner");
+    term.run(&["org", "use", &admin.org_id]).await.ok();
+    term.run(&["keys", "list"]).await.ok();
     app.finish().await;
 }
 
@@ -874,22 +903,31 @@ async fn exit_codes_and_what_to_do_next(db: Db) {
         .failed(exit::UNAUTHENTICATED, "not logged in to http://127.0.0.1:9");
 
     // Colour only when asked for and never with NO_COLOR.
+    let switch = ["org", "use", admin.org_id.as_str()];
     let forced = term
-        .run_with(&["org", "list"], &[("CLICOLOR_FORCE", "1")], None)
+        .run_with(&switch, &[("CLICOLOR_FORCE", "1")], None)
         .await
         .ok();
-    assert!(forced.stdout.contains('\u{1b}'), "{forced:#?}");
+    assert!(forced.stderr.contains('\u{1b}'), "{forced:#?}");
     let plain = term
-        .run_with(
-            &["org", "list"],
-            &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")],
-            None,
-        )
+        .run_with(&switch, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], None)
         .await
         .ok();
-    assert!(!plain.stdout.contains('\u{1b}'), "{plain:#?}");
+    assert!(!plain.stderr.contains('\u{1b}'), "{plain:#?}");
 
     let completion = term.run(&["completion", "bash"]).await.ok();
     assert!(completion.stdout.contains("_keyward()"), "{completion:#?}");
+
+    // 121 days on, the saved token has expired: the message says what to do.
+    app.services()
+        .clock
+        .advance(Duration::from_secs(121 * 24 * 3600));
+    term.run(&["whoami"])
+        .await
+        .failed(
+            exit::UNAUTHENTICATED,
+            "your token has expired: run `keyward login`",
+        )
+        .hides(&admin.pat);
     app.finish().await;
 }

@@ -299,12 +299,13 @@ impl Services {
             .await?)
     }
 
-    /// The acting user's role in `org_id`: `None` for an organization's own key or a
-    /// service account, which act as themselves rather than as a member.
-    /// **Permissions**: `organization:read`.
+    /// The acting user's own role in `org_id`: `None` when they are not a member, and for
+    /// an organization's own key or a service account, which act as themselves rather
+    /// than as a member. **Permissions**: none beyond being that member; it is the caller's
+    /// own membership, readable even where the organization refuses the credential
+    /// (suspended, or a token longer-lived than its policy allows), so listing
+    /// organizations never fails on one of them.
     pub async fn viewer_role(&self, actor: &Actor, org_id: Uuid) -> AppResult<Option<role::Model>> {
-        self.authorize(actor, Need::Org(org_id, Perm::ORGANIZATION_READ))
-            .await?;
         let acting_as_member = actor
             .principal
             .credential()
