@@ -117,7 +117,7 @@ async fn find_key(ctx: &Ctx, client: &Client, wanted: &str) -> Result<Key> {
             "apiKeys",
         )
         .await?;
-    let matches: Vec<Key> = page
+    let mut matches: Vec<Key> = page
         .nodes
         .into_iter()
         // A revoked key is gone for good: its name may be used again.
@@ -126,6 +126,10 @@ async fn find_key(ctx: &Ctx, client: &Client, wanted: &str) -> Result<Key> {
             k.name == wanted || k.prefix == wanted || format!("{}…{}", k.prefix, k.last4) == wanted
         })
         .collect();
+    // A rotated key keeps its name until its grace period ends: the name means the new one.
+    if matches.len() > 1 && matches.iter().filter(|k| k.status != "ROTATING").count() == 1 {
+        matches.retain(|k| k.status != "ROTATING");
+    }
     match <[Key; 1]>::try_from(matches) {
         Ok([one]) => Ok(one),
         Err(none) if none.is_empty() => Err(Error::NotFound(format!(

@@ -765,6 +765,15 @@ async fn keys_from_creation_to_revocation(db: Db) {
     term.run(&["keys", "rotate", "billing-worker", "--grace", "2d"])
         .await
         .failed(exit::USAGE, "at most 24h");
+    // The name now means the new key; the old one is left to its grace period.
+    let disabled = term
+        .run(&["keys", "disable", "billing-worker", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(disabled["status"], "DISABLED");
+    term.run(&["verify", &secret]).await.ok();
+    term.run(&["keys", "enable", "billing-worker"]).await.ok();
 
     // Revoking asks first; without a terminal it needs --yes.
     let found = term
