@@ -19,25 +19,8 @@ use serde_json::{Value, json};
 use tests::{Db, TestApp};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-macro_rules! db_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(tests::Db::Sqlite).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if tests::postgres_url().is_some() {
-                        super::$name(tests::Db::Postgres).await
-                    }
-                }
-            }
-        )*
-    };
-}
+#[macro_use]
+extern crate tests;
 
 db_tests!(
     pasted_tokens_are_checked_before_they_are_saved,

@@ -21,6 +21,30 @@ use reqwest::{StatusCode, header::HeaderMap};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 
+/// Runs each named `async fn(Db)` as two tests: `<name>::sqlite` and `<name>::postgres`
+/// (skipped when `KEYWARD_TEST_POSTGRES_URL` is unset). Test crates take it with
+/// `#[macro_use] extern crate tests;`.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Db::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::postgres_url().is_some() {
+                        super::$name($crate::Db::Postgres).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {

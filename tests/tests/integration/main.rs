@@ -2,26 +2,8 @@
 //! `KEYWARD_TEST_POSTGRES_URL` is set, on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-/// Runs each named `async fn(Db)` as two tests: `<name>::sqlite` and `<name>::postgres`.
-macro_rules! db_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(tests::Db::Sqlite).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if tests::postgres_url().is_some() {
-                        super::$name(tests::Db::Postgres).await
-                    }
-                }
-            }
-        )*
-    };
-}
+#[macro_use]
+extern crate tests;
 
 mod analytics;
 mod audit;
