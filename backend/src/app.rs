@@ -124,14 +124,16 @@ async fn request_context(
     };
     request.extensions_mut().insert(meta);
     let id: Arc<str> = Arc::from(request_id.as_str());
-    // The path only: a query string may carry a one-time sign-in token.
+    // The path only, token-shaped segments hidden: a query string may carry a one-time
+    // sign-in token, and a token pasted into a path must not reach the log either.
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let path = loggable_path(&state.services, request.uri().path());
     // Routes, not paths: the label set stays small whatever clients ask for.
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let hsts = state.services.config.public_url.starts_with("https://");
     let started = std::time::Instant::now();
     REQUEST_ID
         .scope(id, async move {
@@ -156,6 +158,7 @@ async fn request_context(
             if let Ok(v) = HeaderValue::from_str(&current_request_id()) {
                 response.headers_mut().insert("x-request-id", v);
             }
+            harden(response.headers_mut(), hsts);
             // A fixed set: a client cannot mint new series with invented methods.
             use axum::http::Method;
             let method_label = match method {
@@ -184,7 +187,7 @@ async fn request_context(
             tracing::debug!(
                 request_id = %current_request_id(),
                 %method,
-                path = %path.chars().take(256).collect::<String>(),
+                path = %path,
                 status = response.status().as_u16(),
                 micros = started.elapsed().as_micros() as u64,
                 "request"
@@ -192,6 +195,88 @@ async fn request_context(
             response
         })
         .await
+}
+
+/// The headers every response carries (SPEC §15): no content sniffing; nothing stored by
+/// caches unless the response says otherwise (API answers may carry secrets; the
+/// dashboard's files set their own); HSTS when the public URL is https.
+fn harden(headers: &mut axum::http::HeaderMap, hsts: bool) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+}
+
+/// The dashboard's Content-Security-Policy: its own files, its WebAssembly, and the
+/// inline start-up scripts of `index.html` by hash; nothing from any other origin, no
+/// framing.
+pub fn dashboard_csp(index_html: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut hashes = String::new();
+    let mut rest = index_html;
+    while let Some(start) = rest.find("<script") {
+        let after = &rest[start..];
+        let Some(tag_end) = after.find('>') else {
+            break;
+        };
+        let body_and_rest = &after[tag_end + 1..];
+        let Some(close) = body_and_rest.find("</script>") else {
+            break;
+        };
+        let body = &body_and_rest[..close];
+        if !after[..tag_end].contains("src=") && !body.trim().is_empty() {
+            let digest = sha2::Sha256::digest(body.as_bytes());
+            hashes.push_str(&format!(
+                " 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            ));
+        }
+        rest = &body_and_rest[close + "</script>".len()..];
+    }
+    format!(
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
+         img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+    )
+}
+
+/// A request path as it may be logged: at most 256 characters, and every segment shaped
+/// like a credential replaced by `[REDACTED]`: one in this server's token format, or any
+/// long run of token characters with letters and digits that is not an id.
+fn loggable_path(services: &Services, path: &str) -> String {
+    let secret_like = |segment: &str| {
+        let token_chars = segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'~' | b'%'));
+        let is_id = uuid::Uuid::try_parse(segment).is_ok();
+        services.looks_like_own_token(segment)
+            || (segment.len() >= 20
+                && token_chars
+                && !is_id
+                && segment.bytes().any(|b| b.is_ascii_digit())
+                && segment.bytes().any(|b| b.is_ascii_alphabetic()))
+    };
+    let redacted: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            if secret_like(segment) {
+                "[REDACTED]"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    redacted.join("/").chars().take(256).collect()
 }
 
 /// The built dashboard with single-page-app fallback: hashed assets are cached for a
@@ -202,18 +287,26 @@ fn dashboard(dir: Option<&std::path::Path>) -> axum::routing::MethodRouter {
     use tower_http::services::{ServeDir, ServeFile};
     match dir {
         Some(dir) => {
+            let page = std::fs::read_to_string(dir.join("index.html")).unwrap_or_default();
+            let csp = HeaderValue::from_str(&dashboard_csp(&page))
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
             let index = ServeFile::new(dir.join("index.html"));
             let assets = ServeDir::new(dir)
                 .precompressed_br()
                 .precompressed_gzip()
                 .fallback(index);
-            axum::routing::get_service(assets).layer(middleware::map_response(cache_headers))
+            axum::routing::get_service(assets).layer(middleware::map_response(
+                move |response: Response| {
+                    let csp = csp.clone();
+                    async move { cache_headers(response, csp) }
+                },
+            ))
         }
         None => axum::routing::any(rest::not_found),
     }
 }
 
-async fn cache_headers(mut response: Response) -> Response {
+fn cache_headers(mut response: Response, csp: HeaderValue) -> Response {
     let html = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -228,10 +321,7 @@ async fn cache_headers(mut response: Response) -> Response {
     if html {
         // No other site may frame the dashboard (its consent pages above all).
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
-        );
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
         headers.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
@@ -297,6 +387,25 @@ mod tests {
     use axum::http::HeaderMap;
 
     use super::client_address;
+
+    #[test]
+    fn the_dashboard_policy_allows_its_inline_start_up_script_by_hash_only() {
+        use base64::Engine;
+        use sha2::Digest;
+        let page =
+            "<html><script type=\"module\">boot()</script><script src=\"/x.js\"></script></html>";
+        let csp = super::dashboard_csp(page);
+        let boot =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b"boot()"));
+        assert!(csp.contains(&format!("'sha256-{boot}'")), "{csp}");
+        assert_eq!(csp.matches("'sha256-").count(), 1, "{csp}");
+        assert!(csp.starts_with("default-src 'none'; script-src 'self' 'wasm-unsafe-eval'"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("http"),
+            "{csp}"
+        );
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -37,6 +37,9 @@ const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 pub const CLI_CODE_TTL: TimeDelta = TimeDelta::seconds(60);
 /// User codes one user may look up per minute (guessing is slow).
 const USER_CODE_LOOKUPS_PER_MINUTE: u32 = 10;
+/// Device logins one client address may start per minute: enough for a busy CI runner,
+/// too few to fill the table.
+pub const DEVICE_STARTS_PER_MINUTE: u32 = 20;
 
 /// What `POST /api/v1/device/code` answers.
 #[derive(Debug)]
@@ -186,10 +189,33 @@ fn device_view(row: &device_authorization::Model, now: DateTime<Utc>) -> DeviceV
 }
 
 impl Services {
-    /// Starts a device login. Anyone may start one; only a signed-in user can approve it.
+    /// Starts a device login. Anyone may start one, [`DEVICE_STARTS_PER_MINUTE`] a minute
+    /// per client address; only a signed-in user can approve it.
     #[instrument(skip_all)]
-    pub async fn start_device_login(&self, name: Option<&str>) -> AppResult<DeviceStart> {
+    pub async fn start_device_login(
+        &self,
+        name: Option<&str>,
+        ip: Option<&str>,
+    ) -> AppResult<DeviceStart> {
         let client_name = client_name(name)?;
+        // An address that cannot be read shares one allowance with every other such.
+        let address = ip
+            .and_then(|ip| ip.parse().ok())
+            .unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        let decision = self
+            .limiter
+            .check(
+                Subject::DeviceStarts(address),
+                DEVICE_STARTS_PER_MINUTE,
+                Outage::LimitHere,
+            )
+            .await;
+        if !decision.allowed {
+            return Err(AppError::RateLimited {
+                retry_after_secs: decision.retry_after_secs,
+                limit: decision.limit,
+            });
+        }
         let now = self.clock.now();
         let interval = self.config.device_poll_interval_secs();
         // Codes long past their use make room for new ones.
@@ -491,11 +517,22 @@ impl Services {
                 "does not match the code challenge",
             ));
         }
-        if redirect_uri.is_some_and(|r| r != row.redirect_uri) {
-            return Err(AppError::invalid(
-                "redirect_uri",
-                "differs from the one the code was issued for",
-            ));
+        // Every authorization names its redirect URI, so every exchange must repeat it
+        // (RFC 6749 §4.1.3): a code intercepted on its way to another listener is no use.
+        match redirect_uri {
+            None => {
+                return Err(AppError::invalid(
+                    "redirect_uri",
+                    "is required: the one the code was issued for",
+                ));
+            }
+            Some(r) if r != row.redirect_uri => {
+                return Err(AppError::invalid(
+                    "redirect_uri",
+                    "differs from the one the code was issued for",
+                ));
+            }
+            Some(_) => {}
         }
         let txn = self.db.begin().await?;
         let claimed = CliLoginCode::update_many()

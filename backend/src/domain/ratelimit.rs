@@ -49,6 +49,8 @@ pub enum Subject {
     User(Uuid),
     /// Device-code lookups a user makes (guessing codes).
     CodeLookups(Uuid),
+    /// Device logins started from one client address (anyone may start one).
+    DeviceStarts(std::net::IpAddr),
 }
 
 impl Subject {
@@ -57,6 +59,7 @@ impl Subject {
             Self::Credential(id) => format!("credential:{id}"),
             Self::User(id) => format!("user:{id}"),
             Self::CodeLookups(id) => format!("code-lookups:{id}"),
+            Self::DeviceStarts(ip) => format!("device-starts:{ip}"),
         }
     }
 }

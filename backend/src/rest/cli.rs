@@ -12,7 +12,12 @@ use axum::{
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::json;
 
-use crate::{app::AppState, auth::Authenticated, domain::cli_login::IssuedToken, error::AppError};
+use crate::{
+    app::AppState,
+    auth::{Authenticated, ClientIp},
+    domain::cli_login::IssuedToken,
+    error::AppError,
+};
 
 /// Parses a JSON or `application/x-www-form-urlencoded` body.
 fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, AppError> {
@@ -56,6 +61,7 @@ struct DeviceCodeRequest {
 /// `POST /api/v1/device/code`: starts a device login.
 pub async fn device_code(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -66,7 +72,7 @@ pub async fn device_code(
     };
     let started = state
         .services
-        .start_device_login(request.name.as_deref())
+        .start_device_login(request.name.as_deref(), ip.as_deref())
         .await?;
     let uri = format!("{}/device", state.services.config.public_url);
     Ok((

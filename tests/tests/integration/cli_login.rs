@@ -10,8 +10,55 @@ db_tests!(
     device_flow,
     device_codes_expire_and_are_refused,
     loopback_flow_with_pkce,
-    cli_revokes_its_own_token
+    cli_revokes_its_own_token,
+    device_logins_are_limited_per_address
 );
+
+/// Anyone may start a device login, but not without end: each address has an allowance.
+async fn device_logins_are_limited_per_address(db: Db) {
+    use sea_orm::ConnectionTrait;
+    let app = spawn(db).await;
+    let allowance = backend::domain::cli_login::DEVICE_STARTS_PER_MINUTE;
+    for _ in 0..allowance {
+        let (status, body) = post_form(&app, "/api/v1/device/code", &[("name", "ci")]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let refused = app
+        .client
+        .post(format!("{}/api/v1/device/code", app.base))
+        .form(&[("name", "ci")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED");
+    let stored = app
+        .services()
+        .test_db()
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.services().test_db().get_database_backend(),
+            "SELECT COUNT(*) AS n FROM device_authorizations".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(
+        stored,
+        i64::from(allowance),
+        "a refused start stores nothing"
+    );
+    // A minute on, the address may start logins again.
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(61));
+    let (status, body) = post_form(&app, "/api/v1/device/code", &[("name", "ci")]).await;
+    assert_eq!(status, 200, "{body}");
+    app.finish().await;
+}
 
 async fn spawn(db: Db) -> TestApp {
     TestApp::spawn_with(db, |c| c.dev_signin = backend::config::DevSignin::On).await
@@ -324,6 +371,19 @@ async fn loopback_flow_with_pkce(db: Db) {
     .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["field"], "code_verifier", "{body}");
+    // The redirect URI the code was issued for must come back with it.
+    for redirect_uri in [None, Some("http://127.0.0.1:53683/callback")] {
+        let mut exchange = json!({ "code": code, "code_verifier": verifier });
+        if let Some(r) = redirect_uri {
+            exchange["redirect_uri"] = json!(r);
+        }
+        let (status, body) = post_json(&app, "/api/v1/cli/exchange-token", exchange).await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (400, Some("redirect_uri")),
+            "{body}"
+        );
+    }
     let (status, body) = post_json(
         &app,
         "/api/v1/cli/exchange-token",

@@ -364,10 +364,31 @@ async fn storage_keeps_only_the_hash(db: Db) {
         .collect();
     assert!(hashes.contains(&tests::sha256_hex(&secret)));
     assert!(hashes.contains(&tests::sha256_hex(&admin.pat)));
+    // A token pasted into a path (ours, or another service's) is not logged either; ids are.
+    let foreign = "sk_live_51HxYzAbCdEf0123456789QwErTy";
+    let id = "0192f3a4-5b6c-7d8e-9f00-112233445566";
+    for path in [
+        format!("/api/v1/keys/{secret}"),
+        format!("/{}", admin.pat),
+        format!("/api/v1/organizations/{id}/{foreign}/x"),
+    ] {
+        let status = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "{path}");
+    }
     let logs = tests::captured_logs();
     assert!(
-        !logs.contains(&secret) && !logs.contains(&admin.pat),
+        !logs.contains(&secret) && !logs.contains(&admin.pat) && !logs.contains(foreign),
         "a secret reached the logs"
+    );
+    assert!(
+        logs.contains(&format!("/api/v1/organizations/{id}/[REDACTED]/x")),
+        "the path is logged, the token in it hidden"
     );
     app.finish().await;
 }

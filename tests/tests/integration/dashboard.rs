@@ -334,9 +334,25 @@ async fn check_serving(app: &TestApp, dist: &std::path::Path) {
         );
         assert_eq!(h["cache-control"], "no-cache", "{path}");
         assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        let index = std::fs::read_to_string(dist.join("index.html")).unwrap();
         assert_eq!(
-            h["content-security-policy"], "frame-ancestors 'none'",
+            h["content-security-policy"].to_str().unwrap(),
+            backend::app::dashboard_csp(&index),
             "{path}"
+        );
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for part in [
+            "default-src 'none'",
+            "script-src 'self' 'wasm-unsafe-eval' 'sha256-",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(part), "{csp}");
+        }
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("http"),
+            "{csp}"
         );
         assert!(page.text().await.unwrap().contains("<html"), "{path}");
     }

@@ -649,7 +649,7 @@ async fn cli_sign_in_pages(db: Db) {
     let exchanged: serde_json::Value = app
         .client
         .post(format!("{}/api/v1/cli/exchange-token", app.base))
-        .json(&serde_json::json!({ "code": code, "code_verifier": verifier }))
+        .json(&serde_json::json!({ "code": code, "code_verifier": verifier, "redirect_uri": redirect }))
         .send()
         .await
         .unwrap()

@@ -11,6 +11,7 @@ mod cli_login;
 mod credentials;
 mod dashboard;
 mod dashboard_pages;
+mod hardening;
 mod hostile_graphql;
 mod input;
 mod isolation;

@@ -694,7 +694,7 @@ impl World {
     async fn device_code(&self) -> String {
         self.app
             .services()
-            .start_device_login(Some("build-box"))
+            .start_device_login(Some("build-box"), Some(&next_address()))
             .await
             .unwrap()
             .user_code
@@ -1648,4 +1648,13 @@ async fn outsiders_learn_nothing_of_an_organization(db: Db) {
         "nor does a suspension"
     );
     app.finish().await;
+}
+
+/// A fresh client address (TEST-NET-2) for each device login the fixtures start, so the
+/// per-address allowance never decides a privilege check.
+fn next_address() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("198.51.{}.{}", 100 + (n / 250) % 100, n % 250 + 1)
 }

@@ -381,14 +381,62 @@ async fn imported_keys_verify_by_hash(db: Db) {
         (401, Some("NOT_FOUND"))
     );
 
-    let duplicate = app
-        .gql(
-            &admin.pat,
+    // Importing a hash that is already some key's (here another organization's) is no
+    // way to learn that it is: a plain refusal, counted as a guess, and audited.
+    let bob = app.bootstrap("bob@example.com").await;
+    let import_legacy = || {
+        app.gql(
+            &bob.pat,
             "mutation($i: ImportApiKeyInput!) { importApiKey(input: $i) { id } }",
-            json!({ "i": { "organizationId": admin.org_id, "name": "again", "sha256": tests::sha256_hex(legacy), "prefix": "vc_" } }),
+            json!({ "i": { "organizationId": bob.org_id, "name": "mine now", "sha256": tests::sha256_hex(legacy), "prefix": "vc_" } }),
         )
-        .await;
-    assert_eq!(duplicate.error_code(), "CONFLICT");
+    };
+    let duplicate = import_legacy().await;
+    assert_eq!(
+        duplicate.error_code(),
+        "INVALID_INPUT",
+        "{:?}",
+        duplicate.body
+    );
+    assert_eq!(
+        duplicate.body["errors"][0]["extensions"]["field"],
+        "input.sha256"
+    );
+    let message = duplicate.error_message();
+    assert!(
+        !message.contains("exist") && !message.contains("already"),
+        "{message}"
+    );
+    let audit = app
+        .gql(
+            &bob.pat,
+            "query($o: ID!) { auditEvents(organizationId: $o) { nodes { action targetName } } }",
+            json!({ "o": bob.org_id }),
+        )
+        .await
+        .data();
+    let refused = audit["auditEvents"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "api_key.import_refused")
+        .count();
+    assert_eq!(refused, 1, "{audit}");
+    // Past the allowance the address is held back, as for guessed verifications.
+    // (The two guessed verifications above count too.)
+    let allowance = app.services().config.failed_verifications_per_minute;
+    let mut attempts = 1;
+    let held = loop {
+        let answer = import_legacy().await;
+        attempts += 1;
+        if answer.status == 429 || attempts > allowance {
+            break answer;
+        }
+        assert_eq!(answer.error_code(), "INVALID_INPUT", "{:?}", answer.body);
+    };
+    assert_eq!(held.status, 429, "{:?}", held.body);
+    assert_eq!(held.body["code"], "RATE_LIMITED");
+    assert!(attempts + 2 >= allowance, "held back after {attempts}");
     app.finish().await;
 }
 

@@ -575,6 +575,9 @@ impl Services {
             )
             .await?;
         grant.require_project(input.project_id)?;
+        // A refused import is a guess at a key (below): an address held back for
+        // guessing imports nothing.
+        self.refuse_held_back(actor.meta.ip.as_deref())?;
         let owner = grant
             .customer()
             .ok_or_else(|| AppError::Forbidden("imported keys are owned by a user".into()))?;
@@ -640,7 +643,7 @@ impl Services {
                 &self.verifier,
                 &stub,
                 CredentialKind::ApiKey,
-                name,
+                name.clone(),
                 input.created_at.unwrap_or(now),
             ),
             &KeyOwner {
@@ -657,15 +660,36 @@ impl Services {
         row.updated_at = Set(now);
 
         let txn = self.db.begin().await?;
-        let model = row
-            .insert(&txn)
-            .await
-            .map_err(|e| match AppError::from(e) {
-                AppError::Conflict(_) => {
-                    AppError::Conflict("input.sha256: a key with this hash already exists".into())
-                }
-                other => other,
-            })?;
+        let model = match row.insert(&txn).await.map_err(AppError::from) {
+            Ok(model) => model,
+            // The hash is some key's, perhaps another organization's. Saying so would
+            // confirm a guessed key: the answer names no reason, the attempt counts as a
+            // guess, and the audit log keeps it.
+            Err(AppError::Conflict(_)) => {
+                txn.rollback().await?;
+                self.note_guess(actor.meta.ip.as_deref());
+                let txn = self.db.begin().await?;
+                audit::record(
+                    &txn,
+                    &grant,
+                    AuditEntry::new(
+                        Some(input.organization_id),
+                        "api_key.import_refused",
+                        "organization",
+                        input.organization_id,
+                    )
+                    .name(&name)
+                    .details(json!({ "prefix": prefix })),
+                )
+                .await?;
+                txn.commit().await?;
+                return Err(AppError::invalid(
+                    "input.sha256",
+                    "this key cannot be imported",
+                ));
+            }
+            Err(other) => return Err(other),
+        };
         audit::record(
             &txn,
             &grant,
