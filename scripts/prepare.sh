@@ -17,6 +17,7 @@ packages=()
 ((browser)) && ! command -v chromedriver >/dev/null && packages+=(chromium chromium-driver)
 command -v wasm-opt >/dev/null || packages+=(binaryen)
 command -v brotli >/dev/null || packages+=(brotli)
+command -v npm >/dev/null || packages+=(nodejs npm)
 if ((${#packages[@]})); then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
@@ -31,8 +32,21 @@ wasm-bindgen --version 2>/dev/null | grep -q " $bindgen\$" || cargo install wasm
 cargo fetch --target wasm32-unknown-unknown --locked >/dev/null
 trunk build --release
 
+# GraphiQL, carried with the dashboard so /graphql loads nothing from another origin:
+# pinned packages from npm (frontend/graphiql/package-lock.json) and Keyward's start-up.
+lock=frontend/graphiql/package-lock.json
+if [[ ! -f frontend/graphiql/node_modules/.package-lock.json || $lock -nt frontend/graphiql/node_modules/.package-lock.json ]]; then
+  (cd frontend/graphiql && npm ci --no-audit --no-fund --silent)
+fi
+mkdir -p dist/graphiql
+cp frontend/graphiql/node_modules/react/umd/react.production.min.js \
+  frontend/graphiql/node_modules/react-dom/umd/react-dom.production.min.js \
+  frontend/graphiql/node_modules/graphiql/graphiql.min.js \
+  frontend/graphiql/node_modules/graphiql/graphiql.min.css \
+  frontend/graphiql/start.js frontend/graphiql/keyward.css dist/graphiql/
+
 # Compressed copies the server sends to browsers that accept them.
-for asset in dist/*.wasm dist/*.js dist/*.css; do
+for asset in dist/*.wasm dist/*.js dist/*.css dist/graphiql/*.js dist/graphiql/*.css; do
   brotli --force --keep --quality=11 "$asset"
   gzip --force --keep --best "$asset"
 done

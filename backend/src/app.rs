@@ -29,6 +29,8 @@ pub struct AppState {
     pub cookie_key: Key,
     /// The identity provider, when one is configured.
     pub oidc: Option<Arc<OidcClient>>,
+    /// GraphiQL, when the dashboard build carries it.
+    pub graphiql: Option<Arc<graphql::http::Graphiql>>,
 }
 
 impl AppState {
@@ -40,7 +42,10 @@ impl AppState {
             )?)),
             None => None,
         };
+        let graphiql =
+            graphql::http::Graphiql::load(services.config.dashboard_dir.as_deref()).map(Arc::new);
         Ok(Self {
+            graphiql,
             schema: graphql::build_schema(Some(services.clone())),
             services,
             cookie_key,
@@ -360,6 +365,7 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::http::graphiql).post(graphql::http::execute),
         )
+        .route("/graphql/schema.json", get(graphql::http::graphiql_schema))
         .route("/auth/dev", get(auth::dev_signin))
         .route("/auth/login", get(auth::login))
         .route("/auth/callback", get(auth::callback))

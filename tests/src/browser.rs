@@ -18,7 +18,8 @@ pub async fn dashboard_dir() -> PathBuf {
                 .arg("--version")
                 .output()
                 .is_ok();
-            if dir.join("index.html").is_file() && have_driver {
+            let built = dir.join("index.html").is_file() && dir.join("graphiql/start.js").is_file();
+            if built && have_driver {
                 return;
             }
             let status = Command::new("bash")

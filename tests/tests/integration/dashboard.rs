@@ -7,6 +7,123 @@ db_tests!(
     personal_tokens_and_sessions
 );
 
+/// GraphiQL comes from the server alone: each script and style is its own, pinned by an
+/// integrity hash the browser checks, under a policy that allows nothing else; signed
+/// in, it talks to /graphql with the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_comes_from_the_server_alone() {
+    use base64::Engine;
+    use sha2::Digest;
+    let dist = tests::browser::dashboard_dir().await;
+    let app = TestApp::spawn_with(Db::Sqlite, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert_eq!(
+        headers["content-security-policy"],
+        backend::graphql::http::GRAPHIQL_CSP
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("://"), "nothing from another origin: {html}");
+    let mut pinned = 0;
+    for tag in html
+        .split('<')
+        .filter(|t| t.starts_with("script") || t.starts_with("link"))
+    {
+        let attr = |name: &str| {
+            tag.split(&format!("{name}=\""))
+                .nth(1)?
+                .split('"')
+                .next()
+                .map(str::to_owned)
+        };
+        let url = attr("src").or_else(|| attr("href")).unwrap();
+        let integrity = attr("integrity").unwrap_or_else(|| panic!("unpinned: {tag}"));
+        assert!(url.starts_with("/graphiql/"), "{url}");
+        let bytes = app
+            .client
+            .get(format!("{}{url}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let digest = sha2::Sha384::digest(&bytes);
+        assert_eq!(
+            integrity,
+            format!(
+                "sha384-{}",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            ),
+            "{url}"
+        );
+        pinned += 1;
+    }
+    assert_eq!(pinned, 6, "{html}");
+
+    let browser = Browser::start(1280, 800).await;
+    browser.sign_in_dev(&app).await;
+    browser
+        .client
+        .goto(&format!("{}/graphql", app.base))
+        .await
+        .unwrap();
+    browser.find(".graphiql-container").await;
+    // Its documentation is this server's schema.
+    browser
+        .find(".graphiql-container [aria-label='Show Documentation Explorer']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for_text("QueryRoot").await;
+    // (GraphiQL is not Keyward's page: it is pictured without the accessibility check.)
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let png = browser.client.screenshot().await.unwrap();
+    std::fs::write(shots.join("graphiql.png"), png).unwrap();
+    let answer = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const fetcher = GraphiQL.createFetcher({ url: '/graphql', headers: { 'x-keyward-client': 'graphiql' } });
+             (async () => {
+               const r = await fetcher({ query: '{ me { user { email } } }' });
+               if (r && r[Symbol.asyncIterator]) { for await (const part of r) { return part; } }
+               return r;
+             })().then(r => done(JSON.stringify(r)), e => done('failed: ' + e));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let answer = answer.as_str().unwrap();
+    assert!(answer.contains("admin@localhost"), "{answer}");
+    let origins = browser
+        .client
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).origin);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for origin in origins.as_array().unwrap() {
+        assert_eq!(origin.as_str(), Some(app.base.as_str()), "{origins}");
+    }
+    browser.close().await;
+    app.finish().await;
+}
+
 async fn sign_in_create_verify_and_revoke_a_key(db: Db) {
     let dist = tests::browser::dashboard_dir().await;
     let app = TestApp::spawn_with(db, |c| {
