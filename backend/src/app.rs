@@ -351,6 +351,10 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/organizations/{id}/audit-events/export",
             get(rest::audit::export),
         )
+        .route(
+            "/api/v1/audit-events/export",
+            get(rest::audit::export_instance),
+        )
         .route("/api/v1/device/code", post(rest::cli::device_code))
         .route("/api/v1/device/token", post(rest::cli::device_token))
         .route(

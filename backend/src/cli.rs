@@ -62,14 +62,30 @@ pub async fn run(command: Command, config: Config, out: &mut dyn Write) -> Resul
         } => bootstrap(config, &email, org.as_deref(), &token_name, out).await,
         Command::Schema => writeln!(out, "{}", graphql::sdl()).map_err(|e| e.to_string()),
         Command::AuditVerify { file } => {
-            let count = if file.as_os_str() == "-" {
-                crate::domain::audit::verify_export(std::io::stdin().lock())?
+            // The configured key needs nothing else (offline); else the instance's own,
+            // read from its database.
+            let key = match crate::domain::audit::configured_key(&config) {
+                Some(key) => key,
+                None => {
+                    let database = db::connect_and_migrate(&config.database_url)
+                        .await
+                        .map_err(|e| format!("database (for the audit key): {e}"))?;
+                    crate::domain::audit::signing_key(&config, &database).await?
+                }
+            };
+            let checked = if file.as_os_str() == "-" {
+                crate::domain::audit::verify_export(std::io::stdin().lock(), &key)?
             } else {
                 let f =
                     std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-                crate::domain::audit::verify_export(std::io::BufReader::new(f))?
+                crate::domain::audit::verify_export(std::io::BufReader::new(f), &key)?
             };
-            writeln!(out, "ok: {count} events, the hash chain is whole").map_err(|e| e.to_string())
+            writeln!(
+                out,
+                "ok: {} events, the hash chain is whole and ends at the head signed {} ({} seq {})",
+                checked.events, checked.head.signed_at, checked.head.chain, checked.head.seq
+            )
+            .map_err(|e| e.to_string())
         }
     }
 }

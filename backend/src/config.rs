@@ -93,8 +93,10 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
-    /// Check an audit export (JSON Lines, `-` for stdin): exits 0 when the hash chain is
-    /// whole, 1 when an event was edited, removed, added or reordered.
+    /// Check an audit export (JSON Lines, `-` for stdin) with the audit key
+    /// (`KEYWARD_AUDIT_KEY[_FILE]`, else the one in the database): exits 0 when the hash
+    /// chain is whole and ends at the signed head, 1 when an event was edited, removed,
+    /// added or reordered, events were cut from the end, or the head is missing or forged.
     AuditVerify {
         /// The exported file.
         file: std::path::PathBuf,
@@ -136,6 +138,13 @@ pub struct Settings {
     /// File holding the cookie key.
     #[arg(long, env = "KEYWARD_COOKIE_KEY_FILE", global = true)]
     pub cookie_key_file: Option<PathBuf>,
+    /// Key that signs audit exports (HMAC-SHA256), at least 32 characters
+    /// [default: generated and stored].
+    #[arg(long, env = "KEYWARD_AUDIT_KEY", global = true, hide_env_values = true)]
+    pub audit_key: Option<Secret>,
+    /// File holding the audit key: keep a copy to check exports offline.
+    #[arg(long, env = "KEYWARD_AUDIT_KEY_FILE", global = true)]
+    pub audit_key_file: Option<PathBuf>,
     /// OIDC issuer URL; enables sign-in through that provider.
     #[arg(long, env = "KEYWARD_OIDC_ISSUER", global = true)]
     pub oidc_issuer: Option<String>,
@@ -231,6 +240,8 @@ impl Settings {
             token_tags: self.token_tags.or(lower.token_tags),
             cookie_key: self.cookie_key.or(lower.cookie_key),
             cookie_key_file: self.cookie_key_file.or(lower.cookie_key_file),
+            audit_key: self.audit_key.or(lower.audit_key),
+            audit_key_file: self.audit_key_file.or(lower.audit_key_file),
             oidc_issuer: self.oidc_issuer.or(lower.oidc_issuer),
             oidc_client_id: self.oidc_client_id.or(lower.oidc_client_id),
             oidc_audience: self.oidc_audience.or(lower.oidc_audience),
@@ -281,6 +292,8 @@ pub struct Config {
     /// The tag of each kind of token after the prefix.
     pub token_tags: crate::token::TokenTags,
     pub cookie_key: Option<Secret>,
+    /// Signs the chain head that ends an audit export.
+    pub audit_key: Option<Secret>,
     pub oidc: Option<OidcConfig>,
     pub admin_emails: Vec<String>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
@@ -358,6 +371,10 @@ impl Config {
             None => crate::token::TokenTags::default(),
         };
         let cookie_key = read_secret("cookie_key", s.cookie_key, s.cookie_key_file)?;
+        let audit_key = read_secret("audit_key", s.audit_key, s.audit_key_file)?;
+        if audit_key.as_ref().is_some_and(|k| k.expose().len() < 32) {
+            return Err("audit_key: must be at least 32 characters".into());
+        }
         let client_secret = read_secret(
             "oidc_client_secret",
             s.oidc_client_secret,
@@ -410,6 +427,7 @@ impl Config {
             token_prefix,
             token_tags,
             cookie_key,
+            audit_key,
             oidc,
             admin_emails: s
                 .admin_emails

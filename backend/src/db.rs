@@ -2,8 +2,13 @@
 
 use std::time::Duration;
 
+use chrono::Utc;
+use entity::{instance_setting, prelude::*};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ActiveValue::Set, ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    sea_query::OnConflict,
+};
 
 /// Opens the database at `url` and applies pending migrations.
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -77,4 +82,41 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
         DbBackend::Sqlite => "sqlite",
         _ => "other",
     }
+}
+
+/// A secret the instance keeps in its database, made by `make` the first time.
+pub async fn stored_secret(
+    db: &DatabaseConnection,
+    name: &str,
+    make: impl FnOnce() -> Result<String, getrandom::Error>,
+) -> Result<String, String> {
+    let read = || async {
+        InstanceSetting::find_by_id(name.to_owned())
+            .one(db)
+            .await
+            .map_err(|e| format!("reading the {name}: {e}"))
+    };
+    if let Some(row) = read().await? {
+        return Ok(row.value);
+    }
+    // Nodes starting together each offer a secret; the first stored wins and every node
+    // reads that one back.
+    let value = make().map_err(|e| format!("generating the {name}: {e}"))?;
+    InstanceSetting::insert(instance_setting::ActiveModel {
+        key: Set(name.into()),
+        value: Set(value),
+        updated_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::column(instance_setting::Column::Key)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await
+    .map_err(|e| format!("storing the {name}: {e}"))?;
+    Ok(read()
+        .await?
+        .ok_or_else(|| format!("the stored {name} vanished"))?
+        .value)
 }

@@ -4,9 +4,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use base64::Engine;
-use chrono::Utc;
-use entity::{instance_setting, prelude::*};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, sea_query::OnConflict};
+use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tower_cookies::Key;
 
@@ -30,38 +28,10 @@ pub async fn cookie_key(config: &Config, db: &DatabaseConnection) -> Result<Key,
         return Key::try_from(bytes.as_slice())
             .map_err(|_| "cookie_key: must hold at least 64 bytes".to_owned());
     }
-    let read = || async {
-        InstanceSetting::find_by_id(COOKIE_KEY_SETTING.to_owned())
-            .one(db)
-            .await
-            .map_err(|e| format!("reading the cookie key: {e}"))
-    };
-    let encoded = match read().await? {
-        Some(row) => row.value,
-        None => {
-            // Nodes starting together each offer a key; the first stored wins and every
-            // node reads that one back.
-            let material =
-                random_base62(96).map_err(|e| format!("generating the cookie key: {e}"))?;
-            InstanceSetting::insert(instance_setting::ActiveModel {
-                key: Set(COOKIE_KEY_SETTING.into()),
-                value: Set(engine.encode(material.as_bytes())),
-                updated_at: Set(Utc::now()),
-            })
-            .on_conflict(
-                OnConflict::column(instance_setting::Column::Key)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await
-            .map_err(|e| format!("storing the cookie key: {e}"))?;
-            read()
-                .await?
-                .ok_or_else(|| "the stored cookie key vanished".to_owned())?
-                .value
-        }
-    };
+    let encoded = db::stored_secret(db, COOKIE_KEY_SETTING, || {
+        random_base62(96).map(|material| engine.encode(material.as_bytes()))
+    })
+    .await?;
     let bytes = engine
         .decode(encoded)
         .map_err(|_| "stored cookie key is damaged".to_owned())?;

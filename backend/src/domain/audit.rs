@@ -325,23 +325,45 @@ impl super::Services {
         .await
     }
 
-    /// An organization's whole audit log as JSON Lines, oldest first, read in batches as
-    /// the stream is consumed. **Permissions**: `audit_log:read`.
+    /// A chain's whole audit log as JSON Lines, oldest first, read in batches as the
+    /// stream is consumed, ending with the chain's head as it was when the export began,
+    /// signed with the audit key ([`SignedHead`]): events cut from the end, or all of
+    /// them, are detected too. `org_id` names an organization's chain; `None` the
+    /// instance chain (PATs, device approvals, instance administration).
+    /// **Permissions**: `audit_log:read` in the organization; instance admin for the
+    /// instance chain.
     pub async fn audit_export(
         &self,
         actor: &Actor,
-        org_id: Uuid,
+        org_id: Option<Uuid>,
     ) -> AppResult<impl futures::Stream<Item = Result<String, std::io::Error>> + use<>> {
-        self.authorize(actor, Need::Org(org_id, Perm::AUDIT_LOG_READ))
-            .await?;
+        match org_id {
+            Some(org) => {
+                self.authorize(actor, Need::Org(org, Perm::AUDIT_LOG_READ))
+                    .await?
+            }
+            None => self.authorize(actor, Need::InstanceAdmin).await?,
+        };
+        let key = signing_key(&self.config, &self.db)
+            .await
+            .map_err(|e| AppError::internal(std::io::Error::other(e)))?;
+        let chain = chain_scope(org_id);
+        let (upto, last_hash) = AuditChainHead::find_by_id(chain.clone())
+            .one(&self.db)
+            .await?
+            .map_or((0, GENESIS_HASH.to_owned()), |h| (h.seq, h.last_hash));
+        let head = SignedHead::sign(&key, chain, upto, last_hash, self.clock.now());
+        let mut trailer = serde_json::to_string(&HeadLine { chain_head: head })
+            .map_err(|e| AppError::internal(std::io::Error::other(e)))?;
+        trailer.push('\n');
         let db = self.db.clone();
-        Ok(futures::stream::try_unfold(Some(0i64), move |after| {
+        let events = futures::stream::try_unfold(Some(0i64), move |after| {
             let db = db.clone();
             async move {
                 let Some(after) = after else {
                     return Ok(None);
                 };
-                let batch = export_batch(&db, org_id, after, EXPORT_BATCH)
+                let batch = export_batch(&db, org_id, after, upto, EXPORT_BATCH)
                     .await
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
                 if batch.is_empty() {
@@ -358,7 +380,93 @@ impl super::Services {
                 }
                 Ok(Some((chunk, next)))
             }
-        }))
+        });
+        Ok(futures::StreamExt::chain(
+            events,
+            futures::stream::once(async move { Ok(trailer) }),
+        ))
+    }
+}
+
+/// The audit key given in the configuration, if any (enough to check an export offline).
+pub fn configured_key(config: &crate::config::Config) -> Option<Vec<u8>> {
+    config
+        .audit_key
+        .as_ref()
+        .map(|secret| secret.expose().trim().as_bytes().to_vec())
+}
+
+/// The key that signs audit exports: from configuration (`KEYWARD_AUDIT_KEY`), or the one
+/// the instance keeps in its database, made on first use.
+pub async fn signing_key(
+    config: &crate::config::Config,
+    db: &sea_orm::DatabaseConnection,
+) -> Result<Vec<u8>, String> {
+    if let Some(key) = configured_key(config) {
+        return Ok(key);
+    }
+    let stored =
+        crate::db::stored_secret(db, "audit_key", || crate::token::random_base62(64)).await?;
+    Ok(stored.into_bytes())
+}
+
+/// The last line of an export: the chain's head when the export began, signed with the
+/// audit key (HMAC-SHA256). Without the key nobody can make one, so cutting events from
+/// the end of an export, or sending none, is detected.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct SignedHead {
+    /// `org:<id>`, or `instance`.
+    pub chain: String,
+    /// The newest event's `seq`; 0 for a chain without events.
+    pub seq: i64,
+    /// The newest event's hash.
+    pub hash: String,
+    pub signed_at: String,
+    /// Hex HMAC-SHA256 of the fields above.
+    pub signature: String,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct HeadLine {
+    chain_head: SignedHead,
+}
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+impl SignedHead {
+    fn mac(key: &[u8], chain: &str, seq: i64, hash: &str, signed_at: &str) -> Option<HmacSha256> {
+        use hmac::{KeyInit, Mac};
+        let mut mac = HmacSha256::new_from_slice(key).ok()?;
+        mac.update(
+            format!("keyward audit chain head\n{chain}\n{seq}\n{hash}\n{signed_at}").as_bytes(),
+        );
+        Some(mac)
+    }
+
+    /// Signs a chain's head.
+    pub fn sign(key: &[u8], chain: String, seq: i64, hash: String, at: DateTime<Utc>) -> Self {
+        use hmac::Mac;
+        let signed_at = format_time(at);
+        let signature = Self::mac(key, &chain, seq, &hash, &signed_at)
+            .map(|mac| hex::encode(mac.finalize().into_bytes()))
+            .unwrap_or_default();
+        Self {
+            chain,
+            seq,
+            hash,
+            signed_at,
+            signature,
+        }
+    }
+
+    /// Whether `key` made this signature (compared in constant time).
+    pub fn is_signed_by(&self, key: &[u8]) -> bool {
+        use hmac::Mac;
+        let Ok(signature) = hex::decode(&self.signature) else {
+            return false;
+        };
+        Self::mac(key, &self.chain, self.seq, &self.hash, &self.signed_at)
+            .is_some_and(|mac| mac.verify_slice(&signature).is_ok())
     }
 }
 
@@ -446,35 +554,102 @@ impl TryFrom<ExportedEvent> for audit_event::Model {
     }
 }
 
-/// Checks an export read line by line: every line parses, and the chain is whole from
-/// its first event. Returns how many events it holds.
-pub fn verify_export(reader: impl std::io::BufRead) -> Result<usize, String> {
+/// What a checked export holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedExport {
+    pub events: usize,
+    pub head: SignedHead,
+}
+
+/// Checks an export read line by line against the audit `key`: every line parses, the
+/// chain is whole from its first event, and it ends exactly at the head the server
+/// signed. An empty export, one without its signed head, or one cut short is refused,
+/// naming what is missing.
+pub fn verify_export(reader: impl std::io::BufRead, key: &[u8]) -> Result<CheckedExport, String> {
     let mut events = Vec::new();
+    let mut head: Option<SignedHead> = None;
+    let mut lines = 0usize;
     for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
         if line.trim().is_empty() {
             continue;
         }
-        let exported: ExportedEvent = serde_json::from_str(&line)
+        lines += 1;
+        if head.is_some() {
+            return Err(format!(
+                "line {}: something follows the signed chain head: the export was altered",
+                i + 1
+            ));
+        }
+        let value: Value =
+            serde_json::from_str(&line).map_err(|e| format!("line {}: not JSON: {e}", i + 1))?;
+        if let Some(signed) = value.get("chain_head") {
+            head = Some(
+                serde_json::from_value(signed.clone())
+                    .map_err(|e| format!("line {}: not a chain head: {e}", i + 1))?,
+            );
+            continue;
+        }
+        let exported: ExportedEvent = serde_json::from_value(value)
             .map_err(|e| format!("line {}: not an audit event: {e}", i + 1))?;
         events.push(audit_event::Model::try_from(exported)?);
+    }
+    if lines == 0 {
+        return Err("the export is empty: a whole export ends with its signed chain head".into());
+    }
+    let head = head.ok_or(
+        "the export has no signed chain head: it was cut short, or is not a Keyward export",
+    )?;
+    if !head.is_signed_by(key) {
+        return Err("the chain head's signature does not match: the head was altered, or this is not the audit key of the server that made the export".into());
     }
     verify_chain(&events).map_err(|seq| {
         format!("the chain breaks at seq {seq}: an event was edited, removed, added or reordered")
     })?;
-    Ok(events.len())
+    if let Some(stray) = events
+        .iter()
+        .find(|e| chain_scope(e.organization_id) != head.chain)
+    {
+        return Err(format!(
+            "seq {}: the event belongs to another chain than the signed head's ({})",
+            stray.seq, head.chain
+        ));
+    }
+    let (last_seq, last_hash) = events
+        .last()
+        .map_or((0, GENESIS_HASH), |e| (e.seq, e.hash.as_str()));
+    if last_seq < head.seq {
+        return Err(format!(
+            "events {} to {} are missing from the end: the export was cut (the signed head is seq {})",
+            last_seq + 1,
+            head.seq,
+            head.seq
+        ));
+    }
+    if last_seq != head.seq || last_hash != head.hash {
+        return Err(format!(
+            "the export goes past its signed head (seq {}): events were added after it was signed",
+            head.seq
+        ));
+    }
+    Ok(CheckedExport {
+        events: events.len(),
+        head,
+    })
 }
 
-/// Events of one organization with `seq` above `after`, oldest first (for export).
+/// Events of one chain with `seq` above `after` and at most `upto`, oldest first (for
+/// export).
 async fn export_batch<C: ConnectionTrait>(
     db: &C,
-    org_id: Uuid,
+    org_id: Option<Uuid>,
     after: i64,
+    upto: i64,
     limit: u64,
 ) -> AppResult<Vec<audit_event::Model>> {
-    Ok(AuditEvent::find()
-        .filter(audit_event::Column::OrganizationId.eq(org_id))
+    Ok(filtered(org_id, &AuditFilter::default())
         .filter(audit_event::Column::Seq.gt(after))
+        .filter(audit_event::Column::Seq.lte(upto))
         .order_by_asc(audit_event::Column::Seq)
         .limit(limit)
         .all(db)

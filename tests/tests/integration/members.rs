@@ -756,13 +756,18 @@ async fn audit_export_verifies_and_detects_tampering(db: Db) {
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     let body = response.text().await.unwrap();
     let lines: Vec<&str> = body.lines().collect();
-    assert_eq!(lines.len(), 5);
+    assert_eq!(lines.len(), 6, "five events and the signed head");
     let first: Value = serde_json::from_str(lines[0]).unwrap();
     assert_eq!(first["seq"], 1);
     assert!(first["hash"].is_string() && first["prev_hash"].is_string());
+    let head: Value = serde_json::from_str(lines[5]).unwrap();
+    assert_eq!(head["chain_head"]["chain"], format!("org:{}", ada.org_id));
+    assert_eq!(head["chain_head"]["seq"], 5);
 
+    // `audit-verify` with the server's own key, read from its database.
     let dir = tempfile::tempdir().unwrap();
-    let check = |content: String| {
+    let database_url = app.database_url.clone();
+    let check_with = |content: String, key: Option<&str>| {
         let path = dir
             .path()
             .join(format!("export-{}.jsonl", uuid::Uuid::new_v4()));
@@ -773,7 +778,8 @@ async fn audit_export_verifies_and_detects_tampering(db: Db) {
             path.to_str().unwrap(),
         ])
         .unwrap();
-        let config = backend::config::Config::for_tests("sqlite::memory:");
+        let mut config = backend::config::Config::for_tests(&database_url);
+        config.audit_key = key.map(backend::config::Secret::new);
         async move {
             let mut out = Vec::new();
             backend::cli::run(cli.command.unwrap(), config, &mut out)
@@ -781,8 +787,36 @@ async fn audit_export_verifies_and_detects_tampering(db: Db) {
                 .map(|_| String::from_utf8(out).unwrap())
         }
     };
+    let check = |content: String| check_with(content, None);
     let ok = check(body.clone()).await.unwrap();
-    assert!(ok.contains("5 events"), "{ok}");
+    assert!(ok.contains("5 events") && ok.contains("signed"), "{ok}");
+    let joined = |kept: &[&str]| kept.iter().map(|l| format!("{l}\n")).collect::<String>();
+
+    // Cut from the end, head kept: the missing events are named.
+    let cut = check(joined(&[lines[0], lines[1], lines[2], lines[5]]))
+        .await
+        .unwrap_err();
+    assert!(cut.contains("events 4 to 5 are missing"), "{cut}");
+    // Cut with its head, emptied, or with a forged head: refused.
+    let unsigned = check(joined(&lines[..5])).await.unwrap_err();
+    assert!(unsigned.contains("no signed chain head"), "{unsigned}");
+    let empty = check(String::new()).await.unwrap_err();
+    assert!(empty.contains("empty"), "{empty}");
+    // (A head moved back to seq 3 to hide events 4 and 5 keeps its old signature.)
+    let third: Value = serde_json::from_str(lines[2]).unwrap();
+    let mut moved = head.clone();
+    moved["chain_head"]["seq"] = json!(3);
+    moved["chain_head"]["hash"] = third["hash"].clone();
+    let moved = moved.to_string();
+    let forged = check(joined(&[lines[0], lines[1], lines[2], &moved]))
+        .await
+        .unwrap_err();
+    assert!(forged.contains("signature does not match"), "{forged}");
+    // Another server's key does not vouch for this export.
+    let other = check_with(body.clone(), Some("another-server-s-audit-key-0123456789"))
+        .await
+        .unwrap_err();
+    assert!(other.contains("signature does not match"), "{other}");
     let edited = body
         .replacen("\"name\":\"b\"", "\"name\":\"B\"", 1)
         .replacen("\"target_name\":\"b\"", "\"target_name\":\"B\"", 1);
@@ -810,6 +844,36 @@ async fn audit_export_verifies_and_detects_tampering(db: Db) {
     assert_eq!(denied.status(), 403);
     let problem: Value = denied.json().await.unwrap();
     assert_eq!(problem["code"], "NOT_A_MEMBER");
+
+    // The instance chain (personal access tokens, device approvals, instance
+    // administration) is exported and checked the same way, by instance admins only.
+    app.gql(
+        &ada.pat,
+        "mutation($i: CreatePersonalAccessTokenInput!) { createPersonalAccessToken(input: $i) { secret } }",
+        json!({ "i": { "name": "laptop" } }),
+    )
+    .await
+    .data();
+    let export_instance = |token: String| {
+        app.client
+            .get(format!("{}/api/v1/audit-events/export", app.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let instance = export_instance(ada.pat.clone()).await.unwrap();
+    assert_eq!(instance.status(), 200);
+    let instance = instance.text().await.unwrap();
+    assert!(
+        instance.contains("personal_access_token.create"),
+        "{instance}"
+    );
+    let last: Value = serde_json::from_str(instance.lines().last().unwrap()).unwrap();
+    assert_eq!(last["chain_head"]["chain"], "instance");
+    let ok = check(instance).await.unwrap();
+    assert!(ok.contains("instance seq"), "{ok}");
+    let member = app.user("mallory@example.com").await;
+    let refused = export_instance(member.pat).await.unwrap();
+    assert_eq!(refused.status(), 403);
     app.finish().await;
 }
 
