@@ -145,10 +145,10 @@ async fn killed_again_and_again(database_url: &str) {
                     let Ok(body) = response.json::<Value>().await else {
                         break;
                     };
-                    if let Some(id) = body["data"]["createApiKey"]["apiKey"]["id"].as_str() {
-                        if tx.send(id.to_owned()).is_err() {
-                            break;
-                        }
+                    if let Some(id) = body["data"]["createApiKey"]["apiKey"]["id"].as_str()
+                        && tx.send(id.to_owned()).is_err()
+                    {
+                        break;
                     }
                 }
             });
