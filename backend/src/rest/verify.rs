@@ -209,44 +209,59 @@ struct VerifyRequest {
     tags: Option<BTreeMap<String, String>>,
 }
 
+/// A `POST /api/v1/keys/verify` body, checked: the key, the permissions it must hold,
+/// the organization they are checked in, and the caller's tags.
+#[derive(Debug)]
+pub struct VerifyBody {
+    pub key: String,
+    pub required: Vec<Perm>,
+    pub organization_id: Option<Uuid>,
+    pub tags: Tags,
+}
+
+/// Parses and checks a verify body before any lookup; `is_token` says whether a word
+/// looks like one of this server's tokens (tags must never carry one).
+pub fn parse_verify_body(
+    body: &[u8],
+    is_token: impl Fn(&str) -> bool,
+) -> Result<VerifyBody, AppError> {
+    let request: VerifyRequest = serde_json::from_slice(body)
+        .map_err(|e| AppError::invalid("body", format!("is not a valid verify request: {e}")))?;
+    let required = request
+        .require
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Perm::parse(s).map_err(|e| AppError::invalid(format!("require[{i}]"), e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tags = Tags::parse(request.tags.unwrap_or_default())?;
+    tags.refuse_tokens(&request.key, is_token)?;
+    Ok(VerifyBody {
+        key: request.key,
+        required,
+        organization_id: request.organization_id,
+        tags,
+    })
+}
+
 /// `POST /api/v1/keys/verify`: a service checks a key its own caller presented.
 pub async fn verify_body(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Response {
-    let request: VerifyRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return AppError::invalid("body", format!("is not a valid verify request: {e}"))
-                .into_response();
-        }
-    };
-    let mut required = Vec::with_capacity(request.require.len());
-    for (i, s) in request.require.iter().enumerate() {
-        match Perm::parse(s) {
-            Ok(p) => required.push(p),
-            Err(e) => return AppError::invalid(format!("require[{i}]"), e).into_response(),
-        }
-    }
-    let tags = match Tags::parse(request.tags.unwrap_or_default()).and_then(|tags| {
-        tags.refuse_tokens(&request.key, |word| {
-            state.services.looks_like_own_token(word)
-        })
-        .map(|()| tags)
-    }) {
-        Ok(tags) => tags,
+    let request = match parse_verify_body(&body, |word| state.services.looks_like_own_token(word)) {
+        Ok(request) => request,
         Err(err) => return err.into_response(),
     };
+    let VerifyBody {
+        key,
+        required,
+        organization_id,
+        tags,
+    } = request;
     let check = state
         .services
-        .check_key(
-            &request.key,
-            &required,
-            request.organization_id,
-            ip.as_deref(),
-            &tags,
-        )
+        .check_key(&key, &required, organization_id, ip.as_deref(), &tags)
         .await;
     match check {
         Ok(KeyCheck::Refused(failure)) => {
