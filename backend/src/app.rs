@@ -255,33 +255,43 @@ pub fn dashboard_csp(index_html: &str) -> String {
     )
 }
 
-/// A request path as it may be logged: at most 256 characters, and every segment shaped
-/// like a credential replaced by `[REDACTED]`: one in this server's token format, or any
-/// long run of token characters with letters and digits that is not an id.
+/// A request path as it may be logged: every run of token characters that looks like a
+/// credential replaced by `[REDACTED]` (one in this server's token format, or any long
+/// mix of letters and digits that is not an id or a file name), then cut to 256
+/// characters. Runs are split at every character no token has (`/`, `=`, `;`, …), so a
+/// token inside a segment (`key=kw_pat_…`) is found too.
 fn loggable_path(services: &Services, path: &str) -> String {
-    let secret_like = |segment: &str| {
-        let token_chars = segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'~' | b'%'));
-        let is_id = uuid::Uuid::try_parse(segment).is_ok();
-        services.looks_like_own_token(segment)
-            || (segment.len() >= 20
-                && token_chars
-                && !is_id
-                && segment.bytes().any(|b| b.is_ascii_digit())
-                && segment.bytes().any(|b| b.is_ascii_alphabetic()))
+    let token_char =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '~' | '%');
+    let file_name = |run: &str| {
+        [
+            ".js", ".wasm", ".css", ".br", ".gz", ".map", ".png", ".svg", ".ico", ".json", ".html",
+        ]
+        .iter()
+        .any(|ext| run.ends_with(ext))
     };
-    let redacted: Vec<&str> = path
-        .split('/')
-        .map(|segment| {
-            if secret_like(segment) {
-                "[REDACTED]"
-            } else {
-                segment
-            }
-        })
-        .collect();
-    redacted.join("/").chars().take(256).collect()
+    let secret_like = |run: &str| {
+        run.len() >= 16
+            && uuid::Uuid::try_parse(run).is_err()
+            && !file_name(run)
+            && (services.looks_like_own_token(run)
+                || (run.len() >= 20
+                    && run.bytes().any(|b| b.is_ascii_digit())
+                    && run.bytes().any(|b| b.is_ascii_alphabetic())))
+    };
+    let mut logged = String::with_capacity(path.len().min(300));
+    let mut rest = path;
+    while !rest.is_empty() {
+        let end = rest.find(|c: char| !token_char(c)).unwrap_or(rest.len());
+        let (run, after) = rest.split_at(end);
+        logged.push_str(if secret_like(run) { "[REDACTED]" } else { run });
+        let mut chars = after.chars();
+        if let Some(delimiter) = chars.next() {
+            logged.push(delimiter);
+        }
+        rest = chars.as_str();
+    }
+    logged.chars().take(256).collect()
 }
 
 /// The built dashboard with single-page-app fallback: hashed assets are cached for a
@@ -316,7 +326,9 @@ fn cache_headers(mut response: Response, csp: HeaderValue) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
-    let value = if html {
+    // Only a file actually sent is kept for a year: a 304 (which names no type) must not
+    // make a cached `index.html` immutable.
+    let value = if html || !response.status().is_success() {
         "no-cache"
     } else {
         "public, max-age=31536000, immutable"
@@ -379,13 +391,15 @@ pub fn router(state: AppState) -> Router {
         .fallback_service(dashboard(state.services.config.dashboard_dir.as_deref()))
         .layer(CookieManagerLayer::new())
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            request_context,
-        ))
+        // Inside the request context, so a timed-out request is answered, hardened and
+        // logged like any other.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            request_context,
         ))
         .with_state(state)
 }

@@ -64,13 +64,19 @@ pub async fn run(command: Command, config: Config, out: &mut dyn Write) -> Resul
         Command::AuditVerify { file } => {
             // The configured key needs nothing else (offline); else the instance's own,
             // read from its database.
+            // Checking never changes the database: no migration, no new key.
             let key = match crate::domain::audit::configured_key(&config) {
                 Some(key) => key,
                 None => {
-                    let database = db::connect_and_migrate(&config.database_url)
+                    let database = db::connect(&config.database_url)
                         .await
                         .map_err(|e| format!("database (for the audit key): {e}"))?;
-                    crate::domain::audit::signing_key(&config, &database).await?
+                    db::read_secret(&database, crate::domain::audit::KEY_SETTING)
+                        .await
+                        .ok()
+                        .flatten()
+                        .ok_or("no audit key is configured or stored in this database: set KEYWARD_AUDIT_KEY_FILE, or KEYWARD_DATABASE_URL to the server's database")?
+                        .into_bytes()
                 }
             };
             let checked = if file.as_os_str() == "-" {

@@ -372,7 +372,10 @@ impl Config {
         };
         let cookie_key = read_secret("cookie_key", s.cookie_key, s.cookie_key_file)?;
         let audit_key = read_secret("audit_key", s.audit_key, s.audit_key_file)?;
-        if audit_key.as_ref().is_some_and(|k| k.expose().len() < 32) {
+        if audit_key
+            .as_ref()
+            .is_some_and(|k| k.expose().trim().len() < 32)
+        {
             return Err("audit_key: must be at least 32 characters".into());
         }
         let client_secret = read_secret(

@@ -84,6 +84,14 @@ pub fn backend_name(db: &DatabaseConnection) -> &'static str {
     }
 }
 
+/// A secret the instance keeps in its database, if one was made.
+pub async fn read_secret(db: &DatabaseConnection, name: &str) -> Result<Option<String>, DbErr> {
+    Ok(InstanceSetting::find_by_id(name.to_owned())
+        .one(db)
+        .await?
+        .map(|row| row.value))
+}
+
 /// A secret the instance keeps in its database, made by `make` the first time.
 pub async fn stored_secret(
     db: &DatabaseConnection,
@@ -91,13 +99,12 @@ pub async fn stored_secret(
     make: impl FnOnce() -> Result<String, getrandom::Error>,
 ) -> Result<String, String> {
     let read = || async {
-        InstanceSetting::find_by_id(name.to_owned())
-            .one(db)
+        read_secret(db, name)
             .await
             .map_err(|e| format!("reading the {name}: {e}"))
     };
-    if let Some(row) = read().await? {
-        return Ok(row.value);
+    if let Some(value) = read().await? {
+        return Ok(value);
     }
     // Nodes starting together each offer a secret; the first stored wins and every node
     // reads that one back.
@@ -115,8 +122,7 @@ pub async fn stored_secret(
     .exec_without_returning(db)
     .await
     .map_err(|e| format!("storing the {name}: {e}"))?;
-    Ok(read()
+    read()
         .await?
-        .ok_or_else(|| format!("the stored {name} vanished"))?
-        .value)
+        .ok_or_else(|| format!("the stored {name} vanished"))
 }

@@ -388,6 +388,9 @@ impl super::Services {
     }
 }
 
+/// Where the instance keeps a generated audit key (`instance_settings`).
+pub const KEY_SETTING: &str = "audit_key";
+
 /// The audit key given in the configuration, if any (enough to check an export offline).
 pub fn configured_key(config: &crate::config::Config) -> Option<Vec<u8>> {
     config
@@ -406,7 +409,7 @@ pub async fn signing_key(
         return Ok(key);
     }
     let stored =
-        crate::db::stored_secret(db, "audit_key", || crate::token::random_base62(64)).await?;
+        crate::db::stored_secret(db, KEY_SETTING, || crate::token::random_base62(64)).await?;
     Ok(stored.into_bytes())
 }
 

@@ -199,9 +199,14 @@ impl Services {
     ) -> AppResult<DeviceStart> {
         let client_name = client_name(name)?;
         // An address that cannot be read shares one allowance with every other such.
-        let address = ip
-            .and_then(|ip| ip.parse().ok())
-            .unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        // An IPv6 client usually holds a whole /64: it is one address here.
+        let address = match ip.and_then(|ip| ip.parse().ok()) {
+            Some(std::net::IpAddr::V6(v6)) => std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+            Some(v4) => v4,
+            None => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        };
         let decision = self
             .limiter
             .check(

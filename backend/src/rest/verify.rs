@@ -210,8 +210,8 @@ struct VerifyRequest {
 }
 
 /// A `POST /api/v1/keys/verify` body, checked: the key, the permissions it must hold,
-/// the organization they are checked in, and the caller's tags.
-#[derive(Debug)]
+/// the organization they are checked in, and the caller's tags. (No `Debug`: it holds
+/// the key.)
 pub struct VerifyBody {
     pub key: String,
     pub required: Vec<Perm>,

@@ -371,6 +371,7 @@ async fn storage_keeps_only_the_hash(db: Db) {
         format!("/api/v1/keys/{secret}"),
         format!("/{}", admin.pat),
         format!("/api/v1/organizations/{id}/{foreign}/x"),
+        format!("/api/v1/x/key={secret};y"),
     ] {
         let status = app
             .client

@@ -471,7 +471,20 @@ async fn check_serving(app: &TestApp, dist: &std::path::Path) {
             !csp.contains("unsafe-inline") && !csp.contains("http"),
             "{csp}"
         );
+        let modified = h.get("last-modified").cloned();
         assert!(page.text().await.unwrap().contains("<html"), "{path}");
+        // Revalidating never makes the page a year-long cache entry.
+        if let Some(modified) = modified {
+            let again = app
+                .client
+                .get(format!("{}{path}", app.base))
+                .header("if-modified-since", modified)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 304, "{path}");
+            assert_eq!(again.headers()["cache-control"], "no-cache", "{path}");
+        }
     }
     let wasm = std::fs::read_dir(dist)
         .unwrap()

@@ -817,6 +817,27 @@ async fn audit_export_verifies_and_detects_tampering(db: Db) {
         .await
         .unwrap_err();
     assert!(other.contains("signature does not match"), "{other}");
+    // Checking against a database that holds no key says so; it makes none.
+    let elsewhere = dir.path().join("elsewhere.db");
+    let mut config =
+        backend::config::Config::for_tests(&format!("sqlite://{}?mode=rwc", elsewhere.display()));
+    config.audit_key = None;
+    let path = dir.path().join("export-elsewhere.jsonl");
+    std::fs::write(&path, &body).unwrap();
+    let cli = <backend::config::Cli as clap::Parser>::try_parse_from([
+        "keyward-server",
+        "audit-verify",
+        path.to_str().unwrap(),
+    ])
+    .unwrap();
+    let mut out = Vec::new();
+    let none = backend::cli::run(cli.command.unwrap(), config, &mut out)
+        .await
+        .unwrap_err();
+    assert!(
+        none.contains("no audit key is configured or stored"),
+        "{none}"
+    );
     let edited = body
         .replacen("\"name\":\"b\"", "\"name\":\"B\"", 1)
         .replacen("\"target_name\":\"b\"", "\"target_name\":\"B\"", 1);
