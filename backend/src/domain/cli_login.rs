@@ -207,20 +207,8 @@ impl Services {
             Some(v4) => v4,
             None => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
         };
-        let decision = self
-            .limiter
-            .check(
-                Subject::DeviceStarts(address),
-                DEVICE_STARTS_PER_MINUTE,
-                Outage::LimitHere,
-            )
-            .await;
-        if !decision.allowed {
-            return Err(AppError::RateLimited {
-                retry_after_secs: decision.retry_after_secs,
-                limit: decision.limit,
-            });
-        }
+        self.take_allowance(Subject::DeviceStarts(address), DEVICE_STARTS_PER_MINUTE)
+            .await?;
         let now = self.clock.now();
         let interval = self.config.device_poll_interval_secs();
         // Codes long past their use make room for new ones.
@@ -341,20 +329,8 @@ impl Services {
     /// per user, so codes cannot be guessed.
     pub async fn device_login(&self, actor: &Actor, user_code: &str) -> AppResult<DeviceView> {
         let (customer, _) = self.approving_user(actor).await?;
-        let decision = self
-            .limiter
-            .check(
-                Subject::CodeLookups(customer),
-                USER_CODE_LOOKUPS_PER_MINUTE,
-                Outage::LimitHere,
-            )
-            .await;
-        if !decision.allowed {
-            return Err(AppError::RateLimited {
-                retry_after_secs: decision.retry_after_secs,
-                limit: decision.limit,
-            });
-        }
+        self.take_allowance(Subject::CodeLookups(customer), USER_CODE_LOOKUPS_PER_MINUTE)
+            .await?;
         let code = normalize_user_code(user_code)?;
         let row = DeviceAuthorization::find()
             .filter(device_authorization::Column::UserCode.eq(&code))
@@ -373,20 +349,8 @@ impl Services {
         approve: bool,
     ) -> AppResult<DeviceView> {
         let (customer, grant) = self.approving_user(actor).await?;
-        let decision = self
-            .limiter
-            .check(
-                Subject::CodeLookups(customer),
-                USER_CODE_LOOKUPS_PER_MINUTE,
-                Outage::LimitHere,
-            )
-            .await;
-        if !decision.allowed {
-            return Err(AppError::RateLimited {
-                retry_after_secs: decision.retry_after_secs,
-                limit: decision.limit,
-            });
-        }
+        self.take_allowance(Subject::CodeLookups(customer), USER_CODE_LOOKUPS_PER_MINUTE)
+            .await?;
         let code = normalize_user_code(user_code)?;
         let now = self.clock.now();
         let row = DeviceAuthorization::find()
@@ -554,6 +518,23 @@ impl Services {
             .await?;
         txn.commit().await?;
         Ok(issued)
+    }
+
+    /// Takes one from `subject`'s allowance of `per_minute` (limited on this node alone
+    /// while Redis cannot answer), or refuses with `RATE_LIMITED`.
+    async fn take_allowance(&self, subject: Subject, per_minute: u32) -> AppResult<()> {
+        let decision = self
+            .limiter
+            .check(subject, per_minute, Outage::LimitHere)
+            .await;
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(AppError::RateLimited {
+                retry_after_secs: decision.retry_after_secs,
+                limit: decision.limit,
+            })
+        }
     }
 
     /// Users approve sign-ins for themselves, signed in to the dashboard.
