@@ -106,13 +106,19 @@ fragment TypeRef on __Type {
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
 }";
 
+/// GraphiQL, or the answer for a server built without it.
+fn carried(state: &AppState) -> Result<&Graphiql, AppError> {
+    state.graphiql.as_deref().ok_or(AppError::NotFound(
+        "GraphiQL (this server was built without the dashboard)",
+    ))
+}
+
 /// `GET /graphql/schema.json`: the schema as introspection, for GraphiQL (served with it).
 pub async fn graphiql_schema(State(state): State<AppState>) -> Response {
     static ANSWER: tokio::sync::OnceCell<Result<String, String>> =
         tokio::sync::OnceCell::const_new();
-    if state.graphiql.is_none() {
-        return AppError::NotFound("GraphiQL (this server was built without the dashboard)")
-            .into_response();
+    if let Err(absent) = carried(&state) {
+        return absent.into_response();
     }
     let answer = ANSWER
         .get_or_init(|| async {
@@ -144,9 +150,9 @@ pub async fn graphiql_schema(State(state): State<AppState>) -> Response {
 
 /// `GET /graphql`: GraphiQL, from the server itself. Queries are never executed over GET.
 pub async fn graphiql(State(state): State<AppState>) -> Response {
-    let Some(graphiql) = &state.graphiql else {
-        return AppError::NotFound("GraphiQL (this server was built without the dashboard)")
-            .into_response();
+    let graphiql = match carried(&state) {
+        Ok(graphiql) => graphiql,
+        Err(absent) => return absent.into_response(),
     };
     (
         [
