@@ -75,6 +75,11 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
+/// The first column of a listing: `*` on the active row.
+pub fn marker(active: bool) -> String {
+    if active { "*" } else { "" }.to_owned()
+}
+
 /// A time for people: `2026-12-01 14:03 UTC`.
 pub fn time(at: Option<&DateTime<Utc>>, none: &str) -> String {
     at.map_or_else(

@@ -321,12 +321,7 @@ pub async fn org_list(ctx: &Ctx) -> Result<i32> {
         .iter()
         .map(|o| {
             vec![
-                if active.as_ref() == Some(&o.id) {
-                    "*"
-                } else {
-                    ""
-                }
-                .to_owned(),
+                output::marker(active.as_ref() == Some(&o.id)),
                 o.name.clone(),
                 o.slug.clone(),
                 o.viewer_role
@@ -429,12 +424,7 @@ pub async fn project_list(ctx: &Ctx) -> Result<i32> {
         .iter()
         .map(|p| {
             vec![
-                if active.as_ref() == Some(&p.id) {
-                    "*"
-                } else {
-                    ""
-                }
-                .to_owned(),
+                output::marker(active.as_ref() == Some(&p.id)),
                 p.name.clone(),
                 p.slug.clone(),
                 p.namespace.clone(),
