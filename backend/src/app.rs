@@ -3,15 +3,17 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{ConnectInfo, DefaultBodyLimit, Request, State},
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::get,
 };
 use tower_cookies::{CookieManagerLayer, Key};
 use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     auth::{self, oidc::OidcClient},
@@ -153,9 +155,15 @@ async fn request_context(
             if !is_problem {
                 response = match response.status() {
                     StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge.into_response(),
+                    StatusCode::REQUEST_TIMEOUT => AppError::Timeout.into_response(),
                     StatusCode::METHOD_NOT_ALLOWED => {
-                        AppError::invalid("method", "this method is not allowed here")
-                            .into_response()
+                        // A problem like any other, still naming the methods that are.
+                        let allow = response.headers().get(header::ALLOW).cloned();
+                        let mut problem = AppError::MethodNotAllowed.into_response();
+                        if let Some(allow) = allow {
+                            problem.headers_mut().insert(header::ALLOW, allow);
+                        }
+                        problem
                     }
                     _ => response,
                 };
@@ -349,48 +357,50 @@ fn cache_headers(mut response: Response, csp: HeaderValue) -> Response {
     response
 }
 
+/// The REST routes. Each is registered with `routes!`, which takes only a handler
+/// carrying its `#[utoipa::path]` annotation: a REST route cannot be served undocumented.
+fn rest_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(rest::openapi::ApiDoc::openapi())
+        .routes(routes!(rest::health))
+        .routes(routes!(rest::ready))
+        .routes(routes!(crate::metrics::render))
+        .routes(routes!(rest::openapi::document))
+        .routes(routes!(rest::verify::verify_presented))
+        .routes(routes!(rest::verify::verify_body))
+        .routes(routes!(rest::audit::export))
+        .routes(routes!(rest::audit::export_instance))
+        .routes(routes!(rest::cli::device_code))
+        .routes(routes!(rest::cli::device_token))
+        .routes(routes!(rest::cli::exchange_token))
+        .routes(routes!(rest::cli::revoke_current))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::callback))
+        .routes(routes!(auth::methods))
+        .routes(routes!(auth::dev_signin))
+        .routes(routes!(auth::logout))
+}
+
+/// The OpenAPI 3.1 document of the REST surface (`/api/v1/openapi.json`,
+/// `keyward-server openapi`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    rest::openapi::finish(rest_routes().split_for_parts().1)
+}
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.services.config.body_limit_bytes;
+    let (rest, api) = rest_routes().split_for_parts();
+    let api = rest::openapi::finish(api);
     Router::new()
-        .route("/health", get(rest::health))
-        .route("/ready", get(rest::ready))
-        .route("/metrics", get(crate::metrics::render))
-        .route(
-            "/api/v1/api-keys/verify",
-            get(rest::verify::verify_presented),
-        )
-        .route("/api/v1/keys/verify", post(rest::verify::verify_body))
-        .route(
-            "/api/v1/organizations/{id}/audit-events/export",
-            get(rest::audit::export),
-        )
-        .route(
-            "/api/v1/audit-events/export",
-            get(rest::audit::export_instance),
-        )
-        .route("/api/v1/device/code", post(rest::cli::device_code))
-        .route("/api/v1/device/token", post(rest::cli::device_token))
-        .route(
-            "/api/v1/cli/exchange-token",
-            post(rest::cli::exchange_token),
-        )
-        .route(
-            "/api/v1/pats/current/revoke",
-            post(rest::cli::revoke_current),
-        )
+        .merge(rest)
         .route(
             "/graphql",
             get(graphql::http::graphiql).post(graphql::http::execute),
         )
         .route("/graphql/schema.json", get(graphql::http::graphiql_schema))
-        .route("/auth/dev", get(auth::dev_signin))
-        .route("/auth/login", get(auth::login))
-        .route("/auth/callback", get(auth::callback))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/methods", get(auth::methods))
         .route("/api/{*rest}", axum::routing::any(rest::not_found))
         .fallback_service(dashboard(state.services.config.dashboard_dir.as_deref()))
+        .layer(Extension(rest::openapi::Document::new(&api)))
         .layer(CookieManagerLayer::new())
         .layer(DefaultBodyLimit::max(body_limit))
         // Inside the request context, so a timed-out request is answered, hardened and

@@ -1,4 +1,4 @@
-//! The `keyward-server` command line: serve, migrate, bootstrap, schema.
+//! The `keyward-server` command line: serve, migrate, bootstrap, schema, openapi.
 
 use std::{io::Write, process::ExitCode};
 
@@ -61,6 +61,12 @@ pub async fn run(command: Command, config: Config, out: &mut dyn Write) -> Resul
             token_name,
         } => bootstrap(config, &email, org.as_deref(), &token_name, out).await,
         Command::Schema => writeln!(out, "{}", graphql::sdl()).map_err(|e| e.to_string()),
+        Command::Openapi => {
+            let json = crate::app::openapi()
+                .to_pretty_json()
+                .map_err(|e| format!("rendering the OpenAPI document: {e}"))?;
+            writeln!(out, "{json}").map_err(|e| e.to_string())
+        }
         Command::AuditVerify { file } => {
             // The configured key needs nothing else (offline); else the instance's own,
             // read from its database.

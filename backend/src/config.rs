@@ -93,6 +93,9 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
+    /// Print the REST surface's OpenAPI 3.1 document (as served at `/api/v1/openapi.json`)
+    /// and exit.
+    Openapi,
     /// Check an audit export (JSON Lines, `-` for stdin) with the audit key
     /// (`KEYWARD_AUDIT_KEY[_FILE]`, else the one in the database): exits 0 when the hash
     /// chain is whole and ends at the signed head, 1 when an event was edited, removed,

@@ -102,6 +102,10 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64, limit: u32 },
     #[error("request body is too large")]
     PayloadTooLarge,
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error("the request took too long to answer")]
+    Timeout,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -122,6 +126,8 @@ impl AppError {
             Self::SignInRefused(_) => "SIGN_IN_FAILED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::Timeout => "TIMEOUT",
             Self::Internal(_) => "INTERNAL",
         }
     }

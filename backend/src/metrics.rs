@@ -103,6 +103,19 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operation",
+    summary = "Prometheus metrics",
+    description = "Served to loopback clients that are not relayed by a proxy, or to anyone \
+        presenting `KEYWARD_METRICS_TOKEN` as a bearer token when it is set.",
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition.", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 403, response = crate::rest::openapi::Forbidden),
+    )
+)]
 pub async fn render(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

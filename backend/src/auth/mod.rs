@@ -7,8 +7,8 @@ pub mod oidc;
 use std::sync::Arc;
 
 use axum::{
-    extract::{FromRequestParts, Query, State},
-    http::{HeaderMap, Method, header, request::Parts},
+    extract::{FromRequestParts, State},
+    http::{HeaderMap, HeaderValue, Method, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use crate::{
     app::AppState,
     domain::{Actor, Principal, RequestMeta, sessions::SESSION_COOKIE},
     error::{AppError, AuthFailure},
+    rest::Query,
 };
 
 /// The header the dashboard sends with every request; browsers cannot add it to a
@@ -25,28 +26,48 @@ use crate::{
 pub const CLIENT_HEADER: &str = "x-keyward-client";
 
 /// The credential presented in the headers, if any. A header that is present but not
-/// one of the accepted forms is `MALFORMED`.
+/// one of the accepted forms is `MALFORMED`, and so is a request presenting two different
+/// credentials (in `Authorization` and `X-API-Key`, or a header given twice): which one
+/// it meant cannot be decided, so neither is used.
 pub fn presented_credential(headers: &HeaderMap) -> Result<Option<String>, AuthFailure> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| AuthFailure::Malformed)?.trim();
-        let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
-        if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey")) {
-            return Err(AuthFailure::Malformed);
+    let authorization = headers
+        .get_all(header::AUTHORIZATION)
+        .into_iter()
+        .map(authorization_token);
+    let api_key = headers.get_all("x-api-key").into_iter().map(api_key_token);
+    let mut presented: Option<String> = None;
+    for token in authorization.chain(api_key) {
+        let token = token?;
+        match &presented {
+            Some(first) if *first != token => return Err(AuthFailure::Malformed),
+            Some(_) => {}
+            None => presented = Some(token),
         }
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(AuthFailure::Malformed);
-        }
-        return Ok(Some(token.to_owned()));
     }
-    if let Some(value) = headers.get("x-api-key") {
-        let token = value.to_str().map_err(|_| AuthFailure::Malformed)?.trim();
-        if token.is_empty() {
-            return Err(AuthFailure::Malformed);
-        }
-        return Ok(Some(token.to_owned()));
+    Ok(presented)
+}
+
+/// `Bearer <token>` or `ApiKey <token>`.
+fn authorization_token(value: &HeaderValue) -> Result<String, AuthFailure> {
+    let value = value.to_str().map_err(|_| AuthFailure::Malformed)?.trim();
+    let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
+    if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey")) {
+        return Err(AuthFailure::Malformed);
     }
-    Ok(None)
+    api_key_token_str(token)
+}
+
+/// `X-API-Key: <token>`.
+fn api_key_token(value: &HeaderValue) -> Result<String, AuthFailure> {
+    api_key_token_str(value.to_str().map_err(|_| AuthFailure::Malformed)?)
+}
+
+fn api_key_token_str(token: &str) -> Result<String, AuthFailure> {
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthFailure::Malformed);
+    }
+    Ok(token.to_owned())
 }
 
 /// The client address of the request (see [`crate::app::client_address`]).
@@ -199,6 +220,21 @@ pub struct LoginQuery {
 }
 
 /// `GET /auth/login`: sends the browser to the identity provider.
+#[utoipa::path(
+    get,
+    path = "/auth/login",
+    tag = "sign-in",
+    summary = "Start an OIDC sign-in",
+    params(
+        ("return_to" = Option<String>, Query, description = "A path on this server to come back to."),
+        ("login_hint" = Option<String>, Query, description = "Passed on to the identity provider."),
+    ),
+    responses(
+        (status = 303, description = "To the identity provider, with a sign-in cookie.", headers(("location" = String))),
+        (status = 400, response = crate::rest::openapi::InvalidInput),
+        (status = 404, response = crate::rest::openapi::NotFound),
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     cookies: Cookies,
@@ -237,6 +273,23 @@ pub struct CallbackQuery {
 }
 
 /// `GET /auth/callback`: the provider sends the browser back here.
+#[utoipa::path(
+    get,
+    path = "/auth/callback",
+    tag = "sign-in",
+    summary = "Finish an OIDC sign-in",
+    params(
+        ("code" = Option<String>, Query),
+        ("state" = Option<String>, Query),
+        ("error" = Option<String>, Query),
+    ),
+    responses(
+        (status = 303, description = "Signed in: to where the sign-in started, with the session cookie.", headers(("location" = String))),
+        (status = 400, response = crate::rest::openapi::InvalidInput),
+        (status = 401, response = crate::rest::openapi::Unauthenticated),
+        (status = 404, response = crate::rest::openapi::NotFound),
+    )
+)]
 pub async fn callback(
     State(state): State<AppState>,
     cookies: Cookies,
@@ -294,6 +347,12 @@ pub struct DevSigninQuery {
 }
 
 /// `GET /auth/methods`: which ways of signing in this server offers (for the dashboard).
+#[utoipa::path(
+    get,
+    path = "/auth/methods",
+    tag = "sign-in",
+    responses((status = 200, description = "The ways of signing in.", body = crate::rest::openapi::SignInMethods))
+)]
 pub async fn methods(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({
         "oidc": state.oidc.is_some(),
@@ -302,6 +361,19 @@ pub async fn methods(State(state): State<AppState>) -> axum::Json<serde_json::Va
 }
 
 /// `GET /auth/dev?token=…`: redeems the one-time development sign-in link.
+#[utoipa::path(
+    get,
+    path = "/auth/dev",
+    tag = "sign-in",
+    summary = "Redeem the development sign-in link",
+    params(("token" = String, Query, description = "The one-time token the server printed at start-up.")),
+    responses(
+        (status = 303, description = "Signed in: to the dashboard, with the session cookie.", headers(("location" = String))),
+        (status = 400, response = crate::rest::openapi::InvalidInput),
+        (status = 401, response = crate::rest::openapi::Unauthenticated),
+        (status = 404, response = crate::rest::openapi::NotFound),
+    )
+)]
 pub async fn dev_signin(
     State(state): State<AppState>,
     cookies: Cookies,
@@ -330,14 +402,37 @@ pub async fn dev_signin(
 }
 
 /// `POST /auth/logout`: ends the current session.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "sign-in",
+    summary = "Sign out",
+    description = "Ends the dashboard session the cookie carries. A token is refused (403): \
+        revoke one with `POST /api/v1/pats/current/revoke`.",
+    security(("session" = [])),
+    responses(
+        (status = 204, description = "The session is ended and its cookie removed."),
+        (status = 401, response = crate::rest::openapi::Unauthenticated),
+        (status = 403, response = crate::rest::openapi::Forbidden),
+        (status = 404, response = crate::rest::openapi::NotFound),
+        (status = 429, response = crate::rest::openapi::RateLimited),
+    )
+)]
 pub async fn logout(
     State(state): State<AppState>,
     cookies: Cookies,
     Authenticated(actor): Authenticated,
 ) -> Response {
-    if let Principal::Session { session_id, .. } = actor.principal
-        && let Err(err) = state.services.end_session(&actor, session_id).await
-    {
+    // Sign-out ends a dashboard session; a token presented here would be left valid while
+    // the answer said "signed out".
+    let Principal::Session { session_id, .. } = actor.principal else {
+        return AppError::Forbidden(
+            "sign-out ends a dashboard session; revoke a token with POST /api/v1/pats/current/revoke"
+                .into(),
+        )
+        .into_response();
+    };
+    if let Err(err) = state.services.end_session(&actor, session_id).await {
         return err.into_response();
     }
     let mut removal = Cookie::from(SESSION_COOKIE);
@@ -349,14 +444,37 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
+            h.append(*k, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn two_different_credentials_are_refused_whichever_headers_carry_them() {
+        for pairs in [
+            [("authorization", "Bearer abc"), ("x-api-key", "xyz")],
+            [("x-api-key", "abc"), ("authorization", "ApiKey xyz")],
+            [
+                ("authorization", "Bearer abc"),
+                ("authorization", "Bearer xyz"),
+            ],
+            [("x-api-key", "abc"), ("x-api-key", "xyz")],
+            // A bad second header is not skipped over either.
+            [("authorization", "Bearer abc"), ("x-api-key", " ")],
+        ] {
+            assert_eq!(
+                presented_credential(&headers(&pairs)).unwrap_err(),
+                AuthFailure::Malformed,
+                "{pairs:?}"
+            );
+        }
+        // The same credential twice is still the one credential.
+        let same = headers(&[("authorization", "Bearer abc"), ("x-api-key", "abc")]);
+        assert_eq!(presented_credential(&same).unwrap().as_deref(), Some("abc"));
     }
 
     #[test]

@@ -519,7 +519,13 @@ impl Services {
                 let principal = Principal::Credential(Arc::new(record.to_authed()));
                 match self.held_in_org(&principal, org).await {
                     Ok((set, _)) => Some(set),
-                    Err(AppError::NotAMember) => None,
+                    // Holds nothing there: not a member, or a token the organization's
+                    // lifetime policy refuses.
+                    Err(AppError::NotAMember | AppError::Forbidden(_)) => None,
+                    // The organization is suspended: a refusal like any other (200).
+                    Err(AppError::Unauthenticated(failure)) => {
+                        return Ok(KeyCheck::Refused(failure));
+                    }
                     Err(e) => return Err(e),
                 }
             }

@@ -6,14 +6,34 @@
 
 use axum::{
     body::Body,
-    extract::{Path, State},
+    extract::State,
     http::header,
     response::{IntoResponse, Response},
 };
 
+use super::{Path, openapi};
 use crate::{app::AppState, auth::Authenticated, domain::ids::parse_id, error::AppError};
 
 /// Streams the export. **Permissions**: `audit_log:read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/organizations/{id}/audit-events/export",
+    tag = "audit",
+    summary = "Export an organization's audit log",
+    description = "The whole log as JSON Lines, oldest first, each line with its hash and its \
+        predecessor's, ending with the chain head signed by the server's audit key. Check it \
+        with `keyward-server audit-verify FILE`. Needs `audit_log:read`.",
+    params(("id" = String, Path, description = "The organization's id.")),
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The export.", content_type = "application/x-ndjson", body = String),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
 pub async fn export(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -35,6 +55,21 @@ pub async fn export(
 }
 
 /// Streams the instance chain's export. **Permissions**: instance admin.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit-events/export",
+    tag = "audit",
+    summary = "Export the instance audit log",
+    description = "Events outside any organization (personal access tokens, device approvals, \
+        instance administration), exported like an organization's. Instance admins only.",
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The export.", content_type = "application/x-ndjson", body = String),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
 pub async fn export_instance(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,

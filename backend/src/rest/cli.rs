@@ -12,6 +12,7 @@ use axum::{
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::json;
 
+use super::openapi;
 use crate::{
     app::AppState,
     auth::{Authenticated, ClientIp},
@@ -19,13 +20,17 @@ use crate::{
     error::AppError,
 };
 
-/// Parses a JSON or `application/x-www-form-urlencoded` body.
-fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, AppError> {
-    let json = headers
+/// Whether the body is JSON (else it is read as a form).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let parsed = if json {
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Parses a JSON or `application/x-www-form-urlencoded` body.
+fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, AppError> {
+    let parsed = if is_json(headers) {
         serde_json::from_slice(body).map_err(|e| e.to_string())
     } else {
         serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
@@ -59,14 +64,35 @@ struct DeviceCodeRequest {
 }
 
 /// `POST /api/v1/device/code`: starts a device login.
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/code",
+    tag = "cli",
+    summary = "Start a device login",
+    description = "RFC 8628 §3.1. The body may be empty. Limited per client address.",
+    request_body(content(
+        (Option<openapi::DeviceCodeRequest> = "application/x-www-form-urlencoded"),
+        (Option<openapi::DeviceCodeRequest> = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The codes; sent with `Cache-Control: no-store`.", body = openapi::DeviceAuthorization),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
 pub async fn device_code(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
+    // No body, or JSON `null`, asks for nothing in particular.
     let request: DeviceCodeRequest = if body.is_empty() {
         DeviceCodeRequest::default()
+    } else if is_json(&headers) {
+        parse_body::<Option<DeviceCodeRequest>>(&headers, &body)?.unwrap_or_default()
     } else {
         parse_body(&headers, &body)?
     };
@@ -99,6 +125,26 @@ struct DeviceTokenRequest {
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// `POST /api/v1/device/token`: the CLI polls until the user answers.
+#[utoipa::path(
+    post,
+    path = "/api/v1/device/token",
+    tag = "cli",
+    summary = "Poll a device login",
+    description = "RFC 8628 §3.4: answers `authorization_pending` until the user approves \
+        or denies the code in the dashboard, then the token, once.",
+    request_body(content(
+        (openapi::DeviceTokenRequest = "application/x-www-form-urlencoded"),
+        (openapi::DeviceTokenRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "Approved: the personal access token, shown once.", body = openapi::IssuedToken),
+        (status = 400, description = "Not (yet) approved (an OAuth error), or a body that does not parse (a problem).", content(
+            (openapi::OAuthError = "application/json"),
+            (openapi::Problem = "application/problem+json"),
+        )),
+        (status = 413, response = openapi::TooLarge),
+    )
+)]
 pub async fn device_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -145,6 +191,23 @@ struct ExchangeRequest {
 
 /// `POST /api/v1/cli/exchange-token`: the loopback flow's one-time code and PKCE
 /// verifier for a personal access token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cli/exchange-token",
+    tag = "cli",
+    summary = "Exchange a loopback login's code",
+    description = "RFC 8252 with PKCE (S256): the one-time code the dashboard sent to the \
+        CLI's loopback address, and the verifier, for a personal access token.",
+    request_body(content(
+        (openapi::ExchangeRequest = "application/x-www-form-urlencoded"),
+        (openapi::ExchangeRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "The personal access token, shown once.", body = openapi::IssuedToken),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 413, response = openapi::TooLarge),
+    )
+)]
 pub async fn exchange_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -163,6 +226,21 @@ pub async fn exchange_token(
 }
 
 /// `POST /api/v1/pats/current/revoke`: revokes the personal access token presented.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pats/current/revoke",
+    tag = "cli",
+    summary = "Revoke the token presented",
+    description = "Revokes the personal access token this request presents (`keyward logout`).",
+    security(("bearer" = []), ("x_api_key" = [])),
+    responses(
+        (status = 200, description = "Revoked.", body = openapi::RevokedToken),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
 pub async fn revoke_current(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,

@@ -2,20 +2,44 @@
 
 pub mod audit;
 pub mod cli;
+pub mod openapi;
 pub mod problem;
 pub mod verify;
 
-use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
+use axum::{
+    Json,
+    extract::{
+        FromRequestParts, State,
+        rejection::{PathRejection, QueryRejection},
+    },
+    http::StatusCode,
+    response::IntoResponse,
+};
 use serde_json::json;
 
 use crate::{app::AppState, error::AppError};
 
 /// `GET /health`: the process is up.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operation",
+    responses((status = 200, description = "The process is up.", body = openapi::Health))
+)]
 pub async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /ready`: the database answers and every migration is applied.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operation",
+    responses(
+        (status = 200, description = "Ready to serve.", body = openapi::Readiness),
+        (status = 503, description = "The database does not answer or a migration is missing.", body = openapi::Readiness),
+    )
+)]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let (db_ok, migrated) = state.services.readiness().await;
     let status = if db_ok && migrated {
@@ -36,4 +60,28 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 /// Any unknown path.
 pub async fn not_found() -> AppError {
     AppError::NotFound("route")
+}
+
+/// A query string, parsed like axum's `Query`; one that does not parse is answered as a
+/// problem naming the query, like every other REST error.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(AppError))]
+pub struct Query<T>(pub T);
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        AppError::invalid("query", rejection.body_text())
+    }
+}
+
+/// Path parameters, parsed like axum's `Path`; a path that does not parse (a segment that
+/// is not UTF-8) is answered as a problem naming the path.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct Path<T>(pub T);
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        AppError::invalid("path", rejection.body_text())
+    }
 }

@@ -27,6 +27,8 @@ pub fn status(err: &AppError) -> StatusCode {
         AppError::Conflict(_) => StatusCode::CONFLICT,
         AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -119,6 +121,8 @@ mod tests {
                 429,
             ),
             (AppError::PayloadTooLarge, 413),
+            (AppError::MethodNotAllowed, 405),
+            (AppError::Timeout, 408),
             (AppError::internal(std::io::Error::other("boom")), 500),
         ];
         for (err, expected) in cases {

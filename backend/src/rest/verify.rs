@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::openapi;
 use crate::{
     app::AppState,
     auth::{ClientIp, presented_credential},
@@ -154,6 +155,23 @@ fn answer(
 }
 
 /// `GET /api/v1/api-keys/verify`: the caller presents a credential; the answer describes it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/api-keys/verify",
+    tag = "verification",
+    summary = "Verify the credential presented",
+    description = "Describes the credential this request presents (any of the three headers) \
+        and whose it is. Counts against the credential's rate limit.",
+    security(("bearer" = []), ("x_api_key" = [])),
+    responses(
+        (status = 200, description = "The credential is valid.", body = openapi::Presented, headers(
+            ("ratelimit" = String, description = "`\"per-minute\";r=<remaining>;t=<seconds>`"),
+            ("ratelimit-policy" = String, description = "`\"per-minute\";q=<limit>;w=60`"),
+        )),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
 pub async fn verify_presented(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -244,6 +262,22 @@ pub fn parse_verify_body(
 }
 
 /// `POST /api/v1/keys/verify`: a service checks a key its own caller presented.
+#[utoipa::path(
+    post,
+    path = "/api/v1/keys/verify",
+    tag = "verification",
+    summary = "Check a key a caller presented",
+    description = "For a service checking the key its own caller presented: whether it is \
+        valid, holds the permissions in `require`, and whose it is. Needs no credential of \
+        its own; wrong guesses are limited per client address.",
+    request_body = openapi::CheckRequest,
+    responses(
+        (status = 200, description = "The key was checked: `valid` and `code` say how it went.", body = openapi::Checked),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
 pub async fn verify_body(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

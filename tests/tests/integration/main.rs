@@ -18,6 +18,7 @@ mod isolation;
 mod members;
 mod messages;
 mod metrics;
+mod openapi;
 mod privileges;
 mod ratelimits;
 mod replicas;

@@ -478,6 +478,37 @@ async fn post_verify_checks_required_scopes(db: Db) {
         .verify_body(json!({ "key": admin.pat, "require": ["members:admin"] }))
         .await;
     assert_eq!(body["code"], "INSUFFICIENT_PERMISSIONS", "{body}");
+
+    // Always 200 (SPEC §4.2): a PAT checked in an organization whose lifetime policy
+    // refuses it holds nothing there, and in a suspended one it is refused.
+    app.gql(
+        &admin.pat,
+        "mutation($i: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $i) { patMaxLifetimeDays } }",
+        json!({ "i": { "organizationId": admin.org_id, "patMaxLifetimeDays": 1 } }),
+    )
+    .await
+    .data();
+    let (status, body) = app
+        .verify_body(json!({ "key": admin.pat, "require": ["members:read"], "organization_id": admin.org_id }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["code"], "INSUFFICIENT_PERMISSIONS", "{body}");
+    app.gql(
+        &admin.pat,
+        "mutation($i: SuspendOrganizationInput!) { suspendOrganization(input: $i) { id } }",
+        json!({ "i": { "organizationId": admin.org_id, "reason": "checking refusals" } }),
+    )
+    .await
+    .data();
+    let (status, body) = app
+        .verify_body(json!({ "key": admin.pat, "organization_id": admin.org_id }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["valid"], &body["code"]),
+        (&json!(false), &json!("SUSPENDED")),
+        "{body}"
+    );
     app.finish().await;
 }
 

@@ -1,0 +1,588 @@
+//! The REST surface's OpenAPI 3.1 document (SPEC §12), served at `/api/v1/openapi.json`.
+//!
+//! It is generated from the code: every REST route is registered through
+//! [`utoipa_axum::routes!`], which only takes a handler carrying a `#[utoipa::path]`
+//! annotation, so a route cannot be served without being documented. The types below
+//! describe the answers the handlers write by hand (the verify answers are assembled from
+//! pre-rendered pieces for speed); the integration tests read real answers into them with
+//! unknown fields refused, and `scripts/schemathesis.sh` checks the live server against the
+//! whole document.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    Extension,
+    body::Bytes,
+    http::header,
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::{
+    Modify, OpenApi, ToResponse, ToSchema,
+    openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme},
+};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        analytics::{MAX_TAG_NAME_LEN, MAX_TAG_VALUE_LEN, MAX_TAGS},
+        sessions::SESSION_COOKIE,
+    },
+    error::AppError,
+};
+
+/// The document's fixed parts; the paths are added as the routes are registered.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyward",
+        description = "Keyward's REST surface: credential verification, the CLI's sign-in flows, \
+            audit exports and operation. Everything else the dashboard does is automated over \
+            GraphQL at `/graphql` (its schema is served at `/graphql/schema.json`).\n\n\
+            Every error is `application/problem+json` (RFC 9457) with a machine `code` and the \
+            `request_id` also sent as `x-request-id`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    modifiers(&Schemes),
+    tags(
+        (name = "verification", description = "Verify a credential and learn whose it is (SPEC §4)."),
+        (name = "cli", description = "The CLI's sign-in: device flow (RFC 8628), loopback code exchange (RFC 8252)."),
+        (name = "audit", description = "Signed audit-log exports (SPEC §9)."),
+        (name = "sign-in", description = "Dashboard sign-in (SPEC §6): browser redirects and the session cookie."),
+        (name = "operation", description = "Liveness, readiness, metrics and this document (SPEC §12)."),
+    ),
+    components(responses(
+        Unauthenticated,
+        Forbidden,
+        InvalidInput,
+        RateLimited,
+        TooLarge,
+        NotFound,
+        Conflict,
+        Timeout
+    ))
+)]
+pub struct ApiDoc;
+
+/// The credential schemes every authenticated endpoint accepts (SPEC §4).
+struct Schemes;
+
+impl Modify for Schemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut bearer = Http::new(HttpAuthScheme::Bearer);
+        bearer.description = Some(
+            "An API key, personal access token, service-account key or OIDC access token. \
+             `Authorization: ApiKey <token>` is accepted the same way."
+                .into(),
+        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        components.add_security_scheme(
+            "x_api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "The same credentials as `bearer`, in their own header.",
+            ))),
+        );
+        let mut metrics = Http::new(HttpAuthScheme::Bearer);
+        metrics.description = Some("`KEYWARD_METRICS_TOKEN`, for `/metrics` only.".into());
+        components.add_security_scheme("metrics_token", SecurityScheme::Http(metrics));
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                SESSION_COOKIE,
+                "The dashboard's session; a request that changes state must come from the \
+                 dashboard's own origin.",
+            ))),
+        );
+    }
+}
+
+/// An RFC 9457 problem: every REST error.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    /// `urn:keyward:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for people. Never carries a secret.
+    pub detail: String,
+    /// The machine code: `MISSING`, `MALFORMED`, `NOT_FOUND`, `EXPIRED`, `REVOKED`,
+    /// `DISABLED`, `SUSPENDED`, `OWNER_REMOVED` (401); `NOT_A_MEMBER`, `FORBIDDEN` (403);
+    /// `INVALID_INPUT` (400), `RATE_LIMITED` (429), and so on.
+    pub code: String,
+    /// The request's id, as in the `x-request-id` header.
+    pub request_id: String,
+    /// For `INVALID_INPUT`: the field at fault.
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+/// Not authenticated: no credential, or one that is malformed, unknown, revoked, expired,
+/// disabled or suspended.
+#[derive(ToResponse)]
+#[response(
+    description = "Not authenticated: the `code` says why.",
+    content_type = "application/problem+json",
+    headers(("www-authenticate" = String, description = "`Bearer realm=\"keyward\"`, with `error=\"invalid_token\"` when a credential was presented."))
+)]
+pub struct Unauthenticated(#[to_schema] pub Problem);
+
+/// Authenticated but not allowed.
+#[derive(ToResponse)]
+#[response(
+    description = "Authenticated but not allowed (`NOT_A_MEMBER`, `FORBIDDEN` naming the missing permission).",
+    content_type = "application/problem+json"
+)]
+pub struct Forbidden(#[to_schema] pub Problem);
+
+/// The request does not parse or breaks a bound.
+#[derive(ToResponse)]
+#[response(
+    description = "`INVALID_INPUT`: the request does not parse or breaks a bound; `field` names what.",
+    content_type = "application/problem+json"
+)]
+pub struct InvalidInput(#[to_schema] pub Problem);
+
+/// Too many requests.
+#[derive(ToResponse)]
+#[response(
+    description = "`RATE_LIMITED`: wait `Retry-After` seconds.",
+    content_type = "application/problem+json",
+    headers(
+        ("retry-after" = u64, description = "Seconds to wait."),
+        ("ratelimit" = String, description = "`\"per-minute\";r=0;t=<seconds>`"),
+        ("ratelimit-policy" = String, description = "`\"per-minute\";q=<limit>;w=60`"),
+    )
+)]
+pub struct RateLimited(#[to_schema] pub Problem);
+
+/// The body is larger than the server accepts.
+#[derive(ToResponse)]
+#[response(
+    description = "`PAYLOAD_TOO_LARGE`: the body is over the server's limit.",
+    content_type = "application/problem+json"
+)]
+pub struct TooLarge(#[to_schema] pub Problem);
+
+/// Nothing there (or nothing the caller may know of).
+#[derive(ToResponse)]
+#[response(
+    description = "`NOT_FOUND`.",
+    content_type = "application/problem+json"
+)]
+pub struct NotFound(#[to_schema] pub Problem);
+
+/// A conflict with the server's state.
+#[derive(ToResponse)]
+#[response(
+    description = "`CONFLICT`: the request collides with the server's state; try again.",
+    content_type = "application/problem+json"
+)]
+pub struct Conflict(#[to_schema] pub Problem);
+
+/// Any request: answered within 30 seconds or not at all.
+#[derive(ToResponse)]
+#[response(
+    description = "`TIMEOUT`: the request was not answered within 30 seconds.",
+    content_type = "application/problem+json"
+)]
+pub struct Timeout(#[to_schema] pub Problem);
+
+/// Adds what every operation may answer: a request not answered in time.
+pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{Ref, RefOr};
+    for item in api.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("408".into())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Timeout")));
+        }
+    }
+    api
+}
+
+/// The owner of a credential: the creator of an API key, the user of a PAT.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerRef {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+}
+
+/// The service account a key belongs to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccountRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The organization a credential belongs to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationRef {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+}
+
+/// The project a key is bound to, with its storage namespace.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectRef {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub namespace: String,
+}
+
+/// The credential itself (never its secret).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDescription {
+    pub id: Uuid,
+    /// `api_key`, `pat` or `service_account_key`.
+    pub kind: String,
+    pub name: String,
+    /// The displayable start of the token, e.g. `kw_sk_live_3Fa9`.
+    pub prefix: String,
+    #[schema(required)]
+    pub environment: Option<String>,
+    /// What it may do; `null` for a PAT without scopes (whatever its user may do).
+    #[schema(required)]
+    pub scopes: Option<Vec<String>>,
+    #[schema(required)]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The credential's rate limit after this request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitState {
+    /// Requests allowed per minute.
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset: u64,
+}
+
+/// `GET /api/v1/api-keys/verify`: the credential presented, and whose it is.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Presented {
+    /// Always `true`: a refusal is a 401.
+    pub valid: bool,
+    pub key: KeyDescription,
+    #[schema(required)]
+    pub customer: Option<CustomerRef>,
+    #[schema(required)]
+    pub service_account: Option<ServiceAccountRef>,
+    /// `null` for a PAT: it belongs to no single organization.
+    #[schema(required)]
+    pub organization: Option<OrganizationRef>,
+    #[schema(required)]
+    pub project: Option<ProjectRef>,
+    pub ratelimit: RateLimitState,
+}
+
+/// A permission, `resource:level`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Documents the shape `Perm::parse` accepts.
+#[schema(
+    pattern = "^[a-z][a-z0-9_-]{0,47}:(read|write|delete|admin)$",
+    example = "deployments:write"
+)]
+pub struct Permission(pub String);
+
+/// `POST /api/v1/keys/verify`: the request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Documents the body `parse_verify_body` reads.
+pub struct CheckRequest {
+    /// The token the caller's own client presented.
+    pub key: String,
+    /// Permissions the key must hold.
+    #[serde(default)]
+    pub require: Vec<Permission>,
+    /// For a PAT: the organization whose permissions `require` is checked against.
+    #[serde(default)]
+    pub organization_id: Option<Uuid>,
+    /// The caller's labels of this verification, kept with the key's recent
+    /// verifications: at most 10, names of 1-40 characters, values of at most 200, without
+    /// control or invisible formatting characters, and never carrying a key or token.
+    #[serde(default)]
+    #[schema(schema_with = tags_schema)]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// Characters a tag refuses: control characters and invisible formatting.
+const NO_HIDDEN: &str =
+    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u206f\\ufeff]*$";
+
+/// The bounds of a verification's tags that a schema can state (not their total size,
+/// nor that they carry no token).
+fn tags_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type, schema::AdditionalProperties};
+    let text = |min: Option<usize>, max: usize| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(min)
+            .max_length(Some(max))
+            .pattern(Some(NO_HIDDEN))
+    };
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::Object,
+            Type::Null,
+        ]))
+        .max_properties(Some(MAX_TAGS))
+        .property_names(Some(text(Some(1), MAX_TAG_NAME_LEN).build()))
+        .additional_properties(Some(AdditionalProperties::from(text(
+            None,
+            MAX_TAG_VALUE_LEN,
+        ))))
+        .build()
+}
+
+/// `POST /api/v1/keys/verify`: the answer. A refused key has only `valid` and `code`; a
+/// key that exists and belongs to a live owner is described as by the `GET` endpoint.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Checked {
+    pub valid: bool,
+    /// `VALID`, `INSUFFICIENT_PERMISSIONS`, `RATE_LIMITED` (the key is over its limit; it
+    /// is described all the same), or why the key was refused (`MALFORMED`, `NOT_FOUND`,
+    /// `EXPIRED`, `REVOKED`, `DISABLED`, `SUSPENDED`, `OWNER_REMOVED`).
+    pub code: String,
+    pub key: Option<KeyDescription>,
+    pub customer: Option<CustomerRef>,
+    pub service_account: Option<ServiceAccountRef>,
+    pub organization: Option<OrganizationRef>,
+    pub project: Option<ProjectRef>,
+    /// With `INSUFFICIENT_PERMISSIONS`: the required permissions the key lacks.
+    pub missing: Option<Vec<String>>,
+    pub ratelimit: Option<RateLimitState>,
+}
+
+/// `GET /health`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// `GET /ready`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Readiness {
+    /// `ready` or `not ready`.
+    pub status: String,
+    /// The database answers.
+    pub database: bool,
+    /// Every migration is applied.
+    pub migrations: bool,
+}
+
+/// `GET /auth/methods`: the ways of signing in this server offers.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInMethods {
+    /// An OIDC provider is configured.
+    pub oidc: bool,
+    /// The development sign-in link is enabled.
+    pub development: bool,
+}
+
+/// `POST /api/v1/device/code`: the request (JSON or form-encoded). Other OAuth fields
+/// (`client_id`, `scope`) are accepted and ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Documents the body `rest::cli::device_code` reads.
+pub struct DeviceCodeRequest {
+    /// The machine's name; the token is named after it. At most 100 characters, no
+    /// control characters.
+    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
+    pub name: Option<String>,
+}
+
+/// `POST /api/v1/device/code`: the device authorization (RFC 8628 §3.2).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceAuthorization {
+    /// The secret the CLI polls with; never shown to the user.
+    pub device_code: String,
+    /// The short code the user confirms in the browser.
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: String,
+    /// Seconds until the codes expire.
+    pub expires_in: u64,
+    /// Seconds to wait between polls.
+    pub interval: u64,
+}
+
+/// `POST /api/v1/device/token`: the poll (JSON or form-encoded).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Documents the body `rest::cli::device_token` reads.
+pub struct DeviceTokenRequest {
+    pub device_code: String,
+    pub grant_type: Option<DeviceGrant>,
+}
+
+/// The one grant type this endpoint answers.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Documents the value `rest::cli::device_token` checks.
+pub enum DeviceGrant {
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
+}
+
+/// `POST /api/v1/cli/exchange-token`: the loopback flow's code and PKCE verifier.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // Documents the body `rest::cli::exchange_token` reads.
+pub struct ExchangeRequest {
+    pub code: String,
+    pub code_verifier: String,
+    /// The `redirect_uri` the authorization was started with (required when it was sent).
+    pub redirect_uri: Option<String>,
+}
+
+/// A personal access token issued to the CLI (RFC 6749 §5.1). Sent with
+/// `Cache-Control: no-store`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssuedToken {
+    /// The `kw_pat_…` token, shown this once.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The token's name.
+    pub name: String,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An OAuth error (RFC 6749 §5.2; RFC 8628 §3.5 while polling).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthError {
+    /// `authorization_pending`, `slow_down`, `access_denied`, `expired_token`,
+    /// `invalid_grant` or `unsupported_grant_type`.
+    pub error: String,
+    pub error_description: String,
+}
+
+/// `POST /api/v1/pats/current/revoke`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedToken {
+    pub id: Uuid,
+    /// `true`.
+    pub revoked: bool,
+}
+
+/// The document as served: rendered once, when the router is built. `None` when it
+/// could not be rendered (then it is answered with an internal error, never a stand-in).
+#[derive(Clone)]
+pub struct Document(Option<Bytes>);
+
+impl Document {
+    pub fn new(api: &utoipa::openapi::OpenApi) -> Self {
+        match api.to_pretty_json() {
+            Ok(json) => Self(Some(Bytes::from(json))),
+            Err(e) => {
+                tracing::error!(error = %e, "rendering the OpenAPI document");
+                Self(None)
+            }
+        }
+    }
+}
+
+/// `GET /api/v1/openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "operation",
+    responses((status = 200, description = "The OpenAPI 3.1 document of the REST surface.", content_type = "application/json", body = Object))
+)]
+pub async fn document(Extension(document): Extension<Document>) -> Response {
+    match document.0 {
+        Some(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        None => AppError::internal(std::io::Error::other(
+            "the OpenAPI document could not be rendered",
+        ))
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_document_matches_the_code() {
+        let committed = include_str!("../../openapi.json");
+        let current = crate::app::openapi().to_pretty_json().unwrap();
+        assert!(
+            committed.trim_end() == current.trim_end(),
+            "backend/openapi.json is out of date: run `cargo run -p backend -- openapi > backend/openapi.json`"
+        );
+    }
+
+    #[test]
+    fn every_operation_is_described_and_every_error_is_a_problem() {
+        let doc = serde_json::to_value(crate::app::openapi()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().unwrap() {
+                let at = format!("{method} {path}");
+                assert!(
+                    operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                    "{at}: no tag"
+                );
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(
+                    responses
+                        .keys()
+                        .any(|s| s.starts_with('2') || s.starts_with('3')),
+                    "{at}: no success"
+                );
+                for (status, response) in responses {
+                    if !status.starts_with('4') {
+                        continue;
+                    }
+                    // A shared problem response, or a problem among the content types.
+                    let problem = response.get("$ref").is_some()
+                        || response["content"]
+                            .as_object()
+                            .is_some_and(|c| c.contains_key("application/problem+json"));
+                    assert!(problem, "{at}: {status} is not a problem");
+                }
+            }
+        }
+    }
+}
