@@ -8,6 +8,7 @@
 # Usage: scripts/schemathesis.sh [path/to/keyward-server]
 #   ST_MAX_EXAMPLES (default 100) cases per operation and phase; ST_SEED to replay a run.
 set -euo pipefail
+given=${1:+$(realpath "$1")}
 cd "$(dirname "$0")/.."
 root=$PWD
 
@@ -22,31 +23,12 @@ if [[ ! -x $venv/bin/st ]]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
 fi
 
-server_bin=$(realpath "${1:-target/debug/keyward-server}")
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export KEYWARD_LISTEN=127.0.0.1:$port
-export KEYWARD_DATABASE_URL="sqlite://$work/keyward.db?mode=rwc"
-export KEYWARD_PUBLIC_URL=http://127.0.0.1:$port
 export KEYWARD_LOG_FORMAT=json
 export KEYWARD_LOG=info,backend::app=debug # one line per request, for the summary below
-KW=http://127.0.0.1:$port
-
-"$server_bin" >"$work/server.log" 2>&1 &
-server_pid=$!
+source scripts/lib/server.sh
+start_server "${given:-$(realpath target/debug/keyward-server)}" schemathesis
 cd "$work" # Schemathesis keeps its replay files here, not in the checkout.
-trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-fail() { echo "schemathesis: $*" >&2; tail -n 50 "$work/server.log" >&2; exit 1; }
-for _ in $(seq 1 100); do
-  curl -fsS "$KW/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "$KW/ready" >/dev/null || fail "the server did not start"
 
-gql() { # gql TOKEN QUERY [VARIABLES]
-  curl -fsS "$KW/graphql" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
-    -d "$(jq -n --arg q "$2" --argjson v "${3:-{\}}" '{query: $q, variables: $v}')"
-}
 pat=$("$server_bin" bootstrap --email fuzz@example.com 2>/dev/null)
 [[ $pat == kw_pat_* ]] || fail "bootstrap printed no PAT"
 org=$(gql "$pat" 'mutation { createOrganization(input: {name: "Fuzz"}) { organization { id } } }' \

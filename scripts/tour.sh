@@ -5,26 +5,10 @@
 # Usage: scripts/tour.sh [path/to/keyward-server]
 set -euo pipefail
 
-server_bin=${1:-target/debug/keyward-server}
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export KEYWARD_LISTEN=127.0.0.1:$port
-export KEYWARD_DATABASE_URL="sqlite://$work/keyward.db?mode=rwc"
-KW=http://127.0.0.1:$port
-
-"$server_bin" >"$work/server.log" 2>&1 &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "$KW/ready" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-
-fail() { echo "tour: $*" >&2; cat "$work/server.log" >&2; exit 1; }
-gql() { # gql TOKEN QUERY [VARIABLES]
-  curl -fsS "$KW/graphql" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' \
-    -d "$(jq -n --arg q "$2" --argjson v "${3:-{\}}" '{query: $q, variables: $v}')"
-}
+given=${1:+$(realpath "$1")}
+cd "$(dirname "$0")/.."
+source scripts/lib/server.sh
+start_server "${given:-$(realpath target/debug/keyward-server)}" tour
 
 # 1. Bootstrap an instance admin; the PAT is printed on stdout.
 PAT=$("$server_bin" bootstrap --email ada@example.com 2>/dev/null)
