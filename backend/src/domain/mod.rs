@@ -142,7 +142,8 @@ impl Services {
     pub async fn new(db: DatabaseConnection, config: Arc<Config>) -> Result<Self, String> {
         let tokens = TokenFormat::with_tags(&config.token_prefix, config.token_tags.clone())
             .map_err(|e| format!("token_prefix: {e}"))?;
-        let verifier = verify::VerifyCache::new(config.verify_cache_ttl);
+        let clock = clock::Clock::system();
+        let verifier = verify::VerifyCache::new(config.verify_cache_ttl, clock.clone());
         // On a shared database the cache is trusted only once this node hears the others.
         if crate::db::backend_name(&db) == "postgres" {
             verifier.set_trusted(false);
@@ -151,7 +152,6 @@ impl Services {
             .load_import_prefixes(&db)
             .await
             .map_err(|e| format!("loading imported key prefixes: {e}"))?;
-        let clock = clock::Clock::system();
         let reads = crate::db::connect_readers(&config.database_url, &db)
             .await
             .map_err(|e| format!("opening the readers: {e}"))?;

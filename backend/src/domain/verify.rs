@@ -22,6 +22,7 @@ use tracing::instrument;
 use super::{
     AuthedCredential, CredentialKind, CustomerRef, Principal, Services,
     analytics::{Outcome, Tags},
+    clock::Clock,
     credentials::{self, Status},
     permissions::{Perm, PermissionSet},
     principal::ServiceAccountRef,
@@ -244,6 +245,53 @@ const MAX_HELD: u64 = 100_000;
 /// How long a well-formed token that named no credential is remembered as unknown.
 const ABSENT_TTL: Duration = Duration::from_secs(10);
 
+/// Values by token digest, at most `capacity`, each for at most `ttl` by the server's
+/// clock (the safety net behind invalidation). A `quick_cache` map: a few dozen bytes of
+/// bookkeeping a held key, where a cache with access and write-order queues keeps
+/// several hundred.
+struct Expiring<V> {
+    /// Each value with the clock's reading when it was kept.
+    values: quick_cache::sync::Cache<[u8; 32], (Duration, V)>,
+    ttl: Duration,
+    clock: Clock,
+}
+
+impl<V: Clone> Expiring<V> {
+    fn new(capacity: u64, ttl: Duration, clock: Clock) -> Self {
+        Self {
+            values: quick_cache::sync::Cache::new(usize::try_from(capacity).unwrap_or(usize::MAX)),
+            ttl,
+            clock,
+        }
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<V> {
+        let (kept_at, value) = self.values.get(key)?;
+        if self.clock.elapsed().saturating_sub(kept_at) < self.ttl {
+            return Some(value);
+        }
+        // Only this entry, not one kept again since.
+        self.values.remove_if(key, |(at, _)| *at == kept_at);
+        None
+    }
+
+    fn insert(&self, key: [u8; 32], value: V) {
+        self.values.insert(key, (self.clock.elapsed(), value));
+    }
+
+    fn remove(&self, key: &[u8; 32]) {
+        self.values.remove(key);
+    }
+
+    fn clear(&self) {
+        self.values.clear();
+    }
+
+    fn len(&self) -> u64 {
+        self.values.len() as u64
+    }
+}
+
 /// The verification cache and the set of imported key prefixes.
 ///
 /// Two guards keep it from serving what changed: every invalidation bumps a generation,
@@ -253,12 +301,12 @@ const ABSENT_TTL: Duration = Duration::from_secs(10);
 /// trusted and every verification reads the database.
 pub struct VerifyCache {
     /// Held records by their token's SHA-256.
-    records: moka::sync::Cache<[u8; 32], Arc<CredentialRecord>>,
+    records: Expiring<Arc<CredentialRecord>>,
     /// The held records' owners, organizations and scopes, one copy each.
     shared: Shared,
     /// Well-formed tokens that named no credential, briefly: a flood of unknown tokens
     /// does not reach the database. Dropped when a credential is created or imported.
-    absent: moka::sync::Cache<[u8; 32], ()>,
+    absent: Expiring<()>,
     import_prefixes: RwLock<Vec<String>>,
     hits: AtomicU64,
     lookups: AtomicU64,
@@ -267,17 +315,11 @@ pub struct VerifyCache {
 }
 
 impl VerifyCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, clock: Clock) -> Self {
         Self {
-            records: moka::sync::Cache::builder()
-                .max_capacity(MAX_HELD)
-                .time_to_live(ttl)
-                .build(),
+            records: Expiring::new(MAX_HELD, ttl, clock.clone()),
             shared: Shared::new(MAX_HELD, ttl),
-            absent: moka::sync::Cache::builder()
-                .max_capacity(MAX_HELD)
-                .time_to_live(ABSENT_TTL)
-                .build(),
+            absent: Expiring::new(MAX_HELD, ABSENT_TTL, clock),
             import_prefixes: RwLock::new(Vec::new()),
             hits: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
@@ -328,7 +370,7 @@ impl VerifyCache {
         self.records.insert(digest, record.clone());
         // An invalidation that raced the read may have run before the insert: undo.
         if !current(self) {
-            self.records.invalidate(&digest);
+            self.records.remove(&digest);
         }
         record
     }
@@ -340,7 +382,7 @@ impl VerifyCache {
 
     /// Credentials held in memory now.
     pub fn entries(&self) -> u64 {
-        self.records.entry_count()
+        self.records.len()
     }
 
     /// Verifications that had to read the database so far.
@@ -352,38 +394,38 @@ impl VerifyCache {
     pub fn invalidate(&self, hash: &TokenHash) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if let Some(digest) = hash.digest() {
-            self.records.invalidate(&digest);
-            self.absent.invalidate(&digest);
+            self.records.remove(&digest);
+            self.absent.remove(&digest);
         }
     }
 
     /// Drops everything (suspension, role and membership changes).
     pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.records.invalidate_all();
+        self.records.clear();
         self.shared.clear();
-        self.absent.invalidate_all();
+        self.absent.clear();
     }
 
     /// A credential with this hash is about to exist: it is no longer unknown.
     pub fn forget_absent(&self, hash: &TokenHash) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if let Some(digest) = hash.digest() {
-            self.absent.invalidate(&digest);
+            self.absent.remove(&digest);
         }
     }
 
     /// Imported hashes may have been presented before: none is unknown any more.
     pub fn forget_all_absent(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.absent.invalidate_all();
+        self.absent.clear();
     }
 
     fn known_absent(&self, hash: &TokenHash) -> bool {
         self.is_trusted()
             && hash
                 .digest()
-                .is_some_and(|digest| self.absent.contains_key(&digest))
+                .is_some_and(|digest| self.absent.get(&digest).is_some())
     }
 
     /// Remembers that `hash` named nothing when read at `generation`.
@@ -396,7 +438,7 @@ impl VerifyCache {
         }
         self.absent.insert(digest, ());
         if self.generation.load(Ordering::SeqCst) != generation {
-            self.absent.invalidate(&digest);
+            self.absent.remove(&digest);
         }
     }
 
@@ -678,5 +720,43 @@ impl Services {
             return Err(AuthFailure::NotFound.into());
         };
         Ok(self.verifier.keep(&hash, loaded, generation))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Clock, Expiring};
+
+    #[test]
+    fn held_values_expire_by_the_servers_clock() {
+        let clock = Clock::system();
+        let held = Expiring::new(10, Duration::from_secs(300), clock.clone());
+        held.insert([1; 32], 1);
+        clock.advance(Duration::from_secs(299));
+        assert_eq!(held.get(&[1; 32]), Some(1));
+        // Kept again: its time starts over.
+        held.insert([2; 32], 2);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(held.get(&[1; 32]), None, "expired at its time to live");
+        assert_eq!(held.len(), 1, "and dropped");
+        assert_eq!(held.get(&[2; 32]), Some(2));
+        held.remove(&[2; 32]);
+        assert_eq!(held.get(&[2; 32]), None);
+        held.insert([3; 32], 3);
+        held.clear();
+        assert_eq!(held.len(), 0);
+    }
+
+    #[test]
+    fn at_most_its_capacity_is_held() {
+        let held = Expiring::new(100, Duration::from_secs(300), Clock::system());
+        for i in 0..1_000u32 {
+            let mut key = [0; 32];
+            key[..4].copy_from_slice(&i.to_le_bytes());
+            held.insert(key, i);
+        }
+        assert!(held.len() <= 100, "{}", held.len());
     }
 }
