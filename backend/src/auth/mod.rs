@@ -54,15 +54,16 @@ fn authorization_token(value: &HeaderValue) -> Result<String, AuthFailure> {
     if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey")) {
         return Err(AuthFailure::Malformed);
     }
-    api_key_token_str(token)
+    nonempty_token(token)
 }
 
 /// `X-API-Key: <token>`.
 fn api_key_token(value: &HeaderValue) -> Result<String, AuthFailure> {
-    api_key_token_str(value.to_str().map_err(|_| AuthFailure::Malformed)?)
+    nonempty_token(value.to_str().map_err(|_| AuthFailure::Malformed)?)
 }
 
-fn api_key_token_str(token: &str) -> Result<String, AuthFailure> {
+/// The token trimmed; nothing is `MALFORMED`.
+fn nonempty_token(token: &str) -> Result<String, AuthFailure> {
     let token = token.trim();
     if token.is_empty() {
         return Err(AuthFailure::Malformed);

@@ -11,6 +11,7 @@ use axum::{
 };
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::openapi;
 use crate::{
@@ -54,12 +55,15 @@ fn token_response(issued: IssuedToken) -> Response {
         .into_response()
 }
 
-/// OAuth clients also send a `client_id`; Keyward has one public CLI client, so it (like
-/// any other field) is ignored.
-#[derive(Deserialize, Default)]
+/// `POST /api/v1/device/code`: the request (JSON or form-encoded). OAuth clients also
+/// send a `client_id`; Keyward has one public CLI client, so it (like any other field,
+/// `scope` too) is ignored.
+#[derive(Deserialize, Default, ToSchema)]
 struct DeviceCodeRequest {
-    /// The machine's name; the token is named after it.
+    /// The machine's name; the token is named after it. At most 100 characters, no
+    /// control characters.
     #[serde(default)]
+    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
     name: Option<String>,
 }
 
@@ -71,8 +75,8 @@ struct DeviceCodeRequest {
     summary = "Start a device login",
     description = "RFC 8628 §3.1. The body may be empty. Limited per client address.",
     request_body(content(
-        (Option<openapi::DeviceCodeRequest> = "application/x-www-form-urlencoded"),
-        (Option<openapi::DeviceCodeRequest> = "application/json"),
+        (Option<DeviceCodeRequest> = "application/x-www-form-urlencoded"),
+        (Option<DeviceCodeRequest> = "application/json"),
     )),
     responses(
         (status = 200, description = "The codes; sent with `Cache-Control: no-store`.", body = openapi::DeviceAuthorization),
@@ -115,10 +119,13 @@ pub async fn device_code(
         .into_response())
 }
 
-#[derive(Deserialize)]
+/// `POST /api/v1/device/token`: the poll (JSON or form-encoded).
+#[derive(Deserialize, ToSchema)]
 struct DeviceTokenRequest {
     device_code: String,
+    /// The one grant type this endpoint answers, when sent.
     #[serde(default)]
+    #[schema(pattern = "^urn:ietf:params:oauth:grant-type:device_code$")]
     grant_type: Option<String>,
 }
 
@@ -133,8 +140,8 @@ const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
     description = "RFC 8628 §3.4: answers `authorization_pending` until the user approves \
         or denies the code in the dashboard, then the token, once.",
     request_body(content(
-        (openapi::DeviceTokenRequest = "application/x-www-form-urlencoded"),
-        (openapi::DeviceTokenRequest = "application/json"),
+        (DeviceTokenRequest = "application/x-www-form-urlencoded"),
+        (DeviceTokenRequest = "application/json"),
     )),
     responses(
         (status = 200, description = "Approved: the personal access token, shown once.", body = openapi::IssuedToken),
@@ -181,10 +188,12 @@ fn oauth_error(code: &str, description: &str) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
+/// `POST /api/v1/cli/exchange-token`: the loopback flow's code and PKCE verifier.
+#[derive(Deserialize, ToSchema)]
 struct ExchangeRequest {
     code: String,
     code_verifier: String,
+    /// The `redirect_uri` the authorization was started with (required when it was sent).
     #[serde(default)]
     redirect_uri: Option<String>,
 }
@@ -199,8 +208,8 @@ struct ExchangeRequest {
     description = "RFC 8252 with PKCE (S256): the one-time code the dashboard sent to the \
         CLI's loopback address, and the verifier, for a personal access token.",
     request_body(content(
-        (openapi::ExchangeRequest = "application/x-www-form-urlencoded"),
-        (openapi::ExchangeRequest = "application/json"),
+        (ExchangeRequest = "application/x-www-form-urlencoded"),
+        (ExchangeRequest = "application/json"),
     )),
     responses(
         (status = 200, description = "The personal access token, shown once.", body = openapi::IssuedToken),

@@ -8,8 +8,6 @@
 //! unknown fields refused, and `scripts/schemathesis.sh` checks the live server against the
 //! whole document.
 
-use std::collections::BTreeMap;
-
 use axum::{
     Extension,
     body::Bytes,
@@ -302,35 +300,13 @@ pub struct Presented {
     pub ratelimit: RateLimitState,
 }
 
-/// A permission, `resource:level`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)] // Documents the shape `Perm::parse` accepts.
+/// A permission, `resource:level`: the shape `Perm::parse` accepts.
+#[derive(ToSchema)]
 #[schema(
     pattern = "^[a-z][a-z0-9_-]{0,47}:(read|write|delete|admin)$",
     example = "deployments:write"
 )]
 pub struct Permission(pub String);
-
-/// `POST /api/v1/keys/verify`: the request.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // Documents the body `parse_verify_body` reads.
-pub struct CheckRequest {
-    /// The token the caller's own client presented.
-    pub key: String,
-    /// Permissions the key must hold.
-    #[serde(default)]
-    pub require: Vec<Permission>,
-    /// For a PAT: the organization whose permissions `require` is checked against.
-    #[serde(default)]
-    pub organization_id: Option<Uuid>,
-    /// The caller's labels of this verification, kept with the key's recent
-    /// verifications: at most 10, names of 1-40 characters, values of at most 200, without
-    /// control or invisible formatting characters, and never carrying a key or token.
-    #[serde(default)]
-    #[schema(schema_with = tags_schema)]
-    pub tags: Option<BTreeMap<String, String>>,
-}
 
 /// Characters a tag refuses: control characters and invisible formatting.
 const NO_HIDDEN: &str =
@@ -338,7 +314,7 @@ const NO_HIDDEN: &str =
 
 /// The bounds of a verification's tags that a schema can state (not their total size,
 /// nor that they carry no token).
-fn tags_schema() -> utoipa::openapi::Object {
+pub fn tags_schema() -> utoipa::openapi::Object {
     use utoipa::openapi::{ObjectBuilder, Type, schema::AdditionalProperties};
     let text = |min: Option<usize>, max: usize| {
         ObjectBuilder::new()
@@ -411,17 +387,6 @@ pub struct SignInMethods {
     pub development: bool,
 }
 
-/// `POST /api/v1/device/code`: the request (JSON or form-encoded). Other OAuth fields
-/// (`client_id`, `scope`) are accepted and ignored.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)] // Documents the body `rest::cli::device_code` reads.
-pub struct DeviceCodeRequest {
-    /// The machine's name; the token is named after it. At most 100 characters, no
-    /// control characters.
-    #[schema(max_length = 100, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")]
-    pub name: Option<String>,
-}
-
 /// `POST /api/v1/device/code`: the device authorization (RFC 8628 §3.2).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -436,32 +401,6 @@ pub struct DeviceAuthorization {
     pub expires_in: u64,
     /// Seconds to wait between polls.
     pub interval: u64,
-}
-
-/// `POST /api/v1/device/token`: the poll (JSON or form-encoded).
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)] // Documents the body `rest::cli::device_token` reads.
-pub struct DeviceTokenRequest {
-    pub device_code: String,
-    pub grant_type: Option<DeviceGrant>,
-}
-
-/// The one grant type this endpoint answers.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)] // Documents the value `rest::cli::device_token` checks.
-pub enum DeviceGrant {
-    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
-    DeviceCode,
-}
-
-/// `POST /api/v1/cli/exchange-token`: the loopback flow's code and PKCE verifier.
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)] // Documents the body `rest::cli::exchange_token` reads.
-pub struct ExchangeRequest {
-    pub code: String,
-    pub code_verifier: String,
-    /// The `redirect_uri` the authorization was started with (required when it was sent).
-    pub redirect_uri: Option<String>,
 }
 
 /// A personal access token issued to the CLI (RFC 6749 §5.1). Sent with

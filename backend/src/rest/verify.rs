@@ -11,6 +11,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::openapi;
@@ -213,17 +214,24 @@ pub async fn verify_presented(
 }
 
 /// Body of `POST /api/v1/keys/verify`.
-#[derive(Debug, Deserialize)]
+// No `Debug`: it holds the key.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyRequest {
+    /// The token the caller's own client presented.
     key: String,
+    /// Permissions the key must hold.
     #[serde(default)]
+    #[schema(value_type = Vec<openapi::Permission>)]
     require: Vec<String>,
     /// For a PAT: the organization whose permissions `require` is checked against.
     #[serde(default)]
     organization_id: Option<Uuid>,
-    /// The caller's labels of this verification, kept in the key's recent verifications.
+    /// The caller's labels of this verification, kept with the key's recent
+    /// verifications: at most 10, names of 1-40 characters, values of at most 200, without
+    /// control or invisible formatting characters, and never carrying a key or token.
     #[serde(default)]
+    #[schema(schema_with = openapi::tags_schema)]
     tags: Option<BTreeMap<String, String>>,
 }
 
@@ -270,7 +278,7 @@ pub fn parse_verify_body(
     description = "For a service checking the key its own caller presented: whether it is \
         valid, holds the permissions in `require`, and whose it is. Needs no credential of \
         its own; wrong guesses are limited per client address.",
-    request_body = openapi::CheckRequest,
+    request_body = VerifyRequest,
     responses(
         (status = 200, description = "The key was checked: `valid` and `code` say how it went.", body = openapi::Checked),
         (status = 400, response = openapi::InvalidInput),
