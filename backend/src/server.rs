@@ -110,7 +110,10 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                             Err(e) => tracing::warn!(error = %e, "verification log pruning failed"),
                         }
                     }
-                    _ = idle.tick() => services.limiter.forget_idle(),
+                    _ = idle.tick() => {
+                        services.limiter.forget_idle();
+                        services.failures.forget_idle();
+                    }
                     _ = stop.changed() => break,
                 }
             }

@@ -178,15 +178,23 @@ impl fmt::Display for PlainToken {
     }
 }
 
-/// Hex SHA-256 of a whole token: all that storage ever sees.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TokenHash(String, Option<[u8; 32]>);
+/// Hex SHA-256 of a whole token: all that storage ever sees. Equal when the hex texts are.
+#[derive(Debug, Clone)]
+pub struct TokenHash {
+    /// The digest's bytes; `None` for a stored hash that is not 64 hex digits.
+    digest: Option<[u8; 32]>,
+    /// The lowercase hex text, written on first use: a verification answered from memory
+    /// needs only the bytes.
+    hex: std::sync::OnceLock<String>,
+}
 
 impl TokenHash {
     /// Hashes a token.
     pub fn of(token: &str) -> Self {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        Self(hex::encode(digest), Some(digest))
+        Self {
+            digest: Some(Sha256::digest(token.as_bytes()).into()),
+            hex: std::sync::OnceLock::new(),
+        }
     }
 
     fn from_hex_text(hex_digest: String) -> Self {
@@ -194,12 +202,15 @@ impl TokenHash {
         let digest = hex::decode_to_slice(&hex_digest, &mut digest)
             .ok()
             .map(|()| digest);
-        Self(hex_digest, digest)
+        Self {
+            digest,
+            hex: std::sync::OnceLock::from(hex_digest),
+        }
     }
 
     /// The digest as bytes; `None` for a stored hash that is not 64 hex digits.
     pub fn digest(&self) -> Option<[u8; 32]> {
-        self.1
+        self.digest
     }
 
     /// Accepts a hash computed elsewhere (key import): 64 hex digits, any case.
@@ -216,7 +227,30 @@ impl TokenHash {
 
     /// The lowercase hex digest.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // A hash without bytes was made from its text, so the text is always there.
+        self.hex
+            .get_or_init(|| self.digest.map(hex::encode).unwrap_or_default())
+    }
+}
+
+impl PartialEq for TokenHash {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.digest, other.digest) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.as_str() == other.as_str(),
+        }
+    }
+}
+
+impl Eq for TokenHash {}
+
+impl std::hash::Hash for TokenHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `eq` compares: the bytes when there are some.
+        match &self.digest {
+            Some(digest) => digest.hash(state),
+            None => self.as_str().hash(state),
+        }
     }
 }
 
@@ -376,6 +410,19 @@ mod tests {
         assert_eq!(imported, hash, "imported hex is normalised");
         assert_eq!(TokenHash::from_stored(hash.as_str()).digest(), Some(digest));
         assert_eq!(TokenHash::from_stored("not hex").digest(), None);
+        // Equal and hashed alike however each was made; text that is not a digest
+        // equals only the same text.
+        let stored = TokenHash::from_stored(hash.as_str());
+        assert_eq!(stored, hash);
+        use std::hash::BuildHasher;
+        let state = std::collections::hash_map::RandomState::new();
+        assert_eq!(state.hash_one(&stored), state.hash_one(&hash));
+        assert_ne!(TokenHash::from_stored("not hex"), hash);
+        assert_eq!(
+            TokenHash::from_stored("not hex"),
+            TokenHash::from_stored("not hex")
+        );
+        assert_eq!(TokenHash::from_stored("not hex").as_str(), "not hex");
     }
 
     #[test]

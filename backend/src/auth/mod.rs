@@ -78,7 +78,13 @@ pub struct ClientIp(pub Option<String>);
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(request_meta(parts).ip))
+        // Only the address: not a copy of the whole request's facts.
+        Ok(Self(
+            parts
+                .extensions
+                .get::<RequestMeta>()
+                .and_then(|meta| meta.ip.clone()),
+        ))
     }
 }
 

@@ -25,7 +25,12 @@ use super::clock::Clock;
 type Limiter = Gcra<NotKeyed, InMemoryState, Clock, StateInformationMiddleware>;
 
 /// The state of every subject limited to one number of requests per minute.
-type Keyed = Gcra<Subject, DashMapStateStore<Subject>, Clock, StateInformationMiddleware>;
+type Keyed = Gcra<
+    Subject,
+    DashMapStateStore<Subject, foldhash::fast::RandomState>,
+    Clock,
+    StateInformationMiddleware,
+>;
 
 /// The outcome of one rate-limit check, with what the `RateLimit` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,8 +166,12 @@ impl RateLimiter {
             .entry(limit.get())
             .or_insert_with(|| {
                 Arc::new(
-                    Gcra::dashmap_with_clock(Quota::per_minute(limit), self.clock.clone())
-                        .with_middleware(),
+                    Gcra::dashmap_with_clock_and_hasher(
+                        Quota::per_minute(limit),
+                        self.clock.clone(),
+                        foldhash::fast::RandomState::default(),
+                    )
+                    .with_middleware(),
                 )
             })
             .clone()
@@ -379,7 +388,9 @@ impl SharedLimits {
 pub struct FailureLimiter {
     limiters: moka::sync::Cache<String, Arc<Limiter>>,
     /// When (on the clock's monotonic reading) each held-back address may try again.
-    blocked_until: moka::sync::Cache<String, Duration>,
+    /// Read on every verification, so a map read under a shard's read lock; an
+    /// address whose time has passed is ignored, and swept by [`Self::forget_idle`].
+    blocked_until: quick_cache::sync::Cache<String, Duration>,
     clock: Clock,
 }
 
@@ -390,10 +401,7 @@ impl FailureLimiter {
                 .max_capacity(1_000_000)
                 .time_to_idle(Duration::from_secs(120))
                 .build(),
-            blocked_until: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(Duration::from_secs(120))
-                .build(),
+            blocked_until: quick_cache::sync::Cache::new(1_000_000),
             clock,
         }
     }
@@ -403,6 +411,12 @@ impl FailureLimiter {
         let until = self.blocked_until.get(address)?;
         let left = until.checked_sub(self.clock.elapsed())?;
         Some(left.as_secs_f64().ceil().max(1.0) as u64)
+    }
+
+    /// Drops the addresses whose wait is over.
+    pub fn forget_idle(&self) {
+        let now = self.clock.elapsed();
+        self.blocked_until.retain(|_, until| *until > now);
     }
 
     /// Counts one failed verification from `address` against `per_minute`.
@@ -501,12 +515,16 @@ mod tests {
             .expect("held back after the allowance");
         assert!((1..=20).contains(&wait), "{wait}");
         assert_eq!(failures.wait("192.0.2.2"), None, "per address");
+        failures.forget_idle();
+        assert_eq!(failures.blocked_until.len(), 1, "still held back");
         clock.advance(Duration::from_secs(wait));
         assert_eq!(
             failures.wait("192.0.2.1"),
             None,
             "free again once it waited"
         );
+        failures.forget_idle();
+        assert_eq!(failures.blocked_until.len(), 0, "its wait over, forgotten");
         failures.record("192.0.2.1", 3);
         assert_eq!(
             failures.wait("192.0.2.1"),

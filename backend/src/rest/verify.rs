@@ -30,10 +30,12 @@ use crate::{
 
 /// Adds the `RateLimit-Policy` and `RateLimit` headers.
 pub fn insert_rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset: u64) {
-    if let Ok(v) = HeaderValue::from_str(&format!("\"per-minute\";q={limit};w=60")) {
+    // Handed over as they are written, not copied again.
+    let value = |text: String| HeaderValue::from_maybe_shared(Bytes::from(text)).ok();
+    if let Some(v) = value(format!("\"per-minute\";q={limit};w=60")) {
         headers.insert("ratelimit-policy", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("\"per-minute\";r={remaining};t={reset}")) {
+    if let Some(v) = value(format!("\"per-minute\";r={remaining};t={reset}")) {
         headers.insert("ratelimit", v);
     }
 }
