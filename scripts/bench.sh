@@ -5,11 +5,14 @@
 # the static baseline (GET /health) measured in the same run:
 #   - cold verification: a freshly started server, random keys (each mostly seen once),
 #     over one connection and over CONNECTIONS;
-#   - hot verification: a warmed set of 10,000 keys, all three header styles;
+#   - hot verification: a warmed set of 10,000 keys, all three header styles, and the
+#     same over 1,000 of them (fewer rows of usage to write each second);
 #   - POST /api/v1/keys/verify with a required permission, hot;
 #   - one page of 50 API keys through GraphQL, with a personal access token;
 # then resident memory with MEMORY_KEYS keys stored (default 1,000,000; 0 to skip) and
-# HOT_KEYS of them (default 100,000) held in memory, on SQLite.
+# HOT_KEYS of them (default 100,000) held in memory, on SQLite. Each measure also prints
+# the server's CPU time per request, which the load generator on the same cores does not
+# blur.
 # Numbers drift with the machine's load; the ratios are what to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,18 +52,27 @@ stop() {
   server=
 }
 
-# wrk LABEL URL_PATH SCRIPT ARGS…: prints one result row, remembers req/s and p99.
-declare -A rps p50 p99
+# The server's CPU time so far, in clock ticks (user and system).
+server_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+
+# wrk LABEL URL_PATH SCRIPT ARGS…: prints one result row, remembers req/s, p99 and the
+# server's CPU time per request (which wrk, sharing the machine, does not blur).
+declare -A rps p50 p99 cpu
 measure() {
   local label=$1 path=$2 script=$3
   shift 3
-  local line c=${conns:-$connections}
+  local line c=${conns:-$connections} before after
+  before=$(server_ticks)
   line=$(wrk -t"$((c < 2 ? c : 2))" -c"$c" -d"$duration" --latency -s "$script" \
     "http://127.0.0.1:$port$path" -- "$@" | grep '^RESULT')
+  after=$(server_ticks)
   read -r _ r a b errors total <<<"$line"
   rps[$label]=$r; p50[$label]=$a; p99[$label]=$b
-  printf '%-34s %10s req/s   p50 %7s ms   p99 %7s ms   (%s requests, %s non-2xx)\n' \
-    "$label" "$r" "$a" "$b" "$total" "$errors"
+  cpu[$label]=$(awk -v t="$((after - before))" -v hz="$ticks_per_second" -v n="$total" \
+    'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')
+  printf '%-34s %10s req/s   p50 %7s ms   p99 %7s ms   server %6s µs/req   (%s requests, %s non-2xx)\n' \
+    "$label" "$r" "$a" "$b" "${cpu[$label]}" "$total" "$errors"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
@@ -70,6 +82,7 @@ run() {
   echo "== $name: seeding $keys keys"
   "$target/examples/seed_keys" "$url" "$keys" "$work/keys.txt" 2>/dev/null
   head -n 10000 "$work/keys.txt" >"$work/hot.txt"
+  head -n 1000 "$work/keys.txt" >"$work/few.txt"
   start "$url"
   measure "$name static (GET /health)" / scripts/bench/verify.lua "$work/hot.txt" static
   # One connection first: the time of one lookup without queueing (it reads about 1% of
@@ -80,6 +93,9 @@ run() {
   wrk -t2 -c"$connections" -d3s -s scripts/bench/verify.lua "http://127.0.0.1:$port/" \
     -- "$work/hot.txt" >/dev/null
   measure "$name hot verify" / scripts/bench/verify.lua "$work/hot.txt"
+  # The same with a tenth of the keys: usage and analytics are written once a second
+  # per key used, so this shows what those writes cost.
+  measure "$name hot verify, 1,000 keys" / scripts/bench/verify.lua "$work/few.txt"
   measure "$name hot POST verify (require)" / scripts/bench/verify.lua "$work/hot.txt" post
   measure "$name GraphQL apiKeys page (50)" / scripts/bench/graphql.lua \
     "$work/keys.txt.pat" "$work/keys.txt.org"
@@ -87,7 +103,10 @@ run() {
   cache=$(curl -fsS "http://127.0.0.1:$port/metrics" | grep -E '^keyward_verify_cache_(hits|misses)_total ' | tr '\n' ' ')
   echo "   cache: $cache"
   echo "   hot ÷ static: req/s $(ratio "${rps[$name hot verify]}" "${rps[$name static (GET /health)]}")," \
-    "p99 $(ratio "${p99[$name hot verify]}" "${p99[$name static (GET /health)]}")"
+    "p99 $(ratio "${p99[$name hot verify]}" "${p99[$name static (GET /health)]}");" \
+    "server CPU a request, static ÷ hot: $(ratio "${cpu[$name static (GET /health)]}" "${cpu[$name hot verify]}")"
+  echo "   hot over 1,000 keys ÷ static: req/s $(ratio "${rps[$name hot verify, 1,000 keys]}" "${rps[$name static (GET /health)]}")," \
+    "server CPU a request, static ÷ hot: $(ratio "${cpu[$name static (GET /health)]}" "${cpu[$name hot verify, 1,000 keys]}")"
   stop
 }
 

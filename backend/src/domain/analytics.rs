@@ -18,11 +18,11 @@ use std::{
 };
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use dashmap::DashMap;
 use entity::{credential, prelude::*, verification_bucket, verification_log};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Alias, Expr, ExprTrait, OnConflict, Order},
 };
 use uuid::Uuid;
@@ -307,14 +307,15 @@ struct LogEntry {
     tags: Tags,
 }
 
+/// By the server's own ids (keys, organizations): a fast hash is safe.
+type Hasher = foldhash::fast::RandomState;
+
+/// The log waiting for a flush, and what each organization logged this minute.
 #[derive(Debug, Default)]
-struct Pending {
-    counts: HashMap<(Uuid, DateTime<Utc>, Outcome), Count>,
-    log: Vec<LogEntry>,
-    /// Entries logged per key and outcome in the current minute (across flushes).
-    logged: HashMap<(Uuid, Outcome), (DateTime<Utc>, u32)>,
+struct Log {
+    entries: Vec<LogEntry>,
     /// Entries logged per organization (or key outside one) in the current minute.
-    logged_by_owner: HashMap<Uuid, (DateTime<Utc>, u32)>,
+    by_owner: HashMap<Uuid, (DateTime<Utc>, u32), Hasher>,
 }
 
 /// Takes one from a per-minute allowance of `limit`; false when it is spent.
@@ -329,10 +330,24 @@ fn take(slot: &mut (DateTime<Utc>, u32), minute: DateTime<Utc>, limit: u32) -> b
     true
 }
 
-/// Buffered verification analytics, drained by [`VerificationRecorder::flush`].
+/// Whether a per-minute allowance of `limit` has room in `minute`.
+fn has_room(slot: (DateTime<Utc>, u32), minute: DateTime<Utc>, limit: u32) -> bool {
+    slot.0 != minute || slot.1 < limit
+}
+
+/// Buffered verification analytics, taken out by [`VerificationRecorder::take`].
+///
+/// Counting takes only the lock of a shard of keys. The log's lock is taken only by a
+/// verification its key may still log this minute (ten per key, outcome and minute), so
+/// a busy key is counted without it.
 #[derive(Debug, Default)]
 pub struct VerificationRecorder {
-    pending: Mutex<Pending>,
+    /// By key, minute and outcome.
+    counts: DashMap<(Uuid, DateTime<Utc>, Outcome), Count, Hasher>,
+    /// Entries logged per key and outcome in the current minute (across flushes). Read
+    /// freely; changed only under `log`'s lock.
+    logged: DashMap<(Uuid, Outcome), (DateTime<Utc>, u32), Hasher>,
+    log: Mutex<Log>,
 }
 
 impl VerificationRecorder {
@@ -346,38 +361,38 @@ impl VerificationRecorder {
         tags: &Tags,
     ) {
         let minute = minute_of(at);
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending
-            .counts
+        self.counts
             .entry((key.credential_id, minute, outcome))
             .or_insert(Count { key, n: 0 })
             .n += 1;
-        if pending.log.len() >= MAX_PENDING_LOG {
+        let per_key = (key.credential_id, outcome);
+        let key_room = |logged: &DashMap<_, _, _>| {
+            logged
+                .get(&per_key)
+                .is_none_or(|slot| has_room(*slot, minute, LOG_PER_KEY_MINUTE))
+        };
+        if !key_room(&self.logged) {
+            return;
+        }
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        // Again under the lock: another request may have taken the last place.
+        if log.entries.len() >= MAX_PENDING_LOG || !key_room(&self.logged) {
             return;
         }
         let owner = key.organization_id.unwrap_or(key.credential_id);
-        let key_room = pending
-            .logged
-            .get(&(key.credential_id, outcome))
-            .is_none_or(|(m, n)| *m != minute || *n < LOG_PER_KEY_MINUTE);
-        if !key_room
-            || !take(
-                pending.logged_by_owner.entry(owner).or_insert((minute, 0)),
-                minute,
-                LOG_PER_ORG_MINUTE,
-            )
-        {
+        if !take(
+            log.by_owner.entry(owner).or_insert((minute, 0)),
+            minute,
+            LOG_PER_ORG_MINUTE,
+        ) {
             return;
         }
         take(
-            pending
-                .logged
-                .entry((key.credential_id, outcome))
-                .or_insert((minute, 0)),
+            &mut self.logged.entry(per_key).or_insert((minute, 0)),
             minute,
             LOG_PER_KEY_MINUTE,
         );
-        pending.log.push(LogEntry {
+        log.entries.push(LogEntry {
             id: ids::new_id(),
             credential_id: key.credential_id,
             at,
@@ -387,50 +402,60 @@ impl VerificationRecorder {
         });
     }
 
-    /// Writes everything buffered so far in one transaction; on failure it is put back
-    /// (the log within its bound) for the next flush.
-    pub async fn flush(&self, db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<usize> {
-        let (counts, log) = {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let minute = minute_of(now);
-            pending.logged.retain(|_, (m, _)| *m >= minute);
-            pending.logged_by_owner.retain(|_, (m, _)| *m >= minute);
-            (
-                std::mem::take(&mut pending.counts),
-                std::mem::take(&mut pending.log),
-            )
-        };
-        if counts.is_empty() && log.is_empty() {
-            return Ok(0);
+    /// Takes out everything recorded so far, for [`write`]; forgets the log allowances
+    /// of minutes before `now`'s. Each count is taken under its shard's lock: one
+    /// recorded meanwhile lands either in this batch or in the next.
+    pub fn take(&self, now: DateTime<Utc>) -> VerificationBatch {
+        let mut counts = Vec::with_capacity(self.counts.len());
+        self.counts.retain(|k, count| {
+            counts.push((*k, *count));
+            false
+        });
+        let minute = minute_of(now);
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        self.logged.retain(|_, (m, _)| *m >= minute);
+        log.by_owner.retain(|_, (m, _)| *m >= minute);
+        VerificationBatch {
+            counts,
+            log: std::mem::take(&mut log.entries),
         }
-        let n = counts.len() + log.len();
-        match write(db, &counts, &log).await {
-            Ok(()) => Ok(n),
-            Err(err) => {
-                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                for (key, count) in counts {
-                    pending
-                        .counts
-                        .entry(key)
-                        .or_insert(Count { n: 0, ..count })
-                        .n += count.n;
-                }
-                let room = MAX_PENDING_LOG.saturating_sub(pending.log.len());
-                let mut log: Vec<LogEntry> = log.into_iter().take(room).collect();
-                log.append(&mut pending.log);
-                pending.log = log;
-                Err(err)
-            }
+    }
+
+    /// Puts back a batch whose write failed (the log within its bound), for the next
+    /// flush.
+    pub fn put_back(&self, batch: VerificationBatch) {
+        for (key, count) in batch.counts {
+            self.counts.entry(key).or_insert(Count { n: 0, ..count }).n += count.n;
         }
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let room = MAX_PENDING_LOG.saturating_sub(log.entries.len());
+        let mut entries: Vec<LogEntry> = batch.log.into_iter().take(room).collect();
+        entries.append(&mut log.entries);
+        log.entries = entries;
     }
 }
 
-async fn write(
-    db: &DatabaseConnection,
-    counts: &HashMap<(Uuid, DateTime<Utc>, Outcome), Count>,
-    log: &[LogEntry],
-) -> AppResult<()> {
-    let txn = db.begin().await?;
+/// Verifications taken out of a [`VerificationRecorder`], to be written by [`write`].
+#[derive(Debug, Default)]
+pub struct VerificationBatch {
+    counts: Vec<((Uuid, DateTime<Utc>, Outcome), Count)>,
+    log: Vec<LogEntry>,
+}
+
+impl VerificationBatch {
+    /// Counts and log entries in the batch.
+    pub fn len(&self) -> usize {
+        self.counts.len() + self.log.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty() && self.log.is_empty()
+    }
+}
+
+/// Writes a batch inside `txn`: the counts by key, minute and outcome, and the log.
+pub(super) async fn write(txn: &DatabaseTransaction, batch: &VerificationBatch) -> AppResult<()> {
+    let VerificationBatch { counts, log } = batch;
     let rows: Vec<verification_bucket::ActiveModel> = counts
         .iter()
         .map(
@@ -460,7 +485,7 @@ async fn write(
                 )
                 .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
     }
     // Six values a row: well within SQLite's and PostgreSQL's bind limits.
@@ -480,10 +505,9 @@ async fn write(
                     .do_nothing()
                     .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
     }
-    txn.commit().await?;
     Ok(())
 }
 
@@ -614,11 +638,6 @@ fn sum_as_bigint() -> Expr {
 }
 
 impl Services {
-    /// Writes the buffered verification analytics.
-    pub(in crate::domain) async fn flush_verifications(&self) -> AppResult<usize> {
-        self.verifications.flush(&self.db, self.clock.now()).await
-    }
-
     /// Counts one verification of an existing key.
     pub(in crate::domain) fn count_verification(
         &self,
@@ -894,8 +913,19 @@ mod tests {
         chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 29, 10, minute, second).unwrap()
     }
 
-    fn pending(r: &VerificationRecorder) -> std::sync::MutexGuard<'_, Pending> {
-        r.pending.lock().unwrap()
+    fn count(r: &VerificationRecorder, k: CountedKey, minute: DateTime<Utc>, o: Outcome) -> i64 {
+        r.counts
+            .get(&(k.credential_id, minute, o))
+            .map_or(0, |c| c.n)
+    }
+
+    fn logged(r: &VerificationRecorder) -> Vec<Outcome> {
+        let log = r.log.lock().unwrap();
+        log.entries.iter().map(|e| e.outcome).collect()
+    }
+
+    fn counted(r: &VerificationRecorder) -> i64 {
+        r.counts.iter().map(|c| c.n).sum()
     }
 
     #[test]
@@ -910,23 +940,32 @@ mod tests {
         for _ in 0..3 {
             r.record(at(0, 59), k, Outcome::Revoked, None, &tags);
         }
-        {
-            let p = pending(&r);
-            assert_eq!(
-                p.counts[&(k.credential_id, at(0, 0), Outcome::Valid)].n,
-                100
-            );
-            assert_eq!(
-                p.counts[&(k.credential_id, at(0, 0), Outcome::Revoked)].n,
-                3
-            );
-            let valid = p.log.iter().filter(|e| e.outcome == Outcome::Valid).count();
-            assert_eq!(valid, LOG_PER_KEY_MINUTE as usize);
-            assert_eq!(p.log.len(), LOG_PER_KEY_MINUTE as usize + 3);
-        }
+        assert_eq!(count(&r, k, at(0, 0), Outcome::Valid), 100);
+        assert_eq!(count(&r, k, at(0, 0), Outcome::Revoked), 3);
+        let log = logged(&r);
+        let valid = log.iter().filter(|o| **o == Outcome::Valid).count();
+        assert_eq!(valid, LOG_PER_KEY_MINUTE as usize);
+        assert_eq!(log.len(), LOG_PER_KEY_MINUTE as usize + 3);
         // The next minute logs again.
         r.record(at(1, 0), k, Outcome::Valid, None, &tags);
-        assert_eq!(pending(&r).log.len(), LOG_PER_KEY_MINUTE as usize + 4);
+        assert_eq!(logged(&r).len(), LOG_PER_KEY_MINUTE as usize + 4);
+    }
+
+    #[test]
+    fn counts_and_bounds_hold_when_recorded_from_many_threads() {
+        let r = VerificationRecorder::default();
+        let k = key();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        r.record(at(0, 0), k, Outcome::Valid, None, &Tags::default());
+                    }
+                });
+            }
+        });
+        assert_eq!(count(&r, k, at(0, 0), Outcome::Valid), 8000);
+        assert_eq!(logged(&r).len(), LOG_PER_KEY_MINUTE as usize);
     }
 
     #[test]
@@ -936,9 +975,8 @@ mod tests {
         for _ in 0..(MAX_PENDING_LOG + 500) {
             r.record(at(0, 0), key(), Outcome::Valid, None, &tags);
         }
-        let p = pending(&r);
-        assert_eq!(p.log.len(), MAX_PENDING_LOG);
-        assert_eq!(p.counts.len(), MAX_PENDING_LOG + 500);
+        assert_eq!(logged(&r).len(), MAX_PENDING_LOG);
+        assert_eq!(r.counts.len(), MAX_PENDING_LOG + 500);
     }
 
     #[test]
@@ -989,27 +1027,33 @@ mod tests {
         }
         // Another organization still gets in.
         r.record(at(0, 1), key(), Outcome::Valid, None, &tags);
-        let p = pending(&r);
-        assert_eq!(p.log.len(), LOG_PER_ORG_MINUTE as usize + 1);
-        assert_eq!(p.counts.values().map(|c| c.n).sum::<i64>(), 501);
+        assert_eq!(logged(&r).len(), LOG_PER_ORG_MINUTE as usize + 1);
+        assert_eq!(counted(&r), 501);
     }
 
     #[tokio::test]
     async fn a_batch_written_twice_does_not_block_later_flushes() {
+        use sea_orm::TransactionTrait;
         let db = crate::db::connect_and_migrate("sqlite::memory:")
             .await
             .unwrap();
+        let write_alone = async |batch: &VerificationBatch| {
+            let txn = db.begin().await.unwrap();
+            write(&txn, batch).await.unwrap();
+            txn.commit().await.unwrap();
+        };
         let r = VerificationRecorder::default();
         r.record(at(0, 0), key(), Outcome::Valid, None, &Tags::default());
-        let (counts, log) = {
-            let p = pending(&r);
-            (p.counts.clone(), p.log.clone())
-        };
+        let batch = r.take(at(0, 1));
+        assert_eq!(batch.len(), 2);
         // As when a commit happened but was reported failed and the batch was put back.
-        write(&db, &counts, &log).await.unwrap();
-        write(&db, &counts, &log).await.unwrap();
+        write_alone(&batch).await;
+        r.put_back(batch);
+        let batch = r.take(at(0, 1));
+        assert_eq!(batch.len(), 2);
+        write_alone(&batch).await;
         assert_eq!(VerificationLog::find().all(&db).await.unwrap().len(), 1);
-        assert_eq!(r.flush(&db, at(0, 1)).await.unwrap(), 2);
+        assert!(r.take(at(0, 2)).is_empty());
     }
 
     #[test]

@@ -83,11 +83,42 @@ impl Services {
     /// time: when this returns, everything counted before the call is written.
     pub async fn flush_usage(&self) -> crate::error::AppResult<usize> {
         let _one_at_a_time = self.flushing.lock().await;
-        let usage = self.usage.flush(&self.db).await;
-        let verifications = self.flush_verifications().await;
-        let written = usage? + verifications?;
+        let usage = self.usage.take();
+        let verifications = self.verifications.take(self.clock.now());
+        if usage.is_empty() && verifications.is_empty() {
+            self.flushed();
+            return Ok(0);
+        }
+        let written = usage.len() + verifications.len();
+        match self.write_counts(&usage, &verifications).await {
+            Ok(()) => {
+                self.flushed();
+                Ok(written)
+            }
+            Err(e) => {
+                self.usage.put_back(usage);
+                self.verifications.put_back(verifications);
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes usage and verification counts in one transaction: one commit a flush.
+    async fn write_counts(
+        &self,
+        usage: &usage::UsageBatch,
+        verifications: &analytics::VerificationBatch,
+    ) -> crate::error::AppResult<()> {
+        use sea_orm::TransactionTrait;
+        let txn = self.db.begin().await?;
+        usage::write(&txn, usage).await?;
+        analytics::write(&txn, verifications).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    fn flushed(&self) {
         *self.last_flush.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
-        Ok(written)
     }
 
     /// Sets the gauges and totals read from state when `/metrics` is scraped: the

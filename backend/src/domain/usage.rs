@@ -9,8 +9,8 @@ use dashmap::DashMap;
 use entity::{prelude::*, usage_bucket};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, Statement,
     sea_query::{Alias, Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
@@ -59,7 +59,8 @@ impl Pending {
 /// requests with different keys do not wait for one another.
 #[derive(Debug, Default)]
 pub struct UsageRecorder {
-    pending: DashMap<Uuid, Pending>,
+    /// By credential id: ids are the server's own, so a fast hash is safe.
+    pending: DashMap<Uuid, Pending, foldhash::fast::RandomState>,
 }
 
 fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -78,29 +79,38 @@ impl UsageRecorder {
         }
     }
 
-    /// Writes everything buffered so far in one transaction. On failure the counts are
-    /// put back, to be written by the next flush.
-    pub async fn flush(&self, db: &DatabaseConnection) -> AppResult<usize> {
-        // Each entry is taken out under its shard's lock: a request counted meanwhile
-        // lands either in this flush or in a fresh entry for the next.
-        let mut drained: HashMap<Uuid, Pending> = HashMap::new();
+    /// Takes out everything counted so far, for [`write`]. Each entry is taken under its
+    /// shard's lock: a request counted meanwhile lands either in this batch or in a
+    /// fresh entry for the next.
+    pub fn take(&self) -> UsageBatch {
+        let mut drained = HashMap::with_capacity(self.pending.len());
         self.pending.retain(|id, pending| {
             drained.insert(*id, std::mem::take(pending));
             false
         });
-        if drained.is_empty() {
-            return Ok(0);
+        UsageBatch(drained)
+    }
+
+    /// Puts back a batch whose write failed, to be written by the next flush.
+    pub fn put_back(&self, batch: UsageBatch) {
+        for (id, p) in batch.0 {
+            self.pending.entry(id).or_default().merge(p);
         }
-        let n = drained.len();
-        match write(db, &drained).await {
-            Ok(()) => Ok(n),
-            Err(err) => {
-                for (id, p) in drained {
-                    self.pending.entry(id).or_default().merge(p);
-                }
-                Err(err)
-            }
-        }
+    }
+}
+
+/// Usage taken out of a [`UsageRecorder`], to be written by [`write`].
+#[derive(Debug, Default)]
+pub struct UsageBatch(HashMap<Uuid, Pending>);
+
+impl UsageBatch {
+    /// Credentials counted in the batch.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -108,11 +118,13 @@ impl UsageRecorder {
 /// bind limits. A flush of many keys is a few statements, not one per key.
 pub(super) const ROWS_PER_STATEMENT: usize = 500;
 
-async fn write(db: &DatabaseConnection, drained: &HashMap<Uuid, Pending>) -> AppResult<()> {
-    let txn = db.begin().await?;
+/// Writes a batch inside `txn`: each credential's count and last use, and its requests
+/// by minute.
+pub(super) async fn write(txn: &DatabaseTransaction, batch: &UsageBatch) -> AppResult<()> {
+    let drained = &batch.0;
     let totals: Vec<(&Uuid, &Pending)> = drained.iter().collect();
     for chunk in totals.chunks(ROWS_PER_STATEMENT) {
-        add_to_credentials(&txn, chunk).await?;
+        add_to_credentials(txn, chunk).await?;
     }
     let minutes: Vec<usage_bucket::ActiveModel> = drained
         .iter()
@@ -142,10 +154,9 @@ async fn write(db: &DatabaseConnection, drained: &HashMap<Uuid, Pending>) -> App
                 )
                 .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(txn)
             .await?;
     }
-    txn.commit().await?;
     Ok(())
 }
 
