@@ -310,6 +310,9 @@ struct LogEntry {
 /// By the server's own ids (keys, organizations): a fast hash is safe.
 type Hasher = foldhash::fast::RandomState;
 
+/// What a verification is counted under: its key, minute and outcome.
+type Counted = (Uuid, DateTime<Utc>, Outcome);
+
 /// The log waiting for a flush, and what each organization logged this minute.
 #[derive(Debug, Default)]
 struct Log {
@@ -343,7 +346,7 @@ fn has_room(slot: (DateTime<Utc>, u32), minute: DateTime<Utc>, limit: u32) -> bo
 #[derive(Debug, Default)]
 pub struct VerificationRecorder {
     /// By key, minute and outcome.
-    counts: DashMap<(Uuid, DateTime<Utc>, Outcome), Count, Hasher>,
+    counts: DashMap<Counted, Count, Hasher>,
     /// Entries logged per key and outcome in the current minute (across flushes). Read
     /// freely; changed only under `log`'s lock.
     logged: DashMap<(Uuid, Outcome), (DateTime<Utc>, u32), Hasher>,
@@ -438,7 +441,7 @@ impl VerificationRecorder {
 /// Verifications taken out of a [`VerificationRecorder`], to be written by [`write`].
 #[derive(Debug, Default)]
 pub struct VerificationBatch {
-    counts: Vec<((Uuid, DateTime<Utc>, Outcome), Count)>,
+    counts: Vec<(Counted, Count)>,
     log: Vec<LogEntry>,
 }
 
