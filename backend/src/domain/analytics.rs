@@ -30,6 +30,7 @@ use uuid::Uuid;
 use super::{
     Actor, Services,
     access::{Need, corrupt},
+    hashing::IdHasher,
     ids,
     paging::{self, Page},
     permissions::Perm,
@@ -307,9 +308,6 @@ struct LogEntry {
     tags: Tags,
 }
 
-/// By the server's own ids (keys, organizations): a fast hash is safe.
-type Hasher = foldhash::fast::RandomState;
-
 /// What a verification is counted under: its key, minute and outcome.
 type Counted = (Uuid, DateTime<Utc>, Outcome);
 
@@ -318,7 +316,7 @@ type Counted = (Uuid, DateTime<Utc>, Outcome);
 struct Log {
     entries: Vec<LogEntry>,
     /// Entries logged per organization (or key outside one) in the current minute.
-    by_owner: HashMap<Uuid, (DateTime<Utc>, u32), Hasher>,
+    by_owner: HashMap<Uuid, (DateTime<Utc>, u32), IdHasher>,
 }
 
 /// Takes one from a per-minute allowance of `limit`; false when it is spent.
@@ -346,10 +344,10 @@ fn has_room(slot: (DateTime<Utc>, u32), minute: DateTime<Utc>, limit: u32) -> bo
 #[derive(Debug, Default)]
 pub struct VerificationRecorder {
     /// By key, minute and outcome.
-    counts: DashMap<Counted, Count, Hasher>,
+    counts: DashMap<Counted, Count, IdHasher>,
     /// Entries logged per key and outcome in the current minute (across flushes). Read
     /// freely; changed only under `log`'s lock.
-    logged: DashMap<(Uuid, Outcome), (DateTime<Utc>, u32), Hasher>,
+    logged: DashMap<(Uuid, Outcome), (DateTime<Utc>, u32), IdHasher>,
     log: Mutex<Log>,
 }
 
@@ -369,17 +367,17 @@ impl VerificationRecorder {
             .or_insert(Count { key, n: 0 })
             .n += 1;
         let per_key = (key.credential_id, outcome);
-        let key_room = |logged: &DashMap<_, _, _>| {
-            logged
+        let key_room = || {
+            self.logged
                 .get(&per_key)
                 .is_none_or(|slot| has_room(*slot, minute, LOG_PER_KEY_MINUTE))
         };
-        if !key_room(&self.logged) {
+        if !key_room() {
             return;
         }
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
         // Again under the lock: another request may have taken the last place.
-        if log.entries.len() >= MAX_PENDING_LOG || !key_room(&self.logged) {
+        if log.entries.len() >= MAX_PENDING_LOG || !key_room() {
             return;
         }
         let owner = key.organization_id.unwrap_or(key.credential_id);

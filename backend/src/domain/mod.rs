@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod cli_login;
 pub mod clock;
 pub mod credentials;
+pub mod hashing;
 pub mod ids;
 pub mod invalidation;
 pub mod invites;
@@ -85,22 +86,16 @@ impl Services {
         let _one_at_a_time = self.flushing.lock().await;
         let usage = self.usage.take();
         let verifications = self.verifications.take(self.clock.now());
-        if usage.is_empty() && verifications.is_empty() {
-            self.flushed();
-            return Ok(0);
-        }
         let written = usage.len() + verifications.len();
-        match self.write_counts(&usage, &verifications).await {
-            Ok(()) => {
-                self.flushed();
-                Ok(written)
-            }
-            Err(e) => {
-                self.usage.put_back(usage);
-                self.verifications.put_back(verifications);
-                Err(e)
-            }
+        if written > 0
+            && let Err(e) = self.write_counts(&usage, &verifications).await
+        {
+            self.usage.put_back(usage);
+            self.verifications.put_back(verifications);
+            return Err(e);
         }
+        *self.last_flush.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+        Ok(written)
     }
 
     /// Writes usage and verification counts in one transaction: one commit a flush.
@@ -115,10 +110,6 @@ impl Services {
         analytics::write(&txn, verifications).await?;
         txn.commit().await?;
         Ok(())
-    }
-
-    fn flushed(&self) {
-        *self.last_flush.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
     }
 
     /// Sets the gauges and totals read from state when `/metrics` is scraped: the

@@ -20,17 +20,17 @@ use governor::{
 };
 use uuid::Uuid;
 
-use super::clock::Clock;
+use super::{
+    clock::Clock,
+    hashing::{CallerKeyed, caller_keyed},
+};
 
 type Limiter = Gcra<NotKeyed, InMemoryState, Clock, StateInformationMiddleware>;
 
 /// The state of every subject limited to one number of requests per minute.
-type Keyed = Gcra<
-    Subject,
-    DashMapStateStore<Subject, foldhash::fast::RandomState>,
-    Clock,
-    StateInformationMiddleware,
->;
+/// Its keys include client addresses, which callers choose: the map keeps the default,
+/// flood-resistant hash.
+type Keyed = Gcra<Subject, DashMapStateStore<Subject>, Clock, StateInformationMiddleware>;
 
 /// The outcome of one rate-limit check, with what the `RateLimit` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,12 +166,8 @@ impl RateLimiter {
             .entry(limit.get())
             .or_insert_with(|| {
                 Arc::new(
-                    Gcra::dashmap_with_clock_and_hasher(
-                        Quota::per_minute(limit),
-                        self.clock.clone(),
-                        foldhash::fast::RandomState::default(),
-                    )
-                    .with_middleware(),
+                    Gcra::dashmap_with_clock(Quota::per_minute(limit), self.clock.clone())
+                        .with_middleware(),
                 )
             })
             .clone()
@@ -390,7 +386,7 @@ pub struct FailureLimiter {
     /// When (on the clock's monotonic reading) each held-back address may try again.
     /// Read on every verification, so a map read under a shard's read lock; an
     /// address whose time has passed is ignored, and swept by [`Self::forget_idle`].
-    blocked_until: quick_cache::sync::Cache<String, Duration>,
+    blocked_until: CallerKeyed<String, Duration>,
     clock: Clock,
 }
 
@@ -401,7 +397,7 @@ impl FailureLimiter {
                 .max_capacity(1_000_000)
                 .time_to_idle(Duration::from_secs(120))
                 .build(),
-            blocked_until: quick_cache::sync::Cache::new(1_000_000),
+            blocked_until: caller_keyed(1_000_000),
             clock,
         }
     }

@@ -15,7 +15,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Actor, Services, permissions::Perm};
+use super::{Actor, Services, hashing::IdHasher, permissions::Perm};
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Default)]
@@ -59,8 +59,7 @@ impl Pending {
 /// requests with different keys do not wait for one another.
 #[derive(Debug, Default)]
 pub struct UsageRecorder {
-    /// By credential id: ids are the server's own, so a fast hash is safe.
-    pending: DashMap<Uuid, Pending, foldhash::fast::RandomState>,
+    pending: DashMap<Uuid, Pending, IdHasher>,
 }
 
 fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {

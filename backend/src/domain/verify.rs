@@ -24,6 +24,7 @@ use super::{
     analytics::{Outcome, Tags},
     clock::Clock,
     credentials::{self, Status},
+    hashing::{CallerKeyed, caller_keyed},
     permissions::{Perm, PermissionSet},
     principal::ServiceAccountRef,
     ratelimit::{Outage, RateDecision, Subject},
@@ -251,7 +252,8 @@ const ABSENT_TTL: Duration = Duration::from_secs(10);
 /// several hundred.
 struct Expiring<V> {
     /// Each value with the clock's reading when it was kept.
-    values: quick_cache::sync::Cache<[u8; 32], (Duration, V)>,
+    /// Keyed by the digests of tokens callers present.
+    values: CallerKeyed<[u8; 32], (Duration, V)>,
     ttl: Duration,
     clock: Clock,
 }
@@ -259,7 +261,7 @@ struct Expiring<V> {
 impl<V: Clone> Expiring<V> {
     fn new(capacity: u64, ttl: Duration, clock: Clock) -> Self {
         Self {
-            values: quick_cache::sync::Cache::new(usize::try_from(capacity).unwrap_or(usize::MAX)),
+            values: caller_keyed(usize::try_from(capacity).unwrap_or(usize::MAX)),
             ttl,
             clock,
         }
@@ -653,7 +655,8 @@ impl Services {
                 return Err(err);
             }
         };
-        if let Some(failure) = record.failure(self.clock.now()) {
+        let now = self.clock.now();
+        if let Some(failure) = record.failure(now) {
             if let (Some(tags), Some(outcome)) = (counted, Outcome::of_refusal(failure)) {
                 self.count_verification(&record, outcome, ip, tags);
             }
@@ -682,8 +685,7 @@ impl Services {
             "limited"
         });
         if rate.allowed {
-            self.usage
-                .record(record.credential.id, ip, self.clock.now());
+            self.usage.record(record.credential.id, ip, now);
         }
         Ok(Verified { record, rate })
     }
