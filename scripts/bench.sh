@@ -13,6 +13,8 @@
 # HOT_KEYS of them (default 100,000) held in memory, on SQLite. Each measure also prints
 # the server's CPU time per request, which the load generator on the same cores does not
 # blur.
+# It also prints wrk's own CPU time per request: on the same cores, the client's cost is
+# part of every req/s figure, and it is higher for a long answer than for a short one.
 # Numbers drift with the machine's load; the ratios are what to compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,23 +60,29 @@ ticks_per_second=$(getconf CLK_TCK)
 
 # wrk LABEL URL_PATH SCRIPT ARGS…: prints one result row, remembers req/s, p99 and the
 # server's CPU time per request (which wrk, sharing the machine, does not blur).
-declare -A rps p50 p99 cpu
+declare -A rps p50 p99 cpu wrkcpu
 measure() {
   local label=$1 path=$2 script=$3
   shift 3
-  local line c=${conns:-$connections} before after
+  local line c=${conns:-$connections} before after user system client TIMEFORMAT='%U %S'
   before=$(server_ticks)
-  line=$(wrk -t"$((c < 2 ? c : 2))" -c"$c" -d"$duration" --latency -s "$script" \
-    "http://127.0.0.1:$port$path" -- "$@" | grep '^RESULT')
+  { time wrk -t"$((c < 2 ? c : 2))" -c"$c" -d"$duration" --latency -s "$script" \
+    "http://127.0.0.1:$port$path" -- "$@" >"$work/wrk.out"; } 2>"$work/wrk.time"
   after=$(server_ticks)
+  line=$(grep '^RESULT' "$work/wrk.out")
   read -r _ r a b errors total <<<"$line"
+  read -r user system <"$work/wrk.time"
   rps[$label]=$r; p50[$label]=$a; p99[$label]=$b
   cpu[$label]=$(awk -v t="$((after - before))" -v hz="$ticks_per_second" -v n="$total" \
     'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')
-  printf '%-34s %10s req/s   p50 %7s ms   p99 %7s ms   server %6s µs/req   (%s requests, %s non-2xx)\n' \
-    "$label" "$r" "$a" "$b" "${cpu[$label]}" "$total" "$errors"
+  client=$(awk -v u="$user" -v s="$system" -v n="$total" \
+    'BEGIN { if (n > 0) printf "%.1f", (u + s) * 1e6 / n; else print "-" }')
+  wrkcpu[$label]=$client
+  printf '%-34s %10s req/s   p50 %7s ms   p99 %7s ms   server %6s µs/req   wrk %5s µs/req   (%s requests, %s non-2xx)\n' \
+    "$label" "$r" "$a" "$b" "${cpu[$label]}" "$client" "$total" "$errors"
 }
 
+sum() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a + b }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 run() {
@@ -104,7 +112,9 @@ run() {
   echo "   cache: $cache"
   echo "   hot ÷ static: req/s $(ratio "${rps[$name hot verify]}" "${rps[$name static (GET /health)]}")," \
     "p99 $(ratio "${p99[$name hot verify]}" "${p99[$name static (GET /health)]}");" \
-    "server CPU a request, static ÷ hot: $(ratio "${cpu[$name static (GET /health)]}" "${cpu[$name hot verify]}")"
+    "server CPU a request, static ÷ hot: $(ratio "${cpu[$name static (GET /health)]}" "${cpu[$name hot verify]}");" \
+    "server and wrk together: $(ratio "$(sum "${cpu[$name static (GET /health)]}" "${wrkcpu[$name static (GET /health)]}")" \
+      "$(sum "${cpu[$name hot verify]}" "${wrkcpu[$name hot verify]}")")"
   echo "   hot over 1,000 keys ÷ static: req/s $(ratio "${rps[$name hot verify, 1,000 keys]}" "${rps[$name static (GET /health)]}")," \
     "server CPU a request, static ÷ hot: $(ratio "${cpu[$name static (GET /health)]}" "${cpu[$name hot verify, 1,000 keys]}")"
   stop
