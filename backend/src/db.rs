@@ -13,8 +13,46 @@ use sea_orm::{
 /// Opens the database at `url` and applies pending migrations.
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
     let db = connect(url).await?;
-    Migrator::up(&db, None).await?;
+    migrate(&db).await?;
     Ok(db)
+}
+
+/// The PostgreSQL advisory lock migrations run under (any fixed number, Keyward's own).
+const MIGRATION_LOCK: i64 = 0x6b65_7977_6172_6431;
+
+/// Applies pending migrations, once however many nodes start together (SPEC §3.3).
+///
+/// On PostgreSQL the migrator runs under a session advisory lock held on a connection of
+/// its own: replicas starting together on an empty or older database wait for the first,
+/// then find nothing left to apply. The lock goes with the connection if the process
+/// dies. SQLite's one writer, and its file lock, already let one migrator write at a time.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let lock_err = |e: sea_orm::sqlx::Error| DbErr::Custom(format!("migration lock: {e}"));
+    let mut held = db
+        .get_postgres_connection_pool()
+        .acquire()
+        .await
+        .map_err(lock_err)?;
+    sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *held)
+        .await
+        .map_err(lock_err)?;
+    let migrated = Migrator::up(db, None).await;
+    let unlocked = sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *held)
+        .await;
+    if unlocked.is_err() {
+        // Closing the session releases the lock whatever happened to it.
+        held.close_on_drop();
+    }
+    migrated?;
+    unlocked.map_err(lock_err)?;
+    Ok(())
 }
 
 /// Opens the database at `url`.

@@ -158,6 +158,52 @@ fn with_database(url: &str, name: &str) -> String {
     out
 }
 
+/// A new, empty PostgreSQL database on the test server.
+pub struct PostgresDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    /// Creates one (needs `KEYWARD_TEST_POSTGRES_URL`).
+    pub async fn create() -> Self {
+        let admin_url = postgres_url().expect("PostgreSQL tests need KEYWARD_TEST_POSTGRES_URL");
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url).await.unwrap();
+        admin
+            .execute_raw(Statement::from_string(
+                admin.get_database_backend(),
+                format!("CREATE DATABASE {name}"),
+            ))
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        Self {
+            url: with_database(&admin_url, &name),
+            admin_url,
+            name,
+        }
+    }
+
+    /// Drops it.
+    pub async fn drop(self) {
+        drop_postgres_database(&self.admin_url, &self.name).await;
+    }
+}
+
+async fn drop_postgres_database(admin_url: &str, name: &str) {
+    let admin = Database::connect(admin_url).await.unwrap();
+    admin
+        .execute_raw(Statement::from_string(
+            admin.get_database_backend(),
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ))
+        .await
+        .unwrap();
+    admin.close().await.unwrap();
+}
+
 impl TestApp {
     /// Starts Keyward on a fresh database.
     pub async fn spawn(db: Db) -> Self {
@@ -212,21 +258,13 @@ impl TestApp {
                 (url, Storage::Sqlite(dir))
             }
             Db::Postgres => {
-                let admin_url =
-                    postgres_url().expect("PostgreSQL tests need KEYWARD_TEST_POSTGRES_URL");
-                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(&admin_url).await.unwrap();
-                admin
-                    .execute_raw(Statement::from_string(
-                        admin.get_database_backend(),
-                        format!("CREATE DATABASE {name}"),
-                    ))
-                    .await
-                    .unwrap();
-                admin.close().await.unwrap();
+                let fresh = PostgresDatabase::create().await;
                 (
-                    with_database(&admin_url, &name),
-                    Storage::Postgres { admin_url, name },
+                    fresh.url.clone(),
+                    Storage::Postgres {
+                        admin_url: fresh.admin_url,
+                        name: fresh.name,
+                    },
                 )
             }
         };
@@ -290,15 +328,7 @@ impl TestApp {
     pub async fn finish(mut self) {
         self.stop_server().await;
         if let Storage::Postgres { admin_url, name } = &self.storage {
-            let admin = Database::connect(admin_url).await.unwrap();
-            admin
-                .execute_raw(Statement::from_string(
-                    admin.get_database_backend(),
-                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                ))
-                .await
-                .unwrap();
-            admin.close().await.unwrap();
+            drop_postgres_database(admin_url, name).await;
         }
     }
 
@@ -434,9 +464,14 @@ impl TestApp {
 
     /// Sends a GraphQL request authenticated by `token` (`Authorization: Bearer`).
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
+        self.gql_at(&self.base, token, query, variables).await
+    }
+
+    /// [`Self::gql`] sent to the node at `base` (another replica's, say).
+    pub async fn gql_at(&self, base: &str, token: &str, query: &str, variables: Value) -> Gql {
         let response = self
             .client
-            .post(format!("{}/graphql", self.base))
+            .post(format!("{base}/graphql"))
             .bearer_auth(token)
             .json(&json!({ "query": query, "variables": variables }))
             .send()

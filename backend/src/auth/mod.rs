@@ -112,10 +112,10 @@ impl FromRequestParts<AppState> for Authenticated {
             if let Some(provider) = &state.oidc
                 && (oidc::looks_like_jwt(&raw) || !state.services.looks_like_own_token(&raw))
             {
-                // A token of the identity provider: a JWT (checked against its keys) or an
-                // opaque access token (checked at its UserInfo endpoint). A refusal counts
-                // as a guess from this address.
-                state.services.refuse_held_back(ip)?;
+                // A token of the identity provider: a JWT (checked here against its keys)
+                // or an opaque access token (checked at the provider, which an address held
+                // back for guessing does not reach). A refusal counts as a guess from this
+                // address; a token the provider vouches for is answered on its merits.
                 let principal = if oidc::looks_like_jwt(&raw) {
                     match provider.verify_bearer(&raw).await {
                         Ok((identity, false)) => {
@@ -130,12 +130,14 @@ impl FromRequestParts<AppState> for Authenticated {
                         }
                     }
                 } else {
+                    state.services.refuse_held_back(ip)?;
                     match provider.verify_opaque(&raw).await {
                         Ok(identity) => state.services.oidc_access_principal(&identity).await,
                         Err(_) => Err(AuthFailure::NotFound.into()),
                     }
                 };
                 if let Err(AppError::Unauthenticated(AuthFailure::NotFound)) = &principal {
+                    state.services.refuse_held_back(ip)?;
                     state.services.note_guess(ip);
                 }
                 return Ok(Self(Actor::new(principal?, meta)));

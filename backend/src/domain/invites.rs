@@ -4,8 +4,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{customer, invite, membership, organization, prelude::*, role};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -38,11 +38,16 @@ pub struct InviteView {
 impl InviteView {
     /// `pending`, `accepted`, `declined`, `revoked`, or `expired` for a pending invite past its time.
     pub fn status(&self, now: DateTime<Utc>) -> &str {
-        if self.invite.status == "pending" && self.invite.expires_at <= now {
-            "expired"
-        } else {
-            &self.invite.status
-        }
+        status_word(&self.invite, now)
+    }
+}
+
+/// [`InviteView::status`] of a stored invite.
+fn status_word(invite: &invite::Model, now: DateTime<Utc>) -> &str {
+    if invite.status == "pending" && invite.expires_at <= now {
+        "expired"
+    } else {
+        &invite.status
     }
 }
 
@@ -202,12 +207,9 @@ impl Services {
     ) -> AppResult<InviteView> {
         let org = invite.organization_id;
         let email = invite.email.clone();
-        let mut active: invite::ActiveModel = invite.into();
-        active.status = Set(status.into());
-        active.responded_at = Set(Some(self.clock.now()));
-        active.responded_by = Set(grant.customer());
         let txn = self.db.begin().await?;
-        let invite = active.update(&txn).await?;
+        let invite =
+            claim_invite(&txn, invite.id, status, grant.customer(), self.clock.now()).await?;
         audit::record(
             &txn,
             grant,
@@ -269,12 +271,8 @@ impl Services {
         let now = self.clock.now();
         let role_id = invite.role_id;
         let email = invite.email.clone();
-        let mut active: invite::ActiveModel = invite.into();
-        active.status = Set("accepted".into());
-        active.responded_at = Set(Some(now));
-        active.responded_by = Set(Some(me));
         let txn = self.db.begin().await?;
-        let invite = active.update(&txn).await?;
+        let invite = claim_invite(&txn, invite.id, "accepted", Some(me), now).await?;
         membership::ActiveModel {
             id: Set(new_id()),
             organization_id: Set(org),
@@ -304,4 +302,35 @@ impl Services {
         self.respond_to_invite(&grant, invite, "declined", "invite.decline")
             .await
     }
+}
+
+/// Answers an invite inside `txn`, only while it is still open: of two answers at once
+/// (accept and revoke, two accepts), one wins and the other is refused (SPEC §3.3).
+async fn claim_invite(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    status: &str,
+    by: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> AppResult<invite::Model> {
+    let claimed = Invite::update_many()
+        .col_expr(invite::Column::Status, Expr::value(status))
+        .col_expr(invite::Column::RespondedAt, Expr::value(now))
+        .col_expr(invite::Column::RespondedBy, Expr::value(by))
+        .filter(invite::Column::Id.eq(id))
+        .filter(invite::Column::Status.eq("pending"))
+        .filter(invite::Column::ExpiresAt.gt(now))
+        .exec(txn)
+        .await?;
+    let invite = Invite::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(AppError::NotFound("invite"))?;
+    if claimed.rows_affected != 1 {
+        return Err(AppError::Conflict(format!(
+            "the invite is already {}",
+            status_word(&invite, now)
+        )));
+    }
+    Ok(invite)
 }

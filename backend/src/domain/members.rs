@@ -1,13 +1,14 @@
 //! Members of an organization (SPEC §5): listing, role changes, removal and leaving. An
-//! organization always keeps an owner; only owners make or unmake owners; nobody hands out
-//! a role granting more than they hold.
+//! organization always keeps an owner, decided under its lock inside the writing
+//! transaction (SPEC §3.3); only owners make or unmake owners; nobody hands out a role
+//! granting more than they hold, or changes or removes a member who holds more.
 
 use std::collections::BTreeMap;
 
 use entity::{customer, membership, prelude::*, role};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -17,8 +18,9 @@ use super::{
     Actor, CustomerRef, Services,
     access::{self, Grant, Need},
     audit::{self, AuditEntry},
-    credentials::app_resources,
+    credentials::{self, app_resources},
     invalidation::Invalidation,
+    orgs,
     permissions::{BuiltinRole, Perm},
     roles::org_role,
 };
@@ -124,7 +126,8 @@ impl Services {
     }
 
     /// Changes a member's role. **Permissions**: `members:write`, every permission of the
-    /// new role, and ownership to make or unmake an owner. The last owner stays an owner.
+    /// new role and of the member's current one, and ownership to make or unmake an
+    /// owner. The last owner stays an owner, whoever else acts at the same moment.
     #[instrument(skip_all, fields(member = %membership_id))]
     pub async fn update_member_role(
         &self,
@@ -137,23 +140,20 @@ impl Services {
             .await?;
         let org = m.organization_id;
         let new_role = org_role(&self.db, org, role_id, "input.roleId").await?;
-        let old_role = Role::find_by_id(m.role_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| access::corrupt("membership", "its role is missing"))?;
         check_assignable(&self.db, &grant, org, &new_role).await?;
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        // Every rule below is read under the organization's lock (SPEC §3.3).
+        let (m, old_role) = locked_member(&txn, m).await?;
+        self.require_covers_member(&txn, &grant, org, &old_role, "changing this member's role")
+            .await?;
         if access::is_owner_role(&old_role) && !access::is_owner_role(&new_role) {
             grant.require_owner("change an owner's role")?;
-            if owner_count(&self.db, org).await? <= 1 {
-                return Err(AppError::Conflict(
-                    "an organization keeps at least one owner".into(),
-                ));
-            }
+            keep_an_owner(&txn, org).await?;
         }
         let mut active: membership::ActiveModel = m.into();
         active.role_id = Set(new_role.id);
-        active.updated_at = Set(self.clock.now());
-        let txn = self.db.begin().await?;
+        active.updated_at = Set(now);
         let m = active.update(&txn).await?;
         let customer = Customer::find_by_id(m.customer_id)
             .one(&txn)
@@ -176,8 +176,9 @@ impl Services {
         })
     }
 
-    /// Removes a member; their keys stop working (`OWNER_REMOVED`). **Permissions**:
-    /// `members:delete`, and ownership to remove an owner. The last owner stays.
+    /// Removes a member and revokes their API keys there (each audited), so asking them
+    /// back revives none. **Permissions**: `members:delete`, every permission the member
+    /// holds, and ownership to remove an owner. The last owner stays.
     #[instrument(skip_all, fields(member = %membership_id))]
     pub async fn remove_member(&self, actor: &Actor, membership_id: Uuid) -> AppResult<Uuid> {
         let (m, grant) = self
@@ -186,7 +187,8 @@ impl Services {
         self.delete_membership(&grant, m, "member.remove").await
     }
 
-    /// Leaves an organization. The last owner cannot leave.
+    /// Leaves an organization; your API keys there are revoked. The last owner cannot
+    /// leave.
     /// **Permissions**: `organization:write` over your own things.
     #[instrument(skip_all, fields(org = %org_id))]
     pub async fn leave_organization(&self, actor: &Actor, org_id: Uuid) -> AppResult<Uuid> {
@@ -209,22 +211,22 @@ impl Services {
         action: &'static str,
     ) -> AppResult<Uuid> {
         let org = m.organization_id;
-        let role = Role::find_by_id(m.role_id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| access::corrupt("membership", "its role is missing"))?;
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        // Every rule below is read under the organization's lock (SPEC §3.3).
+        let (m, role) = locked_member(&txn, m).await?;
+        let removed = action == "member.remove";
+        if removed {
+            self.require_covers_member(&txn, grant, org, &role, "removing this member")
+                .await?;
+        }
         if access::is_owner_role(&role) {
-            if action == "member.remove" {
+            if removed {
                 grant.require_owner("remove an owner")?;
             }
-            if owner_count(&self.db, org).await? <= 1 {
-                return Err(AppError::Conflict(
-                    "an organization keeps at least one owner".into(),
-                ));
-            }
+            keep_an_owner(&txn, org).await?;
         }
-        let customer = Customer::find_by_id(m.customer_id).one(&self.db).await?;
-        let txn = self.db.begin().await?;
+        let customer = Customer::find_by_id(m.customer_id).one(&txn).await?;
         Membership::delete_by_id(m.id).exec(&txn).await?;
         audit::record(
             &txn,
@@ -234,8 +236,52 @@ impl Services {
                 .details(json!({ "customer_id": m.customer_id, "role": role.key })),
         )
         .await?;
+        // Their keys go with them: asked back later, they find none alive.
+        credentials::revoke_member_keys(&txn, grant, org, m.customer_id, now).await?;
         self.commit_invalidating(txn, Invalidation::Everything)
             .await?;
         Ok(m.id)
     }
+
+    /// Refuses unless the grant covers every permission of the member's role: nobody
+    /// changes or removes a member who can do more than they can.
+    async fn require_covers_member<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        grant: &Grant,
+        org_id: Uuid,
+        role: &role::Model,
+        what: &str,
+    ) -> AppResult<()> {
+        let apps = app_resources(db, &[org_id]).await?;
+        grant.require_covers(&access::role_permissions(role)?, &apps, what)
+    }
+}
+
+/// Takes the organization's lock inside `txn` and reads the member and their role again
+/// under it: what was read before the transaction may have changed since.
+async fn locked_member(
+    txn: &DatabaseTransaction,
+    m: membership::Model,
+) -> AppResult<(membership::Model, role::Model)> {
+    orgs::lock_organization(txn, m.organization_id).await?;
+    let m = Membership::find_by_id(m.id)
+        .one(txn)
+        .await?
+        .ok_or(AppError::NotFound("member"))?;
+    let role = Role::find_by_id(m.role_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| access::corrupt("membership", "its role is missing"))?;
+    Ok((m, role))
+}
+
+/// Refuses to take away the organization's last owner. Read under its lock.
+async fn keep_an_owner(txn: &DatabaseTransaction, org_id: Uuid) -> AppResult<()> {
+    if owner_count(txn, org_id).await? <= 1 {
+        return Err(AppError::Conflict(
+            "an organization keeps at least one owner".into(),
+        ));
+    }
+    Ok(())
 }

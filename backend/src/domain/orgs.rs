@@ -4,7 +4,7 @@ use chrono::Utc;
 use entity::{customer, membership, organization, prelude::*, project, role};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -248,6 +248,26 @@ pub async fn first_project<C: ConnectionTrait>(
         .order_by_asc(project::Column::Id)
         .one(db)
         .await?)
+}
+
+/// Takes the organization's lock first thing in a transaction, so that what the
+/// transaction reads next (its owners, its members) holds until it commits (SPEC §3.3).
+/// A write that changes nothing: PostgreSQL locks the organization's row until the
+/// transaction ends, and SQLite takes its one writer's lock at once rather than at the
+/// transaction's first real write, so another process cannot change what was read.
+pub async fn lock_organization<C: ConnectionTrait>(txn: &C, org_id: Uuid) -> AppResult<()> {
+    let locked = Organization::update_many()
+        .col_expr(
+            organization::Column::UpdatedAt,
+            Expr::col(organization::Column::UpdatedAt),
+        )
+        .filter(organization::Column::Id.eq(org_id))
+        .exec(txn)
+        .await?;
+    if locked.rows_affected == 0 {
+        return Err(AppError::NotFound("organization"));
+    }
+    Ok(())
 }
 
 impl Services {

@@ -380,7 +380,9 @@ impl SharedLimits {
 }
 
 /// Failed verifications per client address, to stop guessing: past the allowance an
-/// address waits until it refills before any credential it presents is looked at.
+/// address's guesses (strings that name no credential) are refused until it refills.
+/// Keys that exist are still answered on their merits from a held-back address: a
+/// product relays every one of its users' keys from one address.
 pub struct FailureLimiter {
     limiters: moka::sync::Cache<String, Arc<Limiter>>,
     /// When (on the clock's monotonic reading) each held-back address may try again.

@@ -641,15 +641,18 @@ impl Services {
         ip: Option<&str>,
         counted: Option<&Tags>,
     ) -> Result<Verified, AppError> {
-        self.refuse_held_back(ip)?;
         let record = match self.lookup(raw).await {
             Ok(record) => record,
             Err(err) => {
-                // Presenting something that is not a credential at all counts as a
-                // guess; a revoked or expired key is a real key and does not.
+                // Presenting something that is not a credential at all is a guess; a
+                // revoked or expired key is a real key and is not. Only guesses are held
+                // back: a product relays all its users' keys from one address, and a key
+                // that exists is answered on its own merits whatever else came from there
+                // (SPEC §4.2).
                 if let AppError::Unauthenticated(AuthFailure::Malformed | AuthFailure::NotFound) =
                     &err
                 {
+                    self.refuse_held_back(ip)?;
                     self.note_guess(ip);
                 }
                 return Err(err);

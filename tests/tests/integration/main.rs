@@ -20,6 +20,7 @@ mod messages;
 mod metrics;
 mod openapi;
 mod privileges;
+mod races;
 mod ratelimits;
 mod replicas;
 mod robustness;

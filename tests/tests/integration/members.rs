@@ -9,6 +9,7 @@ db_tests!(
     owners_are_protected,
     custom_roles_and_application_resources,
     member_changes_reach_keys_at_once,
+    changing_a_member_needs_what_they_hold,
     service_accounts_and_their_keys,
     pat_lifetime_policy,
     instance_administration,
@@ -479,7 +480,8 @@ async fn member_changes_reach_keys_at_once(db: Db) {
     let (status, _, body) = app.verify(Header::Bearer, &key).await;
     assert_eq!(
         (status.as_u16(), body["code"].as_str()),
-        (401, Some("OWNER_REMOVED"))
+        (401, Some("REVOKED")),
+        "removal revokes the member's keys"
     );
     let audit = app
         .gql(&ada.pat, "query($o: ID!) { auditEvents(organizationId: $o, filter: {action: \"member.remove\"}) { nodes { targetName } } }", json!({ "o": ada.org_id }))
@@ -489,6 +491,74 @@ async fn member_changes_reach_keys_at_once(db: Db) {
         audit["auditEvents"]["nodes"][0]["targetName"],
         "bob@example.com"
     );
+    let revoked = app
+        .gql(&ada.pat, "query($o: ID!) { auditEvents(organizationId: $o, filter: {action: \"api_key.revoke\"}) { nodes { targetName details } } }", json!({ "o": ada.org_id }))
+        .await
+        .data();
+    assert_eq!(
+        revoked["auditEvents"]["nodes"][0]["targetName"], "bob's",
+        "{revoked}"
+    );
+    // Invited back, Bob finds his old key still revoked.
+    let _ = join(&app, &ada, &ada.org_id, &bob, "developer").await;
+    let (status, _, body) = app.verify(Header::Bearer, &key).await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("REVOKED"))
+    );
+    app.finish().await;
+}
+
+/// Changing or removing a member needs every permission that member holds: a member
+/// manager who cannot write API keys can neither demote nor remove a developer, who can.
+async fn changing_a_member_needs_what_they_hold(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let bob = app.bootstrap("bob@example.com").await;
+    let carol = app.bootstrap("carol@example.com").await;
+    app.gql(
+        &ada.pat,
+        "mutation($i: CreateRoleInput!) { createRole(input: $i) { id } }",
+        json!({ "i": { "organizationId": ada.org_id, "name": "People", "permissions": [
+            "organization:read", "projects:read", "members:delete", "invites:read", "roles:read",
+            "api_keys:read", "personal_access_tokens:read", "service_accounts:read",
+            "audit_log:read", "sessions:read", "usage:read", "settings:read",
+        ] } }),
+    )
+    .await
+    .data();
+    let _ = join(&app, &ada, &ada.org_id, &bob, "people").await;
+    let carol_member = join(&app, &ada, &ada.org_id, &carol, "developer").await;
+    let viewer = app.role_id(&ada.pat, &ada.org_id, "viewer").await;
+    let demote = app
+        .gql(
+            &bob.pat,
+            "mutation($i: UpdateMemberRoleInput!) { updateMemberRole(input: $i) { id } }",
+            json!({ "i": { "memberId": carol_member, "roleId": viewer } }),
+        )
+        .await;
+    assert_eq!(demote.error_code(), "FORBIDDEN", "{:?}", demote.body);
+    let remove = app
+        .gql(
+            &bob.pat,
+            "mutation($i: RemoveMemberInput!) { removeMember(input: $i) }",
+            json!({ "i": { "memberId": carol_member } }),
+        )
+        .await;
+    assert_eq!(remove.error_code(), "FORBIDDEN", "{:?}", remove.body);
+    assert!(
+        remove.error_message().contains("api_keys:write"),
+        "{}",
+        remove.error_message()
+    );
+    // The owner, who holds everything, can.
+    app.gql(
+        &ada.pat,
+        "mutation($i: RemoveMemberInput!) { removeMember(input: $i) }",
+        json!({ "i": { "memberId": carol_member } }),
+    )
+    .await
+    .data();
     app.finish().await;
 }
 

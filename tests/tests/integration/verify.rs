@@ -17,6 +17,7 @@ db_tests!(
     project_keys_report_their_project,
     suspended_and_removed_owners,
     failed_verifications_are_limited_per_address,
+    a_relay_never_locks_out_real_keys,
     trusted_proxies_name_the_client,
     each_seed_gets_its_token_shape,
     unknown_tokens_are_remembered_briefly,
@@ -429,13 +430,13 @@ async fn imported_keys_verify_by_hash(db: Db) {
     let held = loop {
         let answer = import_legacy().await;
         attempts += 1;
-        if answer.status == 429 || attempts > allowance {
+        if answer.error_code() == "RATE_LIMITED" || attempts > allowance {
             break answer;
         }
         assert_eq!(answer.error_code(), "INVALID_INPUT", "{:?}", answer.body);
     };
-    assert_eq!(held.status, 429, "{:?}", held.body);
-    assert_eq!(held.body["code"], "RATE_LIMITED");
+    // The admin's PAT still works (it is a real credential); the import is refused.
+    assert_eq!(held.error_code(), "RATE_LIMITED", "{:?}", held.body);
     assert!(attempts + 2 >= allowance, "held back after {attempts}");
     app.finish().await;
 }
@@ -687,9 +688,9 @@ async fn suspended_and_removed_owners(db: Db) {
     app.finish().await;
 }
 
-/// Guessing is slowed down: past its allowance of failed verifications, an address is
-/// held back with 429 and `Retry-After`, whatever it presents; real keys that are
-/// revoked do not count as guesses (SPEC §10).
+/// Guessing is slowed down: past its allowance of failed verifications, an address's
+/// guesses are refused with 429 and `Retry-After`; real keys that are revoked do not
+/// count as guesses (SPEC §10).
 async fn failed_verifications_are_limited_per_address(db: Db) {
     let app = TestApp::spawn_with(db, |c| c.failed_verifications_per_minute = 5).await;
     let admin = app.bootstrap("ada@example.com").await;
@@ -746,16 +747,101 @@ async fn failed_verifications_are_limited_per_address(db: Db) {
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert!(headers.contains_key("ratelimit-policy"));
-    // Held back means held back: a real key from this address waits too, on both routes.
-    assert_eq!(app.verify(Header::XApiKey, &secret).await.0, 429);
-    let (status, _) = app.verify_body(json!({ "key": secret })).await;
-    assert_eq!(status, 429);
-    // Once the allowance refills, real keys work again.
+    // Once the allowance refills, guesses are answered again.
     app.services()
         .clock
         .advance(std::time::Duration::from_secs(retry + 1));
-    let (status, _, body) = app.verify(Header::XApiKey, &secret).await;
-    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = app.verify(Header::XApiKey, "kw_sk_live_not-a-key").await;
+    assert_eq!(status, 401, "{body}");
+    app.finish().await;
+}
+
+/// A product relays every one of its users' keys from its one backend address (SPEC
+/// §4.2). However many made-up keys its users send through it, and however long they keep
+/// it up, a key that exists is answered on its own merits, on both verify routes and as a
+/// GraphQL credential; only the made-up keys are refused.
+async fn a_relay_never_locks_out_real_keys(db: Db) {
+    let app = TestApp::spawn_with(db, |c| c.failed_verifications_per_minute = 5).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, real) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "a customer's key" }),
+        )
+        .await;
+    let (old_id, revoked) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "revoked" }),
+        )
+        .await;
+    app.gql(
+        &admin.pat,
+        "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { id } }",
+        json!({ "i": { "id": old_id } }),
+    )
+    .await
+    .data();
+    let made_up = || {
+        app.services()
+            .tokens
+            .generate(backend::token::TokenKind::ApiKeyLive)
+            .unwrap()
+            .token
+            .expose_secret()
+            .to_owned()
+    };
+
+    // Many more made-up keys than the allowance, checksummed and not, between real ones.
+    let mut refused_guesses = 0;
+    for round in 0..60 {
+        let guess = if round % 3 == 0 {
+            format!("{real}x")
+        } else {
+            made_up()
+        };
+        let (status, _, body) = app.verify(Header::XApiKey, &guess).await;
+        assert!([401, 429].contains(&status.as_u16()), "{status} {body}");
+        refused_guesses += usize::from(status == 429);
+        let (status, body) = app.verify_body(json!({ "key": made_up() })).await;
+        assert!([200, 429].contains(&status.as_u16()), "{status} {body}");
+        if status == 200 {
+            assert_eq!(body["code"], "NOT_FOUND", "{body}");
+        }
+
+        let (status, _, body) = app.verify(Header::Bearer, &real).await;
+        assert_eq!(status, 200, "round {round}: {body}");
+        let (status, body) = app.verify_body(json!({ "key": real })).await;
+        assert_eq!(status, 200, "round {round}: {body}");
+        assert_eq!(body["code"], "VALID", "round {round}: {body}");
+        let (status, _, body) = app.verify(Header::ApiKey, &revoked).await;
+        assert_eq!(
+            (status.as_u16(), body["code"].as_str()),
+            (401, Some("REVOKED")),
+            "round {round}: a real key's own answer"
+        );
+        let (_, body) = app.verify_body(json!({ "key": revoked })).await;
+        assert_eq!(body["code"], "REVOKED", "round {round}: {body}");
+    }
+    assert!(
+        refused_guesses > 40,
+        "the guesses were held back: {refused_guesses}"
+    );
+    // Real credentials act over GraphQL from the held-back address too.
+    let me = app
+        .gql(&admin.pat, "{ me { user { email } } }", json!({}))
+        .await
+        .data();
+    assert_eq!(me["me"]["user"]["email"], "ada@example.com");
+    let org = app
+        .gql(
+            &real,
+            "query($o: ID!) { organization(id: $o) { id } }",
+            json!({ "o": admin.org_id }),
+        )
+        .await
+        .data();
+    assert_eq!(org["organization"]["id"], admin.org_id.as_str());
     app.finish().await;
 }
 

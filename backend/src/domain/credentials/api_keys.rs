@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use entity::{credential, prelude::*};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    TransactionTrait,
+    TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     Created, CredentialView, Environment, KeyFilter, MAX_GRACE, Page, Status, app_resources,
-    check_expiry, check_scopes, new_row, parse_scopes, rate_limit, scopes_json, status_at,
+    check_expiry, check_scopes, new_row, parse_scopes, rate_limit, reread, scopes_json, status_at,
     status_condition, view, views,
 };
 use crate::{
@@ -510,6 +510,37 @@ impl Services {
             _ => TokenKind::ApiKeyLive,
         };
         let token = self.tokens.generate(kind).map_err(AppError::internal)?;
+        // The new secret lives no longer than the lifetime allowed now.
+        let max = match old.organization_id {
+            Some(org) => self.api_key_max_lifetime(org).await?,
+            None => None,
+        };
+
+        let txn = self.db.begin().await?;
+        // Claimed inside the transaction, and only while nothing retired it: a revoke or
+        // another rotation racing this one waits for it and then sees it, or wins and
+        // this one issues nothing (SPEC §3.3).
+        let claimed = Credential::update_many()
+            .col_expr(credential::Column::GraceExpiresAt, Expr::value(now + grace))
+            .col_expr(credential::Column::UpdatedAt, Expr::value(now))
+            .filter(credential::Column::Id.eq(old.id))
+            .filter(credential::Column::RevokedAt.is_null())
+            .filter(credential::Column::GraceExpiresAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(credential::Column::ExpiresAt.is_null())
+                    .add(credential::Column::ExpiresAt.gt(now)),
+            )
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            txn.rollback().await?;
+            return Err(AppError::Conflict(
+                "this key was revoked or rotated meanwhile".into(),
+            ));
+        }
+        // The settings as they stand under the claim, not as first read.
+        let old = reread(&txn, old.id).await?;
         let mut row = new_row(&self.verifier, &token, old_kind, old.name.clone(), now);
         row.organization_id = Set(old.organization_id);
         row.project_id = Set(old.project_id);
@@ -518,11 +549,6 @@ impl Services {
         row.created_by = Set(grant.customer().or(old.created_by));
         row.scopes = Set(old.scopes.clone());
         row.environment = Set(old.environment.clone());
-        // The new secret lives no longer than the lifetime allowed now.
-        let max = match old.organization_id {
-            Some(org) => self.api_key_max_lifetime(org).await?,
-            None => None,
-        };
         row.expires_at = Set(match (old.expires_at, max) {
             (Some(at), Some(max)) => Some(at.min(now + max)),
             (None, Some(max)) => Some(now + max),
@@ -531,13 +557,7 @@ impl Services {
         row.disabled_at = Set(old.disabled_at);
         row.rate_limit_per_minute = Set(old.rate_limit_per_minute);
         row.rotated_from_id = Set(Some(old.id));
-
-        let txn = self.db.begin().await?;
         let new = row.insert(&txn).await?;
-        let mut retiring: credential::ActiveModel = old.clone().into();
-        retiring.grace_expires_at = Set(Some(now + grace));
-        retiring.updated_at = Set(now);
-        retiring.update(&txn).await?;
         audit::record(
             &txn,
             &grant,

@@ -15,8 +15,8 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{application_resource, credential, customer, prelude::*, project};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -394,6 +394,12 @@ const FAR_FUTURE: TimeDelta = TimeDelta::days(3653);
 impl Services {
     /// Revokes a credential: irreversible, and effective before this returns (the
     /// verification cache drops it). The one revoke path for every kind.
+    ///
+    /// Decided inside the transaction (SPEC §3.3): the row is claimed only while it is
+    /// not revoked, so a rotation racing this one either finished first (and its successor
+    /// is revoked here too) or finds the key revoked and issues nothing. A key revoked
+    /// while it is rotating takes its successors with it: whoever rotated it, perhaps with
+    /// the very secret being revoked, keeps nothing.
     pub(super) async fn revoke_credential(
         &self,
         grant: &Grant,
@@ -401,23 +407,56 @@ impl Services {
         reason: Option<String>,
         entry: AuditEntry,
     ) -> AppResult<CredentialView> {
-        if current.revoked_at.is_some() {
-            return view(&self.db, current).await;
-        }
         let now = self.clock.now();
-        let mut active: credential::ActiveModel = current.into();
-        active.revoked_at = Set(Some(now));
-        active.revoked_reason = Set(reason.clone());
-        active.revoked_by = Set(grant.customer());
-        active.updated_at = Set(now);
         let txn = self.db.begin().await?;
-        let model = active.update(&txn).await?;
+        if !claim_revocation(&txn, current.id, grant, reason.as_deref(), now).await? {
+            // Revoked already, perhaps a moment ago by someone else.
+            txn.rollback().await?;
+            return view(&self.db, reread(&self.db, current.id).await?).await;
+        }
+        let model = reread(&txn, current.id).await?;
+        let (action, target_type) = (entry.action, entry.target_type);
         audit::record(&txn, grant, entry.name(&model.name)).await?;
-        self.commit_invalidating(
-            txn,
-            Invalidation::Credential(TokenHash::from_stored(&model.token_hash)),
-        )
-        .await?;
+        let mut revoked = vec![TokenHash::from_stored(&model.token_hash)];
+        if model.grace_expires_at.is_some_and(|end| end > now) {
+            let mut predecessors = vec![model.id];
+            while !predecessors.is_empty() {
+                let successors = Credential::find()
+                    .filter(credential::Column::RotatedFromId.is_in(predecessors.clone()))
+                    .filter(credential::Column::RevokedAt.is_null())
+                    .all(&txn)
+                    .await?;
+                predecessors.clear();
+                for successor in successors {
+                    if !claim_revocation(&txn, successor.id, grant, reason.as_deref(), now).await? {
+                        continue;
+                    }
+                    audit::record(
+                        &txn,
+                        grant,
+                        AuditEntry::new(
+                            successor.organization_id,
+                            action,
+                            target_type,
+                            successor.id,
+                        )
+                        .name(&successor.name)
+                        .details(json!({
+                            "reason": reason,
+                            "predecessor_id": successor.rotated_from_id,
+                        })),
+                    )
+                    .await?;
+                    revoked.push(TokenHash::from_stored(&successor.token_hash));
+                    predecessors.push(successor.id);
+                }
+            }
+        }
+        let invalidation = match <[TokenHash; 1]>::try_from(revoked) {
+            Ok([one]) => Invalidation::Credential(one),
+            Err(_) => Invalidation::Everything,
+        };
+        self.commit_invalidating(txn, invalidation).await?;
         view(&self.db, model).await
     }
 
@@ -461,4 +500,69 @@ impl Services {
         };
         Ok((model, grant))
     }
+}
+
+/// Marks a credential revoked if it is not yet, inside `txn`; whether this call did.
+/// The conditional write takes the row's lock (PostgreSQL) or the writer's (SQLite), so
+/// of two revokes, or a revoke and a rotation, one waits and then sees the other.
+async fn claim_revocation<C: ConnectionTrait>(
+    txn: &C,
+    id: Uuid,
+    grant: &Grant,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let claimed = Credential::update_many()
+        .col_expr(credential::Column::RevokedAt, Expr::value(now))
+        .col_expr(credential::Column::RevokedReason, Expr::value(reason))
+        .col_expr(credential::Column::RevokedBy, Expr::value(grant.customer()))
+        .col_expr(credential::Column::UpdatedAt, Expr::value(now))
+        .filter(credential::Column::Id.eq(id))
+        .filter(credential::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(claimed.rows_affected == 1)
+}
+
+/// A credential as stored now.
+pub(super) async fn reread<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<credential::Model> {
+    Credential::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound("credential"))
+}
+
+/// Revokes, inside `txn`, every live API key `customer` owns in `org` (a member removed
+/// or leaving), each audited; what was revoked, for the caches to drop.
+pub async fn revoke_member_keys<C: ConnectionTrait>(
+    txn: &C,
+    grant: &Grant,
+    org: Uuid,
+    customer: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<TokenHash>> {
+    let keys = Credential::find()
+        .filter(credential::Column::OrganizationId.eq(org))
+        .filter(credential::Column::CustomerId.eq(customer))
+        .filter(credential::Column::Kind.eq(CredentialKind::ApiKey.as_str()))
+        .filter(credential::Column::RevokedAt.is_null())
+        .all(txn)
+        .await?;
+    let reason = "its owner left the organization";
+    let mut revoked = Vec::with_capacity(keys.len());
+    for key in keys {
+        if !claim_revocation(txn, key.id, grant, Some(reason), now).await? {
+            continue;
+        }
+        audit::record(
+            txn,
+            grant,
+            AuditEntry::new(Some(org), "api_key.revoke", "api_key", key.id)
+                .name(&key.name)
+                .details(json!({ "reason": reason, "owner_id": customer })),
+        )
+        .await?;
+        revoked.push(TokenHash::from_stored(&key.token_hash));
+    }
+    Ok(revoked)
 }
