@@ -48,6 +48,19 @@ pub enum DevSignin {
     Off,
 }
 
+/// How opaque (non-JWT) access tokens of the identity provider are checked (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpaqueTokens {
+    /// By token introspection (RFC 7662), accepted only when issued for Keyward (its
+    /// client id or audience); refused when the provider offers no introspection.
+    #[default]
+    Introspection,
+    /// At the provider's UserInfo endpoint, which answers for a token of any of the
+    /// provider's clients: every application at the provider is trusted with Keyward.
+    Userinfo,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -157,6 +170,11 @@ pub struct Settings {
     /// The audience JWT access tokens of the provider must name [default: the client id].
     #[arg(long, env = "KEYWARD_OIDC_AUDIENCE", global = true)]
     pub oidc_audience: Option<String>,
+    /// How the provider's opaque access tokens are checked: introspection (only tokens
+    /// issued for Keyward) or userinfo (a token of any client of the provider)
+    /// [default: introspection].
+    #[arg(long, env = "KEYWARD_OIDC_OPAQUE", global = true)]
+    pub oidc_opaque: Option<OpaqueTokens>,
     /// OIDC client secret.
     #[arg(
         long,
@@ -248,6 +266,7 @@ impl Settings {
             oidc_issuer: self.oidc_issuer.or(lower.oidc_issuer),
             oidc_client_id: self.oidc_client_id.or(lower.oidc_client_id),
             oidc_audience: self.oidc_audience.or(lower.oidc_audience),
+            oidc_opaque: self.oidc_opaque.or(lower.oidc_opaque),
             oidc_client_secret: self.oidc_client_secret.or(lower.oidc_client_secret),
             oidc_client_secret_file: self
                 .oidc_client_secret_file
@@ -282,6 +301,8 @@ pub struct OidcConfig {
     pub scopes: Vec<String>,
     /// The audience JWT access tokens must name (default: the client id).
     pub audience: Option<String>,
+    /// How opaque access tokens are checked.
+    pub opaque_tokens: OpaqueTokens,
 }
 
 /// The server's whole configuration, loaded once.
@@ -402,6 +423,7 @@ impl Config {
                     .filter(|x| !x.is_empty() && x != "openid")
                     .collect(),
                 audience: s.oidc_audience,
+                opaque_tokens: s.oidc_opaque.unwrap_or_default(),
             }),
             (None, None) => None,
             (Some(_), None) => {

@@ -229,6 +229,7 @@ impl TestApp {
                 redirect_url: format!("{base}/auth/callback"),
                 scopes: vec!["email".into(), "profile".into()],
                 audience: None,
+                opaque_tokens: backend::config::OpaqueTokens::Introspection,
             });
             c.public_url = base;
             adjust(c);

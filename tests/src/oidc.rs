@@ -51,8 +51,11 @@ pub struct ProviderOptions {
     pub userinfo_only: bool,
     /// Listen on this port (to restart a provider under the same issuer).
     pub port: Option<u16>,
-    /// Issue access tokens as JWTs for this audience.
+    /// Issue access tokens as JWTs: Keyward's for this audience, another client's for
+    /// its own.
     pub jwt_audience: Option<String>,
+    /// Offer no token introspection.
+    pub no_introspection: bool,
 }
 
 /// A running provider; stopped when dropped.
@@ -85,6 +88,9 @@ impl OidcProvider {
         if let Some(audience) = &options.jwt_audience {
             cmd.env("JWT_AUDIENCE", audience);
         }
+        if options.no_introspection {
+            cmd.env("NO_INTROSPECTION", "1");
+        }
         let mut child = cmd
             .spawn()
             .expect("node must be installed for the sign-in tests");
@@ -107,6 +113,18 @@ impl OidcProvider {
             jwt_access_tokens: options.jwt_audience.is_some(),
             _child: child,
         }
+    }
+
+    /// How many token introspection requests the provider has answered.
+    pub async fn introspections(&self) -> u64 {
+        let answer: serde_json::Value =
+            reqwest::get(format!("{}/test/introspections", self.issuer))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        answer["count"].as_u64().unwrap()
     }
 
     /// Runs the authorization-code flow as `client_id` for `login_hint` straight against

@@ -1,25 +1,44 @@
 //! OpenID Connect: the authorization-code flow with PKCE (S256), state and nonce for
 //! dashboard sign-in, and verification of provider-issued tokens presented as bearer
-//! credentials: JWTs against the provider's keys, opaque access tokens at its UserInfo
-//! endpoint (answers remembered briefly and boundedly). Provider metadata and signing keys
-//! are discovered on first use and fetched again when a token names a key the cached set
-//! lacks.
+//! credentials (SPEC §6).
+//!
+//! Only tokens issued for Keyward are accepted. Every other application at the same
+//! provider holds tokens for the same users, and none of them may act here:
+//! - ID tokens must name Keyward's client id as audience, JWT access tokens its
+//!   audience; both are checked against the provider's keys;
+//! - opaque access tokens go to the provider's token introspection (RFC 7662, with
+//!   Keyward's client credentials) and count only when active and issued to Keyward's
+//!   client id or for its audience. A provider without introspection gets them refused,
+//!   unless the operator chose UserInfo (`KEYWARD_OIDC_OPAQUE=userinfo`), which answers
+//!   for any client's token and so trusts every application at the provider.
+//!
+//! Answers about opaque tokens are remembered briefly and boundedly, never past the
+//! token's expiry. Provider metadata and signing keys are discovered on first use and
+//! fetched again when a token names a key the cached set lacks.
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use openidconnect::{
-    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebTokenType, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AccessToken, AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IntrospectionUrl, IssuerUrl, JsonWebTokenType,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    Scope, TokenIntrospectionResponse, TokenResponse,
     core::{
-        CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreProviderMetadata,
-        CoreUserInfoClaims,
+        CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+        CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreIdTokenClaims, CoreJsonWebKey,
+        CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+        CoreResponseType, CoreSubjectIdentifierType, CoreUserInfoClaims,
     },
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::{config::OidcConfig, domain::clock::Clock, error::AppError};
+use crate::{
+    config::{OidcConfig, OpaqueTokens},
+    domain::clock::Clock,
+    error::AppError,
+};
 
 type Client = CoreClient<
     EndpointSet,
@@ -28,6 +47,41 @@ type Client = CoreClient<
     EndpointNotSet,
     EndpointMaybeSet,
     EndpointMaybeSet,
+>;
+
+/// [`Client`] with the provider's introspection endpoint.
+type Introspector = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// What discovery reads beyond OpenID Connect Discovery: the token introspection
+/// endpoint (RFC 8414), which most providers publish in the same document.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct IntrospectionMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    introspection_endpoint: Option<String>,
+}
+
+impl AdditionalProviderMetadata for IntrospectionMetadata {}
+
+type Metadata = ProviderMetadata<
+    IntrospectionMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
 >;
 
 pub use crate::domain::signin::Identity;
@@ -84,23 +138,28 @@ pub struct OidcClient {
     /// The same provider with the access-token audience as its client id, to check JWT
     /// access tokens (RFC 9068) the way ID tokens are checked.
     access_client: RwLock<Option<Arc<Client>>>,
+    /// The client with the provider's introspection endpoint, once discovered; `None`
+    /// inside when the provider offers none.
+    introspector: RwLock<Option<Arc<Introspector>>>,
     /// When the provider was last described (on the clock's monotonic reading), to bound
     /// how often a token naming an unknown key can make the server fetch the keys again.
     discovered_at: std::sync::Mutex<Option<std::time::Duration>>,
     /// The server's clock: token expiry is judged by it.
     clock: Clock,
-    /// Who an opaque access token belongs to, by the token's hash, as UserInfo said.
-    userinfo_answers: moka::sync::Cache<String, Identity>,
-    /// Opaque tokens UserInfo refused, by hash, so a replayed refusal costs no request.
-    userinfo_refusals: moka::sync::Cache<String, ()>,
+    /// Who an opaque access token belongs to, by the token's hash, as the provider said,
+    /// with the token's expiry when it told it.
+    opaque_answers: moka::sync::Cache<String, (Identity, Option<DateTime<Utc>>)>,
+    /// Opaque tokens the provider refused, by hash, so a replayed refusal costs no request.
+    opaque_refusals: moka::sync::Cache<String, ()>,
 }
 
-/// How long UserInfo's answer about an opaque access token is trusted.
-pub const USERINFO_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long the provider's answer about an opaque access token is trusted (never past
+/// the token's own expiry).
+pub const OPAQUE_ANSWER_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long a refusal is remembered (shorter: the provider may have been briefly down).
-const USERINFO_REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+const OPAQUE_REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 /// Opaque tokens remembered at once.
-const USERINFO_CAPACITY: u64 = 10_000;
+const OPAQUE_CAPACITY: u64 = 10_000;
 
 /// Shortest time between two fetches of the provider's keys.
 const MIN_REDISCOVERY: std::time::Duration = std::time::Duration::from_secs(2);
@@ -122,15 +181,16 @@ impl OidcClient {
             http,
             client: RwLock::new(None),
             access_client: RwLock::new(None),
+            introspector: RwLock::new(None),
             discovered_at: std::sync::Mutex::new(None),
             clock,
-            userinfo_answers: moka::sync::Cache::builder()
-                .max_capacity(USERINFO_CAPACITY)
-                .time_to_live(USERINFO_TTL)
+            opaque_answers: moka::sync::Cache::builder()
+                .max_capacity(OPAQUE_CAPACITY)
+                .time_to_live(OPAQUE_ANSWER_TTL)
                 .build(),
-            userinfo_refusals: moka::sync::Cache::builder()
-                .max_capacity(USERINFO_CAPACITY)
-                .time_to_live(USERINFO_REFUSAL_TTL)
+            opaque_refusals: moka::sync::Cache::builder()
+                .max_capacity(OPAQUE_CAPACITY)
+                .time_to_live(OPAQUE_REFUSAL_TTL)
                 .build(),
         })
     }
@@ -140,19 +200,27 @@ impl OidcClient {
         &self.config.issuer
     }
 
+    /// The audience the provider's access tokens must name to be meant for Keyward.
+    fn audience(&self) -> &str {
+        self.config
+            .audience
+            .as_deref()
+            .unwrap_or(&self.config.client_id)
+    }
+
     async fn discover(&self) -> Result<Arc<Client>, OidcError> {
         let issuer = IssuerUrl::new(self.config.issuer.clone()).map_err(|_| OidcError::Provider)?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+        let metadata = Metadata::discover_async(issuer, &self.http)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "OIDC discovery failed");
                 OidcError::Provider
             })?;
-        let audience = self
-            .config
-            .audience
-            .clone()
-            .unwrap_or_else(|| self.config.client_id.clone());
+        let introspection = metadata
+            .additional_metadata()
+            .introspection_endpoint
+            .clone();
+        let audience = self.audience().to_owned();
         let access =
             CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(audience), None)
                 .set_redirect_uri(self.redirect.clone());
@@ -166,6 +234,15 @@ impl OidcClient {
                 .map(|s| ClientSecret::new(s.expose().to_owned())),
         )
         .set_redirect_uri(self.redirect.clone());
+        let introspector = match introspection.map(IntrospectionUrl::new) {
+            Some(Ok(url)) => Some(Arc::new(client.clone().set_introspection_url(url))),
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "the provider's introspection endpoint is not a URL");
+                None
+            }
+            None => None,
+        };
+        *self.introspector.write().await = introspector;
         let client = Arc::new(client);
         *self.client.write().await = Some(client.clone());
         *self.discovered_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.clock.elapsed());
@@ -316,43 +393,128 @@ impl OidcClient {
             .is_none_or(|at| self.clock.elapsed().saturating_sub(at) >= MIN_REDISCOVERY)
     }
 
-    /// Whose an opaque access token is, asked of the provider's UserInfo endpoint. The
-    /// answer is remembered for [`USERINFO_TTL`] (a revoked token keeps working that long
-    /// at most), a refusal for ten seconds, at most ten thousand of each.
+    /// Whose an opaque access token is, if it was issued for Keyward: asked of the
+    /// provider's introspection endpoint (or, where the operator chose it, UserInfo).
+    /// The answer is remembered for [`OPAQUE_ANSWER_TTL`] and never past the token's
+    /// expiry (a revoked token keeps working that long at most), a refusal for ten
+    /// seconds, at most ten thousand of each.
     pub async fn verify_opaque(&self, token: &str) -> Result<Identity, OidcError> {
         let key = crate::token::TokenHash::of(token).as_str().to_owned();
-        if let Some(identity) = self.userinfo_answers.get(&key) {
-            return Ok(identity);
+        let now = self.clock.now();
+        if let Some((identity, expires)) = self.opaque_answers.get(&key) {
+            if expires.is_none_or(|at| at > now) {
+                return Ok(identity);
+            }
+            self.opaque_answers.invalidate(&key);
+            return Err(refused("the access token has expired"));
         }
-        if self.userinfo_refusals.contains_key(&key) {
-            return Err(OidcError::IdToken("the access token was refused".into()));
+        if self.opaque_refusals.contains_key(&key) {
+            return Err(refused("the access token was refused"));
         }
+        let checked = match self.config.opaque_tokens {
+            OpaqueTokens::Introspection => self.introspect(token, now).await,
+            OpaqueTokens::Userinfo => self.ask_userinfo(token).await.map(|id| (id, None)),
+        };
+        match checked {
+            Ok((identity, expires)) => {
+                self.opaque_answers.insert(key, (identity.clone(), expires));
+                Ok(identity)
+            }
+            // The provider could not answer: nothing is learned about the token.
+            Err(OidcError::Provider) => Err(OidcError::Provider),
+            Err(refusal) => {
+                tracing::info!(error = %refusal, "opaque access token refused");
+                self.opaque_refusals.insert(key, ());
+                Err(refusal)
+            }
+        }
+    }
+
+    /// RFC 7662: the provider says whether the token is active and whom it was issued
+    /// to; only a token issued to Keyward's client id, or for its audience, counts.
+    async fn introspect(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Identity, Option<DateTime<Utc>>), OidcError> {
+        self.client().await?;
+        let Some(introspector) = self.introspector.read().await.clone() else {
+            tracing::warn!(
+                "the identity provider offers no token introspection: its opaque access tokens \
+                 are refused (KEYWARD_OIDC_OPAQUE=userinfo would trust every client of the provider)"
+            );
+            return Err(refused("opaque access tokens cannot be checked here"));
+        };
+        let access = AccessToken::new(token.to_owned());
+        let answer = introspector
+            .introspect(&access)
+            .set_token_type_hint("access_token")
+            .request_async(&self.http)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "token introspection failed");
+                OidcError::Provider
+            })?;
+        if !answer.active() {
+            return Err(refused("the access token is not active"));
+        }
+        let to_keyward = answer
+            .client_id()
+            .is_some_and(|c| c.as_str() == self.config.client_id)
+            || answer
+                .aud()
+                .is_some_and(|aud| aud.iter().any(|a| a == self.audience()));
+        if !to_keyward {
+            return Err(refused(
+                "the access token was issued for another application",
+            ));
+        }
+        if answer
+            .iss()
+            .is_some_and(|iss| iss.trim_end_matches('/') != self.config.issuer)
+        {
+            return Err(refused("the access token names another issuer"));
+        }
+        if answer.exp().is_some_and(|exp| exp <= now) || answer.nbf().is_some_and(|nbf| nbf > now) {
+            return Err(refused("the access token is not valid now"));
+        }
+        let subject = answer
+            .sub()
+            .filter(|sub| !sub.is_empty())
+            .ok_or_else(|| refused("the introspection answer names no subject"))?;
+        Ok((
+            Identity {
+                issuer: self.config.issuer.clone(),
+                subject: subject.to_owned(),
+                email: None,
+                email_verified: false,
+                name: None,
+            },
+            answer.exp(),
+        ))
+    }
+
+    /// UserInfo answers for a token of any client of the provider: used only when the
+    /// operator opted in.
+    async fn ask_userinfo(&self, token: &str) -> Result<Identity, OidcError> {
         let client = self.client().await?;
         let request = client
             .user_info(AccessToken::new(token.to_owned()), None)
             .map_err(|_| OidcError::Provider)?;
-        let info: Result<CoreUserInfoClaims, _> = request.request_async(&self.http).await;
-        match info {
-            Ok(info) => {
-                let identity = Identity {
-                    issuer: self.config.issuer.clone(),
-                    subject: info.subject().as_str().to_owned(),
-                    email: info.email().map(|e| e.as_str().to_lowercase()),
-                    email_verified: info.email_verified().unwrap_or(false),
-                    name: info
-                        .name()
-                        .and_then(|n| n.get(None))
-                        .map(|n| n.as_str().to_owned()),
-                };
-                self.userinfo_answers.insert(key, identity.clone());
-                Ok(identity)
-            }
-            Err(e) => {
-                tracing::info!(error = %e, "opaque access token refused by UserInfo");
-                self.userinfo_refusals.insert(key, ());
-                Err(OidcError::IdToken("the access token was refused".into()))
-            }
-        }
+        let info: CoreUserInfoClaims = request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| refused(&format!("UserInfo refused it: {e}")))?;
+        Ok(Identity {
+            issuer: self.config.issuer.clone(),
+            subject: info.subject().as_str().to_owned(),
+            email: info.email().map(|e| e.as_str().to_lowercase()),
+            email_verified: info.email_verified().unwrap_or(false),
+            name: info
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_owned()),
+        })
     }
 
     /// Verifies a JWT presented as a bearer credential: an ID token of this issuer for
@@ -396,6 +558,11 @@ impl OidcClient {
             .cloned()
             .map_err(|e| OidcError::IdToken(e.to_string()))
     }
+}
+
+/// A refusal of a presented token, with why (logged, never shown to the caller).
+fn refused(why: &str) -> OidcError {
+    OidcError::IdToken(why.to_owned())
 }
 
 fn identity_of(claims: &CoreIdTokenClaims) -> Identity {

@@ -102,22 +102,13 @@ impl Services {
         if org.suspended_at.is_some() {
             return Err(AuthFailure::Suspended.into());
         }
-        // A signed-in user is limited like a key: the organization's limit, per user;
-        // while Redis is away, on this node (never locked out of the dashboard).
-        let per_minute = org
-            .rate_limit_per_minute
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(self.config.default_rate_limit_per_minute);
-        let rate = self
-            .limiter
-            .check(Subject::User(customer.id), per_minute, Outage::LimitHere)
-            .await;
-        if !rate.allowed {
-            return Err(AppError::RateLimited {
-                retry_after_secs: rate.retry_after_secs,
-                limit: rate.limit,
-            });
-        }
+        // A signed-in user is limited like a key: the organization's limit, per user.
+        self.limit_user(
+            customer.id,
+            org.rate_limit_per_minute
+                .and_then(|v| u32::try_from(v).ok()),
+        )
+        .await?;
         let session_id = row.id;
         if now - row.last_seen_at > TimeDelta::minutes(1) {
             let mut active: session::ActiveModel = row.into();
@@ -130,6 +121,29 @@ impl Services {
             organization_id,
             project_id,
         })
+    }
+
+    /// Counts a request by a user acting as themselves (a dashboard session, or the
+    /// identity provider's token) against one allowance per user, whichever way they
+    /// came: `per_minute`, else the instance default. While Redis is away, limited on
+    /// this node: a user is never locked out of the dashboard by an outage.
+    pub(in crate::domain) async fn limit_user(
+        &self,
+        customer: Uuid,
+        per_minute: Option<u32>,
+    ) -> AppResult<()> {
+        let per_minute = per_minute.unwrap_or(self.config.default_rate_limit_per_minute);
+        let rate = self
+            .limiter
+            .check(Subject::User(customer), per_minute, Outage::LimitHere)
+            .await;
+        if !rate.allowed {
+            return Err(AppError::RateLimited {
+                retry_after_secs: rate.retry_after_secs,
+                limit: rate.limit,
+            });
+        }
+        Ok(())
     }
 
     /// Offers a new one-time development sign-in link and returns its URL.

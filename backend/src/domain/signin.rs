@@ -171,6 +171,7 @@ impl Services {
             Some(c) => c,
             None => self.customer_for(id, meta).await?.0,
         };
+        self.limit_user(customer.id, None).await?;
         Ok(Principal::Oidc {
             customer: CustomerRef::from(&customer),
         })
@@ -188,6 +189,7 @@ impl Services {
         if customer.suspended_at.is_some() {
             return Err(AuthFailure::Suspended.into());
         }
+        self.limit_user(customer.id, None).await?;
         Ok(Principal::Oidc {
             customer: CustomerRef::from(&customer),
         })

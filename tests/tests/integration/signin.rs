@@ -17,8 +17,10 @@ db_tests!(
     userinfo_and_admins,
     suspension_blocks_every_credential,
     new_signing_keys_are_fetched,
-    opaque_access_tokens_are_checked_at_userinfo,
+    opaque_access_tokens_are_checked_by_introspection,
     jwt_access_tokens_name_the_audience,
+    only_tokens_issued_for_keyward_are_accepted,
+    provider_tokens_are_limited_per_user,
 );
 
 /// A browser that walked the sign-in flow, holding its cookies.
@@ -784,9 +786,9 @@ async fn new_signing_keys_are_fetched(db: Db) {
     app.finish().await;
 }
 
-/// An opaque access token of the provider is checked at its UserInfo endpoint and acts as
-/// the customer with that subject; it never provisions one; refusals count as guesses.
-async fn opaque_access_tokens_are_checked_at_userinfo(db: Db) {
+/// An opaque access token of the provider is checked by introspection and acts as the
+/// customer with that subject; it never provisions one; refusals count as guesses.
+async fn opaque_access_tokens_are_checked_by_introspection(db: Db) {
     let (app, provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |c| {
         c.failed_verifications_per_minute = 3;
     })
@@ -957,4 +959,241 @@ async fn jwt_access_tokens_name_the_audience(db: Db) {
         .await;
     assert_eq!(r.status, 401, "{}", r.body);
     other.finish().await;
+}
+
+const ME: &str = "{ me { authenticatedBy user { email } } }";
+
+/// Another application at the same identity provider holds tokens for the same users:
+/// none of them acts here (SPEC §6). Its ID tokens name another audience, its opaque
+/// access tokens another client at introspection, its JWT access tokens another API.
+/// A string carrying Keyward's prefix, or an imported key's, never reaches the provider.
+/// A provider without introspection gets opaque tokens refused, unless the operator
+/// chose UserInfo, which trusts every application at the provider.
+async fn only_tokens_issued_for_keyward_are_accepted(db: Db) {
+    let (app, provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
+    let callback = format!("{}/auth/callback", app.base);
+    sign_in(&app, "alice@example.com").await;
+    let ours = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    let theirs = provider
+        .access_token(
+            oidc::OTHER_CLIENT_ID,
+            oidc::OTHER_CLIENT_SECRET,
+            oidc::OTHER_REDIRECT,
+            "alice@example.com",
+        )
+        .await;
+    let their_id_token = provider
+        .id_token(
+            oidc::OTHER_CLIENT_ID,
+            oidc::OTHER_CLIENT_SECRET,
+            oidc::OTHER_REDIRECT,
+            "alice@example.com",
+        )
+        .await;
+    assert!(!theirs.contains('.'), "an opaque access token");
+    let me = app.gql(&ours, ME, json!({})).await.data();
+    assert_eq!(me["me"]["user"]["email"], "alice@example.com");
+    for (what, token) in [("access token", &theirs), ("ID token", &their_id_token)] {
+        let r = app.gql(token, ME, json!({})).await;
+        assert_eq!(r.status, 401, "another application's {what}: {}", r.body);
+        let r = app
+            .client
+            .get(format!("{}/api/v1/api-keys/verify", app.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "another application's {what} on REST");
+    }
+    // Nor can it mint a PAT.
+    let mint = app
+        .gql(
+            &theirs,
+            "mutation($i: CreatePersonalAccessTokenInput!) { createPersonalAccessToken(input: $i) { secret } }",
+            json!({ "i": { "name": "escalated" } }),
+        )
+        .await;
+    assert_eq!(mint.status, 401, "{}", mint.body);
+
+    // Keyward's own strings never go to the provider.
+    let root = app.bootstrap("root@example.com").await;
+    app.gql(
+        &root.pat,
+        "mutation($i: ImportApiKeyInput!) { importApiKey(input: $i) { id } }",
+        json!({ "i": {
+            "organizationId": root.org_id,
+            "name": "legacy",
+            "sha256": tests::sha256_hex("vc_0123456789abcdef0123456789abcdef"),
+            "prefix": "vc_",
+        } }),
+    )
+    .await
+    .data();
+    let before = provider.introspections().await;
+    let unknown_pat = app
+        .services()
+        .tokens
+        .generate(backend::token::TokenKind::Pat)
+        .unwrap()
+        .token
+        .expose_secret()
+        .to_owned();
+    for own in [
+        "kw_pat_not-even-checksummed",
+        unknown_pat.as_str(),
+        "vc_ffffffffffffffffffffffffffffffff",
+    ] {
+        let r = app.gql(own, ME, json!({})).await;
+        assert_eq!(r.status, 401, "{own}: {}", r.body);
+    }
+    assert_eq!(
+        provider.introspections().await,
+        before,
+        "no Keyward or imported token was sent to the provider"
+    );
+    app.finish().await;
+
+    // JWT access tokens: ours name Keyward's audience, theirs their own API.
+    let audience = "https://keyward.example";
+    let (app, provider) = TestApp::spawn_with_oidc(
+        db,
+        ProviderOptions {
+            jwt_audience: Some(audience.into()),
+            ..Default::default()
+        },
+        |c| {
+            if let Some(oidc) = c.oidc.as_mut() {
+                oidc.audience = Some(audience.into());
+            }
+        },
+    )
+    .await;
+    let callback = format!("{}/auth/callback", app.base);
+    sign_in(&app, "alice@example.com").await;
+    let ours = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    let theirs = provider
+        .access_token(
+            oidc::OTHER_CLIENT_ID,
+            oidc::OTHER_CLIENT_SECRET,
+            oidc::OTHER_REDIRECT,
+            "alice@example.com",
+        )
+        .await;
+    assert_eq!(theirs.split('.').count(), 3, "a JWT access token");
+    assert_eq!(app.gql(&ours, ME, json!({})).await.status, 200);
+    let r = app.gql(&theirs, ME, json!({})).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    app.finish().await;
+
+    // A provider without introspection: opaque tokens are refused, even Keyward's own...
+    let options = ProviderOptions {
+        no_introspection: true,
+        ..Default::default()
+    };
+    let (app, provider) = TestApp::spawn_with_oidc(db, options.clone(), |_| {}).await;
+    let callback = format!("{}/auth/callback", app.base);
+    sign_in(&app, "alice@example.com").await;
+    let ours = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    let r = app.gql(&ours, ME, json!({})).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    app.finish().await;
+
+    // ...unless the operator chose UserInfo, which answers for any client's token.
+    let (app, provider) = TestApp::spawn_with_oidc(db, options, |c| {
+        if let Some(oidc) = c.oidc.as_mut() {
+            oidc.opaque_tokens = backend::config::OpaqueTokens::Userinfo;
+        }
+    })
+    .await;
+    let callback = format!("{}/auth/callback", app.base);
+    sign_in(&app, "alice@example.com").await;
+    let ours = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    let theirs = provider
+        .access_token(
+            oidc::OTHER_CLIENT_ID,
+            oidc::OTHER_CLIENT_SECRET,
+            oidc::OTHER_REDIRECT,
+            "alice@example.com",
+        )
+        .await;
+    assert_eq!(app.gql(&ours, ME, json!({})).await.status, 200);
+    assert_eq!(
+        app.gql(&theirs, ME, json!({})).await.status,
+        200,
+        "UserInfo trusts every client of the provider, as documented"
+    );
+    app.finish().await;
+}
+
+/// The provider's tokens are limited per user like a dashboard session, and share one
+/// allowance with the user's sessions.
+async fn provider_tokens_are_limited_per_user(db: Db) {
+    let (app, provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |c| {
+        c.default_rate_limit_per_minute = 4;
+    })
+    .await;
+    let callback = format!("{}/auth/callback", app.base);
+    let browser = sign_in(&app, "alice@example.com").await;
+    let id_token = provider
+        .id_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    let access = provider
+        .access_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    let mut statuses = Vec::new();
+    for token in [&id_token, &access, &id_token, &access] {
+        statuses.push(app.gql(token, ME, json!({})).await.status.as_u16());
+    }
+    statuses.push(browser.me().await.0.as_u16());
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 429],
+        "one allowance for the user"
+    );
+    let r = app.gql(&id_token, ME, json!({})).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.body["code"], "RATE_LIMITED", "{}", r.body);
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(61));
+    assert_eq!(app.gql(&access, ME, json!({})).await.status, 200);
+    app.finish().await;
 }
