@@ -197,7 +197,8 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub oidc_scopes: Option<Vec<String>>,
-    /// Comma-separated emails or OIDC subjects of instance admins.
+    /// Comma-separated emails of instance admins, matched against addresses the
+    /// identity provider marks verified.
     #[arg(
         long,
         env = "KEYWARD_ADMIN_EMAILS",
@@ -205,6 +206,15 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub admin_emails: Option<Vec<String>>,
+    /// Comma-separated OIDC subjects (`sub`) of instance admins at the configured
+    /// issuer, matched exactly.
+    #[arg(
+        long,
+        env = "KEYWARD_ADMIN_SUBJECTS",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub admin_subjects: Option<Vec<String>>,
     /// Development sign-in: auto, on or off [default: auto].
     #[arg(long, env = "KEYWARD_DEV_SIGNIN", global = true)]
     pub dev_signin: Option<DevSignin>,
@@ -274,6 +284,7 @@ impl Settings {
             oidc_redirect_url: self.oidc_redirect_url.or(lower.oidc_redirect_url),
             oidc_scopes: self.oidc_scopes.or(lower.oidc_scopes),
             admin_emails: self.admin_emails.or(lower.admin_emails),
+            admin_subjects: self.admin_subjects.or(lower.admin_subjects),
             trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
             dev_signin: self.dev_signin.or(lower.dev_signin),
             dashboard_dir: self.dashboard_dir.or(lower.dashboard_dir),
@@ -319,7 +330,10 @@ pub struct Config {
     /// Signs the chain head that ends an audit export.
     pub audit_key: Option<Secret>,
     pub oidc: Option<OidcConfig>,
+    /// Instance admins by verified email (lowercase).
     pub admin_emails: Vec<String>,
+    /// Instance admins by their subject at the configured issuer (exact).
+    pub admin_subjects: Vec<String>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dev_signin: DevSignin,
@@ -462,6 +476,13 @@ impl Config {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|e| e.trim().to_lowercase())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            admin_subjects: s
+                .admin_subjects
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.trim().to_owned())
                 .filter(|e| !e.is_empty())
                 .collect(),
             trusted_proxies: s.trusted_proxies.unwrap_or_default(),

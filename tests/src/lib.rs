@@ -302,11 +302,16 @@ impl TestApp {
     }
 
     /// Starts the server again on the same database.
-    pub async fn restart(mut self) -> Self {
+    pub async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Starts the server again on the same database, configured anew.
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut Config)) -> Self {
         self.stop_server().await;
-        let running = backend::server::start(Config::for_tests(&self.database_url))
-            .await
-            .unwrap();
+        let mut config = Config::for_tests(&self.database_url);
+        adjust(&mut config);
+        let running = backend::server::start(config).await.unwrap();
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
         self

@@ -29,7 +29,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
-    Actor, CredentialKind, Principal, Services,
+    Actor, CredentialKind, CustomerRef, Principal, Services,
     permissions::{BuiltinRole, Level, Perm, PermissionSet, Resource},
 };
 use crate::error::{AppError, AppResult, AuthFailure};
@@ -59,6 +59,9 @@ pub struct Grant {
     customer: Option<Uuid>,
     held: PermissionSet,
     owner: bool,
+    /// Whether a user acting as themselves (session, provider token) is an instance
+    /// admin under the configuration of the moment: how the audit log names them.
+    instance_admin: bool,
 }
 
 impl Grant {
@@ -69,6 +72,7 @@ impl Grant {
             customer: None,
             held: PermissionSet::everything(),
             owner: true,
+            instance_admin: false,
         }
     }
 
@@ -91,6 +95,11 @@ impl Grant {
     /// Whether the actor is an owner of the organization (a service account never is).
     pub fn is_owner(&self) -> bool {
         self.owner
+    }
+
+    /// Whether a user acting as themselves is an instance admin.
+    pub fn is_instance_admin(&self) -> bool {
+        self.instance_admin
     }
 
     /// The presented credential's expiry, when it has one.
@@ -284,14 +293,43 @@ fn check_pat_policy(principal: &Principal, org: &organization::Model) -> AppResu
 }
 
 impl Services {
+    /// Whether `customer` holds instance-admin power under the configuration of the
+    /// moment: an exact subject of `KEYWARD_ADMIN_SUBJECTS` or a verified email of
+    /// `KEYWARD_ADMIN_EMAILS` at the configured issuer, or a local account the operator
+    /// made an admin. Decided at every use, never from a flag an old sign-in left.
+    pub fn is_instance_admin(&self, customer: &CustomerRef) -> bool {
+        let claim = &customer.admin_claim;
+        if claim.local_admin {
+            return true;
+        }
+        let Some(oidc) = &self.config.oidc else {
+            return false;
+        };
+        claim.issuer == oidc.issuer
+            && (self.config.admin_subjects.contains(&claim.subject)
+                || (claim.email_verified
+                    && self
+                        .config
+                        .admin_emails
+                        .iter()
+                        .any(|e| e.eq_ignore_ascii_case(&customer.email))))
+    }
+
     /// The one authorization path (see the module documentation).
     pub async fn authorize(&self, actor: &Actor, need: Need) -> AppResult<Grant> {
         let principal = &actor.principal;
+        let instance_admin = match principal {
+            Principal::Session { customer, .. } | Principal::Oidc { customer } => {
+                self.is_instance_admin(customer)
+            }
+            Principal::Credential(_) | Principal::System => false,
+        };
         let grant = |customer, held, owner| Grant {
             actor: actor.clone(),
             customer,
             held,
             owner,
+            instance_admin,
         };
         match need {
             Need::Org(org_id, perm) => {
@@ -310,21 +348,20 @@ impl Services {
                 Ok(grant(Some(customer), held, false))
             }
             Need::InstanceAdmin => {
+                let admin =
+                    |c: &Option<CustomerRef>| c.as_ref().is_some_and(|c| self.is_instance_admin(c));
                 let allowed = match principal {
                     Principal::System => true,
-                    Principal::Session { customer, .. } => customer.is_instance_admin,
+                    Principal::Session { .. } => instance_admin,
                     Principal::Credential(c) => {
-                        c.kind == CredentialKind::Pat
-                            && c.customer.as_ref().is_some_and(|c| c.is_instance_admin)
-                            && c.scopes.is_none()
+                        c.kind == CredentialKind::Pat && c.scopes.is_none() && admin(&c.customer)
                     }
                     Principal::Oidc { .. } => false,
                 };
                 if !allowed {
-                    let scoped = principal.credential().is_some_and(|c| {
-                        c.scopes.is_some()
-                            && c.customer.as_ref().is_some_and(|c| c.is_instance_admin)
-                    });
+                    let scoped = principal
+                        .credential()
+                        .is_some_and(|c| c.scopes.is_some() && admin(&c.customer));
                     return Err(AppError::Forbidden(if scoped {
                         "a personal access token with scopes never carries instance-admin power"
                             .into()

@@ -77,7 +77,7 @@ struct ActorFields {
     credential_id: Option<Uuid>,
 }
 
-fn actor_fields(principal: &Principal) -> ActorFields {
+fn actor_fields(principal: &Principal, instance_admin: bool) -> ActorFields {
     match principal {
         Principal::System => ActorFields {
             actor_type: "system",
@@ -87,7 +87,7 @@ fn actor_fields(principal: &Principal) -> ActorFields {
             credential_id: None,
         },
         Principal::Session { customer, .. } => ActorFields {
-            actor_type: if customer.is_instance_admin {
+            actor_type: if instance_admin {
                 "instance_admin"
             } else {
                 "user"
@@ -98,7 +98,7 @@ fn actor_fields(principal: &Principal) -> ActorFields {
             credential_id: None,
         },
         Principal::Oidc { customer } => ActorFields {
-            actor_type: if customer.is_instance_admin {
+            actor_type: if instance_admin {
                 "instance_admin"
             } else {
                 "user"
@@ -219,7 +219,7 @@ pub async fn record<C: ConnectionTrait>(
         .await?
         .ok_or_else(|| AppError::internal(std::io::Error::other("audit chain head vanished")))?;
 
-    let fields = actor_fields(&actor.principal);
+    let fields = actor_fields(&actor.principal, grant.is_instance_admin());
     let mut event = audit_event::Model {
         id: new_id(),
         organization_id: entry.organization_id,

@@ -34,7 +34,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::{config::Config, token::TokenFormat};
 
-pub use principal::{Actor, AuthedCredential, CredentialKind, CustomerRef, Principal, RequestMeta};
+pub use principal::{
+    Actor, AdminClaim, AuthedCredential, CredentialKind, CustomerRef, Principal, RequestMeta,
+};
 
 /// Every service, shared by all requests.
 #[derive(Clone)]

@@ -40,7 +40,23 @@ pub struct CustomerRef {
     pub id: Uuid,
     pub email: String,
     pub name: String,
-    pub is_instance_admin: bool,
+    /// What instance-admin power is decided from, against the configuration at every use
+    /// ([`super::Services::is_instance_admin`]).
+    pub admin_claim: AdminClaim,
+}
+
+/// Who a customer is, as far as instance-admin power goes. There is no stored "admin"
+/// flag for a provider's user: a sign-in long ago, under another configuration, grants
+/// nothing today (SPEC §3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminClaim {
+    /// A local account (no identity provider vouches for it) that the operator made an
+    /// instance admin: `keyward-server bootstrap`, or development sign-in.
+    pub local_admin: bool,
+    pub issuer: String,
+    pub subject: String,
+    /// Whether the provider vouched for the email address when the user last signed in.
+    pub email_verified: bool,
 }
 
 impl From<&entity::customer::Model> for CustomerRef {
@@ -49,7 +65,12 @@ impl From<&entity::customer::Model> for CustomerRef {
             id: c.id,
             email: c.email.clone(),
             name: c.name.clone(),
-            is_instance_admin: c.is_instance_admin,
+            admin_claim: AdminClaim {
+                local_admin: c.issuer == super::orgs::LOCAL_ISSUER && c.is_instance_admin,
+                issuer: c.issuer.clone(),
+                subject: c.subject.clone(),
+                email_verified: c.email_verified,
+            },
         }
     }
 }

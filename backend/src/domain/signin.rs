@@ -37,18 +37,10 @@ pub struct SignedIn {
 }
 
 impl Services {
-    /// An instance admin by configured subject, or by configured email when the provider
-    /// vouches for the address (anyone can claim an unverified one).
-    fn is_configured_admin(&self, email: &str, email_verified: bool, subject: &str) -> bool {
-        self.config
-            .admin_emails
-            .iter()
-            .any(|a| (email_verified && a == email) || a.eq_ignore_ascii_case(subject))
-    }
-
     /// Finds the customer for a provider identity, creating it with a default organization,
-    /// project and namespace on first sign-in, all in one transaction. Email, name and the
-    /// instance-admin flag are brought up to date on every sign-in.
+    /// project and namespace on first sign-in, all in one transaction. Email, whether the
+    /// provider verified it, and name are brought up to date on every sign-in; whether
+    /// they make an instance admin is decided at every use, from the configuration.
     async fn customer_for(
         &self,
         id: &Identity,
@@ -67,7 +59,6 @@ impl Services {
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
         let name = validate::name("name", &name)?;
-        let admin = self.is_configured_admin(&email, id.email_verified, &id.subject);
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         let existing = Customer::find()
@@ -78,14 +69,17 @@ impl Services {
         let mut changed = false;
         let (customer, provisioned) = match existing {
             Some(found) => {
-                // What verification caches about a user (admin power, email, name).
-                changed =
-                    found.is_instance_admin != admin || found.email != email || found.name != name;
+                // What verification caches about a user (what admin power is decided
+                // from, email, name).
+                changed = found.email_verified != id.email_verified
+                    || found.email != email
+                    || found.name != name;
                 let mut active: customer::ActiveModel = found.into();
                 active.email = Set(email);
                 active.email_verified = Set(id.email_verified);
                 active.name = Set(name);
-                active.is_instance_admin = Set(admin);
+                // A provider's user holds no stored admin flag (SPEC §3.2).
+                active.is_instance_admin = Set(false);
                 active.last_sign_in_at = Set(Some(now));
                 active.updated_at = Set(now);
                 (active.update(&txn).await?, false)
@@ -98,7 +92,7 @@ impl Services {
                     email: Set(email),
                     email_verified: Set(id.email_verified),
                     name: Set(name),
-                    is_instance_admin: Set(admin),
+                    is_instance_admin: Set(false),
                     suspended_at: Set(None),
                     suspended_reason: Set(None),
                     last_sign_in_at: Set(Some(now)),

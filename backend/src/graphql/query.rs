@@ -41,7 +41,9 @@ impl QueryRoot {
         };
         Ok(Me {
             user: actor.customer().cloned().map(Into::into),
-            is_instance_admin: actor.customer().is_some_and(|c| c.is_instance_admin),
+            is_instance_admin: actor
+                .customer()
+                .is_some_and(|c| services(ctx).is_ok_and(|s| s.is_instance_admin(c))),
             authenticated_by: by.into(),
             credential_name: name,
             credential_expires_at: actor.principal.credential().and_then(|c| c.expires_at),

@@ -580,8 +580,9 @@ impl CustomerAccount {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    async fn is_instance_admin(&self) -> bool {
-        self.0.is_instance_admin
+    /// Whether the account holds instance-admin power under the server's configuration.
+    async fn is_instance_admin(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(services(ctx)?.is_instance_admin(&CustomerRef::from(&self.0)))
     }
     async fn suspended(&self) -> bool {
         self.0.suspended_at.is_some()

@@ -72,6 +72,8 @@ async fn mutations_are_audited_without_secrets(db: Db) {
     assert_eq!(
         actions,
         [
+            // The key was still in its grace period: its successor went with it.
+            "api_key.revoke",
             "api_key.revoke",
             "api_key.disable",
             "api_key.rotate",
@@ -81,7 +83,7 @@ async fn mutations_are_audited_without_secrets(db: Db) {
             "organization.create"
         ]
     );
-    let rename = &events[3];
+    let rename = &events[4];
     assert_eq!(rename["actorType"], "api_key");
     assert_eq!(rename["actorName"], "ada@example.com");
     assert_eq!(rename["agent"], "audited");
@@ -91,10 +93,13 @@ async fn mutations_are_audited_without_secrets(db: Db) {
     );
     assert_eq!(rename["ip"], "127.0.0.1");
     assert!(rename["requestId"].is_string());
-    let create = &events[4];
+    let create = &events[5];
     assert_eq!(create["actorType"], "pat");
     assert_eq!(create["agent"], "bootstrap");
     assert_eq!(create["targetId"], id);
+    assert_eq!(events[1]["details"]["reason"], "done");
+    assert_eq!(events[1]["targetId"], id);
+    assert_eq!(events[0]["details"]["predecessor_id"], id);
     assert_eq!(events[0]["details"]["reason"], "done");
     // The access log names the owner, with the key as agent.
     let logs = tests::captured_logs();

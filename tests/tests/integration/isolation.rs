@@ -263,7 +263,12 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
                     id: victim_customer,
                     email: victim.email.clone(),
                     name: "victim".into(),
-                    is_instance_admin: false,
+                    admin_claim: backend::domain::AdminClaim {
+                        local_admin: false,
+                        issuer: "https://issuer.invalid".into(),
+                        subject: victim_customer.to_string(),
+                        email_verified: true,
+                    },
                 },
             },
             Default::default(),

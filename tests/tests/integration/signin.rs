@@ -21,6 +21,7 @@ db_tests!(
     jwt_access_tokens_name_the_audience,
     only_tokens_issued_for_keyward_are_accepted,
     provider_tokens_are_limited_per_user,
+    instance_admin_power_follows_the_configuration,
 );
 
 /// A browser that walked the sign-in flow, holding its cookies.
@@ -1195,5 +1196,77 @@ async fn provider_tokens_are_limited_per_user(db: Db) {
         .clock
         .advance(std::time::Duration::from_secs(61));
     assert_eq!(app.gql(&access, ME, json!({})).await.status, 200);
+    app.finish().await;
+}
+
+/// Instance-admin power comes from the configuration at every use (SPEC §3.2): a subject
+/// in `KEYWARD_ADMIN_SUBJECTS` exactly, an email in `KEYWARD_ADMIN_EMAILS` only when the
+/// provider verified it. Taken out of the configuration, an admin loses the power at
+/// once, whatever their last sign-in left behind, with the same token.
+async fn instance_admin_power_follows_the_configuration(db: Db) {
+    let (app, provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |c| {
+        c.admin_subjects = vec!["carol@example.com".into(), "Dave@example.com".into()];
+    })
+    .await;
+    let issuer = provider.issuer.clone();
+    let carol = sign_in(&app, "carol@example.com").await;
+    assert_eq!(carol.me().await.1["data"]["me"]["isInstanceAdmin"], true);
+    let dave = sign_in(&app, "dave@example.com").await;
+    assert_eq!(
+        dave.me().await.1["data"]["me"]["isInstanceAdmin"],
+        false,
+        "subjects match exactly"
+    );
+    let pat = carol
+        .gql(
+            "mutation($i: CreatePersonalAccessTokenInput!) { createPersonalAccessToken(input: $i) { secret } }",
+            json!({ "i": { "name": "admin automation" } }),
+        )
+        .await
+        .1["data"]["createPersonalAccessToken"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    const USERS: &str = "{ users { nodes { email isInstanceAdmin } } }";
+    let users = app.gql(&pat, USERS, json!({})).await.data();
+    let listed = users["users"]["nodes"].as_array().unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|u| u["email"] == "carol@example.com" && u["isInstanceAdmin"] == true)
+    );
+
+    // The next start no longer names Carol: her token stops carrying the power.
+    let oidc_config = |c: &mut backend::config::Config, subjects: Vec<String>| {
+        c.oidc = Some(backend::config::OidcConfig {
+            issuer: issuer.clone(),
+            client_id: oidc::CLIENT_ID.into(),
+            client_secret: Some(backend::config::Secret::new(oidc::CLIENT_SECRET)),
+            redirect_url: "http://127.0.0.1:9/auth/callback".into(),
+            scopes: vec!["email".into(), "profile".into()],
+            audience: None,
+            opaque_tokens: backend::config::OpaqueTokens::Introspection,
+        });
+        c.admin_subjects = subjects;
+    };
+    let app = app.restart_with(|c| oidc_config(c, vec![])).await;
+    let refused = app.gql(&pat, USERS, json!({})).await;
+    assert_eq!(refused.error_code(), "FORBIDDEN", "{:?}", refused.body);
+    let me = app
+        .gql(&pat, "{ me { isInstanceAdmin } }", json!({}))
+        .await
+        .data();
+    assert_eq!(me["me"]["isInstanceAdmin"], false);
+
+    // Named by email instead: verified, that is enough again.
+    let app = app
+        .restart_with(|c| {
+            oidc_config(c, vec![]);
+            c.admin_emails = vec!["carol@example.com".into()];
+        })
+        .await;
+    assert_eq!(app.gql(&pat, USERS, json!({})).await.status, 200);
+    let users = app.gql(&pat, USERS, json!({})).await.data();
+    assert_eq!(users["users"]["nodes"].as_array().unwrap().len(), 2);
     app.finish().await;
 }
