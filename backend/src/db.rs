@@ -112,6 +112,27 @@ pub async fn connect_readers(
 /// Read-only SQLite connections for verification.
 const READERS: u32 = 4;
 
+/// Takes, inside `txn`, a lock that every transaction passing the same `key` waits for
+/// until this one ends: a rule over many rows (no two organizations' import prefixes
+/// overlap) is then read and written by one transaction at a time (SPEC §3.3).
+/// PostgreSQL: a transaction-scoped advisory lock. SQLite: a write that changes nothing,
+/// which takes the database's one writer lock at once, for other processes too.
+pub async fn lock_for_rule<C: sea_orm::ConnectionTrait>(txn: &C, key: i64) -> Result<(), DbErr> {
+    let statement = match txn.get_database_backend() {
+        DbBackend::Postgres => sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [key.into()],
+        ),
+        backend => sea_orm::Statement::from_string(
+            backend,
+            "UPDATE instance_settings SET key = key WHERE 1 = 0",
+        ),
+    };
+    txn.execute_raw(statement).await?;
+    Ok(())
+}
+
 /// Whether migrations are all applied (readiness).
 pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
     Ok(Migrator::get_pending_migrations(db).await?.is_empty())

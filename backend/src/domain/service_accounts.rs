@@ -204,10 +204,14 @@ impl Services {
         let name = validate::name("input.name", &input.name)?;
         let now = self.clock.now();
         let max = self.api_key_max_lifetime(org_id).await?;
-        let expires_at = match input.expires_at {
-            Some(at) => Some(credentials::check_expiry("input.expiresAt", at, max, now)?),
-            None => max.map(|max| now + max),
-        };
+        let expires_at = credentials::new_expiry(
+            "input.expiresAt",
+            input.expires_at,
+            max,
+            max.map(|max| now + max),
+            grant.credential_expiry(),
+            now,
+        )?;
         let rate =
             credentials::rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
         self.check_project(org_id, input.project_id).await?;

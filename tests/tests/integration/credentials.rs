@@ -46,7 +46,14 @@ async fn listing_shows_every_field(db: Db) {
     assert_eq!(key["last4"].as_str().unwrap(), &secret[secret.len() - 4..]);
     assert_eq!(key["kind"], "API_KEY");
     assert_eq!(key["status"], "ACTIVE");
-    assert_eq!(key["expiresAt"], serde_json::Value::Null);
+    // Made with a personal access token, it expires with it (SPEC §3.2).
+    let pat_expiry = app
+        .gql(&admin.pat, "{ me { credentialExpiresAt } }", json!({}))
+        .await
+        .data()["me"]["credentialExpiresAt"]
+        .clone();
+    assert!(pat_expiry.is_string(), "{pat_expiry}");
+    assert_eq!(key["expiresAt"], pat_expiry);
     assert_eq!(key["expiresSoon"], false);
     assert_eq!(key["project"]["id"], admin.project_id);
     assert_eq!(key["createdBy"]["email"], "ada@example.com");

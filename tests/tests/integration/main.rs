@@ -7,6 +7,7 @@ extern crate tests;
 
 mod analytics;
 mod audit;
+mod bounds;
 mod cli_login;
 mod credentials;
 mod dashboard;

@@ -1515,7 +1515,8 @@ async fn rotating_a_key_needs_everything_it_may_ever_do(db: Db) {
         .call(dev_pat, rotate, json!({ "i": { "id": theirs } }))
         .await;
     assert_eq!(code(&r), "FORBIDDEN", "{}", r.body);
-    // A scoped key of theirs may be rotated by whoever holds its scopes.
+    // Nor a scoped key of theirs, though the developer holds its scopes: whoever rotates
+    // a user's key takes its new secret, so it is for its owner or `api_keys:admin`.
     let scoped = w
         .app
         .create_key(
@@ -1524,7 +1525,13 @@ async fn rotating_a_key_needs_everything_it_may_ever_do(db: Db) {
         )
         .await
         .0;
-    w.call(dev_pat, rotate, json!({ "i": { "id": scoped } }))
+    let r = w
+        .call(dev_pat, rotate, json!({ "i": { "id": scoped } }))
+        .await;
+    assert_eq!(code(&r), "FORBIDDEN", "{}", r.body);
+    assert!(r.body.to_string().contains("api_keys:admin"), "{}", r.body);
+    let admin = whos.iter().find(|w| w.name == "admin by session").unwrap();
+    w.call(admin, rotate, json!({ "i": { "id": scoped } }))
         .await
         .data();
     // The developer's own key, by a narrow token of theirs.

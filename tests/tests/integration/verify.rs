@@ -389,7 +389,7 @@ async fn imported_keys_verify_by_hash(db: Db) {
         app.gql(
             &bob.pat,
             "mutation($i: ImportApiKeyInput!) { importApiKey(input: $i) { id } }",
-            json!({ "i": { "organizationId": bob.org_id, "name": "mine now", "sha256": tests::sha256_hex(legacy), "prefix": "vc_" } }),
+            json!({ "i": { "organizationId": bob.org_id, "name": "mine now", "sha256": tests::sha256_hex(legacy), "prefix": "vcx" } }),
         )
     };
     let duplicate = import_legacy().await;

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use entity::{credential, prelude::*};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    TransactionTrait, sea_query::Expr,
+    QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     Created, CredentialView, Environment, KeyFilter, MAX_GRACE, Page, Status, app_resources,
-    check_expiry, check_scopes, new_row, parse_scopes, rate_limit, reread, scopes_json, status_at,
+    check_scopes, new_expiry, new_row, parse_scopes, rate_limit, reread, scopes_json, status_at,
     status_condition, view, views,
 };
 use crate::{
@@ -30,6 +30,17 @@ use crate::{
     error::{AppError, AppResult},
     token::{NewToken, PlainToken, TokenHash, TokenKind},
 };
+
+/// How every JWT starts (`{"` in base64url).
+const JWT_START: &str = "eyJ";
+
+/// The lock imports take (see [`crate::db::lock_for_rule`]).
+const IMPORT_PREFIX_LOCK: i64 = 0x6b77_696d_706f_7274;
+
+/// Whether a token could start with both prefixes.
+fn overlaps(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
 
 /// Input of [`Services::create_api_key`].
 #[derive(Debug, Clone, Default)]
@@ -195,10 +206,14 @@ impl Services {
         let now = self.clock.now();
         let name = validate::name("input.name", &input.name)?;
         let max = self.api_key_max_lifetime(input.organization_id).await?;
-        let expires_at = match input.expires_at {
-            Some(at) => Some(check_expiry("input.expiresAt", at, max, now)?),
-            None => max.map(|max| now + max),
-        };
+        let expires_at = new_expiry(
+            "input.expiresAt",
+            input.expires_at,
+            max,
+            max.map(|max| now + max),
+            grant.credential_expiry(),
+            now,
+        )?;
         let rate = rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
         self.check_project(input.organization_id, input.project_id)
             .await?;
@@ -464,7 +479,8 @@ impl Services {
 
     /// Issues a new secret with the same settings; the old one keeps working for
     /// `grace` (0–24 h), then expires. **Permissions**: `api_keys:write`, and everything
-    /// the key can do (the caller receives its new secret).
+    /// the key can do (the caller receives its new secret); another user's key only with
+    /// `api_keys:admin`.
     #[instrument(skip_all, fields(key = %id))]
     pub async fn rotate_api_key(
         &self,
@@ -473,6 +489,16 @@ impl Services {
         grace: TimeDelta,
     ) -> AppResult<Created> {
         let (old, grant) = self.org_credential(actor, id, Perm::API_KEYS_WRITE).await?;
+        // Whoever rotates a key receives its new secret: another user's key is rotated
+        // only by its owner or with `api_keys:admin` (the successor keeps its owner).
+        if old.customer_id.is_some()
+            && old.customer_id != grant.customer()
+            && !grant.held().allows(&Perm::API_KEYS_ADMIN)
+        {
+            return Err(AppError::MissingPermission(
+                Perm::API_KEYS_ADMIN.to_string(),
+            ));
+        }
         if grace < TimeDelta::zero() || grace > MAX_GRACE {
             return Err(AppError::invalid(
                 "input.gracePeriodSeconds",
@@ -549,11 +575,14 @@ impl Services {
         row.created_by = Set(grant.customer().or(old.created_by));
         row.scopes = Set(old.scopes.clone());
         row.environment = Set(old.environment.clone());
-        row.expires_at = Set(match (old.expires_at, max) {
-            (Some(at), Some(max)) => Some(at.min(now + max)),
-            (None, Some(max)) => Some(now + max),
-            (at, None) => at,
-        });
+        // As long as the old secret, within the lifetime allowed now and the expiry of
+        // the credential rotating it.
+        let bounds = [
+            old.expires_at,
+            max.map(|max| now + max),
+            grant.credential_expiry(),
+        ];
+        row.expires_at = Set(bounds.into_iter().flatten().min());
         row.disabled_at = Set(old.disabled_at);
         row.rate_limit_per_minute = Set(old.rate_limit_per_minute);
         row.rotated_from_id = Set(Some(old.id));
@@ -605,20 +634,30 @@ impl Services {
         let hash = TokenHash::from_hex(&input.sha256)
             .ok_or_else(|| AppError::invalid("input.sha256", "must be 64 hexadecimal digits"))?;
         let prefix = input.prefix.trim().to_owned();
-        let prefix_ok = (2..=32).contains(&prefix.len())
+        let prefix_ok = (3..=32).contains(&prefix.len())
             && prefix
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !prefix_ok {
             return Err(AppError::invalid(
                 "input.prefix",
-                "must be 2-32 letters, digits, `_` or `-`: the start every imported token shares, e.g. `vc_`",
+                "must be 3-32 letters, digits, `_` or `-`: the start every imported token shares, e.g. `vc_`",
             ));
         }
-        if prefix.starts_with(&format!("{}_", self.tokens.prefix())) {
+        // Every presented token starting with an imported prefix is read as an imported
+        // key: a prefix that overlapped this deployment's own tokens, or the identity
+        // provider's JWTs, would change how those are read.
+        let own = format!("{}_", self.tokens.prefix());
+        if overlaps(&prefix, &own) {
             return Err(AppError::invalid(
                 "input.prefix",
-                "this deployment's own prefix cannot be imported",
+                format!("must not overlap this deployment's own tokens (`{own}…`)"),
+            ));
+        }
+        if overlaps(&prefix, JWT_START) {
+            return Err(AppError::invalid(
+                "input.prefix",
+                "must not overlap the identity provider's tokens (JWTs start with `eyJ`)",
             ));
         }
         let last4 = match input
@@ -636,10 +675,14 @@ impl Services {
         };
         let now = self.clock.now();
         let max = self.api_key_max_lifetime(input.organization_id).await?;
-        let expires_at = match input.expires_at {
-            Some(at) => Some(check_expiry("input.expiresAt", at, max, now)?),
-            None => max.map(|max| now + max),
-        };
+        let expires_at = new_expiry(
+            "input.expiresAt",
+            input.expires_at,
+            max,
+            max.map(|max| now + max),
+            grant.credential_expiry(),
+            now,
+        )?;
         if input.created_at.is_some_and(|at| at > now) {
             return Err(AppError::invalid(
                 "input.createdAt",
@@ -680,6 +723,25 @@ impl Services {
         row.updated_at = Set(now);
 
         let txn = self.db.begin().await?;
+        // A prefix belongs to one organization: decided under a lock, so two
+        // organizations importing overlapping prefixes at once cannot both succeed.
+        crate::db::lock_for_rule(&txn, IMPORT_PREFIX_LOCK).await?;
+        let taken: Vec<Option<String>> = Credential::find()
+            .select_only()
+            .column(credential::Column::ImportPrefix)
+            .filter(credential::Column::ImportPrefix.is_not_null())
+            .filter(credential::Column::OrganizationId.ne(input.organization_id))
+            .distinct()
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        if taken.iter().flatten().any(|other| overlaps(&prefix, other)) {
+            txn.rollback().await?;
+            return Err(AppError::invalid(
+                "input.prefix",
+                "overlaps a prefix another organization imports keys under; choose a longer one",
+            ));
+        }
         let model = match row.insert(&txn).await.map_err(AppError::from) {
             Ok(model) => model,
             // The hash is some key's, perhaps another organization's. Saying so would

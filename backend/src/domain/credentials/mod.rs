@@ -363,7 +363,7 @@ pub(super) fn rate_limit(field: &str, value: Option<i32>) -> AppResult<Option<i3
 
 /// The latest expiry allowed for a new credential: `max` from now when a maximum
 /// lifetime applies, else ten years (a credential meant to last longer has no expiry).
-pub(super) fn check_expiry(
+fn check_expiry(
     field: &str,
     at: DateTime<Utc>,
     max: Option<TimeDelta>,
@@ -385,6 +385,36 @@ pub(super) fn check_expiry(
             "must be within ten years; leave it empty for a credential that never expires",
         )),
         _ => Ok(at),
+    }
+}
+
+/// A new credential's expiry (SPEC §3.2), the one place its bounds are applied: a
+/// requested time is checked against the lifetime allowed here (`max`) and may not be
+/// later than the expiry of the credential making it (`maker`), or the request is refused
+/// naming `field`; without a request, `default`, cut to the maker's expiry.
+pub(in crate::domain) fn new_expiry(
+    field: &str,
+    requested: Option<DateTime<Utc>>,
+    max: Option<TimeDelta>,
+    default: Option<DateTime<Utc>>,
+    maker: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> AppResult<Option<DateTime<Utc>>> {
+    match requested {
+        Some(at) => {
+            let at = check_expiry(field, at, max, now)?;
+            if maker.is_some_and(|maker| at > maker) {
+                return Err(AppError::invalid(
+                    field,
+                    "must not be later than the expiry of the token making it",
+                ));
+            }
+            Ok(Some(at))
+        }
+        None => Ok(match (default, maker) {
+            (Some(default), Some(maker)) => Some(default.min(maker)),
+            (default, maker) => default.or(maker),
+        }),
     }
 }
 

@@ -14,7 +14,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{
-    Created, CredentialView, PAT_DEFAULT_LIFETIME, Page, app_resources, check_expiry, check_scopes,
+    Created, CredentialView, PAT_DEFAULT_LIFETIME, Page, app_resources, check_scopes, new_expiry,
     new_row, parse_scopes, scopes_json, view,
 };
 use crate::{
@@ -105,23 +105,16 @@ impl Services {
             .ok_or_else(|| access::corrupt("user grant", "it has no user"))?;
         let name = validate::name("input.name", &input.name)?;
         let now = self.clock.now();
-        let parent_expiry = grant.credential_expiry();
-        let expires_at = match input.expires_at {
-            Some(at) => {
-                let at = check_expiry("input.expiresAt", at, Some(self.pat_max_lifetime()), now)?;
-                if parent_expiry.is_some_and(|parent| at > parent) {
-                    return Err(AppError::invalid(
-                        "input.expiresAt",
-                        "must not be later than the expiry of the token making it",
-                    ));
-                }
-                at
-            }
-            None => {
-                let default = now + PAT_DEFAULT_LIFETIME.min(self.pat_max_lifetime());
-                parent_expiry.map_or(default, |parent| parent.min(default))
-            }
-        };
+        let default = now + PAT_DEFAULT_LIFETIME.min(self.pat_max_lifetime());
+        let expires_at = new_expiry(
+            "input.expiresAt",
+            input.expires_at,
+            Some(self.pat_max_lifetime()),
+            Some(default),
+            grant.credential_expiry(),
+            now,
+        )?
+        .unwrap_or(default);
         let scopes = match &input.scopes {
             Some(raw) => {
                 let scopes = parse_scopes(raw)?;
