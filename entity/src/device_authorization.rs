@@ -17,6 +17,8 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub last_polled_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The client address the login was started from.
+    pub requested_ip: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -85,6 +85,9 @@ pub fn DevicePage() -> impl IntoView {
                     view! {
                         <h2>{format!("Allow “{}” to sign in as {}?", device.client_name, email())}</h2>
                         <p>"It receives a personal access token named after it, which acts as you in every organization you belong to. Only approve a code you just saw in your own terminal."</p>
+                        <p id="device-origin">"Requested "<Time at=device.created_at.clone()/>
+                            {device.requested_from.clone().map(|ip| view! { " from "<code>{ip}</code> })}
+                            ". If that was not you, deny it."</p>
                         <p class="muted">"Code "<code>{device.user_code.clone()}</code>" · expires "<Time at=device.expires_at.clone()/></p>
                         {form_error(error)}
                         <div class="actions">

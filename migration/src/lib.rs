@@ -9,6 +9,7 @@ mod m20261122_000001_initial;
 mod m20261128_000001_org_api_key_lifetime;
 mod m20261129_000001_verification_analytics;
 mod m20261129_000002_credential_listing_index;
+mod m20261203_000001_device_request_origin;
 
 /// Runs Keyward's migrations in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_org_api_key_lifetime::Migration),
             Box::new(m20261129_000001_verification_analytics::Migration),
             Box::new(m20261129_000002_credential_listing_index::Migration),
+            Box::new(m20261203_000001_device_request_origin::Migration),
         ]
     }
 }

@@ -515,7 +515,13 @@ impl TestApp {
         use tower_cookies::cookie::{Cookie, CookieJar};
         let services = self.services();
         let secret = services
-            .create_session(customer, org, project, &Default::default())
+            .create_session(
+                customer,
+                org,
+                project,
+                &Default::default(),
+                backend::domain::sessions::SignInMethod::Oidc,
+            )
             .await
             .unwrap();
         let key = backend::server::cookie_key(&services.config, services.test_db())

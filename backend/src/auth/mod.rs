@@ -434,14 +434,14 @@ pub async fn logout(
 ) -> Response {
     // Sign-out ends a dashboard session; a token presented here would be left valid while
     // the answer said "signed out".
-    let Principal::Session { session_id, .. } = actor.principal else {
+    let Principal::Session { .. } = actor.principal else {
         return AppError::Forbidden(
             "sign-out ends a dashboard session; revoke a token with POST /api/v1/pats/current/revoke"
                 .into(),
         )
         .into_response();
     };
-    if let Err(err) = state.services.end_session(&actor, session_id).await {
+    if let Err(err) = state.services.end_session(&actor).await {
         return err.into_response();
     }
     let mut removal = Cookie::from(SESSION_COOKIE);

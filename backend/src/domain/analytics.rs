@@ -206,7 +206,11 @@ impl Tags {
                     format!("must be at most {MAX_TAG_VALUE_LEN} characters"),
                 ));
             }
-            if name.chars().chain(value.chars()).any(hidden) {
+            if name
+                .chars()
+                .chain(value.chars())
+                .any(super::validate::is_hidden_or_reordering)
+            {
                 return Err(AppError::invalid(
                     field(),
                     "must not contain control or invisible formatting characters",
@@ -261,13 +265,6 @@ impl Tags {
                 .map_err(|e| corrupt("verification tags", e)),
         }
     }
-}
-
-/// Control characters and the invisible ones that reorder or hide text (bidi overrides,
-/// zero-width characters): a tag must read as what it is.
-fn hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
 fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {

@@ -90,7 +90,10 @@ pub struct DeviceView {
     pub client_name: String,
     pub status: String,
     pub expires_at: DateTime<Utc>,
+    /// When the device asked to sign in.
     pub created_at: DateTime<Utc>,
+    /// The client address it asked from, when known.
+    pub requested_ip: Option<String>,
 }
 
 /// A PAT handed to a CLI.
@@ -185,6 +188,7 @@ fn device_view(row: &device_authorization::Model, now: DateTime<Utc>) -> DeviceV
         status,
         expires_at: row.expires_at,
         created_at: row.created_at,
+        requested_ip: row.requested_ip.clone(),
     }
 }
 
@@ -239,6 +243,7 @@ impl Services {
                 expires_at: Set(now + DEVICE_CODE_TTL),
                 last_polled_at: Set(None),
                 created_at: Set(now),
+                requested_ip: Set(ip.map(str::to_owned)),
             }
             .insert(&self.db)
             .await?;

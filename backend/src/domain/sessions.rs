@@ -11,14 +11,16 @@ use chrono::TimeDelta;
 use entity::{prelude::*, session};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    TransactionTrait, sea_query::Expr,
 };
+use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::{
     CustomerRef, Principal, RequestMeta, Services,
     access::{Grant, Need},
+    audit::{self, AuditEntry},
     ids::new_id,
     orgs,
     permissions::Perm,
@@ -39,7 +41,8 @@ pub const DEV_ADMIN_EMAIL: &str = "admin@localhost";
 pub struct DevSigninLink(Mutex<Option<TokenHash>>);
 
 impl Services {
-    /// Opens a session and returns the secret that goes into the cookie.
+    /// Opens a session and returns the secret that goes into the cookie; the sign-in is
+    /// audited (`session.create`, with how the user signed in, from where and with what).
     #[instrument(skip_all, fields(customer = %customer_id))]
     pub async fn create_session(
         &self,
@@ -47,11 +50,17 @@ impl Services {
         organization_id: Uuid,
         project_id: Uuid,
         meta: &RequestMeta,
+        method: SignInMethod,
     ) -> AppResult<PlainToken> {
         let secret = PlainToken::new(random_base62(43).map_err(AppError::internal)?);
         let now = self.clock.now();
         let ttl = TimeDelta::from_std(self.config.session_ttl).unwrap_or(TimeDelta::days(30));
-        session::ActiveModel {
+        let txn = self.db.begin().await?;
+        let customer = Customer::find_by_id(customer_id)
+            .one(&txn)
+            .await?
+            .ok_or(AppError::NotFound("customer"))?;
+        let session = session::ActiveModel {
             id: Set(new_id()),
             token_hash: Set(secret.hash().as_str().to_owned()),
             customer_id: Set(Some(customer_id)),
@@ -64,8 +73,36 @@ impl Services {
             expires_at: Set(now + ttl),
             revoked_at: Set(None),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await?;
+        // The new session's user acts: the event names them, from the request's address.
+        let grant = Grant::system(super::Actor::new(
+            Principal::Session {
+                session_id: session.id,
+                customer: CustomerRef::from(&customer),
+                organization_id,
+                project_id,
+            },
+            meta.clone(),
+        ));
+        audit::record(
+            &txn,
+            &grant,
+            AuditEntry::new(
+                Some(organization_id),
+                "session.create",
+                "session",
+                session.id,
+            )
+            .name(&customer.email)
+            .details(json!({
+                "method": method.as_str(),
+                "ip": meta.ip,
+                "user_agent": meta.user_agent,
+            })),
+        )
+        .await?;
+        txn.commit().await?;
         Ok(secret)
     }
 
@@ -196,24 +233,49 @@ impl Services {
                 }
             };
         txn.commit().await?;
-        self.create_session(admin.id, org.id, project.id, meta)
-            .await
+        self.create_session(
+            admin.id,
+            org.id,
+            project.id,
+            meta,
+            SignInMethod::Development,
+        )
+        .await
     }
 }
 
 impl Services {
-    /// Ends a session (sign out).
-    pub async fn end_session(&self, actor: &super::Actor, session_id: Uuid) -> AppResult<()> {
-        let Some(row) = Session::find_by_id(session_id).one(&self.db).await? else {
-            return Ok(());
+    /// Ends the acting session (sign out), audited as `session.end`.
+    /// **Permissions**: `sessions:delete` over your own things.
+    pub async fn end_session(&self, actor: &super::Actor) -> AppResult<()> {
+        let Some(session_id) = current_session(actor) else {
+            return Err(AppError::Forbidden(
+                "sign-out ends a dashboard session".into(),
+            ));
         };
-        if row.customer_id != actor.customer().map(|c| c.id) {
-            return Err(AppError::NotFound("session"));
-        }
-        let mut active: session::ActiveModel = row.into();
-        active.revoked_at = Set(Some(self.clock.now()));
-        active.update(&self.db).await?;
+        let grant = self
+            .authorize(actor, Need::User(Perm::SESSIONS_DELETE))
+            .await?;
+        self.end(&grant, session_id, "session.end").await?;
         Ok(())
+    }
+}
+
+/// How a user signed in, as the audit log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInMethod {
+    /// Through the identity provider.
+    Oidc,
+    /// With the development sign-in link.
+    Development,
+}
+
+impl SignInMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Development => "development",
+        }
     }
 }
 
@@ -265,35 +327,46 @@ impl Services {
         let grant = self
             .authorize(actor, Need::User(Perm::SESSIONS_DELETE))
             .await?;
-        let customer = grant.customer();
-        let row = Session::find_by_id(id)
-            .filter(session::Column::CustomerId.eq(customer))
-            .one(&self.db)
-            .await?
-            .ok_or(AppError::NotFound("session"))?;
-        if row.revoked_at.is_some() {
-            return Ok(SessionView {
-                current: current_session(actor) == Some(row.id),
-                model: row,
-            });
-        }
-        let org = row.organization_id;
-        let mut active: session::ActiveModel = row.into();
-        active.revoked_at = Set(Some(self.clock.now()));
-        let txn = self.db.begin().await?;
-        let model = active.update(&txn).await?;
-        super::audit::record(
-            &txn,
-            &grant,
-            super::audit::AuditEntry::new(org, "session.revoke", "session", model.id)
-                .details(serde_json::json!({ "ip": model.ip, "user_agent": model.user_agent })),
-        )
-        .await?;
-        txn.commit().await?;
+        let model = self.end(&grant, id, "session.revoke").await?;
         Ok(SessionView {
             current: current_session(actor) == Some(model.id),
             model,
         })
+    }
+
+    /// Ends one of the grant's user's sessions, once, audited as `action`; another
+    /// user's session looks unknown.
+    async fn end(
+        &self,
+        grant: &Grant,
+        id: Uuid,
+        action: &'static str,
+    ) -> AppResult<session::Model> {
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        let ended = Session::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(now))
+            .filter(session::Column::Id.eq(id))
+            .filter(session::Column::CustomerId.eq(grant.customer()))
+            .filter(session::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        let model = Session::find_by_id(id)
+            .filter(session::Column::CustomerId.eq(grant.customer()))
+            .one(&txn)
+            .await?
+            .ok_or(AppError::NotFound("session"))?;
+        if ended.rows_affected == 1 {
+            audit::record(
+                &txn,
+                grant,
+                AuditEntry::new(model.organization_id, action, "session", model.id)
+                    .details(json!({ "ip": model.ip, "user_agent": model.user_agent })),
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(model)
     }
 
     /// Moves the current session to another organization and project the user belongs to.

@@ -143,7 +143,13 @@ impl Services {
             .await?
             .ok_or(AppError::NotFound("project"))?;
         let session = self
-            .create_session(customer.id, org_id, project.id, meta)
+            .create_session(
+                customer.id,
+                org_id,
+                project.id,
+                meta,
+                super::sessions::SignInMethod::Oidc,
+            )
             .await?;
         Ok(SignedIn {
             customer,

@@ -5,7 +5,24 @@ use crate::error::{AppError, AppResult};
 /// Longest name accepted for any object.
 pub const MAX_NAME_LEN: usize = 100;
 
-/// A display name: trimmed, 1–100 characters, no control characters.
+/// Whether a character may change how text around it reads without being seen: a
+/// control character, a Unicode format character (category Cf: bidirectional overrides
+/// and isolates, zero-width joiners and spaces, the byte-order mark, tag characters), or
+/// a line or paragraph separator (SPEC §14). A name holding one could show as another
+/// name in the dashboard, an audit export or a terminal.
+pub fn is_hidden_or_reordering(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control()
+        || matches!(
+            c.general_category(),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
+}
+
+/// A display name: trimmed, 1–100 characters, no control, format or bidirectional
+/// characters.
 pub fn name(field: &str, raw: &str) -> AppResult<String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -17,10 +34,10 @@ pub fn name(field: &str, raw: &str) -> AppResult<String> {
             format!("must be at most {MAX_NAME_LEN} characters"),
         ));
     }
-    if trimmed.chars().any(char::is_control) {
+    if trimmed.chars().any(is_hidden_or_reordering) {
         return Err(AppError::invalid(
             field,
-            "must not contain control characters",
+            "must not contain control, invisible formatting or text-direction characters",
         ));
     }
     Ok(trimmed.to_owned())
@@ -132,6 +149,28 @@ mod tests {
         assert!(name("n", "   ").is_err());
         assert!(name("n", &"x".repeat(101)).is_err());
         assert!(name("n", "a\u{0}b").is_err());
+        // Text-direction overrides and isolates, zero-width characters, the byte-order
+        // mark, tag characters, separators: each could make a name read as another.
+        for hidden in [
+            '\u{202E}',
+            '\u{2066}',
+            '\u{200F}',
+            '\u{061C}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{FEFF}',
+            '\u{E0041}',
+            '\u{00AD}',
+            '\u{2028}',
+            '\u{2029}',
+        ] {
+            let err = name("input.name", &format!("admin{hidden}key")).unwrap_err();
+            assert!(err.to_string().contains("input.name"), "{hidden:?}: {err}");
+        }
+        // Every script still reads: accents, CJK, emoji.
+        for fine in ["Zoë's key", "生产密钥", "deploy 🚀", "مفتاح"] {
+            assert_eq!(name("n", fine).unwrap(), fine);
+        }
     }
 
     #[test]

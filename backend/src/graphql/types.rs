@@ -798,8 +798,14 @@ impl DeviceAuthorization {
     async fn expires_at(&self) -> DateTime<Utc> {
         self.0.expires_at
     }
+    /// When the device asked to sign in.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+    /// The client address the device asked from (as the server saw it), when known: a
+    /// code started from somewhere you are not reads as such.
+    async fn requested_from(&self) -> Option<&str> {
+        self.0.requested_ip.as_deref()
     }
 }
 

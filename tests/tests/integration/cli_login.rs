@@ -91,8 +91,7 @@ async fn post_json(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
 const APPROVE: &str =
     "mutation($i: DeviceInput!) { approveDevice(input: $i) { status clientName } }";
 const DENY: &str = "mutation($i: DeviceInput!) { denyDevice(input: $i) { status } }";
-const LOOKUP: &str =
-    "query($c: String!) { deviceAuthorization(userCode: $c) { userCode clientName status } }";
+const LOOKUP: &str = "query($c: String!) { deviceAuthorization(userCode: $c) { userCode clientName status createdAt requestedFrom } }";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 async fn device_flow(db: Db) {
@@ -149,6 +148,9 @@ async fn device_flow(db: Db) {
         .data();
     assert_eq!(seen["deviceAuthorization"]["clientName"], "ci-runner-7");
     assert_eq!(seen["deviceAuthorization"]["status"], "pending");
+    // Where and when the request started, for the approver to recognise it.
+    assert_eq!(seen["deviceAuthorization"]["requestedFrom"], "127.0.0.1");
+    assert!(seen["deviceAuthorization"]["createdAt"].is_string());
     let approved = app
         .gql_session(&cookie, APPROVE, json!({ "i": { "userCode": user_code } }))
         .await

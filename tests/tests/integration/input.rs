@@ -19,6 +19,10 @@ async fn create_api_key_validation(db: Db) {
         (json!({ "name": "" }), "input.name"),
         (json!({ "name": "   " }), "input.name"),
         (json!({ "name": "x".repeat(101) }), "input.name"),
+        // A right-to-left override makes "prod-key\u{202E}yek-tset" read as another name.
+        (json!({ "name": "prod-key\u{202E}yek-tset" }), "input.name"),
+        (json!({ "name": "admin\u{200B}" }), "input.name"),
+        (json!({ "name": "a\u{2066}b\u{2069}" }), "input.name"),
         (
             json!({ "name": "ok", "expiresAt": past }),
             "input.expiresAt",

@@ -252,6 +252,7 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
             victim.org_id.parse().unwrap(),
             victim.project_id.parse().unwrap(),
             &Default::default(),
+            backend::domain::sessions::SignInMethod::Oidc,
         )
         .await
         .unwrap();

@@ -718,6 +718,7 @@ impl World {
                 self.org.parse().unwrap(),
                 self.project.parse().unwrap(),
                 &Default::default(),
+                backend::domain::sessions::SignInMethod::Oidc,
             )
             .await
             .unwrap();

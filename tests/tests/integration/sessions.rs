@@ -94,6 +94,44 @@ async fn development_sign_in(db: Db) {
     .await
     .unwrap();
     assert_eq!(after.status(), 401);
+
+    // Signing in and out are audited: how, from where, with what.
+    let again = dev_cookie(&app).await;
+    let events: serde_json::Value = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("cookie", &again)
+        .header("origin", &app.base)
+        .header("user-agent", "audit-test")
+        .json(&json!({
+            "query": "query($o: ID!) { auditEvents(organizationId: $o) { nodes { action actorName ip details } } }",
+            "variables": { "o": org },
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nodes = events["data"]["auditEvents"]["nodes"].as_array().unwrap();
+    let actions: Vec<&str> = nodes
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("session."))
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["session.create", "session.end", "session.create"],
+        "{events}"
+    );
+    let created = nodes
+        .iter()
+        .find(|e| e["action"] == "session.create")
+        .unwrap();
+    assert_eq!(created["actorName"], "admin@localhost");
+    assert_eq!(created["ip"], "127.0.0.1");
+    assert_eq!(created["details"]["method"], "development");
+    assert_eq!(created["details"]["ip"], "127.0.0.1");
     app.finish().await;
 }
 
