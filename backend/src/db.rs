@@ -78,10 +78,20 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .pragma("temp_store", "memory")
         });
     } else {
-        options.max_connections(16).min_connections(1);
+        // A database that does not answer is answered for at once (503), not waited on:
+        // no request holds a worker for longer than this waiting for a connection.
+        options
+            .max_connections(16)
+            .min_connections(1)
+            .connect_timeout(DATABASE_WAIT)
+            .acquire_timeout(DATABASE_WAIT);
     }
     Database::connect(options).await
 }
+
+/// The longest a request waits for a PostgreSQL connection (SPEC §12: every request
+/// answers within a second while the database is away).
+pub const DATABASE_WAIT: Duration = Duration::from_millis(800);
 
 /// Connections for verification lookups, beside the writer: on a SQLite file, a pool of
 /// read-only connections that read in parallel under WAL while the one writer writes;

@@ -106,6 +106,10 @@ pub enum AppError {
     MethodNotAllowed,
     #[error("the request took too long to answer")]
     Timeout,
+    /// The database does not answer (down, unreachable, or every connection busy past
+    /// the wait): refused at once rather than held (SPEC §12), with a time to retry.
+    #[error("the service is briefly unavailable; retry in a few seconds")]
+    Unavailable,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -128,6 +132,7 @@ impl AppError {
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Timeout => "TIMEOUT",
+            Self::Unavailable => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -148,12 +153,32 @@ impl AppError {
 
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
+        if database_away(&err) {
+            tracing::warn!(error = %err, "the database does not answer");
+            return Self::Unavailable;
+        }
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => {
                 Self::Conflict("an object with these values already exists".into())
             }
             _ => Self::internal(err),
         }
+    }
+}
+
+/// Whether an error says the database could not be reached at all (no connection within
+/// the pool's wait, a refused or broken connection), rather than that a statement failed.
+pub fn database_away(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                **e,
+                Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed
+            )
+        }
+        _ => false,
     }
 }
 

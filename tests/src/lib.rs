@@ -10,6 +10,7 @@ use std::{
 
 pub mod browser;
 pub mod oidc;
+pub mod proxy;
 
 use backend::{
     config::{Config, OidcConfig, Secret},

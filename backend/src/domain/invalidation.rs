@@ -140,7 +140,8 @@ impl Services {
     }
 
     /// Listens for other nodes' invalidations until `stop` changes (PostgreSQL only),
-    /// reconnecting after a failure; the cache is trusted only while listening. A
+    /// reconnecting after a failure; the cache is trusted only while listening (and what
+    /// it holds served for a bounded grace after the connection is lost). A
     /// heartbeat sent through the shared pool every [`HEARTBEAT`] must come back within
     /// [`HEARTBEAT_TIMEOUT`], so a connection that died without a word (a dropped NAT
     /// entry, a pooler that never forwards) is noticed too.
@@ -230,7 +231,9 @@ impl Services {
                 }
             }
             reader.abort();
-            self.verifier.set_trusted(false);
+            // What is held may have changed unseen from now on: served a few seconds
+            // more at most, so verification of keys in use outlives a short outage.
+            self.verifier.stop_hearing();
         }
     }
 

@@ -38,6 +38,9 @@ pub use principal::{
     Actor, AdminClaim, AuthedCredential, CredentialKind, CustomerRef, Principal, RequestMeta,
 };
 
+/// The longest `/ready` waits for the database before it says not ready.
+const READINESS_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Every service, shared by all requests.
 #[derive(Clone)]
 pub struct Services(Arc<Inner>);
@@ -74,12 +77,18 @@ impl std::ops::Deref for Services {
 impl Services {
     /// Whether the database answers, and whether every migration is applied (`/ready`).
     pub async fn readiness(&self) -> (bool, bool) {
-        let answers = self.db.ping().await.is_ok();
-        let migrated = answers
-            && crate::db::migrations_applied(&self.db)
-                .await
-                .unwrap_or(false);
-        (answers, migrated)
+        // Answered at once when the database is away, not after the pool's whole wait.
+        let check = async {
+            let answers = self.db.ping().await.is_ok();
+            let migrated = answers
+                && crate::db::migrations_applied(&self.db)
+                    .await
+                    .unwrap_or(false);
+            (answers, migrated)
+        };
+        tokio::time::timeout(READINESS_WAIT, check)
+            .await
+            .unwrap_or((false, false))
     }
 
     /// Writes the buffered usage counts and verification analytics. One flush at a

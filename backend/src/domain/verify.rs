@@ -246,6 +246,13 @@ const MAX_HELD: u64 = 100_000;
 /// How long a well-formed token that named no credential is remembered as unknown.
 const ABSENT_TTL: Duration = Duration::from_secs(10);
 
+/// How long held answers are still served after this node stops hearing other nodes'
+/// invalidations (its database, or the connection to it, went away), from the moment it
+/// noticed: the longest a change made on another node can go unseen here. Past it,
+/// verification reads the database, and while that is away too, refuses at once (503).
+/// Nothing new is held meanwhile.
+pub const UNHEARD_GRACE: Duration = Duration::from_secs(5);
+
 /// Values by token digest, at most `capacity`, each for at most `ttl` by the server's
 /// clock (the safety net behind invalidation). A `quick_cache` map: a few dozen bytes of
 /// bookkeeping a held key, where a cache with access and write-order queues keeps
@@ -300,7 +307,9 @@ impl<V: Clone> Expiring<V> {
 /// and a record read from the database is kept only if no invalidation happened while it
 /// was read (so a lookup racing a revoke cannot put the old state back); and while this
 /// node cannot hear other nodes' invalidations (PostgreSQL, listener down) it is not
-/// trusted and every verification reads the database.
+/// trusted: what it holds is served for [`UNHEARD_GRACE`] at most, so a database outage
+/// does not stop verification of keys in use, then every verification reads the
+/// database.
 pub struct VerifyCache {
     /// Held records by their token's SHA-256.
     records: Expiring<Arc<CredentialRecord>>,
@@ -314,6 +323,10 @@ pub struct VerifyCache {
     lookups: AtomicU64,
     generation: AtomicU64,
     trusted: AtomicBool,
+    /// When this node stopped hearing (the clock's monotonic reading in milliseconds,
+    /// plus one); 0 while it hears, or before it first did.
+    unheard_since: AtomicU64,
+    clock: Clock,
 }
 
 impl VerifyCache {
@@ -321,18 +334,22 @@ impl VerifyCache {
         Self {
             records: Expiring::new(MAX_HELD, ttl, clock.clone()),
             shared: Shared::new(MAX_HELD, ttl),
-            absent: Expiring::new(MAX_HELD, ABSENT_TTL, clock),
+            absent: Expiring::new(MAX_HELD, ABSENT_TTL, clock.clone()),
             import_prefixes: RwLock::new(Vec::new()),
             hits: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             trusted: AtomicBool::new(true),
+            unheard_since: AtomicU64::new(0),
+            clock,
         }
     }
 
     /// Whether entries may be served and kept: false while invalidations from other
-    /// nodes could be missed. Distrusting empties the cache.
+    /// nodes could be missed. Either way the cache starts empty: trusting, because what
+    /// was announced before is unknown; distrusting, because nothing is to be served.
     pub fn set_trusted(&self, trusted: bool) {
+        self.unheard_since.store(0, Ordering::SeqCst);
         if !trusted {
             self.trusted.store(false, Ordering::SeqCst);
             self.invalidate_all();
@@ -342,13 +359,33 @@ impl VerifyCache {
         }
     }
 
+    /// This node no longer hears other nodes' invalidations: it keeps nothing new, and
+    /// serves what it holds for [`UNHEARD_GRACE`] at most.
+    pub fn stop_hearing(&self) {
+        if self.trusted.swap(false, Ordering::SeqCst) {
+            let now = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.unheard_since
+                .store(now.saturating_add(1), Ordering::SeqCst);
+        }
+    }
+
+    /// Whether held entries may be served: trusted, or within the grace after this node
+    /// stopped hearing.
+    fn may_serve(&self) -> bool {
+        if self.is_trusted() {
+            return true;
+        }
+        let since = self.unheard_since.load(Ordering::SeqCst);
+        since != 0 && Duration::from_millis(since - 1) + UNHEARD_GRACE > self.clock.elapsed()
+    }
+
     /// Whether the cache is used at all right now.
     pub fn is_trusted(&self) -> bool {
         self.trusted.load(Ordering::SeqCst)
     }
 
     fn get(&self, hash: &TokenHash) -> Option<Arc<CredentialRecord>> {
-        if !self.is_trusted() {
+        if !self.may_serve() {
             return None;
         }
         self.records.get(&hash.digest()?)

@@ -12,6 +12,9 @@ use crate::{
     error::{AppError, AuthFailure},
 };
 
+/// `Retry-After` when the database is away: long enough for a restart or a failover.
+pub const RETRY_UNAVAILABLE_SECS: u64 = 5;
+
 /// The realm in every challenge.
 pub const REALM: &str = "keyward";
 
@@ -29,6 +32,7 @@ pub fn status(err: &AppError) -> StatusCode {
         AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         AppError::Timeout => StatusCode::REQUEST_TIMEOUT,
+        AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -94,6 +98,12 @@ impl IntoResponse for AppError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             crate::rest::verify::insert_rate_headers(headers, limit, 0, retry_after_secs);
         }
+        if let AppError::Unavailable = self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(RETRY_UNAVAILABLE_SECS),
+            );
+        }
         response
     }
 }
@@ -123,6 +133,7 @@ mod tests {
             (AppError::PayloadTooLarge, 413),
             (AppError::MethodNotAllowed, 405),
             (AppError::Timeout, 408),
+            (AppError::Unavailable, 503),
             (AppError::internal(std::io::Error::other("boom")), 500),
         ];
         for (err, expected) in cases {

@@ -20,6 +20,7 @@ mod members;
 mod messages;
 mod metrics;
 mod openapi;
+mod outage;
 mod privileges;
 mod races;
 mod ratelimits;
