@@ -375,7 +375,7 @@ impl TestApp {
         let (customer, _) = orgs::find_or_create_local_customer(&txn, email, false)
             .await
             .unwrap();
-        let actor = Grant::system(Actor::system());
+        let actor = Grant::system_for_tests(Actor::system());
         let (org, project) =
             orgs::create_org_in(&txn, &actor, customer.id, &format!("{email}'s org"), None)
                 .await
@@ -411,7 +411,7 @@ impl TestApp {
         let (model, secret) = credentials::issue_pat_in(
             &txn,
             services,
-            &Grant::system(Actor::system()),
+            &Grant::system_for_tests(Actor::system()),
             customer,
             name.to_owned(),
             chrono::Utc::now() + chrono::TimeDelta::days(30),

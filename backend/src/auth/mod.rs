@@ -4,8 +4,6 @@
 
 pub mod oidc;
 
-use std::sync::Arc;
-
 use axum::{
     extract::{FromRequestParts, State},
     http::{HeaderMap, HeaderValue, Method, header, request::Parts},
@@ -108,64 +106,10 @@ impl FromRequestParts<AppState> for Authenticated {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let meta = request_meta(parts);
         if let Some(raw) = presented_credential(&parts.headers)? {
-            let ip = meta.ip.as_deref();
-            if let Some(provider) = &state.oidc
-                && (oidc::looks_like_jwt(&raw) || !state.services.looks_like_own_token(&raw))
-            {
-                // A token of the identity provider: a JWT (checked here against its keys)
-                // or an opaque access token (checked at the provider, which an address held
-                // back for guessing does not reach). A refusal counts as a guess from this
-                // address; a token the provider vouches for is answered on its merits.
-                let principal = if oidc::looks_like_jwt(&raw) {
-                    match provider.verify_bearer(&raw).await {
-                        Ok((identity, false)) => {
-                            state.services.oidc_principal(&identity, &meta).await
-                        }
-                        Ok((identity, true)) => {
-                            state.services.oidc_access_principal(&identity).await
-                        }
-                        Err(e) => {
-                            tracing::info!(error = %e, "bearer JWT refused");
-                            Err(AuthFailure::NotFound.into())
-                        }
-                    }
-                } else {
-                    state.services.refuse_held_back(ip)?;
-                    match provider.verify_opaque(&raw).await {
-                        Ok(identity) => state.services.oidc_access_principal(&identity).await,
-                        Err(_) => Err(AuthFailure::NotFound.into()),
-                    }
-                };
-                if let Err(AppError::Unauthenticated(AuthFailure::NotFound)) = &principal {
-                    state.services.refuse_held_back(ip)?;
-                    state.services.note_guess(ip);
-                }
-                return Ok(Self(Actor::new(principal?, meta)));
-            }
-            if oidc::looks_like_jwt(&raw) {
-                return Err(AuthFailure::Malformed.into());
-            }
-            let verified = state
+            let principal = state
                 .services
-                .authenticate_credential(&raw, meta.ip.as_deref())
+                .principal_for(&raw, &meta, state.oidc.as_deref())
                 .await?;
-            let authed = verified.record.to_authed();
-            // The access log: every request a key makes, under its owner, the key as agent.
-            tracing::info!(
-                target: "keyward::access",
-                request_id = %meta.request_id,
-                actor = authed
-                    .customer
-                    .as_ref()
-                    .map(|c| c.email.as_str())
-                    .or(authed.service_account.as_ref().map(|sa| sa.name.as_str()))
-                    .unwrap_or_default(),
-                agent = %authed.name,
-                credential = %authed.id,
-                kind = authed.kind.as_str(),
-                "authenticated request"
-            );
-            let principal = Principal::Credential(Arc::new(authed));
             return Ok(Self(Actor::new(principal, meta)));
         }
         let cookies = Cookies::from_request_parts(parts, state)

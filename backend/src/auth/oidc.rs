@@ -582,13 +582,19 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Whether a string looks like a JWT (three base64url parts) rather than a Keyward token.
-pub fn looks_like_jwt(token: &str) -> bool {
-    token.starts_with("eyJ")
-        && token.split('.').count() == 3
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+pub use crate::domain::signin::looks_like_jwt;
+
+impl crate::domain::signin::ProviderTokens for OidcClient {
+    async fn verify_jwt(&self, jwt: &str) -> Option<(Identity, bool)> {
+        self.verify_bearer(jwt)
+            .await
+            .inspect_err(|e| tracing::info!(error = %e, "bearer JWT refused"))
+            .ok()
+    }
+
+    async fn verify_opaque(&self, token: &str) -> Option<Identity> {
+        OidcClient::verify_opaque(self, token).await.ok()
+    }
 }
 
 /// A return-to path is honoured only when it is local: one leading slash, no scheme or host.

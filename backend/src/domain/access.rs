@@ -39,6 +39,9 @@ use crate::error::{AppError, AppResult, AuthFailure};
 pub enum Need {
     /// A permission in an organization.
     Org(Uuid, Perm),
+    /// Every one of these permissions in an organization; none: membership alone, the
+    /// grant telling what the principal holds there (a PAT checked by verify).
+    OrgAll(Uuid, Vec<Perm>),
     /// A permission over the acting user's own things.
     User(Perm),
     /// Instance administration.
@@ -65,8 +68,9 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// The server acting on its own (first sign-in, bootstrap, CLI token issuance).
-    pub fn system(actor: Actor) -> Self {
+    /// The server acting on its own (first sign-in, bootstrap, CLI token issuance):
+    /// made only inside the domain, never by an edge.
+    pub(in crate::domain) fn system(actor: Actor) -> Self {
         Self {
             actor,
             customer: None,
@@ -74,6 +78,13 @@ impl Grant {
             owner: true,
             instance_admin: false,
         }
+    }
+
+    /// [`Self::system`] for the integration tests' harness, which makes users and
+    /// tokens the way sign-in does (feature `test-support`, never in a release build).
+    #[cfg(feature = "test-support")]
+    pub fn system_for_tests(actor: Actor) -> Self {
+        Self::system(actor)
     }
 
     /// Who acts.
@@ -340,6 +351,14 @@ impl Services {
                 let customer = principal.customer().map(|c| c.id);
                 Ok(grant(customer, held, owner))
             }
+            Need::OrgAll(org_id, perms) => {
+                let (held, owner) = self.held_in_org(principal, org_id).await?;
+                if let Some(missing) = perms.iter().find(|p| !held.allows(p)) {
+                    return Err(AppError::MissingPermission(missing.to_string()));
+                }
+                let customer = principal.customer().map(|c| c.id);
+                Ok(grant(customer, held, owner))
+            }
             Need::User(perm) => {
                 let (customer, held) = self.user_power(principal)?;
                 if !held.allows(&perm) {
@@ -394,7 +413,7 @@ impl Services {
 
     /// What `principal` holds in `org_id` right now (role ∩ credential scopes), and
     /// whether it is an owner there; `NOT_A_MEMBER` when it holds nothing there.
-    pub async fn held_in_org(
+    async fn held_in_org(
         &self,
         principal: &Principal,
         org_id: Uuid,

@@ -811,13 +811,13 @@ impl Services {
                 format!("must be between 1 and {MAX_BUSIEST}"),
             ));
         }
-        let grant = self
-            .authorize(actor, Need::Org(org, Perm::USAGE_READ))
-            .await?;
         // The busiest keys are named: reading their names is reading the keys.
-        if !grant.held().allows(&Perm::API_KEYS_READ) {
-            return Err(AppError::MissingPermission(Perm::API_KEYS_READ.to_string()));
-        }
+        let grant = self
+            .authorize(
+                actor,
+                Need::OrgAll(org, vec![Perm::USAGE_READ, Perm::API_KEYS_READ]),
+            )
+            .await?;
         let mut scope = VerificationBucket::find()
             .filter(verification_bucket::Column::OrganizationId.eq(org))
             .filter(verification_bucket::Column::Minute.gte(since))

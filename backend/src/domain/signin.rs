@@ -26,6 +26,25 @@ pub struct Identity {
     pub name: Option<String>,
 }
 
+/// The identity provider's checks of its own tokens, provided by the edge that talks to
+/// it (`auth::oidc`). A refusal is `None`; why is the edge's to log.
+pub trait ProviderTokens: Sync {
+    /// A JWT: whom it names, and whether it is an access token (which never provisions
+    /// a customer) rather than an ID token.
+    fn verify_jwt(&self, jwt: &str) -> impl Future<Output = Option<(Identity, bool)>> + Send;
+    /// An opaque access token issued for Keyward: whom it names.
+    fn verify_opaque(&self, token: &str) -> impl Future<Output = Option<Identity>> + Send;
+}
+
+/// Whether a string looks like a JWT (three base64url parts) rather than a Keyward token.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.starts_with("eyJ")
+        && token.split('.').count() == 3
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
 /// What a completed sign-in produced.
 #[derive(Debug)]
 pub struct SignedIn {
@@ -37,6 +56,66 @@ pub struct SignedIn {
 }
 
 impl Services {
+    /// The principal a presented credential acts as: the one decision about every token
+    /// a request presents (SPEC §4, §6). A string that is neither a JWT nor one of this
+    /// deployment's (or an imported) tokens goes to the identity provider, when one is
+    /// configured; anything else is verified here. Presenting what is no credential at
+    /// all counts as a guess against the address, and a held-back address's guesses, and
+    /// its tokens for the provider, are refused; real keys are answered on their merits.
+    pub async fn principal_for<P: ProviderTokens>(
+        &self,
+        raw: &str,
+        meta: &RequestMeta,
+        provider: Option<&P>,
+    ) -> AppResult<Principal> {
+        let ip = meta.ip.as_deref();
+        let jwt = looks_like_jwt(raw);
+        if let Some(provider) = provider
+            && (jwt || !self.looks_like_own_token(raw))
+        {
+            let principal = if jwt {
+                match provider.verify_jwt(raw).await {
+                    Some((identity, false)) => self.oidc_principal(&identity, meta).await,
+                    Some((identity, true)) => self.oidc_access_principal(&identity).await,
+                    None => Err(AuthFailure::NotFound.into()),
+                }
+            } else {
+                // Asking the provider costs a request to it: not for a held-back address.
+                self.refuse_held_back(ip)?;
+                match provider.verify_opaque(raw).await {
+                    Some(identity) => self.oidc_access_principal(&identity).await,
+                    None => Err(AuthFailure::NotFound.into()),
+                }
+            };
+            if let Err(AppError::Unauthenticated(AuthFailure::NotFound)) = &principal {
+                self.refuse_held_back(ip)?;
+                self.note_guess(ip);
+            }
+            return principal;
+        }
+        if jwt {
+            return Err(AuthFailure::Malformed.into());
+        }
+        let verified = self.authenticate_credential(raw, ip).await?;
+        let authed = verified.record.to_authed();
+        // The access log: every request a key makes, under its owner, the key as agent.
+        tracing::info!(
+            target: "keyward::access",
+            request_id = %meta.request_id,
+            actor = authed
+                .customer
+                .as_ref()
+                .map(|c| c.email.as_str())
+                .or(authed.service_account.as_ref().map(|sa| sa.name.as_str()))
+                .unwrap_or_default(),
+            agent = %authed.name,
+            credential = %authed.id,
+            kind = authed.kind.as_str(),
+            "authenticated request"
+        );
+        Ok(Principal::Credential(std::sync::Arc::new(authed)))
+    }
+
     /// Finds the customer for a provider identity, creating it with a default organization,
     /// project and namespace on first sign-in, all in one transaction. Email, whether the
     /// provider verified it, and name are brought up to date on every sign-in; whether

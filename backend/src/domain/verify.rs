@@ -21,6 +21,7 @@ use tracing::instrument;
 
 use super::{
     AuthedCredential, CredentialKind, CustomerRef, Principal, Services,
+    access::Need,
     analytics::{Outcome, Tags},
     clock::Clock,
     credentials::{self, Status},
@@ -597,9 +598,13 @@ impl Services {
         let record = &verified.record;
         let held = match (record.kind, organization_id) {
             (CredentialKind::Pat, Some(org)) => {
-                let principal = Principal::Credential(Arc::new(record.to_authed()));
-                match self.held_in_org(&principal, org).await {
-                    Ok((set, _)) => Some(set),
+                // What the PAT's user may do there, through the one authorization path.
+                let actor = super::Actor::new(
+                    Principal::Credential(Arc::new(record.to_authed())),
+                    super::RequestMeta::default(),
+                );
+                match self.authorize(&actor, Need::OrgAll(org, Vec::new())).await {
+                    Ok(grant) => Some(grant.held().clone()),
                     // Holds nothing there: not a member, or a token the organization's
                     // lifetime policy refuses.
                     Err(AppError::NotAMember | AppError::Forbidden(_)) => None,
