@@ -185,6 +185,7 @@ pub async fn stored_secret(
     InstanceSetting::insert(instance_setting::ActiveModel {
         key: Set(name.into()),
         value: Set(value),
+        // Made at start-up, before the services and their clock exist.
         updated_at: Set(Utc::now()),
     })
     .on_conflict(

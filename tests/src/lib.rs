@@ -372,10 +372,11 @@ impl TestApp {
         use sea_orm::TransactionTrait;
         let services = self.services();
         let txn = services.test_db().begin().await.unwrap();
-        let (customer, _) = orgs::find_or_create_local_customer(&txn, email, false)
-            .await
-            .unwrap();
-        let actor = Grant::system_for_tests(Actor::system());
+        let (customer, _) =
+            orgs::find_or_create_local_customer(&txn, email, false, services.clock.now())
+                .await
+                .unwrap();
+        let actor = Grant::system_for_tests(Actor::system(), services.clock.now());
         let (org, project) =
             orgs::create_org_in(&txn, &actor, customer.id, &format!("{email}'s org"), None)
                 .await
@@ -411,7 +412,7 @@ impl TestApp {
         let (model, secret) = credentials::issue_pat_in(
             &txn,
             services,
-            &Grant::system_for_tests(Actor::system()),
+            &Grant::system_for_tests(Actor::system(), services.clock.now()),
             customer,
             name.to_owned(),
             chrono::Utc::now() + chrono::TimeDelta::days(30),

@@ -65,26 +65,34 @@ pub struct Grant {
     /// Whether a user acting as themselves (session, provider token) is an instance
     /// admin under the configuration of the moment: how the audit log names them.
     instance_admin: bool,
+    /// When the operation was authorized, by the server's clock: the time it records.
+    at: DateTime<Utc>,
 }
 
 impl Grant {
     /// The server acting on its own (first sign-in, bootstrap, CLI token issuance):
     /// made only inside the domain, never by an edge.
-    pub(in crate::domain) fn system(actor: Actor) -> Self {
+    pub(in crate::domain) fn system(actor: Actor, at: DateTime<Utc>) -> Self {
         Self {
             actor,
             customer: None,
             held: PermissionSet::everything(),
             owner: true,
             instance_admin: false,
+            at,
         }
     }
 
     /// [`Self::system`] for the integration tests' harness, which makes users and
     /// tokens the way sign-in does (feature `test-support`, never in a release build).
     #[cfg(feature = "test-support")]
-    pub fn system_for_tests(actor: Actor) -> Self {
-        Self::system(actor)
+    pub fn system_for_tests(actor: Actor, at: DateTime<Utc>) -> Self {
+        Self::system(actor, at)
+    }
+
+    /// When the operation was authorized, by the server's clock.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
     }
 
     /// Who acts.
@@ -335,12 +343,14 @@ impl Services {
             }
             Principal::Credential(_) | Principal::System => false,
         };
+        let at = self.clock.now();
         let grant = |customer, held, owner| Grant {
             actor: actor.clone(),
             customer,
             held,
             owner,
             instance_admin,
+            at,
         };
         match need {
             Need::Org(org_id, perm) => {

@@ -224,7 +224,7 @@ pub async fn record<C: ConnectionTrait>(
         id: new_id(),
         organization_id: entry.organization_id,
         seq: head.seq,
-        occurred_at: Utc::now().trunc_subsecs(6),
+        occurred_at: grant.at().trunc_subsecs(6),
         actor_type: fields.actor_type.into(),
         actor_id: fields.actor_id,
         actor_name: fields.actor_name,

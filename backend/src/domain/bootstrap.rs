@@ -28,10 +28,11 @@ impl Services {
         org_name: Option<&str>,
         token_name: &str,
     ) -> AppResult<Bootstrapped> {
-        let grant = Grant::system(Actor::system());
+        let grant = Grant::system(Actor::system(), self.clock.now());
         let token_name = super::validate::name("token_name", token_name)?;
         let txn = self.db.begin().await?;
-        let (customer, _) = orgs::find_or_create_local_customer(&txn, email, true).await?;
+        let (customer, _) =
+            orgs::find_or_create_local_customer(&txn, email, true, self.clock.now()).await?;
         let org_name = match org_name {
             Some(name) => super::validate::name("org", name)?,
             None => format!("{}'s organization", customer.name),

@@ -568,7 +568,7 @@ impl Services {
         if owner.suspended_at.is_some() {
             return Err(AppError::Forbidden("this account is suspended".into()));
         }
-        let grant = Grant::system(Actor::system());
+        let grant = Grant::system(Actor::system(), self.clock.now());
         let (model, token) = credentials::issue_pat_in(
             txn,
             self,

@@ -42,6 +42,8 @@ pub enum Invalidation {
     ImportPrefixes,
 }
 
+/// The wall clock, not the server's injected one: the delay metric measures how long a
+/// message really took between two processes.
 fn unix_millis() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

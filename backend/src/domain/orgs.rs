@@ -1,6 +1,6 @@
 //! Customers, organizations and projects, and first-time provisioning.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::{customer, membership, organization, prelude::*, project, role};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -32,6 +32,7 @@ pub async fn find_or_create_local_customer<C: ConnectionTrait>(
     db: &C,
     email: &str,
     instance_admin: bool,
+    now: DateTime<Utc>,
 ) -> AppResult<(customer::Model, bool)> {
     let email = validate::email("email", email)?;
     if let Some(existing) = Customer::find()
@@ -43,12 +44,11 @@ pub async fn find_or_create_local_customer<C: ConnectionTrait>(
         if instance_admin && !existing.is_instance_admin {
             let mut active: customer::ActiveModel = existing.into();
             active.is_instance_admin = Set(true);
-            active.updated_at = Set(Utc::now());
+            active.updated_at = Set(now);
             return Ok((active.update(db).await?, false));
         }
         return Ok((existing, false));
     }
-    let now = Utc::now();
     let name = email.split('@').next().unwrap_or_default().to_owned();
     let created = customer::ActiveModel {
         id: Set(new_id()),
@@ -124,7 +124,7 @@ pub async fn create_org_in<C: ConnectionTrait>(
         }
         None => free_org_slug(txn, name).await?,
     };
-    let now = Utc::now();
+    let now = grant.at();
     let org = organization::ActiveModel {
         id: Set(new_id()),
         name: Set(name.to_owned()),
@@ -200,7 +200,7 @@ async fn create_project_in<C: ConnectionTrait>(
             "input.slug: a project `{slug}` already exists"
         )));
     }
-    let now = Utc::now();
+    let now = grant.at();
     let project = project::ActiveModel {
         id: Set(new_id()),
         organization_id: Set(org.id),

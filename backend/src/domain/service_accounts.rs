@@ -288,8 +288,8 @@ impl Services {
         }
         let org_id = account.organization_id;
         let mut active: service_account::ActiveModel = account.into();
-        active.disabled_at = Set(disabled.then(Utc::now));
-        active.updated_at = Set(self.clock.now());
+        active.disabled_at = Set(disabled.then(|| grant.at()));
+        active.updated_at = Set(grant.at());
         let txn = self.db.begin().await?;
         let account = active.update(&txn).await?;
         let action = if disabled {

@@ -76,15 +76,18 @@ impl Services {
         .insert(&txn)
         .await?;
         // The new session's user acts: the event names them, from the request's address.
-        let grant = Grant::system(super::Actor::new(
-            Principal::Session {
-                session_id: session.id,
-                customer: CustomerRef::from(&customer),
-                organization_id,
-                project_id,
-            },
-            meta.clone(),
-        ));
+        let grant = Grant::system(
+            super::Actor::new(
+                Principal::Session {
+                    session_id: session.id,
+                    customer: CustomerRef::from(&customer),
+                    organization_id,
+                    project_id,
+                },
+                meta.clone(),
+            ),
+            now,
+        );
         audit::record(
             &txn,
             &grant,
@@ -209,7 +212,9 @@ impl Services {
             *offered = None;
         }
         let txn = self.db.begin().await?;
-        let (admin, _) = orgs::find_or_create_local_customer(&txn, DEV_ADMIN_EMAIL, true).await?;
+        let (admin, _) =
+            orgs::find_or_create_local_customer(&txn, DEV_ADMIN_EMAIL, true, self.clock.now())
+                .await?;
         let actor = super::Actor::new(
             Principal::Session {
                 session_id: Uuid::nil(),
@@ -219,7 +224,7 @@ impl Services {
             },
             meta.clone(),
         );
-        let grant = Grant::system(actor);
+        let grant = Grant::system(actor, self.clock.now());
         let (org, project) =
             match orgs::find_member_org_by_name(&txn, admin.id, "Local development").await? {
                 Some(org) => {

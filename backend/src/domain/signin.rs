@@ -197,7 +197,8 @@ impl Services {
                 meta.clone(),
             );
             let org_name = format!("{}'s organization", customer.name);
-            orgs::create_org_in(&txn, &Grant::system(actor), customer.id, &org_name, None).await?;
+            let grant = Grant::system(actor, now);
+            orgs::create_org_in(&txn, &grant, customer.id, &org_name, None).await?;
         }
         if changed {
             self.commit_invalidating(txn, Invalidation::Everything)

@@ -213,7 +213,7 @@ impl Services {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
     ) -> AppResult<Usage> {
-        let until = until.unwrap_or_else(Utc::now);
+        let until = until.unwrap_or_else(|| self.clock.now());
         let since = match since {
             Some(since) => since,
             None => until

@@ -255,8 +255,8 @@ impl From<Environment> for credentials::Environment {
 pub struct ApiKey(pub CredentialView);
 
 /// Fields shared by every credential type.
-fn status(v: &CredentialView) -> CredentialStatus {
-    credentials::status_at(&v.model, Utc::now()).into()
+fn status(ctx: &Context<'_>, v: &CredentialView) -> async_graphql::Result<CredentialStatus> {
+    Ok(credentials::status_at(&v.model, services(ctx)?.clock.now()).into())
 }
 
 #[Object]
@@ -301,8 +301,11 @@ impl ApiKey {
         credentials::effective_expiry(&self.0.model)
     }
     /// Whether the key stops working within 7 days.
-    async fn expires_soon(&self) -> bool {
-        credentials::expires_soon(&self.0.model, Utc::now())
+    async fn expires_soon(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(credentials::expires_soon(
+            &self.0.model,
+            services(ctx)?.clock.now(),
+        ))
     }
     async fn last_used_at(&self) -> Option<DateTime<Utc>> {
         self.0.model.last_used_at
@@ -313,8 +316,8 @@ impl ApiKey {
     async fn request_count(&self) -> i64 {
         self.0.model.request_count
     }
-    async fn status(&self) -> CredentialStatus {
-        status(&self.0)
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<CredentialStatus> {
+        status(ctx, &self.0)
     }
     /// `resource:level` scopes; null means all of the owner's permissions.
     async fn scopes(&self) -> Option<Vec<String>> {
@@ -373,8 +376,11 @@ impl PersonalAccessToken {
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         credentials::effective_expiry(&self.0.model)
     }
-    async fn expires_soon(&self) -> bool {
-        credentials::expires_soon(&self.0.model, Utc::now())
+    async fn expires_soon(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(credentials::expires_soon(
+            &self.0.model,
+            services(ctx)?.clock.now(),
+        ))
     }
     async fn last_used_at(&self) -> Option<DateTime<Utc>> {
         self.0.model.last_used_at
@@ -385,8 +391,8 @@ impl PersonalAccessToken {
     async fn request_count(&self) -> i64 {
         self.0.model.request_count
     }
-    async fn status(&self) -> CredentialStatus {
-        status(&self.0)
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<CredentialStatus> {
+        status(ctx, &self.0)
     }
     /// `resource:level` scopes; null means all of the user's permissions in each organization.
     async fn scopes(&self) -> Option<Vec<String>> {
@@ -709,8 +715,8 @@ impl Invite {
         Role::plain(self.0.role.clone())
     }
     /// `pending`, `accepted`, `declined`, `revoked` or `expired`.
-    async fn status(&self) -> String {
-        self.0.status(Utc::now()).to_owned()
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.0.status(services(ctx)?.clock.now()).to_owned())
     }
     async fn expires_at(&self) -> DateTime<Utc> {
         self.0.invite.expires_at

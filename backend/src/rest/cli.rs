@@ -39,10 +39,8 @@ fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<
     parsed.map_err(|e| AppError::invalid("body", format!("is not a valid request: {e}")))
 }
 
-fn token_response(issued: IssuedToken) -> Response {
-    let expires_in = (issued.expires_at - chrono::Utc::now())
-        .num_seconds()
-        .max(0);
+fn token_response(issued: IssuedToken, now: chrono::DateTime<chrono::Utc>) -> Response {
+    let expires_in = (issued.expires_at - now).num_seconds().max(0);
     (
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({
@@ -173,7 +171,7 @@ pub async fn device_token(
         .poll_device_login(&request.device_code)
         .await?
     {
-        Ok(issued) => Ok(token_response(issued)),
+        Ok(issued) => Ok(token_response(issued, state.services.clock.now())),
         Err(refusal) => Ok(oauth_error(refusal.code(), refusal.description())),
     }
 }
@@ -231,7 +229,7 @@ pub async fn exchange_token(
             request.redirect_uri.as_deref(),
         )
         .await?;
-    Ok(token_response(issued))
+    Ok(token_response(issued, state.services.clock.now()))
 }
 
 /// `POST /api/v1/pats/current/revoke`: revokes the personal access token presented.

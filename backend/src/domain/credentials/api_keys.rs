@@ -454,7 +454,7 @@ impl Services {
                 return Ok(None);
             }
             let mut active: credential::ActiveModel = current.clone().into();
-            active.disabled_at = Set(disabled.then(Utc::now));
+            active.disabled_at = Set(disabled.then(|| grant.at()));
             Ok(Some((active, json!({}))))
         })
         .await
