@@ -48,6 +48,15 @@ pub enum DevSignin {
     Off,
 }
 
+/// A bound that must be at least 1, or its default.
+fn positive(name: &str, value: Option<u32>, default: u32) -> Result<u32, String> {
+    match value {
+        Some(0) => Err(format!("{name}: must be at least 1")),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
 /// How opaque (non-JWT) access tokens of the identity provider are checked (SPEC §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -206,6 +215,16 @@ pub struct Settings {
         value_delimiter = ','
     )]
     pub admin_emails: Option<Vec<String>>,
+    /// Most organizations a user may belong to when creating another [default: 100].
+    #[arg(long, env = "KEYWARD_MAX_ORGANIZATIONS_PER_USER", global = true)]
+    pub max_organizations_per_user: Option<u32>,
+    /// Most service accounts an organization may have [default: 1000].
+    #[arg(
+        long,
+        env = "KEYWARD_MAX_SERVICE_ACCOUNTS_PER_ORGANIZATION",
+        global = true
+    )]
+    pub max_service_accounts_per_organization: Option<u32>,
     /// Comma-separated OIDC subjects (`sub`) of instance admins at the configured
     /// issuer, matched exactly.
     #[arg(
@@ -285,6 +304,12 @@ impl Settings {
             oidc_scopes: self.oidc_scopes.or(lower.oidc_scopes),
             admin_emails: self.admin_emails.or(lower.admin_emails),
             admin_subjects: self.admin_subjects.or(lower.admin_subjects),
+            max_organizations_per_user: self
+                .max_organizations_per_user
+                .or(lower.max_organizations_per_user),
+            max_service_accounts_per_organization: self
+                .max_service_accounts_per_organization
+                .or(lower.max_service_accounts_per_organization),
             trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
             dev_signin: self.dev_signin.or(lower.dev_signin),
             dashboard_dir: self.dashboard_dir.or(lower.dashboard_dir),
@@ -334,6 +359,10 @@ pub struct Config {
     pub admin_emails: Vec<String>,
     /// Instance admins by their subject at the configured issuer (exact).
     pub admin_subjects: Vec<String>,
+    /// Growth bounds (SPEC §8): organizations a user may belong to when creating one,
+    /// service accounts an organization may have.
+    pub max_organizations_per_user: u32,
+    pub max_service_accounts_per_organization: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dev_signin: DevSignin,
@@ -478,6 +507,16 @@ impl Config {
                 .map(|e| e.trim().to_lowercase())
                 .filter(|e| !e.is_empty())
                 .collect(),
+            max_organizations_per_user: positive(
+                "max_organizations_per_user",
+                s.max_organizations_per_user,
+                100,
+            )?,
+            max_service_accounts_per_organization: positive(
+                "max_service_accounts_per_organization",
+                s.max_service_accounts_per_organization,
+                1000,
+            )?,
             admin_subjects: s
                 .admin_subjects
                 .unwrap_or_default()

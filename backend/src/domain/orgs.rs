@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use entity::{customer, membership, organization, prelude::*, project, role};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -270,8 +270,27 @@ pub async fn lock_organization<C: ConnectionTrait>(txn: &C, org_id: Uuid) -> App
     Ok(())
 }
 
+/// Takes a customer's lock first thing in a transaction, as [`lock_organization`] does
+/// for an organization: what the transaction reads of the customer's things next holds
+/// until it commits.
+pub async fn lock_customer<C: ConnectionTrait>(txn: &C, customer_id: Uuid) -> AppResult<()> {
+    let locked = Customer::update_many()
+        .col_expr(
+            customer::Column::UpdatedAt,
+            Expr::col(customer::Column::UpdatedAt),
+        )
+        .filter(customer::Column::Id.eq(customer_id))
+        .exec(txn)
+        .await?;
+    if locked.rows_affected == 0 {
+        return Err(AppError::NotFound("customer"));
+    }
+    Ok(())
+}
+
 impl Services {
-    /// Creates an organization owned by the acting user, with a default project.
+    /// Creates an organization owned by the acting user, with a default project, while
+    /// the user belongs to fewer than `KEYWARD_MAX_ORGANIZATIONS_PER_USER`.
     /// **Permissions**: `organization:write` over your own things.
     #[instrument(skip_all)]
     pub async fn create_organization(
@@ -288,6 +307,19 @@ impl Services {
             .ok_or_else(|| access::corrupt("user grant", "it has no user"))?;
         let name = validate::name("input.name", name)?;
         let txn = self.db.begin().await?;
+        // Counted under the user's lock: two creations at once cannot both pass the cap.
+        lock_customer(&txn, owner).await?;
+        let belongs = Membership::find()
+            .filter(membership::Column::CustomerId.eq(owner))
+            .count(&txn)
+            .await?;
+        let cap = self.config.max_organizations_per_user;
+        if belongs >= u64::from(cap) {
+            txn.rollback().await?;
+            return Err(AppError::Conflict(format!(
+                "you belong to {belongs} organizations, the most this server allows ({cap}); leave one first"
+            )));
+        }
         let created = create_org_in(&txn, &grant, owner, &name, slug).await?;
         txn.commit().await?;
         Ok(created)

@@ -5,8 +5,8 @@
 use chrono::Utc;
 use entity::{credential, prelude::*, service_account};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -20,6 +20,7 @@ use super::{
     ids::new_id,
     invalidation::Invalidation,
     members::check_assignable,
+    orgs,
     permissions::Perm,
     roles::org_role,
     validate,
@@ -142,6 +143,19 @@ impl Services {
         check_assignable(&self.db, &grant, org_id, &role).await?;
         let now = self.clock.now();
         let txn = self.db.begin().await?;
+        // Counted under the organization's lock: creations at once cannot pass the cap.
+        orgs::lock_organization(&txn, org_id).await?;
+        let existing = ServiceAccount::find()
+            .filter(service_account::Column::OrganizationId.eq(org_id))
+            .count(&txn)
+            .await?;
+        let cap = self.config.max_service_accounts_per_organization;
+        if existing >= u64::from(cap) {
+            txn.rollback().await?;
+            return Err(AppError::Conflict(format!(
+                "this organization has {existing} service accounts, the most this server allows ({cap})"
+            )));
+        }
         let account = service_account::ActiveModel {
             id: Set(new_id()),
             organization_id: Set(org_id),

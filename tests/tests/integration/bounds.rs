@@ -11,6 +11,7 @@ db_tests!(
     credentials_expire_no_later_than_their_maker,
     another_users_key_is_rotated_by_its_owner_or_an_admin,
     import_prefixes_belong_to_one_organization,
+    growth_is_capped,
 );
 
 async fn rotate(app: &TestApp, token: &str, id: &str) -> Gql {
@@ -240,5 +241,79 @@ async fn import_prefixes_belong_to_one_organization(db: Db) {
         assert_eq!(answer.error_code(), "INVALID_INPUT", "{prefix}");
         assert!(answer.error_message().contains("another organization"));
     }
+    app.finish().await;
+}
+
+/// A user cannot create organizations, nor an organization service accounts, without
+/// end (SPEC §8): the cap is counted inside the creating transaction, under a lock, so
+/// two creations at the last free place cannot both pass.
+async fn growth_is_capped(db: Db) {
+    let app = TestApp::spawn_with(db, |c| {
+        c.max_organizations_per_user = 3;
+        c.max_service_accounts_per_organization = 2;
+    })
+    .await;
+    let ada = app.bootstrap("ada@example.com").await;
+    const ORG: &str = "mutation($i: CreateOrganizationInput!) { createOrganization(input: $i) { organization { id } } }";
+    let create_org = |name: &str| app.gql(&ada.pat, ORG, json!({ "i": { "name": name } }));
+    create_org("second").await.data();
+    // The third and last place, raced.
+    let barrier = tokio::sync::Barrier::new(2);
+    let (a, b) = tokio::join!(
+        async {
+            barrier.wait().await;
+            create_org("third a").await
+        },
+        async {
+            barrier.wait().await;
+            create_org("third b").await
+        }
+    );
+    let won = [&a, &b]
+        .iter()
+        .filter(|r| r.body["errors"].is_null())
+        .count();
+    assert_eq!(won, 1, "{:?} / {:?}", a.body, b.body);
+    let refused = create_org("fourth").await;
+    assert_eq!(refused.error_code(), "CONFLICT");
+    assert!(
+        refused.error_message().contains("(3)"),
+        "{}",
+        refused.error_message()
+    );
+
+    let viewer = app.role_id(&ada.pat, &ada.org_id, "viewer").await;
+    const ACCOUNT: &str =
+        "mutation($i: CreateServiceAccountInput!) { createServiceAccount(input: $i) { id } }";
+    let create_account = |name: &str| {
+        app.gql(
+            &ada.pat,
+            ACCOUNT,
+            json!({ "i": { "organizationId": ada.org_id, "name": name, "roleId": viewer } }),
+        )
+    };
+    create_account("first").await.data();
+    let (a, b) = tokio::join!(
+        async {
+            barrier.wait().await;
+            create_account("second a").await
+        },
+        async {
+            barrier.wait().await;
+            create_account("second b").await
+        }
+    );
+    let won = [&a, &b]
+        .iter()
+        .filter(|r| r.body["errors"].is_null())
+        .count();
+    assert_eq!(won, 1, "{:?} / {:?}", a.body, b.body);
+    let refused = create_account("third").await;
+    assert_eq!(refused.error_code(), "CONFLICT");
+    assert!(
+        refused.error_message().contains("(2)"),
+        "{}",
+        refused.error_message()
+    );
     app.finish().await;
 }
