@@ -58,7 +58,8 @@ use crate::{
         TooLarge,
         NotFound,
         Conflict,
-        Timeout
+        Timeout,
+        Unavailable
     ))
 )]
 pub struct ApiDoc;
@@ -190,7 +191,17 @@ pub struct Conflict(#[to_schema] pub Problem);
 )]
 pub struct Timeout(#[to_schema] pub Problem);
 
-/// Adds what every operation may answer: a request not answered in time.
+/// Any request the database is needed for, while it is away.
+#[derive(ToResponse)]
+#[response(
+    description = "`UNAVAILABLE`: the database does not answer; retry after `Retry-After` seconds.",
+    content_type = "application/problem+json",
+    headers(("retry-after" = u64, description = "Seconds to wait."))
+)]
+pub struct Unavailable(#[to_schema] pub Problem);
+
+/// Adds what every operation may answer: a request not answered in time, and one the
+/// database is needed for while it is away.
 pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::{Ref, RefOr};
     for item in api.paths.paths.values_mut() {
@@ -209,6 +220,11 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 .responses
                 .entry("408".into())
                 .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Timeout")));
+            operation
+                .responses
+                .responses
+                .entry("503".into())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Unavailable")));
         }
     }
     api
