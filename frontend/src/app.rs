@@ -236,7 +236,7 @@ fn InvitesNotice() -> impl IntoView {
         async move {
             api::run::<MyInvites>(my_invites::Variables {})
                 .await
-                .map(|d| d.my_invites.len())
+                .map(|d| d.my_invites.nodes.len())
                 .unwrap_or(0)
         }
     });

@@ -23,7 +23,7 @@ pub fn role_choices(session: Session) -> LocalResource<Vec<(String, String)>> {
                 organization_id: org,
             })
             .await
-            .map(|d| d.roles.into_iter().map(|r| (r.id, r.name)).collect())
+            .map(|d| d.roles.nodes.into_iter().map(|r| (r.id, r.name)).collect())
             .unwrap_or_default()
         }
     })
@@ -41,6 +41,7 @@ pub fn member_choices(session: Session) -> LocalResource<Vec<(String, String)>> 
             .await
             .map(|d| {
                 d.members
+                    .nodes
                     .into_iter()
                     .map(|m| (m.user.id, m.user.email))
                     .collect()
@@ -125,7 +126,7 @@ pub fn MembersPage() -> impl IntoView {
             None => view! { <Skeleton label="Loading members"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || data.refetch()),
             Some(Ok(d)) if invites_tab() => {
-                if d.invites.is_empty() {
+                if d.invites.nodes.is_empty() {
                     return view! {
                         <Empty text="No invites yet.".into()>
                             <button class="primary" on:click=move |_| ui::open(dialog)>"Invite member"</button>
@@ -137,7 +138,7 @@ pub fn MembersPage() -> impl IntoView {
                         <table>
                             {ui::table_head(&["Email", "Role", "Status", "Sent", "Expires", ""])}
                             <tbody>
-                                {d.invites.into_iter().map(|i| {
+                                {d.invites.nodes.into_iter().map(|i| {
                                     let pending = i.status == "pending";
                                     let tone = match i.status.as_str() { "pending" => "warn", "accepted" => "ok", _ => "muted" };
                                     let id = i.id.clone();
@@ -166,7 +167,7 @@ pub fn MembersPage() -> impl IntoView {
                     <table>
                         {ui::table_head(&["Member", "Role", "Joined", ""])}
                         <tbody>
-                            {d.members.into_iter().map(|m| {
+                            {d.members.nodes.into_iter().map(|m| {
                                 let (id, id2) = (m.id.clone(), m.id.clone());
                                 let current = m.role.id.clone();
                                 let email = m.user.email.clone();
@@ -264,7 +265,7 @@ pub fn MyInvitesPanel() -> impl IntoView {
         async move {
             api::run::<MyInvites>(my_invites::Variables {})
                 .await
-                .map(|d| d.my_invites)
+                .map(|d| d.my_invites.nodes)
         }
     });
     let answer = Action::new_local(move |(id, accept): &(String, bool)| {

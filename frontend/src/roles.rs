@@ -15,7 +15,7 @@ use crate::{
     ui::{self, PageHeader, Skeleton, Toasts, form_error},
 };
 
-type Role = roles::RolesRoles;
+type Role = roles::RolesRolesNodes;
 /// Each resource's level in a role; a missing resource has no access.
 type Grants = BTreeMap<String, String>;
 
@@ -47,9 +47,10 @@ pub fn RolesPage() -> impl IntoView {
         let d = data.get()?.ok()?;
         let want = role_q.get();
         d.roles
+            .nodes
             .iter()
             .find(|r| Some(&r.key) == want.as_ref())
-            .or_else(|| d.roles.first())
+            .or_else(|| d.roles.nodes.first())
             .cloned()
     };
     // A freshly loaded or newly chosen role starts with no edits.
@@ -109,7 +110,7 @@ pub fn RolesPage() -> impl IntoView {
                 view! {
                     <div class="roles">
                         <nav class="role-list" aria-label="Roles">
-                            {d.roles.iter().map(|r| {
+                            {d.roles.nodes.iter().map(|r| {
                                 let key = r.key.clone();
                                 let here = r.key == current;
                                 view! {

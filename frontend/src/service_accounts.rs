@@ -16,7 +16,7 @@ use crate::{
     ui::{self, Badge, Empty, PageHeader, Skeleton, Toasts, form_error},
 };
 
-type Account = service_accounts::ServiceAccountsServiceAccounts;
+type Account = service_accounts::ServiceAccountsServiceAccountsNodes;
 
 #[component]
 pub fn ServiceAccountsPage() -> impl IntoView {
@@ -31,7 +31,7 @@ pub fn ServiceAccountsPage() -> impl IntoView {
                 organization_id: org,
             })
             .await
-            .map(|d| d.service_accounts)
+            .map(|d| d.service_accounts.nodes)
         }
     });
     let create_dialog = NodeRef::<html::Dialog>::new();

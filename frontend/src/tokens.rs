@@ -154,7 +154,7 @@ pub fn SessionsPage() -> impl IntoView {
     let list = LocalResource::new(|| async {
         api::run::<Sessions>(sessions::Variables {})
             .await
-            .map(|d| d.sessions)
+            .map(|d| d.sessions.nodes)
     });
     let revoke = Action::new_local(|id: &String| {
         let input = revoke_session::RevokeSessionInput { id: id.clone() };

@@ -429,12 +429,12 @@ impl TestApp {
         let roles = self
             .gql(
                 token,
-                "query($o: ID!) { roles(organizationId: $o) { id key } }",
+                "query($o: ID!) { roles(organizationId: $o) { nodes { id key } } }",
                 json!({ "o": org }),
             )
             .await
             .data();
-        roles["roles"]
+        roles["roles"]["nodes"]
             .as_array()
             .unwrap()
             .iter()

@@ -458,6 +458,13 @@ impl OidcClient {
         if !answer.active() {
             return Err(refused("the access token is not active"));
         }
+        // An access token, not another kind the provider also introspects.
+        if answer
+            .token_type()
+            .is_some_and(|t| !matches!(t, openidconnect::core::CoreTokenType::Bearer))
+        {
+            return Err(refused("the token is not an access token"));
+        }
         let to_keyward = answer
             .client_id()
             .is_some_and(|c| c.as_str() == self.config.client_id)

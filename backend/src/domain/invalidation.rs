@@ -214,10 +214,16 @@ impl Services {
                     _ = heartbeat.tick(), if awaited.is_none() => {
                         beat += 1;
                         let token = format!("{node}:{beat}");
-                        match self.ping(&token).await {
-                            Ok(()) => awaited = Some((token, tokio::time::Instant::now() + HEARTBEAT_TIMEOUT)),
-                            Err(e) => {
+                        // Bounded: a database that stops answering must not stall this loop
+                        // with the cache still trusted.
+                        match tokio::time::timeout(HEARTBEAT_TIMEOUT, self.ping(&token)).await {
+                            Ok(Ok(())) => awaited = Some((token, tokio::time::Instant::now() + HEARTBEAT_TIMEOUT)),
+                            Ok(Err(e)) => {
                                 tracing::warn!(error = %e, "cannot send the invalidation heartbeat");
+                                break;
+                            }
+                            Err(_) => {
+                                tracing::warn!("the invalidation heartbeat could not be sent in time");
                                 break;
                             }
                         }

@@ -1,11 +1,13 @@
 //! Invites (SPEC §5): an organization invites an email address with a role; the invited
 //! user, signed in with that verified address, accepts or declines within 7 days.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{customer, invite, membership, organization, prelude::*, role};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
+    PaginatorTrait, QueryFilter, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -18,6 +20,7 @@ use super::{
     ids::new_id,
     invalidation::Invalidation,
     members::check_assignable,
+    paging::{self, Page},
     permissions::Perm,
     roles::org_role,
     validate,
@@ -124,58 +127,93 @@ impl Services {
         self.invite_view(invite).await
     }
 
-    async fn invite_views(&self, rows: Vec<invite::Model>) -> AppResult<Vec<InviteView>> {
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.invite_view(row).await?);
-        }
-        Ok(out)
-    }
-
-    async fn invite_view(&self, invite: invite::Model) -> AppResult<InviteView> {
-        let role = Role::find_by_id(invite.role_id)
-            .one(&self.db)
+    /// The views of a page of invites: their roles and organizations in one query each.
+    async fn invite_views(&self, page: Page<invite::Model>) -> AppResult<Page<InviteView>> {
+        let role_ids: Vec<Uuid> = page.items.iter().map(|i| i.role_id).collect();
+        let org_ids: Vec<Uuid> = page.items.iter().map(|i| i.organization_id).collect();
+        let roles: HashMap<Uuid, role::Model> = Role::find()
+            .filter(role::Column::Id.is_in(role_ids))
+            .all(&self.db)
             .await?
-            .ok_or_else(|| access::corrupt("invite", "its role is missing"))?;
-        let organization = Organization::find_by_id(invite.organization_id)
-            .one(&self.db)
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let orgs: HashMap<Uuid, organization::Model> = Organization::find()
+            .filter(organization::Column::Id.is_in(org_ids))
+            .all(&self.db)
             .await?
-            .ok_or_else(|| access::corrupt("invite", "its organization is missing"))?;
-        Ok(InviteView {
-            invite,
-            role,
-            organization,
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
+        page.try_map(|invite| {
+            let role = roles
+                .get(&invite.role_id)
+                .cloned()
+                .ok_or_else(|| access::corrupt("invite", "its role is missing"))?;
+            let organization = orgs
+                .get(&invite.organization_id)
+                .cloned()
+                .ok_or_else(|| access::corrupt("invite", "its organization is missing"))?;
+            Ok(InviteView {
+                invite,
+                role,
+                organization,
+            })
         })
     }
 
-    /// An organization's invites, newest first. **Permissions**: `invites:read`.
-    pub async fn invites(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<InviteView>> {
-        self.authorize(actor, Need::Org(org_id, Perm::INVITES_READ))
-            .await?;
-        let rows = Invite::find()
-            .filter(invite::Column::OrganizationId.eq(org_id))
-            .order_by_desc(invite::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
-        self.invite_views(rows).await
+    async fn invite_view(&self, invite: invite::Model) -> AppResult<InviteView> {
+        let page = Page {
+            items: vec![invite],
+            has_next: false,
+            total: 1,
+        };
+        self.invite_views(page)
+            .await?
+            .items
+            .pop()
+            .ok_or(AppError::NotFound("invite"))
     }
 
-    /// Open invites addressed to the acting user's verified email.
-    /// **Permissions**: `invites:read` over your own things.
-    pub async fn my_invites(&self, actor: &Actor) -> AppResult<Vec<InviteView>> {
+    /// An organization's invites, newest first, a page at a time.
+    /// **Permissions**: `invites:read`.
+    pub async fn invites(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<Page<InviteView>> {
+        self.authorize(actor, Need::Org(org_id, Perm::INVITES_READ))
+            .await?;
+        let query = Invite::find().filter(invite::Column::OrganizationId.eq(org_id));
+        let page = paging::page(&self.db, query, invite::Column::Id, first, after).await?;
+        self.invite_views(page).await
+    }
+
+    /// Open invites addressed to the acting user's verified email, newest first, a page
+    /// at a time. **Permissions**: `invites:read` over your own things.
+    pub async fn my_invites(
+        &self,
+        actor: &Actor,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<Page<InviteView>> {
         self.authorize(actor, Need::User(Perm::INVITES_READ))
             .await?;
         let Some(me) = actor.customer() else {
-            return Ok(vec![]);
+            return Ok(Page {
+                items: vec![],
+                has_next: false,
+                total: 0,
+            });
         };
-        let rows = Invite::find()
+        let query = Invite::find()
             .filter(invite::Column::Email.eq(me.email.clone()))
             .filter(invite::Column::Status.eq("pending"))
-            .filter(invite::Column::ExpiresAt.gt(self.clock.now()))
-            .order_by_desc(invite::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
-        self.invite_views(rows).await
+            .filter(invite::Column::ExpiresAt.gt(self.clock.now()));
+        let page = paging::page(&self.db, query, invite::Column::Id, first, after).await?;
+        self.invite_views(page).await
     }
 
     /// Withdraws an open invite. **Permissions**: `members:write`.

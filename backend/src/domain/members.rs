@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use entity::{customer, membership, prelude::*, role};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -21,6 +21,7 @@ use super::{
     credentials::{self, app_resources},
     invalidation::Invalidation,
     orgs,
+    paging::{self, Page},
     permissions::{BuiltinRole, Perm},
     roles::org_role,
 };
@@ -65,18 +66,23 @@ async fn owner_count<C: ConnectionTrait>(db: &C, org_id: Uuid) -> AppResult<u64>
 }
 
 impl Services {
-    /// An organization's members. **Permissions**: `members:read`.
-    pub async fn members(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<Member>> {
+    /// An organization's members, newest first, a page at a time (a fixed number of
+    /// queries whatever its size). **Permissions**: `members:read`.
+    pub async fn members(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<Page<Member>> {
         self.authorize(actor, Need::Org(org_id, Perm::MEMBERS_READ))
             .await?;
-        let rows = Membership::find()
-            .filter(membership::Column::OrganizationId.eq(org_id))
-            .order_by_asc(membership::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
+        let query = Membership::find().filter(membership::Column::OrganizationId.eq(org_id));
+        let page = paging::page(&self.db, query, membership::Column::Id, first, after).await?;
         let customers: BTreeMap<Uuid, customer::Model> = Customer::find()
             .filter(
-                customer::Column::Id.is_in(rows.iter().map(|m| m.customer_id).collect::<Vec<_>>()),
+                customer::Column::Id
+                    .is_in(page.items.iter().map(|m| m.customer_id).collect::<Vec<_>>()),
             )
             .all(&self.db)
             .await?
@@ -90,23 +96,21 @@ impl Services {
             .into_iter()
             .map(|r| (r.id, r))
             .collect();
-        rows.into_iter()
-            .map(|m| {
-                let customer = customers
-                    .get(&m.customer_id)
-                    .map(CustomerRef::from)
-                    .ok_or_else(|| access::corrupt("membership", "its customer is missing"))?;
-                let role = roles
-                    .get(&m.role_id)
-                    .cloned()
-                    .ok_or_else(|| access::corrupt("membership", "its role is missing"))?;
-                Ok(Member {
-                    membership: m,
-                    customer,
-                    role,
-                })
+        page.try_map(|m| {
+            let customer = customers
+                .get(&m.customer_id)
+                .map(CustomerRef::from)
+                .ok_or_else(|| access::corrupt("membership", "its customer is missing"))?;
+            let role = roles
+                .get(&m.role_id)
+                .cloned()
+                .ok_or_else(|| access::corrupt("membership", "its role is missing"))?;
+            Ok(Member {
+                membership: m,
+                customer,
+                role,
             })
-            .collect()
+        })
     }
 
     async fn find_member(
@@ -149,6 +153,7 @@ impl Services {
             .await?;
         if access::is_owner_role(&old_role) && !access::is_owner_role(&new_role) {
             grant.require_owner("change an owner's role")?;
+            still_an_owner(&txn, &grant, org, "change an owner's role").await?;
             keep_an_owner(&txn, org).await?;
         }
         let mut active: membership::ActiveModel = m.into();
@@ -223,6 +228,7 @@ impl Services {
         if access::is_owner_role(&role) {
             if removed {
                 grant.require_owner("remove an owner")?;
+                still_an_owner(&txn, grant, org, "remove an owner").await?;
             }
             keep_an_owner(&txn, org).await?;
         }
@@ -274,6 +280,24 @@ async fn locked_member(
         .await?
         .ok_or_else(|| access::corrupt("membership", "its role is missing"))?;
     Ok((m, role))
+}
+
+/// Refuses unless the acting user is still an owner, read under the organization's lock:
+/// an owner demoted or removed a moment ago by another owner acts on a grant that no
+/// longer holds. (Not a user: the server itself, always allowed by its grant.)
+async fn still_an_owner(
+    txn: &DatabaseTransaction,
+    grant: &Grant,
+    org_id: Uuid,
+    what: &str,
+) -> AppResult<()> {
+    let Some(actor) = grant.customer() else {
+        return Ok(());
+    };
+    match access::member_role(txn, org_id, actor).await? {
+        Some(role) if access::is_owner_role(&role) => Ok(()),
+        _ => Err(AppError::Forbidden(format!("only an owner can {what}"))),
+    }
 }
 
 /// Refuses to take away the organization's last owner. Read under its lock.

@@ -21,6 +21,17 @@ pub struct Page<T> {
     pub total: u64,
 }
 
+impl<T> Page<T> {
+    /// The same page with each item turned into another; the first failure fails it.
+    pub fn try_map<U>(self, f: impl FnMut(T) -> AppResult<U>) -> AppResult<Page<U>> {
+        Ok(Page {
+            items: self.items.into_iter().map(f).collect::<AppResult<_>>()?,
+            has_next: self.has_next,
+            total: self.total,
+        })
+    }
+}
+
 /// The page of `query` after `after` (by `key`, newest first).
 pub async fn page<E, C, V>(
     db: &C,

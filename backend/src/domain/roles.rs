@@ -20,6 +20,7 @@ use super::{
     credentials::app_resources,
     ids::new_id,
     invalidation::Invalidation,
+    paging::{self, Page},
     permissions::{
         BuiltinRole, Level, Perm, PermissionSet, Resource, is_builtin_resource, valid_resource_name,
     },
@@ -137,25 +138,26 @@ impl Services {
         Ok((role, org_id, grant))
     }
 
-    /// An organization's roles, built-in first. **Permissions**: `roles:read`.
-    pub async fn roles(&self, actor: &Actor, org_id: Uuid) -> AppResult<Vec<RoleView>> {
+    /// An organization's roles, newest first (the built-in ones, made with it, last), a
+    /// page at a time. **Permissions**: `roles:read`.
+    pub async fn roles(
+        &self,
+        actor: &Actor,
+        org_id: Uuid,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<Page<RoleView>> {
         self.authorize(actor, Need::Org(org_id, Perm::ROLES_READ))
             .await?;
-        let rows = Role::find()
-            .filter(role::Column::OrganizationId.eq(org_id))
-            .order_by_desc(role::Column::Builtin)
-            .order_by_asc(role::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
+        let query = Role::find().filter(role::Column::OrganizationId.eq(org_id));
+        let page = paging::page(&self.db, query, role::Column::Id, first, after).await?;
         let apps = app_resources(&self.db, &[org_id]).await?;
-        rows.into_iter()
-            .map(|role| {
-                Ok(RoleView {
-                    permissions: access::role_permissions(&role)?.to_scopes(&apps),
-                    role,
-                })
+        page.try_map(|role| {
+            Ok(RoleView {
+                permissions: access::role_permissions(&role)?.to_scopes(&apps),
+                role,
             })
-            .collect()
+        })
     }
 
     /// Creates a custom role from `resource:level` permissions. **Permissions**:

@@ -2,6 +2,8 @@
 //! their own; their keys (`{p}_sa_`) are bounded by that role, and disabling the account
 //! stops every key at once.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use entity::{credential, prelude::*, service_account};
 use sea_orm::{
@@ -21,6 +23,7 @@ use super::{
     invalidation::Invalidation,
     members::check_assignable,
     orgs,
+    paging::{self, Page},
     permissions::Perm,
     roles::org_role,
     validate,
@@ -50,24 +53,59 @@ pub struct NewServiceAccountKey {
 }
 
 impl Services {
+    /// The views of a page of service accounts: their roles, and all their keys, in a
+    /// fixed number of queries.
+    async fn service_account_views(
+        &self,
+        page: Page<service_account::Model>,
+    ) -> AppResult<Page<ServiceAccountView>> {
+        let ids: Vec<Uuid> = page.items.iter().map(|a| a.id).collect();
+        let role_ids: Vec<Uuid> = page.items.iter().map(|a| a.role_id).collect();
+        let roles: HashMap<Uuid, entity::role::Model> = entity::prelude::Role::find()
+            .filter(entity::role::Column::Id.is_in(role_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let keys = Credential::find()
+            .filter(credential::Column::ServiceAccountId.is_in(ids))
+            .order_by_desc(credential::Column::Id)
+            .all(&self.db)
+            .await?;
+        let mut keys_of: HashMap<Uuid, Vec<CredentialView>> = HashMap::new();
+        for view in credentials::views(&self.db, keys).await? {
+            if let Some(account) = view.model.service_account_id {
+                keys_of.entry(account).or_default().push(view);
+            }
+        }
+        page.try_map(|account| {
+            let role = roles
+                .get(&account.role_id)
+                .cloned()
+                .ok_or_else(|| access::corrupt("service account", "its role is missing"))?;
+            Ok(ServiceAccountView {
+                keys: keys_of.remove(&account.id).unwrap_or_default(),
+                account,
+                role,
+            })
+        })
+    }
+
     async fn service_account_view(
         &self,
         account: service_account::Model,
     ) -> AppResult<ServiceAccountView> {
-        let role = entity::prelude::Role::find_by_id(account.role_id)
-            .one(&self.db)
+        let page = Page {
+            items: vec![account],
+            has_next: false,
+            total: 1,
+        };
+        self.service_account_views(page)
             .await?
-            .ok_or_else(|| access::corrupt("service account", "its role is missing"))?;
-        let keys = Credential::find()
-            .filter(credential::Column::ServiceAccountId.eq(account.id))
-            .order_by_desc(credential::Column::Id)
-            .all(&self.db)
-            .await?;
-        Ok(ServiceAccountView {
-            keys: credentials::views(&self.db, keys).await?,
-            account,
-            role,
-        })
+            .items
+            .pop()
+            .ok_or(AppError::NotFound("service account"))
     }
 
     async fn find_service_account(
@@ -108,19 +146,15 @@ impl Services {
         &self,
         actor: &Actor,
         org_id: Uuid,
-    ) -> AppResult<Vec<ServiceAccountView>> {
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<Page<ServiceAccountView>> {
         self.authorize(actor, Need::Org(org_id, Perm::SERVICE_ACCOUNTS_READ))
             .await?;
-        let rows = ServiceAccount::find()
-            .filter(service_account::Column::OrganizationId.eq(org_id))
-            .order_by_asc(service_account::Column::Name)
-            .all(&self.db)
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.service_account_view(row).await?);
-        }
-        Ok(out)
+        let query =
+            ServiceAccount::find().filter(service_account::Column::OrganizationId.eq(org_id));
+        let page = paging::page(&self.db, query, service_account::Column::Id, first, after).await?;
+        self.service_account_views(page).await
     }
 
     /// Creates a service account with a role. **Permissions**: `service_accounts:write`,

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use chrono::TimeDelta;
 use entity::{prelude::*, session};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -23,6 +23,7 @@ use super::{
     audit::{self, AuditEntry},
     ids::new_id,
     orgs,
+    paging::{self, Page},
     permissions::Perm,
     ratelimit::{Outage, Subject},
 };
@@ -300,29 +301,31 @@ fn current_session(actor: &super::Actor) -> Option<Uuid> {
 }
 
 impl Services {
-    /// The acting user's live sessions, most recently active first.
+    /// The acting user's live sessions, newest first, a page at a time.
     /// **Permissions**: `sessions:read` over your own things.
-    pub async fn sessions(&self, actor: &super::Actor) -> AppResult<Vec<SessionView>> {
+    pub async fn sessions(
+        &self,
+        actor: &super::Actor,
+        first: u64,
+        after: Option<Uuid>,
+    ) -> AppResult<Page<SessionView>> {
         let grant = self
             .authorize(actor, Need::User(Perm::SESSIONS_READ))
             .await?;
         let customer = grant.customer();
         let now = self.clock.now();
         let current = current_session(actor);
-        let rows = Session::find()
+        let query = Session::find()
             .filter(session::Column::CustomerId.eq(customer))
             .filter(session::Column::RevokedAt.is_null())
-            .filter(session::Column::ExpiresAt.gt(now))
-            .order_by_desc(session::Column::LastSeenAt)
-            .all(&self.db)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|model| SessionView {
+            .filter(session::Column::ExpiresAt.gt(now));
+        let page = paging::page(&self.db, query, session::Column::Id, first, after).await?;
+        page.try_map(|model| {
+            Ok(SessionView {
                 current: Some(model.id) == current,
                 model,
             })
-            .collect())
+        })
     }
 
     /// Ends one of the acting user's sessions.

@@ -134,9 +134,10 @@ impl Services {
         let email = validate::email("email", email)?;
         let name = id
             .name
-            .clone()
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_owned());
+            .as_deref()
+            .and_then(validate::clean_name)
+            .or_else(|| validate::clean_name(email.split('@').next().unwrap_or_default()))
+            .unwrap_or_else(|| email.clone());
         let name = validate::name("name", &name)?;
         let now = self.clock.now();
         let txn = self.db.begin().await?;

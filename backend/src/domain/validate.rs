@@ -43,6 +43,18 @@ pub fn name(field: &str, raw: &str) -> AppResult<String> {
     Ok(trimmed.to_owned())
 }
 
+/// A display name that arrives from elsewhere (the identity provider): the characters
+/// [`name`] refuses are dropped rather than refused, so nobody is kept from signing in by
+/// how their provider spells them; `None` when nothing is left.
+pub fn clean_name(raw: &str) -> Option<String> {
+    let cleaned: String = raw
+        .chars()
+        .filter(|c| !is_hidden_or_reordering(*c))
+        .collect();
+    let cleaned = cleaned.trim();
+    (!cleaned.is_empty()).then(|| cleaned.chars().take(MAX_NAME_LEN).collect())
+}
+
 /// A slug: 1–48 of `a-z 0-9 -`, not starting or ending with `-`.
 pub fn slug(field: &str, raw: &str) -> AppResult<String> {
     let s = raw.trim();
@@ -167,6 +179,13 @@ mod tests {
             let err = name("input.name", &format!("admin{hidden}key")).unwrap_err();
             assert!(err.to_string().contains("input.name"), "{hidden:?}: {err}");
         }
+        // From the identity provider, they are dropped instead: a sign-in never fails on
+        // how a name is spelled there.
+        assert_eq!(
+            clean_name("Mehr\u{200C}dad\u{202E}").as_deref(),
+            Some("Mehrdad")
+        );
+        assert_eq!(clean_name("\u{200B} "), None);
         // Every script still reads: accents, CJK, emoji.
         for fine in ["Zoë's key", "生产密钥", "deploy 🚀", "مفتاح"] {
             assert_eq!(name("n", fine).unwrap(), fine);

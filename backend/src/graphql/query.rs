@@ -199,15 +199,20 @@ impl QueryRoot {
         Ok(activity.into())
     }
 
-    /// An organization's members. **Permissions**: `members:read`.
+    /// An organization's members, newest first. **Permissions**: `members:read`.
     async fn members(
         &self,
         ctx: &Context<'_>,
         organization_id: ID,
-    ) -> async_graphql::Result<Vec<Member>> {
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Member>> {
         let org = parse_id("organizationId", &organization_id)?;
-        let list = services(ctx)?.members(actor(ctx)?, org).await?;
-        Ok(list.into_iter().map(Member).collect())
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?
+            .members(actor(ctx)?, org, first, after)
+            .await?;
+        Ok(connection(page, |m| m.membership.id.to_string(), Member))
     }
 
     /// An organization's invites, newest first. **Permissions**: `invites:read`.
@@ -215,27 +220,42 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         organization_id: ID,
-    ) -> async_graphql::Result<Vec<Invite>> {
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Invite>> {
         let org = parse_id("organizationId", &organization_id)?;
-        let list = services(ctx)?.invites(actor(ctx)?, org).await?;
-        Ok(list.into_iter().map(Invite).collect())
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?
+            .invites(actor(ctx)?, org, first, after)
+            .await?;
+        Ok(connection(page, |i| i.invite.id.to_string(), Invite))
     }
 
-    /// Open invites addressed to you.
-    async fn my_invites(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Invite>> {
-        let list = services(ctx)?.my_invites(actor(ctx)?).await?;
-        Ok(list.into_iter().map(Invite).collect())
+    /// Open invites addressed to you, newest first.
+    async fn my_invites(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Invite>> {
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?.my_invites(actor(ctx)?, first, after).await?;
+        Ok(connection(page, |i| i.invite.id.to_string(), Invite))
     }
 
-    /// An organization's roles, built-in first. **Permissions**: `roles:read`.
+    /// An organization's roles, newest first (the built-in ones last).
+    /// **Permissions**: `roles:read`.
     async fn roles(
         &self,
         ctx: &Context<'_>,
         organization_id: ID,
-    ) -> async_graphql::Result<Vec<Role>> {
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Role>> {
         let org = parse_id("organizationId", &organization_id)?;
-        let list = services(ctx)?.roles(actor(ctx)?, org).await?;
-        Ok(list.into_iter().map(Role::from).collect())
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?.roles(actor(ctx)?, org, first, after).await?;
+        Ok(connection(page, |r| r.role.id.to_string(), Role::from))
     }
 
     /// The resources and levels roles and keys can use. **Permissions**: `organization:read`.
@@ -269,10 +289,19 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         organization_id: ID,
-    ) -> async_graphql::Result<Vec<ServiceAccount>> {
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<ServiceAccount>> {
         let org = parse_id("organizationId", &organization_id)?;
-        let list = services(ctx)?.service_accounts(actor(ctx)?, org).await?;
-        Ok(list.into_iter().map(ServiceAccount).collect())
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?
+            .service_accounts(actor(ctx)?, org, first, after)
+            .await?;
+        Ok(connection(
+            page,
+            |a| a.account.id.to_string(),
+            ServiceAccount,
+        ))
     }
 
     /// Customers of this instance. **Permissions**: instance admin.
@@ -301,10 +330,16 @@ impl QueryRoot {
         Ok(list.into_iter().map(ApiKey).collect())
     }
 
-    /// Your live dashboard sessions, the current one marked.
-    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
-        let list = services(ctx)?.sessions(actor(ctx)?).await?;
-        Ok(list.into_iter().map(Session).collect())
+    /// Your live dashboard sessions, newest first, the current one marked.
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Session>> {
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?.sessions(actor(ctx)?, first, after).await?;
+        Ok(connection(page, |s| s.model.id.to_string(), Session))
     }
 
     /// An organization's audit log, newest first. **Permissions**: `audit_log:read`.

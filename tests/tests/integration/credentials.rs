@@ -475,12 +475,12 @@ async fn search_and_creator_filters(db: Db) {
     let roles = app
         .gql(
             &ada.pat,
-            "query($o: ID!) { roles(organizationId: $o) { id key } }",
+            "query($o: ID!) { roles(organizationId: $o) { nodes { id key } } }",
             json!({ "o": ada.org_id }),
         )
         .await
         .data();
-    let developer = roles["roles"]
+    let developer = roles["roles"]["nodes"]
         .as_array()
         .unwrap()
         .iter()

@@ -187,12 +187,12 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
     let roles = app
         .gql(
             &victim.pat,
-            "query($o: ID!) { roles(organizationId: $o) { id key } }",
+            "query($o: ID!) { roles(organizationId: $o) { nodes { id key } } }",
             json!({ "o": victim.org_id }),
         )
         .await
         .data();
-    let viewer_role = roles["roles"]
+    let viewer_role = roles["roles"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -233,12 +233,12 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
     let members = app
         .gql(
             &victim.pat,
-            "query($o: ID!) { members(organizationId: $o) { id user { email } } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id user { email } } } }",
             json!({ "o": victim.org_id }),
         )
         .await
         .data();
-    let member = members["members"]
+    let member = members["members"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -258,24 +258,29 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
         .unwrap();
     let session = app
         .services()
-        .sessions(&backend::domain::Actor::new(
-            backend::domain::Principal::Oidc {
-                customer: backend::domain::CustomerRef {
-                    id: victim_customer,
-                    email: victim.email.clone(),
-                    name: "victim".into(),
-                    admin_claim: backend::domain::AdminClaim {
-                        local_admin: false,
-                        issuer: "https://issuer.invalid".into(),
-                        subject: victim_customer.to_string(),
-                        email_verified: true,
+        .sessions(
+            &backend::domain::Actor::new(
+                backend::domain::Principal::Oidc {
+                    customer: backend::domain::CustomerRef {
+                        id: victim_customer,
+                        email: victim.email.clone(),
+                        name: "victim".into(),
+                        admin_claim: backend::domain::AdminClaim {
+                            local_admin: false,
+                            issuer: "https://issuer.invalid".into(),
+                            subject: victim_customer.to_string(),
+                            email_verified: true,
+                        },
                     },
                 },
-            },
-            Default::default(),
-        ))
+                Default::default(),
+            ),
+            10,
+            None,
+        )
         .await
-        .unwrap()[0]
+        .unwrap()
+        .items[0]
         .model
         .id
         .to_string();

@@ -39,12 +39,12 @@ async fn join(app: &TestApp, owner: &Admin, org: &str, member: &Admin, key: &str
     let members = app
         .gql(
             &owner.pat,
-            "query($o: ID!) { members(organizationId: $o) { id user { email } } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id user { email } } } }",
             json!({ "o": org }),
         )
         .await
         .data();
-    members["members"]
+    members["members"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -89,12 +89,12 @@ async fn invites_and_membership(db: Db) {
     let mine = app
         .gql(
             &bob.pat,
-            "{ myInvites { id organization { name } } }",
+            "{ myInvites { nodes { id organization { name } } } }",
             json!({}),
         )
         .await
         .data();
-    assert_eq!(mine["myInvites"][0]["id"], invite_id);
+    assert_eq!(mine["myInvites"]["nodes"][0]["id"], invite_id);
     // Someone else cannot answer Bob's invite.
     let stolen = app
         .gql(
@@ -116,12 +116,12 @@ async fn invites_and_membership(db: Db) {
     let members = app
         .gql(
             &bob.pat,
-            "query($o: ID!) { members(organizationId: $o) { user { email } role { key } } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { user { email } role { key } } } }",
             json!({ "o": ada.org_id }),
         )
         .await
         .data();
-    let roles: Vec<(String, String)> = members["members"]
+    let roles: Vec<(String, String)> = members["members"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -132,11 +132,12 @@ async fn invites_and_membership(db: Db) {
             )
         })
         .collect();
+    // Newest first.
     assert_eq!(
         roles,
         [
-            ("ada@example.com".into(), "owner".into()),
-            ("bob@example.com".into(), "developer".into())
+            ("bob@example.com".into(), "developer".into()),
+            ("ada@example.com".into(), "owner".into())
         ]
     );
     let again = app
@@ -181,13 +182,13 @@ async fn invites_and_membership(db: Db) {
     let list = app
         .gql(
             &ada.pat,
-            "query($o: ID!) { invites(organizationId: $o) { email status } }",
+            "query($o: ID!) { invites(organizationId: $o) { nodes { email status } } }",
             json!({ "o": ada.org_id }),
         )
         .await
         .data();
-    assert_eq!(list["invites"].as_array().unwrap().len(), 3);
-    let statuses: Vec<&str> = list["invites"]
+    assert_eq!(list["invites"]["nodes"].as_array().unwrap().len(), 3);
+    let statuses: Vec<&str> = list["invites"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -219,9 +220,9 @@ async fn invites_and_membership(db: Db) {
     assert_eq!(expired.error_code(), "CONFLICT");
     assert!(expired.error_message().contains("expired"));
     assert!(
-        app.gql(&carol.pat, "{ myInvites { id } }", json!({}))
+        app.gql(&carol.pat, "{ myInvites { nodes { id } } }", json!({}))
             .await
-            .data()["myInvites"]
+            .data()["myInvites"]["nodes"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -244,12 +245,12 @@ async fn owners_are_protected(db: Db) {
         let m = app
             .gql(
                 &ada.pat,
-                "query($o: ID!) { members(organizationId: $o) { id role { key } } }",
+                "query($o: ID!) { members(organizationId: $o) { nodes { id role { key } } } }",
                 json!({ "o": ada.org_id }),
             )
             .await
             .data();
-        m["members"]
+        m["members"]["nodes"]
             .as_array()
             .unwrap()
             .iter()
@@ -315,7 +316,7 @@ async fn owners_are_protected(db: Db) {
     let gone = app
         .gql(
             &ada.pat,
-            "query($o: ID!) { members(organizationId: $o) { id } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id } } }",
             json!({ "o": ada.org_id }),
         )
         .await;
@@ -629,12 +630,12 @@ async fn service_accounts_and_their_keys(db: Db) {
     let list = app
         .gql(
             &secret,
-            "query($o: ID!) { serviceAccounts(organizationId: $o) { name keys { name } } }",
+            "query($o: ID!) { serviceAccounts(organizationId: $o) { nodes { name keys { name } } } }",
             json!({ "o": ada.org_id }),
         )
         .await
         .data();
-    assert_eq!(list["serviceAccounts"][0]["keys"][0]["name"], "ci");
+    assert_eq!(list["serviceAccounts"]["nodes"][0]["keys"][0]["name"], "ci");
     let project = app
         .gql(
             &secret,
@@ -988,7 +989,7 @@ async fn role_operation_matrix(db: Db) {
             [true, true, true, true],
         ),
         (
-            "query($o: ID!) { members(organizationId: $o) { id } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id } } }",
             json!({ "o": org }),
             [true, true, true, true],
         ),

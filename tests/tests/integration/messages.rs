@@ -162,7 +162,7 @@ async fn answers_read_as_documented(db: Db) {
         (
             "not_a_member",
             viewer.pat.as_str(),
-            "query($o: ID!) { members(organizationId: $o) { id } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id } } }",
             json!({ "o": owner.org_id }),
         ),
         (
@@ -192,7 +192,7 @@ async fn answers_read_as_documented(db: Db) {
         (
             "key_for_a_user",
             secret.as_str(),
-            "{ sessions { id } }",
+            "{ sessions { nodes { id } } }",
             json!({}),
         ),
         (
@@ -215,13 +215,13 @@ async fn answers_read_as_documented(db: Db) {
     let roles = app
         .gql(
             &owner.pat,
-            "query($o: ID!) { roles(organizationId: $o) { id key } }",
+            "query($o: ID!) { roles(organizationId: $o) { nodes { id key } } }",
             json!({ "o": owner.org_id }),
         )
         .await
         .data();
     let role = |key: &str| {
-        roles["roles"]
+        roles["roles"]["nodes"]
             .as_array()
             .unwrap()
             .iter()

@@ -322,11 +322,11 @@ impl World {
             .data();
         let members = self
             .owner(
-                "query($o: ID!) { members(organizationId: $o) { id user { email } } }",
+                "query($o: ID!) { members(organizationId: $o) { nodes { id user { email } } } }",
                 json!({ "o": self.org }),
             )
             .await;
-        let id = members["members"]
+        let id = members["members"]["nodes"]
             .as_array()
             .unwrap()
             .iter()
@@ -405,19 +405,19 @@ impl World {
                 json!({ "o": org }),
             ),
             "members" => (
-                "query($o: ID!) { members(organizationId: $o) { id } }",
+                "query($o: ID!) { members(organizationId: $o) { nodes { id } } }",
                 json!({ "o": org }),
             ),
             "invites" => (
-                "query($o: ID!) { invites(organizationId: $o) { id } }",
+                "query($o: ID!) { invites(organizationId: $o) { nodes { id } } }",
                 json!({ "o": org }),
             ),
             "roles" => (
-                "query($o: ID!) { roles(organizationId: $o) { id } }",
+                "query($o: ID!) { roles(organizationId: $o) { nodes { id } } }",
                 json!({ "o": org }),
             ),
             "serviceAccounts" => (
-                "query($o: ID!) { serviceAccounts(organizationId: $o) { id } }",
+                "query($o: ID!) { serviceAccounts(organizationId: $o) { nodes { id } } }",
                 json!({ "o": org }),
             ),
             "auditEvents" => (
@@ -425,8 +425,8 @@ impl World {
                 json!({ "o": org }),
             ),
             "personalAccessTokens" => ("{ personalAccessTokens { totalCount } }", json!({})),
-            "myInvites" => ("{ myInvites { id } }", json!({})),
-            "sessions" => ("{ sessions { id } }", json!({})),
+            "myInvites" => ("{ myInvites { nodes { id } } }", json!({})),
+            "sessions" => ("{ sessions { nodes { id } } }", json!({})),
             "users" => ("{ users { totalCount } }", json!({})),
             "userCredentials" => (
                 "query($c: ID!) { userCredentials(customerId: $c) { id } }",
@@ -1176,13 +1176,16 @@ async fn a_narrow_pat_acts_only_within_its_scopes(db: Db) {
             "{ personalAccessTokens { totalCount } }",
             "missing permission personal_access_tokens:read",
         ),
-        ("{ sessions { id } }", "missing permission sessions:read"),
+        (
+            "{ sessions { nodes { id } } }",
+            "missing permission sessions:read",
+        ),
         (
             "mutation { createOrganization(input: { name: \"mine\" }) { organization { id } } }",
             "missing permission organization:write",
         ),
         (
-            "query($o: ID!) { members(organizationId: $o) { id } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id } } }",
             "missing permission members:read",
         ),
     ];
@@ -1395,7 +1398,7 @@ async fn stored_data_that_does_not_parse_is_refused(db: Db) {
     let r = app
         .gql(
             &secret,
-            "query($o: ID!) { members(organizationId: $o) { id } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id } } }",
             json!({ "o": owner.org_id }),
         )
         .await;
@@ -1426,7 +1429,7 @@ async fn stored_data_that_does_not_parse_is_refused(db: Db) {
     let r = app
         .gql(
             &owner.pat,
-            "query($o: ID!) { roles(organizationId: $o) { id } }",
+            "query($o: ID!) { roles(organizationId: $o) { nodes { id } } }",
             json!({ "o": owner.org_id }),
         )
         .await;
@@ -1455,7 +1458,7 @@ async fn keys_made_by_narrow_credentials_stay_narrow(db: Db) {
     let r = app
         .gql(
             &secret,
-            "query($o: ID!) { members(organizationId: $o) { id } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id } } }",
             json!({ "o": owner.org_id }),
         )
         .await;
@@ -1566,7 +1569,7 @@ async fn a_project_key_stays_in_its_project(db: Db) {
         .await;
     for (query, perm) in [
         (
-            "query($o: ID!) { members(organizationId: $o) { id } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id } } }",
             "members:read",
         ),
         (
@@ -1574,7 +1577,7 @@ async fn a_project_key_stays_in_its_project(db: Db) {
             "audit_log:read",
         ),
         (
-            "query($o: ID!) { serviceAccounts(organizationId: $o) { id } }",
+            "query($o: ID!) { serviceAccounts(organizationId: $o) { nodes { id } } }",
             "service_accounts:read",
         ),
         (

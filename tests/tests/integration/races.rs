@@ -102,12 +102,12 @@ async fn member_id(app: &TestApp, token: &str, org: &str, email: &str) -> String
     let members = app
         .gql(
             token,
-            "query($o: ID!) { members(organizationId: $o) { id user { email } } }",
+            "query($o: ID!) { members(organizationId: $o) { nodes { id user { email } } } }",
             json!({ "o": org }),
         )
         .await
         .data();
-    members["members"]
+    members["members"]["nodes"]
         .as_array()
         .unwrap()
         .iter()

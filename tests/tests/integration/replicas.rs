@@ -113,12 +113,12 @@ async fn every_change_reaches_every_node() {
     let roles = app
         .gql(
             &admin.pat,
-            "query($o: ID!) { roles(organizationId: $o) { id key } }",
+            "query($o: ID!) { roles(organizationId: $o) { nodes { id key } } }",
             json!({ "o": org }),
         )
         .await
         .data();
-    let viewer = roles["roles"]
+    let viewer = roles["roles"]["nodes"]
         .as_array()
         .unwrap()
         .iter()

@@ -377,9 +377,15 @@ async fn sessions_can_be_listed_switched_and_revoked(db: Db) {
     let laptop = sign_in(&app, "alice@example.com").await;
     let phone = sign_in(&app, "alice@example.com").await;
     let (_, list) = laptop
-        .gql("{ sessions { id current ip userAgent } }", json!({}))
+        .gql(
+            "{ sessions { nodes { id current ip userAgent } } }",
+            json!({}),
+        )
         .await;
-    let sessions = list["data"]["sessions"].as_array().unwrap().clone();
+    let sessions = list["data"]["sessions"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
     let other = sessions.iter().find(|s| s["current"] == false).unwrap()["id"].clone();
