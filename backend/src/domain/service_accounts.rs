@@ -251,15 +251,9 @@ impl Services {
         }
         let name = validate::name("input.name", &input.name)?;
         let now = self.clock.now();
-        let max = self.api_key_max_lifetime(org_id).await?;
-        let expires_at = credentials::new_expiry(
-            "input.expiresAt",
-            input.expires_at,
-            max,
-            max.map(|max| now + max),
-            grant.credential_expiry(),
-            now,
-        )?;
+        let expires_at = self
+            .new_key_expiry(&grant, org_id, input.expires_at)
+            .await?;
         let rate =
             credentials::rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
         self.check_project(org_id, input.project_id).await?;

@@ -924,6 +924,11 @@ async fn jwt_access_tokens_name_the_audience(db: Db) {
         .data();
     assert_eq!(me["me"]["authenticatedBy"], "oidc");
     assert_eq!(me["me"]["user"]["email"], "alice@example.com");
+    // Another application's JWT access token names its own API: refused.
+    let theirs = their_access_token(&provider, "alice@example.com").await;
+    assert_eq!(theirs.split('.').count(), 3, "a JWT access token");
+    let r = app.gql(&theirs, ME, json!({})).await;
+    assert_eq!(r.status, 401, "{}", r.body);
     // Not a way in for someone who never signed in.
     let bob = provider
         .access_token(
@@ -970,6 +975,26 @@ async fn jwt_access_tokens_name_the_audience(db: Db) {
 
 const ME: &str = "{ me { authenticatedBy user { email } } }";
 
+/// An access token the provider issued to Keyward's client.
+async fn our_access_token(provider: &oidc::OidcProvider, app: &TestApp, hint: &str) -> String {
+    let callback = format!("{}/auth/callback", app.base);
+    provider
+        .access_token(oidc::CLIENT_ID, oidc::CLIENT_SECRET, &callback, hint)
+        .await
+}
+
+/// An access token the same provider issued to another application.
+async fn their_access_token(provider: &oidc::OidcProvider, hint: &str) -> String {
+    provider
+        .access_token(
+            oidc::OTHER_CLIENT_ID,
+            oidc::OTHER_CLIENT_SECRET,
+            oidc::OTHER_REDIRECT,
+            hint,
+        )
+        .await
+}
+
 /// Another application at the same identity provider holds tokens for the same users:
 /// none of them acts here (SPEC §6). Its ID tokens name another audience, its opaque
 /// access tokens another client at introspection, its JWT access tokens another API.
@@ -978,24 +1003,9 @@ const ME: &str = "{ me { authenticatedBy user { email } } }";
 /// chose UserInfo, which trusts every application at the provider.
 async fn only_tokens_issued_for_keyward_are_accepted(db: Db) {
     let (app, provider) = TestApp::spawn_with_oidc(db, ProviderOptions::default(), |_| {}).await;
-    let callback = format!("{}/auth/callback", app.base);
     sign_in(&app, "alice@example.com").await;
-    let ours = provider
-        .access_token(
-            oidc::CLIENT_ID,
-            oidc::CLIENT_SECRET,
-            &callback,
-            "alice@example.com",
-        )
-        .await;
-    let theirs = provider
-        .access_token(
-            oidc::OTHER_CLIENT_ID,
-            oidc::OTHER_CLIENT_SECRET,
-            oidc::OTHER_REDIRECT,
-            "alice@example.com",
-        )
-        .await;
+    let ours = our_access_token(&provider, &app, "alice@example.com").await;
+    let theirs = their_access_token(&provider, "alice@example.com").await;
     let their_id_token = provider
         .id_token(
             oidc::OTHER_CLIENT_ID,
@@ -1067,61 +1077,14 @@ async fn only_tokens_issued_for_keyward_are_accepted(db: Db) {
     );
     app.finish().await;
 
-    // JWT access tokens: ours name Keyward's audience, theirs their own API.
-    let audience = "https://keyward.example";
-    let (app, provider) = TestApp::spawn_with_oidc(
-        db,
-        ProviderOptions {
-            jwt_audience: Some(audience.into()),
-            ..Default::default()
-        },
-        |c| {
-            if let Some(oidc) = c.oidc.as_mut() {
-                oidc.audience = Some(audience.into());
-            }
-        },
-    )
-    .await;
-    let callback = format!("{}/auth/callback", app.base);
-    sign_in(&app, "alice@example.com").await;
-    let ours = provider
-        .access_token(
-            oidc::CLIENT_ID,
-            oidc::CLIENT_SECRET,
-            &callback,
-            "alice@example.com",
-        )
-        .await;
-    let theirs = provider
-        .access_token(
-            oidc::OTHER_CLIENT_ID,
-            oidc::OTHER_CLIENT_SECRET,
-            oidc::OTHER_REDIRECT,
-            "alice@example.com",
-        )
-        .await;
-    assert_eq!(theirs.split('.').count(), 3, "a JWT access token");
-    assert_eq!(app.gql(&ours, ME, json!({})).await.status, 200);
-    let r = app.gql(&theirs, ME, json!({})).await;
-    assert_eq!(r.status, 401, "{}", r.body);
-    app.finish().await;
-
     // A provider without introspection: opaque tokens are refused, even Keyward's own...
     let options = ProviderOptions {
         no_introspection: true,
         ..Default::default()
     };
     let (app, provider) = TestApp::spawn_with_oidc(db, options.clone(), |_| {}).await;
-    let callback = format!("{}/auth/callback", app.base);
     sign_in(&app, "alice@example.com").await;
-    let ours = provider
-        .access_token(
-            oidc::CLIENT_ID,
-            oidc::CLIENT_SECRET,
-            &callback,
-            "alice@example.com",
-        )
-        .await;
+    let ours = our_access_token(&provider, &app, "alice@example.com").await;
     let r = app.gql(&ours, ME, json!({})).await;
     assert_eq!(r.status, 401, "{}", r.body);
     app.finish().await;
@@ -1133,24 +1096,9 @@ async fn only_tokens_issued_for_keyward_are_accepted(db: Db) {
         }
     })
     .await;
-    let callback = format!("{}/auth/callback", app.base);
     sign_in(&app, "alice@example.com").await;
-    let ours = provider
-        .access_token(
-            oidc::CLIENT_ID,
-            oidc::CLIENT_SECRET,
-            &callback,
-            "alice@example.com",
-        )
-        .await;
-    let theirs = provider
-        .access_token(
-            oidc::OTHER_CLIENT_ID,
-            oidc::OTHER_CLIENT_SECRET,
-            oidc::OTHER_REDIRECT,
-            "alice@example.com",
-        )
-        .await;
+    let ours = our_access_token(&provider, &app, "alice@example.com").await;
+    let theirs = their_access_token(&provider, "alice@example.com").await;
     assert_eq!(app.gql(&ours, ME, json!({})).await.status, 200);
     assert_eq!(
         app.gql(&theirs, ME, json!({})).await.status,
@@ -1177,14 +1125,7 @@ async fn provider_tokens_are_limited_per_user(db: Db) {
             "alice@example.com",
         )
         .await;
-    let access = provider
-        .access_token(
-            oidc::CLIENT_ID,
-            oidc::CLIENT_SECRET,
-            &callback,
-            "alice@example.com",
-        )
-        .await;
+    let access = our_access_token(&provider, &app, "alice@example.com").await;
     let mut statuses = Vec::new();
     for token in [&id_token, &access, &id_token, &access] {
         statuses.push(app.gql(token, ME, json!({})).await.status.as_u16());

@@ -186,6 +186,26 @@ impl Services {
         Ok(days.map(TimeDelta::days))
     }
 
+    /// A new API or service-account key's expiry in `org_id` (`input.expiresAt`): within
+    /// the lifetime allowed there, and no later than the credential making it.
+    pub(in crate::domain) async fn new_key_expiry(
+        &self,
+        grant: &Grant,
+        org_id: Uuid,
+        requested: Option<DateTime<Utc>>,
+    ) -> AppResult<Option<DateTime<Utc>>> {
+        let now = grant.at();
+        let max = self.api_key_max_lifetime(org_id).await?;
+        new_expiry(
+            "input.expiresAt",
+            requested,
+            max,
+            max.map(|max| now + max),
+            grant.credential_expiry(),
+            now,
+        )
+    }
+
     /// Creates an API key owned by the acting user. **Permissions**: `api_keys:write`;
     /// its scopes within what the caller holds.
     #[instrument(skip_all, fields(org = %input.organization_id))]
@@ -205,15 +225,9 @@ impl Services {
         })?;
         let now = self.clock.now();
         let name = validate::name("input.name", &input.name)?;
-        let max = self.api_key_max_lifetime(input.organization_id).await?;
-        let expires_at = new_expiry(
-            "input.expiresAt",
-            input.expires_at,
-            max,
-            max.map(|max| now + max),
-            grant.credential_expiry(),
-            now,
-        )?;
+        let expires_at = self
+            .new_key_expiry(&grant, input.organization_id, input.expires_at)
+            .await?;
         let rate = rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
         self.check_project(input.organization_id, input.project_id)
             .await?;
@@ -674,15 +688,9 @@ impl Services {
             other => other.unwrap_or_default(),
         };
         let now = self.clock.now();
-        let max = self.api_key_max_lifetime(input.organization_id).await?;
-        let expires_at = new_expiry(
-            "input.expiresAt",
-            input.expires_at,
-            max,
-            max.map(|max| now + max),
-            grant.credential_expiry(),
-            now,
-        )?;
+        let expires_at = self
+            .new_key_expiry(&grant, input.organization_id, input.expires_at)
+            .await?;
         if input.created_at.is_some_and(|at| at > now) {
             return Err(AppError::invalid(
                 "input.createdAt",
