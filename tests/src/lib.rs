@@ -424,12 +424,33 @@ impl TestApp {
         (model.id, secret.expose_secret().to_owned())
     }
 
+    /// The membership id of `email` in `org`, as `token` lists the members.
+    pub async fn member_id(&self, token: &str, org: &str, email: &str) -> String {
+        let members = self
+            .gql(
+                token,
+                "query($o: ID!) { members(organizationId: $o, first: 100) { nodes { id user { email } } } }",
+                json!({ "o": org }),
+            )
+            .await
+            .data();
+        members["members"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user"]["email"] == email)
+            .unwrap_or_else(|| panic!("{email} is no member: {members}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// The id of the role `key` (`owner`, `viewer`, a custom role's key) in `org`.
     pub async fn role_id(&self, token: &str, org: &str, key: &str) -> String {
         let roles = self
             .gql(
                 token,
-                "query($o: ID!) { roles(organizationId: $o) { nodes { id key } } }",
+                "query($o: ID!) { roles(organizationId: $o, first: 100) { nodes { id key } } }",
                 json!({ "o": org }),
             )
             .await

@@ -36,23 +36,7 @@ async fn join(app: &TestApp, owner: &Admin, org: &str, member: &Admin, key: &str
     )
     .await
     .data();
-    let members = app
-        .gql(
-            &owner.pat,
-            "query($o: ID!) { members(organizationId: $o) { nodes { id user { email } } } }",
-            json!({ "o": org }),
-        )
-        .await
-        .data();
-    members["members"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["user"]["email"] == member.email.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.member_id(&owner.pat, org, &member.email).await
 }
 
 const INVITE: &str = "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id status expiresAt role { key } } }";

@@ -97,27 +97,6 @@ async fn invite(app: &TestApp, owner: &Admin, org: &str, email: &str, role: &str
         .clone()
 }
 
-/// The membership ids of `org` by email.
-async fn member_id(app: &TestApp, token: &str, org: &str, email: &str) -> String {
-    let members = app
-        .gql(
-            token,
-            "query($o: ID!) { members(organizationId: $o) { nodes { id user { email } } } }",
-            json!({ "o": org }),
-        )
-        .await
-        .data();
-    members["members"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["user"]["email"] == email)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Owners of `org`, counted in the database.
 async fn owners(app: &TestApp, org: &str) -> u64 {
     let db = app.services().test_db();
@@ -154,8 +133,8 @@ async fn an_organization_always_keeps_an_owner(db: Db) {
         app.gql(&bob.pat, ACCEPT, json!({ "i": { "id": id } }))
             .await
             .data();
-        let ada_m = member_id(&app, &ada.pat, &org, &ada.email).await;
-        let bob_m = member_id(&app, &ada.pat, &org, &bob.email).await;
+        let ada_m = app.member_id(&ada.pat, &org, &ada.email).await;
+        let bob_m = app.member_id(&ada.pat, &org, &bob.email).await;
         let viewer = app.role_id(&ada.pat, &org, "viewer").await;
         let demote = |member: &str| json!({ "i": { "memberId": member, "roleId": viewer } });
         let remove = |member: &str| json!({ "i": { "memberId": member } });
