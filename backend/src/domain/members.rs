@@ -234,6 +234,9 @@ impl Services {
         }
         let customer = Customer::find_by_id(m.customer_id).one(&txn).await?;
         Membership::delete_by_id(m.id).exec(&txn).await?;
+        // Their keys go with them: asked back later, they find none alive. Revoked before
+        // this event is written (see `credentials::revoke_member_keys`).
+        credentials::revoke_member_keys(&txn, grant, org, m.customer_id, now).await?;
         audit::record(
             &txn,
             grant,
@@ -242,8 +245,6 @@ impl Services {
                 .details(json!({ "customer_id": m.customer_id, "role": role.key })),
         )
         .await?;
-        // Their keys go with them: asked back later, they find none alive.
-        credentials::revoke_member_keys(&txn, grant, org, m.customer_id, now).await?;
         self.commit_invalidating(txn, Invalidation::Everything)
             .await?;
         Ok(m.id)

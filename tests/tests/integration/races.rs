@@ -16,6 +16,7 @@ db_tests!(
     a_revoked_key_never_gains_a_live_successor,
     an_invite_is_answered_once,
     a_device_login_is_collected_once,
+    no_key_outlives_its_owners_removal,
 );
 
 /// Trials of each race.
@@ -456,4 +457,63 @@ async fn replicas_starting_together_migrate_once() {
         }
         fresh.drop().await;
     }
+}
+
+/// A member creates a key, or rotates one, while being removed: whichever goes first,
+/// none of their keys in the organization is alive afterwards.
+async fn no_key_outlives_its_owners_removal(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let (_node, other) = second_node(&app).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let bob = app.bootstrap("bob@example.com").await;
+    const REMOVE: &str = "mutation($i: RemoveMemberInput!) { removeMember(input: $i) }";
+    const CREATE: &str =
+        "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }";
+    const ROTATE: &str = "mutation($i: RotateApiKeyInput!) { rotateApiKey(input: $i) { secret } }";
+    for trial in 0..TRIALS {
+        let org = create_org(&app, &ada, &format!("Removal {trial}")).await;
+        let id = invite(&app, &ada, &org, &bob.email, "developer").await;
+        app.gql(&bob.pat, ACCEPT, json!({ "i": { "id": id } }))
+            .await
+            .data();
+        let bob_m = app.member_id(&ada.pat, &org, &bob.email).await;
+        let (key, _) = app
+            .create_key(&bob.pat, json!({ "organizationId": org, "name": "before" }))
+            .await;
+        let remove = app.gql(&ada.pat, REMOVE, json!({ "i": { "memberId": bob_m } }));
+        let (removed, made) = if trial % 2 == 0 {
+            race(
+                remove,
+                app.gql_at(
+                    &other,
+                    &bob.pat,
+                    CREATE,
+                    json!({ "i": { "organizationId": org, "name": "during" } }),
+                ),
+            )
+            .await
+        } else {
+            race(
+                remove,
+                app.gql_at(
+                    &other,
+                    &bob.pat,
+                    ROTATE,
+                    json!({ "i": { "id": key, "gracePeriodSeconds": 0 } }),
+                ),
+            )
+            .await
+        };
+        assert!(ok(&removed), "trial {trial}: {:?}", removed.body);
+        settled(&made, "bob");
+        let live = Credential::find()
+            .filter(credential::Column::OrganizationId.eq(org.parse::<Uuid>().unwrap()))
+            .filter(credential::Column::Kind.eq("api_key"))
+            .filter(credential::Column::RevokedAt.is_null())
+            .count(app.services().test_db())
+            .await
+            .unwrap();
+        assert_eq!(live, 0, "trial {trial}: {:?}", made.body);
+    }
+    app.finish().await;
 }

@@ -255,6 +255,7 @@ impl Services {
         row.rate_limit_per_minute = Set(rate);
 
         let txn = self.db.begin().await?;
+        super::owner_still_member(&txn, input.organization_id, Some(owner)).await?;
         let model = row.insert(&txn).await?;
         audit::record(
             &txn,
@@ -557,6 +558,9 @@ impl Services {
         };
 
         let txn = self.db.begin().await?;
+        if let Some(org) = old.organization_id {
+            super::owner_still_member(&txn, org, old.customer_id).await?;
+        }
         // Claimed inside the transaction, and only while nothing retired it: a revoke or
         // another rotation racing this one waits for it and then sees it, or wins and
         // this one issues nothing (SPEC §3.3).
@@ -731,6 +735,7 @@ impl Services {
         row.updated_at = Set(now);
 
         let txn = self.db.begin().await?;
+        super::owner_still_member(&txn, input.organization_id, Some(owner)).await?;
         // A prefix belongs to one organization: decided under a lock, so two
         // organizations importing overlapping prefixes at once cannot both succeed.
         crate::db::lock_for_rule(&txn, IMPORT_PREFIX_LOCK).await?;

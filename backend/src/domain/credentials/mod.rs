@@ -445,42 +445,43 @@ impl Services {
             return view(&self.db, reread(&self.db, current.id).await?).await;
         }
         let model = reread(&txn, current.id).await?;
-        let (action, target_type) = (entry.action, entry.target_type);
-        audit::record(&txn, grant, entry.name(&model.name)).await?;
-        let mut revoked = vec![TokenHash::from_stored(&model.token_hash)];
+        // Every row is claimed before any audit event is written: the audit chain's head
+        // is the one lock all writers share, so taking it last keeps two revocations, or
+        // a revocation and a member's removal, from waiting on each other.
+        let mut successors = Vec::new();
         if model.grace_expires_at.is_some_and(|end| end > now) {
             let mut predecessors = vec![model.id];
             while !predecessors.is_empty() {
-                let successors = Credential::find()
+                let found = Credential::find()
                     .filter(credential::Column::RotatedFromId.is_in(predecessors.clone()))
                     .filter(credential::Column::RevokedAt.is_null())
                     .all(&txn)
                     .await?;
                 predecessors.clear();
-                for successor in successors {
-                    if !claim_revocation(&txn, successor.id, grant, reason.as_deref(), now).await? {
-                        continue;
+                for successor in found {
+                    if claim_revocation(&txn, successor.id, grant, reason.as_deref(), now).await? {
+                        predecessors.push(successor.id);
+                        successors.push(successor);
                     }
-                    audit::record(
-                        &txn,
-                        grant,
-                        AuditEntry::new(
-                            successor.organization_id,
-                            action,
-                            target_type,
-                            successor.id,
-                        )
-                        .name(&successor.name)
-                        .details(json!({
-                            "reason": reason,
-                            "predecessor_id": successor.rotated_from_id,
-                        })),
-                    )
-                    .await?;
-                    revoked.push(TokenHash::from_stored(&successor.token_hash));
-                    predecessors.push(successor.id);
                 }
             }
+        }
+        let (action, target_type) = (entry.action, entry.target_type);
+        audit::record(&txn, grant, entry.name(&model.name)).await?;
+        let mut revoked = vec![TokenHash::from_stored(&model.token_hash)];
+        for successor in successors {
+            audit::record(
+                &txn,
+                grant,
+                AuditEntry::new(successor.organization_id, action, target_type, successor.id)
+                    .name(&successor.name)
+                    .details(json!({
+                        "reason": reason,
+                        "predecessor_id": successor.rotated_from_id,
+                    })),
+            )
+            .await?;
+            revoked.push(TokenHash::from_stored(&successor.token_hash));
         }
         let invalidation = match <[TokenHash; 1]>::try_from(revoked) {
             Ok([one]) => Invalidation::Credential(one),
@@ -554,6 +555,24 @@ async fn claim_revocation<C: ConnectionTrait>(
     Ok(claimed.rows_affected == 1)
 }
 
+/// Inside a transaction that makes a user's key in `org`: takes the organization's lock
+/// and refuses unless `owner` is still a member. A member's removal takes the same lock
+/// and revokes the keys it finds, so no key made while its owner is removed outlives
+/// the removal (SPEC §3.3).
+pub(in crate::domain) async fn owner_still_member<C: ConnectionTrait>(
+    txn: &C,
+    org: Uuid,
+    owner: Option<Uuid>,
+) -> AppResult<()> {
+    super::orgs::lock_organization(txn, org).await?;
+    if let Some(owner) = owner
+        && access::member_role(txn, org, owner).await?.is_none()
+    {
+        return Err(AppError::NotAMember);
+    }
+    Ok(())
+}
+
 /// A credential as stored now.
 pub(super) async fn reread<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<credential::Model> {
     Credential::find_by_id(id)
@@ -579,11 +598,15 @@ pub async fn revoke_member_keys<C: ConnectionTrait>(
         .all(txn)
         .await?;
     let reason = "its owner left the organization";
-    let mut revoked = Vec::with_capacity(keys.len());
+    // Every row first, then the audit events (see `revoke_credential`).
+    let mut claimed = Vec::with_capacity(keys.len());
     for key in keys {
-        if !claim_revocation(txn, key.id, grant, Some(reason), now).await? {
-            continue;
+        if claim_revocation(txn, key.id, grant, Some(reason), now).await? {
+            claimed.push(key);
         }
+    }
+    let mut revoked = Vec::with_capacity(claimed.len());
+    for key in claimed {
         audit::record(
             txn,
             grant,
