@@ -233,6 +233,16 @@ impl Services {
         let (role, org_id, grant) = self
             .custom_role(actor, id, Perm::ROLES_WRITE, "changed")
             .await?;
+        // Changing a role changes what its holders may do: whoever changes it must hold
+        // everything it grants now, as for changing a member's role.
+        if permissions.is_some() {
+            let apps = app_resources(&self.db, &[org_id]).await?;
+            grant.require_covers(
+                &access::role_permissions(&role)?,
+                &apps,
+                "changing this role",
+            )?;
+        }
         let before = role.permissions.clone();
         let mut active: role::ActiveModel = role.into();
         if let Some(name) = name {

@@ -544,6 +544,35 @@ async fn changing_a_member_needs_what_they_hold(db: Db) {
     )
     .await
     .data();
+
+    // Nor can a role editor narrow a role that grants more than they hold.
+    let deployer = app
+        .gql(
+            &ada.pat,
+            "mutation($i: CreateRoleInput!) { createRole(input: $i) { id } }",
+            json!({ "i": { "organizationId": ada.org_id, "name": "Deployer", "permissions": ["api_keys:write"] } }),
+        )
+        .await
+        .data()["createRole"]["id"]
+        .clone();
+    let editor = app.bootstrap("erin@example.com").await;
+    app.gql(
+        &ada.pat,
+        "mutation($i: CreateRoleInput!) { createRole(input: $i) { id } }",
+        json!({ "i": { "organizationId": ada.org_id, "name": "Role editor", "permissions": ["roles:write", "api_keys:read"] } }),
+    )
+    .await
+    .data();
+    let _ = join(&app, &ada, &ada.org_id, &editor, "role-editor").await;
+    let narrowed = app
+        .gql(
+            &editor.pat,
+            "mutation($i: UpdateRoleInput!) { updateRole(input: $i) { id } }",
+            json!({ "i": { "id": deployer, "permissions": ["api_keys:read"] } }),
+        )
+        .await;
+    assert_eq!(narrowed.error_code(), "FORBIDDEN", "{:?}", narrowed.body);
+    assert!(narrowed.error_message().contains("api_keys:write"));
     app.finish().await;
 }
 
