@@ -496,6 +496,7 @@ impl OidcClient {
                 email: None,
                 email_verified: false,
                 name: None,
+                expires_at: answer.exp(),
             },
             answer.exp(),
         ))
@@ -521,6 +522,9 @@ impl OidcClient {
                 .name()
                 .and_then(|n| n.get(None))
                 .map(|n| n.as_str().to_owned()),
+            // UserInfo does not say when the token expires: what it makes lives no longer
+            // than the answer is trusted.
+            expires_at: Some(self.clock.now() + OPAQUE_ANSWER_TTL),
         })
     }
 
@@ -582,6 +586,7 @@ fn identity_of(claims: &CoreIdTokenClaims) -> Identity {
             .name()
             .and_then(|n| n.get(None))
             .map(|n| n.as_str().to_owned()),
+        expires_at: Some(claims.expiration()),
     }
 }
 

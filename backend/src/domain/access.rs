@@ -123,7 +123,11 @@ impl Grant {
 
     /// The presented credential's expiry, when it has one.
     pub fn credential_expiry(&self) -> Option<DateTime<Utc>> {
-        self.actor.principal.credential().and_then(|c| c.expires_at)
+        match &self.actor.principal {
+            Principal::Credential(c) => c.expires_at,
+            Principal::Oidc { expires_at, .. } => *expires_at,
+            Principal::Session { .. } | Principal::System => None,
+        }
     }
 
     /// Whether a credential with scopes acts (as opposed to a session or an unscoped one).
@@ -252,7 +256,7 @@ async fn role_in_org<C: ConnectionTrait>(
     };
     match principal {
         Principal::System => Ok((PermissionSet::everything(), true)),
-        Principal::Session { customer, .. } | Principal::Oidc { customer } => {
+        Principal::Session { customer, .. } | Principal::Oidc { customer, .. } => {
             member(customer.id).await
         }
         Principal::Credential(cred) => {
@@ -338,7 +342,7 @@ impl Services {
     pub async fn authorize(&self, actor: &Actor, need: Need) -> AppResult<Grant> {
         let principal = &actor.principal;
         let instance_admin = match principal {
-            Principal::Session { customer, .. } | Principal::Oidc { customer } => {
+            Principal::Session { customer, .. } | Principal::Oidc { customer, .. } => {
                 self.is_instance_admin(customer)
             }
             Principal::Credential(_) | Principal::System => false,
@@ -467,7 +471,7 @@ impl Services {
     /// The user a principal acts for over user-level things, and what it may do there.
     fn user_power(&self, principal: &Principal) -> AppResult<(Uuid, PermissionSet)> {
         match principal {
-            Principal::Session { customer, .. } | Principal::Oidc { customer } => {
+            Principal::Session { customer, .. } | Principal::Oidc { customer, .. } => {
                 Ok((customer.id, PermissionSet::everything()))
             }
             Principal::Credential(c) if c.kind == CredentialKind::Pat => {

@@ -97,7 +97,7 @@ fn actor_fields(principal: &Principal, instance_admin: bool) -> ActorFields {
             agent: Some("dashboard".into()),
             credential_id: None,
         },
-        Principal::Oidc { customer } => ActorFields {
+        Principal::Oidc { customer, .. } => ActorFields {
             actor_type: if instance_admin {
                 "instance_admin"
             } else {

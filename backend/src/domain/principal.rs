@@ -112,8 +112,12 @@ pub enum Principal {
     },
     /// An API key, PAT or service-account key.
     Credential(Arc<AuthedCredential>),
-    /// A JWT issued by the configured OIDC provider, presented as a bearer credential.
-    Oidc { customer: CustomerRef },
+    /// A token issued by the configured OIDC provider, presented as a bearer credential,
+    /// with its expiry: what it makes expires no later (SPEC §3.2).
+    Oidc {
+        customer: CustomerRef,
+        expires_at: Option<DateTime<Utc>>,
+    },
     /// The server itself: bootstrap and development sign-in.
     System,
 }
@@ -122,7 +126,7 @@ impl Principal {
     /// The customer acting, if any (a service-account key has none).
     pub fn customer(&self) -> Option<&CustomerRef> {
         match self {
-            Self::Session { customer, .. } | Self::Oidc { customer } => Some(customer),
+            Self::Session { customer, .. } | Self::Oidc { customer, .. } => Some(customer),
             Self::Credential(c) => c.customer.as_ref(),
             Self::System => None,
         }

@@ -24,6 +24,8 @@ pub struct Identity {
     pub email: Option<String>,
     pub email_verified: bool,
     pub name: Option<String>,
+    /// When the token that says so expires, if it says.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The identity provider's checks of its own tokens, provided by the edge that talks to
@@ -194,6 +196,7 @@ impl Services {
             let actor = Actor::new(
                 Principal::Oidc {
                     customer: CustomerRef::from(&customer),
+                    expires_at: id.expires_at,
                 },
                 meta.clone(),
             );
@@ -255,6 +258,7 @@ impl Services {
         self.limit_user(customer.id, None).await?;
         Ok(Principal::Oidc {
             customer: CustomerRef::from(&customer),
+            expires_at: id.expires_at,
         })
     }
 
@@ -273,6 +277,7 @@ impl Services {
         self.limit_user(customer.id, None).await?;
         Ok(Principal::Oidc {
             customer: CustomerRef::from(&customer),
+            expires_at: id.expires_at,
         })
     }
 }

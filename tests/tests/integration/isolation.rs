@@ -272,6 +272,7 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
                             email_verified: true,
                         },
                     },
+                    expires_at: None,
                 },
                 Default::default(),
             ),

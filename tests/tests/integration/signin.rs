@@ -22,6 +22,7 @@ db_tests!(
     only_tokens_issued_for_keyward_are_accepted,
     provider_tokens_are_limited_per_user,
     instance_admin_power_follows_the_configuration,
+    what_a_provider_token_makes_expires_with_it,
 );
 
 /// A browser that walked the sign-in flow, holding its cookies.
@@ -1215,5 +1216,58 @@ async fn instance_admin_power_follows_the_configuration(db: Db) {
     assert_eq!(app.gql(&pat, USERS, json!({})).await.status, 200);
     let users = app.gql(&pat, USERS, json!({})).await.data();
     assert_eq!(users["users"]["nodes"].as_array().unwrap().len(), 2);
+    app.finish().await;
+}
+
+/// A credential made with the provider's token expires no later than that token (SPEC
+/// §3.2): a short-lived token cannot be turned into a long-lived PAT.
+async fn what_a_provider_token_makes_expires_with_it(db: Db) {
+    let (app, provider) = TestApp::spawn_with_oidc(
+        db,
+        ProviderOptions {
+            id_token_ttl: Some(600),
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await;
+    sign_in(&app, "alice@example.com").await;
+    let callback = format!("{}/auth/callback", app.base);
+    let id_token = provider
+        .id_token(
+            oidc::CLIENT_ID,
+            oidc::CLIENT_SECRET,
+            &callback,
+            "alice@example.com",
+        )
+        .await;
+    const MINT: &str = "mutation($i: CreatePersonalAccessTokenInput!) { createPersonalAccessToken(input: $i) { token { expiresAt } } }";
+    let minted = app
+        .gql(
+            &id_token,
+            MINT,
+            json!({ "i": { "name": "from a provider token" } }),
+        )
+        .await
+        .data();
+    let expires: chrono::DateTime<chrono::Utc> =
+        minted["createPersonalAccessToken"]["token"]["expiresAt"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    assert!(
+        expires <= chrono::Utc::now() + chrono::TimeDelta::seconds(601),
+        "{expires}"
+    );
+    let later = (chrono::Utc::now() + chrono::TimeDelta::days(30)).to_rfc3339();
+    let refused = app
+        .gql(
+            &id_token,
+            MINT,
+            json!({ "i": { "name": "longer", "expiresAt": later } }),
+        )
+        .await;
+    assert_eq!(refused.error_code(), "INVALID_INPUT");
     app.finish().await;
 }
