@@ -46,6 +46,20 @@ macro_rules! db_tests {
     };
 }
 
+/// Waits until `node`'s verification cache is (or stops being) trusted: it listens for
+/// other nodes' invalidations, or has noticed it no longer does. Waits on the change
+/// itself, at most 15 seconds.
+pub async fn until_trusted(node: &Services, trusted: bool) {
+    let mut changes = node.verifier.trust_changes();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        changes.wait_for(|now| *now == trusted),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the node's cache never became trusted = {trusted}"))
+    .unwrap();
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {

@@ -327,6 +327,9 @@ pub struct VerifyCache {
     /// When this node stopped hearing (the clock's monotonic reading in milliseconds,
     /// plus one); 0 while it hears, or before it first did.
     unheard_since: AtomicU64,
+    /// [`Self::is_trusted`] as it changes, for whoever waits on a change (read on every
+    /// verification from `trusted`, not from here).
+    trust: tokio::sync::watch::Sender<bool>,
     clock: Clock,
 }
 
@@ -342,8 +345,14 @@ impl VerifyCache {
             generation: AtomicU64::new(0),
             trusted: AtomicBool::new(true),
             unheard_since: AtomicU64::new(0),
+            trust: tokio::sync::watch::Sender::new(true),
             clock,
         }
+    }
+
+    /// Each change of [`Self::is_trusted`], as it happens.
+    pub fn trust_changes(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.trust.subscribe()
     }
 
     /// Whether entries may be served and kept: false while invalidations from other
@@ -358,6 +367,7 @@ impl VerifyCache {
             self.invalidate_all();
             self.trusted.store(true, Ordering::SeqCst);
         }
+        self.trust.send_replace(trusted);
     }
 
     /// This node no longer hears other nodes' invalidations: it keeps nothing new, and
@@ -367,6 +377,7 @@ impl VerifyCache {
             let now = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.unheard_since
                 .store(now.saturating_add(1), Ordering::SeqCst);
+            self.trust.send_replace(false);
         }
     }
 

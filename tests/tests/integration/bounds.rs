@@ -48,7 +48,8 @@ fn at(value: &Value) -> DateTime<Utc> {
 async fn credentials_expire_no_later_than_their_maker(db: Db) {
     let app = TestApp::spawn(db).await;
     let ada = app.bootstrap("ada@example.com").await;
-    let soon = Utc::now() + TimeDelta::days(10);
+    let now = app.services().clock.now();
+    let soon = now + TimeDelta::days(10);
     let short = app
         .gql(
             &ada.pat,
@@ -62,7 +63,7 @@ async fn credentials_expire_no_later_than_their_maker(db: Db) {
         .unwrap()
         .to_owned();
     let short_expiry = at(&short["createPersonalAccessToken"]["token"]["expiresAt"]);
-    let later = (Utc::now() + TimeDelta::days(30)).to_rfc3339();
+    let later = (now + TimeDelta::days(30)).to_rfc3339();
 
     // An API key: asked for later, refused naming the field; asked for nothing, cut.
     const KEY: &str = "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id expiresAt } secret } }";

@@ -11,14 +11,7 @@ use tests::{Db, TestApp};
 
 /// Waits until `node` listens for invalidations (its cache is trusted).
 async fn until_listening(node: &backend::domain::Services) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !node.verifier.is_trusted() {
-        assert!(
-            Instant::now() < deadline,
-            "the node never started listening"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tests::until_trusted(node, true).await;
 }
 
 /// `(status, code)` of verifying `secret` at the node at `base`.
