@@ -356,21 +356,16 @@ impl Services {
             instance_admin,
             at,
         };
+        let customer = principal.customer().map(|c| c.id);
         match need {
             Need::Org(org_id, perm) => {
-                let (held, owner) = self.held_in_org(principal, org_id).await?;
-                if !held.allows(&perm) {
-                    return Err(AppError::MissingPermission(perm.to_string()));
-                }
-                let customer = principal.customer().map(|c| c.id);
+                let (held, owner) = self
+                    .holding_in_org(principal, org_id, std::slice::from_ref(&perm))
+                    .await?;
                 Ok(grant(customer, held, owner))
             }
             Need::OrgAll(org_id, perms) => {
-                let (held, owner) = self.held_in_org(principal, org_id).await?;
-                if let Some(missing) = perms.iter().find(|p| !held.allows(p)) {
-                    return Err(AppError::MissingPermission(missing.to_string()));
-                }
-                let customer = principal.customer().map(|c| c.id);
+                let (held, owner) = self.holding_in_org(principal, org_id, &perms).await?;
                 Ok(grant(customer, held, owner))
             }
             Need::User(perm) => {
@@ -402,7 +397,6 @@ impl Services {
                         "this needs an instance admin, signed in or with an unscoped personal access token".into()
                     }));
                 }
-                let customer = principal.customer().map(|c| c.id);
                 Ok(grant(customer, PermissionSet::everything(), false))
             }
             Need::DashboardSession => match principal {
@@ -422,6 +416,20 @@ impl Services {
                     "only a personal access token can revoke itself".into(),
                 )),
             },
+        }
+    }
+
+    /// [`Self::held_in_org`], refused naming the first of `perms` it lacks.
+    async fn holding_in_org(
+        &self,
+        principal: &Principal,
+        org_id: Uuid,
+        perms: &[Perm],
+    ) -> AppResult<(PermissionSet, bool)> {
+        let (held, owner) = self.held_in_org(principal, org_id).await?;
+        match perms.iter().find(|p| !held.allows(p)) {
+            Some(missing) => Err(AppError::MissingPermission(missing.to_string())),
+            None => Ok((held, owner)),
         }
     }
 

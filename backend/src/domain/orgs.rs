@@ -256,34 +256,46 @@ pub async fn first_project<C: ConnectionTrait>(
 /// transaction ends, and SQLite takes its one writer's lock at once rather than at the
 /// transaction's first real write, so another process cannot change what was read.
 pub async fn lock_organization<C: ConnectionTrait>(txn: &C, org_id: Uuid) -> AppResult<()> {
-    let locked = Organization::update_many()
-        .col_expr(
-            organization::Column::UpdatedAt,
-            Expr::col(organization::Column::UpdatedAt),
-        )
-        .filter(organization::Column::Id.eq(org_id))
-        .exec(txn)
-        .await?;
-    if locked.rows_affected == 0 {
-        return Err(AppError::NotFound("organization"));
-    }
-    Ok(())
+    lock_row::<Organization, _>(
+        txn,
+        organization::Column::Id,
+        organization::Column::UpdatedAt,
+        org_id,
+        "organization",
+    )
+    .await
 }
 
 /// Takes a customer's lock first thing in a transaction, as [`lock_organization`] does
 /// for an organization: what the transaction reads of the customer's things next holds
 /// until it commits.
 pub async fn lock_customer<C: ConnectionTrait>(txn: &C, customer_id: Uuid) -> AppResult<()> {
-    let locked = Customer::update_many()
-        .col_expr(
-            customer::Column::UpdatedAt,
-            Expr::col(customer::Column::UpdatedAt),
-        )
-        .filter(customer::Column::Id.eq(customer_id))
+    lock_row::<Customer, _>(
+        txn,
+        customer::Column::Id,
+        customer::Column::UpdatedAt,
+        customer_id,
+        "customer",
+    )
+    .await
+}
+
+/// The write that changes nothing behind both locks: `touched` set to itself on the row
+/// whose `key` is `id`.
+async fn lock_row<E: EntityTrait, C: ConnectionTrait>(
+    txn: &C,
+    key: E::Column,
+    touched: E::Column,
+    id: Uuid,
+    what: &'static str,
+) -> AppResult<()> {
+    let locked = E::update_many()
+        .col_expr(touched, Expr::col(touched))
+        .filter(key.eq(id))
         .exec(txn)
         .await?;
     if locked.rows_affected == 0 {
-        return Err(AppError::NotFound("customer"));
+        return Err(AppError::NotFound(what));
     }
     Ok(())
 }

@@ -984,6 +984,14 @@ async fn our_access_token(provider: &oidc::OidcProvider, app: &TestApp, hint: &s
         .await
 }
 
+/// An ID token the provider issued to Keyward's client.
+async fn our_id_token(provider: &oidc::OidcProvider, app: &TestApp, hint: &str) -> String {
+    let callback = format!("{}/auth/callback", app.base);
+    provider
+        .id_token(oidc::CLIENT_ID, oidc::CLIENT_SECRET, &callback, hint)
+        .await
+}
+
 /// An access token the same provider issued to another application.
 async fn their_access_token(provider: &oidc::OidcProvider, hint: &str) -> String {
     provider
@@ -1116,16 +1124,8 @@ async fn provider_tokens_are_limited_per_user(db: Db) {
         c.default_rate_limit_per_minute = 4;
     })
     .await;
-    let callback = format!("{}/auth/callback", app.base);
     let browser = sign_in(&app, "alice@example.com").await;
-    let id_token = provider
-        .id_token(
-            oidc::CLIENT_ID,
-            oidc::CLIENT_SECRET,
-            &callback,
-            "alice@example.com",
-        )
-        .await;
+    let id_token = our_id_token(&provider, &app, "alice@example.com").await;
     let access = our_access_token(&provider, &app, "alice@example.com").await;
     let mut statuses = Vec::new();
     for token in [&id_token, &access, &id_token, &access] {
@@ -1232,15 +1232,7 @@ async fn what_a_provider_token_makes_expires_with_it(db: Db) {
     )
     .await;
     sign_in(&app, "alice@example.com").await;
-    let callback = format!("{}/auth/callback", app.base);
-    let id_token = provider
-        .id_token(
-            oidc::CLIENT_ID,
-            oidc::CLIENT_SECRET,
-            &callback,
-            "alice@example.com",
-        )
-        .await;
+    let id_token = our_id_token(&provider, &app, "alice@example.com").await;
     const MINT: &str = "mutation($i: CreatePersonalAccessTokenInput!) { createPersonalAccessToken(input: $i) { token { expiresAt } } }";
     let minted = app
         .gql(
@@ -1256,11 +1248,12 @@ async fn what_a_provider_token_makes_expires_with_it(db: Db) {
             .unwrap()
             .parse()
             .unwrap();
+    let now = app.services().clock.now();
     assert!(
-        expires <= chrono::Utc::now() + chrono::TimeDelta::seconds(601),
+        expires <= now + chrono::TimeDelta::seconds(601),
         "{expires}"
     );
-    let later = (chrono::Utc::now() + chrono::TimeDelta::days(30)).to_rfc3339();
+    let later = (now + chrono::TimeDelta::days(30)).to_rfc3339();
     let refused = app
         .gql(
             &id_token,

@@ -690,24 +690,14 @@ async fn suspended_and_removed_owners(db: Db) {
     app.finish().await;
 }
 
-/// Guessing is slowed down: past its allowance of failed verifications, an address's
-/// guesses are refused with 429 and `Retry-After`; real keys that are revoked do not
-/// count as guesses (SPEC §10).
-async fn failed_verifications_are_limited_per_address(db: Db) {
+/// A server allowing 5 failed verifications a minute per address, its admin, a real
+/// key and a revoked one.
+async fn guarded_app_with_keys(db: Db) -> (TestApp, tests::Admin, String, String) {
     let app = TestApp::spawn_with(db, |c| c.failed_verifications_per_minute = 5).await;
     let admin = app.bootstrap("ada@example.com").await;
-    let (_, secret) = app
-        .create_key(
-            &admin.pat,
-            json!({ "organizationId": admin.org_id, "name": "real" }),
-        )
-        .await;
-    let (old_id, revoked) = app
-        .create_key(
-            &admin.pat,
-            json!({ "organizationId": admin.org_id, "name": "old" }),
-        )
-        .await;
+    let key = |name: &str| json!({ "organizationId": admin.org_id, "name": name });
+    let (_, real) = app.create_key(&admin.pat, key("real")).await;
+    let (old_id, revoked) = app.create_key(&admin.pat, key("revoked")).await;
     app.gql(
         &admin.pat,
         "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { id } }",
@@ -715,6 +705,14 @@ async fn failed_verifications_are_limited_per_address(db: Db) {
     )
     .await
     .data();
+    (app, admin, real, revoked)
+}
+
+/// Guessing is slowed down: past its allowance of failed verifications, an address's
+/// guesses are refused with 429 and `Retry-After`; real keys that are revoked do not
+/// count as guesses (SPEC §10).
+async fn failed_verifications_are_limited_per_address(db: Db) {
+    let (app, _, secret, revoked) = guarded_app_with_keys(db).await;
     for _ in 0..10 {
         let (status, _, body) = app.verify(Header::XApiKey, &revoked).await;
         assert_eq!(
@@ -763,27 +761,7 @@ async fn failed_verifications_are_limited_per_address(db: Db) {
 /// it up, a key that exists is answered on its own merits, on both verify routes and as a
 /// GraphQL credential; only the made-up keys are refused.
 async fn a_relay_never_locks_out_real_keys(db: Db) {
-    let app = TestApp::spawn_with(db, |c| c.failed_verifications_per_minute = 5).await;
-    let admin = app.bootstrap("ada@example.com").await;
-    let (_, real) = app
-        .create_key(
-            &admin.pat,
-            json!({ "organizationId": admin.org_id, "name": "a customer's key" }),
-        )
-        .await;
-    let (old_id, revoked) = app
-        .create_key(
-            &admin.pat,
-            json!({ "organizationId": admin.org_id, "name": "revoked" }),
-        )
-        .await;
-    app.gql(
-        &admin.pat,
-        "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { id } }",
-        json!({ "i": { "id": old_id } }),
-    )
-    .await
-    .data();
+    let (app, admin, real, revoked) = guarded_app_with_keys(db).await;
     let made_up = || {
         app.services()
             .tokens
