@@ -184,6 +184,15 @@ pub struct Settings {
     /// [default: introspection].
     #[arg(long, env = "KEYWARD_OIDC_OPAQUE", global = true)]
     pub oidc_opaque: Option<OpaqueTokens>,
+    /// Comma-separated starts of the provider's opaque access tokens (e.g. `ory_at_`):
+    /// no organization may import keys under a prefix that overlaps them.
+    #[arg(
+        long,
+        env = "KEYWARD_OIDC_TOKEN_PREFIXES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub oidc_token_prefixes: Option<Vec<String>>,
     /// OIDC client secret.
     #[arg(
         long,
@@ -296,6 +305,7 @@ impl Settings {
             oidc_client_id: self.oidc_client_id.or(lower.oidc_client_id),
             oidc_audience: self.oidc_audience.or(lower.oidc_audience),
             oidc_opaque: self.oidc_opaque.or(lower.oidc_opaque),
+            oidc_token_prefixes: self.oidc_token_prefixes.or(lower.oidc_token_prefixes),
             oidc_client_secret: self.oidc_client_secret.or(lower.oidc_client_secret),
             oidc_client_secret_file: self
                 .oidc_client_secret_file
@@ -339,6 +349,9 @@ pub struct OidcConfig {
     pub audience: Option<String>,
     /// How opaque access tokens are checked.
     pub opaque_tokens: OpaqueTokens,
+    /// How the provider's opaque access tokens start, as far as the operator knows:
+    /// imported key prefixes never overlap these (nor a JWT's `eyJ`).
+    pub token_prefixes: Vec<String>,
 }
 
 /// The server's whole configuration, loaded once.
@@ -467,6 +480,13 @@ impl Config {
                     .collect(),
                 audience: s.oidc_audience,
                 opaque_tokens: s.oidc_opaque.unwrap_or_default(),
+                token_prefixes: s
+                    .oidc_token_prefixes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
             }),
             (None, None) => None,
             (Some(_), None) => {

@@ -245,6 +245,7 @@ impl TestApp {
                 scopes: vec!["email".into(), "profile".into()],
                 audience: None,
                 opaque_tokens: backend::config::OpaqueTokens::Introspection,
+                token_prefixes: Vec::new(),
             });
             c.public_url = base;
             adjust(c);

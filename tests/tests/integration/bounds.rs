@@ -207,7 +207,13 @@ async fn another_users_key_is_rotated_by_its_owner_or_an_admin(db: Db) {
 }
 
 async fn import_prefixes_belong_to_one_organization(db: Db) {
-    let app = TestApp::spawn(db).await;
+    // The operator names how the provider's opaque tokens start.
+    let (app, _provider) = TestApp::spawn_with_oidc(db, Default::default(), |c| {
+        if let Some(oidc) = c.oidc.as_mut() {
+            oidc.token_prefixes = vec!["ory_at_".into()];
+        }
+    })
+    .await;
     let ada = app.bootstrap("ada@example.com").await;
     let bob = app.bootstrap("bob@example.com").await;
     for (prefix, why) in [
@@ -216,6 +222,8 @@ async fn import_prefixes_belong_to_one_organization(db: Db) {
         ("kw_legacy_", "own tokens"),
         ("eyJ", "identity provider"),
         ("eyJhbGci", "identity provider"),
+        ("ory", "identity provider"),
+        ("ory_at_legacy", "identity provider"),
     ] {
         let refused = import(&app, &ada.pat, &ada.org_id, prefix, 0).await;
         assert_eq!(refused.error_code(), "INVALID_INPUT", "{prefix}");

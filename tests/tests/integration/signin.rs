@@ -1194,6 +1194,7 @@ async fn instance_admin_power_follows_the_configuration(db: Db) {
             scopes: vec!["email".into(), "profile".into()],
             audience: None,
             opaque_tokens: backend::config::OpaqueTokens::Introspection,
+            token_prefixes: Vec::new(),
         });
         c.admin_subjects = subjects;
     };

@@ -5,8 +5,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{credential, prelude::*};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -123,8 +123,9 @@ impl Services {
     /// - another user's API key may do up to its scopes, or anything its owner may one day
     ///   be given when it has none;
     /// - a service-account key, everything of its account's role.
-    async fn require_covers_key(
+    async fn require_covers_key<C: ConnectionTrait>(
         &self,
+        db: &C,
         grant: &Grant,
         key: &credential::Model,
         what: &str,
@@ -132,7 +133,7 @@ impl Services {
         let org = key
             .organization_id
             .ok_or_else(|| access::corrupt("organization credential", "it has no organization"))?;
-        let apps = app_resources(&self.db, &[org]).await?;
+        let apps = app_resources(db, &[org]).await?;
         let ceiling = match CredentialKind::parse(&key.kind)? {
             CredentialKind::ServiceAccountKey => {
                 let account = key
@@ -140,21 +141,21 @@ impl Services {
                     .ok_or_else(|| access::corrupt("service-account key", "it has no account"))?;
                 let role = Role::find_by_id(
                     ServiceAccount::find_by_id(account)
-                        .one(&self.db)
+                        .one(db)
                         .await?
                         .ok_or_else(|| {
                             access::corrupt("service-account key", "its account is missing")
                         })?
                         .role_id,
                 )
-                .one(&self.db)
+                .one(db)
                 .await?
                 .ok_or_else(|| access::corrupt("service account", "its role is missing"))?;
                 access::role_permissions(&role)?
             }
             _ if key.customer_id.is_some() && key.customer_id == grant.customer() => {
                 let hash = TokenHash::from_stored(&key.token_hash);
-                let record = verify::load_record(&self.db, &hash)
+                let record = verify::load_record(db, &hash)
                     .await?
                     .ok_or(AppError::NotFound("api key"))?;
                 record.effective_permissions().cloned().unwrap_or_default()
@@ -453,7 +454,7 @@ impl Services {
     ) -> AppResult<CredentialView> {
         let (current, grant) = self.org_credential(actor, id, Perm::API_KEYS_WRITE).await?;
         if !disabled && current.disabled_at.is_some() {
-            self.require_covers_key(&grant, &current, "enabling this key")
+            self.require_covers_key(&self.db, &grant, &current, "enabling this key")
                 .await?;
         }
         let action = if disabled {
@@ -542,8 +543,6 @@ impl Services {
                 "an imported key is rotated by creating a new key".into(),
             ));
         }
-        self.require_covers_key(&grant, &old, "rotating this key")
-            .await?;
         let old_kind = CredentialKind::parse(&old.kind)?;
         let kind = match (old_kind, old.environment.as_deref()) {
             (CredentialKind::ServiceAccountKey, _) => TokenKind::ServiceAccount,
@@ -585,6 +584,8 @@ impl Services {
         }
         // The settings as they stand under the claim, not as first read.
         let old = reread(&txn, old.id).await?;
+        self.require_covers_key(&txn, &grant, &old, "rotating this key")
+            .await?;
         let mut row = new_row(&self.verifier, &token, old_kind, old.name.clone(), now);
         row.organization_id = Set(old.organization_id);
         row.project_id = Set(old.project_id);
@@ -676,6 +677,13 @@ impl Services {
             return Err(AppError::invalid(
                 "input.prefix",
                 "must not overlap the identity provider's tokens (JWTs start with `eyJ`)",
+            ));
+        }
+        let provider = self.config.oidc.iter().flat_map(|o| &o.token_prefixes);
+        if let Some(theirs) = provider.into_iter().find(|p| overlaps(&prefix, p)) {
+            return Err(AppError::invalid(
+                "input.prefix",
+                format!("must not overlap the identity provider's tokens (`{theirs}…`)"),
             ));
         }
         let last4 = match input
