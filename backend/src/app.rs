@@ -367,6 +367,7 @@ fn rest_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rest::openapi::document))
         .routes(routes!(rest::verify::verify_presented))
         .routes(routes!(rest::verify::verify_body))
+        .routes(routes!(rest::verify::lookup))
         .routes(routes!(rest::audit::export))
         .routes(routes!(rest::audit::export_instance))
         .routes(routes!(rest::cli::device_code))

@@ -100,6 +100,9 @@ pub enum AppError {
     SignInRefused(String),
     #[error("rate limit exceeded; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64, limit: u32 },
+    /// The key's credits ran out (SPEC §3.5).
+    #[error("this key has no credits left")]
+    UsageExceeded,
     #[error("request body is too large")]
     PayloadTooLarge,
     #[error("this method is not allowed here")]
@@ -129,6 +132,7 @@ impl AppError {
             Self::Conflict(_) => "CONFLICT",
             Self::SignInRefused(_) => "SIGN_IN_FAILED",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::UsageExceeded => "USAGE_EXCEEDED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::Timeout => "TIMEOUT",

@@ -102,6 +102,9 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                         if let Err(e) = services.flush_usage().await {
                             tracing::warn!(error = %e, "usage flush failed; will retry");
                         }
+                        if let Err(e) = services.give_back_credits(crate::domain::credits::IDLE_RETURN).await {
+                            tracing::warn!(error = %e, "giving back idle credits failed; will retry");
+                        }
                     }
                     _ = prune.tick() => {
                         match services.prune_verification_log().await {
@@ -143,6 +146,9 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
             let _ = invalidations.await;
             if let Err(e) = services.flush_usage().await {
                 tracing::error!(error = %e, "final usage flush failed");
+            }
+            if let Err(e) = services.give_back_credits(std::time::Duration::ZERO).await {
+                tracing::error!(error = %e, "giving back held credits failed");
             }
             services.close().await;
         })

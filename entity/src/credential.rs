@@ -40,6 +40,10 @@ pub struct Model {
     pub request_count: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// A JSON object of the product's own data, returned by verify.
+    pub meta: Option<String>,
+    /// The identity (a customer of the product) the key belongs to.
+    pub identity_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -49,13 +49,16 @@ pub enum Outcome {
     Suspended,
     OwnerRemoved,
     InsufficientPermissions,
+    /// The key's credits ran out (SPEC §3.5).
+    UsageExceeded,
 }
 
 impl Outcome {
     /// Every outcome, in the order charts stack them.
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Self::Valid,
         Self::RateLimited,
+        Self::UsageExceeded,
         Self::InsufficientPermissions,
         Self::Expired,
         Self::Revoked,
@@ -75,6 +78,7 @@ impl Outcome {
             Self::Suspended => "SUSPENDED",
             Self::OwnerRemoved => "OWNER_REMOVED",
             Self::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
+            Self::UsageExceeded => "USAGE_EXCEEDED",
         }
     }
 

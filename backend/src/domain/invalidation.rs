@@ -40,6 +40,10 @@ pub enum Invalidation {
     /// Not a change of a cached record: an imported key's prefix is new, so every node
     /// reads the list of imported prefixes again.
     ImportPrefixes,
+    /// A credit pool was set outright or removed: every node drops its block of it.
+    Credits(uuid::Uuid),
+    /// Several of the above.
+    Several(Vec<Invalidation>),
 }
 
 /// The wall clock, not the server's injected one: the delay metric measures how long a
@@ -55,6 +59,9 @@ impl Invalidation {
             Self::Credential(hash) => format!("credential:{}", hash.as_str()),
             Self::Everything => "everything".into(),
             Self::ImportPrefixes => "import-prefixes".into(),
+            Self::Credits(owner) => format!("credits:{owner}"),
+            // Sent one by one (see `commit_invalidating`).
+            Self::Several(_) => "everything".into(),
         };
         format!("{what}@{}", unix_millis())
     }
@@ -72,6 +79,12 @@ impl Invalidation {
     fn parse(payload: &str) -> Self {
         if payload == "import-prefixes" {
             return Self::ImportPrefixes;
+        }
+        if let Some(owner) = payload.strip_prefix("credits:") {
+            return match owner.parse() {
+                Ok(owner) => Self::Credits(owner),
+                Err(_) => Self::Everything,
+            };
         }
         match payload.strip_prefix("credential:") {
             Some(hash) if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
@@ -91,12 +104,18 @@ impl Services {
         what: Invalidation,
     ) -> AppResult<()> {
         if txn.get_database_backend() == DbBackend::Postgres {
-            txn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), what.payload().into()],
-            ))
-            .await?;
+            let each = match &what {
+                Invalidation::Several(list) => list.iter().collect(),
+                one => vec![one],
+            };
+            for one in each {
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_notify($1, $2)",
+                    [CHANNEL.into(), one.payload().into()],
+                ))
+                .await?;
+            }
         }
         let committed = txn.commit().await;
         // Dropped whatever the commit answered: a commit reported failed may have
@@ -121,6 +140,12 @@ impl Services {
 
     async fn forget(&self, what: &Invalidation) {
         match what {
+            Invalidation::Credits(owner) => self.credits.forget(*owner),
+            Invalidation::Several(list) => {
+                for one in list {
+                    Box::pin(self.forget(one)).await;
+                }
+            }
             Invalidation::Credential(hash) => self.verifier.invalidate(hash),
             Invalidation::Everything => self.verifier.invalidate_all(),
             Invalidation::ImportPrefixes => {

@@ -9,7 +9,9 @@ pub mod audit;
 pub mod bootstrap;
 pub mod cli_login;
 pub mod clock;
+pub mod controls;
 pub mod credentials;
+pub mod credits;
 pub mod hashing;
 pub mod ids;
 pub mod invalidation;
@@ -57,6 +59,8 @@ pub struct Inner {
     pub usage: usage::UsageRecorder,
     pub verifications: analytics::VerificationRecorder,
     pub limiter: ratelimit::RateLimiter,
+    /// This node's blocks of credits.
+    pub credits: credits::CreditLeases,
     pub failures: ratelimit::FailureLimiter,
     pub dev_signin: sessions::DevSigninLink,
     /// The one source of the time for services and limiters.
@@ -107,6 +111,15 @@ impl Services {
         }
         *self.last_flush.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
         Ok(written)
+    }
+
+    /// Gives back the credits this node holds of pools idle here for `idle` (all, with
+    /// zero: at shutdown).
+    pub async fn give_back_credits(
+        &self,
+        idle: std::time::Duration,
+    ) -> crate::error::AppResult<()> {
+        self.credits.give_back_idle(&self.db, idle).await
     }
 
     /// Writes usage and verification counts in one transaction: one commit a flush.
@@ -200,6 +213,7 @@ impl Services {
                 config.redis_url.as_ref().map(|u| u.expose()),
             )?,
             failures: ratelimit::FailureLimiter::new(clock.clone()),
+            credits: credits::CreditLeases::new(clock.clone()),
             clock,
             dev_signin: sessions::DevSigninLink::default(),
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),

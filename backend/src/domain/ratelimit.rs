@@ -96,6 +96,8 @@ pub struct RateLimiter {
     /// subjects with that limit (an entry of a few dozen bytes per recently limited
     /// subject; idle ones are dropped by [`Self::forget_idle`]).
     limiters: RwLock<HashMap<u32, Arc<Keyed>>>,
+    /// This node's state of the limits verification checks together (SPEC §3.5).
+    named: NamedHere,
     clock: Clock,
     shared: Option<SharedLimits>,
 }
@@ -104,6 +106,7 @@ impl RateLimiter {
     pub fn new(clock: Clock, redis_url: Option<&str>) -> Result<Self, String> {
         Ok(Self {
             limiters: RwLock::new(HashMap::new()),
+            named: NamedHere::default(),
             clock,
             shared: redis_url.map(SharedLimits::new).transpose()?,
         })
@@ -183,6 +186,7 @@ impl RateLimiter {
             .values()
             .cloned()
             .collect();
+        self.named.forget_idle(micros(self.clock.elapsed()));
         // Swept without the map's lock: checks go on meanwhile.
         for limiter in &held {
             limiter.retain_recent();
@@ -201,7 +205,48 @@ impl RateLimiter {
             .unwrap_or_else(|e| e.into_inner())
             .values()
             .map(|l| l.len())
-            .sum()
+            .sum::<usize>()
+            + self.named.len()
+    }
+
+    /// Counts one verification against several limits at once (SPEC §3.5): all of
+    /// them, or, when any would be exceeded, none. In Redis when the limits are shared,
+    /// in one script; when Redis cannot answer, `on_outage` decides as in
+    /// [`Self::check`].
+    pub async fn check_all(&self, checks: &[LimitCheck], on_outage: Outage) -> LimitDecision {
+        if checks.is_empty() {
+            return LimitDecision::default();
+        }
+        let Some(shared) = &self.shared else {
+            return self.named.check(checks, micros(self.clock.elapsed()));
+        };
+        match shared.check_all(checks).await {
+            Ok(decision) => decision,
+            Err(e) => {
+                metrics::counter!(
+                    "keyward_rate_limit_undecided_total",
+                    "then" => match on_outage { Outage::Refuse => "refused", Outage::LimitHere => "limited_here" }
+                )
+                .increment(1);
+                shared.warn_once(&e);
+                match on_outage {
+                    Outage::LimitHere => self.named.check(checks, micros(self.clock.elapsed())),
+                    Outage::Refuse => LimitDecision {
+                        allowed: false,
+                        states: checks
+                            .iter()
+                            .map(|c| LimitState {
+                                exceeded: true,
+                                limit: c.limit,
+                                remaining: 0,
+                                reset_ms: 1000,
+                            })
+                            .collect(),
+                        retry_after_secs: 1,
+                    },
+                }
+            }
+        }
     }
 
     /// Counts one request against this node's own limiter.
@@ -277,6 +322,7 @@ struct SharedLimits {
     /// When the last outage warning was logged.
     warned_at: std::sync::Mutex<Option<std::time::Instant>>,
     script: redis::Script,
+    script_all: redis::Script,
 }
 
 impl SharedLimits {
@@ -288,6 +334,7 @@ impl SharedLimits {
             failed_at: std::sync::Mutex::new(None),
             warned_at: std::sync::Mutex::new(None),
             script: redis::Script::new(GCRA),
+            script_all: redis::Script::new(GCRA_ALL),
         })
     }
 
@@ -351,6 +398,51 @@ impl SharedLimits {
         }
     }
 
+    async fn check_all(&self, checks: &[LimitCheck]) -> Result<LimitDecision, String> {
+        let mut conn = self.connection().await?;
+        let mut invocation = self.script_all.prepare_invoke();
+        for c in checks {
+            let (id, limit, duration) = key_of(c);
+            invocation.key(format!("keyward:nl:{id}:{limit}:{duration}"));
+        }
+        for c in checks {
+            invocation
+                .arg(c.duration_ms.max(1).saturating_mul(1000))
+                .arg(c.limit.max(1))
+                .arg(c.cost);
+        }
+        let answer: Result<Vec<i64>, _> =
+            match tokio::time::timeout(SHARED_TIMEOUT, invocation.invoke_async(&mut conn)).await {
+                Ok(answer) => answer,
+                Err(_) => return Err(self.failed("timed out".into())),
+            };
+        let answer = answer.map_err(|e| self.failed(e.to_string()))?;
+        if answer.len() != checks.len() * 3 + 1 {
+            return Err(self.failed(format!("an answer of {} values", answer.len())));
+        }
+        let states: Vec<LimitState> = checks
+            .iter()
+            .zip(answer.chunks_exact(3))
+            .map(|(c, a)| LimitState {
+                exceeded: a[0] == 1,
+                limit: c.limit,
+                remaining: u32::try_from(a[1]).unwrap_or(0),
+                reset_ms: u64::try_from(a[2]).unwrap_or(0),
+            })
+            .collect();
+        let allowed = answer[answer.len() - 1] == 1;
+        let retry_after_secs = if allowed {
+            0
+        } else {
+            retry_after(checks, &states)
+        };
+        Ok(LimitDecision {
+            allowed,
+            states,
+            retry_after_secs,
+        })
+    }
+
     async fn check(&self, subject: Subject, limit: u32) -> Result<RateDecision, String> {
         let mut conn = self.connection().await?;
         let mut invocation = self
@@ -378,6 +470,237 @@ impl SharedLimits {
         })
     }
 }
+
+/// One limit a verification counts against: `cost` of `limit` per `duration_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitCheck {
+    /// What the limit counts: a named limit's id, or a credential's for its per-minute
+    /// limit. With the limit and duration, the state's key: a changed limit starts over.
+    pub id: Uuid,
+    pub limit: u32,
+    pub duration_ms: u64,
+    pub cost: u32,
+}
+
+/// One limit's state after a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitState {
+    /// This limit would have been exceeded.
+    pub exceeded: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Milliseconds until the full limit is available again.
+    pub reset_ms: u64,
+}
+
+/// The outcome of [`RateLimiter::check_all`]: each limit's state, in the order asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitDecision {
+    /// Every limit allowed it, and each counted it; otherwise none did.
+    pub allowed: bool,
+    pub states: Vec<LimitState>,
+    /// Seconds to wait when refused.
+    pub retry_after_secs: u64,
+}
+
+impl LimitDecision {
+    /// Nothing to count against: allowed.
+    fn none() -> Self {
+        Self {
+            allowed: true,
+            ..Self::default()
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// GCRA of one limit at `now` (µs), from the theoretical arrival time `tat`: the new
+/// `tat` when allowed, and the state either way.
+fn gcra(check: &LimitCheck, tat: u64, now: u64) -> (Option<u64>, LimitState) {
+    let period = check.duration_ms.max(1).saturating_mul(1000);
+    let limit = u64::from(check.limit.max(1));
+    let interval = (period / limit).max(1);
+    let tat = tat.max(now);
+    let new_tat = tat.saturating_add(interval.saturating_mul(u64::from(check.cost)));
+    if new_tat - now > period {
+        let remaining = period.saturating_sub(tat - now) / interval;
+        return (
+            None,
+            LimitState {
+                exceeded: true,
+                limit: check.limit,
+                remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+                reset_ms: (tat - now).div_ceil(1000),
+            },
+        );
+    }
+    let remaining = (period - (new_tat - now)) / interval;
+    (
+        Some(new_tat),
+        LimitState {
+            exceeded: false,
+            limit: check.limit,
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            reset_ms: (new_tat - now).div_ceil(1000),
+        },
+    )
+}
+
+/// Seconds until every exceeded limit lets the request through.
+fn retry_after(checks: &[LimitCheck], states: &[LimitState]) -> u64 {
+    checks
+        .iter()
+        .zip(states)
+        .filter(|(_, s)| s.exceeded)
+        .map(|(c, s)| {
+            // Enough of the limit frees up once `cost` intervals have passed beyond what
+            // is left.
+            let interval = (c.duration_ms.max(1) * 1000 / u64::from(c.limit.max(1))).max(1);
+            let short = u64::from(c.cost).saturating_sub(u64::from(s.remaining));
+            (short * interval).div_ceil(1_000_000)
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1)
+}
+
+/// The key of a limit's state: what it counts, and the limit, so a changed limit
+/// starts afresh.
+type NamedKey = (Uuid, u32, u64);
+
+/// Stripes of named-limit state, each behind its own lock: a check locks the stripes of
+/// its limits in order, decides, and writes all or nothing.
+const STRIPES: usize = 64;
+
+struct NamedHere {
+    stripes: Vec<std::sync::Mutex<HashMap<NamedKey, u64, super::hashing::IdHasher>>>,
+}
+
+impl Default for NamedHere {
+    fn default() -> Self {
+        Self {
+            stripes: (0..STRIPES)
+                .map(|_| std::sync::Mutex::new(HashMap::default()))
+                .collect(),
+        }
+    }
+}
+
+fn key_of(check: &LimitCheck) -> NamedKey {
+    (check.id, check.limit, check.duration_ms)
+}
+
+fn stripe_of(key: &NamedKey) -> usize {
+    (key.0.as_u128() as usize) % STRIPES
+}
+
+impl NamedHere {
+    fn check(&self, checks: &[LimitCheck], now: u64) -> LimitDecision {
+        if checks.is_empty() {
+            return LimitDecision::none();
+        }
+        let mut order: Vec<usize> = checks.iter().map(|c| stripe_of(&key_of(c))).collect();
+        order.sort_unstable();
+        order.dedup();
+        let mut guards: Vec<_> = order
+            .iter()
+            .map(|&i| (i, self.stripes[i].lock().unwrap_or_else(|e| e.into_inner())))
+            .collect();
+        let mut states = Vec::with_capacity(checks.len());
+        let mut writes = Vec::with_capacity(checks.len());
+        for check in checks {
+            let key = key_of(check);
+            let stripe = stripe_of(&key);
+            let map = &guards
+                .iter()
+                .find(|(i, _)| *i == stripe)
+                .expect("every stripe of the checks is locked")
+                .1;
+            let tat = map.get(&key).copied().unwrap_or(now);
+            let (new_tat, state) = gcra(check, tat, now);
+            states.push(state);
+            writes.push(new_tat.map(|t| (stripe, key, t)));
+        }
+        let allowed = writes.iter().all(Option::is_some);
+        if allowed {
+            for (stripe, key, tat) in writes.into_iter().flatten() {
+                if let Some((_, map)) = guards.iter_mut().find(|(i, _)| *i == stripe) {
+                    map.insert(key, tat);
+                }
+            }
+        }
+        let retry_after_secs = if allowed {
+            0
+        } else {
+            retry_after(checks, &states)
+        };
+        LimitDecision {
+            allowed,
+            states,
+            retry_after_secs,
+        }
+    }
+
+    /// Drops state whose limit is full again (`tat` in the past): the same as unseen.
+    fn forget_idle(&self, now: u64) {
+        for stripe in &self.stripes {
+            stripe
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|_, tat| *tat > now);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.stripes
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+}
+
+/// The limits of one verification in Redis, all or nothing, timed by Redis's clock.
+/// `KEYS`: one per limit; `ARGV`: the period (µs), limit and cost of each in turn.
+/// Answers, per limit, `{exceeded, remaining, reset_ms}`, then whether all were allowed.
+const GCRA_ALL: &str = r#"
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+local writes = {}
+local allowed = 1
+for i, key in ipairs(KEYS) do
+  local period = tonumber(ARGV[3 * i - 2])
+  local limit = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
+  local interval = math.max(1, math.floor(period / limit))
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval * cost
+  if new_tat - now > period then
+    allowed = 0
+    table.insert(out, 1)
+    table.insert(out, math.floor((period - (tat - now)) / interval))
+    table.insert(out, math.ceil((tat - now) / 1000))
+  else
+    table.insert(out, 0)
+    table.insert(out, math.floor((period - (new_tat - now)) / interval))
+    table.insert(out, math.ceil((new_tat - now) / 1000))
+    writes[i] = new_tat
+  end
+end
+if allowed == 1 then
+  for i, key in ipairs(KEYS) do
+    local ttl = math.max(1, math.ceil((writes[i] - now) / 1000))
+    redis.call('SET', key, string.format('%.0f', writes[i]), 'PX', ttl)
+  end
+end
+table.insert(out, allowed)
+return out
+"#;
 
 /// Failed verifications per client address, to stop guessing: past the allowance an
 /// address's guesses (strings that name no credential) are refused until it refills.
@@ -492,6 +815,54 @@ mod tests {
             "empty limiters go"
         );
         assert_eq!(limiter.check_here(busy, 2).remaining, 1, "a fresh quota");
+    }
+
+    fn limit(limit: u32, duration_ms: u64, cost: u32) -> LimitCheck {
+        LimitCheck {
+            id: Uuid::now_v7(),
+            limit,
+            duration_ms,
+            cost,
+        }
+    }
+
+    #[test]
+    fn several_limits_count_all_or_nothing() {
+        let clock = Clock::system();
+        let limiter = RateLimiter::new(clock.clone(), None).unwrap();
+        let wide = limit(100, 60_000, 1);
+        let narrow = limit(2, 1_000, 1);
+        let both = |cost_narrow: u32| {
+            [
+                wide,
+                LimitCheck {
+                    cost: cost_narrow,
+                    ..narrow
+                },
+            ]
+        };
+        let first = limiter.named.check(&both(1), micros(clock.elapsed()));
+        assert!(first.allowed);
+        assert_eq!(first.states[0].remaining, 99);
+        assert_eq!(first.states[1].remaining, 1);
+        // The narrow limit refuses a cost of 2: the wide one counts nothing either.
+        let refused = limiter.named.check(&both(2), micros(clock.elapsed()));
+        assert!(!refused.allowed);
+        assert!(refused.states[1].exceeded && !refused.states[0].exceeded);
+        assert!(refused.retry_after_secs >= 1);
+        let again = limiter.named.check(&[wide], micros(clock.elapsed()));
+        assert_eq!(again.states[0].remaining, 98, "the refusal counted nothing");
+        // A cost of 0 reads the state without counting.
+        let read = limiter.named.check(&both(0), micros(clock.elapsed()));
+        assert!(read.allowed);
+        assert_eq!(read.states[1].remaining, 1);
+        clock.advance(Duration::from_secs(1));
+        let refilled = limiter.named.check(&both(2), micros(clock.elapsed()));
+        assert!(refilled.allowed, "{refilled:?}");
+        assert_eq!(refilled.states[1].remaining, 0);
+        clock.advance(Duration::from_secs(120));
+        limiter.forget_idle();
+        assert_eq!(limiter.named.len(), 0, "full again, forgotten");
     }
 
     #[test]

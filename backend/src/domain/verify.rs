@@ -28,7 +28,7 @@ use super::{
     hashing::{CallerKeyed, caller_keyed},
     permissions::{Perm, PermissionSet},
     principal::ServiceAccountRef,
-    ratelimit::{Outage, RateDecision, Subject},
+    ratelimit::{LimitCheck, LimitState, Outage, RateDecision},
 };
 use crate::{
     error::{AppError, AuthFailure},
@@ -81,6 +81,8 @@ pub struct CredentialRecord {
     /// The verify endpoints' JSON description of the credential's own fields, rendered
     /// on first use for as long as the record is held (`rest::verify`).
     pub rendered: OnceLock<Box<str>>,
+    /// The product's controls (metadata, identity, credits, named limits), if any.
+    pub controls: Option<Arc<super::controls::Controls>>,
 }
 
 impl CredentialRecord {
@@ -99,6 +101,7 @@ impl CredentialRecord {
             context: Arc::new(context),
             effective: Arc::new(effective),
             rendered: OnceLock::new(),
+            controls: None,
         }
     }
 
@@ -216,11 +219,58 @@ impl CredentialRecord {
     }
 }
 
-/// A credential that passed every check, with its rate-limit state.
+/// What a verification spends (SPEC §3.5): `cost` credits of the key's pool, and
+/// `cost` of each limit named, besides one of every auto-applied limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spend {
+    pub cost: i64,
+    pub limits: Vec<(String, u32)>,
+    /// Whether the use counts at all (one against the per-minute and auto-applied
+    /// limits); `false` only reads their state.
+    pub counts: bool,
+}
+
+impl Default for Spend {
+    fn default() -> Self {
+        Self {
+            cost: 1,
+            limits: Vec::new(),
+            counts: true,
+        }
+    }
+}
+
+impl Spend {
+    /// The same limits read, nothing spent or counted (a refusal, a lookup).
+    pub fn nothing(&self) -> Self {
+        Self {
+            cost: 0,
+            limits: self.limits.iter().map(|(n, _)| (n.clone(), 0)).collect(),
+            counts: false,
+        }
+    }
+}
+
+/// One named limit's state after a verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedState {
+    pub name: String,
+    pub state: LimitState,
+}
+
+/// A credential that passed every check, with what metering it decided.
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub record: Arc<CredentialRecord>,
+    /// The per-minute limit's state (the `ratelimit` member and headers); `allowed` is
+    /// false when any limit refused.
     pub rate: RateDecision,
+    /// Every limit checked, the per-minute one first.
+    pub limits: Vec<NamedState>,
+    /// Credits left in the pool spent (or that would have been), when the key has one.
+    pub credits: Option<i64>,
+    /// `RATE_LIMITED` or `USAGE_EXCEEDED` when metering refused it.
+    pub refused: Option<Outcome>,
 }
 
 /// The answer of [`Services::check_key`].
@@ -569,22 +619,30 @@ impl Services {
         ip: Option<&str>,
         counted: Option<&Tags>,
     ) -> Result<Verified, AppError> {
-        let verified = self.verify_credential(raw, ip, counted).await?;
+        let record = self.resolve(raw, ip, counted).await?;
+        // A verification spends the key's credits; using a key on Keyward's own API
+        // counts only its limits.
+        let spend = Spend {
+            cost: i64::from(counted.is_some()),
+            ..Spend::default()
+        };
+        let verified = self.meter(record, ip, &spend).await?;
         if let Some(tags) = counted {
-            let outcome = if verified.rate.allowed {
-                Outcome::Valid
-            } else {
-                Outcome::RateLimited
-            };
-            self.count_verification(&verified.record, outcome, ip, tags);
+            self.count_verification(
+                &verified.record,
+                verified.refused.unwrap_or(Outcome::Valid),
+                ip,
+                tags,
+            );
         }
-        if !verified.rate.allowed {
-            return Err(AppError::RateLimited {
+        match verified.refused {
+            Some(Outcome::UsageExceeded) => Err(AppError::UsageExceeded),
+            Some(_) => Err(AppError::RateLimited {
                 retry_after_secs: verified.rate.retry_after_secs,
                 limit: verified.rate.limit,
-            });
+            }),
+            None => Ok(verified),
         }
-        Ok(verified)
     }
 
     /// Checks a key a service's own caller presented (`POST /api/v1/keys/verify`, SPEC
@@ -600,13 +658,13 @@ impl Services {
         organization_id: Option<uuid::Uuid>,
         ip: Option<&str>,
         tags: &Tags,
+        spend: &Spend,
     ) -> Result<KeyCheck, AppError> {
-        let verified = match self.verify_credential(raw, ip, Some(tags)).await {
+        let record = match self.resolve(raw, ip, Some(tags)).await {
             Ok(v) => v,
             Err(AppError::Unauthenticated(failure)) => return Ok(KeyCheck::Refused(failure)),
             Err(other) => return Err(other),
         };
-        let record = &verified.record;
         let held = match (record.kind, organization_id) {
             (CredentialKind::Pat, Some(org)) => {
                 // What the PAT's user may do there, through the one authorization path.
@@ -639,18 +697,61 @@ impl Services {
             .filter(|p| !held.as_ref().is_some_and(|set| set.allows(p)))
             .cloned()
             .collect();
-        let outcome = if !verified.rate.allowed {
-            Outcome::RateLimited
-        } else if !missing.is_empty() {
+        // Only a valid answer spends or counts (SPEC §3.5): a key lacking permissions is
+        // described with its limits and credits as they stand.
+        let verified = if missing.is_empty() {
+            self.meter(record, ip, spend).await?
+        } else {
+            self.meter(record, ip, &spend.nothing()).await?
+        };
+        let outcome = if !missing.is_empty() {
             Outcome::InsufficientPermissions
         } else {
-            Outcome::Valid
+            verified.refused.unwrap_or(Outcome::Valid)
         };
-        self.count_verification(record, outcome, ip, tags);
+        self.count_verification(&verified.record, outcome, ip, tags);
         Ok(KeyCheck::Checked {
             outcome,
             scopes_in_org,
             missing,
+            verified,
+        })
+    }
+
+    /// Everything verify would say of a key, spending and counting nothing (`POST
+    /// /api/v1/keys/lookup`, SPEC §3.5): `Refused` with the reason it may not be used,
+    /// or its description with its limits and credits as they stand.
+    ///
+    /// **Permissions**: `api_keys:read` in the key's organization; a key the caller may
+    /// not read is answered as unknown.
+    pub async fn look_up_key(&self, actor: &super::Actor, raw: &str) -> Result<KeyCheck, AppError> {
+        let ip = actor.meta.ip.as_deref();
+        let record = match self.resolve(raw, ip, None).await {
+            Ok(v) => v,
+            Err(AppError::Unauthenticated(failure)) => return Ok(KeyCheck::Refused(failure)),
+            Err(other) => return Err(other),
+        };
+        let Some(org) = record.credential.organization_id else {
+            return Ok(KeyCheck::Refused(AuthFailure::NotFound));
+        };
+        match self
+            .authorize(actor, Need::Org(org, Perm::API_KEYS_READ))
+            .await
+        {
+            Ok(_) => {}
+            Err(AppError::NotAMember | AppError::MissingPermission(_) | AppError::Forbidden(_)) => {
+                return Ok(KeyCheck::Refused(AuthFailure::NotFound));
+            }
+            Err(other) => return Err(other),
+        }
+        let mut verified = self.meter(record, ip, &Spend::default().nothing()).await?;
+        if let Some(pool) = verified.record.controls.as_ref().and_then(|c| c.pool) {
+            verified.credits = self.credits.peek(&self.db, &pool).await?;
+        }
+        Ok(KeyCheck::Checked {
+            outcome: verified.refused.unwrap_or(Outcome::Valid),
+            scopes_in_org: None,
+            missing: Vec::new(),
             verified,
         })
     }
@@ -683,17 +784,16 @@ impl Services {
         }
     }
 
-    /// Verifies a presented credential, counts it against its rate limit and records
-    /// its use. `Err(AuthFailure)` for every reason it may not be used;
-    /// `Ok` with `rate.allowed == false` when it is valid but over its limit. With
-    /// `counted`, a refusal of an existing key is counted in its analytics.
+    /// The credential a presented string names, if it may be used now: `Err(AuthFailure)`
+    /// for every reason it may not. With `counted`, a refusal of an existing key is
+    /// counted in its analytics.
     #[instrument(skip_all, name = "verify")]
-    async fn verify_credential(
+    async fn resolve(
         &self,
         raw: &str,
         ip: Option<&str>,
         counted: Option<&Tags>,
-    ) -> Result<Verified, AppError> {
+    ) -> Result<Arc<CredentialRecord>, AppError> {
         let record = match self.lookup(raw).await {
             Ok(record) => record,
             Err(err) => {
@@ -711,12 +811,88 @@ impl Services {
                 return Err(err);
             }
         };
-        let now = self.clock.now();
-        if let Some(failure) = record.failure(now) {
+        if let Some(failure) = record.failure(self.clock.now()) {
             if let (Some(tags), Some(outcome)) = (counted, Outcome::of_refusal(failure)) {
                 self.count_verification(&record, outcome, ip, tags);
             }
             return Err(failure.into());
+        }
+        Ok(record)
+    }
+
+    /// Meters one use of a usable credential (SPEC §3.5, §10): spends `spend.cost` of its
+    /// pool, then counts its per-minute limit, its auto-applied limits and the limits
+    /// `spend` names, all or none; a refused limit gives the credits back. Only an
+    /// allowed use is recorded.
+    async fn meter(
+        &self,
+        record: Arc<CredentialRecord>,
+        ip: Option<&str>,
+        spend: &Spend,
+    ) -> Result<Verified, AppError> {
+        let controls = record.controls.as_deref();
+        let own_cost = u32::from(spend.counts);
+        // The per-minute limit, then every auto-applied one, then those named.
+        let per_minute = record.rate_limit(self.config.default_rate_limit_per_minute);
+        let mut names = vec![super::controls::PER_MINUTE.to_owned()];
+        let mut checks = vec![LimitCheck {
+            id: record.credential.id,
+            limit: per_minute.max(1),
+            duration_ms: 60_000,
+            cost: own_cost,
+        }];
+        if let Some(controls) = controls {
+            for held in controls.limits.iter().filter(|l| l.auto_apply) {
+                let cost = spend
+                    .limits
+                    .iter()
+                    .find(|(n, _)| *n == held.name)
+                    .map_or(own_cost, |(_, c)| *c);
+                names.push(held.name.clone());
+                checks.push(held.check(cost));
+            }
+        }
+        for (i, (name, cost)) in spend.limits.iter().enumerate() {
+            if names.iter().any(|n| n == name) {
+                continue;
+            }
+            let held = controls
+                .and_then(|c| c.limits.iter().find(|l| l.name == *name))
+                .ok_or_else(|| {
+                    AppError::invalid(
+                        format!("ratelimits[{i}].name"),
+                        "names no limit of this key or its identity",
+                    )
+                })?;
+            names.push(name.clone());
+            checks.push(held.check(*cost));
+        }
+        // Credits first: a refused limit gives them back, a refused spend counts nothing.
+        let pool = controls.and_then(|c| c.pool);
+        let mut credits = None;
+        let mut refused = None;
+        let mut spent = None;
+        if let Some(pool) = pool {
+            if spend.cost > 0 {
+                match self.credits.spend(&self.db, &pool, spend.cost).await? {
+                    super::credits::Spent::Spent { remaining } => {
+                        credits = Some(remaining);
+                        spent = Some(pool.owner);
+                    }
+                    super::credits::Spent::Exceeded { remaining } => {
+                        credits = Some(remaining);
+                        refused = Some(Outcome::UsageExceeded);
+                    }
+                    super::credits::Spent::Unlimited => {}
+                }
+            } else {
+                credits = self.credits.peek(&self.db, &pool).await?;
+            }
+        }
+        if refused.is_some() {
+            for check in &mut checks {
+                check.cost = 0;
+            }
         }
         // An organization's keys follow its policy; a personal token, outside any,
         // is limited on this node while Redis is away.
@@ -727,23 +903,48 @@ impl Services {
             .map_or(Outage::LimitHere, |o| {
                 Outage::of_organization(o.rate_limit_fail_open)
             });
-        let rate = self
-            .limiter
-            .check(
-                Subject::Credential(record.credential.id),
-                record.rate_limit(self.config.default_rate_limit_per_minute),
-                on_outage,
-            )
-            .await;
-        crate::metrics::RATE_LIMIT_BY_DECISION.increment(if rate.allowed {
+        let decision = self.limiter.check_all(&checks, on_outage).await;
+        if !decision.allowed && refused.is_none() {
+            refused = Some(Outcome::RateLimited);
+            if let Some(owner) = spent {
+                self.credits.refund(owner, spend.cost).await;
+                credits = credits.map(|c| c + spend.cost);
+            }
+        }
+        let first = decision.states.first().copied().unwrap_or(LimitState {
+            exceeded: false,
+            limit: per_minute,
+            remaining: per_minute,
+            reset_ms: 0,
+        });
+        let rate = RateDecision {
+            allowed: refused.is_none(),
+            limit: first.limit,
+            remaining: first.remaining,
+            reset_secs: first.reset_ms.div_ceil(1000),
+            retry_after_secs: decision.retry_after_secs,
+        };
+        crate::metrics::RATE_LIMIT_BY_DECISION.increment(if decision.allowed {
             "allowed"
         } else {
             "limited"
         });
-        if rate.allowed {
-            self.usage.record(record.credential.id, ip, now);
+        if refused.is_none() && spend.counts {
+            self.usage
+                .record(record.credential.id, ip, self.clock.now());
         }
-        Ok(Verified { record, rate })
+        let limits = names
+            .into_iter()
+            .zip(decision.states)
+            .map(|(name, state)| NamedState { name, state })
+            .collect();
+        Ok(Verified {
+            record,
+            rate,
+            limits,
+            credits,
+            refused,
+        })
     }
 
     /// The stored credential a presented string names, from memory when it can be.

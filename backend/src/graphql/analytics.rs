@@ -19,6 +19,7 @@ pub enum VerificationOutcome {
     Disabled,
     Suspended,
     OwnerRemoved,
+    UsageExceeded,
 }
 
 impl From<Outcome> for VerificationOutcome {
@@ -32,6 +33,7 @@ impl From<Outcome> for VerificationOutcome {
             Outcome::Disabled => Self::Disabled,
             Outcome::Suspended => Self::Suspended,
             Outcome::OwnerRemoved => Self::OwnerRemoved,
+            Outcome::UsageExceeded => Self::UsageExceeded,
         }
     }
 }
@@ -47,6 +49,7 @@ impl From<VerificationOutcome> for Outcome {
             VerificationOutcome::Disabled => Self::Disabled,
             VerificationOutcome::Suspended => Self::Suspended,
             VerificationOutcome::OwnerRemoved => Self::OwnerRemoved,
+            VerificationOutcome::UsageExceeded => Self::UsageExceeded,
         }
     }
 }

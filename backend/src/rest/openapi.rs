@@ -297,6 +297,41 @@ pub struct RateLimitState {
     pub reset: u64,
 }
 
+/// One limit checked by a verification (SPEC §3.5): the key's per-minute limit
+/// (`per-minute`) first, then its named limits and its identity's.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamedLimitState {
+    pub name: String,
+    /// Allowed per window.
+    pub limit: u32,
+    pub remaining: u32,
+    /// Milliseconds until the whole limit is available again.
+    pub reset: u64,
+    /// This limit refused the request.
+    pub exceeded: bool,
+}
+
+/// The credits of the pool a verification spends (the key's, else its identity's).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsState {
+    /// About what is left, after this request.
+    pub remaining: i64,
+}
+
+/// The identity (a customer of the product) a key belongs to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRef {
+    pub id: Uuid,
+    /// The product's own id for its customer.
+    pub external_id: String,
+    /// The identity's metadata.
+    #[schema(required)]
+    pub meta: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// `GET /api/v1/api-keys/verify`: the credential presented, and whose it is.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -314,6 +349,14 @@ pub struct Presented {
     #[schema(required)]
     pub project: Option<ProjectRef>,
     pub ratelimit: RateLimitState,
+    /// Every limit checked.
+    pub ratelimits: Vec<NamedLimitState>,
+    /// The key's metadata, when it has some.
+    pub meta: Option<serde_json::Map<String, serde_json::Value>>,
+    /// When the key (or its identity) has credits.
+    pub credits: Option<CreditsState>,
+    /// When the key belongs to an identity.
+    pub identity: Option<IdentityRef>,
 }
 
 /// A permission, `resource:level`: the shape `Perm::parse` accepts.
@@ -359,8 +402,8 @@ pub fn tags_schema() -> utoipa::openapi::Object {
 #[serde(deny_unknown_fields)]
 pub struct Checked {
     pub valid: bool,
-    /// `VALID`, `INSUFFICIENT_PERMISSIONS`, `RATE_LIMITED` (the key is over its limit; it
-    /// is described all the same), or why the key was refused (`MALFORMED`, `NOT_FOUND`,
+    /// `VALID`, `INSUFFICIENT_PERMISSIONS`, `RATE_LIMITED` (the key is over a limit; it
+    /// is described all the same), `USAGE_EXCEEDED` (its credits ran out), or why the key was refused (`MALFORMED`, `NOT_FOUND`,
     /// `EXPIRED`, `REVOKED`, `DISABLED`, `SUSPENDED`, `OWNER_REMOVED`).
     pub code: String,
     pub key: Option<KeyDescription>,
@@ -371,6 +414,14 @@ pub struct Checked {
     /// With `INSUFFICIENT_PERMISSIONS`: the required permissions the key lacks.
     pub missing: Option<Vec<String>>,
     pub ratelimit: Option<RateLimitState>,
+    /// Every limit checked.
+    pub ratelimits: Option<Vec<NamedLimitState>>,
+    /// The key's metadata, when it has some.
+    pub meta: Option<serde_json::Map<String, serde_json::Value>>,
+    /// When the key (or its identity) has credits.
+    pub credits: Option<CreditsState>,
+    /// When the key belongs to an identity.
+    pub identity: Option<IdentityRef>,
 }
 
 /// `GET /health`.

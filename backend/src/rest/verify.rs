@@ -17,13 +17,14 @@ use uuid::Uuid;
 use super::openapi;
 use crate::{
     app::AppState,
-    auth::{ClientIp, presented_credential},
+    auth::{Authenticated, ClientIp, presented_credential},
     domain::{
         CredentialKind,
         analytics::{Outcome, Tags},
+        controls::MAX_LIMITS,
+        credits::MAX_COST,
         permissions::Perm,
-        ratelimit::RateDecision,
-        verify::{Context, CredentialRecord, HeldCredential, KeyCheck},
+        verify::{Context, CredentialRecord, HeldCredential, KeyCheck, Spend, Verified},
     },
     error::{AppError, AuthFailure},
 };
@@ -122,8 +123,9 @@ fn answer(
     code: Option<&'static str>,
     description: Description<'_>,
     missing: Option<&[Perm]>,
-    rate: &RateDecision,
+    verified: &Verified,
 ) -> Response {
+    let rate = &verified.rate;
     let Description {
         context,
         key,
@@ -144,9 +146,11 @@ fn answer(
     }
     let _ = write!(
         body,
-        ",\"ratelimit\":{{\"limit\":{},\"remaining\":{},\"reset\":{}}}}}",
+        ",\"ratelimit\":{{\"limit\":{},\"remaining\":{},\"reset\":{}}}",
         rate.limit, rate.remaining, rate.reset_secs
     );
+    write_controls(&mut body, verified);
+    body.push('}');
     (
         [(
             header::CONTENT_TYPE,
@@ -155,6 +159,43 @@ fn answer(
         body,
     )
         .into_response()
+}
+
+/// The members SPEC §3.5 adds: every limit checked, and the key's metadata, credits and
+/// identity when it has them.
+fn write_controls(body: &mut String, verified: &Verified) {
+    body.push_str(",\"ratelimits\":[");
+    for (i, l) in verified.limits.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        let _ = write!(
+            body,
+            "{{\"name\":{},\"limit\":{},\"remaining\":{},\"reset\":{},\"exceeded\":{}}}",
+            Value::from(l.name.as_str()),
+            l.state.limit,
+            l.state.remaining,
+            l.state.reset_ms,
+            l.state.exceeded
+        );
+    }
+    body.push(']');
+    if let Some(remaining) = verified.credits {
+        let _ = write!(body, ",\"credits\":{{\"remaining\":{remaining}}}");
+    }
+    let Some(controls) = verified.record.controls.as_deref() else {
+        return;
+    };
+    if let Some(meta) = &controls.meta {
+        let _ = write!(body, ",\"meta\":{meta}");
+    }
+    if let Some(identity) = &controls.identity {
+        let _ = write!(
+            body,
+            ",\"identity\":{}",
+            json!({ "id": identity.id, "external_id": identity.external_id, "meta": identity.meta })
+        );
+    }
 }
 
 /// `GET /api/v1/api-keys/verify`: the caller presents a credential; the answer describes it.
@@ -199,13 +240,7 @@ pub async fn verify_presented(
         }
     };
     count("VALID");
-    let mut response = answer(
-        true,
-        None,
-        described(&verified.record),
-        None,
-        &verified.rate,
-    );
+    let mut response = answer(true, None, described(&verified.record), None, &verified);
     insert_rate_headers(
         response.headers_mut(),
         verified.rate.limit,
@@ -235,6 +270,27 @@ struct VerifyRequest {
     #[serde(default)]
     #[schema(schema_with = openapi::tags_schema)]
     tags: Option<BTreeMap<String, String>>,
+    /// Credits this verification spends from the key's pool (or its identity's), 0-1000.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000, default = 1)]
+    cost: Option<i64>,
+    /// Named limits of the key (or its identity) to count this verification against,
+    /// each with its cost; auto-applied limits count 1 unless named here.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    ratelimits: Option<Vec<LimitRequest>>,
+}
+
+/// A named limit a verification counts against.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LimitRequest {
+    #[schema(min_length = 1, max_length = 64)]
+    name: String,
+    /// 0-1000; 0 reads the limit without counting.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1000, default = 1)]
+    cost: Option<u32>,
 }
 
 /// A `POST /api/v1/keys/verify` body, checked: the key, the permissions it must hold,
@@ -245,6 +301,7 @@ pub struct VerifyBody {
     pub required: Vec<Perm>,
     pub organization_id: Option<Uuid>,
     pub tags: Tags,
+    pub spend: Spend,
 }
 
 /// Parses and checks a verify body before any lookup; `is_token` says whether a word
@@ -263,11 +320,53 @@ pub fn parse_verify_body(
         .collect::<Result<Vec<_>, _>>()?;
     let tags = Tags::parse(request.tags.unwrap_or_default())?;
     tags.refuse_tokens(&request.key, is_token)?;
+    let cost = request.cost.unwrap_or(1);
+    if !(0..=MAX_COST).contains(&cost) {
+        return Err(AppError::invalid(
+            "cost",
+            format!("must be between 0 and {MAX_COST}"),
+        ));
+    }
+    let asked = request.ratelimits.unwrap_or_default();
+    if asked.len() > MAX_LIMITS {
+        return Err(AppError::invalid(
+            "ratelimits",
+            format!("must name at most {MAX_LIMITS} limits"),
+        ));
+    }
+    let mut limits: Vec<(String, u32)> = Vec::with_capacity(asked.len());
+    for (i, l) in asked.into_iter().enumerate() {
+        let cost = l.cost.unwrap_or(1);
+        if u64::from(cost) > MAX_COST.unsigned_abs() {
+            return Err(AppError::invalid(
+                format!("ratelimits[{i}].cost"),
+                format!("must be between 0 and {MAX_COST}"),
+            ));
+        }
+        if l.name.is_empty() || l.name.len() > 64 {
+            return Err(AppError::invalid(
+                format!("ratelimits[{i}].name"),
+                "must be 1-64 characters",
+            ));
+        }
+        if limits.iter().any(|(n, _)| *n == l.name) {
+            return Err(AppError::invalid(
+                format!("ratelimits[{i}].name"),
+                "is named twice",
+            ));
+        }
+        limits.push((l.name, cost));
+    }
     Ok(VerifyBody {
         key: request.key,
         required,
         organization_id: request.organization_id,
         tags,
+        spend: Spend {
+            cost,
+            limits,
+            counts: true,
+        },
     })
 }
 
@@ -302,11 +401,24 @@ pub async fn verify_body(
         required,
         organization_id,
         tags,
+        spend,
     } = request;
     let check = state
         .services
-        .check_key(&key, &required, organization_id, ip.as_deref(), &tags)
+        .check_key(
+            &key,
+            &required,
+            organization_id,
+            ip.as_deref(),
+            &tags,
+            &spend,
+        )
         .await;
+    respond(check)
+}
+
+/// The answer to a check or a lookup.
+fn respond(check: Result<KeyCheck, AppError>) -> Response {
     match check {
         Ok(KeyCheck::Refused(failure)) => {
             count(failure.code());
@@ -331,7 +443,7 @@ pub async fn verify_body(
                 Some(outcome.code()),
                 description,
                 (outcome == Outcome::InsufficientPermissions).then_some(missing.as_slice()),
-                &verified.rate,
+                &verified,
             )
         }
         Err(err) => {
@@ -339,6 +451,49 @@ pub async fn verify_body(
             err.into_response()
         }
     }
+}
+
+/// Body of `POST /api/v1/keys/lookup`.
+// No `Debug`: it holds the key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LookupRequest {
+    /// The key to look up.
+    key: String,
+}
+
+/// `POST /api/v1/keys/lookup`: everything verify would say of a key, spending nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/keys/lookup",
+    tag = "verification",
+    summary = "Look a key up without spending",
+    description = "Answers as `POST /api/v1/keys/verify` does, but spends no credits, counts \
+        no limit and records no use. Needs `api_keys:read` in the key's organization; a key \
+        the caller may not read is answered as `NOT_FOUND`.",
+    request_body = LookupRequest,
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The key as verify would describe it.", body = openapi::Checked),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn lookup(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    body: Bytes,
+) -> Response {
+    let request: LookupRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return AppError::invalid("body", format!("is not a valid lookup request: {e}"))
+                .into_response();
+        }
+    };
+    respond(state.services.look_up_key(&actor, &request.key).await)
 }
 
 /// Counts an answer of either endpoint by its code (`/metrics`).

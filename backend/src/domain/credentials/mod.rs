@@ -349,6 +349,8 @@ pub fn new_row(
         request_count: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
+        meta: Set(None),
+        identity_id: Set(None),
     }
 }
 

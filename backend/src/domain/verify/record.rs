@@ -5,7 +5,9 @@
 
 use std::sync::OnceLock;
 
-use entity::{credential, customer, organization, project, role, service_account};
+use entity::{
+    credential, credit_pool, customer, identity, organization, project, role, service_account,
+};
 use sea_orm::{
     ConnectionTrait, DbBackend, FromQueryResult, Iterable, QueryResult,
     sea_query::{Alias, Expr, ExprTrait, IntoIden, JoinType, Query, SelectStatement},
@@ -13,7 +15,12 @@ use sea_orm::{
 
 use super::{Context, CredentialRecord};
 use crate::{
-    domain::{CredentialKind, access, credentials::stored_scopes},
+    domain::{
+        CredentialKind, access,
+        controls::{self, Controls, IdentityRef},
+        credentials::stored_scopes,
+        credits::PoolRef,
+    },
     error::AppError,
     token::TokenHash,
 };
@@ -43,6 +50,23 @@ fn app_resources(backend: DbBackend) -> Expr {
     })
 }
 
+/// The named limits of the key and of its identity as a JSON array of
+/// `[name, limit, duration_ms, auto_apply, of_identity]`, as text.
+fn named_limits(backend: DbBackend) -> Expr {
+    Expr::cust(match backend {
+        DbBackend::Postgres => {
+            "(SELECT COALESCE(json_agg(json_build_array(nl.name, nl.limit_count, nl.duration_ms, \
+             nl.auto_apply, nl.owner_id <> c.id)), '[]'::json)::text FROM named_limits nl \
+             WHERE nl.owner_id = c.id OR nl.owner_id = c.identity_id)"
+        }
+        _ => {
+            "(SELECT json_group_array(json_array(nl.name, nl.limit_count, nl.duration_ms, \
+             nl.auto_apply, nl.owner_id <> c.id)) FROM named_limits nl \
+             WHERE nl.owner_id = c.id OR nl.owner_id = c.identity_id)"
+        }
+    })
+}
+
 /// The lookup of the credential whose token hashes to `hash`. Its text is built once per
 /// backend: building it (some seventy columns and six joins) cost a cold lookup more
 /// than running it.
@@ -67,7 +91,11 @@ fn build(backend: DbBackend) -> sea_orm::Statement {
     columns::<organization::Entity>(&mut q, "o");
     columns::<project::Entity>(&mut q, "p");
     columns::<role::Entity>(&mut q, "r");
+    columns::<identity::Entity>(&mut q, "i");
+    columns::<credit_pool::Entity>(&mut q, "kp");
+    columns::<credit_pool::Entity>(&mut q, "ip");
     q.expr_as(app_resources(backend), Alias::new("apps"));
+    q.expr_as(named_limits(backend), Alias::new("limits"));
     let on = |sql: &str| Expr::cust(sql.to_owned());
     q.join_as(
         JoinType::LeftJoin,
@@ -112,6 +140,26 @@ fn build(backend: DbBackend) -> sea_orm::Statement {
         on("c.organization_id IS NOT NULL AND r.id = \
             (CASE WHEN c.service_account_id IS NOT NULL THEN sa.role_id ELSE m.role_id END)"),
     )
+    // The product's controls: the key's identity, and the key's and the identity's
+    // credits.
+    .join_as(
+        JoinType::LeftJoin,
+        identity::Entity,
+        Alias::new("i"),
+        on("i.id = c.identity_id"),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        credit_pool::Entity,
+        Alias::new("kp"),
+        on("kp.owner_id = c.id"),
+    )
+    .join_as(
+        JoinType::LeftJoin,
+        credit_pool::Entity,
+        Alias::new("ip"),
+        on("ip.owner_id = c.identity_id"),
+    )
     .and_where(Expr::col((Alias::new("c"), credential::Column::TokenHash)).eq(""));
     backend.build(&q)
 }
@@ -119,8 +167,17 @@ fn build(backend: DbBackend) -> sea_orm::Statement {
 /// A model of a left-joined table: `None` when the row has none (its id is null); a row
 /// that is there but does not decode is an error, never `None`.
 fn joined<M: FromQueryResult>(row: &QueryResult, table: &str) -> Result<Option<M>, AppError> {
+    joined_by(row, table, "id")
+}
+
+/// [`joined`] for a table whose key column is `key`.
+fn joined_by<M: FromQueryResult>(
+    row: &QueryResult,
+    table: &str,
+    key: &str,
+) -> Result<Option<M>, AppError> {
     let pre = format!("{table}_");
-    let id: Option<uuid::Uuid> = row.try_get(&pre, "id")?;
+    let id: Option<uuid::Uuid> = row.try_get(&pre, key)?;
     match id {
         None => Ok(None),
         Some(_) => Ok(Some(M::from_query_result(row, &pre)?)),
@@ -146,6 +203,7 @@ pub async fn load_record<C: ConnectionTrait>(
         serde_json::from_str(&apps).map_err(|e| access::corrupt("application resources", e))?;
     app_resources.sort();
     app_resources.dedup();
+    let controls = load_controls(&row, &credential)?;
     let context = Context::new(
         joined(&row, "cu")?,
         joined(&row, "sa")?,
@@ -154,12 +212,48 @@ pub async fn load_record<C: ConnectionTrait>(
         owner_permissions,
         app_resources,
     );
-    Ok(Some(CredentialRecord::new(
+    let mut record = CredentialRecord::new(
         CredentialKind::parse(&credential.kind)?,
         stored_scopes(&credential)?,
         credential,
         context,
-    )))
+    );
+    record.controls = controls.map(std::sync::Arc::new);
+    Ok(Some(record))
+}
+
+/// The key's controls from the statement's row; `None` when it has none.
+fn load_controls(
+    row: &QueryResult,
+    credential: &credential::Model,
+) -> Result<Option<Controls>, AppError> {
+    let identity: Option<identity::Model> = joined(row, "i")?;
+    if credential.identity_id.is_some() && identity.is_none() {
+        return Err(access::corrupt("api key", "its identity is missing"));
+    }
+    let own_pool: Option<credit_pool::Model> = joined_by(row, "kp", "owner_id")?;
+    let identity_pool: Option<credit_pool::Model> = joined_by(row, "ip", "owner_id")?;
+    let listed: String = row.try_get("", "limits")?;
+    let controls = Controls {
+        meta: controls::stored_meta(credential.meta.as_deref())?,
+        identity: identity
+            .as_ref()
+            .map(|i| -> Result<_, AppError> {
+                Ok(IdentityRef {
+                    id: i.id,
+                    external_id: i.external_id.clone(),
+                    meta: controls::stored_meta(i.meta.as_deref())?,
+                })
+            })
+            .transpose()?,
+        pool: own_pool
+            .as_ref()
+            .or(identity_pool.as_ref())
+            .map(PoolRef::of)
+            .transpose()?,
+        limits: controls::held_limits(&listed, credential.id, credential.identity_id)?,
+    };
+    Ok((!controls.is_empty()).then_some(controls))
 }
 
 #[cfg(test)]
