@@ -234,6 +234,9 @@ pub struct Settings {
         global = true
     )]
     pub max_service_accounts_per_organization: Option<u32>,
+    /// Most identities (customers of the product) an organization may have [default: 100000].
+    #[arg(long, env = "KEYWARD_MAX_IDENTITIES_PER_ORGANIZATION", global = true)]
+    pub max_identities_per_organization: Option<u32>,
     /// Comma-separated OIDC subjects (`sub`) of instance admins at the configured
     /// issuer, matched exactly.
     #[arg(
@@ -314,6 +317,9 @@ impl Settings {
             oidc_scopes: self.oidc_scopes.or(lower.oidc_scopes),
             admin_emails: self.admin_emails.or(lower.admin_emails),
             admin_subjects: self.admin_subjects.or(lower.admin_subjects),
+            max_identities_per_organization: self
+                .max_identities_per_organization
+                .or(lower.max_identities_per_organization),
             max_organizations_per_user: self
                 .max_organizations_per_user
                 .or(lower.max_organizations_per_user),
@@ -376,6 +382,8 @@ pub struct Config {
     /// service accounts an organization may have.
     pub max_organizations_per_user: u32,
     pub max_service_accounts_per_organization: u32,
+    /// Identities an organization may have.
+    pub max_identities_per_organization: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dev_signin: DevSignin,
@@ -536,6 +544,11 @@ impl Config {
                 "max_service_accounts_per_organization",
                 s.max_service_accounts_per_organization,
                 1000,
+            )?,
+            max_identities_per_organization: positive(
+                "max_identities_per_organization",
+                s.max_identities_per_organization,
+                100_000,
             )?,
             admin_subjects: s
                 .admin_subjects

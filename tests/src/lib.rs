@@ -704,3 +704,65 @@ pub fn fragment_bomb(levels: usize) -> String {
     }
     doc
 }
+
+/// The variable that makes [`child_server`]'s process serve instead of testing.
+pub const CHILD_DATABASE: &str = "KEYWARD_TEST_CHILD_DATABASE";
+
+/// Keyward serving in a process of its own, to be killed as a crash would.
+pub struct ChildServer {
+    pub base: String,
+    child: tokio::process::Child,
+}
+
+impl ChildServer {
+    /// Kills the process at once (SIGKILL): no shutdown, no flush, nothing given back.
+    pub async fn kill(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+/// Starts Keyward on `database_url` in another process: this test binary again, running
+/// only the test `serving_test` (which serves when [`CHILD_DATABASE`] is set), until it
+/// says where it listens.
+pub async fn child_server(database_url: &str, serving_test: &str) -> ChildServer {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([serving_test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DATABASE, database_url)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            // The harness may have begun the line with the test's name.
+            if let Some((_, addr)) = line.split_once("keyward-child-listening ") {
+                return addr.trim().to_owned();
+            }
+        }
+        panic!("the child server ended before it listened");
+    })
+    .await
+    .expect("the child server did not start within a minute");
+    // Its output is not read any more: drained so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    ChildServer {
+        base: format!("http://{addr}"),
+        child,
+    }
+}
+
+/// The body of the serving test [`child_server`] runs: serves on the database in
+/// [`CHILD_DATABASE`] until killed; without it, returns at once.
+pub async fn serve_if_child() {
+    let Ok(url) = std::env::var(CHILD_DATABASE) else {
+        return;
+    };
+    let running = backend::server::start(Config::for_tests(&url))
+        .await
+        .unwrap();
+    println!("keyward-child-listening {}", running.addr);
+    std::future::pending::<()>().await;
+}

@@ -2,12 +2,23 @@
 //! rate limits and the identity a key belongs to, checked at the edge and held with a
 //! key's verification record. Credits are in [`super::credits`].
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{credit_pool, named_limit, prelude::*};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{access, credits::PoolRef};
+use super::{
+    access,
+    credits::{CreditsInput, PoolRef},
+};
 use crate::error::{AppError, AppResult};
 
 /// The largest metadata object, as JSON text.
@@ -238,6 +249,165 @@ pub fn held_limits(listed: &str, key: Uuid, identity: Option<Uuid>) -> AppResult
     inherited.retain(|l| !own.iter().any(|o| o.name == l.name));
     own.extend(inherited);
     Ok(own)
+}
+
+/// Checks a product's id for one of its customers: 1-255 characters, none of them
+/// control, invisible or text-direction characters.
+pub fn external_id(field: &str, raw: &str) -> AppResult<String> {
+    let id = raw.trim();
+    if id.is_empty() || id.len() > 255 {
+        return Err(AppError::invalid(field, "must be 1-255 bytes"));
+    }
+    if id.chars().any(super::validate::is_hidden_or_reordering) {
+        return Err(AppError::invalid(
+            field,
+            "must not contain control, invisible formatting or text-direction characters",
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+/// Replaces the named limits of `owner` (a key or an identity) with `limits`.
+pub async fn replace_limits<C: ConnectionTrait>(
+    txn: &C,
+    owner: Uuid,
+    organization: Uuid,
+    limits: &[LimitInput],
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    NamedLimit::delete_many()
+        .filter(named_limit::Column::OwnerId.eq(owner))
+        .exec(txn)
+        .await?;
+    for l in limits {
+        named_limit::ActiveModel {
+            id: Set(super::ids::new_id()),
+            owner_id: Set(owner),
+            organization_id: Set(organization),
+            name: Set(l.name.clone()),
+            limit_count: Set(i32::try_from(l.limit).unwrap_or(i32::MAX)),
+            duration_ms: Set(i64::try_from(l.duration_ms).unwrap_or(i64::MAX)),
+            auto_apply: Set(l.auto_apply),
+            created_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sets the credits of `owner` (a key or an identity): a new pool, a pool set anew
+/// (blocks nodes hold of it become void), or none (unlimited).
+pub async fn replace_pool<C: ConnectionTrait>(
+    txn: &C,
+    owner: Uuid,
+    organization: Uuid,
+    credits: Option<&CreditsInput>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let existing = super::credits::locked_pool(txn, owner).await?;
+    match (existing, credits) {
+        (None, None) => {}
+        (Some(_), None) => {
+            CreditPool::delete_by_id(owner).exec(txn).await?;
+        }
+        (None, Some(c)) => {
+            c.row(owner, organization, now).insert(txn).await?;
+        }
+        (Some(old), Some(c)) => {
+            let mut row = c.row(owner, organization, now);
+            row.epoch = Set(old.epoch + 1);
+            row.update(txn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes what `owner` (a key or an identity) has of its own: its pool and limits.
+pub async fn remove_all<C: ConnectionTrait>(txn: &C, owner: Uuid) -> AppResult<()> {
+    CreditPool::delete_by_id(owner).exec(txn).await?;
+    NamedLimit::delete_many()
+        .filter(named_limit::Column::OwnerId.eq(owner))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The pools and limits of many owners, for listings: two queries.
+pub async fn of_owners<C: ConnectionTrait>(
+    db: &C,
+    owners: &[Uuid],
+) -> AppResult<(
+    HashMap<Uuid, credit_pool::Model>,
+    HashMap<Uuid, Vec<named_limit::Model>>,
+)> {
+    if owners.is_empty() {
+        return Ok(Default::default());
+    }
+    let pools = CreditPool::find()
+        .filter(credit_pool::Column::OwnerId.is_in(owners.to_vec()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.owner_id, p))
+        .collect();
+    let mut limits: HashMap<Uuid, Vec<named_limit::Model>> = HashMap::new();
+    for l in NamedLimit::find()
+        .filter(named_limit::Column::OwnerId.is_in(owners.to_vec()))
+        .order_by_asc(named_limit::Column::Name)
+        .all(db)
+        .await?
+    {
+        limits.entry(l.owner_id).or_default().push(l);
+    }
+    Ok((pools, limits))
+}
+
+/// A pool as audit details show it.
+pub fn pool_json(pool: Option<&credit_pool::Model>) -> Value {
+    match pool {
+        None => Value::Null,
+        Some(p) => serde_json::json!({
+            "remaining": p.remaining,
+            "refill": p.refill_interval.as_ref().map(|i| serde_json::json!({
+                "interval": i, "amount": p.refill_amount, "day_of_month": p.refill_day,
+            })),
+        }),
+    }
+}
+
+/// Limits as audit details show them.
+pub fn limits_json(limits: &[named_limit::Model]) -> Value {
+    Value::Array(
+        limits
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "name": l.name, "limit": l.limit_count,
+                    "duration_ms": l.duration_ms, "auto_apply": l.auto_apply,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Limits a user gave as audit details show them.
+pub fn inputs_json(limits: &[LimitInput]) -> Value {
+    serde_json::to_value(limits).unwrap_or(Value::Null)
+}
+
+/// Credits a user gave as audit details show them.
+pub fn credits_json(credits: Option<&CreditsInput>) -> Value {
+    match credits {
+        None => Value::Null,
+        Some(c) => serde_json::json!({
+            "remaining": c.remaining,
+            "refill": c.refill.map(|r| serde_json::json!({
+                "interval": r.interval.as_str(), "amount": r.amount,
+                "day_of_month": (r.interval == super::credits::Interval::Monthly).then_some(r.day_of_month),
+            })),
+        }),
+    }
 }
 
 #[cfg(test)]

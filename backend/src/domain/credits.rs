@@ -43,7 +43,7 @@ use dashmap::DashMap;
 use entity::{credit_pool, prelude::*};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, QueryFilter, TransactionTrait, sea_query::Expr,
+    EntityTrait, QueryFilter, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -318,6 +318,7 @@ impl CreditLeases {
             *lease = Lease::default();
             return Ok(Spent::Unlimited);
         };
+        let stored = row.clone();
         let mut row = refilled(row, now)?;
         if !(lease.known && lease.epoch == row.epoch) {
             // Taken before a set or a refill: void.
@@ -343,10 +344,10 @@ impl CreditLeases {
             }
         };
         let (remaining, epoch) = (row.remaining, row.epoch);
-        let mut active = row.into_active_model();
-        if active.is_changed() {
-            active.updated_at = Set(now);
-            active.update(&txn).await?;
+        if (row.remaining, row.epoch, row.refilled_at)
+            != (stored.remaining, stored.epoch, stored.refilled_at)
+        {
+            save(&txn, row, now).await?;
         }
         txn.commit().await?;
         lease.epoch = epoch;
@@ -463,6 +464,24 @@ pub async fn locked_pool<C: ConnectionTrait>(
         return Ok(None);
     }
     Ok(CreditPool::find_by_id(owner).one(txn).await?)
+}
+
+/// Writes a pool's counters (`remaining`, `refilled_at`, `epoch`) as `row` has them.
+pub async fn save<C: ConnectionTrait>(
+    txn: &C,
+    row: credit_pool::Model,
+    now: DateTime<Utc>,
+) -> AppResult<credit_pool::Model> {
+    let mut active: credit_pool::ActiveModel = row.into();
+    for col in [
+        credit_pool::Column::Remaining,
+        credit_pool::Column::RefilledAt,
+        credit_pool::Column::Epoch,
+    ] {
+        active.reset(col);
+    }
+    active.updated_at = Set(now);
+    Ok(active.update(txn).await?)
 }
 
 /// The pool as it stands at `now`: refilled (once) when its period turned since its

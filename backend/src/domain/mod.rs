@@ -13,6 +13,7 @@ pub mod controls;
 pub mod credentials;
 pub mod credits;
 pub mod hashing;
+pub mod identities;
 pub mod ids;
 pub mod invalidation;
 pub mod invites;

@@ -124,7 +124,7 @@ pub async fn graphiql_schema(State(state): State<AppState>) -> Response {
         .get_or_init(|| async {
             let schema = async_graphql::Schema::build(
                 super::QueryRoot,
-                super::MutationRoot,
+                super::MutationRoot::default(),
                 async_graphql::EmptySubscription,
             )
             .finish();

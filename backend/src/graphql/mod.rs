@@ -6,6 +6,7 @@
 //! work is done on it ([`limits`]).
 
 mod analytics;
+mod controls;
 pub mod error;
 pub mod http;
 pub mod limits;
@@ -13,11 +14,14 @@ mod mutation;
 mod query;
 mod types;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 pub use error::ErrorCodes;
-pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+
+/// Write operations.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(mutation::CoreMutation, controls::ControlsMutation);
 
 use crate::domain::Services;
 
@@ -33,7 +37,7 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// Builds the schema over `services`.
 pub fn build_schema(services: Option<Services>) -> KeywardSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    let mut builder = Schema::build(QueryRoot, MutationRoot::default(), EmptySubscription)
         .extension(limits::DocumentLimits {
             max_depth: MAX_DEPTH,
         })

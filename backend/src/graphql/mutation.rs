@@ -16,8 +16,9 @@ use crate::domain::{
     service_accounts::NewServiceAccountKey,
 };
 
-/// Write operations.
-pub struct MutationRoot;
+/// Write operations (with [`super::controls::ControlsMutation`]).
+#[derive(Default)]
+pub struct CoreMutation;
 
 #[derive(InputObject)]
 pub struct CreateOrganizationInput {
@@ -48,6 +49,16 @@ pub struct CreateApiKeyInput {
     pub environment: Environment,
     /// Requests per minute (1–1000000); none means the organization's default.
     pub rate_limit_per_minute: Option<i32>,
+    /// The product's own data (a JSON object, at most 4 KB and 4 levels deep), returned
+    /// by verify.
+    pub meta: Option<async_graphql::Json<serde_json::Value>>,
+    /// Credits verifications spend; none: unlimited.
+    pub credits: Option<super::controls::CreditsInput>,
+    /// Named rate limits of the key.
+    pub ratelimits: Option<Vec<super::controls::RatelimitInput>>,
+    /// The product's id of the key's customer: the key joins that identity, made on first
+    /// use.
+    pub external_id: Option<String>,
 }
 
 #[derive(InputObject)]
@@ -287,7 +298,7 @@ fn maybe<T>(v: async_graphql::MaybeUndefined<T>) -> Option<Option<T>> {
 }
 
 #[Object]
-impl MutationRoot {
+impl CoreMutation {
     /// Renames an organization. **Permissions**: `organization:write`.
     async fn rename_organization(
         &self,
@@ -700,6 +711,12 @@ impl MutationRoot {
             scopes: input.scopes,
             environment: input.environment.into(),
             rate_limit_per_minute: input.rate_limit_per_minute,
+            controls: super::controls::key_controls(
+                input.meta,
+                input.credits,
+                input.ratelimits,
+                input.external_id,
+            )?,
         };
         let created = services(ctx)?.create_api_key(actor(ctx)?, new).await?;
         Ok(ApiKeyWithSecret {

@@ -304,6 +304,59 @@ impl QueryRoot {
         ))
     }
 
+    /// An organization's identities (the product's customers), newest first.
+    /// **Permissions**: `api_keys:read`.
+    async fn identities(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<super::controls::Identity>> {
+        let org = parse_id("organizationId", &organization_id)?;
+        let (first, after) = paging(first, after)?;
+        let page = services(ctx)?
+            .identities(actor(ctx)?, org, first, after)
+            .await?;
+        Ok(connection(
+            page,
+            |i| i.identity.id.to_string(),
+            super::controls::Identity,
+        ))
+    }
+
+    /// One identity, by its id or by the product's id for it (`organizationId` and
+    /// `externalId`). **Permissions**: `api_keys:read`.
+    async fn identity(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<ID>,
+        organization_id: Option<ID>,
+        external_id: Option<String>,
+    ) -> async_graphql::Result<super::controls::Identity> {
+        let services = services(ctx)?;
+        let view = match (id, organization_id, external_id) {
+            (Some(id), None, None) => services.identity(actor(ctx)?, parse_id("id", &id)?).await?,
+            (None, Some(org), Some(external)) => {
+                services
+                    .identity_by_external_id(
+                        actor(ctx)?,
+                        parse_id("organizationId", &org)?,
+                        &external,
+                    )
+                    .await?
+            }
+            _ => {
+                return Err(crate::error::AppError::invalid(
+                    "id",
+                    "give either id, or organizationId and externalId",
+                )
+                .into());
+            }
+        };
+        Ok(super::controls::Identity(view))
+    }
+
     /// Customers of this instance. **Permissions**: instance admin.
     async fn users(
         &self,

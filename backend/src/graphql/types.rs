@@ -316,6 +316,36 @@ impl ApiKey {
     async fn request_count(&self) -> i64 {
         self.0.model.request_count
     }
+    /// The product's own data, returned by verify.
+    async fn meta(&self) -> Option<Json<serde_json::Value>> {
+        self.0.controls.meta.clone().map(Json)
+    }
+    /// The key's own credits; none: unlimited, or its identity's.
+    async fn credits(&self) -> Option<super::controls::Credits> {
+        self.0
+            .controls
+            .credits
+            .clone()
+            .map(super::controls::Credits)
+    }
+    /// The key's own named rate limits (its identity's apply too).
+    async fn ratelimits(&self) -> Vec<super::controls::Ratelimit> {
+        self.0
+            .controls
+            .limits
+            .iter()
+            .cloned()
+            .map(super::controls::Ratelimit)
+            .collect()
+    }
+    /// The customer of the product the key belongs to.
+    async fn identity(&self) -> Option<super::controls::KeyIdentity> {
+        self.0
+            .controls
+            .identity
+            .clone()
+            .map(super::controls::KeyIdentity)
+    }
     async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<CredentialStatus> {
         status(ctx, &self.0)
     }

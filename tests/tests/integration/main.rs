@@ -22,6 +22,7 @@ mod metrics;
 mod openapi;
 mod outage;
 mod privileges;
+mod product_keys;
 mod races;
 mod ratelimits;
 mod replicas;

@@ -52,6 +52,8 @@ pub struct NewApiKey {
     pub scopes: Option<Vec<String>>,
     pub environment: Environment,
     pub rate_limit_per_minute: Option<i32>,
+    /// Metadata, credits, named limits and identity (SPEC §3.5).
+    pub controls: super::KeyControlsInput,
 }
 
 /// Input of [`Services::import_api_key`].
@@ -96,7 +98,7 @@ fn user_key_row(
 
 impl Services {
     /// Finds an organization credential by id for `perm`; foreign ids look unknown.
-    async fn org_credential(
+    pub(super) async fn org_credential(
         &self,
         actor: &Actor,
         id: Uuid,
@@ -123,7 +125,7 @@ impl Services {
     /// - another user's API key may do up to its scopes, or anything its owner may one day
     ///   be given when it has none;
     /// - a service-account key, everything of its account's role.
-    async fn require_covers_key<C: ConnectionTrait>(
+    pub(super) async fn require_covers_key<C: ConnectionTrait>(
         &self,
         db: &C,
         grant: &Grant,
@@ -230,6 +232,7 @@ impl Services {
             .new_key_expiry(&grant, input.organization_id, input.expires_at)
             .await?;
         let rate = rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
+        let controls = input.controls.check()?;
         self.check_project(input.organization_id, input.project_id)
             .await?;
         let scopes = self
@@ -257,7 +260,19 @@ impl Services {
 
         let txn = self.db.begin().await?;
         super::owner_still_member(&txn, input.organization_id, Some(owner)).await?;
+        controls
+            .fill(
+                &txn,
+                &mut row,
+                input.organization_id,
+                self.config.max_identities_per_organization,
+                now,
+            )
+            .await?;
         let model = row.insert(&txn).await?;
+        controls
+            .write(&txn, &model, input.organization_id, now)
+            .await?;
         audit::record(
             &txn,
             &grant,
@@ -270,6 +285,7 @@ impl Services {
                     "expires_at": model.expires_at,
                     "scopes": model.scopes,
                     "rate_limit_per_minute": model.rate_limit_per_minute,
+                    "controls": controls.details(),
                 })),
         )
         .await?;

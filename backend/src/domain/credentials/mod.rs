@@ -4,10 +4,12 @@
 //! secret exists only in the [`Created`] value returned by creation and rotation.
 
 mod api_keys;
+mod controls;
 mod pats;
 
 pub use super::paging::{MAX_PAGE, Page};
 pub use api_keys::{ImportedKey, NewApiKey};
+pub use controls::{KeyControls, KeyControlsInput, KeyUpdate};
 pub use pats::{NewPat, issue_pat_in};
 
 use std::collections::{BTreeSet, HashMap};
@@ -177,6 +179,8 @@ pub struct CredentialView {
     pub project: Option<project::Model>,
     pub creator: Option<CustomerRef>,
     pub scopes: Option<Vec<Perm>>,
+    /// Metadata, identity, credits and limits (SPEC §3.5).
+    pub controls: KeyControls,
 }
 
 /// A credential just created or rotated, with its secret: the only time it is shown.
@@ -283,10 +287,12 @@ pub(super) async fn views<C: ConnectionTrait>(
             .map(|c| (c.id, c))
             .collect()
     };
+    let mut controls = controls::controls_of(db, &models).await?;
     models
         .into_iter()
         .map(|m| {
             Ok(CredentialView {
+                controls: controls.remove(&m.id).unwrap_or_default(),
                 kind: CredentialKind::parse(&m.kind)?,
                 project: m.project_id.and_then(|id| projects.get(&id).cloned()),
                 creator: m
