@@ -368,6 +368,21 @@ fn rest_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rest::verify::verify_presented))
         .routes(routes!(rest::verify::verify_body))
         .routes(routes!(rest::verify::lookup))
+        .routes(routes!(rest::keys::create_key, rest::keys::list_keys))
+        .routes(routes!(rest::keys::get_key, rest::keys::patch_key))
+        .routes(routes!(rest::keys::key_credits))
+        .routes(routes!(rest::keys::revoke_key))
+        .routes(routes!(rest::keys::rotate_key))
+        .routes(routes!(
+            rest::keys::create_identity,
+            rest::keys::list_identities
+        ))
+        .routes(routes!(
+            rest::keys::get_identity,
+            rest::keys::patch_identity,
+            rest::keys::delete_identity
+        ))
+        .routes(routes!(rest::keys::identity_credits))
         .routes(routes!(rest::audit::export))
         .routes(routes!(rest::audit::export_instance))
         .routes(routes!(rest::cli::device_code))

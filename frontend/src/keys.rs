@@ -233,6 +233,10 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
                 create_api_key::Environment::LIVE
             },
             rate_limit_per_minute: rate.clone().unwrap_or(None),
+            meta: None,
+            credits: None,
+            ratelimits: None,
+            external_id: None,
         };
         async move {
             rate.map_err(|e| api::ApiError::Refused(format!("Rate limit: {e}")))?;

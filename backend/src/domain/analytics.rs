@@ -113,7 +113,7 @@ impl Outcome {
 
 /// Counts by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts([i64; 8]);
+pub struct OutcomeCounts([i64; Outcome::ALL.len()]);
 
 impl OutcomeCounts {
     fn add(&mut self, outcome: Outcome, n: i64) {

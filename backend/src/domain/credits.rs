@@ -440,6 +440,20 @@ impl CreditLeases {
         Ok(())
     }
 
+    /// What this node holds of `owner`'s pool at `epoch`, if it can tell at once (a
+    /// listing adds it to what the database holds).
+    pub fn held_of(&self, owner: Uuid, epoch: i64) -> i64 {
+        self.leases
+            .get(&owner)
+            .and_then(|l| {
+                l.try_lock()
+                    .ok()
+                    .filter(|l| l.known && l.epoch == epoch)
+                    .map(|l| l.left)
+            })
+            .unwrap_or(0)
+    }
+
     /// Pools this node holds a block of.
     pub fn held(&self) -> usize {
         self.leases.len()
@@ -538,11 +552,13 @@ pub struct CreditsView {
     pub refilled_at: Option<DateTime<Utc>>,
 }
 
-impl CreditsView {
-    pub fn of(row: &credit_pool::Model, now: DateTime<Utc>) -> AppResult<Self> {
-        let row = refilled(row.clone(), now)?;
-        Ok(Self {
-            remaining: row.remaining,
+impl super::Services {
+    /// A pool as it stands now: refilled when its period turned, with what this node
+    /// holds of it (other nodes may hold a few more, see the module's docs).
+    pub fn credits_view(&self, row: &credit_pool::Model) -> AppResult<CreditsView> {
+        let row = refilled(row.clone(), self.clock.now())?;
+        Ok(CreditsView {
+            remaining: row.remaining + self.credits.held_of(row.owner_id, row.epoch),
             refill: refill_of(&row)?,
             refilled_at: row.refilled_at,
         })

@@ -147,18 +147,26 @@ async fn keys_of<C: ConnectionTrait>(db: &C, identity: Uuid) -> AppResult<Invali
     ))
 }
 
+/// Identities with their credits and limits: two queries.
+async fn views<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<identity::Model>,
+) -> AppResult<Vec<IdentityView>> {
+    let ids: Vec<Uuid> = rows.iter().map(|i| i.id).collect();
+    let (mut pools, mut limits) = controls::of_owners(db, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|identity| IdentityView {
+            credits: pools.remove(&identity.id),
+            limits: limits.remove(&identity.id).unwrap_or_default(),
+            identity,
+        })
+        .collect())
+}
+
 impl Services {
     async fn identity_views(&self, rows: Vec<identity::Model>) -> AppResult<Vec<IdentityView>> {
-        let ids: Vec<Uuid> = rows.iter().map(|i| i.id).collect();
-        let (mut pools, mut limits) = controls::of_owners(&self.db, &ids).await?;
-        Ok(rows
-            .into_iter()
-            .map(|identity| IdentityView {
-                credits: pools.remove(&identity.id),
-                limits: limits.remove(&identity.id).unwrap_or_default(),
-                identity,
-            })
-            .collect())
+        views(&self.db, rows).await
     }
 
     /// The identity `id` and the grant to act on it with `perm`.
@@ -335,7 +343,8 @@ impl Services {
             .transpose()?;
         let now = self.clock.now();
         let txn = self.db.begin().await?;
-        let before = self.identity_views(vec![current.clone()]).await?.pop();
+        // Read in the transaction: on SQLite it holds the one writer connection.
+        let before = views(&txn, vec![current.clone()]).await?.pop();
         let mut changes = serde_json::Map::new();
         let mut row: identity::ActiveModel = current.clone().into();
         if let Some(e) = external_id.filter(|e| *e != current.external_id) {

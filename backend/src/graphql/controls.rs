@@ -155,13 +155,11 @@ pub struct Credits(pub credit_pool::Model);
 impl Credits {
     /// Credits left (nodes may hold a few of them, see the docs on credits).
     async fn remaining(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        let now = services(ctx)?.clock.now();
-        Ok(credits::CreditsView::of(&self.0, now)?.remaining)
+        Ok(services(ctx)?.credits_view(&self.0)?.remaining)
     }
     /// When and to what they are refilled.
     async fn refill(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Refilled>> {
-        let now = services(ctx)?.clock.now();
-        let view = credits::CreditsView::of(&self.0, now)?;
+        let view = services(ctx)?.credits_view(&self.0)?;
         Ok(view.refill.map(|r| Refilled {
             interval: r.interval.into(),
             amount: r.amount,

@@ -325,35 +325,32 @@ impl QueryRoot {
         ))
     }
 
-    /// One identity, by its id or by the product's id for it (`organizationId` and
-    /// `externalId`). **Permissions**: `api_keys:read`.
+    /// One identity. **Permissions**: `api_keys:read`.
     async fn identity(
         &self,
         ctx: &Context<'_>,
-        id: Option<ID>,
-        organization_id: Option<ID>,
-        external_id: Option<String>,
+        id: ID,
     ) -> async_graphql::Result<super::controls::Identity> {
-        let services = services(ctx)?;
-        let view = match (id, organization_id, external_id) {
-            (Some(id), None, None) => services.identity(actor(ctx)?, parse_id("id", &id)?).await?,
-            (None, Some(org), Some(external)) => {
-                services
-                    .identity_by_external_id(
-                        actor(ctx)?,
-                        parse_id("organizationId", &org)?,
-                        &external,
-                    )
-                    .await?
-            }
-            _ => {
-                return Err(crate::error::AppError::invalid(
-                    "id",
-                    "give either id, or organizationId and externalId",
-                )
-                .into());
-            }
-        };
+        let view = services(ctx)?
+            .identity(actor(ctx)?, parse_id("id", &id)?)
+            .await?;
+        Ok(super::controls::Identity(view))
+    }
+
+    /// One identity, by the product's id for it. **Permissions**: `api_keys:read`.
+    async fn identity_by_external_id(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+        external_id: String,
+    ) -> async_graphql::Result<super::controls::Identity> {
+        let view = services(ctx)?
+            .identity_by_external_id(
+                actor(ctx)?,
+                parse_id("organizationId", &organization_id)?,
+                &external_id,
+            )
+            .await?;
         Ok(super::controls::Identity(view))
     }
 

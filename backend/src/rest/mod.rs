@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod keys;
 pub mod openapi;
 pub mod problem;
 pub mod verify;
@@ -9,8 +10,8 @@ pub mod verify;
 use axum::{
     Json,
     extract::{
-        FromRequestParts, State,
-        rejection::{PathRejection, QueryRejection},
+        FromRequest, FromRequestParts, State,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
     },
     http::StatusCode,
     response::IntoResponse,
@@ -71,6 +72,18 @@ pub struct Query<T>(pub T);
 impl From<QueryRejection> for AppError {
     fn from(rejection: QueryRejection) -> Self {
         AppError::invalid("query", rejection.body_text())
+    }
+}
+
+/// A JSON body, parsed like axum's `Json`; one that does not parse (or is not JSON) is
+/// answered as a problem naming the body.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AppError))]
+pub struct Body<T>(pub T);
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        AppError::invalid("body", rejection.body_text())
     }
 }
 

@@ -33,6 +33,8 @@ fn kind_of(op: &str, field: &str) -> Option<&'static str> {
             let op = op.to_lowercase();
             if op.contains("apikey") || op.contains("credential") {
                 "api_key"
+            } else if op.contains("identit") {
+                "identity"
             } else if op.contains("personalaccesstoken") {
                 "pat"
             } else if op.contains("invite") {
@@ -218,6 +220,10 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
         .gql(&victim.pat, "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }", json!({ "i": { "organizationId": victim.org_id, "email": "later@example.com", "roleId": viewer_role } }))
         .await
         .data();
+    let identity = app
+        .gql(&victim.pat, "mutation($i: CreateIdentityInput!) { createIdentity(input: $i) { id } }", json!({ "i": { "organizationId": victim.org_id, "externalId": "customer-1", "credits": { "remaining": 5 } } }))
+        .await
+        .data();
     let sa = app
         .gql(&victim.pat, "mutation($i: CreateServiceAccountInput!) { createServiceAccount(input: $i) { id } }", json!({ "i": { "organizationId": victim.org_id, "name": "bot", "roleId": viewer_role } }))
         .await
@@ -318,6 +324,13 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
         ),
         ("session", session),
         ("customer", victim_customer.to_string()),
+        (
+            "identity",
+            identity["createIdentity"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
     ]);
     let missing: HashMap<&str, String> = real
         .keys()

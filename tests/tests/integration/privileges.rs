@@ -181,7 +181,9 @@ fn rule(op: &str) -> Option<Rule> {
         "organizations" => UserOrKey("organization:read"),
         "organization" | "permissionCatalog" => Org("organization:read"),
         "project" => Org("projects:read"),
-        "apiKeys" | "apiKey" => Org("api_keys:read"),
+        "apiKeys" | "apiKey" | "identities" | "identity" | "identityByExternalId" => {
+            Org("api_keys:read")
+        }
         "usage" | "verifications" | "recentVerifications" => Org("usage:read"),
         // It names the busiest keys.
         "organizationVerifications" => OrgBoth("usage:read", "api_keys:read"),
@@ -218,6 +220,13 @@ fn rule(op: &str) -> Option<Rule> {
         "createApiKey" => OrgByUser("api_keys:write"),
         "importApiKey" => OrgByUser("api_keys:admin"),
         "renameApiKey" | "disableApiKey" => Org("api_keys:write"),
+        // Renaming, and the product's controls (SPEC §3.5).
+        "updateApiKey"
+        | "changeApiKeyCredits"
+        | "createIdentity"
+        | "updateIdentity"
+        | "deleteIdentity"
+        | "changeIdentityCredits" => Org("api_keys:write"),
         // The key acted on is the owner's, unscoped: it carries everything.
         "enableApiKey" | "rotateApiKey" => OrgCovering("api_keys:write", Levels::everything),
         "revokeApiKey" => Org("api_keys:delete"),
@@ -288,6 +297,29 @@ impl World {
             )
             .await;
         id
+    }
+
+    /// A key of the owner's with 100 credits.
+    async fn key_with_credits(&self) -> String {
+        let (id, _) = self
+            .app
+            .create_key(
+                &self.owner.pat,
+                json!({ "organizationId": self.org, "name": self.fresh("key"), "credits": { "remaining": 100 } }),
+            )
+            .await;
+        id
+    }
+
+    /// A new identity with 100 credits.
+    async fn identity(&self) -> String {
+        let r = self
+            .owner(
+                "mutation($i: CreateIdentityInput!) { createIdentity(input: $i) { id } }",
+                json!({ "i": { "organizationId": self.org, "externalId": self.fresh("customer"), "credits": { "remaining": 100 } } }),
+            )
+            .await;
+        r["createIdentity"]["id"].as_str().unwrap().to_owned()
     }
 
     async fn service_account(&self, role: &str) -> String {
@@ -579,6 +611,51 @@ impl World {
             "importApiKey" => (
                 "mutation($i: ImportApiKeyInput!) { importApiKey(input: $i) { id } }",
                 json!({ "i": { "organizationId": org, "name": self.fresh("imported"), "sha256": tests::sha256_hex(&self.fresh("vc_token")), "prefix": "vc_" } }),
+            ),
+            "identities" => (
+                "query($o: ID!) { identities(organizationId: $o) { totalCount } }",
+                json!({ "o": org }),
+            ),
+            "identity" => (
+                "query($i: ID!) { identity(id: $i) { id } }",
+                json!({ "i": self.identity().await }),
+            ),
+            "identityByExternalId" => {
+                let id = self.identity().await;
+                let r = self
+                    .owner(
+                        "query($i: ID!) { identity(id: $i) { externalId } }",
+                        json!({ "i": id }),
+                    )
+                    .await;
+                (
+                    "query($o: ID!, $e: String!) { identityByExternalId(organizationId: $o, externalId: $e) { id } }",
+                    json!({ "o": org, "e": r["identity"]["externalId"] }),
+                )
+            }
+            "updateApiKey" => (
+                "mutation($i: UpdateApiKeyInput!) { updateApiKey(input: $i) { id } }",
+                json!({ "i": { "id": self.key().await, "name": self.fresh("renamed"), "meta": { "plan": "pro" } } }),
+            ),
+            "changeApiKeyCredits" => (
+                "mutation($i: ChangeCreditsInput!) { changeApiKeyCredits(input: $i) { remaining } }",
+                json!({ "i": { "id": self.key_with_credits().await, "op": "INCREMENT", "value": 5 } }),
+            ),
+            "createIdentity" => (
+                "mutation($i: CreateIdentityInput!) { createIdentity(input: $i) { id } }",
+                json!({ "i": { "organizationId": org, "externalId": self.fresh("customer") } }),
+            ),
+            "updateIdentity" => (
+                "mutation($i: UpdateIdentityInput!) { updateIdentity(input: $i) { id } }",
+                json!({ "i": { "id": self.identity().await, "meta": { "tier": 1 } } }),
+            ),
+            "deleteIdentity" => (
+                "mutation($i: DeleteIdentityInput!) { deleteIdentity(input: $i) }",
+                json!({ "i": { "id": self.identity().await } }),
+            ),
+            "changeIdentityCredits" => (
+                "mutation($i: ChangeCreditsInput!) { changeIdentityCredits(input: $i) { remaining } }",
+                json!({ "i": { "id": self.identity().await, "op": "SET", "value": 5 } }),
             ),
             "renameApiKey" => (
                 "mutation($i: RenameApiKeyInput!) { renameApiKey(input: $i) { id } }",

@@ -17,6 +17,7 @@ db_tests!(
     keys_are_edited_after_creation,
     a_lookup_spends_nothing,
     product_controls_are_checked_at_the_edge,
+    keys_and_identities_over_rest,
 );
 
 /// Serves as the process `tests::child_server` starts; otherwise does nothing.
@@ -673,5 +674,258 @@ async fn product_controls_are_checked_at_the_edge(db: Db) {
             "{body}: {answer}"
         );
     }
+    app.finish().await;
+}
+
+/// The REST door onto the same calls (SPEC §4.4): create, list by cursor, get, edit,
+/// credits, revoke, rotate; identities likewise; another organization's ids are not found;
+/// bad bodies are problems naming the field.
+async fn keys_and_identities_over_rest(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let bob = app.bootstrap("bob@example.com").await;
+    let call = |method: reqwest::Method, path: String, token: String, body: Option<Value>| {
+        let app = &app;
+        async move {
+            let mut req = app
+                .client
+                .request(method, format!("{}{path}", app.base))
+                .bearer_auth(token);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let response = req.send().await.unwrap();
+            let status = response.status().as_u16();
+            let ct = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (
+                status,
+                ct,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let org = &ada.org_id;
+    let keys = format!("/api/v1/orgs/{org}/api-keys");
+    let (status, _, made) = call(
+        reqwest::Method::POST,
+        keys.clone(),
+        ada.pat.clone(),
+        Some(json!({
+            "name": "rest key",
+            "meta": { "plan": "pro" },
+            "credits": { "remaining": 10, "refill": { "interval": "monthly", "amount": 10, "day_of_month": 15 } },
+            "ratelimits": [{ "name": "tokens", "limit": 100, "duration_ms": 60000 }],
+            "external_id": "customer-9",
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    let id = made["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["key"]["credits"]["remaining"], 10);
+    assert_eq!(made["key"]["credits"]["refill"]["day_of_month"], 15);
+    assert_eq!(made["key"]["ratelimits"][0]["name"], "tokens");
+    assert_eq!(made["key"]["identity"]["external_id"], "customer-9");
+    assert_eq!(made["key"]["status"], "active");
+    assert_eq!(code(&verify(&app, &secret, json!({})).await), "VALID");
+    // Pages follow the cursor to the end.
+    for n in 0..3 {
+        call(
+            reqwest::Method::POST,
+            keys.clone(),
+            ada.pat.clone(),
+            Some(json!({ "name": format!("more {n}") })),
+        )
+        .await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("{keys}?limit=3&cursor={c}"),
+            None => format!("{keys}?limit=3"),
+        };
+        let (status, _, page) = call(reqwest::Method::GET, path, ada.pat.clone(), None).await;
+        assert_eq!(status, 200, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "every key once");
+    assert!(seen.contains(&id));
+    // Edit, credits, get.
+    let (status, _, patched) = call(
+        reqwest::Method::PATCH,
+        format!("{keys}/{id}"),
+        ada.pat.clone(),
+        Some(json!({ "name": "renamed", "meta": null, "enabled": false })),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["name"], "renamed");
+    assert!(patched["meta"].is_null());
+    assert_eq!(patched["status"], "disabled");
+    assert_eq!(code(&verify(&app, &secret, json!({})).await), "DISABLED");
+    let (status, _, credits) = call(
+        reqwest::Method::POST,
+        format!("{keys}/{id}/credits"),
+        ada.pat.clone(),
+        Some(json!({ "op": "increment", "value": 5 })),
+    )
+    .await;
+    assert_eq!(status, 200, "{credits}");
+    assert_eq!(credits["remaining"], 14, "10 - 1 spent + 5");
+    let (status, _, got) = call(
+        reqwest::Method::GET,
+        format!("{keys}/{id}"),
+        ada.pat.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(got["credits"]["remaining"], 14);
+    // Another organization's key, and a path of the wrong organization: not found.
+    let (status, ct, foreign) = call(
+        reqwest::Method::GET,
+        format!("{keys}/{id}"),
+        bob.pat.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{foreign}");
+    assert_eq!(ct, "application/problem+json");
+    let (status, _, _) = call(
+        reqwest::Method::GET,
+        format!("/api/v1/orgs/{}/api-keys/{id}", bob.org_id),
+        bob.pat.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    // Bad bodies name the field.
+    for (body, field) in [
+        (
+            json!({ "name": "x", "credits": { "remaining": -5 } }),
+            "credits",
+        ),
+        (json!({ "name": "x", "unknown": 1 }), "body"),
+        (json!({ "name": "" }), "input.name"),
+    ] {
+        let (status, ct, problem) = call(
+            reqwest::Method::POST,
+            keys.clone(),
+            ada.pat.clone(),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}: {problem}");
+        assert_eq!(ct, "application/problem+json");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(field),
+            "{body}: {problem}"
+        );
+    }
+    // Rotate and revoke.
+    let (status, _, rotated) = call(
+        reqwest::Method::POST,
+        format!("{keys}/{id}/rotate"),
+        ada.pat.clone(),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_id = rotated["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(rotated["key"]["rotated_from_id"], json!(id));
+    let (status, _, revoked) = call(
+        reqwest::Method::POST,
+        format!("{keys}/{new_id}/revoke"),
+        ada.pat.clone(),
+        Some(json!({ "reason": "done" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(revoked["status"], "revoked");
+
+    // Identities.
+    let identities = format!("/api/v1/orgs/{org}/identities");
+    let (status, _, listed) = call(
+        reqwest::Method::GET,
+        identities.clone(),
+        ada.pat.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed["items"][0]["external_id"], "customer-9",
+        "made on first use"
+    );
+    let (status, _, made) = call(
+        reqwest::Method::POST,
+        identities.clone(),
+        ada.pat.clone(),
+        Some(json!({ "external_id": "customer-10", "credits": { "remaining": 3 } })),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let identity = made["id"].as_str().unwrap().to_owned();
+    let (status, _, twice) = call(
+        reqwest::Method::POST,
+        identities.clone(),
+        ada.pat.clone(),
+        Some(json!({ "external_id": "customer-10" })),
+    )
+    .await;
+    assert_eq!(status, 409, "{twice}");
+    let (status, _, patched) = call(
+        reqwest::Method::PATCH,
+        format!("{identities}/{identity}"),
+        ada.pat.clone(),
+        Some(json!({ "meta": { "tier": "gold" }, "ratelimits": [{ "name": "burst", "limit": 5, "duration_ms": 1000, "auto_apply": true }] })),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["meta"], json!({ "tier": "gold" }));
+    let (status, _, credits) = call(
+        reqwest::Method::POST,
+        format!("{identities}/{identity}/credits"),
+        ada.pat.clone(),
+        Some(json!({ "op": "set", "value": 7 })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(credits["remaining"], 7);
+    let (status, _, _) = call(
+        reqwest::Method::GET,
+        format!("/api/v1/orgs/{}/identities/{identity}", bob.org_id),
+        bob.pat.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "another organization's identity is not found");
+    let (status, _, _) = call(
+        reqwest::Method::DELETE,
+        format!("{identities}/{identity}"),
+        ada.pat.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _, _) = call(
+        reqwest::Method::GET,
+        format!("{identities}/{identity}"),
+        ada.pat.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
     app.finish().await;
 }

@@ -22,7 +22,8 @@ async fn verified_requests_are_counted(db: Db) {
     ] {
         assert_eq!(app.verify(style, &secret).await.0, 200);
     }
-    // A failed verification is not usage.
+    // A refused verification is not usage, nor is one refused for permissions (only a
+    // `VALID` answer counts, SPEC §3.5).
     let (status, _) = app
         .verify_body(json!({ "key": secret, "require": ["nope:read"] }))
         .await;
@@ -33,14 +34,14 @@ async fn verified_requests_are_counted(db: Db) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let r = loop {
         let r = app.gql(&admin.pat, query, json!({ "id": id })).await.data();
-        let done = r["usage"]["total"] == 5 && r["apiKey"]["requestCount"] == 5;
+        let done = r["usage"]["total"] == 4 && r["apiKey"]["requestCount"] == 4;
         if done || std::time::Instant::now() > deadline {
             break r;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
-    assert_eq!(r["usage"]["total"], 5, "{r}");
-    assert_eq!(r["apiKey"]["requestCount"], 5);
+    assert_eq!(r["usage"]["total"], 4, "{r}");
+    assert_eq!(r["apiKey"]["requestCount"], 4);
     assert_eq!(r["apiKey"]["lastUsedIp"], "127.0.0.1");
     let buckets = r["usage"]["buckets"].as_array().unwrap();
     assert!(!buckets.is_empty() && buckets.len() <= 2);
@@ -49,7 +50,7 @@ async fn verified_requests_are_counted(db: Db) {
             .iter()
             .map(|b| b["count"].as_i64().unwrap())
             .sum::<i64>(),
-        5
+        4
     );
 
     let bad = app

@@ -1,0 +1,1066 @@
+//! REST management of API keys and identities (SPEC §4.4): a thin door onto the same
+//! domain calls as GraphQL, JSON in and out (snake_case), cursor pages
+//! `{"items": [...], "next_cursor": ...}`, problem+json errors. `{org}` is the
+//! organization's id; a key or identity of another organization is not found.
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use entity::{credit_pool, identity, named_limit};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{Body, Path, Query, openapi};
+use crate::{
+    app::AppState,
+    auth::Authenticated,
+    domain::{
+        Services,
+        controls::{self, LimitInput},
+        credentials::{
+            self, CredentialView, Environment, KeyControlsInput, KeyFilter, KeyUpdate, NewApiKey,
+        },
+        credits::{self, CreditOp, Interval, Refill},
+        identities::{IdentityUpdate, IdentityView, NewIdentity},
+        ids::parse_id,
+        paging::Page,
+    },
+    error::{AppError, AppResult},
+};
+
+/// An absent member is `None`; `null` is `Some(None)`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// How often credits are refilled (at 00:00 UTC).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IntervalBody {
+    Daily,
+    Monthly,
+}
+
+impl From<IntervalBody> for Interval {
+    fn from(i: IntervalBody) -> Self {
+        match i {
+            IntervalBody::Daily => Self::Daily,
+            IntervalBody::Monthly => Self::Monthly,
+        }
+    }
+}
+
+impl From<Interval> for IntervalBody {
+    fn from(i: Interval) -> Self {
+        match i {
+            Interval::Daily => Self::Daily,
+            Interval::Monthly => Self::Monthly,
+        }
+    }
+}
+
+/// How credits change.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CreditOpName {
+    /// Credits become the value; blocks nodes hold become void.
+    Set,
+    Increment,
+    /// Down to 0 at most.
+    Decrement,
+}
+
+impl From<CreditOpName> for CreditOp {
+    fn from(o: CreditOpName) -> Self {
+        match o {
+            CreditOpName::Set => Self::Set,
+            CreditOpName::Increment => Self::Increment,
+            CreditOpName::Decrement => Self::Decrement,
+        }
+    }
+}
+
+/// A refill of credits.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefillBody {
+    pub interval: IntervalBody,
+    /// What the credits are set to at each refill.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    pub amount: i64,
+    /// For monthly refills: 1–31 (the month's last day when shorter). Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 31)]
+    pub day_of_month: Option<u8>,
+}
+
+/// Credits verifications spend.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsBody {
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    pub remaining: i64,
+    #[serde(default)]
+    pub refill: Option<RefillBody>,
+}
+
+impl CreditsBody {
+    fn into_domain(self) -> credits::CreditsInput {
+        credits::CreditsInput {
+            remaining: self.remaining,
+            refill: self.refill.map(|r| Refill {
+                interval: r.interval.into(),
+                amount: r.amount,
+                // Out of range stays out of range: refused by the check, with its field.
+                day_of_month: r.day_of_month.unwrap_or(1),
+            }),
+        }
+    }
+}
+
+/// A named rate limit.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitBody {
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub limit: u32,
+    #[schema(minimum = 1000, maximum = 86_400_000)]
+    pub duration_ms: u64,
+    /// Counted on every verification; otherwise only when a verify request names it.
+    #[serde(default)]
+    pub auto_apply: bool,
+}
+
+fn limits(given: Option<Vec<LimitBody>>) -> Vec<LimitInput> {
+    given
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| LimitInput {
+            name: l.name,
+            limit: l.limit,
+            duration_ms: l.duration_ms,
+            auto_apply: l.auto_apply,
+        })
+        .collect()
+}
+
+/// `POST /api/v1/orgs/{org}/api-keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyBody {
+    pub name: String,
+    #[serde(default)]
+    pub project_id: Option<Uuid>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `resource:level`; none: all of your permissions, as they are at each use.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<openapi::Permission>>)]
+    pub scopes: Option<Vec<String>>,
+    /// `live` (default) or `test`.
+    #[serde(default)]
+    pub environment: Option<EnvironmentBody>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub rate_limit_per_minute: Option<i32>,
+    /// The product's own data: a JSON object (at most 4 KB, 4 levels deep).
+    #[serde(default)]
+    pub meta: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub credits: Option<CreditsBody>,
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub ratelimits: Option<Vec<LimitBody>>,
+    /// The product's id of the key's customer: the key joins that identity.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// Live or test traffic.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvironmentBody {
+    Live,
+    Test,
+}
+
+/// `PATCH /api/v1/orgs/{org}/api-keys/{id}`: each member given is changed; `null`
+/// removes (no expiry, all of the owner's permissions, no metadata, unlimited credits,
+/// the organization's default limit, no identity).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchKeyBody {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>, nullable)]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<openapi::Permission>>, nullable)]
+    pub scopes: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Map<String, Value>>, nullable)]
+    pub meta: Option<Option<Map<String, Value>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<CreditsBody>, nullable)]
+    pub credits: Option<Option<CreditsBody>>,
+    /// All of the key's own named limits.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub ratelimits: Option<Vec<LimitBody>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, nullable, minimum = 1, maximum = 1_000_000)]
+    pub rate_limit_per_minute: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub external_id: Option<Option<String>>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// `POST …/credits`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsOpBody {
+    pub op: CreditOpName,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    pub value: i64,
+}
+
+/// `POST …/revoke`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    /// Why, for the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST …/rotate`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// How long the old secret keeps working: 0 (default) to 86400.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 86400)]
+    pub grace_period_seconds: Option<i64>,
+}
+
+/// A page's place.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Items per page, 1–100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u64>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    fn read(&self) -> AppResult<(u64, Option<Uuid>)> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=100).contains(&limit) {
+            return Err(AppError::invalid("limit", "must be between 1 and 100"));
+        }
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(|c| parse_id("cursor", c))
+            .transpose()?;
+        Ok((limit, cursor))
+    }
+}
+
+/// Credits as answers show them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreditsOut {
+    /// Left in the pool (nodes may hold a few).
+    pub remaining: i64,
+    pub refill: Option<RefillBody>,
+    /// The start of the period last refilled.
+    pub refilled_at: Option<DateTime<Utc>>,
+}
+
+impl CreditsOut {
+    fn of(pool: &credit_pool::Model, services: &Services) -> AppResult<Self> {
+        let view = services.credits_view(pool)?;
+        Ok(Self {
+            remaining: view.remaining,
+            refill: view.refill.map(|r| RefillBody {
+                interval: r.interval.into(),
+                amount: r.amount,
+                day_of_month: (r.interval == Interval::Monthly).then_some(r.day_of_month),
+            }),
+            refilled_at: view.refilled_at,
+        })
+    }
+}
+
+fn limits_out(limits: &[named_limit::Model]) -> Vec<LimitBody> {
+    limits
+        .iter()
+        .map(|l| LimitBody {
+            name: l.name.clone(),
+            limit: u32::try_from(l.limit_count).unwrap_or(0),
+            duration_ms: u64::try_from(l.duration_ms).unwrap_or(0),
+            auto_apply: l.auto_apply,
+        })
+        .collect()
+}
+
+/// An identity as a key shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyIdentityOut {
+    pub id: Uuid,
+    pub external_id: String,
+    pub meta: Option<Value>,
+}
+
+fn key_identity(i: &identity::Model) -> AppResult<KeyIdentityOut> {
+    Ok(KeyIdentityOut {
+        id: i.id,
+        external_id: i.external_id.clone(),
+        meta: controls::stored_meta(i.meta.as_deref())?,
+    })
+}
+
+/// An API key (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyOut {
+    pub id: Uuid,
+    pub organization_id: Option<Uuid>,
+    pub project_id: Option<Uuid>,
+    pub name: String,
+    /// The displayable start of the token.
+    pub prefix: String,
+    pub last4: String,
+    /// `live` or `test`.
+    pub environment: Option<String>,
+    /// `resource:level`; `null`: all of its owner's permissions.
+    pub scopes: Option<Vec<String>>,
+    /// `active`, `disabled`, `expired`, `revoked` or `rotating`.
+    pub status: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<Uuid>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub request_count: i64,
+    pub rate_limit_per_minute: Option<i32>,
+    pub meta: Option<Value>,
+    /// Its own credits; `null`: unlimited (or its identity's).
+    pub credits: Option<CreditsOut>,
+    /// Its own named limits.
+    pub ratelimits: Vec<LimitBody>,
+    pub identity: Option<KeyIdentityOut>,
+    /// The key it replaced in a rotation.
+    pub rotated_from_id: Option<Uuid>,
+}
+
+impl KeyOut {
+    fn of(v: CredentialView, services: &Services) -> AppResult<Self> {
+        let now = services.clock.now();
+        let status = match credentials::status_at(&v.model, now) {
+            credentials::Status::Active => "active",
+            credentials::Status::Disabled => "disabled",
+            credentials::Status::Expired => "expired",
+            credentials::Status::Revoked => "revoked",
+            credentials::Status::Rotating => "rotating",
+        };
+        let expires_at = credentials::effective_expiry(&v.model);
+        let m = v.model;
+        Ok(Self {
+            id: m.id,
+            organization_id: m.organization_id,
+            project_id: m.project_id,
+            name: m.name,
+            prefix: m.display_prefix,
+            last4: m.last4,
+            environment: m.environment,
+            scopes: v
+                .scopes
+                .map(|s| s.iter().map(ToString::to_string).collect()),
+            status: status.into(),
+            expires_at,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            created_by: m.created_by,
+            last_used_at: m.last_used_at,
+            request_count: m.request_count,
+            rate_limit_per_minute: m.rate_limit_per_minute,
+            meta: v.controls.meta,
+            credits: v
+                .controls
+                .credits
+                .as_ref()
+                .map(|p| CreditsOut::of(p, services))
+                .transpose()?,
+            ratelimits: limits_out(&v.controls.limits),
+            identity: v.controls.identity.as_ref().map(key_identity).transpose()?,
+            rotated_from_id: m.rotated_from_id,
+        })
+    }
+}
+
+/// A key just made or rotated, with its secret: the only time it is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyWithSecret {
+    pub key: KeyOut,
+    pub secret: String,
+}
+
+/// A page of keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyPage {
+    pub items: Vec<KeyOut>,
+    /// Where the next page starts; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// An identity with its credits and limits.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityOut {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub external_id: String,
+    pub meta: Option<Value>,
+    pub credits: Option<CreditsOut>,
+    pub ratelimits: Vec<LimitBody>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl IdentityOut {
+    fn of(v: IdentityView, services: &Services) -> AppResult<Self> {
+        Ok(Self {
+            id: v.identity.id,
+            organization_id: v.identity.organization_id,
+            meta: controls::stored_meta(v.identity.meta.as_deref())?,
+            external_id: v.identity.external_id,
+            credits: v
+                .credits
+                .as_ref()
+                .map(|p| CreditsOut::of(p, services))
+                .transpose()?,
+            ratelimits: limits_out(&v.limits),
+            created_at: v.identity.created_at,
+            updated_at: v.identity.updated_at,
+        })
+    }
+}
+
+/// A page of identities.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityPage {
+    pub items: Vec<IdentityOut>,
+    pub next_cursor: Option<String>,
+}
+
+/// `{org}` parsed, and the key `id` in it (another organization's is not found).
+async fn key_in(
+    state: &AppState,
+    actor: &crate::domain::Actor,
+    org: &str,
+    id: &str,
+) -> AppResult<(Uuid, Uuid)> {
+    let org = parse_id("org", org)?;
+    let id = parse_id("id", id)?;
+    let key = state.services.api_key(actor, id).await?;
+    if key.model.organization_id != Some(org) {
+        return Err(AppError::NotFound("api key"));
+    }
+    Ok((org, id))
+}
+
+/// `{org}` parsed, and the identity `id` in it.
+async fn identity_in(
+    state: &AppState,
+    actor: &crate::domain::Actor,
+    org: &str,
+    id: &str,
+) -> AppResult<(Uuid, Uuid)> {
+    let org = parse_id("org", org)?;
+    let id = parse_id("id", id)?;
+    let found = state.services.identity(actor, id).await?;
+    if found.identity.organization_id != org {
+        return Err(AppError::NotFound("identity"));
+    }
+    Ok((org, id))
+}
+
+fn page_of<T, U>(
+    page: Page<T>,
+    id: impl Fn(&T) -> Uuid,
+    out: impl Fn(T) -> AppResult<U>,
+) -> AppResult<(Vec<U>, Option<String>)> {
+    let next = if page.has_next {
+        page.items.last().map(|i| id(i).to_string())
+    } else {
+        None
+    };
+    let items = page.items.into_iter().map(out).collect::<AppResult<_>>()?;
+    Ok((items, next))
+}
+
+fn meta_value(m: Map<String, Value>) -> Value {
+    Value::Object(m)
+}
+
+/// Creates an API key. **Permissions**: `api_keys:write`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/api-keys",
+    tag = "api keys",
+    summary = "Create an API key",
+    description = "The secret is in this answer, once. Needs `api_keys:write`; scopes within \
+        what you hold.",
+    params(("org" = String, Path, description = "The organization's id.")),
+    request_body = CreateKeyBody,
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Created.", body = KeyWithSecret),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn create_key(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(org): Path<String>,
+    Body(body): Body<CreateKeyBody>,
+) -> AppResult<Response> {
+    let organization_id = parse_id("org", &org)?;
+    let new = NewApiKey {
+        organization_id,
+        project_id: body.project_id,
+        name: body.name,
+        expires_at: body.expires_at,
+        scopes: body.scopes,
+        environment: match body.environment {
+            Some(EnvironmentBody::Test) => Environment::Test,
+            _ => Environment::Live,
+        },
+        rate_limit_per_minute: body.rate_limit_per_minute,
+        controls: KeyControlsInput {
+            meta: body.meta.map(meta_value),
+            credits: body.credits.map(CreditsBody::into_domain),
+            ratelimits: limits(body.ratelimits),
+            external_id: body.external_id,
+        },
+    };
+    let created = state.services.create_api_key(&actor, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(KeyWithSecret {
+            secret: created.secret.expose_secret().to_owned(),
+            key: KeyOut::of(created.credential, &state.services)?,
+        }),
+    )
+        .into_response())
+}
+
+/// Lists an organization's API keys. **Permissions**: `api_keys:read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/api-keys",
+    tag = "api keys",
+    summary = "List API keys",
+    description = "Newest first, a page at a time. Needs `api_keys:read`.",
+    params(("org" = String, Path, description = "The organization's id."), PageQuery),
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "A page of keys.", body = KeyPage),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(org): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> AppResult<axum::Json<KeyPage>> {
+    let org = parse_id("org", &org)?;
+    let (limit, cursor) = page.read()?;
+    let page = state
+        .services
+        .api_keys(&actor, org, KeyFilter::default(), limit, cursor)
+        .await?;
+    let (items, next_cursor) = page_of(page, |k| k.model.id, |k| KeyOut::of(k, &state.services))?;
+    Ok(axum::Json(KeyPage { items, next_cursor }))
+}
+
+/// One API key. **Permissions**: `api_keys:read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/api-keys/{id}",
+    tag = "api keys",
+    summary = "Get an API key",
+    params(
+        ("org" = String, Path, description = "The organization's id."),
+        ("id" = String, Path, description = "The key's id."),
+    ),
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The key.", body = KeyOut),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn get_key(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((org, id)): Path<(String, String)>,
+) -> AppResult<axum::Json<KeyOut>> {
+    let (_, id) = key_in(&state, &actor, &org, &id).await?;
+    let key = state.services.api_key(&actor, id).await?;
+    Ok(axum::Json(KeyOut::of(key, &state.services)?))
+}
+
+/// Edits an API key. **Permissions**: `api_keys:write`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/orgs/{org}/api-keys/{id}",
+    tag = "api keys",
+    summary = "Edit an API key",
+    description = "Each member given is changed, audited before and after, and in force \
+        before this answers. Needs `api_keys:write`; widening its scopes or enabling it, \
+        everything the key may then do.",
+    params(
+        ("org" = String, Path, description = "The organization's id."),
+        ("id" = String, Path, description = "The key's id."),
+    ),
+    request_body = PatchKeyBody,
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The key as it is now.", body = KeyOut),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn patch_key(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((org, id)): Path<(String, String)>,
+    Body(body): Body<PatchKeyBody>,
+) -> AppResult<axum::Json<KeyOut>> {
+    let (_, id) = key_in(&state, &actor, &org, &id).await?;
+    let update = KeyUpdate {
+        name: body.name,
+        expires_at: body.expires_at,
+        scopes: body.scopes,
+        meta: body.meta.map(|m| m.map(meta_value)),
+        credits: body.credits.map(|c| c.map(CreditsBody::into_domain)),
+        ratelimits: body.ratelimits.map(|l| limits(Some(l))),
+        rate_limit_per_minute: body.rate_limit_per_minute,
+        external_id: body.external_id,
+        enabled: body.enabled,
+    };
+    let key = state.services.update_api_key(&actor, id, update).await?;
+    Ok(axum::Json(KeyOut::of(key, &state.services)?))
+}
+
+/// Changes a key's own credits. **Permissions**: `api_keys:write`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/api-keys/{id}/credits",
+    tag = "api keys",
+    summary = "Set, add to or take from a key's credits",
+    params(
+        ("org" = String, Path, description = "The organization's id."),
+        ("id" = String, Path, description = "The key's id."),
+    ),
+    request_body = CreditsOpBody,
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The credits as they are now.", body = CreditsOut),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn key_credits(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((org, id)): Path<(String, String)>,
+    Body(body): Body<CreditsOpBody>,
+) -> AppResult<axum::Json<CreditsOut>> {
+    let (_, id) = key_in(&state, &actor, &org, &id).await?;
+    let pool = state
+        .services
+        .change_api_key_credits(&actor, id, body.op.into(), body.value)
+        .await?;
+    Ok(axum::Json(CreditsOut::of(&pool, &state.services)?))
+}
+
+/// Revokes a key. **Permissions**: `api_keys:delete`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/api-keys/{id}/revoke",
+    tag = "api keys",
+    summary = "Revoke an API key",
+    description = "Irreversible, in force before this answers. Needs `api_keys:delete`.",
+    params(
+        ("org" = String, Path, description = "The organization's id."),
+        ("id" = String, Path, description = "The key's id."),
+    ),
+    request_body = RevokeBody,
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The key, revoked.", body = KeyOut),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((org, id)): Path<(String, String)>,
+    Body(body): Body<RevokeBody>,
+) -> AppResult<axum::Json<KeyOut>> {
+    let (_, id) = key_in(&state, &actor, &org, &id).await?;
+    let key = state
+        .services
+        .revoke_api_key(&actor, id, body.reason)
+        .await?;
+    Ok(axum::Json(KeyOut::of(key, &state.services)?))
+}
+
+/// Rotates a key. **Permissions**: `api_keys:write`, and everything the key may do.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/api-keys/{id}/rotate",
+    tag = "api keys",
+    summary = "Rotate an API key",
+    description = "A new secret with the same settings, in this answer once; the old one \
+        works for the grace period. Needs `api_keys:write` and everything the key may do \
+        (another user's key: `api_keys:admin`).",
+    params(
+        ("org" = String, Path, description = "The organization's id."),
+        ("id" = String, Path, description = "The key's id."),
+    ),
+    request_body = RotateBody,
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The new key and its secret.", body = KeyWithSecret),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((org, id)): Path<(String, String)>,
+    Body(body): Body<RotateBody>,
+) -> AppResult<axum::Json<KeyWithSecret>> {
+    let (_, id) = key_in(&state, &actor, &org, &id).await?;
+    let grace = body.grace_period_seconds.unwrap_or(0);
+    if !(0..=86_400).contains(&grace) {
+        return Err(AppError::invalid(
+            "grace_period_seconds",
+            "must be between 0 and 86400",
+        ));
+    }
+    let rotated = state
+        .services
+        .rotate_api_key(&actor, id, chrono::TimeDelta::seconds(grace))
+        .await?;
+    Ok(axum::Json(KeyWithSecret {
+        secret: rotated.secret.expose_secret().to_owned(),
+        key: KeyOut::of(rotated.credential, &state.services)?,
+    }))
+}
+
+/// `POST /api/v1/orgs/{org}/identities`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateIdentityBody {
+    /// The product's id for its customer, unique in the organization.
+    pub external_id: String,
+    #[serde(default)]
+    pub meta: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub credits: Option<CreditsBody>,
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub ratelimits: Option<Vec<LimitBody>>,
+}
+
+/// `PATCH /api/v1/orgs/{org}/identities/{id}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchIdentityBody {
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Map<String, Value>>, nullable)]
+    pub meta: Option<Option<Map<String, Value>>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<CreditsBody>, nullable)]
+    pub credits: Option<Option<CreditsBody>>,
+    /// All of its named limits.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub ratelimits: Option<Vec<LimitBody>>,
+}
+
+/// Creates an identity. **Permissions**: `api_keys:write`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/identities",
+    tag = "identities",
+    summary = "Create an identity",
+    description = "One of the product's customers, by its own id: its metadata, credits and \
+        limits are shared by all its keys. Needs `api_keys:write`.",
+    params(("org" = String, Path, description = "The organization's id.")),
+    request_body = CreateIdentityBody,
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 201, description = "Created.", body = IdentityOut),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn create_identity(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(org): Path<String>,
+    Body(body): Body<CreateIdentityBody>,
+) -> AppResult<Response> {
+    let new = NewIdentity {
+        organization_id: parse_id("org", &org)?,
+        external_id: body.external_id,
+        meta: body.meta.map(meta_value),
+        credits: body.credits.map(CreditsBody::into_domain),
+        ratelimits: limits(body.ratelimits),
+    };
+    let made = state.services.create_identity(&actor, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(IdentityOut::of(made, &state.services)?),
+    )
+        .into_response())
+}
+
+/// Lists an organization's identities. **Permissions**: `api_keys:read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/identities",
+    tag = "identities",
+    summary = "List identities",
+    params(("org" = String, Path, description = "The organization's id."), PageQuery),
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "A page of identities.", body = IdentityPage),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn list_identities(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(org): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> AppResult<axum::Json<IdentityPage>> {
+    let org = parse_id("org", &org)?;
+    let (limit, cursor) = page.read()?;
+    let page = state
+        .services
+        .identities(&actor, org, limit, cursor)
+        .await?;
+    let (items, next_cursor) = page_of(
+        page,
+        |i| i.identity.id,
+        |i| IdentityOut::of(i, &state.services),
+    )?;
+    Ok(axum::Json(IdentityPage { items, next_cursor }))
+}
+
+/// One identity. **Permissions**: `api_keys:read`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/identities/{id}",
+    tag = "identities",
+    summary = "Get an identity",
+    params(
+        ("org" = String, Path, description = "The organization's id."),
+        ("id" = String, Path, description = "The identity's id."),
+    ),
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The identity.", body = IdentityOut),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn get_identity(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((org, id)): Path<(String, String)>,
+) -> AppResult<axum::Json<IdentityOut>> {
+    let (_, id) = identity_in(&state, &actor, &org, &id).await?;
+    let found = state.services.identity(&actor, id).await?;
+    Ok(axum::Json(IdentityOut::of(found, &state.services)?))
+}
+
+/// Edits an identity. **Permissions**: `api_keys:write`.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/orgs/{org}/identities/{id}",
+    tag = "identities",
+    summary = "Edit an identity",
+    description = "Each member given is changed, audited before and after; its keys see \
+        the change before this answers. Needs `api_keys:write`.",
+    params(
+        ("org" = String, Path, description = "The organization's id."),
+        ("id" = String, Path, description = "The identity's id."),
+    ),
+    request_body = PatchIdentityBody,
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The identity as it is now.", body = IdentityOut),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn patch_identity(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((org, id)): Path<(String, String)>,
+    Body(body): Body<PatchIdentityBody>,
+) -> AppResult<axum::Json<IdentityOut>> {
+    let (_, id) = identity_in(&state, &actor, &org, &id).await?;
+    let update = IdentityUpdate {
+        external_id: body.external_id,
+        meta: body.meta.map(|m| m.map(meta_value)),
+        credits: body.credits.map(|c| c.map(CreditsBody::into_domain)),
+        ratelimits: body.ratelimits.map(|l| limits(Some(l))),
+    };
+    let updated = state.services.update_identity(&actor, id, update).await?;
+    Ok(axum::Json(IdentityOut::of(updated, &state.services)?))
+}
+
+/// Deletes an identity; its keys stay, without it. **Permissions**: `api_keys:write`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/orgs/{org}/identities/{id}",
+    tag = "identities",
+    summary = "Delete an identity",
+    description = "Its keys stay, without it; its credits and limits go. Needs `api_keys:write`.",
+    params(
+        ("org" = String, Path, description = "The organization's id."),
+        ("id" = String, Path, description = "The identity's id."),
+    ),
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn delete_identity(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((org, id)): Path<(String, String)>,
+) -> AppResult<StatusCode> {
+    let (_, id) = identity_in(&state, &actor, &org, &id).await?;
+    state.services.delete_identity(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes an identity's credits. **Permissions**: `api_keys:write`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/orgs/{org}/identities/{id}/credits",
+    tag = "identities",
+    summary = "Set, add to or take from an identity's credits",
+    params(
+        ("org" = String, Path, description = "The organization's id."),
+        ("id" = String, Path, description = "The identity's id."),
+    ),
+    request_body = CreditsOpBody,
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses(
+        (status = 200, description = "The credits as they are now.", body = CreditsOut),
+        (status = 400, response = openapi::InvalidInput),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::Forbidden),
+        (status = 404, response = openapi::NotFound),
+        (status = 409, response = openapi::Conflict),
+        (status = 413, response = openapi::TooLarge),
+        (status = 429, response = openapi::RateLimited),
+    )
+)]
+pub async fn identity_credits(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((org, id)): Path<(String, String)>,
+    Body(body): Body<CreditsOpBody>,
+) -> AppResult<axum::Json<CreditsOut>> {
+    let (_, id) = identity_in(&state, &actor, &org, &id).await?;
+    let pool = state
+        .services
+        .change_identity_credits(&actor, id, body.op.into(), body.value)
+        .await?;
+    Ok(axum::Json(CreditsOut::of(&pool, &state.services)?))
+}
