@@ -22,6 +22,9 @@ pub mod ops {
 
     /// Times arrive as RFC 3339 strings.
     type DateTime = super::DateTime;
+    /// The product's metadata on keys and identities (the schema's scalar is named so).
+    #[allow(clippy::upper_case_acronyms)]
+    type JSON = serde_json::Value;
 
     macro_rules! operation {
         ($name:ident) => {

@@ -35,6 +35,97 @@ pub struct CreateKey {
     /// For the whole organization, not only the active project.
     #[arg(long)]
     all_projects: bool,
+    /// Credits verifications spend (unlimited without).
+    #[arg(long, value_name = "N")]
+    credits: Option<i64>,
+    /// Refill the credits: `daily:AMOUNT` or `monthly:AMOUNT[:DAY]` (at 00:00 UTC).
+    #[arg(long, value_name = "WHEN", requires = "credits", value_parser = parse_refill)]
+    refill: Option<Refill>,
+    /// A named rate limit, `NAME=LIMIT/DURATION` (`tokens=1000/1m`), counted when a
+    /// verification names it; add `:auto` to count every verification. Repeat for several.
+    #[arg(long = "limit", value_name = "LIMIT", value_parser = parse_limit)]
+    limits: Vec<Limit>,
+    /// The product's own data, a JSON object, returned by verify.
+    #[arg(long, value_name = "JSON", value_parser = parse_meta)]
+    meta: Option<serde_json::Value>,
+    /// The product's id of the key's customer: the key joins that identity.
+    #[arg(long, value_name = "ID")]
+    external_id: Option<String>,
+}
+
+/// `--refill`.
+#[derive(Debug, Clone)]
+pub struct Refill {
+    monthly: bool,
+    amount: i64,
+    day: Option<i64>,
+}
+
+fn parse_refill(raw: &str) -> std::result::Result<Refill, String> {
+    let mut parts = raw.split(':');
+    let monthly = match parts.next() {
+        Some("daily") => false,
+        Some("monthly") => true,
+        _ => return Err("starts with `daily:` or `monthly:`".into()),
+    };
+    let amount = parts
+        .next()
+        .and_then(|a| a.parse().ok())
+        .ok_or("needs an amount, e.g. `monthly:1000`")?;
+    let day = match parts.next() {
+        None => None,
+        Some(d) if monthly => Some(d.parse().map_err(|_| "the day is a number, 1-31")?),
+        Some(_) => return Err("only a monthly refill takes a day".into()),
+    };
+    if parts.next().is_some() {
+        return Err("is `daily:AMOUNT` or `monthly:AMOUNT[:DAY]`".into());
+    }
+    Ok(Refill {
+        monthly,
+        amount,
+        day,
+    })
+}
+
+/// `--limit`.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    name: String,
+    limit: i64,
+    duration_ms: i64,
+    auto_apply: bool,
+}
+
+fn parse_limit(raw: &str) -> std::result::Result<Limit, String> {
+    let (raw, auto_apply) = match raw.strip_suffix(":auto") {
+        Some(rest) => (rest, true),
+        None => (raw, false),
+    };
+    let (name, rest) = raw
+        .split_once('=')
+        .ok_or("is `NAME=LIMIT/DURATION`, e.g. `tokens=1000/1m`")?;
+    let (limit, duration) = rest
+        .split_once('/')
+        .ok_or("is `NAME=LIMIT/DURATION`, e.g. `tokens=1000/1m`")?;
+    let limit = limit.parse().map_err(|_| "the limit is a number")?;
+    let duration: std::time::Duration = duration
+        .parse::<humantime::Duration>()
+        .map_err(|e| format!("the duration: {e}"))?
+        .into();
+    Ok(Limit {
+        name: name.to_owned(),
+        limit,
+        duration_ms: i64::try_from(duration.as_millis()).map_err(|_| "the duration is too long")?,
+        auto_apply,
+    })
+}
+
+fn parse_meta(raw: &str) -> std::result::Result<serde_json::Value, String> {
+    match serde_json::from_str(raw) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        Ok(_) => Err("must be a JSON object, e.g. '{\"plan\":\"pro\"}'".into()),
+        Err(e) => Err(format!("is not JSON: {e}")),
+    }
 }
 
 /// `keyward tokens create`.
@@ -236,6 +327,33 @@ pub async fn keys_create(ctx: &Ctx, args: CreateKey) -> Result<i32> {
                         ops::create_api_key::Environment::LIVE
                     },
                     rate_limit_per_minute: args.rate_limit,
+                    meta: args.meta,
+                    credits: args
+                        .credits
+                        .map(|remaining| ops::create_api_key::CreditsInput {
+                            remaining,
+                            refill: args.refill.map(|r| ops::create_api_key::RefillInput {
+                                interval: if r.monthly {
+                                    ops::create_api_key::RefillInterval::MONTHLY
+                                } else {
+                                    ops::create_api_key::RefillInterval::DAILY
+                                },
+                                amount: r.amount,
+                                day_of_month: r.day,
+                            }),
+                        }),
+                    ratelimits: (!args.limits.is_empty()).then(|| {
+                        args.limits
+                            .into_iter()
+                            .map(|l| ops::create_api_key::RatelimitInput {
+                                name: l.name,
+                                limit: l.limit,
+                                duration_ms: l.duration_ms,
+                                auto_apply: l.auto_apply,
+                            })
+                            .collect()
+                    }),
+                    external_id: args.external_id,
                 },
             },
             "createApiKey",

@@ -694,6 +694,52 @@ async fn keys_from_creation_to_revocation(db: Db) {
     assert!(test_secret.starts_with("kw_sk_test_"), "{json}");
     assert_eq!(json["apiKey"]["name"], "test-worker");
 
+    // A key a product sells: credits, a named limit, metadata, an identity.
+    let sold = term
+        .run(&[
+            "keys",
+            "create",
+            "sold",
+            "--credits",
+            "2",
+            "--refill",
+            "monthly:100:15",
+            "--limit",
+            "tokens=10/1m:auto",
+            "--meta",
+            r#"{"plan":"pro"}"#,
+            "--external-id",
+            "customer-1",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    let sold_secret = sold["secret"].as_str().unwrap().to_owned();
+    let (_, checked) = app.verify_body(json!({ "key": sold_secret })).await;
+    assert_eq!(checked["code"], "VALID", "{checked}");
+    assert_eq!(checked["credits"]["remaining"], 1);
+    assert_eq!(checked["meta"], json!({ "plan": "pro" }));
+    assert_eq!(checked["identity"]["external_id"], "customer-1");
+    assert_eq!(checked["ratelimits"][1]["name"], "tokens");
+    for (flag, value, says) in [
+        ("--limit", "tokens", "NAME=LIMIT/DURATION"),
+        ("--limit", "tokens=ten/1m", "the limit is a number"),
+        ("--meta", "[1]", "JSON object"),
+        ("--refill", "weekly:5", "daily:"),
+    ] {
+        let mut args = vec!["keys", "create", "bad", flag, value];
+        if flag == "--refill" {
+            args.extend(["--credits", "1"]);
+        }
+        let refused = term.run(&args).await;
+        assert_ne!(refused.code, 0, "{flag} {value}");
+        assert!(
+            refused.stderr.contains(says),
+            "{flag} {value}: {refused:#?}"
+        );
+    }
+
     let list = term
         .run(&["keys", "list", "--json"])
         .await

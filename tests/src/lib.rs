@@ -763,6 +763,13 @@ pub async fn serve_if_child() {
     let running = backend::server::start(Config::for_tests(&url))
         .await
         .unwrap();
-    println!("keyward-child-listening {}", running.addr);
+    // The parent reads this line from the process's standard output.
+    let mut out = std::io::stdout();
+    std::io::Write::write_fmt(
+        &mut out,
+        format_args!("keyward-child-listening {}\n", running.addr),
+    )
+    .unwrap();
+    std::io::Write::flush(&mut out).unwrap();
     std::future::pending::<()>().await;
 }

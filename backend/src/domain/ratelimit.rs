@@ -607,29 +607,27 @@ impl NamedHere {
         order.dedup();
         let mut guards: Vec<_> = order
             .iter()
-            .map(|&i| (i, self.stripes[i].lock().unwrap_or_else(|e| e.into_inner())))
+            .map(|&i| self.stripes[i].lock().unwrap_or_else(|e| e.into_inner()))
             .collect();
         let mut states = Vec::with_capacity(checks.len());
         let mut writes = Vec::with_capacity(checks.len());
         for check in checks {
             let key = key_of(check);
-            let stripe = stripe_of(&key);
-            let map = &guards
-                .iter()
-                .find(|(i, _)| *i == stripe)
-                .expect("every stripe of the checks is locked")
-                .1;
-            let tat = map.get(&key).copied().unwrap_or(now);
+            // Every stripe of the checks is in `order`; were one not, nothing is allowed.
+            let Ok(at) = order.binary_search(&stripe_of(&key)) else {
+                writes.push(None);
+                states.push(gcra(check, u64::MAX, now).1);
+                continue;
+            };
+            let tat = guards[at].get(&key).copied().unwrap_or(now);
             let (new_tat, state) = gcra(check, tat, now);
             states.push(state);
-            writes.push(new_tat.map(|t| (stripe, key, t)));
+            writes.push(new_tat.map(|t| (at, key, t)));
         }
         let allowed = writes.iter().all(Option::is_some);
         if allowed {
-            for (stripe, key, tat) in writes.into_iter().flatten() {
-                if let Some((_, map)) = guards.iter_mut().find(|(i, _)| *i == stripe) {
-                    map.insert(key, tat);
-                }
+            for (at, key, tat) in writes.into_iter().flatten() {
+                guards[at].insert(key, tat);
             }
         }
         let retry_after_secs = if allowed {
