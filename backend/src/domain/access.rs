@@ -174,6 +174,17 @@ impl Grant {
         }
     }
 
+    /// Refuses a key bound to one project: `what` belongs to the whole organization
+    /// (identities are shared by every project's keys).
+    pub fn require_whole_organization(&self, what: &str) -> AppResult<()> {
+        match self.bound_project() {
+            Some(_) => Err(AppError::Forbidden(format!(
+                "this key is limited to one project; {what} belong to the whole organization"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The project a key is bound to, if any.
     pub fn bound_project(&self) -> Option<Uuid> {
         self.actor.principal.credential().and_then(|c| c.project_id)

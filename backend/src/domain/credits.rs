@@ -226,7 +226,9 @@ impl CreditsInput {
                 .filter(|r| r.interval == Interval::Monthly)
                 .map(|r| i32::from(r.day_of_month))),
             refilled_at: Set(self.refill.map(|r| r.period_start(now))),
-            epoch: Set(0),
+            // Never an epoch an earlier pool of the same owner had: blocks of a removed
+            // pool stay void in a new one.
+            epoch: Set(now.timestamp_micros()),
             updated_at: Set(now),
         }
     }
@@ -246,8 +248,9 @@ pub enum CreditOp {
 /// The outcome of spending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spent {
-    /// Spent; about this many are left in the pool (this node's block included).
-    Spent { remaining: i64 },
+    /// Spent; about this many are left in the pool (this node's block included). `epoch`:
+    /// the block's, for a refund.
+    Spent { remaining: i64, epoch: i64 },
     /// Fewer than the cost were left: nothing spent.
     Exceeded { remaining: i64 },
     /// The pool is gone (its credits were removed): unlimited.
@@ -310,6 +313,7 @@ impl CreditLeases {
             lease.left -= cost;
             return Ok(Spent::Spent {
                 remaining: lease.left + lease.in_pool,
+                epoch: lease.epoch,
             });
         }
         let txn = db.begin().await?;
@@ -329,6 +333,7 @@ impl CreditLeases {
             lease.left -= cost;
             Spent::Spent {
                 remaining: lease.left + row.remaining,
+                epoch: row.epoch,
             }
         } else if row.remaining < need {
             Spent::Exceeded {
@@ -341,6 +346,7 @@ impl CreditLeases {
             lease.left += take - cost;
             Spent::Spent {
                 remaining: lease.left + row.remaining,
+                epoch: row.epoch,
             }
         };
         let (remaining, epoch) = (row.remaining, row.epoch);
@@ -357,11 +363,12 @@ impl CreditLeases {
         Ok(outcome)
     }
 
-    /// Puts back credits spent on an answer that was refused after all (a rate limit).
-    pub async fn refund(&self, owner: Uuid, cost: i64) {
+    /// Puts back credits spent from a block of `epoch` on an answer that was refused
+    /// after all (a rate limit), while this node still holds a block of that epoch.
+    pub async fn refund(&self, owner: Uuid, cost: i64, epoch: i64) {
         if let Some(lease) = self.leases.get(&owner).map(|l| l.clone()) {
             let mut lease = lease.lock().await;
-            if lease.known {
+            if lease.known && lease.epoch == epoch {
                 lease.left += cost;
             }
         }
@@ -391,11 +398,6 @@ impl CreditLeases {
     /// outright, or removed.
     pub fn forget(&self, owner: Uuid) {
         self.leases.remove(&owner);
-    }
-
-    /// Drops every block (this node stopped hearing other nodes' changes).
-    pub fn forget_all(&self) {
-        self.leases.clear();
     }
 
     /// Gives back the blocks of pools idle on this node for `idle` or longer (all of them

@@ -74,7 +74,11 @@ pub(in crate::domain) async fn identity_for<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> AppResult<(identity::Model, bool)> {
     if let Some(found) = by_external_id(txn, organization, external_id).await? {
-        return Ok((found, false));
+        // Locked, so a deletion at the same moment waits for this key to join it (and
+        // then detaches it), or wins and the identity is made anew below.
+        if lock_identity(txn, found.id).await? {
+            return Ok((found, false));
+        }
     }
     // Counted under the organization's lock: creations at once cannot pass the cap.
     orgs::lock_organization(txn, organization).await?;
@@ -111,6 +115,19 @@ pub(in crate::domain) async fn identity_for<C: ConnectionTrait>(
         .await?
         .ok_or(AppError::NotFound("identity"))?;
     Ok((made, true))
+}
+
+/// Locks an identity's row for the rest of `txn`; false when it is gone.
+async fn lock_identity<C: ConnectionTrait>(txn: &C, id: Uuid) -> AppResult<bool> {
+    let locked = Identity::update_many()
+        .col_expr(
+            identity::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::col(identity::Column::UpdatedAt),
+        )
+        .filter(identity::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(locked.rows_affected == 1)
 }
 
 async fn by_external_id<C: ConnectionTrait>(
@@ -188,6 +205,7 @@ impl Services {
                 AppError::NotAMember => AppError::NotFound("identity"),
                 other => other,
             })?;
+        grant.require_whole_organization("identities")?;
         Ok((found, grant))
     }
 
@@ -200,7 +218,8 @@ impl Services {
         after: Option<Uuid>,
     ) -> AppResult<Page<IdentityView>> {
         self.authorize(actor, Need::Org(org_id, Perm::API_KEYS_READ))
-            .await?;
+            .await?
+            .require_whole_organization("identities")?;
         let query = Identity::find().filter(identity::Column::OrganizationId.eq(org_id));
         let page = paging::page(&self.db, query, identity::Column::Id, first, after).await?;
         let items = self.identity_views(page.items).await?;
@@ -228,7 +247,8 @@ impl Services {
         external_id: &str,
     ) -> AppResult<IdentityView> {
         self.authorize(actor, Need::Org(org_id, Perm::API_KEYS_READ))
-            .await?;
+            .await?
+            .require_whole_organization("identities")?;
         let found = by_external_id(&self.db, org_id, external_id)
             .await?
             .ok_or(AppError::NotFound("identity"))?;
@@ -251,6 +271,7 @@ impl Services {
                 Need::Org(input.organization_id, Perm::API_KEYS_WRITE),
             )
             .await?;
+        grant.require_whole_organization("identities")?;
         let external_id = controls::external_id("input.externalId", &input.external_id)?;
         let meta = input
             .meta
@@ -429,6 +450,10 @@ impl Services {
     pub async fn delete_identity(&self, actor: &Actor, id: Uuid) -> AppResult<()> {
         let (current, grant) = self.org_identity(actor, id, Perm::API_KEYS_WRITE).await?;
         let txn = self.db.begin().await?;
+        // Locked first: a key joining it at this moment commits before the detach below.
+        if !lock_identity(&txn, id).await? {
+            return Err(AppError::NotFound("identity"));
+        }
         let what = keys_of(&txn, id).await?;
         let detached = Credential::update_many()
             .col_expr(

@@ -726,8 +726,10 @@ impl Services {
     /// not read is answered as unknown.
     pub async fn look_up_key(&self, actor: &super::Actor, raw: &str) -> Result<KeyCheck, AppError> {
         let ip = actor.meta.ip.as_deref();
-        let record = match self.resolve(raw, ip, None).await {
-            Ok(v) => v,
+        // Authorized before anything about the key is said: a key the caller may not
+        // read is unknown, whatever its state.
+        let record = match self.lookup(raw).await {
+            Ok(record) => record,
             Err(AppError::Unauthenticated(failure)) => return Ok(KeyCheck::Refused(failure)),
             Err(other) => return Err(other),
         };
@@ -737,12 +739,16 @@ impl Services {
         match self
             .authorize(actor, Need::Org(org, Perm::API_KEYS_READ))
             .await
+            .and_then(|grant| grant.require_project(record.credential.project_id))
         {
-            Ok(_) => {}
+            Ok(()) => {}
             Err(AppError::NotAMember | AppError::MissingPermission(_) | AppError::Forbidden(_)) => {
                 return Ok(KeyCheck::Refused(AuthFailure::NotFound));
             }
             Err(other) => return Err(other),
+        }
+        if let Some(failure) = record.failure(self.clock.now()) {
+            return Ok(KeyCheck::Refused(failure));
         }
         let mut verified = self.meter(record, ip, &Spend::default().nothing()).await?;
         if let Some(pool) = verified.record.controls.as_ref().and_then(|c| c.pool) {
@@ -843,11 +849,19 @@ impl Services {
         }];
         if let Some(controls) = controls {
             for held in controls.limits.iter().filter(|l| l.auto_apply) {
-                let cost = spend
-                    .limits
-                    .iter()
-                    .find(|(n, _)| *n == held.name)
-                    .map_or(own_cost, |(_, c)| *c);
+                let named = spend.limits.iter().position(|(n, _)| *n == held.name);
+                let cost = named.map_or(own_cost, |i| spend.limits[i].1);
+                if let Some(i) = named
+                    && cost > held.limit
+                {
+                    return Err(AppError::invalid(
+                        format!("ratelimits[{i}].cost"),
+                        format!(
+                            "is more than the whole limit `{}` ({})",
+                            held.name, held.limit
+                        ),
+                    ));
+                }
                 names.push(held.name.clone());
                 checks.push(held.check(cost));
             }
@@ -864,6 +878,12 @@ impl Services {
                         "names no limit of this key or its identity",
                     )
                 })?;
+            if *cost > held.limit {
+                return Err(AppError::invalid(
+                    format!("ratelimits[{i}].cost"),
+                    format!("is more than the whole limit `{name}` ({})", held.limit),
+                ));
+            }
             names.push(name.clone());
             checks.push(held.check(*cost));
         }
@@ -875,9 +895,9 @@ impl Services {
         if let Some(pool) = pool {
             if spend.cost > 0 {
                 match self.credits.spend(&self.db, &pool, spend.cost).await? {
-                    super::credits::Spent::Spent { remaining } => {
+                    super::credits::Spent::Spent { remaining, epoch } => {
                         credits = Some(remaining);
-                        spent = Some(pool.owner);
+                        spent = Some((pool.owner, epoch));
                     }
                     super::credits::Spent::Exceeded { remaining } => {
                         credits = Some(remaining);
@@ -906,8 +926,8 @@ impl Services {
         let decision = self.limiter.check_all(&checks, on_outage).await;
         if !decision.allowed && refused.is_none() {
             refused = Some(Outcome::RateLimited);
-            if let Some(owner) = spent {
-                self.credits.refund(owner, spend.cost).await;
+            if let Some((owner, epoch)) = spent {
+                self.credits.refund(owner, spend.cost, epoch).await;
                 credits = credits.map(|c| c + spend.cost);
             }
         }

@@ -18,6 +18,8 @@ db_tests!(
     a_lookup_spends_nothing,
     product_controls_are_checked_at_the_edge,
     keys_and_identities_over_rest,
+    setting_credits_voids_what_nodes_hold,
+    project_keys_stay_out_of_identities,
 );
 
 /// Serves as the process `tests::child_server` starts; otherwise does nothing.
@@ -927,5 +929,133 @@ async fn keys_and_identities_over_rest(db: Db) {
     )
     .await;
     assert_eq!(status, 404);
+    app.finish().await;
+}
+
+/// Setting a key's credits outright voids the blocks nodes hold, even when the value set
+/// reads the same as the database, and a pool removed and made again never takes back a
+/// block of the old one.
+async fn setting_credits_voids_what_nodes_hold(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let (id, secret) = key(&app, &ada, json!({ "credits": { "remaining": 100 } })).await;
+    // This node takes a block (25) and spends one: the database holds 75.
+    assert_eq!(code(&verify(&app, &secret, json!({})).await), "VALID");
+    let set = |credits: Value| {
+        app.gql(
+            &ada.pat,
+            UPDATE,
+            json!({ "i": { "id": id, "credits": credits } }),
+        )
+    };
+    set(json!({ "remaining": 75 })).await.data();
+    let valid = spend_at_once(&app, &app.base, &secret, 120).await;
+    assert_eq!(valid, 75, "the 24 held before the set are void");
+
+    // Another node holds a block when the pool is removed and made again.
+    let (id, secret) = key(&app, &ada, json!({ "credits": { "remaining": 100 } })).await;
+    let other = app.another_node().await;
+    let other_base = format!("http://{}", other.addr);
+    assert_eq!(
+        code(&verify_at(&app, &other_base, &secret, json!({})).await),
+        "VALID"
+    );
+    let set = |credits: Value| {
+        app.gql(
+            &ada.pat,
+            UPDATE,
+            json!({ "i": { "id": id, "credits": credits } }),
+        )
+    };
+    set(Value::Null).await.data();
+    set(json!({ "remaining": 2 })).await.data();
+    other
+        .services
+        .give_back_credits(Duration::ZERO)
+        .await
+        .unwrap();
+    let valid = spend_at_once(&app, &app.base, &secret, 10).await;
+    assert_eq!(valid, 2, "the old pool's block is not given to the new one");
+    other.shutdown().await;
+    app.finish().await;
+}
+
+/// A key bound to one project cannot reach identities (shared by every project), nor
+/// look up another project's keys; a stranger's lookup learns nothing, not even that a
+/// key was revoked.
+async fn project_keys_stay_out_of_identities(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let (_, project_key) = key(
+        &app,
+        &ada,
+        json!({ "projectId": ada.project_id, "scopes": ["api_keys:admin"] }),
+    )
+    .await;
+    let (_, whole_org_key) = key(&app, &ada, json!({})).await;
+    for (query, vars) in [
+        (
+            "mutation($i: CreateIdentityInput!) { createIdentity(input: $i) { id } }",
+            json!({ "i": { "organizationId": ada.org_id, "externalId": "c1" } }),
+        ),
+        (
+            "query($o: ID!) { identities(organizationId: $o) { totalCount } }",
+            json!({ "o": ada.org_id }),
+        ),
+        (
+            CREATE,
+            json!({ "i": { "organizationId": ada.org_id, "projectId": ada.project_id, "name": "k", "externalId": "c1" } }),
+        ),
+    ] {
+        let refused = app.gql(&project_key, query, vars).await;
+        assert_eq!(refused.error_code(), "FORBIDDEN", "{:?}", refused.body);
+        assert!(
+            refused.error_message().contains("one project"),
+            "{:?}",
+            refused.body
+        );
+    }
+    let lookup = |token: &str, secret: &str| {
+        let request = app
+            .client
+            .post(format!("{}/api/v1/keys/lookup", app.base))
+            .bearer_auth(token)
+            .json(&json!({ "key": secret }))
+            .send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(
+        code(&lookup(&project_key, &whole_org_key).await),
+        "NOT_FOUND"
+    );
+    // A named limit's cost above the whole limit is the caller's mistake.
+    let (_, limited) = key(
+        &app,
+        &ada,
+        json!({ "ratelimits": [{ "name": "tokens", "limit": 5, "durationMs": 1000 }] }),
+    )
+    .await;
+    let (status, answer) = app
+        .verify_body(json!({ "key": limited, "ratelimits": [{ "name": "tokens", "cost": 6 }] }))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("ratelimits[0].cost")
+    );
+    // A revoked key looked up by a stranger: unknown.
+    let bob = app.bootstrap("bob@example.com").await;
+    let (id, revoked) = key(&app, &ada, json!({})).await;
+    app.gql(
+        &ada.pat,
+        "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { id } }",
+        json!({ "i": { "id": id } }),
+    )
+    .await
+    .data();
+    assert_eq!(code(&lookup(&bob.pat, &revoked).await), "NOT_FOUND");
+    assert_eq!(code(&lookup(&ada.pat, &revoked).await), "REVOKED");
     app.finish().await;
 }

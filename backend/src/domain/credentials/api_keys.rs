@@ -233,6 +233,9 @@ impl Services {
             .await?;
         let rate = rate_limit("input.rateLimitPerMinute", input.rate_limit_per_minute)?;
         let controls = input.controls.check()?;
+        if input.controls.external_id.is_some() {
+            grant.require_whole_organization("identities")?;
+        }
         self.check_project(input.organization_id, input.project_id)
             .await?;
         let scopes = self

@@ -187,6 +187,9 @@ impl Services {
             Some(v) => Some(super::rate_limit("input.rateLimitPerMinute", v)?),
             None => None,
         };
+        if update.external_id.is_some() {
+            grant.require_whole_organization("identities")?;
+        }
         let external_id = match &update.external_id {
             Some(Some(e)) => Some(Some(controls::external_id("input.externalId", e)?)),
             Some(None) => Some(None),
@@ -280,16 +283,6 @@ impl Services {
         let mut what = vec![Invalidation::Credential(TokenHash::from_stored(
             &current.token_hash,
         ))];
-        if let Some(credits) = &update.credits
-            && change(
-                "credits",
-                controls::pool_json(before.credits.as_ref()),
-                controls::credits_json(credits.as_ref()),
-            )
-        {
-            controls::replace_pool(&txn, current.id, org, credits.as_ref(), now).await?;
-            what.push(Invalidation::Credits(current.id));
-        }
         if let Some(limits) = &limits
             && change(
                 "ratelimits",
@@ -298,6 +291,19 @@ impl Services {
             )
         {
             controls::replace_limits(&txn, current.id, org, limits, now).await?;
+        }
+        if let Some(credits) = &update.credits {
+            // Always applied, even when it reads the same as the stored row: what nodes
+            // hold, or a refill due, makes the pool differ from it.
+            changes.insert(
+                "credits".into(),
+                json!({
+                    "from": controls::pool_json(before.credits.as_ref()),
+                    "to": controls::credits_json(credits.as_ref()),
+                }),
+            );
+            controls::replace_pool(&txn, current.id, org, credits.as_ref(), now).await?;
+            what.push(Invalidation::Credits(current.id));
         }
         if changes.is_empty() {
             txn.rollback().await?;
