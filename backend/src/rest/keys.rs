@@ -525,7 +525,7 @@ fn meta_value(m: Map<String, Value>) -> Value {
     summary = "Create an API key",
     description = "The secret is in this answer, once. Needs `api_keys:write`; scopes within \
         what you hold.",
-    params(("org" = String, Path, description = "The organization's id.")),
+    params(("org" = Uuid, Path, description = "The organization's id.")),
     request_body = CreateKeyBody,
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
     responses(
@@ -582,7 +582,7 @@ pub async fn create_key(
     tag = "api keys",
     summary = "List API keys",
     description = "Newest first, a page at a time. Needs `api_keys:read`.",
-    params(("org" = String, Path, description = "The organization's id."), PageQuery),
+    params(("org" = Uuid, Path, description = "The organization's id."), PageQuery),
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
     responses(
         (status = 200, description = "A page of keys.", body = KeyPage),
@@ -616,8 +616,8 @@ pub async fn list_keys(
     tag = "api keys",
     summary = "Get an API key",
     params(
-        ("org" = String, Path, description = "The organization's id."),
-        ("id" = String, Path, description = "The key's id."),
+        ("org" = Uuid, Path, description = "The organization's id."),
+        ("id" = Uuid, Path, description = "The key's id."),
     ),
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
     responses(
@@ -649,8 +649,8 @@ pub async fn get_key(
         before this answers. Needs `api_keys:write`; widening its scopes or enabling it, \
         everything the key may then do.",
     params(
-        ("org" = String, Path, description = "The organization's id."),
-        ("id" = String, Path, description = "The key's id."),
+        ("org" = Uuid, Path, description = "The organization's id."),
+        ("id" = Uuid, Path, description = "The key's id."),
     ),
     request_body = PatchKeyBody,
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
@@ -694,8 +694,8 @@ pub async fn patch_key(
     tag = "api keys",
     summary = "Set, add to or take from a key's credits",
     params(
-        ("org" = String, Path, description = "The organization's id."),
-        ("id" = String, Path, description = "The key's id."),
+        ("org" = Uuid, Path, description = "The organization's id."),
+        ("id" = Uuid, Path, description = "The key's id."),
     ),
     request_body = CreditsOpBody,
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
@@ -732,8 +732,8 @@ pub async fn key_credits(
     summary = "Revoke an API key",
     description = "Irreversible, in force before this answers. Needs `api_keys:delete`.",
     params(
-        ("org" = String, Path, description = "The organization's id."),
-        ("id" = String, Path, description = "The key's id."),
+        ("org" = Uuid, Path, description = "The organization's id."),
+        ("id" = Uuid, Path, description = "The key's id."),
     ),
     request_body = RevokeBody,
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
@@ -772,8 +772,8 @@ pub async fn revoke_key(
         works for the grace period. Needs `api_keys:write` and everything the key may do \
         (another user's key: `api_keys:admin`).",
     params(
-        ("org" = String, Path, description = "The organization's id."),
-        ("id" = String, Path, description = "The key's id."),
+        ("org" = Uuid, Path, description = "The organization's id."),
+        ("id" = Uuid, Path, description = "The key's id."),
     ),
     request_body = RotateBody,
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
@@ -853,7 +853,7 @@ pub struct PatchIdentityBody {
     summary = "Create an identity",
     description = "One of the product's customers, by its own id: its metadata, credits and \
         limits are shared by all its keys. Needs `api_keys:write`.",
-    params(("org" = String, Path, description = "The organization's id.")),
+    params(("org" = Uuid, Path, description = "The organization's id.")),
     request_body = CreateIdentityBody,
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
     responses(
@@ -894,7 +894,7 @@ pub async fn create_identity(
     path = "/api/v1/orgs/{org}/identities",
     tag = "identities",
     summary = "List identities",
-    params(("org" = String, Path, description = "The organization's id."), PageQuery),
+    params(("org" = Uuid, Path, description = "The organization's id."), PageQuery),
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
     responses(
         (status = 200, description = "A page of identities.", body = IdentityPage),
@@ -932,8 +932,8 @@ pub async fn list_identities(
     tag = "identities",
     summary = "Get an identity",
     params(
-        ("org" = String, Path, description = "The organization's id."),
-        ("id" = String, Path, description = "The identity's id."),
+        ("org" = Uuid, Path, description = "The organization's id."),
+        ("id" = Uuid, Path, description = "The identity's id."),
     ),
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
     responses(
@@ -964,8 +964,8 @@ pub async fn get_identity(
     description = "Each member given is changed, audited before and after; its keys see \
         the change before this answers. Needs `api_keys:write`.",
     params(
-        ("org" = String, Path, description = "The organization's id."),
-        ("id" = String, Path, description = "The identity's id."),
+        ("org" = Uuid, Path, description = "The organization's id."),
+        ("id" = Uuid, Path, description = "The identity's id."),
     ),
     request_body = PatchIdentityBody,
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
@@ -1005,8 +1005,8 @@ pub async fn patch_identity(
     summary = "Delete an identity",
     description = "Its keys stay, without it; its credits and limits go. Needs `api_keys:write`.",
     params(
-        ("org" = String, Path, description = "The organization's id."),
-        ("id" = String, Path, description = "The identity's id."),
+        ("org" = Uuid, Path, description = "The organization's id."),
+        ("id" = Uuid, Path, description = "The identity's id."),
     ),
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
     responses(
@@ -1035,8 +1035,8 @@ pub async fn delete_identity(
     tag = "identities",
     summary = "Set, add to or take from an identity's credits",
     params(
-        ("org" = String, Path, description = "The organization's id."),
-        ("id" = String, Path, description = "The identity's id."),
+        ("org" = Uuid, Path, description = "The organization's id."),
+        ("id" = Uuid, Path, description = "The identity's id."),
     ),
     request_body = CreditsOpBody,
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
