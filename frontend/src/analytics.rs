@@ -185,6 +185,7 @@ fn outcome_filter(code: &str) -> Option<recent_verifications::VerificationOutcom
     Some(match code {
         "VALID" => O::VALID,
         "RATE_LIMITED" => O::RATE_LIMITED,
+        "USAGE_EXCEEDED" => O::USAGE_EXCEEDED,
         "INSUFFICIENT_PERMISSIONS" => O::INSUFFICIENT_PERMISSIONS,
         "EXPIRED" => O::EXPIRED,
         "REVOKED" => O::REVOKED,

@@ -78,9 +78,10 @@ pub fn range_label(page: usize, size: i64, shown: usize, total: i64) -> String {
 }
 
 /// Verification outcomes in stacking order: code, words, tone (`ok`, `warn`, `bad`, `muted`).
-pub const OUTCOMES: [(&str, &str, &str); 8] = [
+pub const OUTCOMES: [(&str, &str, &str); 9] = [
     ("VALID", "Valid", "ok"),
     ("RATE_LIMITED", "Rate limited", "warn"),
+    ("USAGE_EXCEEDED", "Out of credits", "warn"),
     ("INSUFFICIENT_PERMISSIONS", "Missing permission", "warn"),
     ("EXPIRED", "Expired", "muted"),
     ("REVOKED", "Revoked", "bad"),
