@@ -251,6 +251,26 @@ impl Spend {
     }
 }
 
+/// The tenant a relaying service serves (SPEC §4.2): a key of another is refused with
+/// its own code and spends nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expect {
+    pub organization_id: Option<uuid::Uuid>,
+    /// An organization-wide key of the project's organization is in the project too.
+    pub project_id: Option<uuid::Uuid>,
+}
+
+/// What a service asks of a key its caller presented (`POST /api/v1/keys/verify`).
+#[derive(Debug, Clone, Default)]
+pub struct Question {
+    /// Permissions the key must hold.
+    pub require: Vec<Perm>,
+    /// For a PAT: the organization `require` is checked in.
+    pub organization_id: Option<uuid::Uuid>,
+    pub expect: Expect,
+    pub spend: Spend,
+}
+
 /// One named limit's state after a verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedState {
@@ -278,6 +298,9 @@ pub struct Verified {
 pub enum KeyCheck {
     /// The key may not be used, for this reason.
     Refused(AuthFailure),
+    /// The key is another tenant's than the relaying service expects (SPEC §4.2):
+    /// `WRONG_ORGANIZATION` or `WRONG_PROJECT`. Nothing about it is said or spent.
+    Elsewhere(&'static str),
     /// The key exists and belongs to a live owner.
     Checked {
         /// `VALID`, `RATE_LIMITED` or `INSUFFICIENT_PERMISSIONS`.
@@ -654,17 +677,26 @@ impl Services {
     pub async fn check_key(
         &self,
         raw: &str,
-        require: &[Perm],
-        organization_id: Option<uuid::Uuid>,
+        question: &Question,
         ip: Option<&str>,
         tags: &Tags,
-        spend: &Spend,
     ) -> Result<KeyCheck, AppError> {
+        let Question {
+            require,
+            organization_id,
+            expect,
+            spend,
+        } = question;
         let record = match self.resolve(raw, ip, Some(tags)).await {
             Ok(v) => v,
             Err(AppError::Unauthenticated(failure)) => return Ok(KeyCheck::Refused(failure)),
             Err(other) => return Err(other),
         };
+        if let Some(code) = self.elsewhere(&record, expect).await? {
+            return Ok(KeyCheck::Elsewhere(code));
+        }
+        // A PAT is checked in the organization the service expects, when it names one.
+        let organization_id = organization_id.or(expect.organization_id);
         let held = match (record.kind, organization_id) {
             (CredentialKind::Pat, Some(org)) => {
                 // What the PAT's user may do there, through the one authorization path.
@@ -716,6 +748,37 @@ impl Services {
             missing,
             verified,
         })
+    }
+
+    /// Whether `record` is another tenant's than `expect`: the code to answer, if so.
+    async fn elsewhere(
+        &self,
+        record: &CredentialRecord,
+        expect: &Expect,
+    ) -> Result<Option<&'static str>, AppError> {
+        let key_org = record.credential.organization_id;
+        if let Some(org) = expect.organization_id
+            && key_org.is_some_and(|k| k != org)
+        {
+            return Ok(Some("WRONG_ORGANIZATION"));
+        }
+        let Some(project) = expect.project_id else {
+            return Ok(None);
+        };
+        match (record.credential.project_id, key_org) {
+            (Some(p), _) if p == project => Ok(None),
+            (Some(_), _) => Ok(Some("WRONG_PROJECT")),
+            // An organization-wide key is in each project of its organization.
+            (None, Some(org)) => {
+                let project_org = entity::prelude::Project::find_by_id(project)
+                    .one(&self.reads)
+                    .await?
+                    .map(|p| p.organization_id);
+                Ok((project_org != Some(org)).then_some("WRONG_ORGANIZATION"))
+            }
+            // A PAT belongs to no project.
+            (None, None) => Ok(Some("WRONG_PROJECT")),
+        }
     }
 
     /// Everything verify would say of a key, spending and counting nothing (`POST

@@ -403,7 +403,9 @@ pub fn tags_schema() -> utoipa::openapi::Object {
 pub struct Checked {
     pub valid: bool,
     /// `VALID`, `INSUFFICIENT_PERMISSIONS`, `RATE_LIMITED` (the key is over a limit; it
-    /// is described all the same), `USAGE_EXCEEDED` (its credits ran out), or why the key was refused (`MALFORMED`, `NOT_FOUND`,
+    /// is described all the same), `USAGE_EXCEEDED` (its credits ran out),
+    /// `WRONG_ORGANIZATION` or `WRONG_PROJECT` (another tenant's than `expect`: nothing
+    /// else is said), or why the key was refused (`MALFORMED`, `NOT_FOUND`,
     /// `EXPIRED`, `REVOKED`, `DISABLED`, `SUSPENDED`, `OWNER_REMOVED`).
     pub code: String,
     pub key: Option<KeyDescription>,

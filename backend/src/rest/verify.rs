@@ -24,7 +24,9 @@ use crate::{
         controls::MAX_LIMITS,
         credits::MAX_COST,
         permissions::Perm,
-        verify::{Context, CredentialRecord, HeldCredential, KeyCheck, Spend, Verified},
+        verify::{
+            Context, CredentialRecord, Expect, HeldCredential, KeyCheck, Question, Spend, Verified,
+        },
     },
     error::{AppError, AuthFailure},
 };
@@ -274,11 +276,27 @@ struct VerifyRequest {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 1000, default = 1)]
     cost: Option<i64>,
+    /// The tenant the relaying service serves: a key of another organization or project
+    /// answers `WRONG_ORGANIZATION` or `WRONG_PROJECT`, says nothing else and spends
+    /// nothing. An organization-wide key is in every project of its organization; a PAT
+    /// is checked in the expected organization.
+    #[serde(default)]
+    expect: Option<ExpectRequest>,
     /// Named limits of the key (or its identity) to count this verification against,
     /// each with its cost; auto-applied limits count 1 unless named here.
     #[serde(default)]
     #[schema(max_items = 20)]
     ratelimits: Option<Vec<LimitRequest>>,
+}
+
+/// The tenant a relaying service serves.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ExpectRequest {
+    #[serde(default)]
+    organization_id: Option<Uuid>,
+    #[serde(default)]
+    project_id: Option<Uuid>,
 }
 
 /// A named limit a verification counts against.
@@ -298,10 +316,8 @@ struct LimitRequest {
 /// the key.)
 pub struct VerifyBody {
     pub key: String,
-    pub required: Vec<Perm>,
-    pub organization_id: Option<Uuid>,
+    pub question: Question,
     pub tags: Tags,
-    pub spend: Spend,
 }
 
 /// Parses and checks a verify body before any lookup; `is_token` says whether a word
@@ -359,14 +375,23 @@ pub fn parse_verify_body(
     }
     Ok(VerifyBody {
         key: request.key,
-        required,
-        organization_id: request.organization_id,
-        tags,
-        spend: Spend {
-            cost,
-            limits,
-            counts: true,
+        question: Question {
+            require: required,
+            organization_id: request.organization_id,
+            expect: request
+                .expect
+                .map(|e| Expect {
+                    organization_id: e.organization_id,
+                    project_id: e.project_id,
+                })
+                .unwrap_or_default(),
+            spend: Spend {
+                cost,
+                limits,
+                counts: true,
+            },
         },
+        tags,
     })
 }
 
@@ -398,21 +423,12 @@ pub async fn verify_body(
     };
     let VerifyBody {
         key,
-        required,
-        organization_id,
+        question,
         tags,
-        spend,
     } = request;
     let check = state
         .services
-        .check_key(
-            &key,
-            &required,
-            organization_id,
-            ip.as_deref(),
-            &tags,
-            &spend,
-        )
+        .check_key(&key, &question, ip.as_deref(), &tags)
         .await;
     respond(check)
 }
@@ -423,6 +439,10 @@ fn respond(check: Result<KeyCheck, AppError>) -> Response {
         Ok(KeyCheck::Refused(failure)) => {
             count(failure.code());
             Json(json!({ "valid": false, "code": failure.code() })).into_response()
+        }
+        Ok(KeyCheck::Elsewhere(code)) => {
+            count(code);
+            Json(json!({ "valid": false, "code": code })).into_response()
         }
         Ok(KeyCheck::Checked {
             outcome,

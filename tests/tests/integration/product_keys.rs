@@ -20,6 +20,7 @@ db_tests!(
     keys_and_identities_over_rest,
     setting_credits_voids_what_nodes_hold,
     project_keys_stay_out_of_identities,
+    a_relaying_service_names_its_tenant,
 );
 
 /// Serves as the process `tests::child_server` starts; otherwise does nothing.
@@ -1057,5 +1058,85 @@ async fn project_keys_stay_out_of_identities(db: Db) {
     .data();
     assert_eq!(code(&lookup(&bob.pat, &revoked).await), "NOT_FOUND");
     assert_eq!(code(&lookup(&ada.pat, &revoked).await), "REVOKED");
+    app.finish().await;
+}
+
+/// A service relaying keys names the organization or project it serves: a key of another
+/// answers with its own code, says nothing else and spends nothing (SPEC §4.2).
+async fn a_relaying_service_names_its_tenant(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let bob = app.bootstrap("bob@example.com").await;
+    let other_project = app
+        .gql(
+            &ada.pat,
+            "mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }",
+            json!({ "i": { "organizationId": ada.org_id, "name": "second" } }),
+        )
+        .await
+        .data()["createProject"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, in_project) = key(
+        &app,
+        &ada,
+        json!({ "projectId": ada.project_id, "credits": { "remaining": 5 } }),
+    )
+    .await;
+    let (_, org_wide) = key(&app, &ada, json!({})).await;
+    let expect = |org: &str, project: Option<&str>| match project {
+        Some(p) => json!({ "expect": { "organization_id": org, "project_id": p } }),
+        None => json!({ "expect": { "organization_id": org } }),
+    };
+    let same = verify(
+        &app,
+        &in_project,
+        expect(&ada.org_id, Some(&ada.project_id)),
+    )
+    .await;
+    assert_eq!(code(&same), "VALID", "{same}");
+    assert_eq!(same["credits"]["remaining"], 4);
+    let other_org = verify(&app, &in_project, expect(&bob.org_id, None)).await;
+    assert_eq!(
+        other_org,
+        json!({ "valid": false, "code": "WRONG_ORGANIZATION" })
+    );
+    let other_proj = verify(&app, &in_project, expect(&ada.org_id, Some(&other_project))).await;
+    assert_eq!(
+        other_proj,
+        json!({ "valid": false, "code": "WRONG_PROJECT" })
+    );
+    let spent = verify(&app, &in_project, json!({ "cost": 0 })).await;
+    assert_eq!(spent["credits"]["remaining"], 4, "refusals spent nothing");
+    // An organization-wide key is in every project of its organization, and only there.
+    let wide = verify(
+        &app,
+        &org_wide,
+        json!({ "expect": { "project_id": other_project } }),
+    )
+    .await;
+    assert_eq!(code(&wide), "VALID", "{wide}");
+    let foreign = verify(
+        &app,
+        &org_wide,
+        json!({ "expect": { "project_id": bob.project_id } }),
+    )
+    .await;
+    assert_eq!(code(&foreign), "WRONG_ORGANIZATION");
+    // A PAT is checked in the organization the service serves.
+    let pat = verify(&app, &ada.pat, expect(&ada.org_id, None)).await;
+    assert_eq!(code(&pat), "VALID", "{pat}");
+    let not_member = verify(
+        &app,
+        &ada.pat,
+        json!({ "expect": { "organization_id": bob.org_id }, "require": ["api_keys:read"] }),
+    )
+    .await;
+    assert_eq!(
+        code(&not_member),
+        "INSUFFICIENT_PERMISSIONS",
+        "{not_member}"
+    );
     app.finish().await;
 }
