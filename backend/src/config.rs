@@ -152,6 +152,11 @@ pub struct Settings {
     /// gives `kv_live_…` [default: sk_live, sk_test, pat, sa].
     #[arg(long, env = "KEYWARD_TOKEN_TAGS", global = true)]
     pub token_tags: Option<String>,
+    /// Random characters in each new token, 22 (131 bits) to 64 [default: 32]; with an
+    /// empty tag, `kv_` + 26 random characters + the 6-character checksum is KV Cache
+    /// Store's `kv_` + 32.
+    #[arg(long, env = "KEYWARD_TOKEN_RANDOM_LENGTH", global = true)]
+    pub token_random_length: Option<usize>,
     /// Cookie encryption key, base64 of at least 64 bytes [default: generated and stored].
     #[arg(
         long,
@@ -300,6 +305,7 @@ impl Settings {
             database_url: self.database_url.or(lower.database_url),
             token_prefix: self.token_prefix.or(lower.token_prefix),
             token_tags: self.token_tags.or(lower.token_tags),
+            token_random_length: self.token_random_length.or(lower.token_random_length),
             cookie_key: self.cookie_key.or(lower.cookie_key),
             cookie_key_file: self.cookie_key_file.or(lower.cookie_key_file),
             audit_key: self.audit_key.or(lower.audit_key),
@@ -370,6 +376,8 @@ pub struct Config {
     pub token_prefix: String,
     /// The tag of each kind of token after the prefix.
     pub token_tags: crate::token::TokenTags,
+    /// Random characters in each token.
+    pub token_random_length: usize,
     pub cookie_key: Option<Secret>,
     /// Signs the chain head that ends an audit export.
     pub audit_key: Option<Secret>,
@@ -452,6 +460,10 @@ impl Config {
         }
         let token_prefix = s.token_prefix.unwrap_or_else(|| "kw".into());
         crate::token::TokenFormat::new(&token_prefix).map_err(|e| format!("token_prefix: {e}"))?;
+        let token_random_length = s.token_random_length.unwrap_or(crate::token::RANDOM_LEN);
+        crate::token::TokenFormat::new("kw")
+            .and_then(|f| f.with_random_len(token_random_length))
+            .map_err(|e| format!("token_random_length: {e}"))?;
         let token_tags = match &s.token_tags {
             Some(spec) => {
                 crate::token::TokenTags::parse(spec).map_err(|e| format!("token_tags: {e}"))?
@@ -525,6 +537,7 @@ impl Config {
                 .unwrap_or_else(|| "sqlite://keyward.db?mode=rwc".into()),
             token_prefix,
             token_tags,
+            token_random_length,
             cookie_key,
             audit_key,
             oidc,

@@ -1,7 +1,9 @@
 //! Credential tokens: generation, parsing and hashing.
 //!
 //! A token is `{prefix}_{tag}_` + 32 base62 characters from the OS RNG (190 bits) + a
-//! 6-character base62 CRC32 of those 32 characters, e.g. `kw_sk_live_…`. The checksum
+//! 6-character base62 CRC32 of those 32 characters, e.g. `kw_sk_live_…`. One kind may
+//! have an empty tag (`kv_` + random + checksum), and the random part's length is
+//! configurable from 22 characters (131 bits) to 64 ([`MIN_RANDOM_LEN`]). The checksum
 //! lets the server (and secret scanners) reject a mistyped or invented token without
 //! touching storage. The tag of each kind is configurable ([`TokenTags`]), so a deployment
 //! issues exactly the shapes its own docs promise (`kv_live_…`, `kici_sk_…`); no tag may
@@ -16,8 +18,12 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-/// Random characters in a token.
+/// Random characters in a token, by default.
 pub const RANDOM_LEN: usize = 32;
+/// Fewest random characters a deployment may choose: 22 base62 characters are 131 bits.
+pub const MIN_RANDOM_LEN: usize = 22;
+/// Most random characters a deployment may choose.
+pub const MAX_RANDOM_LEN: usize = 64;
 /// Checksum characters at the end of a token.
 pub const CHECKSUM_LEN: usize = 6;
 /// Longest credential string the server will look at.
@@ -80,7 +86,9 @@ impl TokenTags {
     /// Reads `kind=tag` pairs separated by commas (`api_key_live=live,api_key_test=test`);
     /// kinds not named keep their default tag. A tag is 1–16 of `a-z 0-9 _`, starting with a
     /// letter and not ending with `_`; no two kinds share a tag and no tag starts another
-    /// (`sk` and `sk_test` would make `…_sk_test…` ambiguous).
+    /// (`sk` and `sk_test` would make `…_sk_test…` ambiguous). One kind's tag may be empty
+    /// (`api_key_live=`): its tokens are the prefix and the random part alone, which has
+    /// no `_`, so no other kind's token reads as one of them.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut tags = Self::default();
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -104,8 +112,10 @@ impl TokenTags {
 
     fn validate(&self) -> Result<(), String> {
         for (kind, tag) in TokenKind::ALL.iter().zip(&self.0) {
-            let valid = !tag.is_empty()
-                && tag.len() <= 16
+            if tag.is_empty() {
+                continue;
+            }
+            let valid = tag.len() <= 16
                 && tag.starts_with(|c: char| c.is_ascii_lowercase())
                 && !tag.ends_with('_')
                 && tag
@@ -113,7 +123,7 @@ impl TokenTags {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !valid {
                 return Err(format!(
-                    "the {} tag `{tag}` must be 1-16 lowercase letters, digits or `_`, starting with a letter and not ending with `_`",
+                    "the {} tag `{tag}` must be empty or 1-16 lowercase letters, digits or `_`, starting with a letter and not ending with `_`",
                     kind.setting_name()
                 ));
             }
@@ -132,10 +142,27 @@ impl TokenTags {
         Ok(())
     }
 
-    /// The tag of `kind` with its trailing `_`, e.g. `sk_live_`.
+    /// The tag of `kind` with its trailing `_`, e.g. `sk_live_`; empty for an empty tag.
     pub fn tag(&self, kind: TokenKind) -> String {
         let index = TokenKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-        format!("{}_", self.0[index])
+        match self.0[index].as_str() {
+            "" => String::new(),
+            tag => format!("{tag}_"),
+        }
+    }
+
+    /// The kinds in the order a presented token is matched against them: an empty tag,
+    /// which every body starts with, last.
+    fn matching_order(&self) -> impl Iterator<Item = TokenKind> + '_ {
+        let tagged = TokenKind::ALL
+            .into_iter()
+            .zip(&self.0)
+            .filter(|(_, t)| !t.is_empty());
+        let untagged = TokenKind::ALL
+            .into_iter()
+            .zip(&self.0)
+            .filter(|(_, t)| t.is_empty());
+        tagged.chain(untagged).map(|(k, _)| k)
     }
 }
 
@@ -285,6 +312,8 @@ pub enum Malformed {
 pub struct TokenFormat {
     prefix: String,
     tags: TokenTags,
+    /// Random characters in each new token (and in each presented one).
+    random_len: usize,
 }
 
 impl TokenFormat {
@@ -305,10 +334,23 @@ impl TokenFormat {
             Ok(Self {
                 prefix: prefix.to_owned(),
                 tags,
+                random_len: RANDOM_LEN,
             })
         } else {
             Err("must be 1-16 lowercase letters or digits, starting with a letter".into())
         }
+    }
+
+    /// The same format with `len` random characters per token
+    /// ([`MIN_RANDOM_LEN`]..=[`MAX_RANDOM_LEN`]).
+    pub fn with_random_len(mut self, len: usize) -> Result<Self, String> {
+        if !(MIN_RANDOM_LEN..=MAX_RANDOM_LEN).contains(&len) {
+            return Err(format!(
+                "must be between {MIN_RANDOM_LEN} (131 bits) and {MAX_RANDOM_LEN}"
+            ));
+        }
+        self.random_len = len;
+        Ok(self)
     }
 
     /// The deployment prefix, e.g. `kw`.
@@ -323,7 +365,7 @@ impl TokenFormat {
 
     /// Generates a token of `kind` from the OS RNG.
     pub fn generate(&self, kind: TokenKind) -> Result<NewToken, getrandom::Error> {
-        let random = random_base62(RANDOM_LEN)?;
+        let random = random_base62(self.random_len)?;
         let type_prefix = self.type_prefix(kind);
         let token = format!("{type_prefix}{random}{}", checksum(&random));
         let token = PlainToken(token);
@@ -341,20 +383,21 @@ impl TokenFormat {
             .strip_prefix(self.prefix.as_str())
             .and_then(|r| r.strip_prefix('_'))
             .ok_or(Malformed::UnknownPrefix)?;
-        let (kind, body) = TokenKind::ALL
-            .iter()
+        let (kind, body) = self
+            .tags
+            .matching_order()
             .find_map(|k| {
-                rest.strip_prefix(self.tags.tag(*k).as_str())
-                    .map(|body| (*k, body))
+                rest.strip_prefix(self.tags.tag(k).as_str())
+                    .map(|body| (k, body))
             })
             .ok_or(Malformed::UnknownPrefix)?;
-        if body.len() != RANDOM_LEN + CHECKSUM_LEN {
+        if body.len() != self.random_len + CHECKSUM_LEN {
             return Err(Malformed::BadLength);
         }
         if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Malformed::BadCharacter);
         }
-        let (random, check) = body.split_at(RANDOM_LEN);
+        let (random, check) = body.split_at(self.random_len);
         if checksum(random) != check {
             return Err(Malformed::BadChecksum);
         }
@@ -399,6 +442,39 @@ mod tests {
 
     fn format() -> TokenFormat {
         TokenFormat::new("kw").unwrap()
+    }
+
+    #[test]
+    fn an_empty_tag_and_a_shorter_random_part_give_the_kv_shape() {
+        let tags = TokenTags::parse("api_key_live=").unwrap();
+        let kv = TokenFormat::with_tags("kv", tags)
+            .unwrap()
+            .with_random_len(26)
+            .unwrap();
+        let key = kv.generate(TokenKind::ApiKeyLive).unwrap();
+        let secret = key.token.expose_secret();
+        assert!(
+            secret.starts_with("kv_") && secret.len() == 3 + 32,
+            "{}",
+            secret.len()
+        );
+        assert_eq!(kv.parse(secret).unwrap().kind, TokenKind::ApiKeyLive);
+        let pat = kv.generate(TokenKind::Pat).unwrap();
+        assert!(pat.token.expose_secret().starts_with("kv_pat_"));
+        assert_eq!(
+            kv.parse(pat.token.expose_secret()).unwrap().kind,
+            TokenKind::Pat
+        );
+        // Only one kind may go without a tag; too few random characters are refused.
+        assert!(TokenTags::parse("api_key_live=,api_key_test=").is_err());
+        assert!(format().with_random_len(21).is_err());
+        assert!(format().with_random_len(65).is_err());
+        // A default-length token is not a 26-character one.
+        let long = format().generate(TokenKind::ApiKeyLive).unwrap();
+        assert!(
+            kv.parse(&long.token.expose_secret().replacen("kw_sk_live_", "kv_", 1))
+                .is_err()
+        );
     }
 
     #[test]
@@ -553,9 +629,9 @@ mod tests {
                 "starts the api_key_test tag",
             ),
             ("pat=sa", "starts the service_account tag"),
-            ("api_key_live=Live", "must be 1-16 lowercase"),
+            ("api_key_live=Live", "must be empty or 1-16 lowercase"),
             ("api_key_live=live_", "not ending with `_`"),
-            ("api_key_live=", "must be 1-16"),
+            ("api_key_live=,pat=", "ambiguous"),
             ("apikey=live", "is not a kind of token"),
             ("live", "is not of the form kind=tag"),
         ] {

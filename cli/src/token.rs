@@ -2,16 +2,17 @@
 //! that catches a mistyped token before it is sent anywhere.
 //!
 //! A Keyward token is `{prefix}_{tag}_` + 32 base62 characters + a 6-character base62
-//! CRC32 of those 32 (`kw_pat_…`, `kw_sk_live_…`). The prefix and tags are chosen by each
-//! deployment, so offline the CLI checks their shape and the checksum; the server decides
-//! the rest.
+//! CRC32 of those 32 (`kw_pat_…`, `kw_sk_live_…`). The prefix, the tags (one may be empty:
+//! `kv_…`) and the random part's length (22 to 64) are chosen by each deployment, so
+//! offline the CLI checks their shape and the checksum; the server decides the rest.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const RANDOM_LEN: usize = 32;
+const MIN_RANDOM_LEN: usize = 22;
+const MAX_RANDOM_LEN: usize = 64;
 const CHECKSUM_LEN: usize = 6;
 /// Longest credential the server looks at.
 const MAX_LEN: usize = 256;
@@ -70,7 +71,8 @@ pub fn check(raw: &str) -> Result<(), Mistyped> {
         return Err(Mistyped::TooLong);
     }
     let (head, body) = raw.rsplit_once('_').ok_or(Mistyped::Prefix)?;
-    let (prefix, tag) = head.split_once('_').ok_or(Mistyped::Prefix)?;
+    // A deployment may give one kind no tag (`kv_` + random + checksum).
+    let (prefix, tag) = head.split_once('_').unwrap_or((head, "a"));
     let lowercase_word = |s: &str, extra: &[u8]| -> bool {
         s.starts_with(|c: char| c.is_ascii_lowercase())
             && s.bytes()
@@ -82,10 +84,11 @@ pub fn check(raw: &str) -> Result<(), Mistyped> {
     if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(Mistyped::Character);
     }
-    if body.len() != RANDOM_LEN + CHECKSUM_LEN {
+    // The random part is 22 to 64 characters, as the deployment chose.
+    if !(MIN_RANDOM_LEN + CHECKSUM_LEN..=MAX_RANDOM_LEN + CHECKSUM_LEN).contains(&body.len()) {
         return Err(Mistyped::Length);
     }
-    let (random, sum) = body.split_at(RANDOM_LEN);
+    let (random, sum) = body.split_at(body.len() - CHECKSUM_LEN);
     if checksum(random) != sum {
         return Err(Mistyped::Checksum);
     }
@@ -126,14 +129,26 @@ mod tests {
             let typo = String::from_utf8(typo).unwrap_or_default();
             assert!(check(&typo).is_err(), "{typo}");
         }
-        assert_eq!(check(&good[..good.len() - 1]), Err(Mistyped::Length));
-        assert_eq!(check(&format!("{good}x")), Err(Mistyped::Length));
+        assert!(check(&good[..good.len() - 1]).is_err());
+        assert!(check(&format!("{good}x")).is_err());
+        assert_eq!(
+            check(&token("kw_pat_", &RANDOM[..21])),
+            Err(Mistyped::Length)
+        );
+        assert_eq!(
+            check(&token("kw_pat_", &RANDOM.repeat(3))),
+            Err(Mistyped::Length)
+        );
+        // A deployment's own shape: no tag, 26 random characters (`kv_` + 32).
+        let kv = token("kv_", &RANDOM[..26]);
+        assert_eq!(kv.len(), 3 + 32);
+        assert_eq!(check(&kv), Ok(()));
     }
 
     #[test]
     fn foreign_shapes_are_named() {
         assert_eq!(check(""), Err(Mistyped::Empty));
-        assert_eq!(check("ghp_abcdef"), Err(Mistyped::Prefix));
+        assert!(check("ghp_abcdef").is_err());
         assert_eq!(check("Kw_pat_abc"), Err(Mistyped::Prefix));
         assert_eq!(check(&"a".repeat(300)), Err(Mistyped::TooLong));
         assert_eq!(

@@ -188,7 +188,9 @@ impl Services {
     /// Builds the services over an open, migrated database.
     pub async fn new(db: DatabaseConnection, config: Arc<Config>) -> Result<Self, String> {
         let tokens = TokenFormat::with_tags(&config.token_prefix, config.token_tags.clone())
-            .map_err(|e| format!("token_prefix: {e}"))?;
+            .map_err(|e| format!("token_prefix: {e}"))?
+            .with_random_len(config.token_random_length)
+            .map_err(|e| format!("token_random_length: {e}"))?;
         let clock = clock::Clock::system();
         let verifier = verify::VerifyCache::new(config.verify_cache_ttl, clock.clone());
         // On a shared database the cache is trusted only once this node hears the others.

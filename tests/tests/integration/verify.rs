@@ -941,6 +941,30 @@ async fn each_seed_gets_its_token_shape(db: Db) {
     );
     kv.finish().await;
 
+    // KV Cache Store: `kv_` + 32 characters (26 random, 6 checksum), no tag.
+    let store = TestApp::spawn_with(db, |c| {
+        c.token_prefix = "kv".into();
+        c.token_tags = backend::token::TokenTags::parse("api_key_live=").unwrap();
+        c.token_random_length = 26;
+    })
+    .await;
+    let owner = store.user("ops@kvcache.example").await;
+    assert!(owner.pat.starts_with("kv_pat_"), "{}", &owner.pat[..7]);
+    let (_, secret) = store
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "name": "cache" }),
+        )
+        .await;
+    assert_eq!(secret.len(), "kv_".len() + 32);
+    assert!(secret.starts_with("kv_") && !secret[3..].contains('_'));
+    let (status, _, body) = store.verify(Header::XApiKey, &secret).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["key"]["kind"], "api_key");
+    let (status, _, _) = store.verify(Header::Bearer, &owner.pat).await;
+    assert_eq!(status, 200, "the PAT keeps its tag and length");
+    store.finish().await;
+
     let kici = TestApp::spawn_with(db, |c| {
         c.token_prefix = "kici".into();
         c.token_tags =
