@@ -49,9 +49,21 @@ pub mod ops {
     operation!(RotateApiKey);
     operation!(DisableApiKey);
     operation!(EnableApiKey);
+    operation!(ChangeApiKeyCredits);
     operation!(PersonalAccessTokens);
     operation!(CreatePersonalAccessToken);
     operation!(RevokePersonalAccessToken);
+
+    /// An edit sends only the fields given: one left out is left as it is.
+    #[derive(GraphQLQuery)]
+    #[graphql(
+        schema_path = "../backend/schema.graphql",
+        query_path = "queries/cli.graphql",
+        response_derives = "Debug",
+        variables_derives = "Debug, Clone",
+        skip_serializing_none
+    )]
+    pub struct UpdateApiKey;
 }
 
 /// An API key as the CLI shows it: the `KeyFields` fragment, which each operation's

@@ -145,6 +145,17 @@ enum KeysCommand {
         #[arg(long, default_value = "0s", value_name = "DURATION")]
         grace: humantime::Duration,
     },
+    /// Change a key: each option given is changed, the rest left as they are.
+    Update(manage::UpdateKey),
+    /// Set, add to or take from a key's credits.
+    Credits {
+        /// Id, name or prefix.
+        key: String,
+        #[arg(value_parser = ["set", "increment", "decrement"])]
+        op: String,
+        /// How many.
+        value: i64,
+    },
     /// Disable a key until it is enabled again.
     Disable { key: String },
     /// Enable a disabled key.
@@ -233,6 +244,10 @@ async fn run(cli: Cli) -> keyward_cli::Result<i32> {
         }
         Command::Keys(KeysCommand::Rotate { key, grace }) => {
             manage::keys_rotate(&ctx, &key, grace.into()).await
+        }
+        Command::Keys(KeysCommand::Update(args)) => manage::keys_update(&ctx, args).await,
+        Command::Keys(KeysCommand::Credits { key, op, value }) => {
+            manage::keys_credits(&ctx, &key, &op, value).await
         }
         Command::Keys(KeysCommand::Disable { key }) => manage::keys_toggle(&ctx, &key, false).await,
         Command::Keys(KeysCommand::Enable { key }) => manage::keys_toggle(&ctx, &key, true).await,

@@ -53,6 +53,37 @@ pub struct CreateKey {
     external_id: Option<String>,
 }
 
+/// `keyward keys update`: each option given is changed, the rest left as they are.
+#[derive(Args)]
+pub struct UpdateKey {
+    /// Id, name or prefix.
+    key: String,
+    /// A new name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Expire this long from now (`30d`).
+    #[arg(long, value_name = "DURATION")]
+    expires_in: Option<humantime::Duration>,
+    /// Requests per minute.
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<i64>,
+    /// Set the credits (with `--refill`, their refill).
+    #[arg(long, value_name = "N")]
+    credits: Option<i64>,
+    /// Refill the credits: `daily:AMOUNT` or `monthly:AMOUNT[:DAY]`.
+    #[arg(long, value_name = "WHEN", requires = "credits", value_parser = parse_refill)]
+    refill: Option<Refill>,
+    /// The key's named limits, all of them: `NAME=LIMIT/DURATION[:auto]`, repeated.
+    #[arg(long = "limit", value_name = "LIMIT", value_parser = parse_limit)]
+    limits: Vec<Limit>,
+    /// The product's own data, a JSON object.
+    #[arg(long, value_name = "JSON", value_parser = parse_meta)]
+    meta: Option<serde_json::Value>,
+    /// The product's id of the key's customer.
+    #[arg(long, value_name = "ID")]
+    external_id: Option<String>,
+}
+
 /// `--refill`.
 #[derive(Debug, Clone)]
 pub struct Refill {
@@ -447,6 +478,88 @@ pub async fn keys_rotate(ctx: &Ctx, wanted: &str, grace: Duration) -> Result<i32
 }
 
 /// `keyward keys disable` and `enable`.
+/// `keyward keys update`.
+pub async fn keys_update(ctx: &Ctx, args: UpdateKey) -> Result<i32> {
+    use ops::update_api_key as op;
+    let client = ctx.client()?;
+    let key = find_key(ctx, &client, &args.key).await?;
+    let input = op::UpdateApiKeyInput {
+        id: key.id,
+        name: args.name,
+        expires_at: expiry(args.expires_in)?,
+        scopes: None,
+        meta: args.meta,
+        credits: args.credits.map(|remaining| op::CreditsInput {
+            remaining,
+            refill: args.refill.map(|r| op::RefillInput {
+                interval: if r.monthly {
+                    op::RefillInterval::MONTHLY
+                } else {
+                    op::RefillInterval::DAILY
+                },
+                amount: r.amount,
+                day_of_month: r.day,
+            }),
+        }),
+        ratelimits: (!args.limits.is_empty()).then(|| {
+            args.limits
+                .into_iter()
+                .map(|l| op::RatelimitInput {
+                    name: l.name,
+                    limit: l.limit,
+                    duration_ms: l.duration_ms,
+                    auto_apply: l.auto_apply,
+                })
+                .collect()
+        }),
+        rate_limit_per_minute: args.rate_limit,
+        external_id: args.external_id,
+        enabled: None,
+    };
+    let changed: Key = client
+        .field::<ops::UpdateApiKey, _>(op::Variables { input }, "updateApiKey")
+        .await?;
+    if ctx.json {
+        output::json(&changed)?;
+    } else {
+        output::done(&format!("Updated key `{}`", changed.name));
+    }
+    Ok(exit::OK)
+}
+
+/// `keyward keys credits`.
+pub async fn keys_credits(ctx: &Ctx, wanted: &str, op: &str, value: i64) -> Result<i32> {
+    use ops::change_api_key_credits as change;
+    let client = ctx.client()?;
+    let key = find_key(ctx, &client, wanted).await?;
+    let op = match op {
+        "set" => change::CreditOperation::SET,
+        "increment" => change::CreditOperation::INCREMENT,
+        _ => change::CreditOperation::DECREMENT,
+    };
+    let credits: serde_json::Value = client
+        .field::<ops::ChangeApiKeyCredits, _>(
+            change::Variables {
+                input: change::ChangeCreditsInput {
+                    id: key.id,
+                    op,
+                    value,
+                },
+            },
+            "changeApiKeyCredits",
+        )
+        .await?;
+    if ctx.json {
+        output::json(&credits)?;
+    } else {
+        output::done(&format!(
+            "Key `{}` has {} credits",
+            key.name, credits["remaining"]
+        ));
+    }
+    Ok(exit::OK)
+}
+
 pub async fn keys_toggle(ctx: &Ctx, wanted: &str, enable: bool) -> Result<i32> {
     let client = ctx.client()?;
     let key = find_key(ctx, &client, wanted).await?;

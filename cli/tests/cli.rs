@@ -722,6 +722,32 @@ async fn keys_from_creation_to_revocation(db: Db) {
     assert_eq!(checked["meta"], json!({ "plan": "pro" }));
     assert_eq!(checked["identity"]["external_id"], "customer-1");
     assert_eq!(checked["ratelimits"][1]["name"], "tokens");
+    // Edited and topped up by name; what is not named stays as it was.
+    let updated = term
+        .run(&[
+            "keys",
+            "update",
+            "sold",
+            "--meta",
+            r#"{"plan":"team"}"#,
+            "--name",
+            "sold-team",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(updated["name"], "sold-team", "{updated}");
+    term.run(&["keys", "credits", "sold-team", "increment", "10"])
+        .await
+        .ok();
+    let (_, checked) = app.verify_body(json!({ "key": sold_secret })).await;
+    assert_eq!(checked["meta"], json!({ "plan": "team" }), "{checked}");
+    assert_eq!(checked["credits"]["remaining"], 10, "1 + 10 - 1");
+    assert_eq!(
+        checked["identity"]["external_id"], "customer-1",
+        "left as it was"
+    );
     for (flag, value, says) in [
         ("--limit", "tokens", "NAME=LIMIT/DURATION"),
         ("--limit", "tokens=ten/1m", "the limit is a number"),
