@@ -14,6 +14,8 @@ pub struct Model {
     pub rate_limit_fail_open: bool,
     pub pat_max_lifetime_days: Option<i32>,
     pub api_key_max_lifetime_days: Option<i32>,
+    /// Every new API key belongs to a project (SPEC §3.5).
+    pub keys_per_project: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

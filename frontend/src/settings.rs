@@ -96,6 +96,7 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
                 rate_limit_fail_open: Some(fail_open.get_untracked()),
                 pat_max_lifetime_days: days,
                 api_key_max_lifetime_days: key_days,
+                keys_per_project: None,
             };
             api::run::<UpdateOrganizationSettings>(update_organization_settings::Variables {
                 input,

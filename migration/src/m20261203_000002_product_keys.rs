@@ -4,7 +4,8 @@
 //!
 //! A pool and a limit name their owner by id, a key or an identity, without a foreign
 //! key: both kinds of owner share the tables, and the code that removes an owner removes
-//! what it owns in the same transaction.
+//! what it owns in the same transaction. An organization may require every new key to
+//! belong to a project (`keys_per_project`).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -16,6 +17,12 @@ enum Credentials {
     Table,
     Meta,
     IdentityId,
+}
+
+#[derive(DeriveIden)]
+enum Organizations {
+    Table,
+    KeysPerProject,
 }
 
 #[derive(DeriveIden)]
@@ -59,6 +66,13 @@ enum NamedLimits {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(Organizations::Table)
+                .add_column(boolean(Organizations::KeysPerProject).default(false))
+                .take(),
+        )
+        .await?;
         m.create_table(
             Table::create()
                 .table(Identities::Table)
@@ -167,6 +181,13 @@ impl MigrationTrait for Migration {
             .await?;
         }
         m.drop_table(Table::drop().table(Identities::Table).take())
-            .await
+            .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Organizations::Table)
+                .drop_column(Organizations::KeysPerProject)
+                .take(),
+        )
+        .await
     }
 }

@@ -135,6 +135,7 @@ pub async fn create_org_in<C: ConnectionTrait>(
         rate_limit_fail_open: Set(false),
         pat_max_lifetime_days: Set(None),
         api_key_max_lifetime_days: Set(None),
+        keys_per_project: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -464,6 +465,8 @@ pub struct OrgSettings {
     pub pat_max_lifetime_days: Option<Option<i32>>,
     /// Longest lifetime, in days, of a new API or service-account key in this organization.
     pub api_key_max_lifetime_days: Option<Option<i32>>,
+    /// Whether every new API key must belong to a project.
+    pub keys_per_project: Option<bool>,
 }
 
 impl Services {
@@ -560,6 +563,9 @@ impl Services {
         if let Some(v) = settings.api_key_max_lifetime_days {
             active.api_key_max_lifetime_days = Set(v);
         }
+        if let Some(v) = settings.keys_per_project {
+            active.keys_per_project = Set(v);
+        }
         active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let org = active.update(&txn).await?;
@@ -573,6 +579,7 @@ impl Services {
                     "rate_limit_fail_open": org.rate_limit_fail_open,
                     "pat_max_lifetime_days": org.pat_max_lifetime_days,
                     "api_key_max_lifetime_days": org.api_key_max_lifetime_days,
+                    "keys_per_project": org.keys_per_project,
                 })),
         )
         .await?;

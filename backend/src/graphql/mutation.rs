@@ -191,6 +191,8 @@ pub struct UpdateOrganizationSettingsInput {
     /// Longest lifetime, in days, of a new API or service-account key; at most the
     /// instance's maximum.
     pub api_key_max_lifetime_days: async_graphql::MaybeUndefined<i32>,
+    /// Every new API key must belong to a project.
+    pub keys_per_project: Option<bool>,
 }
 
 #[derive(InputObject)]
@@ -325,6 +327,7 @@ impl CoreMutation {
             rate_limit_fail_open: input.rate_limit_fail_open,
             pat_max_lifetime_days: maybe(input.pat_max_lifetime_days),
             api_key_max_lifetime_days: maybe(input.api_key_max_lifetime_days),
+            keys_per_project: input.keys_per_project,
         };
         Ok(Organization(
             services(ctx)?

@@ -152,6 +152,10 @@ impl Organization {
     async fn api_key_max_lifetime_days(&self) -> Option<i32> {
         self.0.api_key_max_lifetime_days
     }
+    /// Every new API key belongs to a project (as KV Cache Store's and Vectorcache's do).
+    async fn keys_per_project(&self) -> bool {
+        self.0.keys_per_project
+    }
     /// Your role here, when a user is acting (by session, personal access token or OIDC
     /// token); null for an organization's own keys.
     async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {

@@ -21,6 +21,7 @@ db_tests!(
     setting_credits_voids_what_nodes_hold,
     project_keys_stay_out_of_identities,
     a_relaying_service_names_its_tenant,
+    an_organization_may_require_a_project_for_every_key,
 );
 
 /// Serves as the process `tests::child_server` starts; otherwise does nothing.
@@ -1138,5 +1139,37 @@ async fn a_relaying_service_names_its_tenant(db: Db) {
         "INSUFFICIENT_PERMISSIONS",
         "{not_member}"
     );
+    app.finish().await;
+}
+
+/// An organization whose keys each belong to a project (KV Cache Store, Vectorcache)
+/// refuses an organization-wide key, naming the field.
+async fn an_organization_may_require_a_project_for_every_key(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let set = app
+        .gql(
+            &ada.pat,
+            "mutation($i: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $i) { keysPerProject } }",
+            json!({ "i": { "organizationId": ada.org_id, "keysPerProject": true } }),
+        )
+        .await
+        .data();
+    assert_eq!(set["updateOrganizationSettings"]["keysPerProject"], true);
+    let refused = app
+        .gql(
+            &ada.pat,
+            CREATE,
+            json!({ "i": { "organizationId": ada.org_id, "name": "wide" } }),
+        )
+        .await;
+    assert_eq!(refused.error_code(), "INVALID_INPUT");
+    assert_eq!(
+        refused.body["errors"][0]["extensions"]["field"],
+        "input.projectId"
+    );
+    let (_, secret) = key(&app, &ada, json!({ "projectId": ada.project_id })).await;
+    let answer = verify(&app, &secret, json!({})).await;
+    assert_eq!(answer["project"]["id"], json!(ada.project_id));
     app.finish().await;
 }

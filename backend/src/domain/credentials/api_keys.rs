@@ -321,6 +321,18 @@ impl Services {
         org_id: Uuid,
         project_id: Option<Uuid>,
     ) -> AppResult<()> {
+        if project_id.is_none() {
+            let per_project = Organization::find_by_id(org_id)
+                .one(&self.db)
+                .await?
+                .is_some_and(|o| o.keys_per_project);
+            if per_project {
+                return Err(AppError::invalid(
+                    "input.projectId",
+                    "this organization's keys each belong to a project: choose one",
+                ));
+            }
+        }
         if let Some(pid) = project_id {
             let found = Project::find_by_id(pid).one(&self.db).await?;
             if found.is_none_or(|p| p.organization_id != org_id) {
