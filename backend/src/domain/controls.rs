@@ -267,6 +267,29 @@ pub fn external_id(field: &str, raw: &str) -> AppResult<String> {
     Ok(id.to_owned())
 }
 
+/// Checks the controls an edit changes (of a key or an identity): the metadata's stored
+/// text (an inner `None` removes it) and the limits, checked; the credits are checked in
+/// place.
+#[allow(clippy::type_complexity)]
+pub fn check_changes(
+    meta: &Option<Option<Value>>,
+    credits: &Option<Option<CreditsInput>>,
+    ratelimits: Option<&[LimitInput]>,
+) -> AppResult<(Option<Option<String>>, Option<Vec<LimitInput>>)> {
+    let meta = match meta {
+        Some(Some(m)) => Some(Some(self::meta("input.meta", m)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    if let Some(Some(c)) = credits {
+        c.check("input.credits")?;
+    }
+    let limits = ratelimits
+        .map(|l| limits("input.ratelimits", l))
+        .transpose()?;
+    Ok((meta, limits))
+}
+
 /// Replaces the named limits of `owner` (a key or an identity) with `limits`.
 pub async fn replace_limits<C: ConnectionTrait>(
     txn: &C,

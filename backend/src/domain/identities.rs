@@ -349,19 +349,8 @@ impl Services {
             .as_deref()
             .map(|e| controls::external_id("input.externalId", e))
             .transpose()?;
-        let meta = match &update.meta {
-            Some(Some(m)) => Some(Some(controls::meta("input.meta", m)?)),
-            Some(None) => Some(None),
-            None => None,
-        };
-        if let Some(Some(c)) = &update.credits {
-            c.check("input.credits")?;
-        }
-        let limits = update
-            .ratelimits
-            .as_deref()
-            .map(|l| controls::limits("input.ratelimits", l))
-            .transpose()?;
+        let (meta, limits) =
+            controls::check_changes(&update.meta, &update.credits, update.ratelimits.as_deref())?;
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         // Read in the transaction: on SQLite it holds the one writer connection.

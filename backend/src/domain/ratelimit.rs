@@ -133,12 +133,7 @@ impl RateLimiter {
         match shared.check(subject, limit).await {
             Ok(decision) => decision,
             Err(e) => {
-                metrics::counter!(
-                    "keyward_rate_limit_undecided_total",
-                    "then" => match on_outage { Outage::Refuse => "refused", Outage::LimitHere => "limited_here" }
-                )
-                .increment(1);
-                shared.warn_once(&e);
+                shared.undecided(&e, on_outage);
                 match on_outage {
                     Outage::LimitHere => self.check_here(subject, per_minute),
                     Outage::Refuse => RateDecision {
@@ -223,12 +218,7 @@ impl RateLimiter {
         match shared.check_all(checks).await {
             Ok(decision) => decision,
             Err(e) => {
-                metrics::counter!(
-                    "keyward_rate_limit_undecided_total",
-                    "then" => match on_outage { Outage::Refuse => "refused", Outage::LimitHere => "limited_here" }
-                )
-                .increment(1);
-                shared.warn_once(&e);
+                shared.undecided(&e, on_outage);
                 match on_outage {
                     Outage::LimitHere => self.named.check(checks, micros(self.clock.elapsed())),
                     Outage::Refuse => LimitDecision {
@@ -355,6 +345,17 @@ impl SharedLimits {
     fn failed(&self, error: String) -> String {
         *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
         error
+    }
+
+    /// Counts a check Redis could not decide, and says so in the log (at most once every
+    /// ten seconds).
+    fn undecided(&self, error: &str, on_outage: Outage) {
+        metrics::counter!(
+            "keyward_rate_limit_undecided_total",
+            "then" => match on_outage { Outage::Refuse => "refused", Outage::LimitHere => "limited_here" }
+        )
+        .increment(1);
+        self.warn_once(error);
     }
 
     /// Logs an outage at most once every ten seconds.

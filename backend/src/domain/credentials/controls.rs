@@ -170,19 +170,8 @@ impl Services {
             Some(None) => Some(None),
             None => None,
         };
-        let meta = match &update.meta {
-            Some(Some(m)) => Some(Some(controls::meta("input.meta", m)?)),
-            Some(None) => Some(None),
-            None => None,
-        };
-        if let Some(Some(c)) = &update.credits {
-            c.check("input.credits")?;
-        }
-        let limits = update
-            .ratelimits
-            .as_deref()
-            .map(|l| controls::limits("input.ratelimits", l))
-            .transpose()?;
+        let (meta, limits) =
+            controls::check_changes(&update.meta, &update.credits, update.ratelimits.as_deref())?;
         let per_minute = match update.rate_limit_per_minute {
             Some(v) => Some(super::rate_limit("input.rateLimitPerMinute", v)?),
             None => None,
