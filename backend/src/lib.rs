@@ -14,4 +14,5 @@ pub mod graphql;
 pub mod metrics;
 pub mod rest;
 pub mod server;
+pub mod telemetry;
 pub mod token;

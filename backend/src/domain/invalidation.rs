@@ -225,10 +225,10 @@ impl Services {
                             }
                             let (what, sent) = Invalidation::read(payload);
                             self.forget(&what).await;
-                            metrics::counter!(crate::metrics::INVALIDATIONS).increment(1);
+                            metrics::counter!(crate::telemetry::INVALIDATIONS).increment(1);
                             if let Some(sent) = sent {
                                 let delay = (unix_millis() - sent).max(0) as f64 / 1000.0;
-                                metrics::histogram!(crate::metrics::INVALIDATION_DELAY).record(delay);
+                                metrics::histogram!(crate::telemetry::INVALIDATION_DELAY).record(delay);
                             }
                         }
                         Some(None) | None => {

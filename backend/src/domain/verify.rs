@@ -1007,7 +1007,7 @@ impl Services {
             reset_secs: first.reset_ms.div_ceil(1000),
             retry_after_secs: decision.retry_after_secs,
         };
-        crate::metrics::RATE_LIMIT_BY_DECISION.increment(if decision.allowed {
+        crate::telemetry::RATE_LIMIT_BY_DECISION.increment(if decision.allowed {
             "allowed"
         } else {
             "limited"
