@@ -383,6 +383,33 @@ fn rest_routes() -> OpenApiRouter<AppState> {
             rest::keys::delete_identity
         ))
         .routes(routes!(rest::keys::identity_credits))
+        .routes(routes!(
+            rest::orgs::list_organizations,
+            rest::orgs::create_organization
+        ))
+        .routes(routes!(rest::orgs::get_organization))
+        .routes(routes!(rest::orgs::leave_organization))
+        .routes(routes!(rest::orgs::list_members))
+        .routes(routes!(rest::orgs::patch_member, rest::orgs::remove_member))
+        .routes(routes!(rest::orgs::list_invites, rest::orgs::create_invite))
+        .routes(routes!(rest::orgs::revoke_invite))
+        .routes(routes!(rest::orgs::my_invites))
+        .routes(routes!(rest::orgs::accept_invite))
+        .routes(routes!(rest::orgs::decline_invite))
+        .routes(routes!(rest::orgs::list_roles, rest::orgs::create_role))
+        .routes(routes!(rest::orgs::patch_role, rest::orgs::delete_role))
+        .routes(routes!(
+            rest::accounts::list_service_accounts,
+            rest::accounts::create_service_account
+        ))
+        .routes(routes!(rest::accounts::create_service_account_key))
+        .routes(routes!(rest::accounts::disable_service_account))
+        .routes(routes!(rest::accounts::enable_service_account))
+        .routes(routes!(
+            rest::accounts::list_pats,
+            rest::accounts::create_pat
+        ))
+        .routes(routes!(rest::accounts::revoke_pat))
         .routes(routes!(rest::audit::export))
         .routes(routes!(rest::audit::export_instance))
         .routes(routes!(rest::cli::device_code))

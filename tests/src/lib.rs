@@ -622,6 +622,34 @@ impl TestApp {
         )
     }
 
+    /// A REST management call (`path` from `/api/v1`) as `token`: the status and the JSON
+    /// answer (`null` when there is none). Every error answer must be problem+json.
+    pub async fn rest(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        if status >= 400 {
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json",
+                "{path}"
+            );
+        }
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Creates an API key over GraphQL and returns `(id, secret)`.
     pub async fn create_key(&self, token: &str, input: Value) -> (String, String) {
         let r = self

@@ -632,3 +632,55 @@ impl Services {
         Ok(project)
     }
 }
+
+/// What lives inside one organization and is named by an id of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    Membership,
+    Invite,
+    Role,
+    ServiceAccount,
+}
+
+impl Held {
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Membership => "member",
+            Self::Invite => "invite",
+            Self::Role => "role",
+            Self::ServiceAccount => "service account",
+        }
+    }
+}
+
+impl Services {
+    /// Refuses, as not found, an item that is not in `org_id`: for an edge whose path names
+    /// both (`/orgs/{org}/members/{id}`). It decides nothing about permissions (the call
+    /// that follows does), and says the same for an item of another organization as for
+    /// one that does not exist.
+    pub async fn require_held_in(&self, org_id: Uuid, held: Held, id: Uuid) -> AppResult<()> {
+        let owner = match held {
+            Held::Membership => Membership::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .map(|m| m.organization_id),
+            Held::Invite => entity::prelude::Invite::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .map(|i| i.organization_id),
+            Held::Role => Role::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .and_then(|r| r.organization_id),
+            Held::ServiceAccount => entity::prelude::ServiceAccount::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .map(|a| a.organization_id),
+        };
+        if owner == Some(org_id) {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(held.noun()))
+        }
+    }
+}

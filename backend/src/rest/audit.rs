@@ -1,4 +1,4 @@
-//! `GET /api/v1/organizations/{id}/audit-events/export`: an organization's whole audit log
+//! `GET /api/v1/organizations/{org}/audit-events/export`: an organization's whole audit log
 //! as JSON Lines, oldest first, each line with its hash and its predecessor's, streamed
 //! in batches, ending with the chain head signed by the server's audit key.
 //! `GET /api/v1/audit-events/export`: the instance chain, for instance admins. Check
@@ -17,13 +17,13 @@ use crate::{app::AppState, auth::Authenticated, domain::ids::parse_id, error::Ap
 /// Streams the export. **Permissions**: `audit_log:read`.
 #[utoipa::path(
     get,
-    path = "/api/v1/organizations/{id}/audit-events/export",
+    path = "/api/v1/organizations/{org}/audit-events/export",
     tag = "audit",
     summary = "Export an organization's audit log",
     description = "The whole log as JSON Lines, oldest first, each line with its hash and its \
         predecessor's, ending with the chain head signed by the server's audit key. Check it \
         with `keyward-server audit-verify FILE`. Needs `audit_log:read`.",
-    params(("id" = String, Path, description = "The organization's id.")),
+    params(("org" = String, Path, description = "The organization's id.")),
     security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
     responses(
         (status = 200, description = "The export.", content_type = "application/x-ndjson", body = String),

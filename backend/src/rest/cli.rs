@@ -21,22 +21,14 @@ use crate::{
     error::AppError,
 };
 
-/// Whether the body is JSON (else it is read as a form).
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
-}
-
 /// Parses a JSON or `application/x-www-form-urlencoded` body.
 fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, AppError> {
-    let parsed = if is_json(headers) {
-        serde_json::from_slice(body).map_err(|e| e.to_string())
+    if super::json::is_json(headers) {
+        super::json::from_slice(body)
     } else {
-        serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|e| AppError::invalid("body", format!("is not a valid request: {e}")))
+        serde_urlencoded::from_bytes(body)
+            .map_err(|e| AppError::invalid("body", format!("is not a valid request: {e}")))
+    }
 }
 
 fn token_response(issued: IssuedToken, now: chrono::DateTime<chrono::Utc>) -> Response {
@@ -93,7 +85,7 @@ pub async fn device_code(
     // No body, or JSON `null`, asks for nothing in particular.
     let request: DeviceCodeRequest = if body.is_empty() {
         DeviceCodeRequest::default()
-    } else if is_json(&headers) {
+    } else if super::json::is_json(&headers) {
         parse_body::<Option<DeviceCodeRequest>>(&headers, &body)?.unwrap_or_default()
     } else {
         parse_body(&headers, &body)?

@@ -12,10 +12,13 @@ use chrono::{DateTime, Utc};
 use entity::{credit_pool, identity, named_limit};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Body, Path, Query, openapi};
+use super::{
+    Body, Path, Query, openapi,
+    page::{PageQuery, page_of},
+};
 use crate::{
     app::AppState,
     auth::Authenticated,
@@ -28,7 +31,6 @@ use crate::{
         credits::{self, CreditOp, Interval, Refill},
         identities::{IdentityUpdate, IdentityView, NewIdentity},
         ids::parse_id,
-        paging::Page,
     },
     error::{AppError, AppResult},
 };
@@ -157,6 +159,8 @@ fn limits(given: Option<Vec<LimitBody>>) -> Vec<LimitInput> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
+    /// 1–100 characters, no hidden or text-direction characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
     pub project_id: Option<Uuid>,
@@ -255,33 +259,6 @@ pub struct RotateBody {
     pub grace_period_seconds: Option<i64>,
 }
 
-/// A page's place.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// Items per page, 1–100 (default 50).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<u64>,
-    /// The `next_cursor` of the page before.
-    pub cursor: Option<String>,
-}
-
-impl PageQuery {
-    fn read(&self) -> AppResult<(u64, Option<Uuid>)> {
-        let limit = self.limit.unwrap_or(50);
-        if !(1..=100).contains(&limit) {
-            return Err(AppError::invalid("limit", "must be between 1 and 100"));
-        }
-        let cursor = self
-            .cursor
-            .as_deref()
-            .map(|c| parse_id("cursor", c))
-            .transpose()?;
-        Ok((limit, cursor))
-    }
-}
-
 /// Credits as answers show them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreditsOut {
@@ -369,15 +346,8 @@ pub struct KeyOut {
 }
 
 impl KeyOut {
-    fn of(v: CredentialView, services: &Services) -> AppResult<Self> {
-        let now = services.clock.now();
-        let status = match credentials::status_at(&v.model, now) {
-            credentials::Status::Active => "active",
-            credentials::Status::Disabled => "disabled",
-            credentials::Status::Expired => "expired",
-            credentials::Status::Revoked => "revoked",
-            credentials::Status::Rotating => "rotating",
-        };
+    pub(super) fn of(v: CredentialView, services: &Services) -> AppResult<Self> {
+        let status = status_word(&v.model, services.clock.now());
         let expires_at = credentials::effective_expiry(&v.model);
         let m = v.model;
         Ok(Self {
@@ -410,6 +380,17 @@ impl KeyOut {
             identity: v.controls.identity.as_ref().map(key_identity).transpose()?,
             rotated_from_id: m.rotated_from_id,
         })
+    }
+}
+
+/// `active`, `disabled`, `expired`, `revoked` or `rotating`.
+pub(super) fn status_word(model: &entity::credential::Model, now: DateTime<Utc>) -> &'static str {
+    match credentials::status_at(model, now) {
+        credentials::Status::Active => "active",
+        credentials::Status::Disabled => "disabled",
+        credentials::Status::Expired => "expired",
+        credentials::Status::Revoked => "revoked",
+        credentials::Status::Rotating => "rotating",
     }
 }
 
@@ -497,20 +478,6 @@ async fn identity_in(
         return Err(AppError::NotFound("identity"));
     }
     Ok((org, id))
-}
-
-fn page_of<T, U>(
-    page: Page<T>,
-    id: impl Fn(&T) -> Uuid,
-    out: impl Fn(T) -> AppResult<U>,
-) -> AppResult<(Vec<U>, Option<String>)> {
-    let next = if page.has_next {
-        page.items.last().map(|i| id(i).to_string())
-    } else {
-        None
-    };
-    let items = page.items.into_iter().map(out).collect::<AppResult<_>>()?;
-    Ok((items, next))
 }
 
 fn meta_value(m: Map<String, Value>) -> Value {

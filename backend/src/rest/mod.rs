@@ -1,21 +1,27 @@
 //! The REST surface: verification (SPEC §4), health and readiness (SPEC §12).
 
+pub mod accounts;
 pub mod audit;
 pub mod cli;
+pub mod json;
 pub mod keys;
 pub mod openapi;
+pub mod orgs;
+pub mod page;
 pub mod problem;
 pub mod verify;
 
 use axum::{
     Json,
+    body::Bytes,
     extract::{
-        FromRequest, FromRequestParts, State,
-        rejection::{JsonRejection, PathRejection, QueryRejection},
+        FromRequest, FromRequestParts, Request, State,
+        rejection::{PathRejection, QueryRejection},
     },
     http::StatusCode,
     response::IntoResponse,
 };
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::{app::AppState, error::AppError};
@@ -75,15 +81,27 @@ impl From<QueryRejection> for AppError {
     }
 }
 
-/// A JSON body, parsed like axum's `Json`; one that does not parse (or is not JSON) is
-/// answered as a problem naming the body.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+/// A JSON body read as its OpenAPI schema says ([`json::from_slice`]); one that does
+/// not parse, or is not sent as JSON, is answered as a problem naming the member.
 pub struct Body<T>(pub T);
 
-impl From<JsonRejection> for AppError {
-    fn from(rejection: JsonRejection) -> Self {
-        AppError::invalid("body", rejection.body_text())
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        if !json::is_json(req.headers()) {
+            return Err(AppError::invalid(
+                "body",
+                "must be JSON, sent with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+                _ => AppError::invalid("body", "could not be read"),
+            }
+        })?;
+        json::from_slice(&bytes).map(Body)
     }
 }
 

@@ -47,6 +47,13 @@ use crate::{
         (name = "verification", description = "Verify a credential and learn whose it is (SPEC §4)."),
         (name = "cli", description = "The CLI's sign-in: device flow (RFC 8628), loopback code exchange (RFC 8252)."),
         (name = "audit", description = "Signed audit-log exports (SPEC §9)."),
+        (name = "organizations", description = "Organizations you belong to (SPEC §4.4, §5)."),
+        (name = "members", description = "Members and invites (SPEC §4.4, §5)."),
+        (name = "roles", description = "Built-in and custom roles (SPEC §4.4, §5)."),
+        (name = "api keys", description = "An organization's API keys with their credits, limits, metadata and identity (SPEC §3.5, §4.4)."),
+        (name = "identities", description = "The product's customers, sharing credits and limits across their keys (SPEC §3.5)."),
+        (name = "service accounts", description = "Non-human members and their keys (SPEC §4.4)."),
+        (name = "personal access tokens", description = "Your own tokens (SPEC §4.4)."),
         (name = "sign-in", description = "Dashboard sign-in (SPEC §6): browser redirects and the session cookie."),
         (name = "operation", description = "Liveness, readiness, metrics and this document (SPEC §12)."),
     ),
@@ -200,10 +207,66 @@ pub struct Timeout(#[to_schema] pub Problem);
 )]
 pub struct Unavailable(#[to_schema] pub Problem);
 
-/// Adds what every operation may answer: a request not answered in time, and one the
-/// database is needed for while it is away.
+/// The refusals any management read may answer: 400, 401, 403, 404 and 429.
+pub struct Refusals;
+
+/// The refusals any management write may answer: those of [`Refusals`], 409 and 413.
+pub struct WriteRefusals;
+
+fn refusals(
+    with: &[(&str, &str)],
+) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+    use utoipa::openapi::{Ref, RefOr};
+    [
+        ("400", "InvalidInput"),
+        ("401", "Unauthenticated"),
+        ("403", "Forbidden"),
+        ("404", "NotFound"),
+        ("429", "RateLimited"),
+    ]
+    .iter()
+    .chain(with)
+    .map(|(status, name)| {
+        (
+            (*status).to_owned(),
+            RefOr::Ref(Ref::from_response_name(*name)),
+        )
+    })
+    .collect()
+}
+
+impl utoipa::IntoResponses for Refusals {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        refusals(&[])
+    }
+}
+
+impl utoipa::IntoResponses for WriteRefusals {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        refusals(&[("409", "Conflict"), ("413", "TooLarge")])
+    }
+}
+
+/// The collections whose `POST` creates an item, with where the new item's id is in the
+/// answer: the links from each creation to every operation on the item are built from
+/// these, so a client (and Schemathesis' stateful phase) can follow them.
+const CREATED: &[(&str, &str)] = &[
+    ("/api/v1/orgs/{org}/api-keys", "/key/id"),
+    ("/api/v1/orgs/{org}/identities", "/id"),
+    ("/api/v1/orgs/{org}/service-accounts", "/id"),
+    ("/api/v1/orgs/{org}/roles", "/id"),
+    ("/api/v1/orgs/{org}/invites", "/id"),
+    ("/api/v1/pats", "/pat/id"),
+];
+
+/// Adds what every operation may answer (a request not answered in time, and one the
+/// database is needed for while it is away), and the links from each creation to the
+/// operations on what it created.
 pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     use utoipa::openapi::{Ref, RefOr};
+    add_links(&mut api);
     for item in api.paths.paths.values_mut() {
         for operation in [
             &mut item.get,
@@ -228,6 +291,48 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         }
     }
     api
+}
+
+fn add_links(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{RefOr, link::LinkBuilder};
+    for (collection, pointer) in CREATED {
+        let item_path = format!("{collection}/{{id}}");
+        let mut links = Vec::new();
+        for (path, item) in &api.paths.paths {
+            if *path != item_path && !path.starts_with(&format!("{item_path}/")) {
+                continue;
+            }
+            for operation in [&item.get, &item.patch, &item.post, &item.delete]
+                .into_iter()
+                .flatten()
+            {
+                let Some(id) = &operation.operation_id else {
+                    continue;
+                };
+                let mut link = LinkBuilder::new()
+                    .operation_id(id)
+                    .parameter("id", format!("$response.body#{pointer}"));
+                if collection.contains("{org}") {
+                    link = link.parameter("org", "$request.path.org");
+                }
+                let link = link
+                    .description(format!("`{path}` for the item just created."))
+                    .build();
+                links.push((id.clone(), link));
+            }
+        }
+        let created = api
+            .paths
+            .paths
+            .get_mut(*collection)
+            .and_then(|item| item.post.as_mut())
+            .and_then(|post| post.responses.responses.get_mut("201"));
+        if let Some(RefOr::T(response)) = created {
+            for (name, link) in links {
+                response.links.insert(name, RefOr::T(link));
+            }
+        }
+    }
 }
 
 /// The owner of a credential: the creator of an API key, the user of a PAT.

@@ -63,6 +63,42 @@ pub fn challenge(err: &AppError) -> Option<String> {
     }
 }
 
+/// A field as a REST body names it: the domain names fields as GraphQL inputs do
+/// (`input.externalId`, `input.ratelimits[0].durationMs`); a REST body has no `input`
+/// wrapper and its members are snake_case (`external_id`, `ratelimits[0].duration_ms`).
+pub fn rest_field(field: &str) -> String {
+    let field = field.strip_prefix("input.").unwrap_or(field);
+    let mut out = String::with_capacity(field.len() + 4);
+    let mut previous_lower = false;
+    for c in field.chars() {
+        if c.is_ascii_uppercase() {
+            if previous_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            previous_lower = false;
+        } else {
+            previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `detail` member, with fields named as REST bodies name them.
+fn rest_detail(err: &AppError) -> String {
+    match err {
+        AppError::InvalidInput { field, message } => format!("{}: {message}", rest_field(field)),
+        AppError::Conflict(message) => match message.split_once(": ") {
+            Some((field, rest)) if field.starts_with("input.") && !field.contains(' ') => {
+                format!("{}: {rest}", rest_field(field))
+            }
+            _ => message.clone(),
+        },
+        other => other.to_string(),
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = status(&self);
@@ -74,12 +110,12 @@ impl IntoResponse for AppError {
             "type": format!("urn:keyward:problem:{}", code.to_ascii_lowercase().replace('_', "-")),
             "title": status.canonical_reason().unwrap_or("Error"),
             "status": status.as_u16(),
-            "detail": self.to_string(),
+            "detail": rest_detail(&self),
             "code": code,
             "request_id": current_request_id(),
         });
         if let AppError::InvalidInput { field, .. } = &self {
-            body["field"] = json!(field);
+            body["field"] = json!(rest_field(field));
         }
         let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
@@ -111,6 +147,30 @@ impl IntoResponse for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_are_named_as_rest_bodies_name_them() {
+        for (domain, rest) in [
+            ("input.externalId", "external_id"),
+            (
+                "input.ratelimits[0].durationMs",
+                "ratelimits[0].duration_ms",
+            ),
+            (
+                "input.credits.refill.dayOfMonth",
+                "credits.refill.day_of_month",
+            ),
+            ("expect.organization_id", "expect.organization_id"),
+            ("body", "body"),
+            ("require[1]", "require[1]"),
+        ] {
+            assert_eq!(rest_field(domain), rest, "{domain}");
+        }
+        let conflict = AppError::Conflict("input.externalId: `acme` is taken".into());
+        assert_eq!(rest_detail(&conflict), "external_id: `acme` is taken");
+        let plain = AppError::Conflict("the key was rotated".into());
+        assert_eq!(rest_detail(&plain), "the key was rotated");
+    }
 
     #[test]
     fn every_error_maps_to_one_status() {

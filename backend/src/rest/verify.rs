@@ -326,8 +326,7 @@ pub fn parse_verify_body(
     body: &[u8],
     is_token: impl Fn(&str) -> bool,
 ) -> Result<VerifyBody, AppError> {
-    let request: VerifyRequest = serde_json::from_slice(body)
-        .map_err(|e| AppError::invalid("body", format!("is not a valid verify request: {e}")))?;
+    let request: VerifyRequest = super::json::from_slice(body)?;
     let required = request
         .require
         .iter()
@@ -506,12 +505,9 @@ pub async fn lookup(
     Authenticated(actor): Authenticated,
     body: Bytes,
 ) -> Response {
-    let request: LookupRequest = match serde_json::from_slice(&body) {
+    let request: LookupRequest = match super::json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => {
-            return AppError::invalid("body", format!("is not a valid lookup request: {e}"))
-                .into_response();
-        }
+        Err(e) => return e.into_response(),
     };
     respond(state.services.look_up_key(&actor, &request.key).await)
 }

@@ -26,6 +26,7 @@ mod product_keys;
 mod races;
 mod ratelimits;
 mod replicas;
+mod rest_management;
 mod robustness;
 mod running;
 mod sessions;

@@ -820,8 +820,11 @@ async fn keys_and_identities_over_rest(db: Db) {
             json!({ "name": "x", "credits": { "remaining": -5 } }),
             "credits",
         ),
-        (json!({ "name": "x", "unknown": 1 }), "body"),
-        (json!({ "name": "" }), "input.name"),
+        (
+            json!({ "name": "x", "unknown": 1 }),
+            "unknown: is not a member",
+        ),
+        (json!({ "name": "" }), "name: "),
     ] {
         let (status, ct, problem) = call(
             reqwest::Method::POST,

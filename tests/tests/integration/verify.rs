@@ -521,7 +521,12 @@ async fn post_verify_rejects_malformed_bodies(db: Db) {
     for (body, mention) in [
         ("{not json", "body"),
         ("{}", "key"),
-        ("{\"key\": 5}", "body"),
+        ("{\"key\": 5}", "key: expected a string"),
+        (
+            "{\"key\": \"x\", \"expect\": [null, null]}",
+            "expect: expected an object, found an array",
+        ),
+        ("[\"x\"]", "body: expected an object"),
         ("{\"key\": \"x\", \"require\": [\"nope\"]}", "require[0]"),
         ("{\"key\": \"x\", \"extra\": 1}", "extra"),
     ] {
