@@ -51,6 +51,12 @@ pub mod ops {
     operation!(EnableApiKey);
     operation!(ChangeApiKeyCredits);
     operation!(PersonalAccessTokens);
+    operation!(Identities);
+    operation!(Identity);
+    operation!(IdentityByExternalId);
+    operation!(CreateIdentity);
+    operation!(DeleteIdentity);
+    operation!(ChangeIdentityCredits);
     operation!(CreatePersonalAccessToken);
     operation!(RevokePersonalAccessToken);
 
@@ -64,6 +70,17 @@ pub mod ops {
         skip_serializing_none
     )]
     pub struct UpdateApiKey;
+
+    /// Likewise for an identity.
+    #[derive(GraphQLQuery)]
+    #[graphql(
+        schema_path = "../backend/schema.graphql",
+        query_path = "queries/cli.graphql",
+        response_derives = "Debug",
+        variables_derives = "Debug, Clone",
+        skip_serializing_none
+    )]
+    pub struct UpdateIdentity;
 }
 
 /// An API key as the CLI shows it: the `KeyFields` fragment, which each operation's
@@ -102,6 +119,36 @@ pub struct Token {
     pub expires_at: Option<DateTime>,
     pub last_used_at: Option<DateTime>,
     pub request_count: i64,
+}
+
+/// An identity as the CLI shows it (the `IdentityFields` fragment).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub id: String,
+    pub external_id: String,
+    pub meta: Option<Value>,
+    pub credits: Option<Credits>,
+    pub ratelimits: Vec<Ratelimit>,
+    pub created_at: DateTime,
+}
+
+/// Credits left, and their refill.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credits {
+    pub remaining: i64,
+    pub refill: Option<Value>,
+}
+
+/// A named rate limit.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ratelimit {
+    pub name: String,
+    pub limit: i64,
+    pub duration_ms: i64,
+    pub auto_apply: bool,
 }
 
 /// Something with an id and a name.
@@ -270,10 +317,30 @@ impl Client {
         Q::Variables: Serialize,
         T: DeserializeOwned,
     {
+        self.field_clearing::<Q, T>(variables, &[], field).await
+    }
+
+    /// [`Client::field`] for an edit that also removes: each input member named in
+    /// `clear` is sent as `null` (an edit's typed variables leave out what is not given).
+    pub async fn field_clearing<Q, T>(
+        &self,
+        variables: Q::Variables,
+        clear: &[&str],
+        field: &str,
+    ) -> Result<T>
+    where
+        Q: GraphQLQuery,
+        Q::Variables: Serialize,
+        T: DeserializeOwned,
+    {
         if self.token.is_none() {
             return Err(Error::from_code("UNAUTHENTICATED", Some("MISSING"), ""));
         }
-        let body = Q::build_query(variables);
+        let mut body = serde_json::to_value(Q::build_query(variables))
+            .map_err(|e| Error::other(format!("cannot write the request: {e}")))?;
+        for member in clear {
+            body["variables"]["input"][*member] = Value::Null;
+        }
         let response = self
             .send(self.http.post(self.url("/graphql")).json(&body))
             .await?;

@@ -2,6 +2,7 @@
 //! personal access tokens from the terminal (SPEC §11).
 
 mod context;
+mod identities;
 mod manage;
 mod output;
 mod session;
@@ -60,6 +61,9 @@ enum Command {
     /// API keys of the active organization (and project).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The product's customers: credits, limits and metadata their keys share.
+    #[command(subcommand)]
+    Identities(identities::IdentitiesCommand),
     /// Your personal access tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
@@ -251,6 +255,7 @@ async fn run(cli: Cli) -> keyward_cli::Result<i32> {
         }
         Command::Keys(KeysCommand::Disable { key }) => manage::keys_toggle(&ctx, &key, false).await,
         Command::Keys(KeysCommand::Enable { key }) => manage::keys_toggle(&ctx, &key, true).await,
+        Command::Identities(command) => identities::run(&ctx, command).await,
         Command::Tokens(TokensCommand::List) => manage::tokens_list(&ctx).await,
         Command::Tokens(TokensCommand::Create(args)) => manage::tokens_create(&ctx, args).await,
         Command::Tokens(TokensCommand::Revoke { token, yes }) => {

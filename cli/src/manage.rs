@@ -82,17 +82,35 @@ pub struct UpdateKey {
     /// The product's id of the key's customer.
     #[arg(long, value_name = "ID")]
     external_id: Option<String>,
+    /// Never expire (within the organization's policy).
+    #[arg(long, conflicts_with = "expires_in")]
+    no_expiry: bool,
+    /// Remove the key's own credits: unlimited (or its identity's).
+    #[arg(long, conflicts_with = "credits")]
+    no_credits: bool,
+    /// Remove every named limit of the key's own.
+    #[arg(long, conflicts_with = "limits")]
+    no_limits: bool,
+    /// Back to the organization's requests per minute.
+    #[arg(long, conflicts_with = "rate_limit")]
+    no_rate_limit: bool,
+    /// Remove the metadata.
+    #[arg(long, conflicts_with = "meta")]
+    no_meta: bool,
+    /// Take the key out of its identity.
+    #[arg(long, conflicts_with = "external_id")]
+    no_identity: bool,
 }
 
 /// `--refill`.
 #[derive(Debug, Clone)]
 pub struct Refill {
-    monthly: bool,
-    amount: i64,
-    day: Option<i64>,
+    pub monthly: bool,
+    pub amount: i64,
+    pub day: Option<i64>,
 }
 
-fn parse_refill(raw: &str) -> std::result::Result<Refill, String> {
+pub fn parse_refill(raw: &str) -> std::result::Result<Refill, String> {
     let mut parts = raw.split(':');
     let monthly = match parts.next() {
         Some("daily") => false,
@@ -121,13 +139,13 @@ fn parse_refill(raw: &str) -> std::result::Result<Refill, String> {
 /// `--limit`.
 #[derive(Debug, Clone)]
 pub struct Limit {
-    name: String,
-    limit: i64,
-    duration_ms: i64,
-    auto_apply: bool,
+    pub name: String,
+    pub limit: i64,
+    pub duration_ms: i64,
+    pub auto_apply: bool,
 }
 
-fn parse_limit(raw: &str) -> std::result::Result<Limit, String> {
+pub fn parse_limit(raw: &str) -> std::result::Result<Limit, String> {
     let (raw, auto_apply) = match raw.strip_suffix(":auto") {
         Some(rest) => (rest, true),
         None => (raw, false),
@@ -151,7 +169,7 @@ fn parse_limit(raw: &str) -> std::result::Result<Limit, String> {
     })
 }
 
-fn parse_meta(raw: &str) -> std::result::Result<serde_json::Value, String> {
+pub fn parse_meta(raw: &str) -> std::result::Result<serde_json::Value, String> {
     match serde_json::from_str(raw) {
         Ok(v @ serde_json::Value::Object(_)) => Ok(v),
         Ok(_) => Err("must be a JSON object, e.g. '{\"plan\":\"pro\"}'".into()),
@@ -207,7 +225,8 @@ const KEY_HEADER: [&str; 7] = [
     "ID",
 ];
 
-fn looks_like_id(s: &str) -> bool {
+/// Ids are UUIDs; anything else is a name, prefix or external id.
+pub fn looks_like_id(s: &str) -> bool {
     s.len() == 36
         && s.bytes().enumerate().all(|(i, b)| {
             matches!(i, 8 | 13 | 18 | 23) == (b == b'-') && (b == b'-' || b.is_ascii_hexdigit())
@@ -477,7 +496,6 @@ pub async fn keys_rotate(ctx: &Ctx, wanted: &str, grace: Duration) -> Result<i32
     Ok(exit::OK)
 }
 
-/// `keyward keys disable` and `enable`.
 /// `keyward keys update`.
 pub async fn keys_update(ctx: &Ctx, args: UpdateKey) -> Result<i32> {
     use ops::update_api_key as op;
@@ -501,23 +519,37 @@ pub async fn keys_update(ctx: &Ctx, args: UpdateKey) -> Result<i32> {
                 day_of_month: r.day,
             }),
         }),
-        ratelimits: (!args.limits.is_empty()).then(|| {
-            args.limits
-                .into_iter()
-                .map(|l| op::RatelimitInput {
-                    name: l.name,
-                    limit: l.limit,
-                    duration_ms: l.duration_ms,
-                    auto_apply: l.auto_apply,
-                })
-                .collect()
-        }),
+        ratelimits: if args.no_limits {
+            Some(Vec::new())
+        } else {
+            (!args.limits.is_empty()).then(|| {
+                args.limits
+                    .into_iter()
+                    .map(|l| op::RatelimitInput {
+                        name: l.name,
+                        limit: l.limit,
+                        duration_ms: l.duration_ms,
+                        auto_apply: l.auto_apply,
+                    })
+                    .collect()
+            })
+        },
         rate_limit_per_minute: args.rate_limit,
         external_id: args.external_id,
         enabled: None,
     };
+    let clear: Vec<&str> = [
+        (args.no_expiry, "expiresAt"),
+        (args.no_credits, "credits"),
+        (args.no_rate_limit, "rateLimitPerMinute"),
+        (args.no_meta, "meta"),
+        (args.no_identity, "externalId"),
+    ]
+    .into_iter()
+    .filter_map(|(given, member)| given.then_some(member))
+    .collect();
     let changed: Key = client
-        .field::<ops::UpdateApiKey, _>(op::Variables { input }, "updateApiKey")
+        .field_clearing::<ops::UpdateApiKey, _>(op::Variables { input }, &clear, "updateApiKey")
         .await?;
     if ctx.json {
         output::json(&changed)?;
@@ -560,6 +592,7 @@ pub async fn keys_credits(ctx: &Ctx, wanted: &str, op: &str, value: i64) -> Resu
     Ok(exit::OK)
 }
 
+/// `keyward keys disable` and `enable`.
 pub async fn keys_toggle(ctx: &Ctx, wanted: &str, enable: bool) -> Result<i32> {
     let client = ctx.client()?;
     let key = find_key(ctx, &client, wanted).await?;

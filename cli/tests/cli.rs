@@ -30,6 +30,7 @@ db_tests!(
     logout_revokes_on_the_server_and_keeps_the_settings,
     organizations_and_projects_switch_by_name_in_any_case,
     keys_from_creation_to_revocation,
+    identities_and_removing_what_a_key_carries,
     personal_access_tokens,
     exit_codes_and_what_to_do_next,
 );
@@ -661,6 +662,140 @@ fn names(list: &Value) -> Vec<String> {
         .iter()
         .map(|k| k["name"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// `keyward identities …`, and `keys update --no-…` taking off what a key carries.
+async fn identities_and_removing_what_a_key_carries(db: Db) {
+    let app = spawn(db).await;
+    let admin = app.bootstrap("ops@example.com").await;
+    let term = Terminal::new(&app);
+    term.log_in_with(&admin.pat).await.ok();
+
+    let made = term
+        .run(&[
+            "identities",
+            "create",
+            "acme",
+            "--credits",
+            "3",
+            "--limit",
+            "calls=100/1m:auto",
+            "--meta",
+            r#"{"tier":"gold"}"#,
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(made["externalId"], "acme", "{made}");
+    assert_eq!(made["credits"]["remaining"], 3);
+    let said = term.run(&["identities", "create", "acme"]).await;
+    assert_ne!(said.code, 0, "an external id is unique: {said:#?}");
+    // A key joins it; verify answers with the identity's credits and metadata.
+    let key = term
+        .run(&[
+            "keys",
+            "create",
+            "acme-prod",
+            "--external-id",
+            "acme",
+            "--expires-in",
+            "30d",
+            "--meta",
+            r#"{"env":"prod"}"#,
+            "--credits",
+            "5",
+            "--rate-limit",
+            "7",
+            "--limit",
+            "tokens=10/1m",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    let secret = key["secret"].as_str().unwrap().to_owned();
+    let (_, checked) = app.verify_body(json!({ "key": secret })).await;
+    assert_eq!(checked["identity"]["external_id"], "acme", "{checked}");
+    assert_eq!(checked["credits"]["remaining"], 4, "the key's own credits");
+
+    let table = term.run(&["identities", "list"]).await.ok();
+    assert!(
+        table.stdout.contains("acme") && table.stdout.contains("calls=100/1m:auto"),
+        "{table:#?}"
+    );
+    let shown = term
+        .run(&["identities", "show", "acme", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(shown["meta"], json!({ "tier": "gold" }));
+    term.run(&["identities", "credits", "acme", "set", "50"])
+        .await
+        .ok();
+    let updated = term
+        .run(&[
+            "identities",
+            "update",
+            "acme",
+            "--external-id",
+            "acme-inc",
+            "--no-meta",
+            "--no-limits",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(updated["externalId"], "acme-inc", "{updated}");
+    assert_eq!(updated["meta"], Value::Null);
+    assert_eq!(updated["ratelimits"], json!([]));
+    assert_eq!(updated["credits"]["remaining"], 50, "left as it was");
+
+    // Everything the key carries, taken off; its name stays.
+    let bare = term
+        .run(&[
+            "keys",
+            "update",
+            "acme-prod",
+            "--no-expiry",
+            "--no-credits",
+            "--no-limits",
+            "--no-rate-limit",
+            "--no-meta",
+            "--no-identity",
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    assert_eq!(bare["name"], "acme-prod", "{bare}");
+    // No expiry of its own: it lives as long as the token that edited it may make keys
+    // live (here the CLI's 120-day PAT), no longer 30 days.
+    let expires: chrono::DateTime<chrono::Utc> =
+        bare["expiresAt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        expires - chrono::Utc::now() > chrono::TimeDelta::days(90),
+        "{bare}"
+    );
+    assert_eq!(bare["rateLimitPerMinute"], Value::Null);
+    let (_, checked) = app.verify_body(json!({ "key": secret })).await;
+    assert_eq!(checked["code"], "VALID", "{checked}");
+    for gone in ["identity", "credits", "meta"] {
+        assert!(checked[gone].is_null(), "{gone}: {checked}");
+    }
+    let refused = term
+        .run(&["keys", "update", "acme-prod", "--meta", "{}", "--no-meta"])
+        .await;
+    assert_ne!(refused.code, 0, "{refused:#?}");
+
+    term.run(&["identities", "delete", "acme-inc", "--yes"])
+        .await
+        .ok();
+    term.run(&["identities", "show", "acme-inc"])
+        .await
+        .failed(exit::NOT_FOUND, "identities list");
+    app.finish().await;
 }
 
 async fn keys_from_creation_to_revocation(db: Db) {
