@@ -239,6 +239,15 @@ pub struct Settings {
         global = true
     )]
     pub max_service_accounts_per_organization: Option<u32>,
+    /// Comma-separated `alias=resource` spellings of resource names this deployment's
+    /// docs use (`org=organization`), accepted wherever a scope is read.
+    #[arg(
+        long,
+        env = "KEYWARD_SCOPE_ALIASES",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub scope_aliases: Option<Vec<String>>,
     /// Most identities (customers of the product) an organization may have [default: 100000].
     #[arg(long, env = "KEYWARD_MAX_IDENTITIES_PER_ORGANIZATION", global = true)]
     pub max_identities_per_organization: Option<u32>,
@@ -326,6 +335,7 @@ impl Settings {
             max_identities_per_organization: self
                 .max_identities_per_organization
                 .or(lower.max_identities_per_organization),
+            scope_aliases: self.scope_aliases.or(lower.scope_aliases),
             max_organizations_per_user: self
                 .max_organizations_per_user
                 .or(lower.max_organizations_per_user),
@@ -392,6 +402,8 @@ pub struct Config {
     pub max_service_accounts_per_organization: u32,
     /// Identities an organization may have.
     pub max_identities_per_organization: u32,
+    /// This deployment's spellings of resource names (SPEC §3.1).
+    pub scope_aliases: crate::domain::permissions::ScopeAliases,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dev_signin: DevSignin,
@@ -563,6 +575,10 @@ impl Config {
                 s.max_identities_per_organization,
                 100_000,
             )?,
+            scope_aliases: crate::domain::permissions::ScopeAliases::parse(
+                &s.scope_aliases.unwrap_or_default(),
+            )
+            .map_err(|e| format!("scope_aliases: {e}"))?,
             admin_subjects: s
                 .admin_subjects
                 .unwrap_or_default()

@@ -106,6 +106,52 @@ impl fmt::Display for Resource {
     }
 }
 
+/// A deployment's own spellings of resource names (`KEYWARD_SCOPE_ALIASES`, SPEC §3.1):
+/// Onvera's docs say `org:read` where Keyward says `organization:read`. An alias is
+/// accepted wherever a scope is read (keys, PATs, roles, a verify request's `require`);
+/// answers always name the resource itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeAliases(BTreeMap<String, String>);
+
+impl ScopeAliases {
+    /// Reads `alias=resource` pairs. An alias must be a valid resource name that is not a
+    /// built-in one (it may not change what a scope means); its target must be a valid
+    /// resource name; no alias twice.
+    pub fn parse(pairs: &[String]) -> Result<Self, String> {
+        let mut map = BTreeMap::new();
+        for pair in pairs.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+            let (alias, target) = pair
+                .split_once('=')
+                .map(|(a, t)| (a.trim(), t.trim()))
+                .ok_or_else(|| format!("`{pair}` is not of the form alias=resource"))?;
+            if !valid_resource_name(alias) {
+                return Err(format!("`{alias}` is not a valid resource name"));
+            }
+            if is_builtin_resource(alias) {
+                return Err(format!(
+                    "`{alias}` is a built-in resource and cannot stand for another"
+                ));
+            }
+            Resource::parse(target)?;
+            if map.insert(alias.to_owned(), target.to_owned()).is_some() {
+                return Err(format!("`{alias}` is given twice"));
+            }
+        }
+        Ok(Self(map))
+    }
+
+    /// A `resource:level` scope with its resource's alias replaced.
+    pub fn parse_scope(&self, scope: &str) -> Result<Perm, String> {
+        match scope.split_once(':') {
+            Some((resource, level)) => match self.0.get(resource) {
+                Some(target) => Perm::parse(&format!("{target}:{level}")),
+                None => Perm::parse(scope),
+            },
+            None => Perm::parse(scope),
+        }
+    }
+}
+
 /// Whether `name` is one of the built-in resources.
 pub fn is_builtin_resource(name: &str) -> bool {
     Resource::builtin(name).is_some()
@@ -439,6 +485,42 @@ mod tests {
         assert!(Perm::parse("deployments:none").is_err());
         assert!(Perm::parse("Deploy:read").is_err());
         assert!(Perm::parse("api_keys:superuser").is_err());
+    }
+
+    #[test]
+    fn aliases_are_read_as_the_resource_they_stand_for() {
+        let aliases =
+            ScopeAliases::parse(&["org=organization".into(), " keys = api_keys ".into()]).unwrap();
+        assert_eq!(
+            aliases.parse_scope("org:read").unwrap(),
+            Perm::ORGANIZATION_READ
+        );
+        assert_eq!(
+            aliases.parse_scope("keys:read").unwrap(),
+            Perm::API_KEYS_READ
+        );
+        assert_eq!(
+            aliases.parse_scope("organization:read").unwrap(),
+            Perm::ORGANIZATION_READ,
+            "the resource's own name stays"
+        );
+        assert!(aliases.parse_scope("org:none").is_err());
+        assert!(
+            ScopeAliases::default()
+                .parse_scope("org:read")
+                .unwrap()
+                .resource
+                != Perm::ORGANIZATION_READ.resource
+        );
+        for bad in [
+            "org",
+            "api_keys=organization",
+            "Org=organization",
+            "org=Organization!",
+        ] {
+            assert!(ScopeAliases::parse(&[bad.into()]).is_err(), "{bad}");
+        }
+        assert!(ScopeAliases::parse(&["org=organization".into(), "org=members".into()]).is_err());
     }
 
     #[test]

@@ -22,7 +22,8 @@ use super::{
     invalidation::Invalidation,
     paging::{self, Page},
     permissions::{
-        BuiltinRole, Level, Perm, PermissionSet, Resource, is_builtin_resource, valid_resource_name,
+        BuiltinRole, Level, Perm, PermissionSet, Resource, ScopeAliases, is_builtin_resource,
+        valid_resource_name,
     },
     validate,
 };
@@ -59,13 +60,16 @@ pub async fn org_role<C: ConnectionTrait>(
 
 /// Parses a permission list for a custom role: known resources, no duplicates.
 fn parse_permissions(
+    aliases: &ScopeAliases,
     field: &str,
     raw: &[String],
     apps: &[String],
 ) -> AppResult<BTreeMap<String, Level>> {
     let mut map = BTreeMap::new();
     for s in raw {
-        let perm = Perm::parse(s.trim()).map_err(|e| AppError::invalid(field, e))?;
+        let perm = aliases
+            .parse_scope(s.trim())
+            .map_err(|e| AppError::invalid(field, e))?;
         if let Resource::App(name) = &perm.resource
             && !apps.iter().any(|a| a == name.as_str())
         {
@@ -108,7 +112,7 @@ impl Services {
         raw: &[String],
     ) -> AppResult<BTreeMap<String, Level>> {
         let apps = app_resources(&self.db, &[org_id]).await?;
-        let map = parse_permissions("input.permissions", raw, &apps)?;
+        let map = parse_permissions(&self.config.scope_aliases, "input.permissions", raw, &apps)?;
         let set = PermissionSet::from_stored(map.clone())
             .map_err(|e| AppError::invalid("input.permissions", e))?;
         grant.require_covers(&set, &apps, "a role granting this")?;

@@ -23,7 +23,7 @@ use crate::{
         analytics::{Outcome, Tags},
         controls::MAX_LIMITS,
         credits::MAX_COST,
-        permissions::Perm,
+        permissions::{Perm, ScopeAliases},
         verify::{
             Context, CredentialRecord, Expect, HeldCredential, KeyCheck, Question, Spend, Verified,
         },
@@ -324,6 +324,7 @@ pub struct VerifyBody {
 /// looks like one of this server's tokens (tags must never carry one).
 pub fn parse_verify_body(
     body: &[u8],
+    aliases: &ScopeAliases,
     is_token: impl Fn(&str) -> bool,
 ) -> Result<VerifyBody, AppError> {
     let request: VerifyRequest = super::json::from_slice(body)?;
@@ -331,7 +332,11 @@ pub fn parse_verify_body(
         .require
         .iter()
         .enumerate()
-        .map(|(i, s)| Perm::parse(s).map_err(|e| AppError::invalid(format!("require[{i}]"), e)))
+        .map(|(i, s)| {
+            aliases
+                .parse_scope(s)
+                .map_err(|e| AppError::invalid(format!("require[{i}]"), e))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let tags = Tags::parse(request.tags.unwrap_or_default())?;
     tags.refuse_tokens(&request.key, is_token)?;
@@ -416,7 +421,10 @@ pub async fn verify_body(
     ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> Response {
-    let request = match parse_verify_body(&body, |word| state.services.looks_like_own_token(word)) {
+    let aliases = &state.services.config.scope_aliases;
+    let request = match parse_verify_body(&body, aliases, |word| {
+        state.services.looks_like_own_token(word)
+    }) {
         Ok(request) => request,
         Err(err) => return err.into_response(),
     };

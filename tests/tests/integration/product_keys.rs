@@ -22,7 +22,84 @@ db_tests!(
     project_keys_stay_out_of_identities,
     a_relaying_service_names_its_tenant,
     an_organization_may_require_a_project_for_every_key,
+    a_deployment_spells_scopes_its_own_way,
 );
+
+/// `KEYWARD_SCOPE_ALIASES` (SPEC §3.1): Onvera's docs say `org:read`; keys, PATs, roles
+/// and verify requests take it, and answers name the resource itself.
+async fn a_deployment_spells_scopes_its_own_way(db: Db) {
+    use reqwest::Method;
+    let app = TestApp::spawn_with(db, |c| {
+        c.scope_aliases = backend::domain::permissions::ScopeAliases::parse(&[
+            "org=organization".into(),
+            "keys=api_keys".into(),
+        ])
+        .unwrap();
+    })
+    .await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let org = &ada.org_id;
+    let (status, made) = app
+        .rest(
+            Method::POST,
+            &format!("/orgs/{org}/api-keys"),
+            &ada.pat,
+            Some(json!({ "name": "onvera", "scopes": ["org:read", "keys:read"] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(
+        made["key"]["scopes"],
+        json!(["organization:read", "api_keys:read"]),
+        "{made}"
+    );
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    let (_, answer) = app
+        .verify_body(json!({ "key": secret, "require": ["org:read"] }))
+        .await;
+    assert_eq!(answer["code"], "VALID", "{answer}");
+    let (_, answer) = app
+        .verify_body(json!({ "key": secret, "require": ["org:write"] }))
+        .await;
+    assert_eq!(answer["code"], "INSUFFICIENT_PERMISSIONS", "{answer}");
+    assert_eq!(answer["missing"], json!(["organization:write"]), "{answer}");
+    let (status, role) = app
+        .rest(
+            Method::POST,
+            &format!("/orgs/{org}/roles"),
+            &ada.pat,
+            Some(json!({ "name": "Org reader", "permissions": ["org:read"] })),
+        )
+        .await;
+    assert_eq!(status, 201, "{role}");
+    assert_eq!(role["permissions"], json!(["organization:read"]));
+    let (status, pat) = app
+        .rest(
+            Method::POST,
+            "/pats",
+            &ada.pat,
+            Some(json!({ "name": "reader", "scopes": ["org:read"] })),
+        )
+        .await;
+    assert_eq!(
+        (status, &pat["pat"]["scopes"]),
+        (201, &json!(["organization:read"]))
+    );
+    // Without the alias the same spelling is an unknown application resource.
+    let plain = TestApp::spawn(app.db).await;
+    let eve = plain.bootstrap("eve@example.com").await;
+    let (status, problem) = plain
+        .rest(
+            Method::POST,
+            &format!("/orgs/{}/api-keys", eve.org_id),
+            &eve.pat,
+            Some(json!({ "name": "x", "scopes": ["org:read"] })),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    plain.finish().await;
+    app.finish().await;
+}
 
 /// Serves as the process `tests::child_server` starts; otherwise does nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -310,7 +310,7 @@ impl Services {
         let Some(raw) = raw else {
             return Ok(None);
         };
-        let scopes = parse_scopes(raw)?;
+        let scopes = parse_scopes(&self.config.scope_aliases, raw)?;
         let apps = app_resources(&self.db, &[org_id]).await?;
         check_scopes(&scopes, &apps, bound)?;
         Ok(Some(scopes))

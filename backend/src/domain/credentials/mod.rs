@@ -29,7 +29,7 @@ use super::{
     audit::{self, AuditEntry},
     ids::new_id,
     invalidation::Invalidation,
-    permissions::{Perm, PermissionSet},
+    permissions::{Perm, PermissionSet, ScopeAliases},
     verify,
 };
 use crate::{
@@ -190,13 +190,15 @@ pub struct Created {
     pub secret: PlainToken,
 }
 
-fn parse_scopes(raw: &[String]) -> AppResult<Vec<Perm>> {
+fn parse_scopes(aliases: &ScopeAliases, raw: &[String]) -> AppResult<Vec<Perm>> {
     if raw.len() > 64 {
         return Err(AppError::invalid("input.scopes", "at most 64 scopes"));
     }
     let mut out = BTreeSet::new();
     for s in raw {
-        let perm = Perm::parse(s.trim()).map_err(|e| AppError::invalid("input.scopes", e))?;
+        let perm = aliases
+            .parse_scope(s.trim())
+            .map_err(|e| AppError::invalid("input.scopes", e))?;
         out.insert(perm);
     }
     Ok(out.into_iter().collect())

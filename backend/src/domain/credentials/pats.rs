@@ -117,7 +117,7 @@ impl Services {
         .unwrap_or(default);
         let scopes = match &input.scopes {
             Some(raw) => {
-                let scopes = parse_scopes(raw)?;
+                let scopes = parse_scopes(&self.config.scope_aliases, raw)?;
                 let orgs = access::customer_org_ids(&self.db, customer).await?;
                 let apps = app_resources(&self.db, &orgs).await?;
                 check_scopes(&scopes, &apps, grant.held())?;
