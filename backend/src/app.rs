@@ -412,6 +412,7 @@ fn rest_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rest::accounts::revoke_pat))
         .routes(routes!(rest::audit::export))
         .routes(routes!(rest::audit::export_instance))
+        .routes(routes!(rest::audit::verifications_export))
         .routes(routes!(rest::cli::device_code))
         .routes(routes!(rest::cli::device_token))
         .routes(routes!(rest::cli::exchange_token))

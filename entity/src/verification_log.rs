@@ -15,6 +15,14 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The key verified.
+    #[sea_orm(
+        belongs_to = "super::credential::Entity",
+        from = "Column::CredentialId",
+        to = "super::credential::Column::Id"
+    )]
+    Credential,
+}
 
 impl ActiveModelBehavior for ActiveModel {}

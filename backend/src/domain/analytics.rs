@@ -539,7 +539,7 @@ pub struct VerificationEntry {
 }
 
 impl VerificationEntry {
-    fn from_model(m: verification_log::Model) -> AppResult<Self> {
+    pub(super) fn from_model(m: verification_log::Model) -> AppResult<Self> {
         Ok(Self {
             id: m.id,
             at: m.at,

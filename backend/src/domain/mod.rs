@@ -29,6 +29,7 @@ pub mod sessions;
 pub mod signin;
 pub mod usage;
 pub mod validate;
+pub mod verification_export;
 pub mod verify;
 
 use std::sync::Arc;

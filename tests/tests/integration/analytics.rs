@@ -16,7 +16,102 @@ db_tests!(
     refusals_of_removed_and_suspended_owners_are_counted,
     the_log_keeps_its_retention,
     tags_are_checked_before_anything_else,
+    the_log_is_exported_as_json_lines,
 );
+
+/// `GET /api/v1/orgs/{org}/verifications/export` (SPEC §9): the organization's log as JSON
+/// Lines, oldest first, within the retention, for `usage:read` and `api_keys:read` only.
+async fn the_log_is_exported_as_json_lines(db: Db) {
+    let app = TestApp::spawn_with(db, |c| c.verification_log_days = 2).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let bob = app.bootstrap("bob@example.com").await;
+    let (id, secret) = app
+        .create_key(
+            &ada.pat,
+            json!({ "organizationId": ada.org_id, "name": "edge" }),
+        )
+        .await;
+    let (_, bobs) = app
+        .create_key(
+            &bob.pat,
+            json!({ "organizationId": bob.org_id, "name": "other" }),
+        )
+        .await;
+    let tagged = json!({ "key": secret, "tags": { "endpoint": "/v1/get" } });
+    assert_eq!(post_code(&app, tagged).await, "VALID");
+    assert_eq!(post_code(&app, json!({ "key": bobs })).await, "VALID");
+    let disable = "mutation($id: ID!) { disableApiKey(input: { id: $id }) { id } }";
+    app.gql(&ada.pat, disable, json!({ "id": id })).await.data();
+    assert_eq!(post_code(&app, json!({ "key": secret })).await, "DISABLED");
+    app.services().flush_usage().await.unwrap();
+
+    let export = |token: String, query: &'static str| {
+        let app = &app;
+        let url = format!(
+            "{}/api/v1/orgs/{}/verifications/export{query}",
+            app.base, ada.org_id
+        );
+        async move {
+            let response = app.client.get(url).bearer_auth(token).send().await.unwrap();
+            let status = response.status().as_u16();
+            let ct = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (status, ct, response.text().await.unwrap())
+        }
+    };
+    let (status, ct, text) = export(ada.pat.clone(), "").await;
+    assert_eq!(
+        (status, ct.as_str()),
+        (200, "application/x-ndjson"),
+        "{text}"
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "only this organization's keys: {text}");
+    assert_eq!(lines[0]["outcome"], "VALID");
+    assert_eq!(lines[0]["key_id"], json!(id));
+    assert_eq!(lines[0]["key_name"], "edge");
+    assert_eq!(lines[0]["tags"], json!({ "endpoint": "/v1/get" }));
+    assert_eq!(lines[1]["outcome"], "DISABLED", "oldest first");
+    assert!(lines[0]["ip"].is_string(), "{}", lines[0]);
+    assert!(
+        !text.contains(&secret[secret.len() - 12..]),
+        "never the secret"
+    );
+    let (status, _, text) = export(
+        ada.pat.clone(),
+        "?since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z",
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "before the retention, `since` is clamped past `until`: {text}"
+    );
+    // Another organization's owner is refused.
+    let (status, ct, _) = export(bob.pat.clone(), "").await;
+    assert!(status == 403 || status == 404, "{status}");
+    assert_eq!(ct, "application/problem+json");
+    // A key that may read usage but not keys is refused too.
+    let (_, narrow) = app
+        .create_key(
+            &ada.pat,
+            json!({ "organizationId": ada.org_id, "name": "usage-only", "scopes": ["usage:read"] }),
+        )
+        .await;
+    let (status, _, _) = export(narrow, "").await;
+    assert_eq!(status, 403);
+    // Past the retention nothing is exported.
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(3 * 24 * 3600));
+    let (status, _, text) = export(ada.pat.clone(), "").await;
+    assert_eq!((status, text.as_str()), (200, ""));
+    app.finish().await;
+}
 
 const KEY_STATS: &str = "query($id: ID!) {
     verifications(credentialId: $id) {
