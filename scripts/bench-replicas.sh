@@ -60,3 +60,6 @@ pids+=($!)
 sleep 2
 python3 scripts/bench/propagation.py "http://127.0.0.1:$port_a" "http://127.0.0.1:$port_b" \
   "$(cat "$work/keys.txt.pat")" "$work/keys.txt.ids" "$revokes"
+echo "== node B under the same load while $revokes other keys are edited at node A"
+python3 scripts/bench/propagation.py "http://127.0.0.1:$port_a" "http://127.0.0.1:$port_b" \
+  "$(cat "$work/keys.txt.pat")" "$work/keys.txt.ids" "$revokes" edit "$(cat "$work/keys.txt.org")"

@@ -31,7 +31,9 @@
 //!
 //! Setting a pool outright (a `set`, a refill) bumps its epoch: blocks taken before are
 //! void, dropped by every node when the change is announced (within the invalidation
-//! delay, SPEC §12) and never given back. A block is also spent only within the refill
+//! delay, SPEC §12) and never given back. A node that does not hear announcements (its
+//! listener lost) spends from the database only, where the epoch is checked under the
+//! row lock, until it hears again. A block is also spent only within the refill
 //! period it was taken in, by the server's clock: the first verification of a new period
 //! goes to the database, which refills the pool exactly once (under the row lock, only
 //! when the stored `refilled_at` is before the period's start).
@@ -270,14 +272,27 @@ struct Lease {
     in_pool: i64,
     /// Whether `epoch`, `period` and `in_pool` were read from the database.
     known: bool,
+    /// The [`CreditLeases::generation`] it was last checked in.
+    generation: u64,
     /// When last used, by the clock's monotonic reading.
     touched: Duration,
 }
 
 /// This node's blocks of credits, by pool.
+///
+/// A block is spent from memory only while the node hears every change other nodes
+/// announce (or shares its database with no one): a `set` it did not hear would leave
+/// it spending void credits. While it does not hear, every spend goes to the database,
+/// where the block's epoch is checked under the row lock; when it hears again, each
+/// block is checked there once before it is spent from memory again.
 pub struct CreditLeases {
     leases: DashMap<Uuid, Arc<tokio::sync::Mutex<Lease>>, IdHasher>,
     clock: Clock,
+    /// Whether announced changes reach this node.
+    hearing: std::sync::atomic::AtomicBool,
+    /// Bumped whenever hearing stops or starts: a block last checked under an older
+    /// generation is checked again before it is spent from memory.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl CreditLeases {
@@ -285,7 +300,30 @@ impl CreditLeases {
         Self {
             leases: DashMap::default(),
             clock,
+            hearing: std::sync::atomic::AtomicBool::new(true),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Announced changes no longer reach this node (its listener is lost, or not yet
+    /// up): blocks are spent only after a check in the database.
+    pub fn stop_hearing(&self) {
+        use std::sync::atomic::Ordering;
+        self.hearing.store(false, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Announced changes reach this node again: each block is checked once more (a
+    /// change may have been missed before), then spent from memory.
+    pub fn start_hearing(&self) {
+        use std::sync::atomic::Ordering;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.hearing.store(true, Ordering::SeqCst);
+    }
+
+    /// How many times hearing stopped or started (for tests that wait for a reconnection).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn lease(&self, owner: Uuid) -> Arc<tokio::sync::Mutex<Lease>> {
@@ -309,7 +347,14 @@ impl CreditLeases {
         let lease = self.lease(pool.owner);
         let mut lease = lease.lock().await;
         lease.touched = self.clock.elapsed();
-        if lease.known && lease.period == period && lease.left >= cost {
+        let generation = self.generation();
+        let hearing = self.hearing.load(std::sync::atomic::Ordering::SeqCst);
+        if hearing
+            && lease.known
+            && lease.generation == generation
+            && lease.period == period
+            && lease.left >= cost
+        {
             lease.left -= cost;
             return Ok(Spent::Spent {
                 remaining: lease.left + lease.in_pool,
@@ -340,7 +385,12 @@ impl CreditLeases {
                 remaining: lease.left + row.remaining,
             }
         } else {
-            let block = (row.remaining / 4).min(LEASE_MAX);
+            // Not hearing, nothing more is taken than this answer spends.
+            let block = if hearing {
+                (row.remaining / 4).min(LEASE_MAX)
+            } else {
+                0
+            };
             let take = need.max(block).min(row.remaining);
             row.remaining -= take;
             lease.left += take - cost;
@@ -360,6 +410,7 @@ impl CreditLeases {
         lease.period = period;
         lease.in_pool = remaining;
         lease.known = true;
+        lease.generation = generation;
         Ok(outcome)
     }
 

@@ -177,6 +177,7 @@ impl Services {
             return;
         }
         self.verifier.set_trusted(false);
+        self.credits.stop_hearing();
         let node = crate::domain::ids::new_id().simple().to_string();
         let mut backoff = Duration::from_millis(100);
         let mut beat: u64 = 0;
@@ -202,6 +203,7 @@ impl Services {
             // imported prefixes again.
             self.reload_import_prefixes().await;
             self.verifier.set_trusted(true);
+            self.credits.start_hearing();
             tracing::debug!("listening for cache invalidations");
             let mut heartbeat = tokio::time::interval(HEARTBEAT);
             heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -267,6 +269,7 @@ impl Services {
             // What is held may have changed unseen from now on: served a few seconds
             // more at most, so verification of keys in use outlives a short outage.
             self.verifier.stop_hearing();
+            self.credits.stop_hearing();
         }
     }
 

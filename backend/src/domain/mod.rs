@@ -198,6 +198,11 @@ impl Services {
         if crate::db::backend_name(&db) == "postgres" {
             verifier.set_trusted(false);
         }
+        let credits = credits::CreditLeases::new(clock.clone());
+        // Likewise, blocks of credits are spent from memory only once it hears them.
+        if crate::db::backend_name(&db) == "postgres" {
+            credits.stop_hearing();
+        }
         verifier
             .load_import_prefixes(&db)
             .await
@@ -217,7 +222,7 @@ impl Services {
                 config.redis_url.as_ref().map(|u| u.expose()),
             )?,
             failures: ratelimit::FailureLimiter::new(clock.clone()),
-            credits: credits::CreditLeases::new(clock.clone()),
+            credits,
             clock,
             dev_signin: sessions::DevSigninLink::default(),
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),

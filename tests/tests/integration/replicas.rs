@@ -241,6 +241,64 @@ async fn a_node_that_stops_hearing_stops_trusting_its_cache() {
     app.finish().await;
 }
 
+/// A node that stops hearing spends no block of credits it was not told was void: a
+/// `set` announced while its listener was down (here: made without an announcement) is
+/// found in the database before the block is spent from memory again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_hearing_spends_no_void_credits() {
+    if tests::postgres_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(Db::Postgres).await;
+    until_listening(app.services()).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (status, made) = app
+        .rest(
+            reqwest::Method::POST,
+            &format!("/orgs/{}/api-keys", admin.org_id),
+            &admin.pat,
+            Some(json!({ "name": "sold", "credits": { "remaining": 100 } })),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    let id = made["key"]["id"].as_str().unwrap().to_owned();
+    let base = app.base.clone();
+    // The node takes a block out of the pool and spends one credit of it.
+    assert_eq!(verify_at(&app.client, &base, &secret).await.0, 200);
+    // The pool is set to nothing with no announcement (one lost while the connection
+    // was down): while the node still hears, it trusts its block.
+    app.exec(
+        "UPDATE credit_pools SET remaining = 0, epoch = epoch + 1 WHERE owner_id = ?",
+        vec![uuid::Uuid::parse_str(&id).unwrap().into()],
+    )
+    .await;
+    assert_eq!(
+        verify_at(&app.client, &base, &secret).await.0,
+        200,
+        "spent from the block it holds"
+    );
+    // The listening connection drops and comes back: the block is checked first.
+    let before = app.services().credits.generation();
+    app.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = ? AND datname = current_database()",
+        vec![backend::domain::invalidation::LISTENER_NAME.into()],
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.services().credits.generation() < before + 2 {
+        assert!(Instant::now() < deadline, "the node did not listen again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        verify_at(&app.client, &base, &secret).await,
+        (429, "USAGE_EXCEEDED".to_owned()),
+        "the void block is never spent"
+    );
+    app.finish().await;
+}
+
 /// Usage stays exact when several nodes serve the same key: each adds what it counted,
 /// and a clean shutdown writes what was still buffered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
