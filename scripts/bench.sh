@@ -99,7 +99,7 @@ seed_sold() {
     -d '{"name": "sold-{}", "rate_limit_per_minute": 1000000,
          "credits": {"remaining": 1000000000000},
          "ratelimits": [{"name": "burst", "limit": 1000000, "duration_ms": 1000, "auto_apply": true},
-                        {"name": "daily", "limit": 100000000, "duration_ms": 86400000, "auto_apply": true}]}' \
+                        {"name": "daily", "limit": 1000000, "duration_ms": 86400000, "auto_apply": true}]}' \
     | jq -r .secret >"$work/sold.txt"
   [[ $(wc -l <"$work/sold.txt") == 1000 ]] || { echo "seeding the sold keys failed"; exit 1; }
 }
