@@ -8,8 +8,83 @@ use tests::{Db, TestApp};
 db_tests!(
     signed_in_users_are_limited_like_keys,
     limits_are_shared_through_redis,
+    named_limits_are_shared_through_redis,
     the_organization_decides_when_redis_cannot_answer,
 );
+
+/// A key's named limits (SPEC §3.5) count on every node alike through Redis, all or
+/// nothing: a verification one limit refuses counts against none.
+async fn named_limits_are_shared_through_redis(db: Db) {
+    let Some(redis) = tests::redis_url() else {
+        return;
+    };
+    let shared = |c: &mut backend::config::Config| c.redis_url = Some(Secret::new(redis.clone()));
+    let app = TestApp::spawn_with(db, shared).await;
+    let b = app.another_node_with(shared).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (status, made) = app
+        .rest(
+            reqwest::Method::POST,
+            &format!("/orgs/{}/api-keys", admin.org_id),
+            &admin.pat,
+            Some(json!({
+                "name": "sold",
+                "rate_limit_per_minute": 1000,
+                "ratelimits": [
+                    { "name": "calls", "limit": 4, "duration_ms": 60000, "auto_apply": true },
+                    { "name": "tokens", "limit": 10, "duration_ms": 60000 },
+                ],
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let secret = made["secret"].as_str().unwrap().to_owned();
+    let b_base = format!("http://{}", b.addr);
+    let verify = |base: String, body: serde_json::Value| {
+        let client = app.client.clone();
+        async move {
+            let r = client
+                .post(format!("{base}/api/v1/keys/verify"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let limit = |answer: &serde_json::Value, name: &str| {
+        answer["ratelimits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no `{name}` in {answer}"))
+    };
+    let tokens = json!({ "key": secret, "ratelimits": [{ "name": "tokens", "cost": 6 }] });
+    let a = verify(app.base.clone(), tokens.clone()).await;
+    assert_eq!(a["code"], "VALID", "{a}");
+    assert_eq!(limit(&a, "tokens")["remaining"], 4, "{a}");
+    assert_eq!(limit(&a, "calls")["remaining"], 3, "{a}");
+    // Node B sees what node A counted: six more tokens are refused, and the refusal
+    // counts against no limit.
+    let refused = verify(b_base.clone(), tokens).await;
+    assert_eq!(refused["code"], "RATE_LIMITED", "{refused}");
+    assert_eq!(limit(&refused, "tokens")["exceeded"], true, "{refused}");
+    let plain = json!({ "key": secret });
+    for (i, base) in [&b_base, &app.base, &b_base].into_iter().enumerate() {
+        let answer = verify(base.clone(), plain.clone()).await;
+        assert_eq!(answer["code"], "VALID", "call {i}: {answer}");
+        assert_eq!(limit(&answer, "calls")["remaining"], 2 - i, "{answer}");
+    }
+    for base in [&app.base, &b_base] {
+        let answer = verify(base.clone(), plain.clone()).await;
+        assert_eq!(answer["code"], "RATE_LIMITED", "{answer}");
+        assert_eq!(limit(&answer, "calls")["exceeded"], true, "{answer}");
+    }
+    b.shutdown().await;
+    app.finish().await;
+}
 
 async fn signed_in_users_are_limited_like_keys(db: Db) {
     let app = TestApp::spawn(db).await;
