@@ -14,6 +14,7 @@ use crate::{
     api::{self, ApiError, Me, MyInvites, SwitchSession, me, my_invites, switch_session},
     audit::AuditPage,
     cli::{CliAuthorizePage, DevicePage},
+    identities::IdentitiesPage,
     keys::{KeyDetailPage, KeysPage},
     members::MembersPage,
     roles::RolesPage,
@@ -132,6 +133,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("keys/:id") view=KeyDetailPage/>
                     <Route path=path!("tokens") view=TokensPage/>
                     <Route path=path!("service-accounts") view=ServiceAccountsPage/>
+                    <Route path=path!("identities") view=IdentitiesPage/>
                     <Route path=path!("members") view=MembersPage/>
                     <Route path=path!("roles") view=RolesPage/>
                     <Route path=path!("analytics") view=AnalyticsPage/>
@@ -203,6 +205,7 @@ fn Shell() -> impl IntoView {
                         <A href="/keys">"API keys"</A>
                         <A href="/tokens">"Personal tokens"</A>
                         <A href="/service-accounts">"Service accounts"</A>
+                        <A href="/identities">"Identities"</A>
                         <A href="/members">"Members"</A>
                         <A href="/roles">"Roles"</A>
                         <A href="/analytics">"Analytics"</A>

@@ -15,6 +15,7 @@ use crate::{
     audit::EventRows,
     credential::{KeyActions, KeyDialogs, KeyMenu, KeyRef, status},
     format::{self, Time, time_or},
+    logic,
     ui::{self, Badge, Empty, PageHeader, Pager, Skeleton, Toasts, form_error},
     usage::UsageChart,
 };
@@ -379,6 +380,17 @@ pub fn KeyDetailPage() -> impl IntoView {
                         <dt>"Environment"</dt><dd>{k.environment.as_ref().map(|e| format!("{e:?}").to_lowercase()).unwrap_or_default()}</dd>
                         <dt>"Scopes"</dt><dd><code>{scopes}</code></dd>
                         <dt>"Rate limit"</dt><dd>{k.rate_limit_per_minute.map(|r| format!("{r} per minute")).unwrap_or_else(|| "The organization's".into())}</dd>
+                        <dt>"Credits"</dt><dd id="key-credits">{k.credits.as_ref().map(|c| {
+                            let interval = c.refill.as_ref().map(|r| format!("{:?}", r.interval));
+                            logic::credits_text(c.remaining, c.refill.as_ref().zip(interval.as_deref()).map(|(r, i)| (i, r.amount, r.day_of_month)))
+                        }).unwrap_or_else(|| if k.identity.is_some() { "Its identity's".into() } else { "Unlimited".into() })}</dd>
+                        <dt>"Named limits"</dt><dd id="key-limits">{if k.ratelimits.is_empty() {
+                            view! { "None of its own" }.into_any()
+                        } else {
+                            view! { <ul class="plain">{k.ratelimits.iter().map(|l| view! { <li>{logic::limit_text(&l.name, l.limit, l.duration_ms, l.auto_apply)}</li> }).collect_view()}</ul> }.into_any()
+                        }}</dd>
+                        <dt>"Identity"</dt><dd id="key-identity">{k.identity.as_ref().map(|i| view! { <a href="/identities">{i.external_id.clone()}</a> }.into_any()).unwrap_or_else(|| view! { "None" }.into_any())}</dd>
+                        <dt>"Metadata"</dt><dd id="key-meta">{k.meta.as_ref().map(|m| view! { <pre class="meta-json">{serde_json::to_string_pretty(m).unwrap_or_default()}</pre> }.into_any()).unwrap_or_else(|| view! { "None" }.into_any())}</dd>
                         {k.revoked_at.clone().map(|at| view! { <dt>"Revoked"</dt><dd><Time at=at/>" "{k.revoked_reason.clone().unwrap_or_default()}</dd> })}
                     </dl>
                     <UsageChart credential_id=k.id.clone()/>

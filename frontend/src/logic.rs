@@ -145,9 +145,73 @@ pub fn percent(part: i64, whole: i64) -> String {
     }
 }
 
+/// A limit's window in words: `1000` → `second`, `60000` → `minute`, `90000` → `90 s`.
+pub fn window(ms: i64) -> String {
+    match ms {
+        1_000 => "second".into(),
+        60_000 => "minute".into(),
+        3_600_000 => "hour".into(),
+        86_400_000 => "day".into(),
+        ms if ms % 3_600_000 == 0 => format!("{} h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{} min", ms / 60_000),
+        ms if ms % 1_000 == 0 => format!("{} s", ms / 1_000),
+        ms => format!("{ms} ms"),
+    }
+}
+
+/// A named limit in words: `calls: 100 per minute, every verification`.
+pub fn limit_text(name: &str, limit: i64, duration_ms: i64, auto_apply: bool) -> String {
+    format!(
+        "{name}: {limit} per {}, {}",
+        window(duration_ms),
+        if auto_apply {
+            "every verification"
+        } else {
+            "when a verification names it"
+        }
+    )
+}
+
+/// Credits in words: `950 left, refilled to 1000 monthly on day 1`.
+pub fn credits_text(remaining: i64, refill: Option<(&str, i64, i64)>) -> String {
+    match refill {
+        None => format!("{remaining} left"),
+        Some(("MONTHLY", amount, day)) => {
+            format!("{remaining} left, refilled to {amount} monthly on day {day}")
+        }
+        Some((_, amount, _)) => format!("{remaining} left, refilled to {amount} daily"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controls_in_words() {
+        assert_eq!(window(1_000), "second");
+        assert_eq!(window(60_000), "minute");
+        assert_eq!(window(7_200_000), "2 h");
+        assert_eq!(window(90_000), "90 s");
+        assert_eq!(window(1_500), "1500 ms");
+        assert_eq!(
+            limit_text("calls", 100, 60_000, true),
+            "calls: 100 per minute, every verification"
+        );
+        assert_eq!(
+            limit_text("tokens", 5, 1_000, false),
+            "tokens: 5 per second, when a verification names it"
+        );
+        assert_eq!(credits_text(7, None), "7 left");
+        assert_eq!(
+            credits_text(950, Some(("MONTHLY", 1000, 15))),
+            "950 left, refilled to 1000 monthly on day 15"
+        );
+        assert_eq!(
+            credits_text(3, Some(("DAILY", 10, 1))),
+            "3 left, refilled to 10 daily"
+        );
+    }
 
     #[test]
     fn compact_numbers() {

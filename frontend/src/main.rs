@@ -17,6 +17,8 @@ mod credential;
 #[cfg(target_arch = "wasm32")]
 mod format;
 #[cfg(target_arch = "wasm32")]
+mod identities;
+#[cfg(target_arch = "wasm32")]
 mod keys;
 // Plain logic, compiled (and tested) on every target.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]

@@ -102,7 +102,8 @@ fn chart(r: Range, total: i64, bins: &[i64], since: f64, until: f64) -> impl Int
     } else {
         let at = bins.iter().position(|&b| b == peak).unwrap_or(0);
         format!(
-            "{total} requests in {}; the busiest stretch had {peak}, from {}.",
+            "{total} {} in {}; the busiest stretch had {peak}, from {}.",
+            if total == 1 { "request" } else { "requests" },
             r.words,
             format::local(&format::iso(since + at as f64 * width))
         )

@@ -16,6 +16,7 @@ db_tests!(
     team_signs_in_invites_edits_a_role_and_reads_the_audit_log,
     key_menu_detail_and_usage,
     service_accounts_and_instance_admin,
+    identities_and_what_a_key_carries,
     every_page_at_desktop_and_phone_width,
     cli_sign_in_pages
 );
@@ -364,6 +365,94 @@ async fn key_menu_detail_and_usage(db: Db) {
     app.finish().await;
 }
 
+/// The identities page (create, list, delete) and the key detail page's credits, named
+/// limits, identity and metadata (SPEC §3.5, §13).
+async fn identities_and_what_a_key_carries(db: Db) {
+    let dist = dashboard_dir().await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    let browser = Browser::start(1280, 900).await;
+    browser.sign_in_dev(&app).await;
+
+    browser.nav("/identities").await;
+    browser.wait_for_text("No identities yet").await;
+    browser
+        .click_button("header.page-header", "Create identity")
+        .await;
+    browser.type_into("#identity-external-id", "acme").await;
+    browser.type_into("#identity-credits", "1000").await;
+    browser.click("#identity-monthly").await;
+    browser.type_into("#identity-limit", "100").await;
+    browser.click("dialog[open] button[type=submit]").await;
+    let row = "tr[data-identity='acme']";
+    browser
+        .wait_for_text_in(row, "1000 left, refilled to 1000 monthly on day 1")
+        .await;
+    browser
+        .wait_for_text_in(row, "calls: 100 per minute, every verification")
+        .await;
+    browser.screenshot("identities-desktop").await;
+
+    // A key of that identity with credits, a named limit and metadata of its own.
+    let cookie = app.dev_session().await;
+    let org = app
+        .gql_session(&cookie, "{ organizations { id } }", json!({}))
+        .await
+        .data()["organizations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let made = app
+        .gql_session(
+            &cookie,
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } secret } }",
+            json!({ "i": {
+                "organizationId": org,
+                "name": "acme-prod",
+                "externalId": "acme",
+                "credits": { "remaining": 50 },
+                "ratelimits": [{ "name": "tokens", "limit": 5, "durationMs": 1000, "autoApply": false }],
+                "meta": { "plan": "pro" },
+            } }),
+        )
+        .await
+        .data();
+    let id = made["createApiKey"]["apiKey"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = made["createApiKey"]["secret"].as_str().unwrap().to_owned();
+    assert_eq!(app.verify(Header::XApiKey, &secret).await.0, 200);
+    browser
+        .client
+        .goto(&format!("{}/keys/{id}", app.base))
+        .await
+        .unwrap();
+    browser.wait_for_text_in("#key-credits", "49 left").await;
+    browser
+        .wait_for_text_in(
+            "#key-limits",
+            "tokens: 5 per second, when a verification names it",
+        )
+        .await;
+    browser.wait_for_text_in("#key-identity", "acme").await;
+    browser
+        .wait_for_text_in("#key-meta", "\"plan\": \"pro\"")
+        .await;
+    browser.screenshot("key-detail-controls-desktop").await;
+
+    // Deleting the identity keeps its key, without it.
+    browser.nav("/identities").await;
+    browser.click_button(row, "Delete").await;
+    browser.accept_confirm().await;
+    browser.wait_for_text("No identities yet").await;
+    assert_eq!(app.verify(Header::XApiKey, &secret).await.0, 200);
+    app.finish().await;
+}
+
 async fn service_accounts_and_instance_admin(db: Db) {
     let dist = dashboard_dir().await;
     let app = TestApp::spawn_with(db, |c| {
@@ -448,6 +537,7 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
         ("/keys", "API keys"),
         ("/tokens", "Personal tokens"),
         ("/service-accounts", "Service accounts"),
+        ("/identities", "Identities"),
         ("/members", "Members"),
         ("/roles", "Roles"),
         ("/analytics", "Analytics"),
