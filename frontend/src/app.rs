@@ -50,6 +50,19 @@ impl Session {
             .unwrap_or_default()
     }
 
+    /// Whether the current organization makes every new key belong to a project.
+    pub fn keys_per_project(&self) -> bool {
+        let org = self.org.get();
+        self.me
+            .get()
+            .and_then(|m| {
+                m.organizations
+                    .into_iter()
+                    .find(|o| Some(&o.id) == org.as_ref())
+            })
+            .is_some_and(|o| o.keys_per_project)
+    }
+
     /// Loads who is signed in again (after joining, creating or renaming).
     pub fn refresh(&self) {
         let me = self.me;

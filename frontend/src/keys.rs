@@ -219,9 +219,25 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
     let scopes = RwSignal::new(String::new());
     let environment = RwSignal::new("LIVE".to_owned());
     let rate_limit = RwSignal::new(String::new());
+    // What a product selling access needs (SPEC §3.5).
+    let credits = RwSignal::new(String::new());
+    let monthly = RwSignal::new(false);
+    let per_minute = RwSignal::new(String::new());
+    let external_id = RwSignal::new(String::new());
+    let meta = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    // An organization whose keys each belong to a project starts at the current one.
+    Effect::new(move |_| {
+        if session.keys_per_project() && project.get_untracked().is_empty() {
+            project.set(session.project.get().unwrap_or_default());
+        }
+    });
     let create = Action::new_local(move |_: &()| {
         let rate = optional_number(&rate_limit.get_untracked());
+        let credit_count = optional_number(&credits.get_untracked());
+        let calls = optional_number(&per_minute.get_untracked());
+        let meta = logic::parse_meta(&meta.get_untracked());
+        let monthly = monthly.get_untracked();
         let input = create_api_key::CreateApiKeyInput {
             organization_id: session.org.get_untracked().unwrap_or_default(),
             project_id: Some(project.get_untracked()).filter(|p| !p.is_empty()),
@@ -234,13 +250,32 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
                 create_api_key::Environment::LIVE
             },
             rate_limit_per_minute: rate.clone().unwrap_or(None),
-            meta: None,
-            credits: None,
-            ratelimits: None,
-            external_id: None,
+            meta: meta.clone().unwrap_or(None),
+            credits: credit_count.clone().unwrap_or(None).map(|remaining| {
+                create_api_key::CreditsInput {
+                    remaining,
+                    refill: monthly.then_some(create_api_key::RefillInput {
+                        interval: create_api_key::RefillInterval::MONTHLY,
+                        amount: remaining,
+                        day_of_month: None,
+                    }),
+                }
+            }),
+            ratelimits: calls.clone().unwrap_or(None).map(|limit| {
+                vec![create_api_key::RatelimitInput {
+                    name: "calls".into(),
+                    limit,
+                    duration_ms: 60_000,
+                    auto_apply: true,
+                }]
+            }),
+            external_id: Some(external_id.get_untracked()).filter(|e| !e.trim().is_empty()),
         };
         async move {
             rate.map_err(|e| api::ApiError::Refused(format!("Rate limit: {e}")))?;
+            credit_count.map_err(|e| api::ApiError::Refused(format!("Credits: {e}")))?;
+            calls.map_err(|e| api::ApiError::Refused(format!("Calls a minute: {e}")))?;
+            meta.map_err(|e| api::ApiError::Refused(format!("Metadata {e}")))?;
             api::run::<CreateApiKey>(create_api_key::Variables { input }).await
         }
     });
@@ -248,7 +283,10 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
         Some(Ok(created)) => {
             error.set(None);
             ui::close(dialog);
-            name.set(String::new());
+            for field in [name, credits, per_minute, external_id, meta] {
+                field.set(String::new());
+            }
+            monthly.set(false);
             toasts.ok("Key created");
             actions.secret.set(Some((
                 created.create_api_key.api_key.name,
@@ -270,9 +308,12 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
                     <input id="key-name" required maxlength="100" prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
                 </label>
                 <label>"Project"
-                    <select on:change=move |ev| project.set(event_target_value(&ev))>
-                        <option value="">"All projects"</option>
-                        {move || session.projects().into_iter().map(|(id, n)| view! { <option value=id>{n}</option> }).collect_view()}
+                    <select id="key-project" on:change=move |ev| project.set(event_target_value(&ev))>
+                        {move || (!session.keys_per_project()).then(|| view! { <option value="" selected=project.get().is_empty()>"All projects"</option> })}
+                        {move || session.projects().into_iter().map(|(id, n)| {
+                            let chosen = project.get() == id;
+                            view! { <option value=id selected=chosen>{n}</option> }
+                        }).collect_view()}
                     </select>
                 </label>
                 <label>"Expires (optional)"
@@ -290,6 +331,25 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
                 <label>"Rate limit, requests per minute (optional; the organization's by default)"
                     <input id="key-rate-limit" inputmode="numeric" on:input=move |ev| rate_limit.set(event_target_value(&ev))/>
                 </label>
+                <details id="key-product">
+                    <summary>"Selling access with this key (credits, limits, customer, metadata)"</summary>
+                    <label>"Credits (optional; each valid verification spends one; empty means unlimited)"
+                        <input id="key-credits-input" inputmode="numeric" prop:value=credits on:input=move |ev| credits.set(event_target_value(&ev))/>
+                    </label>
+                    <label class="choice">
+                        <input id="key-credits-monthly" type="checkbox" prop:checked=monthly on:change=move |ev| monthly.set(event_target_checked(&ev))/>
+                        "Refill to that number on the 1st of every month"
+                    </label>
+                    <label>"Calls a minute, counted on every verification (optional)"
+                        <input id="key-calls" inputmode="numeric" prop:value=per_minute on:input=move |ev| per_minute.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Customer: your external id for them (optional; the key then shares its identity's credits and limits)"
+                        <input id="key-external-id" maxlength="256" prop:value=external_id on:input=move |ev| external_id.set(event_target_value(&ev))/>
+                    </label>
+                    <label>"Metadata, a JSON object returned by verify (optional)"
+                        <textarea id="key-meta-input" rows="3" placeholder="{\"plan\": \"pro\"}" prop:value=meta on:input=move |ev| meta.set(event_target_value(&ev))></textarea>
+                    </label>
+                </details>
                 {form_error(error)}
                 <div class="actions">
                     <button type="button" on:click=move |_| ui::close(dialog)>"Cancel"</button>

@@ -145,6 +145,19 @@ pub fn percent(part: i64, whole: i64) -> String {
     }
 }
 
+/// A metadata field: empty is none; otherwise a JSON object.
+pub fn parse_meta(text: &str) -> Result<Option<serde_json::Value>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_str(text) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(Some(v)),
+        Ok(_) => Err("must be a JSON object, like {\"plan\": \"pro\"}".into()),
+        Err(e) => Err(format!("is not JSON ({e})")),
+    }
+}
+
 /// A limit's window in words: `1000` → `second`, `60000` → `minute`, `90000` → `90 s`.
 pub fn window(ms: i64) -> String {
     match ms {
@@ -186,6 +199,17 @@ pub fn credits_text(remaining: i64, refill: Option<(&str, i64, i64)>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_is_an_object_or_nothing() {
+        assert_eq!(parse_meta("  "), Ok(None));
+        assert_eq!(
+            parse_meta(r#"{"plan":"pro"}"#),
+            Ok(Some(serde_json::json!({ "plan": "pro" })))
+        );
+        assert!(parse_meta("[1]").unwrap_err().contains("JSON object"));
+        assert!(parse_meta("{").unwrap_err().starts_with("is not JSON"));
+    }
 
     #[test]
     fn controls_in_words() {

@@ -58,6 +58,7 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
             .unwrap_or_default(),
     );
     let fail_open = RwSignal::new(org.rate_limit_fail_open);
+    let per_project = RwSignal::new(org.keys_per_project);
     let pat_days = RwSignal::new(
         org.pat_max_lifetime_days
             .map(|r| r.to_string())
@@ -96,7 +97,7 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
                 rate_limit_fail_open: Some(fail_open.get_untracked()),
                 pat_max_lifetime_days: days,
                 api_key_max_lifetime_days: key_days,
-                keys_per_project: None,
+                keys_per_project: Some(per_project.get_untracked()),
             };
             api::run::<UpdateOrganizationSettings>(update_organization_settings::Variables {
                 input,
@@ -127,6 +128,10 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
                 <label class="choice">
                     <input type="checkbox" prop:checked=fail_open on:change=move |ev| fail_open.set(event_target_checked(&ev))/>
                     "Let requests through if the rate limiter is unavailable"
+                </label>
+                <label class="choice">
+                    <input id="org-keys-per-project" type="checkbox" prop:checked=per_project on:change=move |ev| per_project.set(event_target_checked(&ev))/>
+                    "Every new API key belongs to a project (keys for the whole organization can no longer be made)"
                 </label>
                 <label>"Longest personal token lifetime here, in days (empty: the server's maximum)"
                     <input id="org-pat-days" inputmode="numeric" prop:value=pat_days on:input=move |ev| pat_days.set(event_target_value(&ev))/>

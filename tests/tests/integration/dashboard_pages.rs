@@ -444,6 +444,49 @@ async fn identities_and_what_a_key_carries(db: Db) {
         .await;
     browser.screenshot("key-detail-controls-desktop").await;
 
+    // When every key must belong to a project, the create dialog starts at the current
+    // one and offers no organization-wide key; it sells access as the API does.
+    browser.nav("/settings").await;
+    browser.click("#org-keys-per-project").await;
+    browser.click_button("section.panel", "Save settings").await;
+    browser.wait_for_text("Settings saved").await;
+    browser.client.refresh().await.unwrap();
+    browser.nav("/keys").await;
+    browser
+        .click_button("header.page-header", "Create key")
+        .await;
+    let options = browser.find("#key-project").await.text().await.unwrap();
+    assert!(!options.contains("All projects"), "{options}");
+    browser.type_into("#key-name", "acme-dev").await;
+    browser.click("#key-product summary").await;
+    browser.type_into("#key-credits-input", "10").await;
+    browser.type_into("#key-calls", "100").await;
+    browser.type_into("#key-external-id", "acme").await;
+    browser
+        .type_into("#key-meta-input", r#"{"plan": "team"}"#)
+        .await;
+    browser.screenshot("keys-create-selling-desktop").await;
+    browser.click("dialog[open] button[type=submit]").await;
+    let sold = browser.shown_secret().await;
+    browser.click("#saved-secret").await;
+    let (_, answer) = app.verify_body(json!({ "key": sold })).await;
+    assert_eq!(answer["code"], "VALID", "{answer}");
+    assert_eq!(answer["credits"]["remaining"], 9, "{answer}");
+    assert_eq!(answer["meta"], json!({ "plan": "team" }));
+    assert_eq!(answer["identity"]["external_id"], "acme");
+    assert!(
+        answer["ratelimits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["name"] == "calls" && l["limit"] == 100),
+        "{answer}"
+    );
+    assert!(
+        answer["project"].is_object(),
+        "a key of the current project: {answer}"
+    );
+
     // Deleting the identity keeps its key, without it.
     browser.nav("/identities").await;
     browser.click_button(row, "Delete").await;
