@@ -34,6 +34,17 @@ operation!(RevokePersonalAccessToken);
 operation!(Sessions);
 operation!(RevokeSession);
 operation!(ApiKey);
+
+/// An edit sends only what changed: a member left out is left as it is.
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../backend/schema.graphql",
+    query_path = "queries/dashboard.graphql",
+    response_derives = "Debug, Clone, PartialEq",
+    variables_derives = "Debug, Clone",
+    skip_serializing_none
+)]
+pub struct UpdateApiKey;
 operation!(Identities);
 operation!(CreateIdentity);
 operation!(DeleteIdentity);
@@ -108,7 +119,25 @@ where
     Q::Variables: Serialize,
     Q::ResponseData: DeserializeOwned,
 {
-    let body = Q::build_query(variables);
+    run_clearing::<Q>(variables, &[]).await
+}
+
+/// [`run`] for an edit that also removes: each input member named in `clear` is sent as
+/// `null` (an edit's typed variables leave out what is not changed).
+pub async fn run_clearing<Q>(
+    variables: Q::Variables,
+    clear: &[&str],
+) -> Result<Q::ResponseData, ApiError>
+where
+    Q: GraphQLQuery,
+    Q::Variables: Serialize,
+    Q::ResponseData: DeserializeOwned,
+{
+    let mut body = serde_json::to_value(Q::build_query(variables))
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    for member in clear {
+        body["variables"]["input"][*member] = serde_json::Value::Null;
+    }
     let response = gloo_net::http::Request::post("/graphql")
         .header("x-keyward-client", "dashboard")
         .json(&body)

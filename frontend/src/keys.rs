@@ -360,6 +360,196 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
     }
 }
 
+type Detail = api_key::ApiKeyApiKey;
+
+/// A key that may still be edited (not revoked).
+fn debug_is_live(k: &Detail) -> bool {
+    k.revoked_at.is_none()
+}
+
+/// The form's text for what a key carries now.
+fn shown_controls(k: &Detail) -> (String, bool, String, String, String) {
+    let credits = k
+        .credits
+        .as_ref()
+        .map(|c| c.remaining.to_string())
+        .unwrap_or_default();
+    let monthly = k
+        .credits
+        .as_ref()
+        .and_then(|c| c.refill.as_ref())
+        .is_some_and(|r| format!("{:?}", r.interval) == "MONTHLY");
+    let calls = k
+        .ratelimits
+        .iter()
+        .find(|l| l.name == "calls" && l.duration_ms == 60_000)
+        .map(|l| l.limit.to_string())
+        .unwrap_or_default();
+    let external = k
+        .identity
+        .as_ref()
+        .map(|i| i.external_id.clone())
+        .unwrap_or_default();
+    let meta = k
+        .meta
+        .as_ref()
+        .map(|m| serde_json::to_string_pretty(m).unwrap_or_default())
+        .unwrap_or_default();
+    (credits, monthly, calls, external, meta)
+}
+
+/// Edits a key after creation: its name and what it carries. Only what changed is sent;
+/// a field emptied removes it (SPEC §3.5).
+#[component]
+fn EditDialog(dialog: NodeRef<html::Dialog>, key: Detail) -> impl IntoView {
+    use crate::api::{UpdateApiKey, update_api_key as op};
+    let actions = expect_context::<KeyActions>();
+    let toasts = expect_context::<Toasts>();
+    let (credits0, monthly0, calls0, external0, meta0) = shown_controls(&key);
+    let initial = StoredValue::new((
+        key.name.clone(),
+        credits0.clone(),
+        monthly0,
+        calls0.clone(),
+        external0.clone(),
+        meta0.clone(),
+    ));
+    let others = StoredValue::new(
+        key.ratelimits
+            .iter()
+            .filter(|l| !(l.name == "calls" && l.duration_ms == 60_000))
+            .map(|l| op::RatelimitInput {
+                name: l.name.clone(),
+                limit: l.limit,
+                duration_ms: l.duration_ms,
+                auto_apply: l.auto_apply,
+            })
+            .collect::<Vec<_>>(),
+    );
+    let id = StoredValue::new(key.id.clone());
+    let name = RwSignal::new(key.name.clone());
+    let credits = RwSignal::new(credits0);
+    let monthly = RwSignal::new(monthly0);
+    let calls = RwSignal::new(calls0);
+    let external = RwSignal::new(external0);
+    let meta = RwSignal::new(meta0);
+    let error = RwSignal::new(None::<String>);
+    let save = Action::new_local(move |_: &()| {
+        let (name0, credits0, monthly0, calls0, external0, meta0) = initial.get_value();
+        let (new_name, new_credits, new_monthly, new_calls, new_external, new_meta) = (
+            name.get_untracked(),
+            credits.get_untracked(),
+            monthly.get_untracked(),
+            calls.get_untracked(),
+            external.get_untracked(),
+            meta.get_untracked(),
+        );
+        let mut clear = Vec::new();
+        let mut input = op::UpdateApiKeyInput {
+            id: id.get_value(),
+            name: (new_name != name0).then_some(new_name),
+            expires_at: None,
+            scopes: None,
+            meta: None,
+            credits: None,
+            ratelimits: None,
+            rate_limit_per_minute: None,
+            external_id: None,
+            enabled: None,
+        };
+        let parsed = (|| -> Result<(), String> {
+            if new_credits != credits0 || new_monthly != monthly0 {
+                match logic::optional_number(&new_credits).map_err(|e| format!("Credits: {e}"))? {
+                    Some(remaining) => {
+                        input.credits = Some(op::CreditsInput {
+                            remaining,
+                            refill: new_monthly.then_some(op::RefillInput {
+                                interval: op::RefillInterval::MONTHLY,
+                                amount: remaining,
+                                day_of_month: None,
+                            }),
+                        });
+                    }
+                    None => clear.push("credits"),
+                }
+            }
+            if new_calls != calls0 {
+                let mut limits = others.get_value();
+                if let Some(limit) = logic::optional_number(&new_calls)
+                    .map_err(|e| format!("Calls a minute: {e}"))?
+                {
+                    limits.push(op::RatelimitInput {
+                        name: "calls".into(),
+                        limit,
+                        duration_ms: 60_000,
+                        auto_apply: true,
+                    });
+                }
+                input.ratelimits = Some(limits);
+            }
+            if new_external != external0 {
+                match Some(new_external.trim().to_owned()).filter(|e| !e.is_empty()) {
+                    Some(e) => input.external_id = Some(e),
+                    None => clear.push("externalId"),
+                }
+            }
+            if new_meta != meta0 {
+                match logic::parse_meta(&new_meta).map_err(|e| format!("Metadata {e}"))? {
+                    Some(m) => input.meta = Some(m),
+                    None => clear.push("meta"),
+                }
+            }
+            Ok(())
+        })();
+        async move {
+            parsed.map_err(api::ApiError::Refused)?;
+            api::run_clearing::<UpdateApiKey>(op::Variables { input }, &clear).await
+        }
+    });
+    Effect::new(move |_| match save.value().get() {
+        Some(Ok(_)) => {
+            error.set(None);
+            ui::close(dialog);
+            toasts.ok("Key updated");
+            actions.bump();
+        }
+        Some(Err(err)) => error.set(Some(error_text(&err))),
+        None => {}
+    });
+    view! {
+        <dialog node_ref=dialog aria-labelledby="edit-title">
+            <form on:submit=move |ev| { ev.prevent_default(); save.dispatch(()); }>
+                <h2 id="edit-title">"Edit key"</h2>
+                <p class="muted">"What you change is in force on every server before this closes. An emptied field is removed."</p>
+                <label>"Name"
+                    <input id="edit-name" required maxlength="100" prop:value=name on:input=move |ev| name.set(event_target_value(&ev)) on:change=move |ev| name.set(event_target_value(&ev))/>
+                </label>
+                <label>"Credits left (empty: unlimited, or its customer's)"
+                    <input id="edit-credits" inputmode="numeric" prop:value=credits on:input=move |ev| credits.set(event_target_value(&ev)) on:change=move |ev| credits.set(event_target_value(&ev))/>
+                </label>
+                <label class="choice">
+                    <input id="edit-monthly" type="checkbox" prop:checked=monthly on:change=move |ev| monthly.set(event_target_checked(&ev))/>
+                    "Refill to that number on the 1st of every month"
+                </label>
+                <label>"Calls a minute, counted on every verification (empty: none)"
+                    <input id="edit-calls" inputmode="numeric" prop:value=calls on:input=move |ev| calls.set(event_target_value(&ev)) on:change=move |ev| calls.set(event_target_value(&ev))/>
+                </label>
+                <label>"Customer: your external id for them (empty: none)"
+                    <input id="edit-external-id" maxlength="256" prop:value=external on:input=move |ev| external.set(event_target_value(&ev)) on:change=move |ev| external.set(event_target_value(&ev))/>
+                </label>
+                <label>"Metadata, a JSON object (empty: none)"
+                    <textarea id="edit-meta" rows="4" prop:value=meta on:input=move |ev| meta.set(event_target_value(&ev)) on:change=move |ev| meta.set(event_target_value(&ev))></textarea>
+                </label>
+                {form_error(error)}
+                <div class="actions">
+                    <button type="button" on:click=move |_| ui::close(dialog)>"Cancel"</button>
+                    <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
+                </div>
+            </form>
+        </dialog>
+    }
+}
+
 /// One key: what it is, how much it is used, and what happened to it.
 #[component]
 pub fn KeyDetailPage() -> impl IntoView {
@@ -411,6 +601,7 @@ pub fn KeyDetailPage() -> impl IntoView {
             Ok(rows)
         }
     });
+    let edit_dialog = NodeRef::<html::Dialog>::new();
     view! {
         <p><a href="/keys">"← API keys"</a></p>
         {move || match key.get() {
@@ -427,8 +618,12 @@ pub fn KeyDetailPage() -> impl IntoView {
                             <h1>{k.name.clone()}</h1>
                             <p><code>{format!("{}…{}", k.prefix, k.last4)}</code>" "<Badge text=label.into() tone=tone/></p>
                         </div>
-                        <KeyMenu key=menu/>
+                        <div class="row-actions">
+                            {(debug_is_live(&k)).then(|| view! { <button id="key-edit" class="small" on:click=move |_| ui::open(edit_dialog)>"Edit"</button> })}
+                            <KeyMenu key=menu/>
+                        </div>
                     </header>
+                    <EditDialog dialog=edit_dialog key=k.clone()/>
                     <dl class="meta">
                         <dt>"ID"</dt><dd><code>{k.id.clone()}</code></dd>
                         <dt>"Project"</dt><dd>{k.project.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "All projects".into())}</dd>

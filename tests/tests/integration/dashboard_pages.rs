@@ -444,6 +444,52 @@ async fn identities_and_what_a_key_carries(db: Db) {
         .await;
     browser.screenshot("key-detail-controls-desktop").await;
 
+    // Edited after creation: only what changed is sent; an emptied field is removed.
+    browser.click("#key-edit").await;
+    for (field, text) in [
+        ("#edit-credits", "500"),
+        ("#edit-calls", "30"),
+        ("#edit-external-id", ""),
+        ("#edit-meta", ""),
+    ] {
+        browser.find(field).await.clear().await.unwrap();
+        if !text.is_empty() {
+            browser.type_into(field, text).await;
+        }
+    }
+    browser.screenshot("key-edit-desktop").await;
+    browser.click("dialog[open] button[type=submit]").await;
+    browser.wait_for_text("Key updated").await;
+    browser.wait_for_text_in("#key-identity", "None").await;
+    let (_, answer) = app.verify_body(json!({ "key": secret })).await;
+    assert_eq!(answer["code"], "VALID", "{answer}");
+    assert_eq!(answer["credits"]["remaining"], 499, "{answer}");
+    assert!(
+        answer["meta"].is_null() && answer["identity"].is_null(),
+        "{answer}"
+    );
+    let names: Vec<&str> = answer["ratelimits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"calls"), "the new limit: {answer}");
+    let detail = app
+        .gql_session(
+            &cookie,
+            "query($id: ID!) { apiKey(id: $id) { name ratelimits { name limit } } }",
+            json!({ "id": id }),
+        )
+        .await
+        .data();
+    assert_eq!(detail["apiKey"]["name"], "acme-prod", "left as it was");
+    assert_eq!(
+        detail["apiKey"]["ratelimits"],
+        json!([{ "name": "calls", "limit": 30 }, { "name": "tokens", "limit": 5 }]),
+        "the limit it did not show is kept"
+    );
+
     // When every key must belong to a project, the create dialog starts at the current
     // one and offers no organization-wide key; it sells access as the API does.
     browser.nav("/settings").await;
