@@ -11,7 +11,10 @@ use keyward_cli::{
 
 use crate::{
     context::Ctx,
-    manage::{Limit, Refill, looks_like_id, parse_limit, parse_meta, parse_refill},
+    manage::{
+        Limit, Refill, credits_input, limits_input, looks_like_id, parse_limit, parse_meta,
+        parse_refill,
+    },
     output,
 };
 
@@ -215,29 +218,8 @@ async fn create(ctx: &Ctx, args: CreateIdentity) -> Result<i32> {
         organization_id: org.id,
         external_id: args.external_id,
         meta: c.meta,
-        credits: c.credits.map(|remaining| op::CreditsInput {
-            remaining,
-            refill: c.refill.map(|r| op::RefillInput {
-                interval: if r.monthly {
-                    op::RefillInterval::MONTHLY
-                } else {
-                    op::RefillInterval::DAILY
-                },
-                amount: r.amount,
-                day_of_month: r.day,
-            }),
-        }),
-        ratelimits: (!c.limits.is_empty()).then(|| {
-            c.limits
-                .into_iter()
-                .map(|l| op::RatelimitInput {
-                    name: l.name,
-                    limit: l.limit,
-                    duration_ms: l.duration_ms,
-                    auto_apply: l.auto_apply,
-                })
-                .collect()
-        }),
+        credits: credits_input!(op; c.credits, c.refill),
+        ratelimits: limits_input!(op; c.limits),
     };
     let made: Identity = client
         .field::<ops::CreateIdentity, _>(op::Variables { input }, "createIdentity")
@@ -282,32 +264,11 @@ async fn update(ctx: &Ctx, args: UpdateIdentity) -> Result<i32> {
         id: found.id,
         external_id: args.external_id,
         meta: c.meta,
-        credits: c.credits.map(|remaining| op::CreditsInput {
-            remaining,
-            refill: c.refill.map(|r| op::RefillInput {
-                interval: if r.monthly {
-                    op::RefillInterval::MONTHLY
-                } else {
-                    op::RefillInterval::DAILY
-                },
-                amount: r.amount,
-                day_of_month: r.day,
-            }),
-        }),
+        credits: credits_input!(op; c.credits, c.refill),
         ratelimits: if args.no_limits {
             Some(Vec::new())
         } else {
-            (!c.limits.is_empty()).then(|| {
-                c.limits
-                    .into_iter()
-                    .map(|l| op::RatelimitInput {
-                        name: l.name,
-                        limit: l.limit,
-                        duration_ms: l.duration_ms,
-                        auto_apply: l.auto_apply,
-                    })
-                    .collect()
-            })
+            limits_input!(op; c.limits)
         },
     };
     let mut clear = Vec::new();

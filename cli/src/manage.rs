@@ -15,6 +15,45 @@ use keyward_cli::{
 
 use crate::{context::Ctx, output};
 
+/// An operation's `credits` input from `--credits` and `--refill` (each operation's
+/// module has its own generated input types, of the same shape).
+macro_rules! credits_input {
+    ($($op:ident)::+; $credits:expr, $refill:expr) => {
+        $credits.map(|remaining| $($op)::+::CreditsInput {
+            remaining,
+            refill: $refill.map(|r: $crate::manage::Refill| $($op)::+::RefillInput {
+                interval: if r.monthly {
+                    $($op)::+::RefillInterval::MONTHLY
+                } else {
+                    $($op)::+::RefillInterval::DAILY
+                },
+                amount: r.amount,
+                day_of_month: r.day,
+            }),
+        })
+    };
+}
+
+/// An operation's `ratelimits` input from `--limit` options (`None` when there are none).
+macro_rules! limits_input {
+    ($($op:ident)::+; $limits:expr) => {{
+        let limits: Vec<$crate::manage::Limit> = $limits;
+        (!limits.is_empty()).then(|| {
+            limits
+                .into_iter()
+                .map(|l| $($op)::+::RatelimitInput {
+                    name: l.name,
+                    limit: l.limit,
+                    duration_ms: l.duration_ms,
+                    auto_apply: l.auto_apply,
+                })
+                .collect::<Vec<_>>()
+        })
+    }};
+}
+
+pub(crate) use {credits_input, limits_input};
+
 /// `keyward keys create`.
 #[derive(Args)]
 pub struct CreateKey {
@@ -378,31 +417,8 @@ pub async fn keys_create(ctx: &Ctx, args: CreateKey) -> Result<i32> {
                     },
                     rate_limit_per_minute: args.rate_limit,
                     meta: args.meta,
-                    credits: args
-                        .credits
-                        .map(|remaining| ops::create_api_key::CreditsInput {
-                            remaining,
-                            refill: args.refill.map(|r| ops::create_api_key::RefillInput {
-                                interval: if r.monthly {
-                                    ops::create_api_key::RefillInterval::MONTHLY
-                                } else {
-                                    ops::create_api_key::RefillInterval::DAILY
-                                },
-                                amount: r.amount,
-                                day_of_month: r.day,
-                            }),
-                        }),
-                    ratelimits: (!args.limits.is_empty()).then(|| {
-                        args.limits
-                            .into_iter()
-                            .map(|l| ops::create_api_key::RatelimitInput {
-                                name: l.name,
-                                limit: l.limit,
-                                duration_ms: l.duration_ms,
-                                auto_apply: l.auto_apply,
-                            })
-                            .collect()
-                    }),
+                    credits: credits_input!(ops::create_api_key; args.credits, args.refill),
+                    ratelimits: limits_input!(ops::create_api_key; args.limits),
                     external_id: args.external_id,
                 },
             },
@@ -507,32 +523,11 @@ pub async fn keys_update(ctx: &Ctx, args: UpdateKey) -> Result<i32> {
         expires_at: expiry(args.expires_in)?,
         scopes: None,
         meta: args.meta,
-        credits: args.credits.map(|remaining| op::CreditsInput {
-            remaining,
-            refill: args.refill.map(|r| op::RefillInput {
-                interval: if r.monthly {
-                    op::RefillInterval::MONTHLY
-                } else {
-                    op::RefillInterval::DAILY
-                },
-                amount: r.amount,
-                day_of_month: r.day,
-            }),
-        }),
+        credits: credits_input!(op; args.credits, args.refill),
         ratelimits: if args.no_limits {
             Some(Vec::new())
         } else {
-            (!args.limits.is_empty()).then(|| {
-                args.limits
-                    .into_iter()
-                    .map(|l| op::RatelimitInput {
-                        name: l.name,
-                        limit: l.limit,
-                        duration_ms: l.duration_ms,
-                        auto_apply: l.auto_apply,
-                    })
-                    .collect()
-            })
+            limits_input!(op; args.limits)
         },
         rate_limit_per_minute: args.rate_limit,
         external_id: args.external_id,
