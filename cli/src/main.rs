@@ -223,7 +223,9 @@ fn main() {
 async fn run(cli: Cli) -> keyward_cli::Result<i32> {
     if let Command::Completion { shell } = cli.command {
         let mut command = Cli::command();
-        clap_complete::generate(shell, &mut command, "keyward", &mut std::io::stdout());
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "keyward", &mut script);
+        output::raw(&script);
         return Ok(exit::OK);
     }
     let mut ctx = context::Ctx::load(cli.server.as_deref(), cli.org, cli.json)?;

@@ -33,7 +33,20 @@ pub fn json(value: &impl Serialize) -> Result<()> {
 
 /// One line on standard output.
 pub fn line(text: &str) {
-    anstream::println!("{}", shown(text));
+    raw(format!("{}\n", shown(text)).as_bytes());
+}
+
+/// Bytes on standard output as they are. A reader that has gone (`keyward … | head`)
+/// ends the command quietly, as it ends any Unix tool, instead of panicking.
+pub fn raw(bytes: &[u8]) {
+    let mut out = anstream::stdout();
+    if let Err(err) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(keyward_cli::error::exit::OK);
+        }
+        anstream::eprintln!("error: cannot write to standard output: {err}");
+        std::process::exit(keyward_cli::error::exit::OTHER);
+    }
 }
 
 /// A done step, on standard error (so standard output stays data).

@@ -1116,6 +1116,21 @@ async fn exit_codes_and_what_to_do_next(db: Db) {
 
     let completion = term.run(&["completion", "bash"]).await.ok();
     assert!(completion.stdout.contains("_keyward()"), "{completion:#?}");
+    // A reader that stops early (`keyward completion bash | head`) ends it quietly: the
+    // script is longer than a pipe holds, so the write meets the closed pipe.
+    let mut child = term.command(&["completion", "bash"], &[]).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).await.unwrap();
+    assert!(first.starts_with("_keyward()"), "{first}");
+    drop(stdout);
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("keyward did not finish")
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(exit::OK), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 
     // 121 days on, the saved token has expired: the message says what to do.
     app.services()
