@@ -41,9 +41,11 @@ impl QueryRoot {
         };
         Ok(Me {
             user: actor.customer().cloned().map(Into::into),
-            is_instance_admin: actor
-                .customer()
-                .is_some_and(|c| services(ctx).is_ok_and(|s| s.is_instance_admin(c))),
+            // The power this request carries, decided as every admin operation decides it.
+            is_instance_admin: services(ctx)?
+                .authorize(actor, crate::domain::access::Need::InstanceAdmin)
+                .await
+                .is_ok(),
             authenticated_by: by.into(),
             credential_name: name,
             credential_expires_at: actor.principal.credential().and_then(|c| c.expires_at),

@@ -94,7 +94,8 @@ impl From<CustomerRef> for User {
 pub struct Me {
     /// The user, when a user (not a service account) is acting.
     pub user: Option<User>,
-    /// Whether the user is an instance admin.
+    /// Whether this request carries instance-admin power: an instance admin's session or
+    /// unscoped personal access token; never an API key, a scoped token or a provider token.
     pub is_instance_admin: bool,
     /// How the request was authenticated: `session`, `api_key`, `pat` or `service_account_key`.
     pub authenticated_by: String,

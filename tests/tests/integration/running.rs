@@ -46,6 +46,33 @@ async fn bootstrap_prints_a_working_pat(db: Db) {
     assert_eq!(me["me"]["user"]["email"], "ada@example.com");
     assert_eq!(me["me"]["isInstanceAdmin"], true);
     assert_eq!(me["me"]["authenticatedBy"], "pat");
+    // Only an unscoped PAT (or a session) carries that power: the same admin's API key
+    // and scoped PAT say so too.
+    let (_, key) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "k" }),
+        )
+        .await;
+    let scoped = app
+        .gql(
+            &admin.pat,
+            "mutation { createPersonalAccessToken(input: { name: \"narrow\", scopes: [\"api_keys:read\"] }) { secret } }",
+            json!({}),
+        )
+        .await
+        .data()["createPersonalAccessToken"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (token, by) in [(&key, "api_key"), (&scoped, "pat")] {
+        let me = app
+            .gql(token, "{ me { isInstanceAdmin authenticatedBy } }", json!({}))
+            .await
+            .data();
+        assert_eq!(me["me"]["isInstanceAdmin"], false, "{by}: {me}");
+        assert_eq!(me["me"]["authenticatedBy"], by);
+    }
 
     // Running it again finds the same customer and organization and issues a new token.
     let again = app.bootstrap("ada@example.com").await;
