@@ -142,7 +142,8 @@ pub struct Settings {
     /// URL users reach the server at [default: http://<listen>].
     #[arg(long, env = "KEYWARD_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
-    /// Database URL: sqlite://… or postgres://… [default: sqlite://keyward.db].
+    /// Database URL: sqlite://… or postgres://… [default: sqlite://keyward.db?mode=rwc, a file
+    /// in the working directory, created when missing].
     #[arg(long, env = "KEYWARD_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
     /// Deployment token prefix, e.g. `kici` gives `kici_sk_live_…` [default: kw].
@@ -683,6 +684,17 @@ fn read_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_tells_the_database_default_in_use() {
+        use clap::CommandFactory;
+        let config = Config::from_settings(Settings::default()).unwrap();
+        let help = Cli::command().render_long_help().to_string();
+        assert!(
+            help.contains(&format!("[default: {}", config.database_url)),
+            "{help}"
+        );
+    }
 
     #[test]
     fn file_rejects_unknown_keys() {

@@ -67,7 +67,11 @@ async fn bootstrap_prints_a_working_pat(db: Db) {
         .to_owned();
     for (token, by) in [(&key, "api_key"), (&scoped, "pat")] {
         let me = app
-            .gql(token, "{ me { isInstanceAdmin authenticatedBy } }", json!({}))
+            .gql(
+                token,
+                "{ me { isInstanceAdmin authenticatedBy } }",
+                json!({}),
+            )
             .await
             .data();
         assert_eq!(me["me"]["isInstanceAdmin"], false, "{by}: {me}");
