@@ -775,7 +775,7 @@ async fn identities_and_removing_what_a_key_carries(db: Db) {
     let expires: chrono::DateTime<chrono::Utc> =
         bare["expiresAt"].as_str().unwrap().parse().unwrap();
     assert!(
-        expires - chrono::Utc::now() > chrono::TimeDelta::days(90),
+        expires - app.services().clock.now() > chrono::TimeDelta::days(90),
         "{bare}"
     );
     assert_eq!(bare["rateLimitPerMinute"], Value::Null);
