@@ -1,4 +1,5 @@
-//! The `keyward-server` command line: serve, migrate, bootstrap, schema, openapi.
+//! The `keyward-server` command line: serve, migrate, bootstrap, signin-link, schema,
+//! openapi, audit-verify.
 
 use std::{io::Write, process::ExitCode};
 
@@ -60,6 +61,7 @@ pub async fn run(command: Command, config: Config, out: &mut dyn Write) -> Resul
             org,
             token_name,
         } => bootstrap(config, &email, org.as_deref(), &token_name, out).await,
+        Command::SigninLink => signin_link(config, out).await,
         Command::Schema => writeln!(out, "{}", graphql::sdl()).map_err(|e| e.to_string()),
         Command::Openapi => {
             let json = crate::app::openapi()
@@ -113,28 +115,61 @@ async fn bootstrap(
         .await
         .map_err(|e| format!("database: {e}"))?;
     let services = Services::new(database, std::sync::Arc::new(config)).await?;
-    // On SQLite a running server writes too (usage, every second): a transaction of this
-    // process that read before the server's commit cannot write after it ("database is
-    // locked", which SQLite's busy wait does not cover). It is simply run again.
-    let mut attempt = 0;
-    let done = loop {
-        match services.bootstrap(email, org, token_name).await {
-            Ok(done) => break done,
-            Err(crate::error::AppError::Internal(cause))
-                if attempt < 20 && is_busy(cause.as_ref()) =>
-            {
-                attempt += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(25 * attempt)).await;
-            }
-            Err(e) => return Err(e.to_string()),
-        }
-    };
+    let done = retry_busy(|| services.bootstrap(email, org, token_name)).await?;
     eprintln!(
         "{} is an instance admin and owner of \"{}\" (organization {}, project {}).",
         done.customer.email, done.organization.name, done.organization.id, done.project.id
     );
     eprintln!("Personal access token (shown once, valid 120 days):");
     writeln!(out, "{}", done.token.expose_secret()).map_err(|e| e.to_string())
+}
+
+/// Prints a fresh development sign-in link, offered through the configured database.
+async fn signin_link(config: Config, out: &mut dyn Write) -> Result<(), String> {
+    if !config.dev_signin_enabled() {
+        return Err(if config.oidc.is_some() {
+            "development sign-in is off: an identity provider is configured (KEYWARD_OIDC_ISSUER); sign in with it".into()
+        } else if config.dev_signin == DevSignin::Off {
+            "development sign-in is off (KEYWARD_DEV_SIGNIN=off)".into()
+        } else {
+            format!(
+                "development sign-in is off because the server listens on {}, beyond loopback; set KEYWARD_DEV_SIGNIN=on to force it",
+                config.listen
+            )
+        });
+    }
+    let database = db::connect_and_migrate(&config.database_url)
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let services = Services::new(database, std::sync::Arc::new(config)).await?;
+    let link = retry_busy(|| services.offer_dev_signin()).await?;
+    eprintln!(
+        "Development sign-in link (one use, valid one hour), for the server on this database:"
+    );
+    writeln!(out, "{link}").map_err(|e| e.to_string())
+}
+
+/// Runs `attempt` again while SQLite answers "database is locked": a running server
+/// writes too (usage, every second), and a transaction of this process that read before
+/// the server's commit cannot write after it, which SQLite's busy wait does not cover.
+async fn retry_busy<T, F, Fut>(mut attempt: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::error::AppResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(crate::error::AppError::Internal(cause))
+                if tries < 20 && is_busy(cause.as_ref()) =>
+            {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(25 * tries)).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 /// Whether an error is SQLite's "database is locked" (another connection committed).
@@ -167,8 +202,11 @@ async fn serve(config: Config) -> Result<(), String> {
         let link = running
             .services
             .offer_dev_signin()
+            .await
             .map_err(|e| e.to_string())?;
-        eprintln!("\nDevelopment sign-in (one use): {link}\n");
+        eprintln!(
+            "\nDevelopment sign-in (one use, valid one hour): {link}\nFor a new link later: keyward-server signin-link (with the same settings)\n"
+        );
     }
     shutdown_signal().await;
     tracing::info!("shutting down: draining requests and flushing usage");

@@ -113,6 +113,10 @@ pub enum Command {
         #[arg(long, default_value = "bootstrap")]
         token_name: String,
     },
+    /// Print a fresh one-time development sign-in link (valid one hour) on stdout. It is
+    /// kept in the configured database, so a server running on it (give this command the
+    /// same settings) accepts it; the way back in after signing out.
+    SigninLink,
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
     /// Print the REST surface's OpenAPI 3.1 document (as served at `/api/v1/openapi.json`)

@@ -18,6 +18,7 @@ pub mod project;
 pub mod role;
 pub mod service_account;
 pub mod session;
+pub mod signin_link;
 pub mod usage_bucket;
 pub mod verification_bucket;
 pub mod verification_log;
@@ -41,6 +42,7 @@ pub mod prelude {
     pub use super::role::Entity as Role;
     pub use super::service_account::Entity as ServiceAccount;
     pub use super::session::Entity as Session;
+    pub use super::signin_link::Entity as SigninLink;
     pub use super::usage_bucket::Entity as UsageBucket;
     pub use super::verification_bucket::Entity as VerificationBucket;
     pub use super::verification_log::Entity as VerificationLog;

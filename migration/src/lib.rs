@@ -11,6 +11,7 @@ mod m20261129_000001_verification_analytics;
 mod m20261129_000002_credential_listing_index;
 mod m20261203_000001_device_request_origin;
 mod m20261203_000002_product_keys;
+mod m20261203_000003_signin_links;
 
 /// Runs Keyward's migrations in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_credential_listing_index::Migration),
             Box::new(m20261203_000001_device_request_origin::Migration),
             Box::new(m20261203_000002_product_keys::Migration),
+            Box::new(m20261203_000003_signin_links::Migration),
         ]
     }
 }

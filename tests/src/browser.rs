@@ -227,7 +227,7 @@ impl Browser {
 impl Browser {
     /// Opens the development sign-in link the server offers and waits for the dashboard.
     pub async fn sign_in_dev(&self, app: &crate::TestApp) {
-        let link = app.services().offer_dev_signin().unwrap();
+        let link = app.services().offer_dev_signin().await.unwrap();
         let path = link.split_once("/auth/dev").unwrap().1;
         self.client
             .goto(&format!("{}/auth/dev{path}", app.base))

@@ -529,7 +529,7 @@ impl TestApp {
     /// Signs in with the development link (needs `dev_signin` on) and returns the
     /// session cookie, as a browser holds it.
     pub async fn dev_session(&self) -> String {
-        let link = self.services().offer_dev_signin().unwrap();
+        let link = self.services().offer_dev_signin().await.unwrap();
         let path = link.split_once("/auth/dev").unwrap().1;
         let response = self
             .client

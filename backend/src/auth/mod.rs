@@ -3,6 +3,7 @@
 //! [`Actor`]. Nothing downstream parses these headers. Nothing here logs a credential.
 
 pub mod oidc;
+pub mod page;
 
 use axum::{
     extract::{FromRequestParts, State},
@@ -191,10 +192,15 @@ pub struct LoginQuery {
 pub async fn login(
     State(state): State<AppState>,
     cookies: Cookies,
+    headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let Some(provider) = &state.oidc else {
-        return AppError::NotFound("OIDC sign-in (no provider is configured)").into_response();
+        return page::refusal(
+            &headers,
+            AppError::NotFound("OIDC sign-in (no provider is configured)"),
+            back_to_signin(),
+        );
     };
     let hint = q
         .login_hint
@@ -214,7 +220,16 @@ pub async fn login(
             cookies.private(&state.cookie_key).add(cookie);
             Redirect::to(&url).into_response()
         }
-        Err(e) => AppError::from(e).into_response(),
+        Err(e) => page::refusal(&headers, AppError::from(e), back_to_signin()),
+    }
+}
+
+/// The way forward from a failed browser sign-in: the sign-in page, which offers every
+/// method this server has.
+fn back_to_signin() -> page::Next {
+    page::Next::Link {
+        label: "Sign in again",
+        href: "/sign-in".into(),
     }
 }
 
@@ -246,11 +261,15 @@ pub struct CallbackQuery {
 pub async fn callback(
     State(state): State<AppState>,
     cookies: Cookies,
+    headers: HeaderMap,
     meta: axum::Extension<RequestMeta>,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
+    let refused = |err: AppError| page::refusal(&headers, err, back_to_signin());
     let Some(provider) = &state.oidc else {
-        return AppError::NotFound("OIDC sign-in (no provider is configured)").into_response();
+        return refused(AppError::NotFound(
+            "OIDC sign-in (no provider is configured)",
+        ));
     };
     let private = cookies.private(&state.cookie_key);
     let pending = private
@@ -261,10 +280,9 @@ pub async fn callback(
     removal.set_path("/");
     private.remove(removal);
     let Some(pending) = pending else {
-        return AppError::SignInRefused(
-            "no sign-in is in progress in this browser; start again".into(),
-        )
-        .into_response();
+        return refused(AppError::SignInRefused(
+            "no sign-in is in progress in this browser (it took over ten minutes, or began in another browser); start again".into(),
+        ));
     };
     if let Some(error) = q.error {
         let error: String = error
@@ -272,15 +290,19 @@ pub async fn callback(
             .filter(|c| c.is_ascii_graphic())
             .take(64)
             .collect();
-        return AppError::SignInRefused(format!("the identity provider answered `{error}`"))
-            .into_response();
+        return refused(AppError::SignInRefused(format!(
+            "the identity provider answered `{error}`"
+        )));
     }
     let (Some(code), Some(returned_state)) = (q.code, q.state) else {
-        return AppError::invalid("code", "the callback needs `code` and `state`").into_response();
+        return refused(AppError::invalid(
+            "code",
+            "the callback needs `code` and `state`",
+        ));
     };
     let identity = match provider.complete(&code, &returned_state, &pending).await {
         Ok(identity) => identity,
-        Err(e) => return AppError::from(e).into_response(),
+        Err(e) => return refused(AppError::from(e)),
     };
     match state.services.sign_in(&identity, &meta.0).await {
         Ok(signed_in) => {
@@ -290,13 +312,13 @@ pub async fn callback(
             ));
             Redirect::to(&pending.return_to).into_response()
         }
-        Err(err) => err.into_response(),
+        Err(err) => refused(err),
     }
 }
 
 #[derive(Deserialize)]
 pub struct DevSigninQuery {
-    token: String,
+    token: Option<String>,
 }
 
 /// `GET /auth/methods`: which ways of signing in this server offers (for the dashboard).
@@ -319,7 +341,7 @@ pub async fn methods(State(state): State<AppState>) -> axum::Json<serde_json::Va
     path = "/auth/dev",
     tag = "sign-in",
     summary = "Redeem the development sign-in link",
-    params(("token" = String, Query, description = "The one-time token the server printed at start-up.")),
+    params(("token" = String, Query, description = "The one-time token of a link printed at start-up or by `keyward-server signin-link`.")),
     responses(
         (status = 303, description = "Signed in: to the dashboard, with the session cookie.", headers(("location" = String))),
         (status = 400, response = crate::rest::openapi::InvalidInput),
@@ -330,14 +352,18 @@ pub async fn methods(State(state): State<AppState>) -> axum::Json<serde_json::Va
 pub async fn dev_signin(
     State(state): State<AppState>,
     cookies: Cookies,
+    headers: HeaderMap,
     parts_meta: axum::Extension<RequestMeta>,
     Query(q): Query<DevSigninQuery>,
 ) -> Response {
-    match state
-        .services
-        .redeem_dev_signin(&q.token, &parts_meta.0)
-        .await
-    {
+    let redeemed = match q.token.as_deref() {
+        Some(token) => state.services.redeem_dev_signin(token, &parts_meta.0).await,
+        None => Err(AppError::invalid(
+            "token",
+            "the link has no token: copy the whole link",
+        )),
+    };
+    match redeemed {
         Ok(secret) => {
             cookies
                 .private(&state.cookie_key)
@@ -350,7 +376,15 @@ pub async fn dev_signin(
             };
             Redirect::to(to).into_response()
         }
-        Err(err) => err.into_response(),
+        Err(err @ AppError::NotFound(_)) => page::refusal(&headers, err, back_to_signin()),
+        Err(err) => page::refusal(
+            &headers,
+            err,
+            page::Next::Command {
+                command: "keyward-server signin-link",
+                why: "For a fresh link, run this where the server runs, with the same settings:",
+            },
+        ),
     }
 }
 

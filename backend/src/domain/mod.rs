@@ -64,7 +64,6 @@ pub struct Inner {
     /// This node's blocks of credits.
     pub credits: credits::CreditLeases,
     pub failures: ratelimit::FailureLimiter,
-    pub dev_signin: sessions::DevSigninLink,
     /// The one source of the time for services and limiters.
     pub clock: clock::Clock,
     /// When buffered usage was last written.
@@ -224,7 +223,6 @@ impl Services {
             failures: ratelimit::FailureLimiter::new(clock.clone()),
             credits,
             clock,
-            dev_signin: sessions::DevSigninLink::default(),
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),
             flushing: tokio::sync::Mutex::new(()),
             config,

@@ -5,10 +5,8 @@
 //! customer, an organization and a project: an older row lacking any of them is refused
 //! with "sign in again".
 
-use std::sync::Mutex;
-
 use chrono::TimeDelta;
-use entity::{prelude::*, session};
+use entity::{prelude::*, session, signin_link};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
     sea_query::Expr,
@@ -37,9 +35,30 @@ pub const SESSION_COOKIE: &str = "keyward_session";
 /// Email of the local admin that development sign-in signs in as.
 pub const DEV_ADMIN_EMAIL: &str = "admin@localhost";
 
-/// The one-time development sign-in link currently on offer (hash of its token).
-#[derive(Debug, Default)]
-pub struct DevSigninLink(Mutex<Option<TokenHash>>);
+/// How long a development sign-in link stays usable.
+pub const SIGNIN_LINK_TTL: TimeDelta = TimeDelta::hours(1);
+
+/// Why a development sign-in link was refused: each says what to do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkRefusal {
+    /// The link was redeemed before: each works once.
+    Used,
+    /// The link is older than [`SIGNIN_LINK_TTL`].
+    Expired,
+    /// No such link was ever offered against this database.
+    Unknown,
+}
+
+impl LinkRefusal {
+    /// The sentence for people, the same in a browser and in JSON.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Used => "this sign-in link was already used: each link works once",
+            Self::Expired => "this sign-in link has expired: a link lasts one hour",
+            Self::Unknown => "this sign-in link is not known to this server",
+        }
+    }
+}
 
 impl Services {
     /// Opens a session and returns the secret that goes into the cookie; the sign-in is
@@ -187,10 +206,30 @@ impl Services {
         Ok(())
     }
 
-    /// Offers a new one-time development sign-in link and returns its URL.
-    pub fn offer_dev_signin(&self) -> AppResult<String> {
+    /// Offers a new one-time development sign-in link, valid for [`SIGNIN_LINK_TTL`], and
+    /// returns its URL. The link is kept (as its token's SHA-256) in the database, so any
+    /// server on it honours the link once, and `keyward-server signin-link` can offer one
+    /// to a running server.
+    pub async fn offer_dev_signin(&self) -> AppResult<String> {
+        if !self.config.dev_signin_enabled() {
+            return Err(AppError::NotFound("development sign-in"));
+        }
         let token = random_base62(32).map_err(AppError::internal)?;
-        *self.dev_signin.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(TokenHash::of(&token));
+        let now = self.clock.now();
+        signin_link::ActiveModel {
+            id: Set(new_id()),
+            token_hash: Set(TokenHash::of(&token).as_str().to_owned()),
+            created_at: Set(now),
+            expires_at: Set(now + SIGNIN_LINK_TTL),
+            used_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        // Links long past their time are no use to anyone.
+        SigninLink::delete_many()
+            .filter(signin_link::Column::ExpiresAt.lt(now - TimeDelta::days(1)))
+            .exec(&self.db)
+            .await?;
         Ok(format!("{}/auth/dev?token={token}", self.config.public_url))
     }
 
@@ -205,14 +244,30 @@ impl Services {
         if !self.config.dev_signin_enabled() {
             return Err(AppError::NotFound("development sign-in"));
         }
-        {
-            let mut offered = self.dev_signin.0.lock().unwrap_or_else(|e| e.into_inner());
-            if offered.as_ref() != Some(&TokenHash::of(token)) {
-                return Err(AppError::Unauthenticated(AuthFailure::NotFound));
-            }
-            *offered = None;
-        }
+        let now = self.clock.now();
+        let hash = TokenHash::of(token);
         let txn = self.db.begin().await?;
+        // Claimed inside the transaction that signs in: of two servers redeeming the same
+        // link at once, one updates the row and the other finds it used.
+        let claimed = SigninLink::update_many()
+            .col_expr(signin_link::Column::UsedAt, Expr::value(now))
+            .filter(signin_link::Column::TokenHash.eq(hash.as_str()))
+            .filter(signin_link::Column::UsedAt.is_null())
+            .filter(signin_link::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            let row = SigninLink::find()
+                .filter(signin_link::Column::TokenHash.eq(hash.as_str()))
+                .one(&txn)
+                .await?;
+            let refusal = match row {
+                None => LinkRefusal::Unknown,
+                Some(row) if row.used_at.is_some() => LinkRefusal::Used,
+                Some(_) => LinkRefusal::Expired,
+            };
+            return Err(AppError::SignInRefused(refusal.describe().into()));
+        }
         let (admin, _) =
             orgs::find_or_create_local_customer(&txn, DEV_ADMIN_EMAIL, true, self.clock.now())
                 .await?;

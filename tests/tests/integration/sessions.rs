@@ -3,11 +3,15 @@
 use serde_json::json;
 use tests::{Db, TestApp};
 
-db_tests!(development_sign_in, sessions_expire);
+db_tests!(
+    development_sign_in,
+    sessions_expire,
+    signin_links_never_dead_end
+);
 
 async fn development_sign_in(db: Db) {
     let app = TestApp::spawn_with(db, |c| c.dev_signin = backend::config::DevSignin::On).await;
-    let link = app.services().offer_dev_signin().unwrap();
+    let link = app.services().offer_dev_signin().await.unwrap();
     let path = link.split_once("/auth/dev").unwrap().1;
     let url = format!("{}/auth/dev{path}", app.base);
     let response = app.client.get(&url).send().await.unwrap();
@@ -137,7 +141,7 @@ async fn development_sign_in(db: Db) {
 
 /// Signs in by the development link and returns the session cookie.
 async fn dev_cookie(app: &TestApp) -> String {
-    let link = app.services().offer_dev_signin().unwrap();
+    let link = app.services().offer_dev_signin().await.unwrap();
     let path = link.split_once("/auth/dev").unwrap().1;
     let response = app
         .client
@@ -208,4 +212,140 @@ async fn sessions_expire(db: Db) {
         "a session ends at its absolute expiry"
     );
     absolute.finish().await;
+}
+
+/// Runs `keyward-server signin-link` against the app's database.
+async fn signin_link_command(
+    app: &TestApp,
+    dev: backend::config::DevSignin,
+) -> Result<String, String> {
+    let cli =
+        <backend::config::Cli as clap::Parser>::try_parse_from(["keyward-server", "signin-link"])
+            .unwrap();
+    let mut config = backend::config::Config::for_tests(&app.database_url);
+    config.dev_signin = dev;
+    let mut out = Vec::new();
+    backend::cli::run(cli.command.unwrap(), config, &mut out)
+        .await
+        .map(|_| String::from_utf8(out).unwrap())
+}
+
+/// A browser's navigation to `path`: (status, content type, body, set-cookie).
+async fn navigate(app: &TestApp, path: &str) -> (u16, String, String, Option<String>) {
+    let response = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let (kind, cookie) = (
+        header("content-type").unwrap_or_default(),
+        header("set-cookie"),
+    );
+    (status, kind, response.text().await.unwrap(), cookie)
+}
+
+fn link_path(link: &str) -> String {
+    let path = link.trim().split_once("/auth/dev").unwrap().1;
+    format!("/auth/dev{path}")
+}
+
+/// SPEC §2: after signing out, or with a used or stale link, a browser lands on a page
+/// that says what to do, `keyward-server signin-link` offers a fresh link to the running
+/// server through its database, and each link works once even when redeemed twice at the
+/// same moment.
+async fn signin_links_never_dead_end(db: Db) {
+    use backend::config::DevSignin;
+    let app = TestApp::spawn_with(db, |c| c.dev_signin = DevSignin::On).await;
+
+    // A link from the command, not from the server's memory, signs in.
+    let link = signin_link_command(&app, DevSignin::On).await.unwrap();
+    assert!(
+        link.trim().starts_with("http") && link.contains("/auth/dev?token="),
+        "{link}"
+    );
+    let path = link_path(&link);
+    let (status, _, _, cookie) = navigate(&app, &path).await;
+    assert_eq!(status, 303);
+    let cookie = cookie
+        .expect("signed in")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (me, _) = me_status(&app, &cookie).await;
+    assert_eq!(me, 200);
+
+    // Used again, in a browser: a page that says what happened and what to do, no JSON.
+    let (status, kind, body, cookie) = navigate(&app, &path).await;
+    assert_eq!(status, 401);
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(cookie.is_none());
+    assert!(body.contains("already used"), "{body}");
+    assert!(body.contains("keyward-server signin-link"), "{body}");
+    assert!(!body.trim_start().starts_with('{'), "{body}");
+    // A client that does not ask for HTML still gets the problem as JSON.
+    let api = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401);
+    let problem: serde_json::Value = api.json().await.unwrap();
+    assert_eq!(problem["code"], "SIGN_IN_FAILED", "{problem}");
+
+    // A stale link, an unknown one, and one cut short: each says what to do.
+    let stale = link_path(&app.services().offer_dev_signin().await.unwrap());
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(3601));
+    let (status, _, body, _) = navigate(&app, &stale).await;
+    assert_eq!(status, 401);
+    assert!(
+        body.contains("expired") && body.contains("signin-link"),
+        "{body}"
+    );
+    let (status, _, body, _) =
+        navigate(&app, "/auth/dev?token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").await;
+    assert_eq!(status, 401);
+    assert!(
+        body.contains("not known") && body.contains("signin-link"),
+        "{body}"
+    );
+    let (status, kind, body, _) = navigate(&app, "/auth/dev").await;
+    assert_eq!(status, 400);
+    assert!(
+        kind.starts_with("text/html") && body.contains("copy the whole link"),
+        "{body}"
+    );
+    // Whatever a query carries is shown escaped.
+    let (_, _, body, _) = navigate(&app, "/auth/dev?token=%3Cscript%3E").await;
+    assert!(!body.contains("<script>"), "{body}");
+
+    // No identity provider: the page leads back to the sign-in page.
+    let (status, kind, body, _) = navigate(&app, "/auth/login").await;
+    assert_eq!(status, 404);
+    assert!(kind.starts_with("text/html"), "{kind}");
+    assert!(body.contains(r#"href="/sign-in""#), "{body}");
+
+    // Two servers redeeming one link at the same moment: one session, one refusal.
+    let raced = link_path(&app.services().offer_dev_signin().await.unwrap());
+    let (a, b) = tokio::join!(navigate(&app, &raced), navigate(&app, &raced));
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 401], "a link works once");
+
+    // With development sign-in off, the command says why instead of printing a dead link.
+    let off = signin_link_command(&app, DevSignin::Off).await.unwrap_err();
+    assert!(off.contains("development sign-in is off"), "{off}");
+    app.finish().await;
 }
