@@ -388,6 +388,7 @@ fn rest_routes() -> OpenApiRouter<AppState> {
             rest::orgs::create_organization
         ))
         .routes(routes!(rest::orgs::get_organization))
+        .routes(routes!(rest::orgs::get_access))
         .routes(routes!(rest::orgs::leave_organization))
         .routes(routes!(rest::orgs::list_members))
         .routes(routes!(rest::orgs::patch_member, rest::orgs::remove_member))

@@ -1,10 +1,10 @@
 //! Customers, organizations and projects, and first-time provisioning.
 
 use chrono::{DateTime, Utc};
-use entity::{customer, membership, organization, prelude::*, project, role};
+use entity::{application_resource, customer, membership, organization, prelude::*, project, role};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -16,13 +16,22 @@ use super::{
     audit::{self, AuditEntry},
     ids::new_id,
     invalidation::Invalidation,
-    permissions::{BuiltinRole, Perm},
+    permissions::{BuiltinRole, Level, Perm},
     validate,
 };
 use crate::{
     error::{AppError, AppResult},
     token::random_base62,
 };
+
+/// What the acting principal may do in one organization ([`Services::viewer_access`]).
+#[derive(Debug, Clone)]
+pub struct ViewerAccess {
+    /// Every permission held, each level spelled out.
+    pub permissions: Vec<Perm>,
+    /// Whether it is an owner there (owner-only operations).
+    pub owner: bool,
+}
 
 /// The issuer recorded for accounts made by `bootstrap` and development sign-in.
 pub const LOCAL_ISSUER: &str = "keyward:local";
@@ -381,6 +390,39 @@ impl Services {
             }
             _ => Ok(None),
         }
+    }
+
+    /// What the acting principal may do in an organization right now, as the one
+    /// authorization path decides it (role ∩ scopes, project bound, suspension, PAT
+    /// policy): every permission held with each level spelled out (`api_keys:write`
+    /// beside `api_keys:read`), over the built-in resources and the organization's own.
+    /// A dashboard shows only what this allows. **Permissions**: membership.
+    pub async fn viewer_access(&self, actor: &Actor, org_id: Uuid) -> AppResult<ViewerAccess> {
+        let grant = self
+            .authorize(actor, Need::OrgAll(org_id, Vec::new()))
+            .await?;
+        let apps: Vec<String> = ApplicationResource::find()
+            .select_only()
+            .column(application_resource::Column::Name)
+            .filter(application_resource::Column::OrganizationId.eq(org_id))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let permissions = grant
+            .held()
+            .to_scopes(&apps)
+            .into_iter()
+            .flat_map(|held| {
+                Level::ALL
+                    .into_iter()
+                    .filter(move |l| *l != Level::None && *l <= held.level)
+                    .map(move |l| Perm::new(held.resource.clone(), l))
+            })
+            .collect();
+        Ok(ViewerAccess {
+            permissions,
+            owner: grant.is_owner(),
+        })
     }
 
     /// One organization. **Permissions**: `organization:read`.

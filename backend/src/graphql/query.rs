@@ -9,7 +9,8 @@ use super::analytics::{
 use super::types::{
     ApiKey, AuditEvent, AuditEventFilter, CatalogResource, Conn, CredentialStatus, CustomerAccount,
     DeviceAuthorization, Invite, Me, Member, Organization, PermissionCatalog, PersonalAccessToken,
-    Project, Role, ServiceAccount, Session, Usage, actor, connection, paging, services,
+    Project, Role, ServiceAccount, Session, Usage, ViewerAccess, actor, connection, paging,
+    services,
 };
 use crate::{
     domain::{Principal, audit, ids::parse_id},
@@ -258,6 +259,19 @@ impl QueryRoot {
         let (first, after) = paging(first, after)?;
         let page = services(ctx)?.roles(actor(ctx)?, org, first, after).await?;
         Ok(connection(page, |r| r.role.id.to_string(), Role::from))
+    }
+
+    /// What you may do in an organization right now, as every operation decides it: your
+    /// role narrowed by the credential's scopes and project. A client shows only what this
+    /// allows. **Permissions**: membership.
+    async fn viewer_access(
+        &self,
+        ctx: &Context<'_>,
+        organization_id: ID,
+    ) -> async_graphql::Result<ViewerAccess> {
+        let org = parse_id("organizationId", &organization_id)?;
+        let access = services(ctx)?.viewer_access(actor(ctx)?, org).await?;
+        Ok(ViewerAccess(access))
     }
 
     /// The resources and levels roles and keys can use. **Permissions**: `organization:read`.

@@ -170,6 +170,29 @@ impl Organization {
     }
 }
 
+/// What the acting principal may do in an organization right now.
+pub struct ViewerAccess(pub crate::domain::orgs::ViewerAccess);
+
+#[Object]
+impl ViewerAccess {
+    /// Every permission held (`resource:level`), each level spelled out: `api_keys:write`
+    /// is listed beside `api_keys:read`.
+    async fn permissions(&self) -> Vec<String> {
+        self.0.permissions.iter().map(ToString::to_string).collect()
+    }
+    /// Whether you may do `permission` (`resource:level`) here.
+    async fn can(&self, permission: String) -> bool {
+        self.0
+            .permissions
+            .iter()
+            .any(|p| p.to_string() == permission)
+    }
+    /// Whether you are an owner here (owner-only operations: ownership, deletion).
+    async fn owner(&self) -> bool {
+        self.0.owner
+    }
+}
+
 /// A project of an organization.
 pub struct Project(pub project::Model);
 

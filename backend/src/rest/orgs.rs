@@ -352,6 +352,41 @@ pub async fn get_organization(
     Ok(axum::Json(found.into()))
 }
 
+/// What the caller may do in an organization right now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessOut {
+    /// Every permission held (`resource:level`), each level spelled out: `api_keys:write`
+    /// is listed beside `api_keys:read`.
+    #[schema(example = json!(["api_keys:read", "api_keys:write", "usage:read"]))]
+    pub permissions: Vec<String>,
+    /// Whether the caller is an owner (owner-only operations).
+    pub owner: bool,
+}
+
+/// What the caller may do in an organization right now, as every operation decides it
+/// (role narrowed by the credential's scopes and project). **Permissions**: membership.
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs/{org}/access",
+    tag = "organizations",
+    summary = "Get your permissions in an organization",
+    params(("org" = Uuid, Path, description = "The organization's id.")),
+    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
+    responses((status = 200, description = "Your permissions there.", body = AccessOut), Refusals)
+)]
+pub async fn get_access(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(org): Path<String>,
+) -> AppResult<axum::Json<AccessOut>> {
+    let org = parse_id("org", &org)?;
+    let access = state.services.viewer_access(&actor, org).await?;
+    Ok(axum::Json(AccessOut {
+        permissions: access.permissions.iter().map(ToString::to_string).collect(),
+        owner: access.owner,
+    }))
+}
+
 /// Leaves an organization (its last owner cannot). **Permissions**: membership.
 #[utoipa::path(
     post,

@@ -152,6 +152,8 @@ enum Rule {
     InstanceAdmin,
     /// A permission over the user's own things, or, for a key, in its organization.
     UserOrKey(&'static str),
+    /// Anything held in the organization.
+    Member,
 }
 
 impl Rule {
@@ -170,6 +172,7 @@ impl Rule {
                 Some(u) => u.allows(p),
                 None => m.org.allows(p),
             },
+            Rule::Member => m.org != Levels::none(),
         }
     }
 }
@@ -178,6 +181,7 @@ fn rule(op: &str) -> Option<Rule> {
     use Rule::*;
     Some(match op {
         "me" => Any,
+        "viewerAccess" => Member,
         "organizations" => UserOrKey("organization:read"),
         "organization" | "permissionCatalog" => Org("organization:read"),
         "project" => Org("projects:read"),
@@ -399,6 +403,10 @@ impl World {
             .map_or("nobody@example.com".to_owned(), |u| u.1.clone());
         let (q, v) = match op {
             "me" => ("{ me { authenticatedBy } }", json!({})),
+            "viewerAccess" => (
+                "query($o: ID!) { viewerAccess(organizationId: $o) { permissions } }",
+                json!({ "o": org }),
+            ),
             "organizations" => ("{ organizations { id } }", json!({})),
             "organization" => (
                 "query($o: ID!) { organization(id: $o) { id } }",
@@ -1097,6 +1105,58 @@ async fn every_operation_follows_the_privilege_rules(db: Db) {
         "only {} operations in the schema",
         ops.len()
     );
+
+    // What `viewerAccess` tells each principal is exactly what the rules let it do: a
+    // dashboard that hides what this does not list hides nothing it could do.
+    let catalog = w
+        .owner(
+            "query($o: ID!) { permissionCatalog(organizationId: $o) { resources { name builtin } } }",
+            json!({ "o": w.org }),
+        )
+        .await;
+    let apps: Vec<String> = catalog["permissionCatalog"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["builtin"] == false)
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    let levels = ["read", "write", "delete", "admin"];
+    for who in &whos {
+        if who.model.org == Levels::none() {
+            continue;
+        }
+        let r = w
+            .call(
+                who,
+                "query($o: ID!) { viewerAccess(organizationId: $o) { permissions } }",
+                json!({ "o": w.org }),
+            )
+            .await;
+        let told: BTreeSet<String> = r.data()["viewerAccess"]["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect();
+        let resources = RESOURCES[..12]
+            .iter()
+            .map(|r| {
+                (
+                    r.to_string(),
+                    who.model.org.0[RESOURCES.iter().position(|x| x == r).unwrap()],
+                )
+            })
+            .chain(apps.iter().map(|a| (a.clone(), who.model.org.0[12])));
+        let expected: BTreeSet<String> = resources
+            .flat_map(|(r, level)| {
+                levels[..level as usize]
+                    .iter()
+                    .map(move |l| format!("{r}:{l}"))
+            })
+            .collect();
+        assert_eq!(told, expected, "viewerAccess of {}", who.name);
+    }
 
     let mut wrong = Vec::new();
     let mut counted = BTreeSet::new();

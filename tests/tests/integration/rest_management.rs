@@ -321,6 +321,23 @@ async fn service_accounts_and_pats_over_rest(db: Db) {
     assert_eq!(pat["pat"]["status"], "active");
     let (status, _) = app.rest(Method::GET, "/orgs", &pat_secret, None).await;
     assert_eq!(status, 200, "the new PAT works");
+    // It is told what it may do there: its scope, not its owner's role.
+    let (status, access) = app
+        .rest(
+            Method::GET,
+            &format!("/orgs/{org}/access"),
+            &pat_secret,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{access}");
+    assert_eq!(access["permissions"], json!(["organization:read"]));
+    assert_eq!(access["owner"], true);
+    let (_, full) = app
+        .rest(Method::GET, &format!("/orgs/{org}/access"), &ada.pat, None)
+        .await;
+    let full = full["permissions"].as_array().unwrap();
+    assert!(full.contains(&json!("api_keys:admin")) && full.contains(&json!("api_keys:read")));
     // A narrow PAT cannot make a wider one.
     let (status, _) = app
         .rest(
