@@ -41,6 +41,7 @@ pub mod ops {
 
     operation!(Me);
     operation!(Organizations);
+    operation!(ViewerAccess);
     operation!(Projects);
     operation!(ApiKeys);
     operation!(ApiKey);
@@ -167,6 +168,8 @@ pub struct Me {
     /// `session`, `api_key`, `pat` or `service_account_key`.
     pub authenticated_by: String,
     pub credential_name: Option<String>,
+    /// Null: the credential carries all of its holder's role.
+    pub credential_scopes: Option<Vec<String>>,
     pub credential_expires_at: Option<DateTime>,
     pub organization_id: Option<String>,
     pub project_id: Option<String>,

@@ -35,6 +35,9 @@ pub enum Error {
     /// The server refused for another reason; its message says why.
     #[error("{0}")]
     Refused(String),
+    /// No browser could be opened for a browser login (the device flow is then used).
+    #[error("no browser could be opened: {0}")]
+    NoBrowser(String),
     /// Anything else: local files, the browser, unexpected answers.
     #[error("{0}")]
     Other(String),
@@ -47,7 +50,9 @@ impl Error {
             Self::Unauthenticated(_) => exit::UNAUTHENTICATED,
             Self::Forbidden(_) => exit::FORBIDDEN,
             Self::NotFound(_) => exit::NOT_FOUND,
-            Self::Unreachable { .. } | Self::Refused(_) | Self::Other(_) => exit::OTHER,
+            Self::Unreachable { .. } | Self::Refused(_) | Self::NoBrowser(_) | Self::Other(_) => {
+                exit::OTHER
+            }
         }
     }
 

@@ -98,10 +98,8 @@ fn random_url_safe(bytes: usize) -> Result<String> {
 
 /// What the browser flow tells the person at the terminal.
 pub trait BrowserPrompt {
-    /// The URL to open, shown in case no browser appears.
+    /// The browser was started on `url`; shown in case no window appears.
     fn opening(&mut self, url: &str);
-    /// The browser could not be started; the URL must be opened by hand.
-    fn could_not_open(&mut self, why: &str);
 }
 
 /// The listener's answer: the code, or the browser's refusal.
@@ -215,11 +213,21 @@ pub async fn browser(
             .await
     });
 
-    prompt.opening(url.as_str());
-    if let Err(err) = open(url.as_str()) {
-        prompt.could_not_open(&err.to_string());
-    }
-    let answer = tokio::time::timeout(timeout, rx).await;
+    // No browser: nothing will ever come back, so the login does not wait for it.
+    let answer = match open(url.as_str()) {
+        Ok(()) => {
+            prompt.opening(url.as_str());
+            tokio::time::timeout(timeout, rx).await
+        }
+        Err(err) => {
+            let _ = stop.send(());
+            server.abort();
+            return Err(match err {
+                Error::Other(why) => Error::NoBrowser(why),
+                other => other,
+            });
+        }
+    };
     // The browser gets its page; a connection that never finishes its request does not
     // hold the login up.
     let _ = stop.send(());
@@ -276,7 +284,7 @@ pub fn open_in_browser(command: Option<&str>, url: &str) -> Result<Option<std::p
     let Some(command) = command.filter(|c| !c.trim().is_empty()) else {
         return webbrowser::open(url)
             .map(|()| None)
-            .map_err(|e| Error::other(format!("no browser could be opened: {e}")));
+            .map_err(|e| Error::other(e.to_string()));
     };
     let mut words = shell_words::split(command)
         .map_err(|e| Error::usage(format!("KEYWARD_BROWSER_CMD does not parse: {e}")))?;

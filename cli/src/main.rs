@@ -50,8 +50,11 @@ enum Command {
     Login(LoginArgs),
     /// Revoke the token this machine holds and forget it (the server and organization stay).
     Logout,
-    /// Who the CLI acts as.
+    /// Who the CLI acts as, with which credential, and what it may do.
     Whoami,
+    /// Login state and the credential, as `gh auth` has them.
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Your organizations and the active one.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -80,6 +83,19 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Subcommand)]
+enum AuthCommand {
+    /// Log in (the same as `keyward login`).
+    Login(LoginArgs),
+    /// Log out (the same as `keyward logout`).
+    Logout,
+    /// Whether you are logged in, as whom, with which credential (masked) from where, and
+    /// what it may do in the active organization; exits 3 when not logged in.
+    Status,
+    /// Print the credential this CLI acts with on standard output, for scripts.
+    Token,
 }
 
 #[derive(Args)]
@@ -233,7 +249,11 @@ async fn run(cli: Cli) -> keyward_cli::Result<i32> {
         Command::Login(args) => session::login(&mut ctx, args).await,
         Command::ApiKey(ApiKeyCommand::Set { token }) => session::set_token(&mut ctx, &token).await,
         Command::Logout => session::logout(&mut ctx).await,
-        Command::Whoami => session::whoami(&ctx).await,
+        Command::Whoami => session::whoami(&ctx, false).await,
+        Command::Auth(AuthCommand::Login(args)) => session::login(&mut ctx, args).await,
+        Command::Auth(AuthCommand::Logout) => session::logout(&mut ctx).await,
+        Command::Auth(AuthCommand::Status) => session::whoami(&ctx, true).await,
+        Command::Auth(AuthCommand::Token) => session::auth_token(&ctx),
         Command::Org(OrgCommand::List) => session::org_list(&ctx).await,
         Command::Org(OrgCommand::Use { org }) => session::org_use(&mut ctx, &org).await,
         Command::Org(OrgCommand::Current) => session::org_current(&ctx).await,

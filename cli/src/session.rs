@@ -7,7 +7,7 @@ use serde_json::json;
 
 use keyward_cli::{
     Error, Result, Secret,
-    client::Me,
+    client::{Me, ops},
     config::{Auth, LoginMethod},
     error::exit,
     login::{self, BrowserPrompt, DeviceCode, DevicePrompt},
@@ -67,10 +67,6 @@ impl BrowserPrompt for Terminal {
         output::note(&format!("  {url}"));
         self.spin("Waiting for the browser…");
     }
-
-    fn could_not_open(&mut self, why: &str) {
-        output::warn(&format!("{why}; open the link above by hand"));
-    }
 }
 
 impl DevicePrompt for Terminal {
@@ -120,8 +116,18 @@ pub async fn login(ctx: &mut Ctx, args: LoginArgs) -> Result<i32> {
         (issued, LoginMethod::Device)
     } else {
         let open = |url: &str| login::open_in_browser(browser_cmd.as_deref(), url).map(drop);
-        let issued = login::browser(&client, &name, open, &mut terminal, args.timeout.into()).await;
-        (issued, LoginMethod::Browser)
+        match login::browser(&client, &name, open, &mut terminal, args.timeout.into()).await {
+            // Nothing will come back from a browser that never opened: a device code now,
+            // rather than a wait for the timeout.
+            Err(Error::NoBrowser(why)) => {
+                output::note(&format!(
+                    "No browser could be opened ({why}): using a device code instead."
+                ));
+                let issued = login::device(&client, &name, &mut terminal, &mut login::Sleep).await;
+                (issued, LoginMethod::Device)
+            }
+            issued => (issued, LoginMethod::Browser),
+        }
     };
     terminal.stop();
     let issued = issued?;
@@ -183,6 +189,29 @@ async fn save_login(ctx: &mut Ctx, token: Secret, method: LoginMethod, me: &Me) 
         ctx.store.config.project = None;
     }
     ctx.store.config.server = Some(ctx.server.clone());
+    // Right after login an organization is active, so `org list` stars it and every
+    // organization command works at once: the credential's own, else one kept from before
+    // that this login still sees, else the first.
+    let holder = ctx.anonymous()?.with_token(Some(token.clone()));
+    let orgs = ctx.organizations(&holder).await.unwrap_or_default();
+    let kept = ctx
+        .store
+        .config
+        .organization
+        .as_ref()
+        .filter(|id| orgs.iter().any(|o| &o.id == *id))
+        .cloned();
+    let active = me
+        .organization_id
+        .clone()
+        .filter(|id| orgs.iter().any(|o| &o.id == id))
+        .or(kept)
+        .or_else(|| orgs.first().map(|o| o.id.clone()));
+    if active != ctx.store.config.organization {
+        ctx.store.config.project = None;
+    }
+    ctx.store.config.organization = active.clone();
+    let active = active.and_then(|id| orgs.into_iter().find(|o| o.id == id));
     ctx.store.config.auth = Some(Auth {
         token,
         method,
@@ -213,6 +242,7 @@ async fn save_login(ctx: &mut Ctx, token: Secret, method: LoginMethod, me: &Me) 
             "credentialName": me.credential_name,
             "expiresAt": me.credential_expires_at,
             "method": method,
+            "organization": active,
         }))?;
     } else {
         output::done(&format!(
@@ -222,6 +252,12 @@ async fn save_login(ctx: &mut Ctx, token: Secret, method: LoginMethod, me: &Me) 
             me.credential_name.as_deref().unwrap_or("?"),
             output::time(me.credential_expires_at.as_ref(), "never"),
         ));
+        if let Some(org) = &active {
+            output::note(&format!(
+                "Active organization: {} ({}); switch with `keyward org use NAME`",
+                org.name, org.slug
+            ));
+        }
     }
     Ok(exit::OK)
 }
@@ -271,36 +307,153 @@ pub async fn logout(ctx: &mut Ctx) -> Result<i32> {
     Ok(exit::OK)
 }
 
-/// `keyward whoami`.
-pub async fn whoami(ctx: &Ctx) -> Result<i32> {
-    let me = ctx.client()?.me().await?;
+/// What the credential may do in one organization.
+#[derive(serde::Deserialize)]
+struct ViewerAccess {
+    permissions: Vec<String>,
+}
+
+/// What a credential kind is called in sentences.
+fn credential_kind(by: &str) -> &str {
+    match by {
+        "pat" => "personal access token",
+        "api_key" => "API key",
+        "service_account_key" => "service account key",
+        "session" => "dashboard session",
+        "oidc" => "identity provider token",
+        other => other,
+    }
+}
+
+/// Each resource once, at the highest level held: `api_keys:admin, usage:read`.
+fn summarize(permissions: &[String]) -> String {
+    let mut highest: Vec<(String, String)> = Vec::new();
+    for perm in permissions {
+        let Some((resource, level)) = perm.split_once(':') else {
+            continue;
+        };
+        match highest.iter_mut().find(|(r, _)| r == resource) {
+            Some(entry) => entry.1 = level.to_owned(),
+            None => highest.push((resource.to_owned(), level.to_owned())),
+        }
+    }
+    if highest.is_empty() {
+        return "nothing".into();
+    }
+    highest
+        .iter()
+        .map(|(r, l)| format!("{r}:{l}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `keyward whoami`, and `keyward auth status` with `show_token`: who acts, with which
+/// credential and from where, and what it may do in the active organization.
+pub async fn whoami(ctx: &Ctx, show_token: bool) -> Result<i32> {
+    let client = ctx.client()?;
+    let me = client.me().await?;
+    let org = ctx.active_org(&client).await.ok();
+    // A key that may not read organizations still knows its own.
+    let org_id = org
+        .as_ref()
+        .map(|o| o.id.clone())
+        .or_else(|| me.organization_id.clone());
+    let access: Option<ViewerAccess> = match &org_id {
+        Some(id) => client
+            .field::<ops::ViewerAccess, _>(
+                ops::viewer_access::Variables {
+                    organization_id: id.clone(),
+                },
+                "viewerAccess",
+            )
+            .await
+            .ok(),
+        None => None,
+    };
+    let source = if ctx.uses_env_key() {
+        "KEYWARD_API_KEY".to_owned()
+    } else {
+        ctx.store.path.display().to_string()
+    };
     if ctx.json {
-        output::json(&json!({ "server": ctx.server, "me": me }))?;
+        output::json(&json!({
+            "server": ctx.server,
+            "me": me,
+            "credentialSource": source,
+            "organization": org,
+            "permissions": access.as_ref().map(|a| &a.permissions),
+        }))?;
         return Ok(exit::OK);
     }
+    let kind = credential_kind(&me.authenticated_by);
     match &me.user {
         Some(user) => output::line(&format!("{} ({})", user.email, user.name)),
         None => output::line(&format!(
-            "{} `{}`",
-            me.authenticated_by,
+            "{kind} `{}`",
             me.credential_name.as_deref().unwrap_or("?")
         )),
     }
-    output::line(&format!("server:     {}", ctx.server));
+    output::line(&format!("server:       {}", ctx.server));
     output::line(&format!(
-        "credential: {} `{}`{}, expires {}",
-        me.authenticated_by,
+        "credential:   {kind} `{}`, expires {}",
         me.credential_name.as_deref().unwrap_or("?"),
-        if ctx.uses_env_key() {
-            " (KEYWARD_API_KEY)"
-        } else {
-            ""
-        },
         output::time(me.credential_expires_at.as_ref(), "never")
     ));
+    output::line(&format!(
+        "scopes:       {}",
+        match &me.credential_scopes {
+            Some(scopes) if scopes.is_empty() => "none".to_owned(),
+            Some(scopes) => scopes.join(", "),
+            None if me.user.is_some() => "all of the user's role".to_owned(),
+            None => "all of its role".to_owned(),
+        }
+    ));
+    output::line(&format!("from:         {source}"));
+    if show_token {
+        if let Some(token) = ctx.credential() {
+            output::line(&format!("token:        {}", masked(token.expose())));
+        }
+    }
+    match &org {
+        Some(org) => output::line(&format!(
+            "organization: {} ({}){}",
+            org.name,
+            org.slug,
+            org.viewer_role
+                .as_ref()
+                .map(|r| format!(", role {}", r.name))
+                .unwrap_or_default()
+        )),
+        None => match &org_id {
+            Some(id) => output::line(&format!("organization: {id} (the key's own)")),
+            None => output::line("organization: none active (`keyward org use NAME`)"),
+        },
+    }
+    if let Some(access) = &access {
+        output::line(&format!("may:          {}", summarize(&access.permissions)));
+    }
     if me.is_instance_admin {
         output::line("instance admin");
     }
+    Ok(exit::OK)
+}
+
+/// A token shown by its kind only: `kw_pat_****`.
+fn masked(token: &str) -> String {
+    let kind_end = token.rfind('_').map_or(0, |i| i + 1);
+    format!("{}****", &token[..kind_end.min(16)])
+}
+
+/// `keyward auth token`: the credential this CLI acts with, on stdout, for scripts
+/// (`curl -H "Authorization: Bearer $(keyward auth token)"`).
+pub fn auth_token(ctx: &Ctx) -> Result<i32> {
+    let token = ctx.credential().ok_or_else(|| {
+        Error::Unauthenticated(format!(
+            "you are not logged in to {}: run `keyward login` (or set KEYWARD_API_KEY)",
+            ctx.server
+        ))
+    })?;
+    output::line(token.expose());
     Ok(exit::OK)
 }
 

@@ -25,6 +25,7 @@ extern crate tests;
 db_tests!(
     pasted_tokens_are_checked_before_they_are_saved,
     device_login_end_to_end_when_headless,
+    a_browser_that_cannot_open_falls_back_to_a_device_code,
     device_login_answers_pending_slow_down_denied_and_expired,
     browser_login_end_to_end_and_a_new_login_revokes_the_old_token,
     logout_revokes_on_the_server_and_keeps_the_settings,
@@ -329,6 +330,100 @@ async fn device_login_end_to_end_when_headless(db: Db) {
     app.finish().await;
 }
 
+/// `login --browser` where no browser starts does not wait out its timeout: it turns to
+/// the device flow at once. Then `whoami` and `auth status` say which credential acts and
+/// what it may do, and `auth token` prints it for scripts.
+async fn a_browser_that_cannot_open_falls_back_to_a_device_code(db: Db) {
+    let app = spawn(db).await;
+    let term = Terminal::new(&app);
+    let mut child = term
+        .command(
+            &[
+                "login",
+                "--browser",
+                "--timeout",
+                "10m",
+                "--server",
+                &app.base,
+            ],
+            &[("KEYWARD_BROWSER_CMD", "/nonexistent/keyward-test-browser")],
+        )
+        .spawn()
+        .unwrap();
+    // The code shows within user_code_of's 30 s, long before the 10 minutes.
+    let (code, rest) = user_code_of(&mut child).await;
+    let cookie = app.dev_session().await;
+    app.gql_session(&cookie, APPROVE, json!({ "i": { "userCode": code } }))
+        .await
+        .data();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = rest.await.unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("No browser could be opened"), "{stderr}");
+    assert!(stderr.contains("using a device code instead"), "{stderr}");
+    assert!(!stderr.contains("Waiting for the browser"), "{stderr}");
+    assert_eq!(term.config()["auth"]["method"].as_str(), Some("device"));
+    let token = term.config()["auth"]["token"].as_str().unwrap().to_owned();
+
+    // Which credential, whose, from where, and what it may do in the active organization.
+    let who = term.run(&["whoami"]).await.ok().hides(&token);
+    for says in [
+        "admin@localhost",
+        "personal access token",
+        "scopes:       all of the user's role",
+        "organization: Local development",
+        "may:          ",
+        "api_keys:admin",
+    ] {
+        assert!(who.stdout.contains(says), "{says}: {who:#?}");
+    }
+    let status = term.run(&["auth", "status"]).await.ok().hides(&token);
+    assert!(
+        status.stdout.contains("token:        kw_pat_****"),
+        "{status:#?}"
+    );
+    let printed = term.run(&["auth", "token"]).await.ok();
+    assert_eq!(printed.stdout.trim(), token);
+
+    // A narrow key says so, and what it may do is its scope, not its creator's role.
+    let (_, narrow) = app
+        .create_key(
+            &token,
+            json!({ "organizationId": term.config()["organization"].as_str().unwrap(), "name": "reader", "scopes": ["api_keys:read"] }),
+        )
+        .await;
+    let env = [("KEYWARD_API_KEY", narrow.as_str())];
+    let who = term
+        .run_with(&["whoami"], &env, None)
+        .await
+        .ok()
+        .hides(&narrow);
+    for says in [
+        "API key `reader`",
+        "scopes:       api_keys:read",
+        "from:         KEYWARD_API_KEY",
+        "may:          api_keys:read",
+    ] {
+        assert!(who.stdout.contains(says), "{says}: {who:#?}");
+    }
+    assert!(!who.stdout.contains("instance admin"), "{who:#?}");
+    let printed = term.run_with(&["auth", "token"], &env, None).await.ok();
+    assert_eq!(printed.stdout.trim(), narrow);
+
+    // Logged out: `auth status` and `auth token` say so, with exit code 3.
+    term.run(&["logout"]).await.ok();
+    term.run(&["auth", "status"])
+        .await
+        .failed(exit::UNAUTHENTICATED, "keyward login");
+    term.run(&["auth", "token"])
+        .await
+        .failed(exit::UNAUTHENTICATED, "keyward login");
+    app.finish().await;
+}
+
 /// Stands in for time between polls: moves the server's clock instead of sleeping, and
 /// acts in the dashboard when the script says so.
 struct Script<'a> {
@@ -575,12 +670,28 @@ async fn organizations_and_projects_switch_by_name_in_any_case(db: Db) {
     .await
     .data();
     let term = Terminal::new(&app);
-    term.log_in_with(&admin.pat).await.ok();
+    let login = term.log_in_with(&admin.pat).await.ok();
+    assert!(login.stderr.contains("Active organization: "), "{login:#?}");
 
+    // Right after login one organization is active, and `org list` stars it.
     let list = term.run(&["org", "list", "--json"]).await.ok().json();
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2, "{list:?}");
-    assert!(list.iter().all(|o| o["active"] == false), "none chosen yet");
+    assert_eq!(
+        list.iter().filter(|o| o["active"] == true).count(),
+        1,
+        "one is active from the start: {list:?}"
+    );
+    let starred = term.run(&["org", "list"]).await.ok();
+    assert_eq!(
+        starred
+            .stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with('*'))
+            .count(),
+        1,
+        "{starred:#?}"
+    );
     assert!(
         list.iter()
             .all(|o| o["organization"]["viewerRole"]["key"] == "owner"),

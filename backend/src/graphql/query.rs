@@ -49,6 +49,11 @@ impl QueryRoot {
                 .is_ok(),
             authenticated_by: by.into(),
             credential_name: name,
+            credential_scopes: actor
+                .principal
+                .credential()
+                .and_then(|c| c.scopes.as_ref())
+                .map(|scopes| scopes.iter().map(ToString::to_string).collect()),
             credential_expires_at: actor.principal.credential().and_then(|c| c.expires_at),
             organization_id: org.map(|id| ID(id.to_string())),
             project_id: project.map(|id| ID(id.to_string())),

@@ -101,6 +101,9 @@ pub struct Me {
     pub authenticated_by: String,
     /// The credential's name, when a credential is acting.
     pub credential_name: Option<String>,
+    /// The acting credential's scopes (`resource:level`); null when it has none, so it
+    /// carries all of its holder's role, or no credential is acting.
+    pub credential_scopes: Option<Vec<String>>,
     /// When the acting credential stops working on its own (its expiry, or the end of a
     /// rotation's grace period); null when it never does or no credential is acting.
     pub credential_expires_at: Option<DateTime<Utc>>,
