@@ -104,6 +104,19 @@ pub struct Key {
     pub request_count: i64,
     pub rate_limit_per_minute: Option<i64>,
     pub revoked_at: Option<DateTime>,
+    /// The key it replaced by rotation.
+    pub replaces: Option<KeyLink>,
+    /// The key that replaced it by rotation, and when it stops working.
+    pub replaced_by: Option<KeyLink>,
+    pub rotation_ends_at: Option<DateTime>,
+}
+
+/// The other key of a rotation.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct KeyLink {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
 }
 
 /// A personal access token as the CLI shows it (the `TokenFields` fragment).

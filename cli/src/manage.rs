@@ -306,10 +306,10 @@ async fn find_key(ctx: &Ctx, client: &Client, wanted: &str) -> Result<Key> {
             k.name == wanted || k.prefix == wanted || format!("{}…{}", k.prefix, k.last4) == wanted
         })
         .collect();
-    // A rotated key keeps its name until its grace period ends: the name means the new one.
-    if matches.len() > 1 && matches.iter().filter(|k| k.status != "ROTATING").count() == 1 {
-        matches.retain(|k| k.status != "ROTATING");
-    }
+    // A rotated key keeps its name while its grace period runs, beside its successor:
+    // acting on "the" key of that name could revoke the new one and leave the old secret
+    // working. Which one is meant is asked, never guessed.
+    matches.sort_by(|a, b| a.created_at.cmp(&b.created_at));
     match <[Key; 1]>::try_from(matches) {
         Ok([one]) => Ok(one),
         Err(none) if none.is_empty() => Err(Error::NotFound(format!(
@@ -317,14 +317,32 @@ async fn find_key(ctx: &Ctx, client: &Client, wanted: &str) -> Result<Key> {
             org.name
         ))),
         Err(many) => Err(Error::usage(format!(
-            "{} keys match `{wanted}`: use the id ({})",
+            "{} keys match `{wanted}`; give the id of the one you mean:\n{}",
             many.len(),
-            many.iter()
-                .map(|k| k.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            many.iter().map(candidate).collect::<Vec<_>>().join("\n")
         ))),
     }
+}
+
+/// One line of an ambiguous name's candidates: id, prefix, status, and its rotation.
+fn candidate(k: &Key) -> String {
+    let rotation = match (&k.replaced_by, &k.replaces) {
+        (Some(new), _) => format!(
+            ", replaced by {} ({}), works until {}",
+            new.prefix,
+            new.id,
+            output::time(k.rotation_ends_at.as_ref(), "its grace period ends")
+        ),
+        (None, Some(old)) => format!(", replaces {} ({})", old.prefix, old.id),
+        (None, None) => String::new(),
+    };
+    format!(
+        "  {}  {}…{}  {}{rotation}",
+        k.id,
+        k.prefix,
+        k.last4,
+        k.status.to_lowercase()
+    )
 }
 
 /// Prints a secret once: the secret alone on standard output, the warning on standard
@@ -488,7 +506,7 @@ pub async fn keys_rotate(ctx: &Ctx, wanted: &str, grace: Duration) -> Result<i32
         .created::<ops::RotateApiKey, Key>(
             ops::rotate_api_key::Variables {
                 input: ops::rotate_api_key::RotateApiKeyInput {
-                    id: key.id,
+                    id: key.id.clone(),
                     grace_period_seconds: grace.as_secs() as i64,
                 },
             },
@@ -499,12 +517,19 @@ pub async fn keys_rotate(ctx: &Ctx, wanted: &str, grace: Duration) -> Result<i32
     let new = described(ctx, &secret, "apiKey", new)?;
     if !ctx.json {
         output::done(&format!(
-            "Rotated key `{}`: the old secret {}",
+            "Rotated key `{}`: the old secret ({}…{}, {}) {}",
             new.name,
+            key.prefix,
+            key.last4,
+            key.id,
             if grace.is_zero() {
                 "stopped working".to_owned()
             } else {
-                format!("works for {} more", humantime::format_duration(grace))
+                format!(
+                    "works for {} more; both keys now have this name, so give an id to act on one (`keyward keys revoke {}` ends the old one now)",
+                    humantime::format_duration(grace),
+                    key.id
+                )
             }
         ));
     }

@@ -1066,23 +1066,58 @@ async fn keys_from_creation_to_revocation(db: Db) {
     term.run(&["keys", "rotate", "billing-worker", "--grace", "2d"])
         .await
         .failed(exit::USAGE, "at most 24h");
-    // The name now means the new key; the old one is left to its grace period.
-    let disabled = term
-        .run(&["keys", "disable", "billing-worker", "--json"])
-        .await
-        .ok()
-        .json();
-    assert_eq!(disabled["status"], "DISABLED");
-    term.run(&["verify", &secret]).await.ok();
-    term.run(&["keys", "enable", "billing-worker"]).await.ok();
-
-    // Revoking asks first; without a terminal it needs --yes.
+    assert!(
+        rotated.stderr.contains("both keys now have this name"),
+        "{rotated:#?}"
+    );
+    // Both keys carry the name while the old one lives: the name is refused, with each
+    // candidate and its side of the rotation, and nothing is changed.
     let found = term
         .run(&["keys", "list", "--json", "--search", "billing"])
         .await
         .ok()
         .json();
-    let new_id = found[0]["id"].as_str().unwrap().to_owned();
+    let by_status = |status: &str| {
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["status"] == status)
+            .unwrap()
+            .clone()
+    };
+    let (old, new) = (by_status("ROTATING"), by_status("ACTIVE"));
+    let old_id = old["id"].as_str().unwrap().to_owned();
+    let new_id = new["id"].as_str().unwrap().to_owned();
+    assert_eq!(old["replacedBy"]["id"], new_id.as_str(), "{found}");
+    assert!(old["rotationEndsAt"].is_string(), "{found}");
+    assert_eq!(new["replaces"]["id"], old_id.as_str(), "{found}");
+    let refused = term
+        .run(&["keys", "revoke", "billing-worker", "--yes"])
+        .await
+        .failed(exit::USAGE, "2 keys match `billing-worker`");
+    for says in [
+        format!("{old_id}  "),
+        format!("rotating, replaced by {}", new["prefix"].as_str().unwrap()),
+        "works until 20".to_owned(),
+        format!("{new_id}  "),
+        format!("active, replaces {}", old["prefix"].as_str().unwrap()),
+    ] {
+        assert!(refused.stderr.contains(&says), "{says}: {refused:#?}");
+    }
+    term.run(&["verify", &secret]).await.ok();
+    term.run(&["verify", &new_secret]).await.ok();
+    // By id, each is reached.
+    let disabled = term
+        .run(&["keys", "disable", &new_id, "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(disabled["status"], "DISABLED");
+    term.run(&["verify", &secret]).await.ok();
+    term.run(&["keys", "enable", &new_id]).await.ok();
+
+    // Revoking asks first; without a terminal it needs --yes.
     term.run(&["keys", "revoke", &new_id])
         .await
         .failed(exit::USAGE, "pass --yes");

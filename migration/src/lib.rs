@@ -12,6 +12,7 @@ mod m20261129_000002_credential_listing_index;
 mod m20261203_000001_device_request_origin;
 mod m20261203_000002_product_keys;
 mod m20261203_000003_signin_links;
+mod m20261203_000004_rotation_index;
 
 /// Runs Keyward's migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_device_request_origin::Migration),
             Box::new(m20261203_000002_product_keys::Migration),
             Box::new(m20261203_000003_signin_links::Migration),
+            Box::new(m20261203_000004_rotation_index::Migration),
         ]
     }
 }

@@ -408,9 +408,41 @@ impl ApiKey {
     async fn rotated_from_id(&self) -> Option<ID> {
         self.0.model.rotated_from_id.map(|id| ID(id.to_string()))
     }
+    /// The key this one replaced by rotation ("Replaces …").
+    async fn replaces(&self) -> Option<KeyLink> {
+        self.0.rotation.replaces.as_ref().map(KeyLink::from)
+    }
+    /// The key that replaced this one by rotation ("Replaced by …, works until
+    /// `rotationEndsAt`").
+    async fn replaced_by(&self) -> Option<KeyLink> {
+        self.0.rotation.replaced_by.as_ref().map(KeyLink::from)
+    }
+    /// For the old key of a rotation: when its grace period ends and it stops working.
+    async fn rotation_ends_at(&self) -> Option<DateTime<Utc>> {
+        self.0.model.grace_expires_at
+    }
     /// Whether the key was imported by its hash from another system.
     async fn imported(&self) -> bool {
         self.0.model.imported
+    }
+}
+
+/// The other key of a rotation, as a listing names it.
+#[derive(SimpleObject)]
+pub struct KeyLink {
+    pub id: ID,
+    pub name: String,
+    /// The type prefix and first four random characters, e.g. `kw_sk_live_Ab3x`.
+    pub prefix: String,
+}
+
+impl From<&entity::credential::Model> for KeyLink {
+    fn from(m: &entity::credential::Model) -> Self {
+        Self {
+            id: ID(m.id.to_string()),
+            name: m.name.clone(),
+            prefix: m.display_prefix.clone(),
+        }
     }
 }
 

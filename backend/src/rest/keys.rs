@@ -343,6 +343,30 @@ pub struct KeyOut {
     pub identity: Option<KeyIdentityOut>,
     /// The key it replaced in a rotation.
     pub rotated_from_id: Option<Uuid>,
+    /// The key it replaced in a rotation, named.
+    pub replaces: Option<KeyLinkOut>,
+    /// The key that replaced it in a rotation.
+    pub replaced_by: Option<KeyLinkOut>,
+    /// For the old key of a rotation: when it stops working.
+    pub rotation_ends_at: Option<DateTime<Utc>>,
+}
+
+/// The other key of a rotation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyLinkOut {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+}
+
+impl From<&entity::credential::Model> for KeyLinkOut {
+    fn from(m: &entity::credential::Model) -> Self {
+        Self {
+            id: m.id,
+            name: m.name.clone(),
+            prefix: m.display_prefix.clone(),
+        }
+    }
 }
 
 impl KeyOut {
@@ -379,6 +403,9 @@ impl KeyOut {
             ratelimits: limits_out(&v.controls.limits),
             identity: v.controls.identity.as_ref().map(key_identity).transpose()?,
             rotated_from_id: m.rotated_from_id,
+            replaces: v.rotation.replaces.as_ref().map(KeyLinkOut::from),
+            replaced_by: v.rotation.replaced_by.as_ref().map(KeyLinkOut::from),
+            rotation_ends_at: m.grace_expires_at,
         })
     }
 }

@@ -928,6 +928,19 @@ async fn keys_and_identities_over_rest(db: Db) {
     assert_eq!(status, 200, "{rotated}");
     let new_id = rotated["key"]["id"].as_str().unwrap().to_owned();
     assert_eq!(rotated["key"]["rotated_from_id"], json!(id));
+    assert_eq!(rotated["key"]["replaces"]["id"], json!(id), "{rotated}");
+    // The old key names its successor and when it stops working.
+    let (status, _, old) = call(
+        reqwest::Method::GET,
+        format!("{keys}/{id}"),
+        ada.pat.clone(),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{old}");
+    assert_eq!(old["replaced_by"]["id"], json!(new_id), "{old}");
+    assert!(old["rotation_ends_at"].is_string(), "{old}");
+    assert!(old["replaces"].is_null(), "{old}");
     let (status, _, revoked) = call(
         reqwest::Method::POST,
         format!("{keys}/{new_id}/revoke"),

@@ -181,6 +181,18 @@ pub struct CredentialView {
     pub scopes: Option<Vec<Perm>>,
     /// Metadata, identity, credits and limits (SPEC §3.5).
     pub controls: KeyControls,
+    /// The other side of a rotation, either way.
+    pub rotation: RotationLinks,
+}
+
+/// The keys a rotation joins, as a listing shows them: the old key "replaced by …, works
+/// until …", the new one "replaces …".
+#[derive(Debug, Clone, Default)]
+pub struct RotationLinks {
+    /// The key this one replaced (its `rotated_from_id`).
+    pub replaces: Option<credential::Model>,
+    /// The key that replaced this one.
+    pub replaced_by: Option<credential::Model>,
 }
 
 /// A credential just created or rotated, with its secret: the only time it is shown.
@@ -290,10 +302,20 @@ pub(super) async fn views<C: ConnectionTrait>(
             .collect()
     };
     let mut controls = controls::controls_of(db, &models).await?;
+    let related = rotation_partners(db, &models).await?;
     models
         .into_iter()
         .map(|m| {
             Ok(CredentialView {
+                rotation: RotationLinks {
+                    replaces: m
+                        .rotated_from_id
+                        .and_then(|old| related.iter().find(|r| r.id == old).cloned()),
+                    replaced_by: m
+                        .grace_expires_at
+                        .and_then(|_| related.iter().find(|r| r.rotated_from_id == Some(m.id)))
+                        .cloned(),
+                },
                 controls: controls.remove(&m.id).unwrap_or_default(),
                 kind: CredentialKind::parse(&m.kind)?,
                 project: m.project_id.and_then(|id| projects.get(&id).cloned()),
@@ -306,6 +328,32 @@ pub(super) async fn views<C: ConnectionTrait>(
             })
         })
         .collect()
+}
+
+/// The predecessors and successors of `models` by rotation, in one query (none when no
+/// model was rotated either way).
+async fn rotation_partners<C: ConnectionTrait>(
+    db: &C,
+    models: &[credential::Model],
+) -> AppResult<Vec<credential::Model>> {
+    let predecessors: Vec<Uuid> = models.iter().filter_map(|m| m.rotated_from_id).collect();
+    // Only an old key of a rotation has a grace period.
+    let replaced: Vec<Uuid> = models
+        .iter()
+        .filter(|m| m.grace_expires_at.is_some())
+        .map(|m| m.id)
+        .collect();
+    if predecessors.is_empty() && replaced.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(Credential::find()
+        .filter(
+            Condition::any()
+                .add(credential::Column::Id.is_in(predecessors))
+                .add(credential::Column::RotatedFromId.is_in(replaced)),
+        )
+        .all(db)
+        .await?)
 }
 
 pub(super) async fn view<C: ConnectionTrait>(
