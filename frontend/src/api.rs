@@ -24,6 +24,7 @@ macro_rules! operation {
 }
 
 operation!(Me);
+operation!(ViewerAccess);
 operation!(SwitchSession);
 operation!(ApiKeys);
 operation!(CreateApiKey);

@@ -11,7 +11,10 @@ use leptos_router::{
 use crate::{
     admin::AdminPage,
     analytics::AnalyticsPage,
-    api::{self, ApiError, Me, MyInvites, SwitchSession, me, my_invites, switch_session},
+    api::{
+        self, ApiError, Me, MyInvites, SwitchSession, ViewerAccess, me, my_invites,
+        switch_session, viewer_access,
+    },
     audit::AuditPage,
     cli::{CliAuthorizePage, DevicePage},
     identities::IdentitiesPage,
@@ -32,10 +35,39 @@ pub struct Session {
     pub org: RwSignal<Option<String>>,
     /// The project the session works in.
     pub project: RwSignal<Option<String>>,
+    /// What the viewer may do in the organization (`resource:level`, each level spelled
+    /// out), as the server decides it: loaded before a page of the organization shows.
+    pub access: RwSignal<Vec<String>>,
     pub toasts: Toasts,
 }
 
+/// What the viewer may do in `org`; nothing when it cannot be told (fail closed).
+async fn access_in(org: Option<String>) -> Vec<String> {
+    let Some(org) = org else {
+        return Vec::new();
+    };
+    api::run::<ViewerAccess>(viewer_access::Variables {
+        organization_id: org,
+    })
+    .await
+    .map(|d| d.viewer_access.permissions)
+    .unwrap_or_default()
+}
+
 impl Session {
+    /// Whether the viewer may do what needs `perm` (`api_keys:write`) here.
+    pub fn can(&self, perm: &str) -> bool {
+        self.access.with(|held| held.iter().any(|p| p == perm))
+    }
+
+    /// Why an action needing `perm` is not offered, for a disabled button's tooltip;
+    /// none when the viewer may take it.
+    pub fn lacks(&self, perm: &str) -> Option<String> {
+        (!self.can(perm)).then(|| {
+            format!("You need the {perm} permission in this organization; ask one of its admins.")
+        })
+    }
+
     /// The current organization's projects as `(id, name)`.
     pub fn projects(&self) -> Vec<(String, String)> {
         let org = self.org.get();
@@ -65,11 +97,12 @@ impl Session {
 
     /// Loads who is signed in again (after joining, creating or renaming).
     pub fn refresh(&self) {
-        let me = self.me;
+        let (me, access, org) = (self.me, self.access, self.org);
         leptos::task::spawn_local(async move {
             if let Ok(data) = api::run::<Me>(me::Variables {}).await {
                 me.set(Some(data));
             }
+            access.set(access_in(org.get_untracked()).await);
         });
     }
 
@@ -93,6 +126,8 @@ impl Session {
                     if let Ok(data) = api::run::<Me>(me::Variables {}).await {
                         session.me.set(Some(data));
                     }
+                    let org = Some(done.switch_session.organization_id.clone());
+                    session.access.set(access_in(org).await);
                     session.project.set(Some(done.switch_session.project_id));
                     session.org.set(Some(done.switch_session.organization_id));
                 }
@@ -180,11 +215,15 @@ fn Shell() -> impl IntoView {
         me: RwSignal::new(None),
         org: RwSignal::new(None),
         project: RwSignal::new(None),
+        access: RwSignal::new(Vec::new()),
         toasts: Toasts::provide(),
     };
     provide_context(session);
     let loaded = LocalResource::new(move || async move {
         let data = api::run::<Me>(me::Variables {}).await?;
+        session
+            .access
+            .set(access_in(data.me.organization_id.clone()).await);
         session.org.set(data.me.organization_id.clone());
         session.project.set(data.me.project_id.clone());
         session.me.set(Some(data));
@@ -392,7 +431,10 @@ fn SignIn() -> impl IntoView {
                         </a>
                     })}
                     {m.development.then(|| view! {
-                        <p>"Development sign-in is on: open the one-time link the server printed when it started."</p>
+                        <p>"Development sign-in is on. Open the one-time link the server printed when it started; each link works once, for an hour."</p>
+                        <p>"For a new link (after signing out, or when yours was used or has expired), run this where the server runs, with the same settings:"</p>
+                        <pre id="signin-link-command"><code>"keyward-server signin-link"</code></pre>
+                        <p class="muted">"(From a checkout: "<code>"cargo run -q -p backend -- signin-link"</code>".)"</p>
                     })}
                     {(!m.oidc && !m.development).then(|| view! {
                         <p>"No sign-in method is configured. Ask your administrator."</p>

@@ -67,6 +67,7 @@ impl KeyActions {
 #[component]
 pub fn KeyMenu(key: KeyRef) -> impl IntoView {
     let actions = expect_context::<KeyActions>();
+    let session = expect_context::<crate::app::Session>();
     let toasts = expect_context::<Toasts>();
     let menu = NodeRef::<html::Details>::new();
     let revoked = key.status == "REVOKED";
@@ -117,7 +118,7 @@ pub fn KeyMenu(key: KeyRef) -> impl IntoView {
                         shut();
                     }
                 }>"Copy ID"</button>
-                {(!revoked).then(|| view! {
+                {(!revoked && session.can("api_keys:write")).then(|| view! {
                     <button on:click=move |_| { actions.renaming.set(Some(k1.clone())); shut(); }>"Rename"</button>
                     {if disabled {
                         let id = id.clone();
@@ -132,6 +133,8 @@ pub fn KeyMenu(key: KeyRef) -> impl IntoView {
                         }>"Disable"</button> }.into_any()
                     }}
                     <button on:click=move |_| { actions.rotating.set(Some(k2.clone())); shut(); }>"Rotate"</button>
+                })}
+                {(!revoked && session.can("api_keys:delete")).then(|| view! {
                     <button class="danger-text" on:click=move |_| { actions.revoking.set(Some(k3.clone())); shut(); }>"Revoke"</button>
                 })}
             </div>
@@ -338,6 +341,16 @@ fn RevokeDialog() -> impl IntoView {
     }
 }
 
+/// How to use a new secret against this server: an environment line and a verify call.
+/// The secret shows only once revealed; the copied snippet always carries it.
+fn snippet(secret: Option<String>) -> String {
+    let origin = window().location().origin().unwrap_or_default();
+    let shown = secret.unwrap_or_else(|| "••••••••  (Reveal to show it, or copy the snippet)".into());
+    format!(
+        "export KEYWARD_API_KEY={shown}\ncurl -H \"Authorization: Bearer $KEYWARD_API_KEY\" \\\n  {origin}/api/v1/api-keys/verify"
+    )
+}
+
 /// The secret, once: masked until revealed, with a copy button; closing asks for
 /// confirmation unless the user says they saved it, and so does leaving the page.
 #[component]
@@ -345,6 +358,7 @@ pub fn SecretDialog(secret: RwSignal<Option<(String, String)>>) -> impl IntoView
     let dialog = NodeRef::<html::Dialog>::new();
     let revealed = RwSignal::new(false);
     let copied = RwSignal::new(false);
+    let snippet_copied = RwSignal::new(false);
     Effect::new(move |_| {
         if secret.get().is_some() && dialog.get().is_some() {
             revealed.set(false);
@@ -389,6 +403,17 @@ pub fn SecretDialog(secret: RwSignal<Option<(String, String)>>) -> impl IntoView
                 </button>
                 <button type="button" on:click=copy>{move || if copied.get() { "Copied ✓" } else { "Copy" }}</button>
             </div>
+            <section class="snippet" aria-labelledby="snippet-title">
+                <h3 id="snippet-title">"Try it"</h3>
+                <pre id="secret-snippet"><code>{move || snippet(if revealed.get() { secret.get().map(|(_, s)| s) } else { None })}</code></pre>
+                <button type="button" on:click=move |_| {
+                    if let Some((_, s)) = secret.get_untracked() {
+                        let _ = window().navigator().clipboard().write_text(&snippet(Some(s)));
+                        snippet_copied.set(true);
+                        set_timeout(move || snippet_copied.set(false), std::time::Duration::from_secs(2));
+                    }
+                }>{move || if snippet_copied.get() { "Copied ✓" } else { "Copy snippet" }}</button>
+            </section>
             <div class="actions">
                 <button class="primary" id="saved-secret" on:click=move |_| close()>"I've saved this key"</button>
             </div>

@@ -60,14 +60,14 @@ pub fn IdentitiesPage() -> impl IntoView {
     });
     view! {
         <PageHeader title="Identities" description="Your product's customers: the keys of one identity share its credits, limits and metadata.">
-            <button class="primary" on:click=move |_| ui::open(dialog)>"Create identity"</button>
+            <button class="primary" disabled=move || !session.can("api_keys:write") title=move || session.lacks("api_keys:write") on:click=move |_| ui::open(dialog)>"Create identity"</button>
         </PageHeader>
         {move || match list.get() {
             None => view! { <Skeleton label="Loading identities"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || list.refetch()),
             Some(Ok(rows)) if rows.is_empty() => view! {
                 <Empty text="No identities yet. Give a key an external id, or create one here.".into()>
-                    <button class="primary" on:click=move |_| ui::open(dialog)>"Create your first identity"</button>
+                    <button class="primary" disabled=move || !session.can("api_keys:write") title=move || session.lacks("api_keys:write") on:click=move |_| ui::open(dialog)>"Create your first identity"</button>
                 </Empty>
             }.into_any(),
             Some(Ok(rows)) => view! {
@@ -110,6 +110,7 @@ fn IdentityRow(
         .collect();
     let id = identity.id.clone();
     let external = identity.external_id.clone();
+    let session = expect_context::<Session>();
     view! {
         <tr data-identity=identity.external_id.clone()>
             <td><code>{identity.external_id.clone()}</code>
@@ -118,7 +119,7 @@ fn IdentityRow(
             <td>{credits}</td>
             <td>{if limits.is_empty() { view! { "None" }.into_any() } else { view! { <ul class="plain">{limits.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul> }.into_any() }}</td>
             <td><Time at=identity.created_at.clone()/></td>
-            <td><button class="small danger" on:click=move |_| {
+            <td><button class="small danger" hidden=move || !session.can("api_keys:write") on:click=move |_| {
                 if ui::confirm(&format!("Delete identity {external}? Its keys stay, without its credits and limits.")) {
                     remove.dispatch(id.clone());
                 }

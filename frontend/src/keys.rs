@@ -84,7 +84,7 @@ pub fn KeysPage() -> impl IntoView {
     };
     view! {
         <PageHeader title="API keys" description="Keys let services and scripts call your API as your organization.">
-            <button class="primary" on:click=open_create>"Create key"</button>
+            <button class="primary" id="create-key" disabled=move || !session.can("api_keys:write") title=move || session.lacks("api_keys:write") on:click=open_create>"Create key"</button>
         </PageHeader>
         <div class="filters" role="search">
             <label>"Search"
@@ -154,7 +154,7 @@ pub fn KeysPage() -> impl IntoView {
             .into_any(),
             Some(Ok(Some(list))) if list.nodes.is_empty() => view! {
                 <Empty text="No API keys yet.".into()>
-                    <button class="primary" on:click=open_create>"Create your first key"</button>
+                    <button class="primary" disabled=move || !session.can("api_keys:write") title=move || session.lacks("api_keys:write") on:click=open_create>"Create your first key"</button>
                 </Empty>
             }
             .into_any(),
@@ -193,6 +193,17 @@ fn KeyRow(key: Key) -> impl IntoView {
             <td>
                 <a class="name" href=format!("/keys/{}", key.id)>{key.name.clone()}</a>
                 <div><code class="prefix">{key.prefix.clone()}"…"</code></div>
+                {key.replaced_by.as_ref().map(|new| view! {
+                    <div class="muted small rotation">"Replaced by "
+                        <a href=format!("/keys/{}", new.id)>{new.name.clone()}" ("<code>{new.prefix.clone()}"…"</code>")"</a>
+                        {key.rotation_ends_at.clone().map(|at| view! { " · works until " <Time at=at/> })}
+                    </div>
+                })}
+                {key.replaces.as_ref().map(|old| view! {
+                    <div class="muted small rotation">"Replaces "
+                        <a href=format!("/keys/{}", old.id)>{old.name.clone()}" ("<code>{old.prefix.clone()}"…"</code>")"</a>
+                    </div>
+                })}
             </td>
             <td>{key.project.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "All projects".into())}</td>
             <td>{key.created_by.as_ref().map(|u| u.email.clone()).unwrap_or_default()}</td>
@@ -216,6 +227,8 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let project = RwSignal::new(String::new());
     let expires = RwSignal::new(String::new());
+    // Keys expire unless someone chooses otherwise.
+    let preset = RwSignal::new("90".to_owned());
     let scopes = RwSignal::new(String::new());
     let environment = RwSignal::new("LIVE".to_owned());
     let rate_limit = RwSignal::new(String::new());
@@ -238,11 +251,13 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
         let calls = optional_number(&per_minute.get_untracked());
         let meta = logic::parse_meta(&meta.get_untracked());
         let monthly = monthly.get_untracked();
+        let expiry = logic::preset_expiry(&preset.get_untracked(), &expires.get_untracked(), format::now());
+        let expires_at = expiry.clone().unwrap_or(None);
         let input = create_api_key::CreateApiKeyInput {
             organization_id: session.org.get_untracked().unwrap_or_default(),
             project_id: Some(project.get_untracked()).filter(|p| !p.is_empty()),
             name: name.get_untracked(),
-            expires_at: expiry(&expires.get_untracked()),
+            expires_at: expires_at.map(format::iso),
             scopes: parse_scopes(&scopes.get_untracked()),
             environment: if environment.get_untracked() == "TEST" {
                 create_api_key::Environment::TEST
@@ -272,6 +287,7 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
             external_id: Some(external_id.get_untracked()).filter(|e| !e.trim().is_empty()),
         };
         async move {
+            expiry.map_err(api::ApiError::Refused)?;
             rate.map_err(|e| api::ApiError::Refused(format!("Rate limit: {e}")))?;
             credit_count.map_err(|e| api::ApiError::Refused(format!("Credits: {e}")))?;
             calls.map_err(|e| api::ApiError::Refused(format!("Calls a minute: {e}")))?;
@@ -316,9 +332,27 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
                         }).collect_view()}
                     </select>
                 </label>
-                <label>"Expires (optional)"
-                    <input type="date" on:input=move |ev| expires.set(event_target_value(&ev))/>
-                </label>
+                <fieldset class="expiry">
+                    <legend>"Expires"</legend>
+                    <select id="key-expiry" aria-label="Expires" on:change=move |ev| preset.set(event_target_value(&ev))>
+                        {logic::EXPIRY_PRESETS.into_iter().map(|d| {
+                            let value = d.to_string();
+                            view! { <option value=value.clone() selected=move || preset.get() == value>{format!("In {d} days")}</option> }
+                        }).collect_view()}
+                        <option value="custom">"On a date…"</option>
+                        <option value="never">"No expiry"</option>
+                    </select>
+                    {move || (preset.get() == "custom").then(|| view! {
+                        <input id="key-expiry-date" type="date" aria-label="Expiry date" prop:value=expires on:input=move |ev| expires.set(event_target_value(&ev))/>
+                    })}
+                    <p id="key-expiry-summary" class=move || if preset.get() == "never" { "warning" } else { "muted" } role="status">
+                        {move || match logic::preset_expiry(&preset.get(), &expires.get(), format::now()) {
+                            Ok(Some(at)) => format!("Expires on {} (UTC).", logic::date_in_words(&format::iso(at))),
+                            Ok(None) => "⚠ This key never expires: it works until someone revokes it. Prefer an expiry, and rotate.".to_owned(),
+                            Err(why) => why,
+                        }}
+                    </p>
+                </fieldset>
                 <label>"Scopes (optional, e.g. api_keys:read deployments:write; empty means all of yours)"
                     <input id="key-scopes" on:input=move |ev| scopes.set(event_target_value(&ev))/>
                 </label>
@@ -619,7 +653,7 @@ pub fn KeyDetailPage() -> impl IntoView {
                             <p><code>{format!("{}…{}", k.prefix, k.last4)}</code>" "<Badge text=label.into() tone=tone/></p>
                         </div>
                         <div class="row-actions">
-                            {(debug_is_live(&k)).then(|| view! { <button id="key-edit" class="small" on:click=move |_| ui::open(edit_dialog)>"Edit"</button> })}
+                            {(debug_is_live(&k) && session.can("api_keys:write")).then(|| view! { <button id="key-edit" class="small" on:click=move |_| ui::open(edit_dialog)>"Edit"</button> })}
                             <KeyMenu key=menu/>
                         </div>
                     </header>
@@ -633,6 +667,19 @@ pub fn KeyDetailPage() -> impl IntoView {
                         <dt>"Last used"</dt><dd>{time_or(k.last_used_at.clone(), "Never")}{k.last_used_ip.clone().map(|ip| format!(" from {ip}"))}</dd>
                         <dt>"Requests"</dt><dd>{k.request_count}</dd>
                         <dt>"Environment"</dt><dd>{k.environment.as_ref().map(|e| format!("{e:?}").to_lowercase()).unwrap_or_default()}</dd>
+                        {k.replaced_by.as_ref().map(|new| view! {
+                            <dt>"Rotation"</dt>
+                            <dd id="key-rotation">"Replaced by "
+                                <a href=format!("/keys/{}", new.id)>{new.name.clone()}" ("<code>{new.prefix.clone()}"…"</code>")"</a>
+                                {k.rotation_ends_at.clone().map(|at| view! { "; works until " <Time at=at/> })}
+                            </dd>
+                        })}
+                        {k.replaces.as_ref().map(|old| view! {
+                            <dt>"Rotation"</dt>
+                            <dd id="key-rotation">"Replaces "
+                                <a href=format!("/keys/{}", old.id)>{old.name.clone()}" ("<code>{old.prefix.clone()}"…"</code>")"</a>
+                            </dd>
+                        })}
                         <dt>"Scopes"</dt><dd><code>{scopes}</code></dd>
                         <dt>"Rate limit"</dt><dd>{k.rate_limit_per_minute.map(|r| format!("{r} per minute")).unwrap_or_else(|| "The organization's".into())}</dd>
                         <dt>"Credits"</dt><dd id="key-credits">{k.credits.as_ref().map(|c| {

@@ -31,6 +31,63 @@ pub fn expiry(date: &str) -> Option<String> {
     (!date.is_empty()).then(|| format!("{date}T00:00:00Z"))
 }
 
+/// The expiry choices of a create dialog, in days; `custom` and `never` besides.
+pub const EXPIRY_PRESETS: [u32; 4] = [7, 30, 60, 90];
+
+/// When a key made now (`now_ms`) expires under `preset` (`"30"`, `"custom"`, `"never"`):
+/// milliseconds since the epoch, `None` for no expiry, or why the choice is incomplete.
+/// A custom date is the start of that day in UTC and must be in the future.
+pub fn preset_expiry(preset: &str, custom: &str, now_ms: f64) -> Result<Option<f64>, String> {
+    const DAY_MS: f64 = 86_400_000.0;
+    match preset {
+        "never" => Ok(None),
+        "custom" => {
+            let at = custom_date_ms(custom).ok_or("Expires: choose a date.")?;
+            if at <= now_ms {
+                return Err("Expires: choose a date in the future.".into());
+            }
+            Ok(Some(at))
+        }
+        days => days
+            .parse::<u32>()
+            .map(|d| Some(now_ms + f64::from(d) * DAY_MS))
+            .map_err(|_| "Expires: choose how long the key lasts.".into()),
+    }
+}
+
+/// `YYYY-MM-DD` as the start of that day in UTC, in milliseconds since the epoch.
+fn custom_date_ms(date: &str) -> Option<f64> {
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), in UTC.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400_000.0)
+}
+
+/// An RFC 3339 time's date in words, in UTC: `2027-03-02T…` → `2 March 2027`.
+pub fn date_in_words(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "January", "February", "March", "April", "May", "June", "July", "August",
+        "September", "October", "November", "December",
+    ];
+    let parse = |range: std::ops::Range<usize>| rfc3339.get(range).and_then(|p| p.parse::<usize>().ok());
+    match (parse(0..4), parse(5..7), parse(8..10)) {
+        (Some(y), Some(m), Some(d)) if (1..=12).contains(&m) => {
+            format!("{d} {} {y}", MONTHS[m - 1])
+        }
+        _ => rfc3339.to_owned(),
+    }
+}
+
 /// A number field that may be left empty.
 pub fn optional_number(text: &str) -> Result<Option<i64>, String> {
     let text = text.trim();
@@ -199,6 +256,23 @@ pub fn credits_text(remaining: i64, refill: Option<(&str, i64, i64)>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_presets_count_days_from_now_in_utc() {
+        let now = 1_800_000_000_000.0;
+        assert_eq!(preset_expiry("never", "", now), Ok(None));
+        assert_eq!(preset_expiry("30", "", now), Ok(Some(now + 30.0 * 86_400_000.0)));
+        // 2027-03-02 is 20,879 days after the epoch.
+        assert_eq!(
+            preset_expiry("custom", "2027-03-02", now),
+            Ok(Some(20_879.0 * 86_400_000.0))
+        );
+        assert!(preset_expiry("custom", "", now).unwrap_err().starts_with("Expires:"));
+        assert!(preset_expiry("custom", "2001-01-01", now).unwrap_err().contains("future"));
+        assert!(preset_expiry("custom", "2027-13-01", now).is_err());
+        assert_eq!(date_in_words("2027-03-02T00:00:00.000Z"), "2 March 2027");
+        assert_eq!(date_in_words("soon"), "soon");
+    }
 
     #[test]
     fn metadata_is_an_object_or_nothing() {

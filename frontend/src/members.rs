@@ -115,7 +115,7 @@ pub fn MembersPage() -> impl IntoView {
     }
     view! {
         <PageHeader title="Members" description="People in this organization, their roles, and open invites.">
-            <button class="primary" on:click=move |_| ui::open(dialog)>"Invite member"</button>
+            <button class="primary" disabled=move || !session.can("members:write") title=move || session.lacks("members:write") on:click=move |_| ui::open(dialog)>"Invite member"</button>
         </PageHeader>
         <MyInvitesPanel/>
         <div class="tabs" role="tablist">
@@ -129,7 +129,7 @@ pub fn MembersPage() -> impl IntoView {
                 if d.invites.nodes.is_empty() {
                     return view! {
                         <Empty text="No invites yet.".into()>
-                            <button class="primary" on:click=move |_| ui::open(dialog)>"Invite member"</button>
+                            <button class="primary" disabled=move || !session.can("members:write") title=move || session.lacks("members:write") on:click=move |_| ui::open(dialog)>"Invite member"</button>
                         </Empty>
                     }.into_any();
                 }
@@ -150,7 +150,7 @@ pub fn MembersPage() -> impl IntoView {
                                             <td><Time at=i.created_at.clone()/></td>
                                             <td><Time at=i.expires_at.clone()/></td>
                                             <td>{pending.then(|| view! {
-                                                <button class="small" on:click=move |_| {
+                                                <button class="small" hidden=move || !session.can("members:write") on:click=move |_| {
                                                     if ui::confirm("Withdraw this invite?") { revoke.dispatch(id.clone()); }
                                                 }>"Revoke"</button>
                                             })}</td>
@@ -175,7 +175,7 @@ pub fn MembersPage() -> impl IntoView {
                                     <tr data-member=m.user.email.clone()>
                                         <td><div class="name">{m.user.name.clone()}</div><div class="muted">{m.user.email.clone()}</div></td>
                                         <td>
-                                            <select aria-label=format!("Role of {email}") on:change=move |ev| { change_role.dispatch((id.clone(), event_target_value(&ev))); }>
+                                            <select aria-label=format!("Role of {email}") disabled=move || !session.can("members:write") title=move || session.lacks("members:write") on:change=move |ev| { change_role.dispatch((id.clone(), event_target_value(&ev))); }>
                                                 {move || roles.get().unwrap_or_default().into_iter().map(|(rid, name)| {
                                                     let selected = rid == current;
                                                     view! { <option value=rid selected=selected>{name}</option> }
@@ -183,7 +183,7 @@ pub fn MembersPage() -> impl IntoView {
                                             </select>
                                         </td>
                                         <td><Time at=m.joined_at.clone()/></td>
-                                        <td><button class="small" on:click=move |_| {
+                                        <td><button class="small" hidden=move || !session.can("members:delete") on:click=move |_| {
                                             if ui::confirm("Remove this member? Their keys in this organization stop working at once.") {
                                                 remove.dispatch(id2.clone());
                                             }
@@ -207,10 +207,16 @@ fn InviteDialog(
     on_sent: impl Fn() + Copy + 'static,
 ) -> impl IntoView {
     let session = expect_context::<Session>();
-    let toasts = expect_context::<Toasts>();
     let email = RwSignal::new(String::new());
     let role = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    let created = RwSignal::new(None::<String>);
+    let copied = RwSignal::new(false);
+    let link = move || format!("{}/members", window().location().origin().unwrap_or_default());
+    let done = move || {
+        ui::close(dialog);
+        created.set(None);
+    };
     let send = Action::new_local(move |_: &()| {
         let role_id = ui::chosen_role(role.get_untracked(), roles.get_untracked());
         let input = invite_member::InviteMemberInput {
@@ -223,17 +229,34 @@ fn InviteDialog(
     Effect::new(move |_| match send.value().get() {
         Some(Ok(sent)) => {
             error.set(None);
-            ui::close(dialog);
             email.set(String::new());
-            toasts.ok(format!("Invite sent to {}", sent.invite_member.email));
+            // No mail goes out: the dialog turns into the link to pass on.
+            created.set(Some(sent.invite_member.email.clone()));
             on_sent();
         }
         Some(Err(e)) => error.set(Some(error_text(&e))),
         None => {}
     });
     view! {
-        <dialog node_ref=dialog aria-labelledby="invite-title">
-            <form on:submit=move |ev| { ev.prevent_default(); send.dispatch(()); }>
+        <dialog node_ref=dialog aria-labelledby="invite-title" on:close=move |_| created.set(None)>
+            {move || created.get().map(|to| view! {
+                <div id="invite-created">
+                    <h2 id="invite-title">"Invite created"</h2>
+                    <p role="status">{format!("No email was sent: this server sends none. Pass this link on to {to}; they sign in with that address and accept the invite there, within 7 days.")}</p>
+                    <div class="secret">
+                        <input id="invite-link" readonly class="mono" prop:value=link aria-label="Invite link"/>
+                        <button type="button" on:click=move |_| {
+                            let _ = window().navigator().clipboard().write_text(&link());
+                            copied.set(true);
+                            set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
+                        }>{move || if copied.get() { "Copied ✓" } else { "Copy link" }}</button>
+                    </div>
+                    <div class="actions">
+                        <button class="primary" id="invite-done" on:click=move |_| done()>"Done"</button>
+                    </div>
+                </div>
+            })}
+            <form hidden=move || created.get().is_some() on:submit=move |ev| { ev.prevent_default(); send.dispatch(()); }>
                 <h2 id="invite-title">"Invite a member"</h2>
                 <p class="muted">"They accept after signing in with this email. The invite is open for 7 days."</p>
                 <label>"Email"
@@ -247,7 +270,7 @@ fn InviteDialog(
                 {form_error(error)}
                 <div class="actions">
                     <button type="button" on:click=move |_| ui::close(dialog)>"Cancel"</button>
-                    <button type="submit" class="primary" disabled=move || send.pending().get()>"Send invite"</button>
+                    <button type="submit" class="primary" disabled=move || send.pending().get()>"Create invite"</button>
                 </div>
             </form>
         </dialog>

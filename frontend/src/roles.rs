@@ -93,7 +93,7 @@ pub fn RolesPage() -> impl IntoView {
     let dialog = NodeRef::<html::Dialog>::new();
     view! {
         <PageHeader title="Roles" description="What each role may do. Members, service accounts and keys never exceed their role.">
-            <button class="primary" on:click=move |_| ui::open(dialog)>"Create role"</button>
+            <button class="primary" disabled=move || !session.can("roles:write") title=move || session.lacks("roles:write") on:click=move |_| ui::open(dialog)>"Create role"</button>
         </PageHeader>
         {move || match data.get() {
             None => view! { <Skeleton label="Loading roles"/> }.into_any(),
@@ -132,7 +132,7 @@ pub fn RolesPage() -> impl IntoView {
                                 </div>
                                 {(!readonly).then(|| {
                                     let id = role_id.clone();
-                                    view! { <button class="small" on:click=move |_| {
+                                    view! { <button class="small" hidden=move || !session.can("roles:delete") on:click=move |_| {
                                         if ui::confirm("Delete this role? Only a role nobody holds can be deleted.") { delete.dispatch(id.clone()); }
                                     }>"Delete role"</button> }
                                 })}
@@ -183,7 +183,7 @@ pub fn RolesPage() -> impl IntoView {
                             <div class="unsaved-bar" role="region" aria-label="Unsaved changes">
                                 <span>{format!("{n} unsaved change{}", if n == 1 { "" } else { "s" })}</span>
                                 <button on:click=move |_| { if let Some(r) = selected() { draft.set(grants(&r)); } }>"Discard"</button>
-                                <button class="primary" id="save-role" disabled=move || save.pending().get()
+                                <button class="primary" id="save-role" disabled=move || save.pending().get() || !session.can("roles:write") title=move || session.lacks("roles:write")
                                     on:click=move |_| { save.dispatch((id.clone(), draft.get_untracked())); }>"Save"</button>
                             </div>
                         }

@@ -63,14 +63,14 @@ pub fn ServiceAccountsPage() -> impl IntoView {
     });
     view! {
         <PageHeader title="Service accounts" description="Accounts for machines: each has a role, and its keys can do no more than that role.">
-            <button class="primary" on:click=move |_| ui::open(create_dialog)>"Create service account"</button>
+            <button class="primary" disabled=move || !session.can("service_accounts:write") title=move || session.lacks("service_accounts:write") on:click=move |_| ui::open(create_dialog)>"Create service account"</button>
         </PageHeader>
         {move || match accounts.get() {
             None => view! { <Skeleton label="Loading service accounts"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || accounts.refetch()),
             Some(Ok(list)) if list.is_empty() => view! {
                 <Empty text="No service accounts yet.".into()>
-                    <button class="primary" on:click=move |_| ui::open(create_dialog)>"Create your first service account"</button>
+                    <button class="primary" disabled=move || !session.can("service_accounts:write") title=move || session.lacks("service_accounts:write") on:click=move |_| ui::open(create_dialog)>"Create your first service account"</button>
                 </Empty>
             }.into_any(),
             Some(Ok(list)) => list.into_iter().map(|a| view! {
@@ -92,6 +92,7 @@ fn AccountCard(
     let (id, id2) = (account.id.clone(), account.id.clone());
     let name = account.name.clone();
     let disabled = account.disabled;
+    let session = expect_context::<Session>();
     view! {
         <section class="panel" data-service-account=account.name.clone()>
             <header class="role-head">
@@ -101,7 +102,7 @@ fn AccountCard(
                     </h2>
                     <p class="muted">{format!("Role: {}", account.role.name)}{(!account.description.is_empty()).then(|| format!(" · {}", account.description))}" · created "<Time at=account.created_at.clone()/></p>
                 </div>
-                <div class="row-actions">
+                <div class="row-actions" hidden=move || !session.can("service_accounts:write")>
                     {(!disabled).then(|| view! { <button class="small primary" on:click=move |_| on_new_key((id.clone(), name.clone()))>"New key"</button> })}
                     <button class="small" on:click=move |_| {
                         if disabled {

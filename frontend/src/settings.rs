@@ -50,6 +50,7 @@ type Org = organization_settings::OrganizationSettingsOrganization;
 
 #[component]
 fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
+    let session = expect_context::<Session>();
     let toasts = expect_context::<Toasts>();
     let name = RwSignal::new(org.name.clone());
     let rate = RwSignal::new(
@@ -140,7 +141,7 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
                     <input id="org-key-days" inputmode="numeric" prop:value=key_days on:input=move |ev| key_days.set(event_target_value(&ev))/>
                 </label>
                 {form_error(error)}
-                <button type="submit" class="primary" disabled=move || save.pending().get()>"Save settings"</button>
+                <button type="submit" class="primary" disabled=move || save.pending().get() || !session.can("settings:write") title=move || session.lacks("settings:write")>"Save settings"</button>
             </form>
         </section>
     }
