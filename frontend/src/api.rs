@@ -105,7 +105,7 @@ impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::SignedOut => f.write_str("Your session has ended. Sign in again."),
-            Self::Refused(message) => f.write_str(message),
+            Self::Refused(message) => f.write_str(&crate::logic::sentence(message)),
             Self::Network(message) => {
                 write!(f, "Keyward could not be reached ({message}). Try again.")
             }

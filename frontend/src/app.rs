@@ -12,8 +12,8 @@ use crate::{
     admin::AdminPage,
     analytics::AnalyticsPage,
     api::{
-        self, ApiError, Me, MyInvites, SwitchSession, ViewerAccess, me, my_invites,
-        switch_session, viewer_access,
+        self, ApiError, Me, MyInvites, SwitchSession, ViewerAccess, me, my_invites, switch_session,
+        viewer_access,
     },
     audit::AuditPage,
     cli::{CliAuthorizePage, DevicePage},

@@ -345,7 +345,8 @@ fn RevokeDialog() -> impl IntoView {
 /// The secret shows only once revealed; the copied snippet always carries it.
 fn snippet(secret: Option<String>) -> String {
     let origin = window().location().origin().unwrap_or_default();
-    let shown = secret.unwrap_or_else(|| "••••••••  (Reveal to show it, or copy the snippet)".into());
+    let shown =
+        secret.unwrap_or_else(|| "••••••••  (Reveal to show it, or copy the snippet)".into());
     format!(
         "export KEYWARD_API_KEY={shown}\ncurl -H \"Authorization: Bearer $KEYWARD_API_KEY\" \\\n  {origin}/api/v1/api-keys/verify"
     )

@@ -251,7 +251,11 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
         let calls = optional_number(&per_minute.get_untracked());
         let meta = logic::parse_meta(&meta.get_untracked());
         let monthly = monthly.get_untracked();
-        let expiry = logic::preset_expiry(&preset.get_untracked(), &expires.get_untracked(), format::now());
+        let expiry = logic::preset_expiry(
+            &preset.get_untracked(),
+            &expires.get_untracked(),
+            format::now(),
+        );
         let expires_at = expiry.clone().unwrap_or(None);
         let input = create_api_key::CreateApiKeyInput {
             organization_id: session.org.get_untracked().unwrap_or_default(),

@@ -76,16 +76,83 @@ fn custom_date_ms(date: &str) -> Option<f64> {
 /// An RFC 3339 time's date in words, in UTC: `2027-03-02T…` → `2 March 2027`.
 pub fn date_in_words(rfc3339: &str) -> String {
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August",
-        "September", "October", "November", "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
     ];
-    let parse = |range: std::ops::Range<usize>| rfc3339.get(range).and_then(|p| p.parse::<usize>().ok());
+    let parse =
+        |range: std::ops::Range<usize>| rfc3339.get(range).and_then(|p| p.parse::<usize>().ok());
     match (parse(0..4), parse(5..7), parse(8..10)) {
         (Some(y), Some(m), Some(d)) if (1..=12).contains(&m) => {
             format!("{d} {} {y}", MONTHS[m - 1])
         }
         _ => rfc3339.to_owned(),
     }
+}
+
+/// A server's message as a sentence for people: `input.externalId: must be …` becomes
+/// `External ID: must be ….`, the field named in words, never by its path.
+pub fn sentence(message: &str) -> String {
+    let (field, rest) = match message.split_once(": ") {
+        Some((path, rest)) if path.starts_with("input.") && !path.contains(' ') => {
+            (Some(field_in_words(&path["input.".len()..])), rest)
+        }
+        _ => (None, message),
+    };
+    let mut out = match field {
+        Some(field) => format!("{field}: {rest}"),
+        None => capitalized(rest),
+    };
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// `externalId` → `External ID`, `ratelimits[1].limit` → `Rate limits 2, limit`.
+fn field_in_words(path: &str) -> String {
+    let words: Vec<String> = path
+        .split('.')
+        .map(|segment| {
+            let (name, index) = match segment.split_once('[') {
+                Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+                None => (segment, None),
+            };
+            let mut word = String::new();
+            for c in name.chars() {
+                if c.is_ascii_uppercase() {
+                    word.push(' ');
+                }
+                word.push(c.to_ascii_lowercase());
+            }
+            let word = match word.as_str() {
+                "ratelimits" => "rate limits".to_owned(),
+                other => other.replace(" id", " ID").replace("meta", "metadata"),
+            };
+            match index {
+                Some(i) => format!("{word} {}", i + 1),
+                None => word,
+            }
+        })
+        .collect();
+    capitalized(&words.join(", "))
 }
 
 /// A number field that may be left empty.
@@ -258,17 +325,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn messages_read_as_sentences_naming_fields_in_words() {
+        assert_eq!(
+            sentence("input.scopes: `deployments` is not a resource of this organization"),
+            "Scopes: `deployments` is not a resource of this organization."
+        );
+        assert_eq!(
+            sentence("input.externalId: too long"),
+            "External ID: too long."
+        );
+        assert_eq!(
+            sentence("input.ratelimits[1].limit: must be at least 1"),
+            "Rate limits 2, limit: must be at least 1."
+        );
+        assert_eq!(sentence("you may not do this"), "You may not do this.");
+        assert_eq!(sentence("Done."), "Done.");
+    }
+
+    #[test]
     fn expiry_presets_count_days_from_now_in_utc() {
         let now = 1_800_000_000_000.0;
         assert_eq!(preset_expiry("never", "", now), Ok(None));
-        assert_eq!(preset_expiry("30", "", now), Ok(Some(now + 30.0 * 86_400_000.0)));
+        assert_eq!(
+            preset_expiry("30", "", now),
+            Ok(Some(now + 30.0 * 86_400_000.0))
+        );
         // 2027-03-02 is 20,879 days after the epoch.
         assert_eq!(
             preset_expiry("custom", "2027-03-02", now),
             Ok(Some(20_879.0 * 86_400_000.0))
         );
-        assert!(preset_expiry("custom", "", now).unwrap_err().starts_with("Expires:"));
-        assert!(preset_expiry("custom", "2001-01-01", now).unwrap_err().contains("future"));
+        assert!(
+            preset_expiry("custom", "", now)
+                .unwrap_err()
+                .starts_with("Expires:")
+        );
+        assert!(
+            preset_expiry("custom", "2001-01-01", now)
+                .unwrap_err()
+                .contains("future")
+        );
         assert!(preset_expiry("custom", "2027-13-01", now).is_err());
         assert_eq!(date_in_words("2027-03-02T00:00:00.000Z"), "2 March 2027");
         assert_eq!(date_in_words("soon"), "soon");

@@ -212,7 +212,12 @@ fn InviteDialog(
     let error = RwSignal::new(None::<String>);
     let created = RwSignal::new(None::<String>);
     let copied = RwSignal::new(false);
-    let link = move || format!("{}/members", window().location().origin().unwrap_or_default());
+    let link = move || {
+        format!(
+            "{}/members",
+            window().location().origin().unwrap_or_default()
+        )
+    };
     let done = move || {
         ui::close(dialog);
         created.set(None);

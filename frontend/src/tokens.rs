@@ -215,7 +215,7 @@ pub fn SessionsPage() -> impl IntoView {
                                 view! {
                                     <tr>
                                         <td>
-                                            {s.user_agent.clone().unwrap_or_else(|| "Unknown device".into())}
+                                            <span class="device" title=s.user_agent.clone()>{s.device.clone()}</span>
                                             {s.current.then(|| view! { <span class="badge ok">"This device"</span> })}
                                         </td>
                                         <td>{s.ip.clone().unwrap_or_default()}</td>

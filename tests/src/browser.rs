@@ -236,6 +236,24 @@ impl Browser {
         self.wait_for_text("API keys").await;
     }
 
+    /// Signs in with a session cookie made for the test (`TestApp::session_cookie`),
+    /// as the browser would hold it after signing in, and opens the keys page.
+    pub async fn sign_in_with(&self, app: &crate::TestApp, cookie: &str) {
+        self.client
+            .goto(&format!("{}/sign-in", app.base))
+            .await
+            .unwrap();
+        let (name, value) = cookie.split_once('=').unwrap();
+        let mut cookie = fantoccini::cookies::Cookie::new(name.to_owned(), value.to_owned());
+        cookie.set_path("/");
+        self.client.add_cookie(cookie).await.unwrap();
+        self.client
+            .goto(&format!("{}/keys", app.base))
+            .await
+            .unwrap();
+        self.wait_for_text("API keys").await;
+    }
+
     /// Follows a sidebar link, as a user moves between pages (no reload).
     pub async fn nav(&self, href: &str) {
         self.click(&format!("nav.sidebar a[href='{href}']")).await;
@@ -257,6 +275,28 @@ impl Browser {
             .send_keys(text)
             .await
             .unwrap_or_else(|e| panic!("could not type into `{css}`: {e}"));
+    }
+
+    /// Opens `path` of the app directly (a phone's sidebar is folded away).
+    pub async fn go(&self, app: &crate::TestApp, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", app.base))
+            .await
+            .unwrap();
+    }
+
+    /// The button inside `scope` whose text is `label`, once it is there.
+    pub async fn find_button(&self, scope: &str, label: &str) -> Element {
+        let xpath = format!(".//button[normalize-space(.)='{label}']");
+        for _ in 0..200 {
+            if let Ok(parent) = self.client.find(Locator::Css(scope)).await
+                && let Ok(button) = parent.find(Locator::XPath(&xpath)).await
+            {
+                return button;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no button `{label}` in `{scope}`");
     }
 
     /// Clicks the button inside `scope` whose text is `label`.

@@ -75,7 +75,10 @@ fn parse_permissions(
         {
             return Err(AppError::invalid(
                 field,
-                format!("unknown resource `{}`", perm.resource),
+                format!(
+                    "`{}` is not a resource of this organization; define it under Roles → Resources first",
+                    perm.resource
+                ),
             ));
         }
         if map

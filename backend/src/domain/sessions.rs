@@ -35,6 +35,29 @@ pub const SESSION_COOKIE: &str = "keyward_session";
 /// Email of the local admin that development sign-in signs in as.
 pub const DEV_ADMIN_EMAIL: &str = "admin@localhost";
 
+/// A session's device in words, from its user agent: `Firefox 133 on Linux`, or
+/// `Unknown device`. The raw string stays available beside it.
+pub fn device_in_words(user_agent: Option<&str>) -> String {
+    let Some(parsed) = user_agent
+        .filter(|ua| !ua.trim().is_empty())
+        .and_then(|ua| woothee::parser::Parser::new().parse(ua))
+    else {
+        return "Unknown device".into();
+    };
+    let known = |s: &str| !s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN;
+    let major = parsed.version.split('.').next().unwrap_or_default();
+    let browser = match (known(parsed.name), known(major)) {
+        (true, true) => format!("{} {major}", parsed.name),
+        (true, false) => parsed.name.to_owned(),
+        _ => "Unknown browser".to_owned(),
+    };
+    if known(parsed.os) {
+        format!("{browser} on {}", parsed.os)
+    } else {
+        browser
+    }
+}
+
 /// How long a development sign-in link stays usable.
 pub const SIGNIN_LINK_TTL: TimeDelta = TimeDelta::hours(1);
 
@@ -479,5 +502,28 @@ impl Services {
         .await?;
         txn.commit().await?;
         Ok((org_id, project.id))
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::device_in_words;
+
+    #[test]
+    fn devices_read_in_words() {
+        assert_eq!(
+            device_in_words(Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+            )),
+            "Firefox 133 on Linux"
+        );
+        assert_eq!(
+            device_in_words(Some(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36"
+            )),
+            "Chrome 131 on Linux"
+        );
+        assert_eq!(device_in_words(None), "Unknown device");
+        assert_eq!(device_in_words(Some("")), "Unknown device");
     }
 }

@@ -654,6 +654,10 @@ impl Session {
     async fn user_agent(&self) -> Option<&str> {
         self.0.model.user_agent.as_deref()
     }
+    /// The device in words, from the user agent: `Firefox 133 on Linux`.
+    async fn device(&self) -> String {
+        crate::domain::sessions::device_in_words(self.0.model.user_agent.as_deref())
+    }
     async fn organization_id(&self) -> Option<ID> {
         self.0.model.organization_id.map(|id| ID(id.to_string()))
     }

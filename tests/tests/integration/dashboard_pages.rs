@@ -18,6 +18,7 @@ db_tests!(
     service_accounts_and_instance_admin,
     identities_and_what_a_key_carries,
     every_page_at_desktop_and_phone_width,
+    the_dashboard_fits_the_viewer_and_shows_rotation,
     cli_sign_in_pages
 );
 
@@ -55,6 +56,21 @@ async fn team_signs_in_invites_edits_a_role_and_reads_the_audit_log(db: Db) {
     alice.type_into("#invite-email", "bob@example.com").await;
     alice.select("#invite-role", "Developer").await;
     alice.click("dialog[open] button[type=submit]").await;
+    // No mail goes out: the dialog says so and gives the link to pass on.
+    alice
+        .wait_for_text_in("#invite-created", "No email was sent")
+        .await;
+    let link = alice
+        .find("#invite-link")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        link.as_deref(),
+        Some(format!("{}/members", app.base).as_str())
+    );
+    alice.click("#invite-done").await;
     alice
         .wait_for_text_in("tr[data-invite='bob@example.com']", "pending")
         .await;
@@ -656,6 +672,17 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
                 .unwrap();
             browser.wait_for_text_in("main.content h1", title).await;
             browser.wait_until_loaded().await;
+            if path == "/sessions" {
+                // The device in words, the raw user agent on hover.
+                let device = browser.find(".device").await;
+                let words = device.text().await.unwrap();
+                assert!(
+                    words.starts_with("Chrome ") && words.ends_with(" on Linux"),
+                    "{words}"
+                );
+                let raw = device.attr("title").await.unwrap().unwrap_or_default();
+                assert!(raw.contains("Mozilla/5.0"), "{raw}");
+            }
             if label == "phone" {
                 // The page fits the screen; only wide tables scroll, inside their frame.
                 let fits = browser
@@ -779,7 +806,7 @@ async fn cli_sign_in_pages(db: Db) {
     browser.type_into("#device-code", "bbbb-bbbb").await;
     browser.click("button[type=submit]").await;
     browser
-        .wait_for_text_in("[role=alert]", "device code not found")
+        .wait_for_text_in("[role=alert]", "Device code not found")
         .await;
 
     // The loopback flow: consent, then the browser goes to the CLI with a one-time code.
@@ -844,5 +871,205 @@ async fn cli_sign_in_pages(db: Db) {
     );
 
     browser.close().await;
+    app.finish().await;
+}
+
+/// SPEC §13, UX "The UI fits the viewer's grant", "Expiry presets", "After creation",
+/// "Rotation you can see": at desktop and phone width, an owner creates a key with an
+/// expiry preset and gets a usage snippet, sees both sides of a rotation, and a viewer of
+/// the same organization is offered nothing it may not do.
+async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
+    let dist = dashboard_dir().await;
+    let app = TestApp::spawn_with(db, |c| c.dashboard_dir = Some(dist)).await;
+    let owner = app.bootstrap("owner@example.com").await;
+    let viewer = app.user("vera@example.com").await;
+    let customer = |pat: String| {
+        let app = &app;
+        async move {
+            let me = app
+                .gql(&pat, "{ me { user { id } } }", json!({}))
+                .await
+                .data();
+            me["me"]["user"]["id"]
+                .as_str()
+                .unwrap()
+                .parse::<uuid::Uuid>()
+                .unwrap()
+        }
+    };
+    let (owner_id, viewer_id) = (
+        customer(owner.pat.clone()).await,
+        customer(viewer.pat.clone()).await,
+    );
+    let role = app.role_id(&owner.pat, &owner.org_id, "viewer").await;
+    let invite = app
+        .gql(
+            &owner.pat,
+            "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+            json!({ "i": { "organizationId": owner.org_id, "email": viewer.email, "roleId": role } }),
+        )
+        .await
+        .data();
+    app.gql(
+        &viewer.pat,
+        "mutation($i: InviteInput!) { acceptInvite(input: $i) { status } }",
+        json!({ "i": { "id": invite["inviteMember"]["id"] } }),
+    )
+    .await
+    .data();
+    let (org, project) = (
+        owner.org_id.parse().unwrap(),
+        owner.project_id.parse().unwrap(),
+    );
+
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 375, 812)] {
+        let browser = Browser::start(width, height).await;
+        let cookie = app.session_cookie(owner_id, org, project).await;
+        browser.sign_in_with(&app, &cookie).await;
+
+        // Expiry presets: the date in words, a warning for none.
+        let name = format!("billing-{label}");
+        browser.click("#create-key").await;
+        browser.type_into("#key-name", &name).await;
+        browser
+            .wait_for_text_in("#key-expiry-summary", "Expires on")
+            .await;
+        browser.select("#key-expiry", "No expiry").await;
+        browser
+            .wait_for_text_in("#key-expiry-summary", "never expires")
+            .await;
+        browser.select("#key-expiry", "In 30 days").await;
+        browser
+            .wait_for_text_in("#key-expiry-summary", "Expires on")
+            .await;
+        browser
+            .screenshot(&format!("keys-create-expiry-{label}"))
+            .await;
+        browser.click("dialog[open] button[type=submit]").await;
+        let secret = browser.shown_secret().await;
+        // Beside the secret, how to use it against this server.
+        let snippet = browser.find("#secret-snippet").await.text().await.unwrap();
+        assert!(
+            snippet.contains("export KEYWARD_API_KEY=")
+                && snippet.contains(&format!("{}/api/v1/api-keys/verify", app.base)),
+            "{snippet}"
+        );
+        assert!(
+            !snippet.contains(&secret),
+            "masked until revealed: {snippet}"
+        );
+        browser
+            .screenshot(&format!("keys-secret-snippet-{label}"))
+            .await;
+        browser.click("#saved-secret").await;
+        let (status, _, body) = app.verify(Header::XApiKey, &secret).await;
+        assert_eq!(status, 200, "{body}");
+        let id = body["key"]["id"].as_str().unwrap().to_owned();
+        let key = app
+            .gql(
+                &owner.pat,
+                "query($k: ID!) { apiKey(id: $k) { expiresAt } }",
+                json!({ "k": id }),
+            )
+            .await
+            .data();
+        let expires: chrono::DateTime<chrono::Utc> = key["apiKey"]["expiresAt"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let days = (expires - app.services().clock.now()).num_hours() as f64 / 24.0;
+        assert!((29.0..=31.0).contains(&days), "expires in {days} days");
+
+        // Rotation you can see, both ways.
+        let rotated = app
+            .gql(
+                &owner.pat,
+                "mutation($i: RotateApiKeyInput!) { rotateApiKey(input: $i) { apiKey { id } } }",
+                json!({ "i": { "id": id, "gracePeriodSeconds": 3600 } }),
+            )
+            .await
+            .data();
+        let new_id = rotated["rotateApiKey"]["apiKey"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        browser.client.refresh().await.unwrap();
+        browser
+            .wait_for_text_in(&format!("tr[data-key-id='{id}'] .rotation"), "Replaced by")
+            .await;
+        browser
+            .wait_for_text_in(&format!("tr[data-key-id='{id}'] .rotation"), "works until")
+            .await;
+        browser
+            .wait_for_text_in(&format!("tr[data-key-id='{new_id}'] .rotation"), "Replaces")
+            .await;
+        browser.screenshot(&format!("keys-rotation-{label}")).await;
+        browser
+            .client
+            .goto(&format!("{}/keys/{id}", app.base))
+            .await
+            .unwrap();
+        browser.wait_for_text_in("#key-rotation", &name).await;
+        browser
+            .wait_for_text_in("#key-rotation", "works until")
+            .await;
+        browser.close().await;
+
+        // A viewer: nothing offered that can only fail.
+        let browser = Browser::start(width, height).await;
+        let cookie = app.session_cookie(viewer_id, org, project).await;
+        browser.sign_in_with(&app, &cookie).await;
+        browser
+            .wait_for_text_in(&format!("tr[data-key-id='{new_id}']"), &name)
+            .await;
+        let create = browser.find("#create-key").await;
+        assert_eq!(
+            create.prop("disabled").await.unwrap().as_deref(),
+            Some("true")
+        );
+        let why = create.attr("title").await.unwrap().unwrap_or_default();
+        assert!(why.contains("api_keys:write"), "{why}");
+        browser
+            .click(&format!("tr[data-key-id='{new_id}'] summary"))
+            .await;
+        let menu = browser
+            .find(&format!("tr[data-key-id='{new_id}'] .menu-items"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(menu.contains("Copy ID"), "{menu}");
+        for hidden in ["Rename", "Disable", "Rotate", "Revoke"] {
+            assert!(
+                !menu.contains(hidden),
+                "a viewer is offered {hidden}: {menu}"
+            );
+        }
+        browser.screenshot(&format!("keys-viewer-{label}")).await;
+        browser
+            .check_accessibility(&format!("keys as a viewer ({label})"))
+            .await;
+        browser.go(&app, "/members").await;
+        browser
+            .wait_for_text_in("tr[data-member='owner@example.com']", "owner@example.com")
+            .await;
+        let invite = browser
+            .find_button("header.page-header", "Invite member")
+            .await;
+        assert_eq!(
+            invite.prop("disabled").await.unwrap().as_deref(),
+            Some("true")
+        );
+        let remove = browser
+            .find_button("tr[data-member='owner@example.com']", "Remove")
+            .await;
+        assert!(
+            !remove.is_displayed().await.unwrap(),
+            "a viewer cannot remove members"
+        );
+        browser.screenshot(&format!("members-viewer-{label}")).await;
+        browser.close().await;
+    }
     app.finish().await;
 }

@@ -237,7 +237,10 @@ fn check_scopes(scopes: &[Perm], known_apps: &[String], bound: &PermissionSet) -
         {
             return Err(AppError::invalid(
                 "input.scopes",
-                format!("unknown resource `{}`", scope.resource),
+                format!(
+                    "`{}` is not a resource of this organization; define it under Roles → Resources first",
+                    scope.resource
+                ),
             ));
         }
         if !bound.allows(scope) {
