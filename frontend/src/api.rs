@@ -25,6 +25,8 @@ macro_rules! operation {
 
 operation!(Me);
 operation!(ViewerAccess);
+operation!(PermissionCatalog);
+operation!(DefineResource);
 operation!(SwitchSession);
 operation!(ApiKeys);
 operation!(CreateApiKey);

@@ -217,7 +217,7 @@ fn KeyRow(key: Key) -> impl IntoView {
     }
 }
 
-pub use crate::logic::{expiry, optional_number, parse_scopes};
+pub use crate::logic::{expiry, optional_number};
 
 #[component]
 fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
@@ -229,7 +229,7 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
     let expires = RwSignal::new(String::new());
     // Keys expire unless someone chooses otherwise.
     let preset = RwSignal::new("90".to_owned());
-    let scopes = RwSignal::new(String::new());
+    let scopes: crate::picker::Chosen = RwSignal::new(None);
     let environment = RwSignal::new("LIVE".to_owned());
     let rate_limit = RwSignal::new(String::new());
     // What a product selling access needs (SPEC §3.5).
@@ -262,7 +262,7 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
             project_id: Some(project.get_untracked()).filter(|p| !p.is_empty()),
             name: name.get_untracked(),
             expires_at: expires_at.map(format::iso),
-            scopes: parse_scopes(&scopes.get_untracked()),
+            scopes: scopes.get_untracked(),
             environment: if environment.get_untracked() == "TEST" {
                 create_api_key::Environment::TEST
             } else {
@@ -307,6 +307,7 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
                 field.set(String::new());
             }
             monthly.set(false);
+            scopes.set(None);
             toasts.ok("Key created");
             actions.secret.set(Some((
                 created.create_api_key.api_key.name,
@@ -357,9 +358,7 @@ fn CreateDialog(dialog: NodeRef<html::Dialog>) -> impl IntoView {
                         }}
                     </p>
                 </fieldset>
-                <label>"Scopes (optional, e.g. api_keys:read deployments:write; empty means all of yours)"
-                    <input id="key-scopes" on:input=move |ev| scopes.set(event_target_value(&ev))/>
-                </label>
+                <crate::picker::PermissionPicker chosen=scopes id="key-scopes"/>
                 <label>"Environment"
                     <select on:change=move |ev| environment.set(event_target_value(&ev))>
                         <option value="LIVE">"Live"</option>

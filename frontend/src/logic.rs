@@ -16,14 +16,22 @@ pub fn compact(n: i64) -> String {
     }
 }
 
-/// Splits "a:read, b:write c:read" into scopes; empty means "all of yours" (`None`).
-pub fn parse_scopes(text: &str) -> Option<Vec<String>> {
-    let scopes: Vec<String> = text
-        .split([',', ' '])
-        .filter(|x| !x.is_empty())
-        .map(str::to_owned)
-        .collect();
-    (!scopes.is_empty()).then_some(scopes)
+/// What a permission picker's choice amounts to: "3 resources, read-only.", or all of
+/// the maker's permissions when nothing was narrowed (`None`).
+pub fn scopes_summary(chosen: Option<&[String]>) -> String {
+    let Some(scopes) = chosen else {
+        return "All of your permissions, now and as they change.".into();
+    };
+    if scopes.is_empty() {
+        return "No permissions yet: choose a level for at least one resource.".into();
+    }
+    let read_only = scopes.iter().all(|s| s.ends_with(":read"));
+    format!(
+        "{} resource{}{}.",
+        scopes.len(),
+        if scopes.len() == 1 { "" } else { "s" },
+        if read_only { ", read-only" } else { "" }
+    )
 }
 
 /// A date input's value (`YYYY-MM-DD`) as the start of that day in UTC.
@@ -408,26 +416,24 @@ mod tests {
     }
 
     #[test]
+    fn a_picked_set_of_scopes_is_summed_up() {
+        assert!(scopes_summary(None).starts_with("All of your permissions"));
+        assert!(scopes_summary(Some(&[])).starts_with("No permissions"));
+        let read = ["api_keys:read".to_owned(), "usage:read".to_owned()];
+        assert_eq!(scopes_summary(Some(&read)), "2 resources, read-only.");
+        assert_eq!(
+            scopes_summary(Some(&["api_keys:write".to_owned()])),
+            "1 resource."
+        );
+    }
+
+    #[test]
     fn compact_numbers() {
         assert_eq!(compact(0), "0");
         assert_eq!(compact(999), "999");
         assert_eq!(compact(1_234), "1.2K");
         assert_eq!(compact(2_500_000), "2.5M");
         assert_eq!(compact(-1_500), "-1.5K");
-    }
-
-    #[test]
-    fn scopes_from_text() {
-        assert_eq!(parse_scopes(""), None);
-        assert_eq!(parse_scopes("  ,  "), None);
-        assert_eq!(
-            parse_scopes("api_keys:read, deployments:write  usage:read"),
-            Some(vec![
-                "api_keys:read".into(),
-                "deployments:write".into(),
-                "usage:read".into()
-            ])
-        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ mod logic;
 #[cfg(target_arch = "wasm32")]
 mod members;
 #[cfg(target_arch = "wasm32")]
+mod picker;
+#[cfg(target_arch = "wasm32")]
 mod roles;
 #[cfg(target_arch = "wasm32")]
 mod service_accounts;

@@ -7,8 +7,8 @@ use leptos::{html, prelude::*};
 
 use crate::{
     api::{
-        self, CreateRole, DeleteRole, Roles, UpdateRole, create_role, delete_role, roles,
-        update_role,
+        self, CreateRole, DefineResource, DeleteRole, Roles, UpdateRole, create_role,
+        define_resource, delete_role, roles, update_role,
     },
     app::{Session, error_banner, error_text},
     logic::differences,
@@ -193,6 +193,74 @@ pub fn RolesPage() -> impl IntoView {
             }
         }}
         <CreateRoleDialog dialog=dialog on_created=move |key| { changed.update(|n| *n += 1); set_role.set(Some(key)); }/>
+        <Resources
+            names=Signal::derive(move || data.get().and_then(Result::ok).map(|d| {
+                d.permission_catalog.resources.into_iter().filter(|r| !r.builtin).map(|r| (r.name, r.description)).collect()
+            }).unwrap_or_default())
+            on_defined=move || changed.update(|n| *n += 1)
+        />
+    }
+}
+
+/// The organization's own resources (`deployments`…), which roles, keys and tokens can
+/// then carry; defined here rather than only over the API.
+#[component]
+fn Resources(
+    names: Signal<Vec<(String, String)>>,
+    on_defined: impl Fn() + Copy + 'static,
+) -> impl IntoView {
+    let session = expect_context::<Session>();
+    let toasts = expect_context::<Toasts>();
+    let name = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let define = Action::new_local(move |_: &()| {
+        let input = define_resource::DefineResourceInput {
+            organization_id: session.org.get_untracked().unwrap_or_default(),
+            name: name.get_untracked().trim().to_owned(),
+            description: Some(description.get_untracked()).filter(|d| !d.trim().is_empty()),
+        };
+        async move { api::run::<DefineResource>(define_resource::Variables { input }).await }
+    });
+    Effect::new(move |_| match define.value().get() {
+        Some(Ok(done)) => {
+            error.set(None);
+            name.set(String::new());
+            description.set(String::new());
+            toasts.ok(format!("Resource {} defined", done.define_resource.name));
+            on_defined();
+        }
+        Some(Err(e)) => error.set(Some(error_text(&e))),
+        None => {}
+    });
+    view! {
+        <section class="panel" id="resources" aria-labelledby="resources-title">
+            <h2 id="resources-title">"Resources"</h2>
+            <p class="muted">"Your API's own resources, beside the built-in ones: roles, keys and tokens can then carry, say, deployments:write."</p>
+            {move || {
+                let list = names.get();
+                if list.is_empty() {
+                    view! { <p class="muted">"None defined yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="plain" id="resource-list">
+                            {list.into_iter().map(|(n, d)| view! { <li><code>{n}</code>{(!d.is_empty()).then(|| format!(" · {d}"))}</li> }).collect_view()}
+                        </ul>
+                    }
+                    .into_any()
+                }
+            }}
+            <form class="inline-form" hidden=move || !session.can("roles:write") on:submit=move |ev| { ev.prevent_default(); define.dispatch(()); }>
+                <label>"Name"
+                    <input id="resource-name" required maxlength="48" placeholder="deployments" prop:value=name on:input=move |ev| name.set(event_target_value(&ev))/>
+                </label>
+                <label>"Description (optional)"
+                    <input id="resource-description" maxlength="200" prop:value=description on:input=move |ev| description.set(event_target_value(&ev))/>
+                </label>
+                {form_error(error)}
+                <button type="submit" class="primary" disabled=move || define.pending().get()>"Define resource"</button>
+            </form>
+        </section>
     }
 }
 

@@ -11,7 +11,7 @@ use crate::{
     app::{Session, error_banner, error_text},
     credential::{KeyActions, KeyDialogs, KeyMenu, KeyRef, status},
     format::{self, Time, time_or},
-    keys::{expiry, optional_number, parse_scopes},
+    keys::{expiry, optional_number},
     members::role_choices,
     ui::{self, Badge, Empty, PageHeader, Skeleton, Toasts, form_error},
 };
@@ -216,7 +216,7 @@ fn CreateKeyDialog(
     let name = RwSignal::new(String::new());
     let project = RwSignal::new(String::new());
     let expires = RwSignal::new(String::new());
-    let scopes = RwSignal::new(String::new());
+    let scopes: crate::picker::Chosen = RwSignal::new(None);
     let rate_limit = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let create = Action::new_local(move |_: &()| {
@@ -226,7 +226,7 @@ fn CreateKeyDialog(
             project_id: Some(project.get_untracked()).filter(|p| !p.is_empty()),
             name: name.get_untracked(),
             expires_at: expiry(&expires.get_untracked()),
-            scopes: parse_scopes(&scopes.get_untracked()),
+            scopes: scopes.get_untracked(),
             rate_limit_per_minute: rate.clone().unwrap_or(None),
         };
         async move {
@@ -264,9 +264,7 @@ fn CreateKeyDialog(
                 <label>"Expires (optional)"
                     <input type="date" on:input=move |ev| expires.set(event_target_value(&ev))/>
                 </label>
-                <label>"Scopes (optional; empty means all of the account's role)"
-                    <input on:input=move |ev| scopes.set(event_target_value(&ev))/>
-                </label>
+                <crate::picker::PermissionPicker chosen=scopes id="sa-key-scopes"/>
                 <label>"Rate limit, requests per minute (optional)"
                     <input inputmode="numeric" on:input=move |ev| rate_limit.set(event_target_value(&ev))/>
                 </label>

@@ -27,6 +27,7 @@ pub fn TokensPage() -> impl IntoView {
     let dialog = NodeRef::<html::Dialog>::new();
     let name = RwSignal::new(String::new());
     let expires = RwSignal::new(String::new());
+    let scopes: crate::picker::Chosen = RwSignal::new(None);
     let error = RwSignal::new(None::<String>);
     let secret = RwSignal::new(None::<(String, String)>);
     let create = Action::new_local(move |_: &()| {
@@ -35,7 +36,7 @@ pub fn TokensPage() -> impl IntoView {
             expires_at: Some(expires.get_untracked())
                 .filter(|e| !e.is_empty())
                 .map(|d| format!("{d}T00:00:00Z")),
-            scopes: None,
+            scopes: scopes.get_untracked(),
         };
         async move {
             api::run::<CreatePersonalAccessToken>(create_personal_access_token::Variables { input })
@@ -138,6 +139,7 @@ pub fn TokensPage() -> impl IntoView {
                 <label>"Expires (optional; default in 120 days)"
                     <input type="date" on:input=move |ev| expires.set(event_target_value(&ev))/>
                 </label>
+                <crate::picker::PermissionPicker chosen=scopes id="token-scopes"/>
                 {move || error.get().map(|e| view! { <p role="alert" class="error">{e}</p> })}
                 <div class="actions">
                     <button type="button" on:click=move |_| { if let Some(d) = dialog.get() { d.close(); } }>"Cancel"</button>

@@ -927,6 +927,20 @@ async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
         let cookie = app.session_cookie(owner_id, org, project).await;
         browser.sign_in_with(&app, &cookie).await;
 
+        // The organization's own resources are defined and listed on the roles page.
+        if label == "desktop" {
+            browser.go(&app, "/roles").await;
+            browser.type_into("#resource-name", "deployments").await;
+            browser
+                .type_into("#resource-description", "Deploys of the product")
+                .await;
+            browser.click_button("#resources", "Define resource").await;
+            browser
+                .wait_for_text_in("#resource-list", "deployments")
+                .await;
+            browser.go(&app, "/keys").await;
+        }
+
         // Expiry presets: the date in words, a warning for none.
         let name = format!("billing-{label}");
         browser.click("#create-key").await;
@@ -944,6 +958,20 @@ async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
             .await;
         browser
             .screenshot(&format!("keys-create-expiry-{label}"))
+            .await;
+        // Scopes from the picker: built-in and the organization's own resources.
+        browser.click("#key-scopes-some").await;
+        browser
+            .click("#key-scopes input[aria-label='deployments: write']")
+            .await;
+        browser
+            .click("#key-scopes input[aria-label='api_keys: read']")
+            .await;
+        browser
+            .wait_for_text_in("#key-scopes-summary", "2 resources")
+            .await;
+        browser
+            .screenshot(&format!("keys-create-picker-{label}"))
             .await;
         browser.click("dialog[open] button[type=submit]").await;
         let secret = browser.shown_secret().await;
@@ -968,11 +996,15 @@ async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
         let key = app
             .gql(
                 &owner.pat,
-                "query($k: ID!) { apiKey(id: $k) { expiresAt } }",
+                "query($k: ID!) { apiKey(id: $k) { expiresAt scopes } }",
                 json!({ "k": id }),
             )
             .await
             .data();
+        assert_eq!(
+            key["apiKey"]["scopes"],
+            json!(["api_keys:read", "deployments:write"])
+        );
         let expires: chrono::DateTime<chrono::Utc> = key["apiKey"]["expiresAt"]
             .as_str()
             .unwrap()
@@ -1069,6 +1101,31 @@ async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
             "a viewer cannot remove members"
         );
         browser.screenshot(&format!("members-viewer-{label}")).await;
+        // The picker offers a viewer only the levels it holds, saying why for the rest.
+        browser.go(&app, "/tokens").await;
+        browser
+            .click_button("header.page-header", "Create token")
+            .await;
+        browser.click("#token-scopes-some").await;
+        let write = browser
+            .find("#token-scopes input[aria-label='api_keys: write']")
+            .await;
+        assert_eq!(
+            write.prop("disabled").await.unwrap().as_deref(),
+            Some("true")
+        );
+        let why = write.attr("title").await.unwrap().unwrap_or_default();
+        assert!(why.contains("api_keys:write"), "{why}");
+        let read = browser
+            .find("#token-scopes input[aria-label='api_keys: read']")
+            .await;
+        assert_eq!(
+            read.prop("disabled").await.unwrap().as_deref(),
+            Some("false")
+        );
+        browser
+            .screenshot(&format!("tokens-picker-viewer-{label}"))
+            .await;
         browser.close().await;
     }
     app.finish().await;
