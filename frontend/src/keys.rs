@@ -162,7 +162,7 @@ pub fn KeysPage() -> impl IntoView {
                 let footer = pager.footer(list.nodes.len(), list.total_count, list.page_info.has_next_page.then_some(list.page_info.end_cursor).flatten());
                 view! {
                     <div class="table-wrap" role="region" tabindex="0" aria-label="API keys">
-                        <table>
+                        <table class="keys">
                             {ui::table_head(&["Name", "Project", "Created by", "Created", "Expires", "Last used", "Requests", "Status", ""])}
                             <tbody>
                                 {list.nodes.into_iter().map(|key| view! { <KeyRow key=key/> }).collect_view()}

@@ -50,12 +50,12 @@ pub fn PermissionPicker(chosen: Chosen, id: &'static str) -> impl IntoView {
     view! {
         <fieldset class="picker" id=id>
             <legend>"Permissions"</legend>
-            <label class="inline">
+            <label class="choice">
                 <input type="radio" id=format!("{id}-all") name=format!("{id}-mode") prop:checked=move || chosen.with(Option::is_none)
                     on:change=move |_| chosen.set(None)/>
                 "All of my permissions"
             </label>
-            <label class="inline">
+            <label class="choice">
                 <input type="radio" id=format!("{id}-some") name=format!("{id}-mode") prop:checked=move || chosen.with(Option::is_some)
                     on:change=move |_| chosen.set(Some(Vec::new()))/>
                 "Only these"

@@ -243,10 +243,14 @@ impl Browser {
             .goto(&format!("{}/sign-in", app.base))
             .await
             .unwrap();
-        let (name, value) = cookie.split_once('=').unwrap();
-        let mut cookie = fantoccini::cookies::Cookie::new(name.to_owned(), value.to_owned());
-        cookie.set_path("/");
-        self.client.add_cookie(cookie).await.unwrap();
+        // Set from the page: WebDriver's add-cookie refuses an IP address as the domain.
+        self.client
+            .execute(
+                "document.cookie = arguments[0] + '; path=/'",
+                vec![serde_json::Value::String(cookie.to_owned())],
+            )
+            .await
+            .unwrap();
         self.client
             .goto(&format!("{}/keys", app.base))
             .await

@@ -1037,6 +1037,34 @@ async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
             .wait_for_text_in(&format!("tr[data-key-id='{new_id}'] .rotation"), "Replaces")
             .await;
         browser.screenshot(&format!("keys-rotation-{label}")).await;
+        // Each row shows its name, status and menu inside the screen, and an open menu
+        // is not clipped by the table's frame.
+        let inside = browser
+            .client
+            .execute(
+                "const row = document.querySelector(arguments[0]); \
+                 const right = s => row.querySelector(s).getBoundingClientRect().right; \
+                 row.querySelector('summary').click(); \
+                 const menu = row.querySelector('.menu-items').getBoundingClientRect(); \
+                 const frame = row.closest('.table-wrap').getBoundingClientRect(); \
+                 row.querySelector('summary').click(); \
+                 return [right('a.name'), right('.badge'), right('summary'), window.innerWidth, \
+                         menu.bottom <= frame.bottom + 1 && menu.right <= window.innerWidth];",
+                vec![json!(format!("tr[data-key-id='{id}']"))],
+            )
+            .await
+            .unwrap();
+        let viewport = inside[3].as_f64().unwrap();
+        for (what, at) in [("name", 0), ("status", 1), ("menu", 2)] {
+            assert!(
+                inside[at].as_f64().unwrap() <= viewport,
+                "the {what} is off screen at {label}: {inside}"
+            );
+        }
+        assert_eq!(
+            inside[4], true,
+            "an open menu is clipped at {label}: {inside}"
+        );
         browser
             .client
             .goto(&format!("{}/keys/{id}", app.base))
