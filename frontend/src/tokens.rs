@@ -11,18 +11,23 @@ use crate::{
     app::{error_banner, error_text},
     credential::{SecretDialog, status},
     format::{self, Time, time_or},
-    ui::table_head,
+    ui::{Pager, table_head},
 };
 
 #[component]
 pub fn TokensPage() -> impl IntoView {
-    let tokens = LocalResource::new(|| async {
-        api::run::<PersonalAccessTokens>(personal_access_tokens::Variables {
-            first: Some(100),
-            after: None,
-        })
-        .await
-        .map(|d| d.personal_access_tokens)
+    // Every token is reachable: the list pages to its end.
+    let pager = Pager::new(50);
+    let tokens = LocalResource::new(move || {
+        let after = pager.after();
+        async move {
+            api::run::<PersonalAccessTokens>(personal_access_tokens::Variables {
+                first: Some(pager.size),
+                after,
+            })
+            .await
+            .map(|d| d.personal_access_tokens)
+        }
     });
     let dialog = NodeRef::<html::Dialog>::new();
     let name = RwSignal::new(String::new());
@@ -96,7 +101,13 @@ pub fn TokensPage() -> impl IntoView {
                 </div>
             }
             .into_any(),
-            Some(Ok(list)) => view! {
+            Some(Ok(list)) => {
+                let footer = pager.footer(
+                    list.nodes.len(),
+                    list.total_count,
+                    list.page_info.has_next_page.then_some(list.page_info.end_cursor.clone()).flatten(),
+                );
+                view! {
                 <div class="table-wrap" role="region" tabindex="0" aria-label="Personal access tokens">
                     <table>
                         {table_head(&["Name", "Created", "Expires", "Last used", "Requests", "Status", ""])}
@@ -127,8 +138,10 @@ pub fn TokensPage() -> impl IntoView {
                         </tbody>
                     </table>
                 </div>
-            }
-            .into_any(),
+                {footer}
+                }
+                .into_any()
+            },
         }}
         <dialog node_ref=dialog aria-labelledby="pat-title">
             <form on:submit=move |ev| { ev.prevent_default(); create.dispatch(()); }>
