@@ -309,7 +309,7 @@ async fn find_key(ctx: &Ctx, client: &Client, wanted: &str) -> Result<Key> {
     // A rotated key keeps its name while its grace period runs, beside its successor:
     // acting on "the" key of that name could revoke the new one and leave the old secret
     // working. Which one is meant is asked, never guessed.
-    matches.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    matches.sort_by_key(|k| k.created_at);
     match <[Key; 1]>::try_from(matches) {
         Ok([one]) => Ok(one),
         Err(none) if none.is_empty() => Err(Error::NotFound(format!(

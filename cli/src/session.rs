@@ -409,10 +409,8 @@ pub async fn whoami(ctx: &Ctx, show_token: bool) -> Result<i32> {
         }
     ));
     output::line(&format!("from:         {source}"));
-    if show_token {
-        if let Some(token) = ctx.credential() {
-            output::line(&format!("token:        {}", masked(token.expose())));
-        }
+    if show_token && let Some(token) = ctx.credential() {
+        output::line(&format!("token:        {}", masked(token.expose())));
     }
     match &org {
         Some(org) => output::line(&format!(
