@@ -464,6 +464,17 @@ fn EditDialog(dialog: NodeRef<html::Dialog>, key: Detail) -> impl IntoView {
             .collect::<Vec<_>>(),
     );
     let id = StoredValue::new(key.id.clone());
+    // Expiry as a UTC date, and scopes through the picker: both may be removed.
+    let expires0 = key
+        .expires_at
+        .as_deref()
+        .and_then(|at| at.get(..10))
+        .unwrap_or_default()
+        .to_owned();
+    let scopes0 = key.scopes.clone();
+    let starting = StoredValue::new((expires0.clone(), scopes0.clone()));
+    let expires = RwSignal::new(expires0);
+    let scopes: crate::picker::Chosen = RwSignal::new(scopes0);
     let name = RwSignal::new(key.name.clone());
     let credits = RwSignal::new(credits0);
     let monthly = RwSignal::new(monthly0);
@@ -494,6 +505,20 @@ fn EditDialog(dialog: NodeRef<html::Dialog>, key: Detail) -> impl IntoView {
             external_id: None,
             enabled: None,
         };
+        let (expires0, scopes0) = starting.get_value();
+        let (new_expires, new_scopes) = (expires.get_untracked(), scopes.get_untracked());
+        if new_expires != expires0 {
+            match expiry(&new_expires) {
+                Some(at) => input.expires_at = Some(at),
+                None => clear.push("expiresAt"),
+            }
+        }
+        if new_scopes != scopes0 {
+            match new_scopes {
+                Some(list) => input.scopes = Some(list),
+                None => clear.push("scopes"),
+            }
+        }
         let parsed = (|| -> Result<(), String> {
             if new_credits != credits0 || new_monthly != monthly0 {
                 match logic::optional_number(&new_credits).map_err(|e| format!("Credits: {e}"))? {
@@ -561,6 +586,13 @@ fn EditDialog(dialog: NodeRef<html::Dialog>, key: Detail) -> impl IntoView {
                 <label>"Name"
                     <input id="edit-name" required maxlength="100" prop:value=name on:input=move |ev| name.set(event_target_value(&ev)) on:change=move |ev| name.set(event_target_value(&ev))/>
                 </label>
+                <label>"Expires on, a UTC date (empty: never)"
+                    <input id="edit-expires" type="date" prop:value=expires on:input=move |ev| expires.set(event_target_value(&ev)) on:change=move |ev| expires.set(event_target_value(&ev))/>
+                </label>
+                {move || expires.get().is_empty().then(|| view! {
+                    <p class="warning">"⚠ Without an expiry this key works until someone revokes it."</p>
+                })}
+                <crate::picker::PermissionPicker chosen=scopes id="edit-scopes"/>
                 <label>"Credits left (empty: unlimited, or its customer's)"
                     <input id="edit-credits" inputmode="numeric" prop:value=credits on:input=move |ev| credits.set(event_target_value(&ev)) on:change=move |ev| credits.set(event_target_value(&ev))/>
                 </label>

@@ -417,6 +417,28 @@ impl TestApp {
         }
     }
 
+    /// Invites `member` into `org` with the role `key`, by `owner_pat`, and has them
+    /// accept; returns the membership id.
+    pub async fn join(&self, owner_pat: &str, org: &str, member: &Admin, key: &str) -> String {
+        let role = self.role_id(owner_pat, org, key).await;
+        let invite = self
+            .gql(
+                owner_pat,
+                "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+                json!({ "i": { "organizationId": org, "email": member.email, "roleId": role } }),
+            )
+            .await
+            .data();
+        self.gql(
+            &member.pat,
+            "mutation($i: InviteInput!) { acceptInvite(input: $i) { status } }",
+            json!({ "i": { "id": invite["inviteMember"]["id"] } }),
+        )
+        .await
+        .data();
+        self.member_id(owner_pat, org, &member.email).await
+    }
+
     /// A new personal access token for `customer`, issued by the server as the CLI sign-in
     /// does: `(id, secret)`.
     pub async fn pat_for(&self, customer: uuid::Uuid, name: &str) -> (uuid::Uuid, String) {

@@ -901,22 +901,7 @@ async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
         customer(owner.pat.clone()).await,
         customer(viewer.pat.clone()).await,
     );
-    let role = app.role_id(&owner.pat, &owner.org_id, "viewer").await;
-    let invite = app
-        .gql(
-            &owner.pat,
-            "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
-            json!({ "i": { "organizationId": owner.org_id, "email": viewer.email, "roleId": role } }),
-        )
-        .await
-        .data();
-    app.gql(
-        &viewer.pat,
-        "mutation($i: InviteInput!) { acceptInvite(input: $i) { status } }",
-        json!({ "i": { "id": invite["inviteMember"]["id"] } }),
-    )
-    .await
-    .data();
+    app.join(&owner.pat, &owner.org_id, &viewer, "viewer").await;
     let (org, project) = (
         owner.org_id.parse().unwrap(),
         owner.project_id.parse().unwrap(),
@@ -1074,6 +1059,37 @@ async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
         browser
             .wait_for_text_in("#key-rotation", "works until")
             .await;
+
+        // Editing after creation: the expiry and the scopes too.
+        browser.go(&app, &format!("/keys/{new_id}")).await;
+        browser.click("#key-edit").await;
+        browser
+            .client
+            .execute(
+                "const e = document.querySelector('#edit-expires'); e.value = '2030-01-15'; \
+                 e.dispatchEvent(new Event('input', { bubbles: true }));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        browser.click("#edit-scopes-all").await;
+        browser.click("dialog[open] button[type=submit]").await;
+        browser.wait_for_text_in(".toasts", "Key updated").await;
+        let edited = app
+            .gql(
+                &owner.pat,
+                "query($k: ID!) { apiKey(id: $k) { expiresAt scopes } }",
+                json!({ "k": new_id }),
+            )
+            .await
+            .data();
+        let edited_expiry: chrono::DateTime<chrono::Utc> = edited["apiKey"]["expiresAt"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(edited_expiry.to_rfc3339(), "2030-01-15T00:00:00+00:00");
+        assert!(edited["apiKey"]["scopes"].is_null(), "{edited}");
 
         // Personal tokens page to their end, 50 at a time.
         if label == "desktop" {

@@ -19,24 +19,7 @@ db_tests!(
 
 /// Invites `member` into `org` with role `key` and has them accept; returns the membership id.
 async fn join(app: &TestApp, owner: &Admin, org: &str, member: &Admin, key: &str) -> String {
-    let role = app.role_id(&owner.pat, org, key).await;
-    let invite = app
-        .gql(
-            &owner.pat,
-            "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id status } }",
-            json!({ "i": { "organizationId": org, "email": member.email, "roleId": role } }),
-        )
-        .await
-        .data();
-    let id = invite["inviteMember"]["id"].clone();
-    app.gql(
-        &member.pat,
-        "mutation($i: InviteInput!) { acceptInvite(input: $i) { status } }",
-        json!({ "i": { "id": id } }),
-    )
-    .await
-    .data();
-    app.member_id(&owner.pat, org, &member.email).await
+    app.join(&owner.pat, org, member, key).await
 }
 
 const INVITE: &str = "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id status expiresAt role { key } } }";

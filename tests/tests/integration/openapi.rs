@@ -176,13 +176,23 @@ async fn refusals_are_problems_the_document_names(db: Db) {
     // A query string that does not parse names the query, as a problem.
     let response = app
         .client
-        .get(format!("{}/auth/dev", app.base))
+        .get(format!("{}/auth/dev?token=a&token=b", app.base))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let problem: Problem = documented(&response.json().await.unwrap());
     assert_eq!(problem.field.as_deref(), Some("query"));
+    // One that parses but lacks what the operation needs names that member.
+    let response = app
+        .client
+        .get(format!("{}/auth/dev", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let problem: Problem = documented(&response.json().await.unwrap());
+    assert_eq!(problem.field.as_deref(), Some("token"));
 
     // A path that does not parse, likewise.
     let response = app
