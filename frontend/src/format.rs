@@ -43,6 +43,17 @@ pub fn Time(at: String) -> impl IntoView {
     view! { <time datetime=at.clone() title=utc(&at)>{local(&at)}</time> }
 }
 
+/// A recent time as how long ago it was ("5 minutes ago"), the exact time on hover; an
+/// older one as its date.
+#[component]
+pub fn Ago(at: String) -> impl IntoView {
+    let then = js_sys::Date::parse(&at);
+    match crate::logic::ago(now(), then) {
+        Some(words) => view! { <time datetime=at.clone() title=format!("{} ({})", local(&at), utc(&at))>{words}</time> }.into_any(),
+        None => view! { <Time at=at/> }.into_any(),
+    }
+}
+
 /// A time, or a word when there is none ("Never").
 pub fn time_or(at: Option<String>, none: &'static str) -> AnyView {
     match at {

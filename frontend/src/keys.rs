@@ -209,7 +209,10 @@ fn KeyRow(key: Key) -> impl IntoView {
             <td>{key.created_by.as_ref().map(|u| u.email.clone()).unwrap_or_default()}</td>
             <td><Time at=key.created_at.clone()/></td>
             <td>{format::expires(key.expires_at.clone(), key.expires_soon)}</td>
-            <td>{time_or(key.last_used_at.clone(), "Never")}</td>
+            <td>{match key.last_used_at.clone() {
+                Some(at) => view! { <format::Ago at=at/> }.into_any(),
+                None => "Never".into_any(),
+            }}</td>
             <td>{format::compact(key.request_count)}</td>
             <td><Badge text=label.into() tone=tone/></td>
             <td><KeyMenu key=menu/></td>

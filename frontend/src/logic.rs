@@ -163,6 +163,20 @@ fn field_in_words(path: &str) -> String {
     capitalized(&words.join(", "))
 }
 
+/// How long ago `then_ms` was, from `now_ms`, as people say it: `just now`,
+/// `5 minutes ago`, `3 hours ago`, `2 days ago`; `None` past 30 days (show the date).
+pub fn ago(now_ms: f64, then_ms: f64) -> Option<String> {
+    let seconds = ((now_ms - then_ms) / 1000.0).max(0.0) as i64;
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
+    match seconds {
+        0..60 => Some("just now".into()),
+        60..3_600 => Some(plural(seconds / 60, "minute")),
+        3_600..86_400 => Some(plural(seconds / 3_600, "hour")),
+        86_400..2_592_000 => Some(plural(seconds / 86_400, "day")),
+        _ => None,
+    }
+}
+
 /// A number field that may be left empty.
 pub fn optional_number(text: &str) -> Result<Option<i64>, String> {
     let text = text.trim();
@@ -413,6 +427,24 @@ mod tests {
             credits_text(3, Some(("DAILY", 10, 1))),
             "3 left, refilled to 10 daily"
         );
+    }
+
+    #[test]
+    fn times_read_as_how_long_ago() {
+        let now = 1_800_000_000_000.0;
+        assert_eq!(ago(now, now - 5_000.0).as_deref(), Some("just now"));
+        assert_eq!(
+            ago(now, now + 5_000.0).as_deref(),
+            Some("just now"),
+            "a clock ahead"
+        );
+        assert_eq!(ago(now, now - 60_000.0).as_deref(), Some("1 minute ago"));
+        assert_eq!(ago(now, now - 7_200_000.0).as_deref(), Some("2 hours ago"));
+        assert_eq!(
+            ago(now, now - 3.0 * 86_400_000.0).as_deref(),
+            Some("3 days ago")
+        );
+        assert_eq!(ago(now, now - 40.0 * 86_400_000.0), None);
     }
 
     #[test]

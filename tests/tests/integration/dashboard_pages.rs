@@ -1022,6 +1022,19 @@ async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
             .wait_for_text_in(&format!("tr[data-key-id='{new_id}'] .rotation"), "Replaces")
             .await;
         browser.screenshot(&format!("keys-rotation-{label}")).await;
+        // Last used, as how long ago (the verification above, once usage is written).
+        app.services().flush_usage().await.unwrap();
+        browser.client.refresh().await.unwrap();
+        let used = browser
+            .find(&format!("tr[data-key-id='{id}'] td:nth-child(6) time"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            used == "just now" || used.ends_with(" ago"),
+            "last used: {used}"
+        );
         // Each row shows its name, status and menu inside the screen, and an open menu
         // is not clipped by the table's frame.
         let inside = browser
