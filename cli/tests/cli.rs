@@ -290,6 +290,24 @@ async fn user_code_of(
     }
 }
 
+/// Approves, in the dashboard, the device login `child` is showing a code for, and waits
+/// for it to succeed: the approval's answer and everything it wrote to standard error.
+async fn approve_device_login(app: &TestApp, child: &mut tokio::process::Child) -> (Value, String) {
+    let (code, rest) = user_code_of(child).await;
+    let cookie = app.dev_session().await;
+    let approved = app
+        .gql_session(&cookie, APPROVE, json!({ "i": { "userCode": code } }))
+        .await
+        .data();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = rest.await.unwrap();
+    assert!(status.success(), "{stderr}");
+    (approved, stderr)
+}
+
 async fn device_login_end_to_end_when_headless(db: Db) {
     let app = spawn(db).await;
     let term = Terminal::new(&app);
@@ -298,23 +316,12 @@ async fn device_login_end_to_end_when_headless(db: Db) {
         .command(&["login", "--server", &app.base], &[("CI", "true")])
         .spawn()
         .unwrap();
-    let (code, rest) = user_code_of(&mut child).await;
-    let cookie = app.dev_session().await;
-    let approved = app
-        .gql_session(&cookie, APPROVE, json!({ "i": { "userCode": code } }))
-        .await
-        .data();
+    let (approved, stderr) = approve_device_login(&app, &mut child).await;
     assert_eq!(
         approved["approveDevice"]["clientName"].as_str(),
         Some(login::machine_name().as_str()),
         "the token is named after the machine"
     );
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let stderr = rest.await.unwrap();
-    assert!(status.success(), "{stderr}");
     assert!(stderr.contains("No browser here"), "{stderr}");
     assert!(stderr.contains("/device?user_code="), "{stderr}");
     assert!(stderr.contains("admin@localhost"), "{stderr}");
@@ -351,17 +358,7 @@ async fn a_browser_that_cannot_open_falls_back_to_a_device_code(db: Db) {
         .spawn()
         .unwrap();
     // The code shows within user_code_of's 30 s, long before the 10 minutes.
-    let (code, rest) = user_code_of(&mut child).await;
-    let cookie = app.dev_session().await;
-    app.gql_session(&cookie, APPROVE, json!({ "i": { "userCode": code } }))
-        .await
-        .data();
-    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    let stderr = rest.await.unwrap();
-    assert!(status.success(), "{stderr}");
+    let (_, stderr) = approve_device_login(&app, &mut child).await;
     assert!(stderr.contains("No browser could be opened"), "{stderr}");
     assert!(stderr.contains("using a device code instead"), "{stderr}");
     assert!(!stderr.contains("Waiting for the browser"), "{stderr}");

@@ -179,6 +179,11 @@ pub fn KeysPage() -> impl IntoView {
     }
 }
 
+/// The other key of a rotation, linked: `name (kw_sk_live_Ab3x…)`.
+fn key_link(id: &str, name: &str, prefix: &str) -> impl IntoView + use<> {
+    view! { <a href=format!("/keys/{id}")>{name.to_owned()}" ("<code>{prefix.to_owned()}"…"</code>")"</a> }
+}
+
 #[component]
 fn KeyRow(key: Key) -> impl IntoView {
     let debug = format!("{:?}", key.status);
@@ -195,13 +200,13 @@ fn KeyRow(key: Key) -> impl IntoView {
                 <div><code class="prefix">{key.prefix.clone()}"…"</code></div>
                 {key.replaced_by.as_ref().map(|new| view! {
                     <div class="muted small rotation">"Replaced by "
-                        <a href=format!("/keys/{}", new.id)>{new.name.clone()}" ("<code>{new.prefix.clone()}"…"</code>")"</a>
+                        {key_link(&new.id, &new.name, &new.prefix)}
                         {key.rotation_ends_at.clone().map(|at| view! { " · works until " <Time at=at/> })}
                     </div>
                 })}
                 {key.replaces.as_ref().map(|old| view! {
                     <div class="muted small rotation">"Replaces "
-                        <a href=format!("/keys/{}", old.id)>{old.name.clone()}" ("<code>{old.prefix.clone()}"…"</code>")"</a>
+                        {key_link(&old.id, &old.name, &old.prefix)}
                     </div>
                 })}
             </td>
@@ -708,14 +713,14 @@ pub fn KeyDetailPage() -> impl IntoView {
                         {k.replaced_by.as_ref().map(|new| view! {
                             <dt>"Rotation"</dt>
                             <dd id="key-rotation">"Replaced by "
-                                <a href=format!("/keys/{}", new.id)>{new.name.clone()}" ("<code>{new.prefix.clone()}"…"</code>")"</a>
+                                {key_link(&new.id, &new.name, &new.prefix)}
                                 {k.rotation_ends_at.clone().map(|at| view! { "; works until " <Time at=at/> })}
                             </dd>
                         })}
                         {k.replaces.as_ref().map(|old| view! {
                             <dt>"Rotation"</dt>
                             <dd id="key-rotation">"Replaces "
-                                <a href=format!("/keys/{}", old.id)>{old.name.clone()}" ("<code>{old.prefix.clone()}"…"</code>")"</a>
+                                {key_link(&old.id, &old.name, &old.prefix)}
                             </dd>
                         })}
                         <dt>"Scopes"</dt><dd><code>{scopes}</code></dd>

@@ -291,27 +291,24 @@ impl Browser {
 
     /// The button inside `scope` whose text is `label`, once it is there.
     pub async fn find_button(&self, scope: &str, label: &str) -> Element {
-        let xpath = format!(".//button[normalize-space(.)='{label}']");
-        for _ in 0..200 {
-            if let Ok(parent) = self.client.find(Locator::Css(scope)).await
-                && let Ok(button) = parent.find(Locator::XPath(&xpath)).await
-            {
-                return button;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no button `{label}` in `{scope}`");
+        self.button(scope, label, false).await
     }
 
     /// Clicks the button inside `scope` whose text is `label`.
     pub async fn click_button(&self, scope: &str, label: &str) {
-        let xpath = format!("//button[normalize-space(.)='{label}']");
+        self.button(scope, label, true).await;
+    }
+
+    /// Waits for the button inside `scope` whose text is `label` (and, with `click`,
+    /// until a click on it takes).
+    async fn button(&self, scope: &str, label: &str, click: bool) -> Element {
+        let xpath = format!(".//button[normalize-space(.)='{label}']");
         for _ in 0..200 {
             if let Ok(parent) = self.client.find(Locator::Css(scope)).await
-                && let Ok(button) = parent.find(Locator::XPath(&format!(".{xpath}"))).await
-                && button.click().await.is_ok()
+                && let Ok(button) = parent.find(Locator::XPath(&xpath)).await
+                && (!click || button.click().await.is_ok())
             {
-                return;
+                return button;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
