@@ -75,7 +75,7 @@ pub fn AdminPage() -> impl IntoView {
                 view! {
                     <div class="table-wrap" role="region" tabindex="0" aria-label="Users">
                         <table>
-                            {ui::table_head(&["User", "Status", "Joined", "Last sign-in", ""])}
+                            {ui::table_head(&["User", "Status", "~Joined", "~Last sign-in", ""])}
                             <tbody>
                                 {page.nodes.into_iter().map(|u| {
                                     let (id, id2, id3) = (u.id.clone(), u.id.clone(), u.id.clone());
@@ -89,8 +89,8 @@ pub fn AdminPage() -> impl IntoView {
                                             } else {
                                                 view! { <Badge text="Active".into() tone="ok"/> }.into_any()
                                             }}</td>
-                                            <td><Time at=u.created_at.clone()/></td>
-                                            <td>{time_or(u.last_sign_in_at.clone(), "Never")}</td>
+                                            <td class="fold"><Time at=u.created_at.clone()/></td>
+                                            <td class="fold">{time_or(u.last_sign_in_at.clone(), "Never")}</td>
                                             <td><div class="row-actions">
                                                 <button class="small" on:click=move |_| showing.set(Some((id.clone(), email.clone())))>"Keys"</button>
                                                 {if u.suspended {
@@ -205,7 +205,7 @@ fn UserKeys(id: String, email: String, on_close: impl Fn() + Copy + 'static) -> 
                 Some(Ok(list)) => view! {
                     <div class="table-wrap" role="region" tabindex="0" aria-label="Keys of this user">
                         <table>
-                            {ui::table_head(&["Name", "Kind", "Created", "Last used", "Status", ""])}
+                            {ui::table_head(&["Name", "~Kind", "~Created", "~Last used", "Status", ""])}
                             <tbody>
                                 {list.into_iter().map(|k| {
                                     let debug = format!("{:?}", k.status);
@@ -219,9 +219,9 @@ fn UserKeys(id: String, email: String, on_close: impl Fn() + Copy + 'static) -> 
                                     view! {
                                         <tr data-key-id=k.id.clone()>
                                             <td><div class="name">{k.name.clone()}</div><code class="prefix">{k.prefix.clone()}"…"</code></td>
-                                            <td>{kind}</td>
-                                            <td><Time at=k.created_at.clone()/></td>
-                                            <td>{time_or(k.last_used_at.clone(), "Never")}</td>
+                                            <td class="fold">{kind}</td>
+                                            <td class="fold"><Time at=k.created_at.clone()/></td>
+                                            <td class="fold">{time_or(k.last_used_at.clone(), "Never")}</td>
                                             <td><Badge text=label.into() tone=tone/></td>
                                             <td>{(debug != "REVOKED").then(|| view! {
                                                 <button class="small danger" on:click=move |_| {

@@ -18,6 +18,34 @@ use crate::{
 
 const HOUR: f64 = 3_600_000.0;
 
+/// A key's last hours as a row of small bars, the current hour last; the words are its
+/// label and tooltip.
+#[component]
+pub fn Sparkline(hours: Vec<i64>) -> impl IntoView {
+    const BAR: f64 = 3.0;
+    const GAP: f64 = 1.0;
+    const HEIGHT: f64 = 20.0;
+    let words = crate::logic::spark_words(&hours);
+    let label = words.clone();
+    let width = hours.len() as f64 * (BAR + GAP);
+    let bars = crate::logic::spark_bars(&hours, HEIGHT)
+        .into_iter()
+        .enumerate()
+        .filter(|(_, h)| *h > 0.0)
+        .map(|(i, h)| {
+            view! { <rect x=i as f64 * (BAR + GAP) y=HEIGHT - h width=BAR height=h/> }
+        })
+        .collect_view();
+    view! {
+        <svg class="sparkline" role="img" aria-label=label viewBox=format!("0 0 {width} {HEIGHT}")
+            width=width height=HEIGHT>
+            <title>{words}</title>
+            <line x1="0" y1=HEIGHT - 0.5 x2=width y2=HEIGHT - 0.5/>
+            {bars}
+        </svg>
+    }
+}
+
 /// A chart range: its label, its words, its length in hours and the width of a bar.
 #[derive(Clone, Copy, PartialEq)]
 struct Range {
@@ -252,7 +280,7 @@ pub fn RecentVerificationList(credential_id: String) -> impl IntoView {
                     view! {
                         <div class="table-wrap" role="region" tabindex="0" aria-label="Logged verifications">
                             <table class="verifications">
-                                {ui::table_head(&["Time", "Outcome", "IP", "Tags"])}
+                                {ui::table_head(&["Time", "Outcome", "~IP", "~Tags"])}
                                 <tbody>
                                     {p.nodes.into_iter().map(|v| {
                                         let (words, tone) = outcome(&code(&v.outcome));
@@ -264,8 +292,8 @@ pub fn RecentVerificationList(credential_id: String) -> impl IntoView {
                                             <tr>
                                                 <td><Time at=v.at.clone()/></td>
                                                 <td><Badge text=words.into() tone=tone/></td>
-                                                <td>{v.ip.clone().unwrap_or_default()}</td>
-                                                <td><ul class="tags">{tags}</ul></td>
+                                                <td class="fold">{v.ip.clone().unwrap_or_default()}</td>
+                                                <td class="fold"><ul class="tags">{tags}</ul></td>
                                             </tr>
                                         }
                                     }).collect_view()}
@@ -347,7 +375,7 @@ fn organization_view(
         <h2>"Busiest keys"</h2>
         <div class="table-wrap" role="region" tabindex="0" aria-label="Busiest keys">
             <table class="busiest">
-                {ui::table_head(&["Key", "Verifications", "Failed", "Failure rate", "Outcomes"])}
+                {ui::table_head(&["Key", "Verifications", "~Failed", "Failure rate", "~Outcomes"])}
                 <tbody>
                     {data.busiest_keys.into_iter().map(|k| {
                         let counts: Vec<(String, i64)> = k.outcomes.iter().map(|o| (code(&o.outcome), o.count)).collect();
@@ -358,9 +386,9 @@ fn organization_view(
                                     <div class="muted"><code>{k.prefix.clone()}</code></div>
                                 </td>
                                 <td>{compact(k.total)}</td>
-                                <td>{compact(k.failed)}</td>
+                                <td class="fold">{compact(k.failed)}</td>
                                 <td>{percent(k.failed, k.total)}</td>
-                                <td>{outcome_words(&counts)}</td>
+                                <td class="fold">{outcome_words(&counts)}</td>
                             </tr>
                         }
                     }).collect_view()}

@@ -29,6 +29,7 @@ operation!(PermissionCatalog);
 operation!(DefineResource);
 operation!(SwitchSession);
 operation!(ApiKeys);
+operation!(KeyActivity);
 operation!(CreateApiKey);
 operation!(RevokeApiKey);
 operation!(PersonalAccessTokens);
@@ -36,6 +37,7 @@ operation!(CreatePersonalAccessToken);
 operation!(RevokePersonalAccessToken);
 operation!(Sessions);
 operation!(RevokeSession);
+operation!(RevokeOtherSessions);
 operation!(ApiKey);
 
 /// An edit sends only what changed: a member left out is left as it is.

@@ -205,7 +205,7 @@ pub fn EventRows(rows: Vec<Event>) -> impl IntoView {
     view! {
         <div class="table-wrap" role="region" tabindex="0" aria-label="Audit events">
             <table class="audit">
-                {ui::table_head(&["Time", "Actor", "Action", "Target", "IP"])}
+                {ui::table_head(&["Time", "~Actor", "Action", "~Target", "~IP"])}
                 <tbody>
                     {rows.into_iter().map(|e| {
                         let key = StoredValue::new(e.id.clone());
@@ -226,10 +226,10 @@ pub fn EventRows(rows: Vec<Event>) -> impl IntoView {
                                         <Time at=e.occurred_at.clone()/>
                                     </button>
                                 </td>
-                                <td>{e.actor_name.clone()}{e.agent.clone().map(|a| view! { <span class="muted">{format!(" via {a}")}</span> })}</td>
+                                <td class="fold">{e.actor_name.clone()}{e.agent.clone().map(|a| view! { <span class="muted">{format!(" via {a}")}</span> })}</td>
                                 <td><code>{e.action.clone()}</code></td>
-                                <td>{e.target_name.clone().or_else(|| e.target_id.clone()).unwrap_or_default()}</td>
-                                <td>{e.ip.clone().unwrap_or_default()}</td>
+                                <td class="fold">{e.target_name.clone().or_else(|| e.target_id.clone()).unwrap_or_default()}</td>
+                                <td class="fold">{e.ip.clone().unwrap_or_default()}</td>
                             </tr>
                             <tr class="details" id=details_id hidden=move || !expanded()>
                                 <td colspan="5">{details}</td>

@@ -73,7 +73,7 @@ pub fn IdentitiesPage() -> impl IntoView {
             Some(Ok(rows)) => view! {
                 <div class="table-wrap" role="region" tabindex="0" aria-label="Identities">
                     <table class="identities">
-                        {ui::table_head(&["External id", "Credits", "Named limits", "Created", ""])}
+                        {ui::table_head(&["External id", "Credits", "~Named limits", "~Created", ""])}
                         <tbody>
                             {rows.into_iter().map(|i| view! { <IdentityRow identity=i remove=remove/> }).collect_view()}
                         </tbody>
@@ -117,8 +117,8 @@ fn IdentityRow(
                 {identity.meta.as_ref().map(|m| view! { <div class="muted small">{m.to_string()}</div> })}
             </td>
             <td>{credits}</td>
-            <td>{if limits.is_empty() { view! { "None" }.into_any() } else { view! { <ul class="plain">{limits.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul> }.into_any() }}</td>
-            <td><Time at=identity.created_at.clone()/></td>
+            <td class="fold">{if limits.is_empty() { view! { "None" }.into_any() } else { view! { <ul class="plain">{limits.into_iter().map(|l| view! { <li>{l}</li> }).collect_view()}</ul> }.into_any() }}</td>
+            <td class="fold"><Time at=identity.created_at.clone()/></td>
             <td><button class="small danger" hidden=move || !session.can("api_keys:write") on:click=move |_| {
                 if ui::confirm(&format!("Delete identity {external}? Its keys stay, without its credits and limits.")) {
                     remove.dispatch(id.clone());

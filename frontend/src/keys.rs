@@ -6,10 +6,10 @@ use leptos::{html, prelude::*};
 use leptos_router::hooks::use_params_map;
 
 use crate::{
-    analytics::{RecentVerificationList, VerificationChart},
+    analytics::{RecentVerificationList, Sparkline, VerificationChart},
     api::{
-        self, ApiKey, ApiKeys, AuditEvents, CreateApiKey, api_key, api_keys, audit_events,
-        create_api_key,
+        self, ApiKey, ApiKeys, AuditEvents, CreateApiKey, KeyActivity, api_key, api_keys,
+        audit_events, create_api_key, key_activity,
     },
     app::{Session, error_banner, error_text},
     audit::EventRows,
@@ -21,6 +21,59 @@ use crate::{
 };
 
 type Key = api_keys::ApiKeysApiKeysNodes;
+
+/// The list's order as the address keeps it (`?sort=`); none is newest first.
+fn key_order(value: Option<&str>) -> api_keys::KeyOrder {
+    use api_keys::KeyOrder as O;
+    match value {
+        Some("oldest") => O::OLDEST,
+        Some("name") => O::NAME,
+        Some("used") => O::LAST_USED,
+        Some("expires") => O::EXPIRES,
+        _ => O::NEWEST,
+    }
+}
+
+/// A column heading that sorts the list by it. `order` is the address's `sort` value it
+/// sets (`""`: newest first); `flip`, where the column runs both ways, the other one.
+#[component]
+fn SortHead(
+    label: &'static str,
+    order: &'static str,
+    #[prop(optional)] flip: Option<&'static str>,
+    ascending: bool,
+    sort: ReadSignal<Option<String>>,
+    set_sort: SignalSetter<Option<String>>,
+    pager: Pager,
+) -> impl IntoView {
+    let current = move || sort.get().unwrap_or_default();
+    let direction = move |value: &str| {
+        let up = if value == order {
+            ascending
+        } else {
+            !ascending
+        };
+        if up { "ascending" } else { "descending" }
+    };
+    let state = move || {
+        let now = current();
+        (now == order || flip == Some(now.as_str())).then(|| direction(&now))
+    };
+    let choose = move |_| {
+        let now = current();
+        let next = match flip {
+            Some(other) if now == order => other,
+            _ => order,
+        };
+        pager.reset();
+        set_sort.set(Some(next.to_owned()).filter(|v| !v.is_empty()));
+    };
+    view! {
+        <th scope="col" aria-sort=state>
+            <button class="sort" on:click=choose>{label}</button>
+        </th>
+    }
+}
 
 fn status_filter(value: &str) -> Option<api_keys::CredentialStatus> {
     use api_keys::CredentialStatus as S;
@@ -42,6 +95,7 @@ pub fn KeysPage() -> impl IntoView {
     let (project_q, set_project) = ui::query_param("project");
     let (search_q, set_search) = ui::query_param("q");
     let (creator_q, set_creator) = ui::query_param("creator");
+    let (sort_q, set_sort) = ui::query_param("sort");
     let people = crate::members::member_choices(session);
     let pager = Pager::new(50);
     let keys = LocalResource::new(move || {
@@ -50,6 +104,7 @@ pub fn KeysPage() -> impl IntoView {
         let project = project_q.get();
         let search = search_q.get();
         let creator = creator_q.get();
+        let order = key_order(sort_q.get().as_deref());
         let after = pager.after();
         actions.changed.track();
         async move {
@@ -62,6 +117,7 @@ pub fn KeysPage() -> impl IntoView {
                 status: status.as_deref().and_then(status_filter),
                 search,
                 created_by_id: creator,
+                order_by: Some(order),
                 first: Some(pager.size),
                 after,
             })
@@ -69,6 +125,37 @@ pub fn KeysPage() -> impl IntoView {
             .map(|d| Some(d.api_keys))
         }
     });
+    // Each listed key's last 24 hours, once the list is in, for those who may read usage.
+    let activity = LocalResource::new(move || {
+        let ids: Vec<String> = match keys.get() {
+            Some(Ok(Some(list))) => list.nodes.iter().map(|k| k.id.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let org = session.org.get();
+        let allowed = session.can("usage:read");
+        async move {
+            let (Some(org), true, false) = (org, allowed, ids.is_empty()) else {
+                return std::collections::HashMap::new();
+            };
+            api::run::<KeyActivity>(key_activity::Variables {
+                organization_id: org,
+                key_ids: ids,
+            })
+            .await
+            .map(|d| {
+                d.key_activity
+                    .into_iter()
+                    .map(|a| (a.key_id, a.hours))
+                    .collect()
+            })
+            // The sparkline is a glance: the list stands without it.
+            .unwrap_or_default()
+        }
+    });
+    let hours_of = move |id: &str| {
+        let id = id.to_owned();
+        Signal::derive(move || activity.get().and_then(|map| map.get(&id).cloned()))
+    };
     let create_dialog = NodeRef::<html::Dialog>::new();
     let open_create = move |_| ui::open(create_dialog);
     let filtered = move || {
@@ -163,9 +250,21 @@ pub fn KeysPage() -> impl IntoView {
                 view! {
                     <div class="table-wrap" role="region" tabindex="0" aria-label="API keys">
                         <table class="keys">
-                            {ui::table_head(&["Name", "Project", "Created by", "Created", "Expires", "Last used", "Requests", "Status", ""])}
+                            <thead><tr>
+                                <SortHead label="Name" order="name" ascending=true sort=sort_q set_sort=set_sort pager=pager/>
+                                <th scope="col">"Project"</th>
+                                <SortHead label="Created" order="" flip="oldest" ascending=false sort=sort_q set_sort=set_sort pager=pager/>
+                                <SortHead label="Expires" order="expires" ascending=true sort=sort_q set_sort=set_sort pager=pager/>
+                                <SortHead label="Last used" order="used" ascending=false sort=sort_q set_sort=set_sort pager=pager/>
+                                <th scope="col">"Requests"</th>
+                                <th scope="col">"Status"</th>
+                                <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                            </tr></thead>
                             <tbody>
-                                {list.nodes.into_iter().map(|key| view! { <KeyRow key=key/> }).collect_view()}
+                                {list.nodes.into_iter().map(|key| {
+                                    let hours = hours_of(&key.id);
+                                    view! { <KeyRow key=key hours=hours/> }
+                                }).collect_view()}
                             </tbody>
                         </table>
                     </div>
@@ -185,7 +284,7 @@ fn key_link(id: &str, name: &str, prefix: &str) -> impl IntoView + use<> {
 }
 
 #[component]
-fn KeyRow(key: Key) -> impl IntoView {
+fn KeyRow(key: Key, hours: Signal<Option<Vec<i64>>>) -> impl IntoView {
     let debug = format!("{:?}", key.status);
     let (label, tone) = status(&debug);
     let menu = KeyRef {
@@ -211,14 +310,24 @@ fn KeyRow(key: Key) -> impl IntoView {
                 })}
             </td>
             <td>{key.project.as_ref().map(|p| p.name.clone()).unwrap_or_else(|| "All projects".into())}</td>
-            <td>{key.created_by.as_ref().map(|u| u.email.clone()).unwrap_or_default()}</td>
-            <td><Time at=key.created_at.clone()/></td>
+            <td>
+                <Time at=key.created_at.clone()/>
+                {key.created_by.as_ref().map(|u| {
+                    // A long address breaks after its `@`, not mid-word.
+                    let (local, domain) = u.email.split_once('@').unwrap_or((&u.email, ""));
+                    let at = if domain.is_empty() { "" } else { "@" };
+                    view! { <div class="muted small-text creator">"by " {local.to_owned()} {at} <wbr/> {domain.to_owned()}</div> }
+                })}
+            </td>
             <td>{format::expires(key.expires_at.clone(), key.expires_soon)}</td>
             <td>{match key.last_used_at.clone() {
                 Some(at) => view! { <format::Ago at=at/> }.into_any(),
                 None => "Never".into_any(),
             }}</td>
-            <td>{format::compact(key.request_count)}</td>
+            <td class="requests">
+                {format::compact(key.request_count)}
+                {move || hours.get().map(|h| view! { <Sparkline hours=h/> })}
+            </td>
             <td><Badge text=label.into() tone=tone/></td>
             <td><KeyMenu key=menu/></td>
         </tr>

@@ -278,6 +278,38 @@ pub fn stack(counts: &[(String, i64)], peak: i64, height: f64) -> Vec<(&'static 
     out
 }
 
+/// A sparkline's bars, one an hour: each bar's height in a chart `height` tall, a bar
+/// of at least one request never drawn flat.
+pub fn spark_bars(hours: &[i64], height: f64) -> Vec<f64> {
+    let peak = hours.iter().copied().max().unwrap_or(0);
+    hours
+        .iter()
+        .map(|&n| {
+            if peak <= 0 || n <= 0 {
+                0.0
+            } else {
+                (n as f64 / peak as f64 * height).max(1.0)
+            }
+        })
+        .collect()
+}
+
+/// What a sparkline of the last hours says, for those who do not see it.
+pub fn spark_words(hours: &[i64]) -> String {
+    let total: i64 = hours.iter().sum();
+    let peak = hours.iter().copied().max().unwrap_or(0);
+    match total {
+        0 => format!("No verifications in the last {} hours", hours.len()),
+        1 => format!("1 verification in the last {} hours", hours.len()),
+        _ => format!(
+            "{} verifications in the last {} hours, at most {} in an hour",
+            compact(total),
+            hours.len(),
+            compact(peak)
+        ),
+    }
+}
+
 /// `part` of `whole` as a percentage for people: "25%", "0.4%", "–" of nothing.
 pub fn percent(part: i64, whole: i64) -> String {
     if whole <= 0 {
@@ -345,6 +377,23 @@ pub fn credits_text(remaining: i64, refill: Option<(&str, i64, i64)>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparklines_scale_to_their_peak_and_say_what_they_show() {
+        assert_eq!(spark_bars(&[0, 5, 10], 20.0), vec![0.0, 10.0, 20.0]);
+        // One request beside a thousand still shows.
+        assert_eq!(spark_bars(&[1, 1000], 20.0), vec![1.0, 20.0]);
+        assert_eq!(spark_bars(&[0, 0], 20.0), vec![0.0, 0.0]);
+        assert_eq!(
+            spark_words(&[0; 24]),
+            "No verifications in the last 24 hours"
+        );
+        assert_eq!(spark_words(&[1, 0]), "1 verification in the last 2 hours");
+        assert_eq!(
+            spark_words(&[3, 1200, 0]),
+            "1.2K verifications in the last 3 hours, at most 1.2K in an hour"
+        );
+    }
 
     #[test]
     fn messages_read_as_sentences_naming_fields_in_words() {

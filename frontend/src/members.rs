@@ -136,7 +136,7 @@ pub fn MembersPage() -> impl IntoView {
                 view! {
                     <div class="table-wrap" role="tabpanel" tabindex="0" aria-labelledby="tab-invites">
                         <table>
-                            {ui::table_head(&["Email", "Role", "Status", "Sent", "Expires", ""])}
+                            {ui::table_head(&["Email", "~Role", "Status", "~Sent", "~Expires", ""])}
                             <tbody>
                                 {d.invites.nodes.into_iter().map(|i| {
                                     let pending = i.status == "pending";
@@ -145,10 +145,10 @@ pub fn MembersPage() -> impl IntoView {
                                     view! {
                                         <tr data-invite=i.email.clone()>
                                             <td>{i.email.clone()}</td>
-                                            <td>{i.role.name.clone()}</td>
+                                            <td class="fold">{i.role.name.clone()}</td>
                                             <td><Badge text=i.status.clone() tone=tone/></td>
-                                            <td><Time at=i.created_at.clone()/></td>
-                                            <td><Time at=i.expires_at.clone()/></td>
+                                            <td class="fold"><Time at=i.created_at.clone()/></td>
+                                            <td class="fold"><Time at=i.expires_at.clone()/></td>
                                             <td>{pending.then(|| view! {
                                                 <button class="small" hidden=move || !session.can("members:write") on:click=move |_| {
                                                     if ui::confirm("Withdraw this invite?") { revoke.dispatch(id.clone()); }
@@ -165,7 +165,7 @@ pub fn MembersPage() -> impl IntoView {
             Some(Ok(d)) => view! {
                 <div class="table-wrap" role="tabpanel" tabindex="0" aria-labelledby="tab-members">
                     <table>
-                        {ui::table_head(&["Member", "Role", "Joined", ""])}
+                        {ui::table_head(&["Member", "Role", "~Joined", ""])}
                         <tbody>
                             {d.members.nodes.into_iter().map(|m| {
                                 let (id, id2) = (m.id.clone(), m.id.clone());
@@ -182,7 +182,7 @@ pub fn MembersPage() -> impl IntoView {
                                                 }).collect_view()}
                                             </select>
                                         </td>
-                                        <td><Time at=m.joined_at.clone()/></td>
+                                        <td class="fold"><Time at=m.joined_at.clone()/></td>
                                         <td><button class="small" hidden=move || !session.can("members:delete") on:click=move |_| {
                                             if ui::confirm("Remove this member? Their keys in this organization stop working at once.") {
                                                 remove.dispatch(id2.clone());

@@ -119,7 +119,7 @@ fn AccountCard(
                 view! {
                     <div class="table-wrap" role="region" tabindex="0" aria-label="Service accounts">
                         <table>
-                            {ui::table_head(&["Key", "Created", "Expires", "Last used", "Requests", "Status", ""])}
+                            {ui::table_head(&["Key", "~Created", "~Expires", "~Last used", "~Requests", "Status", ""])}
                             <tbody>
                                 {account.keys.into_iter().map(|k| {
                                     let debug = format!("{:?}", k.status);
@@ -128,10 +128,10 @@ fn AccountCard(
                                     view! {
                                         <tr data-key-id=k.id.clone()>
                                             <td><a class="name" href=format!("/keys/{}", k.id)>{k.name.clone()}</a><div><code class="prefix">{k.prefix.clone()}"…"</code></div></td>
-                                            <td><Time at=k.created_at.clone()/></td>
-                                            <td>{format::expires(k.expires_at.clone(), k.expires_soon)}</td>
-                                            <td>{time_or(k.last_used_at.clone(), "Never")}</td>
-                                            <td>{format::compact(k.request_count)}</td>
+                                            <td class="fold"><Time at=k.created_at.clone()/></td>
+                                            <td class="fold">{format::expires(k.expires_at.clone(), k.expires_soon)}</td>
+                                            <td class="fold">{time_or(k.last_used_at.clone(), "Never")}</td>
+                                            <td class="fold">{format::compact(k.request_count)}</td>
                                             <td><Badge text=label.into() tone=tone/></td>
                                             <td><KeyMenu key=menu/></td>
                                         </tr>

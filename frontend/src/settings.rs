@@ -176,10 +176,10 @@ fn Projects(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
             <h2>"Projects"</h2>
             <div class="table-wrap" role="region" tabindex="0" aria-label="Projects">
                 <table>
-                    {crate::ui::table_head(&["Name", "Namespace", "Created"])}
+                    {crate::ui::table_head(&["Name", "Namespace", "~Created"])}
                     <tbody>
                         {org.projects.into_iter().map(|p| view! {
-                            <tr><td>{p.name}</td><td><code>{p.namespace}</code></td><td><Time at=p.created_at/></td></tr>
+                            <tr><td>{p.name}</td><td><code>{p.namespace}</code></td><td class="fold"><Time at=p.created_at/></td></tr>
                         }).collect_view()}
                     </tbody>
                 </table>

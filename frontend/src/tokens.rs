@@ -4,9 +4,10 @@ use leptos::{html, prelude::*};
 
 use crate::{
     api::{
-        self, CreatePersonalAccessToken, PersonalAccessTokens, RevokePersonalAccessToken,
-        RevokeSession, Sessions, create_personal_access_token, personal_access_tokens,
-        revoke_personal_access_token, revoke_session, sessions,
+        self, CreatePersonalAccessToken, PersonalAccessTokens, RevokeOtherSessions,
+        RevokePersonalAccessToken, RevokeSession, Sessions, create_personal_access_token,
+        personal_access_tokens, revoke_other_sessions, revoke_personal_access_token,
+        revoke_session, sessions,
     },
     app::{error_banner, error_text},
     credential::{SecretDialog, status},
@@ -110,7 +111,7 @@ pub fn TokensPage() -> impl IntoView {
                 view! {
                 <div class="table-wrap" role="region" tabindex="0" aria-label="Personal access tokens">
                     <table>
-                        {table_head(&["Name", "Created", "Expires", "Last used", "Requests", "Status", ""])}
+                        {table_head(&["Name", "~Created", "~Expires", "~Last used", "~Requests", "Status", ""])}
                         <tbody>
                             {list.nodes.into_iter().map(|t| {
                                 let active = matches!(t.status, personal_access_tokens::CredentialStatus::ACTIVE);
@@ -119,10 +120,10 @@ pub fn TokensPage() -> impl IntoView {
                                 view! {
                                     <tr data-token-id=t.id.clone()>
                                         <td><div class="name">{t.name.clone()}</div><code class="prefix">{t.prefix.clone()}"…"</code></td>
-                                        <td><Time at=t.created_at.clone()/></td>
-                                        <td>{format::expires(t.expires_at.clone(), t.expires_soon)}</td>
-                                        <td>{time_or(t.last_used_at.clone(), "Never")}</td>
-                                        <td>{format::compact(t.request_count)}</td>
+                                        <td class="fold"><Time at=t.created_at.clone()/></td>
+                                        <td class="fold">{format::expires(t.expires_at.clone(), t.expires_soon)}</td>
+                                        <td class="fold">{time_or(t.last_used_at.clone(), "Never")}</td>
+                                        <td class="fold">{format::compact(t.request_count)}</td>
                                         <td><span class=format!("badge {tone}")>{label}</span></td>
                                         <td>{active.then(|| view! {
                                             <button class="danger small" on:click=move |_| {
@@ -166,10 +167,18 @@ pub fn TokensPage() -> impl IntoView {
 
 #[component]
 pub fn SessionsPage() -> impl IntoView {
-    let list = LocalResource::new(|| async {
-        api::run::<Sessions>(sessions::Variables {})
+    // Every session is reachable: the list pages to its end.
+    let pager = Pager::new(50);
+    let list = LocalResource::new(move || {
+        let after = pager.after();
+        async move {
+            api::run::<Sessions>(sessions::Variables {
+                first: Some(pager.size),
+                after,
+            })
             .await
-            .map(|d| d.sessions.nodes)
+            .map(|d| d.sessions)
+        }
     });
     let revoke = Action::new_local(|id: &String| {
         let input = revoke_session::RevokeSessionInput { id: id.clone() };
@@ -180,31 +189,22 @@ pub fn SessionsPage() -> impl IntoView {
             list.refetch();
         }
     });
-    let revoke_others = Action::new_local(move |ids: &Vec<String>| {
-        let ids = ids.clone();
-        async move {
-            for id in ids {
-                let input = revoke_session::RevokeSessionInput { id };
-                api::run::<RevokeSession>(revoke_session::Variables { input }).await?;
-            }
-            Ok::<_, api::ApiError>(())
-        }
+    // One request ends them all, on every page, however many there are.
+    let revoke_others = Action::new_local(move |_: &()| async move {
+        api::run::<RevokeOtherSessions>(revoke_other_sessions::Variables {})
+            .await
+            .map(|d| d.revoke_other_sessions)
     });
     Effect::new(move |_| {
         if revoke_others.value().get().is_some() {
+            pager.reset();
             list.refetch();
         }
     });
-    let others = move || {
+    let has_others = move || {
         list.get()
             .and_then(Result::ok)
-            .map(|rows| {
-                rows.into_iter()
-                    .filter(|s| !s.current)
-                    .map(|s| s.id)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
+            .is_some_and(|page| page.total_count > 1 || page.nodes.iter().any(|s| !s.current))
     };
     view! {
         <header class="page-header">
@@ -212,20 +212,33 @@ pub fn SessionsPage() -> impl IntoView {
                 <h1>"Sessions"</h1>
                 <p class="muted">"Where you are signed in. Revoke any you do not recognise."</p>
             </div>
-            <button disabled=move || others().is_empty() || revoke_others.pending().get()
-                on:click=move |_| { revoke_others.dispatch(others()); }>"Revoke all others"</button>
+            <button disabled=move || !has_others() || revoke_others.pending().get()
+                on:click=move |_| {
+                    if crate::ui::confirm("Sign out everywhere else? Every other browser signed in as you is signed out at once.") {
+                        revoke_others.dispatch(());
+                    }
+                }>"Revoke all others"</button>
         </header>
-        {move || revoke_others.value().get().and_then(|r| r.err()).map(|e| view! { <p role="alert" class="banner error">{error_text(&e)}</p> })}
+        {move || revoke_others.value().get().map(|r| match r {
+            Ok(n) => view! { <p role="status" class="banner info">{match n { 1 => "1 other session ended.".to_owned(), n => format!("{n} other sessions ended.") }}</p> }.into_any(),
+            Err(e) => view! { <p role="alert" class="banner error">{error_text(&e)}</p> }.into_any(),
+        })}
         {move || revoke.value().get().and_then(|r| r.err()).map(|e| view! { <p role="alert" class="banner error">{error_text(&e)}</p> })}
         {move || match list.get() {
             None => view! { <p class="muted" aria-busy="true">"Loading sessions…"</p> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || list.refetch()),
-            Some(Ok(rows)) => view! {
+            Some(Ok(page)) => {
+                let footer = pager.footer(
+                    page.nodes.len(),
+                    page.total_count,
+                    page.page_info.has_next_page.then_some(page.page_info.end_cursor).flatten(),
+                );
+                view! {
                 <div class="table-wrap" role="region" tabindex="0" aria-label="Sessions">
                     <table>
-                        {table_head(&["Device", "IP", "Last active", "Signed in", ""])}
+                        {table_head(&["Device", "~IP", "Last active", "~Signed in", ""])}
                         <tbody>
-                            {rows.into_iter().map(|s| {
+                            {page.nodes.into_iter().map(|s| {
                                 let id = s.id.clone();
                                 view! {
                                     <tr>
@@ -233,9 +246,9 @@ pub fn SessionsPage() -> impl IntoView {
                                             <span class="device" title=s.user_agent.clone()>{s.device.clone()}</span>
                                             {s.current.then(|| view! { <span class="badge ok">"This device"</span> })}
                                         </td>
-                                        <td>{s.ip.clone().unwrap_or_default()}</td>
+                                        <td class="fold">{s.ip.clone().unwrap_or_default()}</td>
                                         <td><Time at=s.last_seen_at.clone()/></td>
-                                        <td><Time at=s.created_at.clone()/></td>
+                                        <td class="fold"><Time at=s.created_at.clone()/></td>
                                         <td>{(!s.current).then(|| view! {
                                             <button class="danger small" on:click=move |_| { revoke.dispatch(id.clone()); }>"Revoke"</button>
                                         })}</td>
@@ -245,8 +258,10 @@ pub fn SessionsPage() -> impl IntoView {
                         </tbody>
                     </table>
                 </div>
+                {footer}
             }
-            .into_any(),
+            .into_any()
+            }
         }}
     }
 }

@@ -212,7 +212,9 @@ pub fn query_param(
     (value.read_only(), set)
 }
 
-/// A table's header row; an empty name is a visually hidden "Actions" column.
+/// A table's header row; an empty name is a visually hidden "Actions" column, and a
+/// name starting `~` is a column that folds away at phone width (its cells are
+/// `class="fold"`), so that a row there keeps its name, status and actions.
 pub fn table_head(columns: &[&'static str]) -> impl IntoView + use<> {
     let cells = columns
         .iter()
@@ -220,6 +222,8 @@ pub fn table_head(columns: &[&'static str]) -> impl IntoView + use<> {
             if c.is_empty() {
                 view! { <th scope="col"><span class="visually-hidden">"Actions"</span></th> }
                     .into_any()
+            } else if let Some(c) = c.strip_prefix('~') {
+                view! { <th scope="col" class="fold">{c}</th> }.into_any()
             } else {
                 view! { <th scope="col">{c}</th> }.into_any()
             }

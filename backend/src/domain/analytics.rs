@@ -168,6 +168,8 @@ pub const MAX_RANGE_DAYS: i64 = 31;
 pub const MAX_BUCKETS: i64 = 1_500;
 /// Most keys in an organization's busiest list.
 pub const MAX_BUSIEST: u64 = 50;
+/// Hours of verifications that a key list shows beside each key.
+pub const ACTIVITY_HOURS: usize = 24;
 
 /// The caller's tags of one verification (SPEC §4.2): at most [`MAX_TAGS`] short pairs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -896,6 +898,80 @@ impl Services {
             totals,
             busiest,
         })
+    }
+
+    /// Verifications of each of `keys` in each of the last [`ACTIVITY_HOURS`] hours,
+    /// oldest first (the current hour last), for the sparkline beside a key list. Keys
+    /// of another organization, or of another project than a key limited to one, count
+    /// nothing. **Permissions**: `usage:read`.
+    pub async fn key_activity(
+        &self,
+        actor: &Actor,
+        org: Uuid,
+        keys: Vec<Uuid>,
+    ) -> AppResult<Vec<(Uuid, Vec<i64>)>> {
+        if keys.len() as u64 > paging::MAX_PAGE {
+            return Err(AppError::invalid(
+                "keyIds",
+                format!("at most {} keys at a time", paging::MAX_PAGE),
+            ));
+        }
+        let grant = self
+            .authorize(actor, Need::Org(org, Perm::USAGE_READ))
+            .await?;
+        let hour = TimeDelta::hours(1);
+        let this_hour =
+            self.clock.now().duration_trunc(hour).map_err(|e| {
+                AppError::internal(std::io::Error::other(format!("hour of now: {e}")))
+            })?;
+        let hours = i32::try_from(ACTIVITY_HOURS).unwrap_or(i32::MAX);
+        let since = this_hour - hour * (hours - 1);
+        // The hour as `YYYY-MM-DDTHH`, the same text on both databases.
+        let hour_of = match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                "to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24')"
+            }
+            _ => "strftime('%Y-%m-%dT%H', minute)",
+        };
+        let mut scope = VerificationBucket::find()
+            .filter(verification_bucket::Column::OrganizationId.eq(org))
+            .filter(verification_bucket::Column::CredentialId.is_in(keys.clone()))
+            .filter(verification_bucket::Column::Minute.gte(since))
+            .filter(verification_bucket::Column::Minute.lt(this_hour + hour));
+        if let Some(project) = grant.bound_project() {
+            scope = scope.filter(verification_bucket::Column::ProjectId.eq(project));
+        }
+        let rows: Vec<(Uuid, String, i64)> = scope
+            .select_only()
+            .column(verification_bucket::Column::CredentialId)
+            .column_as(Expr::cust(hour_of), "hour")
+            .expr(sum_as_bigint())
+            .group_by(verification_bucket::Column::CredentialId)
+            .group_by(Expr::cust(hour_of))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut series: HashMap<Uuid, Vec<i64>> = HashMap::new();
+        for (id, at, n) in rows {
+            let at = chrono::NaiveDateTime::parse_from_str(&format!("{at}:00"), "%Y-%m-%dT%H:%M")
+                .map_err(|e| corrupt("verification hour", e))?
+                .and_utc();
+            let slot = usize::try_from((at - since).num_hours())
+                .ok()
+                .filter(|slot| *slot < ACTIVITY_HOURS)
+                .ok_or_else(|| corrupt("verification hour", at))?;
+            series.entry(id).or_insert_with(|| vec![0; ACTIVITY_HOURS])[slot] += n;
+        }
+        Ok(keys
+            .into_iter()
+            .map(|id| {
+                let counts = series
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| vec![0; ACTIVITY_HOURS]);
+                (id, counts)
+            })
+            .collect())
     }
 }
 

@@ -69,3 +69,115 @@ where
         total,
     })
 }
+
+/// What a [`SortBy`] value is, so the cursor row's value is read back as its own type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortType {
+    Text,
+    Time,
+    Id,
+}
+
+/// An order other than newest first: by `value` (missing values last whichever way it
+/// runs), then newest first among equals.
+#[derive(Debug, Clone)]
+pub struct SortBy {
+    pub value: sea_orm::sea_query::SimpleExpr,
+    pub of: SortType,
+    pub ascending: bool,
+}
+
+/// The page of `query` in `sort` order after the row whose `key` is `after`. The cursor
+/// stays the row's key: its sort value is read back through the same filters, so a
+/// cursor to a row that is gone (or never matched) ends the list rather than restarting it.
+pub async fn sorted_page<E, C>(
+    db: &C,
+    query: Select<E>,
+    key: E::Column,
+    sort: SortBy,
+    first: u64,
+    after: Option<uuid::Uuid>,
+) -> AppResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+    C: ConnectionTrait,
+{
+    use sea_orm::{Condition, Order, sea_query::Value};
+    let first = first.clamp(1, MAX_PAGE);
+    let total: Option<i64> = query
+        .clone()
+        .select_only()
+        .column_as(Expr::col(key).count(), "n")
+        .into_tuple()
+        .one(db)
+        .await?;
+    let total = u64::try_from(total.unwrap_or(0)).unwrap_or(0);
+    let SortBy {
+        value,
+        of,
+        ascending,
+    } = sort;
+    let mut page = query.clone();
+    if let Some(after) = after {
+        let at = query
+            .select_only()
+            .column_as(value.clone(), "v")
+            .filter(key.eq(after));
+        // `None`: no such row; `Some(None)`: the row has no value.
+        let at: Option<Option<Value>> = match of {
+            SortType::Text => at
+                .into_tuple::<Option<String>>()
+                .one(db)
+                .await?
+                .map(|v| v.map(Value::from)),
+            SortType::Time => at
+                .into_tuple::<Option<chrono::DateTime<chrono::Utc>>>()
+                .one(db)
+                .await?
+                .map(|v| v.map(Value::from)),
+            SortType::Id => at
+                .into_tuple::<Option<uuid::Uuid>>()
+                .one(db)
+                .await?
+                .map(|v| v.map(Value::from)),
+        };
+        let Some(at) = at else {
+            return Ok(Page {
+                items: Vec::new(),
+                has_next: false,
+                total,
+            });
+        };
+        let older = Expr::col(key).lt(Value::from(after));
+        let missing = value.clone().is_null();
+        page = page.filter(match at {
+            Some(at) => {
+                let beyond = if ascending {
+                    value.clone().gt(at.clone())
+                } else {
+                    value.clone().lt(at.clone())
+                };
+                Condition::any()
+                    .add(beyond)
+                    .add(Condition::all().add(value.clone().eq(at)).add(older))
+                    .add(missing)
+            }
+            None => Condition::all().add(missing).add(older),
+        });
+    }
+    let mut items = page
+        .order_by(value.clone().is_null(), Order::Asc)
+        .order_by(value, if ascending { Order::Asc } else { Order::Desc })
+        .order_by_desc(key)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next = items.len() as u64 > first;
+    items.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    Ok(Page {
+        items,
+        has_next,
+        total,
+    })
+}

@@ -420,6 +420,48 @@ impl Services {
         })
     }
 
+    /// Ends every live session of the acting user but the one asking (all of them when
+    /// the caller is no dashboard session), each audited as a revoke, in one
+    /// transaction: a session opened meanwhile is either ended or left whole.
+    /// **Permissions**: `sessions:delete` over your own things.
+    #[instrument(skip_all)]
+    pub async fn revoke_other_sessions(&self, actor: &super::Actor) -> AppResult<u64> {
+        let grant = self
+            .authorize(actor, Need::User(Perm::SESSIONS_DELETE))
+            .await?;
+        let now = self.clock.now();
+        let mut others = Session::find()
+            .filter(session::Column::CustomerId.eq(grant.customer()))
+            .filter(session::Column::RevokedAt.is_null())
+            .filter(session::Column::ExpiresAt.gt(now));
+        if let Some(current) = current_session(actor) {
+            others = others.filter(session::Column::Id.ne(current));
+        }
+        let txn = self.db.begin().await?;
+        let mut ended = 0;
+        for model in others.all(&txn).await? {
+            // Ended by another request meanwhile: already audited there.
+            let done = Session::update_many()
+                .col_expr(session::Column::RevokedAt, Expr::value(now))
+                .filter(session::Column::Id.eq(model.id))
+                .filter(session::Column::RevokedAt.is_null())
+                .exec(&txn)
+                .await?;
+            if done.rows_affected == 1 {
+                audit::record(
+                    &txn,
+                    &grant,
+                    AuditEntry::new(model.organization_id, "session.revoke", "session", model.id)
+                        .details(json!({ "ip": model.ip, "user_agent": model.user_agent })),
+                )
+                .await?;
+                ended += 1;
+            }
+        }
+        txn.commit().await?;
+        Ok(ended)
+    }
+
     /// Ends one of the grant's user's sessions, once, audited as `action`; another
     /// user's session looks unknown.
     async fn end(

@@ -216,3 +216,12 @@ impl From<DomainActivity> for OrganizationVerifications {
         }
     }
 }
+
+/// One key's verifications in each of the last 24 hours, for a sparkline.
+#[derive(SimpleObject)]
+pub struct KeyHourlyActivity {
+    pub key_id: ID,
+    /// Verifications of every outcome in each hour, oldest first; the last is the
+    /// current hour so far.
+    pub hours: Vec<i64>,
+}

@@ -595,6 +595,12 @@ impl CoreMutation {
         ))
     }
 
+    /// Ends every one of your dashboard sessions but the one asking (all of them when
+    /// asked with a token), and says how many ended.
+    async fn revoke_other_sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        Ok(services(ctx)?.revoke_other_sessions(actor(ctx)?).await?)
+    }
+
     /// Moves the current dashboard session to another organization (and project).
     async fn switch_session(
         &self,

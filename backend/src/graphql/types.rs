@@ -222,6 +222,21 @@ impl Project {
     }
 }
 
+/// The order a key list runs in; among equals, newest first.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+#[graphql(remote = "credentials::KeyOrder")]
+pub enum KeyOrder {
+    #[default]
+    Newest,
+    Oldest,
+    /// By name, A to Z, any case.
+    Name,
+    /// Most recently used first; never used last.
+    LastUsed,
+    /// Soonest to expire first; never expiring last.
+    Expires,
+}
+
 /// Where a credential stands.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum CredentialStatus {

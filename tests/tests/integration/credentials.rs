@@ -14,6 +14,7 @@ db_tests!(
     storage_keeps_only_the_hash,
     other_organizations_are_invisible,
     search_and_creator_filters,
+    keys_sort_and_show_their_last_day,
 );
 
 const LIST: &str = "query($o: ID!, $s: CredentialStatus, $first: Int, $after: String) {
@@ -576,5 +577,161 @@ async fn search_and_creator_filters(db: Db) {
     let refused = find(Some(&long), None).await;
     assert_eq!(refused.error_code(), "INVALID_INPUT");
     assert_eq!(refused.body["errors"][0]["extensions"]["field"], "search");
+    app.finish().await;
+}
+
+/// The key list sorts by name, creation, last use and expiry, one page at a time with the
+/// same cursors, and `keyActivity` gives each key's last 24 hours for its sparkline.
+async fn keys_sort_and_show_their_last_day(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let bob = app.bootstrap("bob@example.com").await;
+    let now = app.services().clock.now();
+    let in_days = |d: i64| (now + chrono::TimeDelta::days(d)).to_rfc3339();
+    let mut ids = std::collections::HashMap::new();
+    let mut secrets = std::collections::HashMap::new();
+    for (name, expires) in [
+        ("beta", Some(in_days(30))),
+        ("Alpha", None),
+        ("gamma", Some(in_days(10))),
+        ("delta", Some(in_days(60))),
+    ] {
+        let (id, secret) = app
+            .create_key(
+                &ada.pat,
+                json!({ "organizationId": ada.org_id, "name": name, "expiresAt": expires }),
+            )
+            .await;
+        ids.insert(name, id);
+        secrets.insert(name, secret);
+    }
+    let (bobs_id, bobs) = app
+        .create_key(
+            &bob.pat,
+            json!({ "organizationId": bob.org_id, "name": "b" }),
+        )
+        .await;
+    for secret in [&secrets["gamma"], &secrets["gamma"], &bobs] {
+        assert_eq!(app.verify(Header::Bearer, secret).await.0, 200);
+    }
+    app.services().flush_usage().await.unwrap();
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(2 * 3600));
+    assert_eq!(app.verify(Header::Bearer, &secrets["beta"]).await.0, 200);
+    app.services().flush_usage().await.unwrap();
+
+    // One order, read whole and then a page of `first` at a time.
+    let list = |order: &'static str, first: i64| {
+        let app = &app;
+        let pat = ada.pat.clone();
+        let org = ada.org_id.clone();
+        async move {
+            let mut names = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = app
+                    .gql(
+                        &pat,
+                        "query($o: ID!, $by: KeyOrder, $first: Int, $after: String) { apiKeys(organizationId: $o, orderBy: $by, first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { name } } }",
+                        json!({ "o": org, "by": order, "first": first, "after": after }),
+                    )
+                    .await
+                    .data();
+                let keys = &page["apiKeys"];
+                assert_eq!(keys["totalCount"], 4);
+                names.extend(
+                    keys["nodes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|n| n["name"].as_str().unwrap().to_owned()),
+                );
+                if keys["pageInfo"]["hasNextPage"] != true {
+                    return names;
+                }
+                after = keys["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+            }
+        }
+    };
+    for (order, expected) in [
+        ("NEWEST", ["delta", "gamma", "Alpha", "beta"]),
+        ("OLDEST", ["beta", "Alpha", "gamma", "delta"]),
+        // Any case; names alike would fall back to newest first.
+        ("NAME", ["Alpha", "beta", "delta", "gamma"]),
+        // Never used last, newest first among them.
+        ("LAST_USED", ["beta", "gamma", "delta", "Alpha"]),
+        // Never expiring last.
+        ("EXPIRES", ["gamma", "beta", "delta", "Alpha"]),
+    ] {
+        for first in [100, 1, 3] {
+            assert_eq!(list(order, first).await, expected, "{order} by {first}");
+        }
+    }
+    // A cursor that is no key of this list ends it rather than starting it again.
+    let stray = app
+        .gql(
+            &ada.pat,
+            "query($o: ID!, $after: String) { apiKeys(organizationId: $o, orderBy: NAME, after: $after) { nodes { name } } }",
+            json!({ "o": ada.org_id, "after": bobs_id }),
+        )
+        .await
+        .data();
+    assert_eq!(stray["apiKeys"]["nodes"], json!([]));
+
+    // The last 24 hours, the current hour last: gamma's two two hours ago, beta's one now.
+    let activity = |keys: Vec<String>| {
+        let app = &app;
+        let pat = ada.pat.clone();
+        let org = ada.org_id.clone();
+        async move {
+            app.gql(
+                &pat,
+                "query($o: ID!, $k: [ID!]!) { keyActivity(organizationId: $o, keyIds: $k) { keyId hours } }",
+                json!({ "o": org, "k": keys }),
+            )
+            .await
+        }
+    };
+    let asked = vec![
+        ids["beta"].clone(),
+        ids["gamma"].clone(),
+        ids["Alpha"].clone(),
+        bobs_id.clone(),
+    ];
+    let got = activity(asked.clone()).await.data()["keyActivity"].clone();
+    let got = got.as_array().unwrap();
+    assert_eq!(got.len(), 4);
+    let hours = |i: usize| -> Vec<i64> {
+        assert_eq!(got[i]["keyId"], asked[i]);
+        got[i]["hours"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_i64().unwrap())
+            .collect()
+    };
+    let mut beta = vec![0; 24];
+    beta[23] = 1;
+    let mut gamma = vec![0; 24];
+    gamma[21] = 2;
+    assert_eq!(hours(0), beta);
+    assert_eq!(hours(1), gamma);
+    assert_eq!(hours(2), vec![0; 24]);
+    // Another organization's key counts nothing here, though it was used.
+    assert_eq!(hours(3), vec![0; 24]);
+    // A day later the hours have moved on.
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(22 * 3600));
+    let later = activity(vec![ids["gamma"].clone()]).await.data();
+    assert_eq!(later["keyActivity"][0]["hours"], json!(vec![0; 24]));
+    // The batch is bounded before any work, and a bad id is named.
+    let many = activity(vec![ids["beta"].clone(); 101]).await;
+    assert_eq!(many.error_code(), "INVALID_INPUT");
+    assert_eq!(many.body["errors"][0]["extensions"]["field"], "keyIds");
+    let bad = activity(vec![ids["beta"].clone(), "nope".into()]).await;
+    assert_eq!(bad.error_code(), "INVALID_INPUT");
+    assert_eq!(bad.body["errors"][0]["extensions"]["field"], "keyIds[1]");
     app.finish().await;
 }

@@ -267,9 +267,39 @@ async fn personal_tokens_and_sessions(db: Db) {
         "REVOKED"
     );
 
+    // Sessions page to their end, and one request signs out every other one.
+    let mut others = Vec::new();
+    for _ in 0..55 {
+        others.push(app.dev_session().await);
+    }
     browser.nav("/sessions").await;
-    browser.wait_for_text("This device").await;
+    browser.wait_for_text_in("main.content", "1–50 of 56").await;
     browser.screenshot("sessions-desktop").await;
+    // The oldest, this browser's, is on the last page.
+    browser.click_button("nav.pager", "Next").await;
+    browser
+        .wait_for_text_in("main.content", "51–56 of 56")
+        .await;
+    browser.wait_for_text("This device").await;
+    browser
+        .click_button("header.page-header", "Revoke all others")
+        .await;
+    browser.accept_confirm().await;
+    browser
+        .wait_for_text_in("main.content", "55 other sessions ended.")
+        .await;
+    browser.wait_for_text_in("main.content", "1–1 of 1").await;
+    browser.wait_for_text("This device").await;
+    for cookie in [&others[0], &others[54]] {
+        let r = app
+            .gql_session(cookie, "{ me { authenticatedBy } }", serde_json::json!({}))
+            .await;
+        assert_eq!(r.status, 401, "{}", r.body);
+    }
+    browser.nav("/keys").await;
+    browser
+        .wait_for_text_in("main.content h1", "API keys")
+        .await;
     browser.close().await;
     app.finish().await;
 }

@@ -377,6 +377,66 @@ async fn key_menu_detail_and_usage(db: Db) {
     browser.click("h1").await;
     browser.wait_for_text_in("main.content", "1–2 of 2").await;
 
+    // Sorting by a column heading, kept in the address; each row's last 24 hours.
+    let cookie = app.dev_session().await;
+    let org = app
+        .gql_session(&cookie, "{ organizations { id } }", json!({}))
+        .await
+        .data()["organizations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for name in ["Alpha", "zulu"] {
+        app.gql_session(
+            &cookie,
+            "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { secret } }",
+            json!({ "i": { "organizationId": org, "name": name } }),
+        )
+        .await
+        .data();
+    }
+    browser.go(&app, "/keys").await;
+    browser.wait_for_text_in("table.keys", "zulu").await;
+    browser.click_button("table.keys thead", "Name").await;
+    browser
+        .wait_for_text_in("th[aria-sort='ascending']", "Name")
+        .await;
+    assert!(browser.path().await.contains("sort=name"));
+    let names = || async {
+        let mut names = Vec::new();
+        for a in browser
+            .client
+            .find_all(fantoccini::Locator::Css("table.keys tbody a.name"))
+            .await
+            .unwrap()
+        {
+            names.push(a.text().await.unwrap());
+        }
+        names
+    };
+    browser
+        .wait_for_text_in("table.keys tbody tr:first-child a.name", "Alpha")
+        .await;
+    let sorted = names().await;
+    assert_eq!(sorted, ["Alpha", "billing-eu", "billing-eu", "zulu"]);
+    // Created runs both ways from its heading.
+    browser.click_button("table.keys thead", "Created").await;
+    browser
+        .wait_for_text_in("th[aria-sort='descending']", "Created")
+        .await;
+    browser.click_button("table.keys thead", "Created").await;
+    browser
+        .wait_for_text_in("th[aria-sort='ascending']", "Created")
+        .await;
+    assert!(browser.path().await.contains("sort=oldest"));
+    let spark = format!("tr[data-key-id='{new_id}'] svg.sparkline");
+    let label = browser.find(&spark).await.attr("aria-label").await.unwrap();
+    assert_eq!(
+        label.as_deref(),
+        Some("4 verifications in the last 24 hours, at most 4 in an hour")
+    );
+    browser.screenshot("keys-sorted-desktop").await;
+
     browser.close().await;
     app.finish().await;
 }
@@ -683,6 +743,26 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
                 let raw = device.attr("title").await.unwrap().unwrap_or_default();
                 assert!(raw.contains("Mozilla/5.0"), "{raw}");
             }
+            // No stray scrollbars: the page is as tall as its content or the window,
+            // and no list scrolls sideways (the role matrix may, inside its frame, on a
+            // phone).
+            let bars = browser
+                .client
+                .execute(
+                    "const bottom = Math.max(...[...document.querySelectorAll('main.content > *')]                        .map(e => e.getBoundingClientRect().bottom + window.scrollY + (parseFloat(getComputedStyle(e).marginBottom) || 0)));                      return [document.documentElement.scrollHeight,                        Math.max(window.innerHeight, Math.ceil(bottom) + 26),                        [...document.querySelectorAll('.table-wrap')]                          .filter(e => e.scrollWidth > e.clientWidth + 1 && !e.querySelector('table.matrix'))                          .map(e => (e.getAttribute('aria-label') || e.className) + ' ' + e.scrollWidth + '/' + e.clientWidth)]",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert!(
+                bars[0].as_f64() <= bars[1].as_f64(),
+                "{path} at {label} width is taller than its content: {bars}"
+            );
+            assert_eq!(
+                bars[2],
+                serde_json::json!([]),
+                "{path} at {label} width has tables that scroll sideways"
+            );
             if label == "phone" {
                 // The page fits the screen; only wide tables scroll, inside their frame.
                 let fits = browser

@@ -191,6 +191,7 @@ fn rule(op: &str) -> Option<Rule> {
         "usage" | "verifications" | "recentVerifications" => Org("usage:read"),
         // It names the busiest keys.
         "organizationVerifications" => OrgBoth("usage:read", "api_keys:read"),
+        "keyActivity" => Org("usage:read"),
         "members" => Org("members:read"),
         "invites" => Org("invites:read"),
         "roles" => Org("roles:read"),
@@ -236,7 +237,7 @@ fn rule(op: &str) -> Option<Rule> {
         "revokeApiKey" => Org("api_keys:delete"),
         "createPersonalAccessToken" => User("personal_access_tokens:write"),
         "revokePersonalAccessToken" => User("personal_access_tokens:delete"),
-        "revokeSession" => User("sessions:delete"),
+        "revokeSession" | "revokeOtherSessions" => User("sessions:delete"),
         "switchSession" => SessionOrg("organization:read"),
         "adminRevokeCredential"
         | "suspendCustomer"
@@ -443,6 +444,10 @@ impl World {
             "organizationVerifications" => (
                 "query($o: ID!) { organizationVerifications(organizationId: $o) { total } }",
                 json!({ "o": org }),
+            ),
+            "keyActivity" => (
+                "query($o: ID!, $k: [ID!]!) { keyActivity(organizationId: $o, keyIds: $k) { hours } }",
+                json!({ "o": org, "k": [self.key().await] }),
             ),
             "members" => (
                 "query($o: ID!) { members(organizationId: $o) { nodes { id } } }",
@@ -721,6 +726,7 @@ impl World {
                     json!({ "i": { "id": self.session_of(owner).await } }),
                 )
             }
+            "revokeOtherSessions" => ("mutation { revokeOtherSessions }", json!({})),
             "switchSession" => (
                 "mutation($i: SwitchSessionInput!) { switchSession(input: $i) { organizationId } }",
                 json!({ "i": { "organizationId": org } }),
@@ -1160,6 +1166,10 @@ async fn every_operation_follows_the_privilege_rules(db: Db) {
 
     let mut wrong = Vec::new();
     let mut counted = BTreeSet::new();
+    // Signing out everywhere else ends the sessions the other principals call with: it
+    // runs last, and each call's sessions are brought back for the next principal.
+    const SIGNS_OUT: &str = "revokeOtherSessions";
+    ops.sort_by_key(|op| op == SIGNS_OUT);
     for op in &ops {
         let rule = rule(op).unwrap();
         for who in &whos {
@@ -1187,6 +1197,11 @@ async fn every_operation_follows_the_privilege_rules(db: Db) {
                 ));
             }
             counted.insert((op.clone(), expected));
+            if op == SIGNS_OUT {
+                w.app
+                    .exec("UPDATE sessions SET revoked_at = NULL", vec![])
+                    .await;
+            }
         }
     }
     assert!(

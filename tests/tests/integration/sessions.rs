@@ -6,7 +6,8 @@ use tests::{Db, TestApp};
 db_tests!(
     development_sign_in,
     sessions_expire,
-    signin_links_never_dead_end
+    signin_links_never_dead_end,
+    revoking_every_other_session,
 );
 
 async fn development_sign_in(db: Db) {
@@ -347,5 +348,61 @@ async fn signin_links_never_dead_end(db: Db) {
     // With development sign-in off, the command says why instead of printing a dead link.
     let off = signin_link_command(&app, DevSignin::Off).await.unwrap_err();
     assert!(off.contains("development sign-in is off"), "{off}");
+    app.finish().await;
+}
+
+/// `revokeOtherSessions` (SPEC §6): from a session, every other session of that user ends
+/// at once, each audited, and the asking one lives on; from a token, all of them end;
+/// another user's sessions are never touched.
+async fn revoking_every_other_session(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let ada = app.bootstrap("ada@example.com").await;
+    let bob = app.bootstrap("bob@example.com").await;
+    let cookie_of = |who: &tests::Admin| {
+        let app = &app;
+        let (pat, org, project) = (who.pat.clone(), who.org_id.clone(), who.project_id.clone());
+        async move {
+            let me = app
+                .gql(&pat, "{ me { user { id } } }", json!({}))
+                .await
+                .data();
+            let id = me["me"]["user"]["id"].as_str().unwrap().parse().unwrap();
+            app.session_cookie(id, org.parse().unwrap(), project.parse().unwrap())
+                .await
+        }
+    };
+    let mine = cookie_of(&ada).await;
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        others.push(cookie_of(&ada).await);
+    }
+    let bobs = cookie_of(&bob).await;
+    let me = "{ me { authenticatedBy } }";
+    let revoke = "mutation { revokeOtherSessions }";
+    let ended = app.gql_session(&mine, revoke, json!({})).await.data();
+    assert_eq!(ended["revokeOtherSessions"], 3);
+    assert_eq!(app.gql_session(&mine, me, json!({})).await.status, 200);
+    for cookie in &others {
+        assert_eq!(app.gql_session(cookie, me, json!({})).await.status, 401);
+    }
+    assert_eq!(app.gql_session(&bobs, me, json!({})).await.status, 200);
+    // Each ended session is audited as a revoke; asking again ends nothing.
+    let audit = app
+        .gql(
+            &ada.pat,
+            "query($o: ID!) { auditEvents(organizationId: $o, filter: { action: \"session.revoke\" }) { totalCount } }",
+            json!({ "o": ada.org_id }),
+        )
+        .await
+        .data();
+    assert_eq!(audit["auditEvents"]["totalCount"], 3);
+    let again = app.gql_session(&mine, revoke, json!({})).await.data();
+    assert_eq!(again["revokeOtherSessions"], 0);
+    // A token is no session: every session of its user ends, the token lives on.
+    let ended = app.gql(&ada.pat, revoke, json!({})).await.data();
+    assert_eq!(ended["revokeOtherSessions"], 1);
+    assert_eq!(app.gql_session(&mine, me, json!({})).await.status, 401);
+    assert_eq!(app.gql(&ada.pat, me, json!({})).await.status, 200);
+    assert_eq!(app.gql_session(&bobs, me, json!({})).await.status, 200);
     app.finish().await;
 }

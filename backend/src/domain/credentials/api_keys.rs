@@ -13,9 +13,9 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{
-    Created, CredentialView, Environment, KeyFilter, MAX_GRACE, Page, Status, app_resources,
-    check_scopes, new_expiry, new_row, parse_scopes, rate_limit, reread, scopes_json, status_at,
-    status_condition, view, views,
+    Created, CredentialView, Environment, KeyFilter, KeyOrder, MAX_GRACE, Page, Status,
+    app_resources, check_scopes, new_expiry, new_row, parse_scopes, rate_limit, reread,
+    scopes_json, status_at, status_condition, view, views,
 };
 use crate::{
     domain::{
@@ -363,6 +363,7 @@ impl Services {
             status,
             search,
             created_by,
+            order,
         } = filter;
         let search = validate::search("search", search)?;
         let bound = grant.bound_project();
@@ -395,7 +396,38 @@ impl Services {
         if let Some(creator) = created_by {
             q = q.filter(credential::Column::CreatedBy.eq(creator));
         }
-        self.credential_page(q, first, after).await
+        let sort = |value: sea_orm::sea_query::SimpleExpr, of, ascending| paging::SortBy {
+            value,
+            of,
+            ascending,
+        };
+        let col = |c: credential::Column| Expr::col(c);
+        let sort = match order {
+            KeyOrder::Newest => return self.credential_page(q, first, after).await,
+            KeyOrder::Oldest => sort(col(credential::Column::Id), paging::SortType::Id, true),
+            KeyOrder::Name => sort(
+                sea_orm::sea_query::Func::lower(Expr::col(credential::Column::Name)).into(),
+                paging::SortType::Text,
+                true,
+            ),
+            KeyOrder::LastUsed => sort(
+                col(credential::Column::LastUsedAt),
+                paging::SortType::Time,
+                false,
+            ),
+            KeyOrder::Expires => sort(
+                col(credential::Column::ExpiresAt),
+                paging::SortType::Time,
+                true,
+            ),
+        };
+        let page =
+            paging::sorted_page(&self.db, q, credential::Column::Id, sort, first, after).await?;
+        Ok(Page {
+            items: views(&self.db, page.items).await?,
+            has_next: page.has_next,
+            total: page.total,
+        })
     }
 
     /// One page of credentials with what listings show beside them.

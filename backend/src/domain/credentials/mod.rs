@@ -53,6 +53,21 @@ pub struct KeyFilter {
     pub search: Option<String>,
     /// Only keys this user created.
     pub created_by: Option<Uuid>,
+    pub order: KeyOrder,
+}
+
+/// The order a key list runs in; among equals, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyOrder {
+    #[default]
+    Newest,
+    Oldest,
+    /// By name, A to Z, any case.
+    Name,
+    /// Most recently used first; never used last.
+    LastUsed,
+    /// Soonest to expire first; never expiring last.
+    Expires,
 }
 
 /// Live or test traffic (API keys).
