@@ -67,6 +67,7 @@ operation!(CreateServiceAccountKey);
 operation!(DisableServiceAccount);
 operation!(EnableServiceAccount);
 operation!(Members);
+operation!(Invites);
 operation!(Roles);
 operation!(MyInvites);
 operation!(InviteMember);

@@ -5,13 +5,13 @@ use leptos::{html, prelude::*};
 
 use crate::{
     api::{
-        self, AcceptInvite, DeclineInvite, InviteMember, Members, MyInvites, RemoveMember,
+        self, AcceptInvite, DeclineInvite, InviteMember, Invites, Members, MyInvites, RemoveMember,
         RevokeInvite, Roles, UpdateMemberRole, accept_invite, decline_invite, invite_member,
-        members, my_invites, remove_member, revoke_invite, roles, update_member_role,
+        invites, members, my_invites, remove_member, revoke_invite, roles, update_member_role,
     },
     app::{Session, error_banner, error_text},
     format::Time,
-    ui::{self, Badge, Empty, PageHeader, Skeleton, Toasts, form_error},
+    ui::{self, Badge, Empty, PageHeader, Pager, Skeleton, Toasts, form_error},
 };
 
 /// The roles of the current organization as `(id, name)`, for pickers.
@@ -37,6 +37,8 @@ pub fn member_choices(session: Session) -> LocalResource<Vec<(String, String)>> 
         async move {
             api::run::<Members>(members::Variables {
                 organization_id: org,
+                first: Some(100),
+                after: None,
             })
             .await
             .map(|d| {
@@ -58,12 +60,31 @@ pub fn MembersPage() -> impl IntoView {
     let (tab_q, set_tab) = ui::query_param("tab");
     let invites_tab = move || tab_q.get().as_deref() == Some("invites");
     let changed = RwSignal::new(0_u32);
+    // Both lists page to their end.
+    let member_pages = Pager::new(50);
+    let invite_pages = Pager::new(50);
     let data = LocalResource::new(move || {
         let org = session.org.get().unwrap_or_default();
+        let after = member_pages.after();
         changed.track();
         async move {
             api::run::<Members>(members::Variables {
                 organization_id: org,
+                first: Some(member_pages.size),
+                after,
+            })
+            .await
+        }
+    });
+    let invites = LocalResource::new(move || {
+        let org = session.org.get().unwrap_or_default();
+        let after = invite_pages.after();
+        changed.track();
+        async move {
+            api::run::<Invites>(invites::Variables {
+                organization_id: org,
+                first: Some(invite_pages.size),
+                after,
             })
             .await
         }
@@ -122,10 +143,10 @@ pub fn MembersPage() -> impl IntoView {
             <button role="tab" id="tab-members" aria-selected=move || (!invites_tab()).to_string() on:click=move |_| set_tab.set(None)>"Members"</button>
             <button role="tab" id="tab-invites" aria-selected=move || invites_tab().to_string() on:click=move |_| set_tab.set(Some("invites".into()))>"Invites"</button>
         </div>
-        {move || match data.get() {
-            None => view! { <Skeleton label="Loading members"/> }.into_any(),
-            Some(Err(err)) => error_banner(&err, move || data.refetch()),
-            Some(Ok(d)) if invites_tab() => {
+        {move || if invites_tab() { match invites.get() {
+            None => view! { <Skeleton label="Loading invites"/> }.into_any(),
+            Some(Err(err)) => error_banner(&err, move || invites.refetch()),
+            Some(Ok(d)) => {
                 if d.invites.nodes.is_empty() {
                     return view! {
                         <Empty text="No invites yet.".into()>
@@ -133,6 +154,11 @@ pub fn MembersPage() -> impl IntoView {
                         </Empty>
                     }.into_any();
                 }
+                let footer = invite_pages.footer(
+                    d.invites.nodes.len(),
+                    d.invites.total_count,
+                    d.invites.page_info.has_next_page.then_some(d.invites.page_info.end_cursor).flatten(),
+                );
                 view! {
                     <div class="table-wrap" role="tabpanel" tabindex="0" aria-labelledby="tab-invites">
                         <table>
@@ -160,9 +186,19 @@ pub fn MembersPage() -> impl IntoView {
                             </tbody>
                         </table>
                     </div>
+                    {footer}
                 }.into_any()
             }
-            Some(Ok(d)) => view! {
+        } } else { match data.get() {
+            None => view! { <Skeleton label="Loading members"/> }.into_any(),
+            Some(Err(err)) => error_banner(&err, move || data.refetch()),
+            Some(Ok(d)) => {
+                let footer = member_pages.footer(
+                    d.members.nodes.len(),
+                    d.members.total_count,
+                    d.members.page_info.has_next_page.then_some(d.members.page_info.end_cursor).flatten(),
+                );
+                view! {
                 <div class="table-wrap" role="tabpanel" tabindex="0" aria-labelledby="tab-members">
                     <table>
                         {ui::table_head(&["Member", "Role", "~Joined", ""])}
@@ -194,8 +230,10 @@ pub fn MembersPage() -> impl IntoView {
                         </tbody>
                     </table>
                 </div>
-            }.into_any(),
-        }}
+                {footer}
+                }.into_any()
+            }
+        } }}
         <InviteDialog dialog=dialog roles=roles on_sent=move || { changed.update(|n| *n += 1); set_tab.set(Some("invites".into())); }/>
     }
 }

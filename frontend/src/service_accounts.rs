@@ -13,7 +13,7 @@ use crate::{
     format::{self, Time, time_or},
     keys::{expiry, optional_number},
     members::role_choices,
-    ui::{self, Badge, Empty, PageHeader, Skeleton, Toasts, form_error},
+    ui::{self, Badge, Empty, PageHeader, Pager, Skeleton, Toasts, form_error},
 };
 
 type Account = service_accounts::ServiceAccountsServiceAccountsNodes;
@@ -23,15 +23,20 @@ pub fn ServiceAccountsPage() -> impl IntoView {
     let session = expect_context::<Session>();
     let toasts = expect_context::<Toasts>();
     let actions = KeyActions::provide();
+    // Every account is reachable: the list pages to its end.
+    let pager = Pager::new(20);
     let accounts = LocalResource::new(move || {
         let org = session.org.get().unwrap_or_default();
+        let after = pager.after();
         actions.changed.track();
         async move {
             api::run::<ServiceAccounts>(service_accounts::Variables {
                 organization_id: org,
+                first: Some(pager.size),
+                after,
             })
             .await
-            .map(|d| d.service_accounts.nodes)
+            .map(|d| d.service_accounts)
         }
     });
     let create_dialog = NodeRef::<html::Dialog>::new();
@@ -68,14 +73,24 @@ pub fn ServiceAccountsPage() -> impl IntoView {
         {move || match accounts.get() {
             None => view! { <Skeleton label="Loading service accounts"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || accounts.refetch()),
-            Some(Ok(list)) if list.is_empty() => view! {
+            Some(Ok(list)) if list.nodes.is_empty() => view! {
                 <Empty text="No service accounts yet.".into()>
                     <button class="primary" disabled=move || !session.can("service_accounts:write") title=move || session.lacks("service_accounts:write") on:click=move |_| ui::open(create_dialog)>"Create your first service account"</button>
                 </Empty>
             }.into_any(),
-            Some(Ok(list)) => list.into_iter().map(|a| view! {
-                <AccountCard account=a toggle=toggle on_new_key=move |target| { key_for.set(Some(target)); ui::open(key_dialog); }/>
-            }).collect_view().into_any(),
+            Some(Ok(list)) => {
+                let footer = pager.footer(
+                    list.nodes.len(),
+                    list.total_count,
+                    list.page_info.has_next_page.then_some(list.page_info.end_cursor).flatten(),
+                );
+                view! {
+                    {list.nodes.into_iter().map(|a| view! {
+                        <AccountCard account=a toggle=toggle on_new_key=move |target| { key_for.set(Some(target)); ui::open(key_dialog); }/>
+                    }).collect_view()}
+                    {footer}
+                }.into_any()
+            }
         }}
         <CreateAccountDialog dialog=create_dialog/>
         <CreateKeyDialog dialog=key_dialog account=key_for/>

@@ -723,6 +723,64 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
             browser.click("dialog[open] button[type=submit]").await;
             browser.shown_secret().await;
             browser.click("#saved-secret").await;
+            // Lists longer than a page.
+            let cookie = app.dev_session().await;
+            let org = app
+                .gql_session(&cookie, "{ organizations { id } }", json!({}))
+                .await
+                .data()["organizations"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let roles = app
+                .gql_session(
+                    &cookie,
+                    "query($o: ID!) { roles(organizationId: $o) { nodes { id key } } }",
+                    json!({ "o": org }),
+                )
+                .await
+                .data();
+            let viewer = roles["roles"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["key"] == "viewer")
+                .unwrap()["id"]
+                .clone();
+            for n in 0..55 {
+                app.gql_session(
+                    &cookie,
+                    "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+                    json!({ "i": { "organizationId": org, "email": format!("p{n}@example.com"), "roleId": viewer } }),
+                )
+                .await
+                .data();
+            }
+            for n in 0..21 {
+                app.gql_session(
+                    &cookie,
+                    "mutation($i: CreateServiceAccountInput!) { createServiceAccount(input: $i) { id } }",
+                    json!({ "i": { "organizationId": org, "name": format!("bot-{n}"), "roleId": viewer } }),
+                )
+                .await
+                .data();
+            }
+            browser.go(&app, "/members?tab=invites").await;
+            browser.wait_for_text_in("main.content", "1–50 of 55").await;
+            browser.click_button("nav.pager", "Next").await;
+            browser
+                .wait_for_text_in("main.content", "51–55 of 55")
+                .await;
+            browser
+                .wait_for_text_in("main.content", "p0@example.com")
+                .await;
+            browser.go(&app, "/service-accounts").await;
+            browser.wait_for_text_in("main.content", "1–20 of 21").await;
+            browser.click_button("nav.pager", "Next").await;
+            browser
+                .wait_for_text_in("main.content", "21–21 of 21")
+                .await;
+            browser.wait_for_text_in("main.content", "bot-0").await;
         }
         for (path, title) in pages {
             browser
@@ -734,7 +792,7 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
             browser.wait_until_loaded().await;
             if path == "/sessions" {
                 // The device in words, the raw user agent on hover.
-                let device = browser.find(".device").await;
+                let device = browser.find("tr:has(.badge.ok) .device").await;
                 let words = device.text().await.unwrap();
                 assert!(
                     words.starts_with("Chrome ") && words.ends_with(" on Linux"),
