@@ -8,6 +8,7 @@ db_tests!(
     sessions_expire,
     signin_links_never_dead_end,
     revoking_every_other_session,
+    a_newcomer_signs_out_and_back_in,
 );
 
 async fn development_sign_in(db: Db) {
@@ -404,5 +405,52 @@ async fn revoking_every_other_session(db: Db) {
     assert_eq!(app.gql_session(&mine, me, json!({})).await.status, 401);
     assert_eq!(app.gql(&ada.pat, me, json!({})).await.status, 200);
     assert_eq!(app.gql_session(&bobs, me, json!({})).await.status, 200);
+    app.finish().await;
+}
+
+/// SPEC §2, as a newcomer following the README meets it in a browser: the link the
+/// command prints signs in, "Sign out" ends the session and says how to come back, the
+/// used link explains itself, and a fresh link from the command signs in again.
+async fn a_newcomer_signs_out_and_back_in(db: Db) {
+    use backend::config::DevSignin;
+    let dist = tests::browser::dashboard_dir().await;
+    let app = TestApp::spawn_with(db, |c| {
+        c.dev_signin = DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    let browser = tests::browser::Browser::start(1280, 800).await;
+    // The command runs with the test's settings, not the server's address: the link's
+    // path is what matters.
+    let at = |link: &str| format!("{}{}", app.base, link_path(link));
+    let first = signin_link_command(&app, DevSignin::On).await.unwrap();
+    browser.client.goto(&at(&first)).await.unwrap();
+    browser
+        .wait_for_text_in("main.content h1", "API keys")
+        .await;
+    browser.wait_for_text("admin@localhost").await;
+
+    browser.click_button("header.topbar", "Sign out").await;
+    browser.wait_for_text("Sign in to Keyward").await;
+    browser
+        .wait_for_text_in("#signin-link-command", "keyward-server signin-link")
+        .await;
+    // Signed out for real: the dashboard sends the browser back to sign in.
+    browser.go(&app, "/keys").await;
+    browser.wait_for_text("Sign in to Keyward").await;
+    // The used link says what happened and what to do.
+    browser.client.goto(&at(&first)).await.unwrap();
+    browser.wait_for_text("already used").await;
+    browser.wait_for_text("keyward-server signin-link").await;
+    browser.screenshot("signin-link-used").await;
+
+    let second = signin_link_command(&app, DevSignin::On).await.unwrap();
+    assert_ne!(first.trim(), second.trim());
+    browser.client.goto(&at(&second)).await.unwrap();
+    browser
+        .wait_for_text_in("main.content h1", "API keys")
+        .await;
+    browser.wait_for_text("admin@localhost").await;
+    browser.close().await;
     app.finish().await;
 }
