@@ -92,6 +92,28 @@ fn range_picker(range: RwSignal<Range>) -> impl IntoView {
 }
 
 /// The outcomes counted, as a legend in words with their colours.
+/// The outcomes' shares as one bar, coloured as the legend under it.
+fn share_bar(counts: &[(String, i64)]) -> impl IntoView + use<> {
+    const WIDTH: f64 = 600.0;
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let segments = crate::logic::shares(counts, WIDTH)
+        .into_iter()
+        .map(|(c, x, w)| {
+            let n = counts.iter().find(|(k, _)| k == c).map_or(0, |(_, n)| *n);
+            let title = format!("{}: {n} ({})", outcome(c).0, percent(n, total));
+            view! {
+                <rect class=format!("o-{c}") x=format!("{x:.1}") y="0" width=format!("{w:.1}") height="16">
+                    <title>{title}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    view! {
+        <svg class="chart stacked share" viewBox=format!("0 0 {WIDTH} 16") preserveAspectRatio="none"
+            role="img" aria-labelledby="outcomes-summary">{segments}</svg>
+    }
+}
+
 fn legend(counts: &[(String, i64)]) -> impl IntoView + use<> {
     let items = OUTCOMES
         .into_iter()
@@ -370,7 +392,8 @@ fn organization_view(
             <div><dt>"Failed"</dt><dd>{compact(data.failed)}</dd></div>
             <div><dt>"Failure rate"</dt><dd>{percent(data.failed, data.total)}</dd></div>
         </dl>
-        <p class="muted">{format!("In {}: {}.", r.words, outcome_words(&totals))}</p>
+        <p class="muted" id="outcomes-summary">{format!("In {}: {}.", r.words, outcome_words(&totals))}</p>
+        {share_bar(&totals)}
         {legend(&totals)}
         <h2>"Busiest keys"</h2>
         <div class="table-wrap" role="region" tabindex="0" aria-label="Busiest keys">

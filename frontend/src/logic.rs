@@ -278,6 +278,38 @@ pub fn stack(counts: &[(String, i64)], peak: i64, height: f64) -> Vec<(&'static 
     out
 }
 
+/// Each outcome's share of all verifications as a segment of a bar `width` wide, in
+/// stacking order: `(code, x, width)`; a share too small to see is still a sliver.
+pub fn shares(counts: &[(String, i64)], width: f64) -> Vec<(&'static str, f64, f64)> {
+    let total: i64 = counts.iter().map(|(_, n)| (*n).max(0)).sum();
+    if total <= 0 {
+        return Vec::new();
+    }
+    let mut x = 0.0;
+    let mut out = Vec::new();
+    for (code, _, _) in OUTCOMES {
+        let n: i64 = counts
+            .iter()
+            .filter(|(c, _)| c == code)
+            .map(|(_, n)| (*n).max(0))
+            .sum();
+        if n > 0 {
+            let w = (n as f64 / total as f64 * width).max(2.0);
+            out.push((code, x, w));
+            x += w;
+        }
+    }
+    // Slivers widened to show may overrun: fit the whole bar back into its width.
+    if x > width {
+        let scale = width / x;
+        for (_, x, w) in &mut out {
+            *x *= scale;
+            *w *= scale;
+        }
+    }
+    out
+}
+
 /// A sparkline's bars, one an hour: each bar's height in a chart `height` tall, a bar
 /// of at least one request never drawn flat.
 pub fn spark_bars(hours: &[i64], height: f64) -> Vec<f64> {
@@ -377,6 +409,21 @@ pub fn credits_text(remaining: i64, refill: Option<(&str, i64, i64)>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcome_shares_fill_the_bar_in_stacking_order() {
+        let counts = vec![("REVOKED".to_owned(), 1), ("VALID".to_owned(), 3)];
+        assert_eq!(
+            shares(&counts, 100.0),
+            vec![("VALID", 0.0, 75.0), ("REVOKED", 75.0, 25.0)]
+        );
+        assert!(shares(&[], 100.0).is_empty());
+        // One failure in a million still shows, and the bar keeps its width.
+        let counts = vec![("VALID".to_owned(), 1_000_000), ("EXPIRED".to_owned(), 1)];
+        let bar = shares(&counts, 100.0);
+        let (_, x, w) = bar[1];
+        assert!(w > 1.9 && (x + w - 100.0).abs() < 1e-9, "{bar:?}");
+    }
 
     #[test]
     fn sparklines_scale_to_their_peak_and_say_what_they_show() {

@@ -354,6 +354,19 @@ async fn key_menu_detail_and_usage(db: Db) {
         .wait_for_text_in("table.busiest", "billing-eu")
         .await;
     browser.wait_for_text_in(".stats", "Failure rate").await;
+    // The legend describes a chart: each outcome's share of the whole, as one bar.
+    for outcome in ["VALID", "INSUFFICIENT_PERMISSIONS", "DISABLED"] {
+        browser
+            .find(&format!("svg.chart.share rect.o-{outcome}"))
+            .await;
+    }
+    let valid = browser
+        .find("svg.chart.share rect.o-VALID title")
+        .await
+        .prop("textContent")
+        .await
+        .unwrap();
+    assert_eq!(valid.as_deref(), Some("Valid: 6 (75%)"));
     browser.screenshot("analytics-desktop").await;
 
     // Filters live in the address and survive a reload.
