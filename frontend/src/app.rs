@@ -291,7 +291,7 @@ fn InvitesNotice() -> impl IntoView {
         async move {
             api::run::<MyInvites>(my_invites::Variables {})
                 .await
-                .map(|d| d.my_invites.nodes.len())
+                .map(|d| usize::try_from(d.my_invites.total_count).unwrap_or(0))
                 .unwrap_or(0)
         }
     });

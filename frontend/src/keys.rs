@@ -320,7 +320,7 @@ fn KeyRow(key: Key, hours: Signal<Option<Vec<i64>>>) -> impl IntoView {
                 })}
             </td>
             <td>{format::expires(key.expires_at.clone(), key.expires_soon)}</td>
-            <td>{match key.last_used_at.clone() {
+            <td class="last-used">{match key.last_used_at.clone() {
                 Some(at) => view! { <format::Ago at=at/> }.into_any(),
                 None => "Never".into_any(),
             }}</td>

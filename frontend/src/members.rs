@@ -6,8 +6,8 @@ use leptos::{html, prelude::*};
 use crate::{
     api::{
         self, AcceptInvite, DeclineInvite, InviteMember, Invites, Members, MyInvites, RemoveMember,
-        RevokeInvite, Roles, UpdateMemberRole, accept_invite, decline_invite, invite_member,
-        invites, members, my_invites, remove_member, revoke_invite, roles, update_member_role,
+        RevokeInvite, UpdateMemberRole, accept_invite, decline_invite, invite_member, invites,
+        members, my_invites, remove_member, revoke_invite, update_member_role,
     },
     app::{Session, error_banner, error_text},
     format::Time,
@@ -19,12 +19,10 @@ pub fn role_choices(session: Session) -> LocalResource<Vec<(String, String)>> {
     LocalResource::new(move || {
         let org = session.org.get().unwrap_or_default();
         async move {
-            api::run::<Roles>(roles::Variables {
-                organization_id: org,
-            })
-            .await
-            .map(|d| d.roles.nodes.into_iter().map(|r| (r.id, r.name)).collect())
-            .unwrap_or_default()
+            crate::roles::every_role(org)
+                .await
+                .map(|d| d.roles.nodes.into_iter().map(|r| (r.id, r.name)).collect())
+                .unwrap_or_default()
         }
     })
 }

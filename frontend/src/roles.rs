@@ -26,6 +26,29 @@ fn grants(role: &Role) -> Grants {
         .collect()
 }
 
+/// Every role of an organization, page after page, with the permission catalog: one
+/// answer, as if the first page had held them all.
+pub async fn every_role(org: String) -> Result<roles::ResponseData, api::ApiError> {
+    let mut all = api::run::<Roles>(roles::Variables {
+        organization_id: org.clone(),
+        after: None,
+    })
+    .await?;
+    while all.roles.page_info.has_next_page {
+        let Some(after) = all.roles.page_info.end_cursor.take() else {
+            break;
+        };
+        let next = api::run::<Roles>(roles::Variables {
+            organization_id: org.clone(),
+            after: Some(after),
+        })
+        .await?;
+        all.roles.nodes.extend(next.roles.nodes);
+        all.roles.page_info = next.roles.page_info;
+    }
+    Ok(all)
+}
+
 #[component]
 pub fn RolesPage() -> impl IntoView {
     let session = expect_context::<Session>();
@@ -35,12 +58,7 @@ pub fn RolesPage() -> impl IntoView {
     let data = LocalResource::new(move || {
         let org = session.org.get().unwrap_or_default();
         changed.track();
-        async move {
-            api::run::<Roles>(roles::Variables {
-                organization_id: org,
-            })
-            .await
-        }
+        async move { every_role(org).await }
     });
     let draft = RwSignal::new(Grants::new());
     let selected = move || {

@@ -1178,7 +1178,7 @@ async fn the_dashboard_fits_the_viewer_and_shows_rotation(db: Db) {
         browser.client.refresh().await.unwrap();
         // (Read as the page holds it: at phone width the column is folded away.)
         let used = browser
-            .find(&format!("tr[data-key-id='{id}'] td:nth-child(6) time"))
+            .find(&format!("tr[data-key-id='{id}'] td.last-used time"))
             .await
             .prop("textContent")
             .await
