@@ -27,26 +27,31 @@ pub fn role_choices(session: Session) -> LocalResource<Vec<(String, String)>> {
     })
 }
 
-/// The current organization's members as `(user id, email)`, for pickers; empty when
-/// the viewer may not list members.
+/// The current organization's members as `(user id, email)`, page after page to the
+/// last, for pickers; empty when the viewer may not list members.
 pub fn member_choices(session: Session) -> LocalResource<Vec<(String, String)>> {
     LocalResource::new(move || {
         let org = session.org.get().unwrap_or_default();
         async move {
-            api::run::<Members>(members::Variables {
-                organization_id: org,
-                first: Some(100),
-                after: None,
-            })
-            .await
-            .map(|d| {
-                d.members
-                    .nodes
-                    .into_iter()
-                    .map(|m| (m.user.id, m.user.email))
-                    .collect()
-            })
-            .unwrap_or_default()
+            let mut people = Vec::new();
+            let mut after = None;
+            loop {
+                let Ok(page) = api::run::<Members>(members::Variables {
+                    organization_id: org.clone(),
+                    first: Some(100),
+                    after,
+                })
+                .await
+                else {
+                    return Vec::new();
+                };
+                let page = page.members;
+                people.extend(page.nodes.into_iter().map(|m| (m.user.id, m.user.email)));
+                match page.page_info.end_cursor {
+                    Some(next) if page.page_info.has_next_page => after = Some(next),
+                    _ => return people,
+                }
+            }
         }
     })
 }

@@ -197,8 +197,8 @@ pub fn SessionsPage() -> impl IntoView {
     });
     Effect::new(move |_| {
         if revoke_others.value().get().is_some() {
+            // Back to the first page, which loads the list again.
             pager.reset();
-            list.refetch();
         }
     });
     let has_others = move || {

@@ -88,11 +88,15 @@ pub struct SortBy {
 }
 
 /// The page of `query` in `sort` order after the row whose `key` is `after`. The cursor
-/// stays the row's key: its sort value is read back through the same filters, so a
-/// cursor to a row that is gone (or never matched) ends the list rather than restarting it.
+/// stays the row's key: its sort value is read back within `scope` (what the caller may
+/// see, without the list's own filters, so a row that stopped matching them, say a key
+/// disabled meanwhile, still marks the place). A cursor to no row of `scope` ends the
+/// list rather than restarting it. A row whose value changed since (a key used again)
+/// marks the place by its new value.
 pub async fn sorted_page<E, C>(
     db: &C,
     query: Select<E>,
+    scope: Select<E>,
     key: E::Column,
     sort: SortBy,
     first: u64,
@@ -120,7 +124,7 @@ where
     } = sort;
     let mut page = query.clone();
     if let Some(after) = after {
-        let at = query
+        let at = scope
             .select_only()
             .column_as(value.clone(), "v")
             .filter(key.eq(after));

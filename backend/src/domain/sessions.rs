@@ -8,8 +8,8 @@
 use chrono::TimeDelta;
 use entity::{prelude::*, session, signin_link};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait, sea_query::Expr,
 };
 use serde_json::json;
 use tracing::instrument;
@@ -439,7 +439,8 @@ impl Services {
         }
         let txn = self.db.begin().await?;
         let mut ended = 0;
-        for model in others.all(&txn).await? {
+        // In id order, so two of these at once lock rows in the same order.
+        for model in others.order_by_asc(session::Column::Id).all(&txn).await? {
             // Ended by another request meanwhile: already audited there.
             let done = Session::update_many()
                 .col_expr(session::Column::RevokedAt, Expr::value(now))

@@ -595,6 +595,8 @@ async fn keys_sort_and_show_their_last_day(db: Db) {
         ("Alpha", None),
         ("gamma", Some(in_days(10))),
         ("delta", Some(in_days(60))),
+        // The same name in another case: a tie, broken newest first.
+        ("ALPHA", None),
     ] {
         let (id, secret) = app
             .create_key(
@@ -639,7 +641,7 @@ async fn keys_sort_and_show_their_last_day(db: Db) {
                     .await
                     .data();
                 let keys = &page["apiKeys"];
-                assert_eq!(keys["totalCount"], 4);
+                assert_eq!(keys["totalCount"], 5);
                 names.extend(
                     keys["nodes"]
                         .as_array()
@@ -655,19 +657,64 @@ async fn keys_sort_and_show_their_last_day(db: Db) {
         }
     };
     for (order, expected) in [
-        ("NEWEST", ["delta", "gamma", "Alpha", "beta"]),
-        ("OLDEST", ["beta", "Alpha", "gamma", "delta"]),
-        // Any case; names alike would fall back to newest first.
-        ("NAME", ["Alpha", "beta", "delta", "gamma"]),
+        ("NEWEST", ["ALPHA", "delta", "gamma", "Alpha", "beta"]),
+        ("OLDEST", ["beta", "Alpha", "gamma", "delta", "ALPHA"]),
+        // Any case; names alike, newest first.
+        ("NAME", ["ALPHA", "Alpha", "beta", "delta", "gamma"]),
         // Never used last, newest first among them.
-        ("LAST_USED", ["beta", "gamma", "delta", "Alpha"]),
+        ("LAST_USED", ["beta", "gamma", "ALPHA", "delta", "Alpha"]),
         // Never expiring last.
-        ("EXPIRES", ["gamma", "beta", "delta", "Alpha"]),
+        ("EXPIRES", ["gamma", "beta", "delta", "ALPHA", "Alpha"]),
     ] {
-        for first in [100, 1, 3] {
+        for first in [100, 1, 2, 3] {
             assert_eq!(list(order, first).await, expected, "{order} by {first}");
         }
     }
+    // A key that stops matching the list's filter between two pages still marks the
+    // place: the next page goes on after it.
+    let active = |after: Option<String>| {
+        let app = &app;
+        let pat = ada.pat.clone();
+        let org = ada.org_id.clone();
+        async move {
+            app.gql(
+                &pat,
+                "query($o: ID!, $after: String) { apiKeys(organizationId: $o, status: ACTIVE, orderBy: NAME, first: 2, after: $after) { pageInfo { endCursor } nodes { name } } }",
+                json!({ "o": org, "after": after }),
+            )
+            .await
+            .data()
+        }
+    };
+    let page = active(None).await;
+    assert_eq!(
+        page["apiKeys"]["nodes"],
+        json!([{ "name": "ALPHA" }, { "name": "Alpha" }])
+    );
+    let cursor = page["apiKeys"]["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(cursor, ids["Alpha"]);
+    app.gql(
+        &ada.pat,
+        "mutation($id: ID!) { disableApiKey(input: { id: $id }) { id } }",
+        json!({ "id": cursor }),
+    )
+    .await
+    .data();
+    let next = active(Some(cursor.clone())).await;
+    assert_eq!(
+        next["apiKeys"]["nodes"],
+        json!([{ "name": "beta" }, { "name": "delta" }])
+    );
+    app.gql(
+        &ada.pat,
+        "mutation($id: ID!) { enableApiKey(input: { id: $id }) { id } }",
+        json!({ "id": cursor }),
+    )
+    .await
+    .data();
     // A cursor that is no key of this list ends it rather than starting it again.
     let stray = app
         .gql(

@@ -374,9 +374,13 @@ impl Services {
                 "this key is limited to another project".into(),
             ));
         }
-        let mut q = Credential::find()
+        let mut visible = Credential::find()
             .filter(credential::Column::OrganizationId.eq(org_id))
             .filter(credential::Column::Kind.eq(CredentialKind::ApiKey.as_str()));
+        if let Some(p) = bound {
+            visible = visible.filter(credential::Column::ProjectId.eq(p));
+        }
+        let mut q = visible.clone();
         if let Some(p) = project_id.or(bound) {
             q = q.filter(credential::Column::ProjectId.eq(p));
         }
@@ -421,8 +425,16 @@ impl Services {
                 true,
             ),
         };
-        let page =
-            paging::sorted_page(&self.db, q, credential::Column::Id, sort, first, after).await?;
+        let page = paging::sorted_page(
+            &self.db,
+            q,
+            visible,
+            credential::Column::Id,
+            sort,
+            first,
+            after,
+        )
+        .await?;
         Ok(Page {
             items: views(&self.db, page.items).await?,
             has_next: page.has_next,
