@@ -596,6 +596,16 @@ impl TestApp {
         format!("{SESSION_COOKIE}={value}")
     }
 
+    /// The id of the first organization a session cookie's user belongs to.
+    pub async fn first_org(&self, cookie: &str) -> String {
+        self.gql_session(cookie, "{ organizations { id } }", json!({}))
+            .await
+            .data()["organizations"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Sends a GraphQL request as the dashboard does: the session cookie and its origin.
     pub async fn gql_session(&self, cookie: &str, query: &str, variables: Value) -> Gql {
         let response = self

@@ -32,6 +32,23 @@ impl<T> Page<T> {
     }
 }
 
+/// How many rows `query` holds over all pages. Counting the key column alone lets an
+/// index that holds the filter answer it.
+async fn count<E, C>(db: &C, query: &Select<E>, key: E::Column) -> AppResult<u64>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let total: Option<i64> = query
+        .clone()
+        .select_only()
+        .column_as(Expr::col(key).count(), "n")
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(u64::try_from(total.unwrap_or(0)).unwrap_or(0))
+}
+
 /// The page of `query` after `after` (by `key`, newest first).
 pub async fn page<E, C, V>(
     db: &C,
@@ -47,15 +64,7 @@ where
     V: Into<sea_orm::Value>,
 {
     let first = first.clamp(1, MAX_PAGE);
-    // Counting the key column alone lets an index that holds the filter answer it.
-    let total: Option<i64> = query
-        .clone()
-        .select_only()
-        .column_as(Expr::col(key).count(), "n")
-        .into_tuple()
-        .one(db)
-        .await?;
-    let total = u64::try_from(total.unwrap_or(0)).unwrap_or(0);
+    let total = count(db, &query, key).await?;
     let mut query = query.order_by_desc(key);
     if let Some(after) = after {
         query = query.filter(key.lt(after));
@@ -109,14 +118,7 @@ where
 {
     use sea_orm::{Condition, Order, sea_query::Value};
     let first = first.clamp(1, MAX_PAGE);
-    let total: Option<i64> = query
-        .clone()
-        .select_only()
-        .column_as(Expr::col(key).count(), "n")
-        .into_tuple()
-        .one(db)
-        .await?;
-    let total = u64::try_from(total.unwrap_or(0)).unwrap_or(0);
+    let total = count(db, &query, key).await?;
     let SortBy {
         value,
         of,

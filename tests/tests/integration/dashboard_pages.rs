@@ -392,13 +392,7 @@ async fn key_menu_detail_and_usage(db: Db) {
 
     // Sorting by a column heading, kept in the address; each row's last 24 hours.
     let cookie = app.dev_session().await;
-    let org = app
-        .gql_session(&cookie, "{ organizations { id } }", json!({}))
-        .await
-        .data()["organizations"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = app.first_org(&cookie).await;
     for name in ["Alpha", "zulu"] {
         app.gql_session(
             &cookie,
@@ -487,13 +481,7 @@ async fn identities_and_what_a_key_carries(db: Db) {
 
     // A key of that identity with credits, a named limit and metadata of its own.
     let cookie = app.dev_session().await;
-    let org = app
-        .gql_session(&cookie, "{ organizations { id } }", json!({}))
-        .await
-        .data()["organizations"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = app.first_org(&cookie).await;
     let made = app
         .gql_session(
             &cookie,
@@ -738,13 +726,7 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
             browser.click("#saved-secret").await;
             // Lists longer than a page.
             let cookie = app.dev_session().await;
-            let org = app
-                .gql_session(&cookie, "{ organizations { id } }", json!({}))
-                .await
-                .data()["organizations"][0]["id"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let org = app.first_org(&cookie).await;
             let roles = app
                 .gql_session(
                     &cookie,
