@@ -197,8 +197,10 @@ pub fn SessionsPage() -> impl IntoView {
     });
     Effect::new(move |_| {
         if revoke_others.value().get().is_some() {
-            // Back to the first page, which loads the list again.
-            pager.reset();
+            // Back to the first page, which loads the list again, or load it here.
+            if !pager.reset() {
+                list.refetch();
+            }
         }
     });
     let has_others = move || {

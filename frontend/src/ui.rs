@@ -97,7 +97,7 @@ pub fn PageHeader(
 #[component]
 pub fn Skeleton(label: &'static str) -> impl IntoView {
     view! {
-        <div class="skeleton" aria-busy="true" aria-label=label>
+        <div class="skeleton" role="status" aria-busy="true" aria-label=label>
             <div></div><div></div><div></div>
         </div>
     }
@@ -168,9 +168,14 @@ impl Pager {
         self.cursors.get().last().cloned().flatten()
     }
 
-    /// Back to the first page, e.g. when a filter changes.
-    pub fn reset(&self) {
-        self.cursors.set(vec![None]);
+    /// Back to the first page, e.g. when a filter changes; on the first page already,
+    /// nothing changes (and nothing loads again because of it). Says whether it moved.
+    pub fn reset(&self) -> bool {
+        let paged = self.cursors.with_untracked(|c| c.len() > 1);
+        if paged {
+            self.cursors.set(vec![None]);
+        }
+        paged
     }
 
     /// "1–50 of N" with previous and next.

@@ -409,17 +409,17 @@ async fn key_menu_detail_and_usage(db: Db) {
         .wait_for_text_in("th[aria-sort='ascending']", "Name")
         .await;
     assert!(browser.path().await.contains("sort=name"));
+    // Read in one step: the rows may render again between two WebDriver calls.
     let names = || async {
-        let mut names = Vec::new();
-        for a in browser
+        let names = browser
             .client
-            .find_all(fantoccini::Locator::Css("table.keys tbody a.name"))
+            .execute(
+                "return [...document.querySelectorAll('table.keys tbody a.name')].map(a => a.textContent)",
+                vec![],
+            )
             .await
-            .unwrap()
-        {
-            names.push(a.text().await.unwrap());
-        }
-        names
+            .unwrap();
+        serde_json::from_value::<Vec<String>>(names).unwrap()
     };
     browser
         .wait_for_text_in("table.keys tbody tr:first-child a.name", "Alpha")
