@@ -22,6 +22,17 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The page from `first + 1` rows fetched: the extra row only tells that more follow.
+    fn of(mut items: Vec<T>, first: u64, total: u64) -> Self {
+        let has_next = items.len() as u64 > first;
+        items.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+        Page {
+            items,
+            has_next,
+            total,
+        }
+    }
+
     /// The same page with each item turned into another; the first failure fails it.
     pub fn try_map<U>(self, f: impl FnMut(T) -> AppResult<U>) -> AppResult<Page<U>> {
         Ok(Page {
@@ -69,14 +80,8 @@ where
     if let Some(after) = after {
         query = query.filter(key.lt(after));
     }
-    let mut items = query.limit(first + 1).all(db).await?;
-    let has_next = items.len() as u64 > first;
-    items.truncate(usize::try_from(first).unwrap_or(usize::MAX));
-    Ok(Page {
-        items,
-        has_next,
-        total,
-    })
+    let items = query.limit(first + 1).all(db).await?;
+    Ok(Page::of(items, first, total))
 }
 
 /// What a [`SortBy`] value is, so the cursor row's value is read back as its own type.
@@ -172,18 +177,12 @@ where
             None => Condition::all().add(missing).add(older),
         });
     }
-    let mut items = page
+    let items = page
         .order_by(value.clone().is_null(), Order::Asc)
         .order_by(value, if ascending { Order::Asc } else { Order::Desc })
         .order_by_desc(key)
         .limit(first + 1)
         .all(db)
         .await?;
-    let has_next = items.len() as u64 > first;
-    items.truncate(usize::try_from(first).unwrap_or(usize::MAX));
-    Ok(Page {
-        items,
-        has_next,
-        total,
-    })
+    Ok(Page::of(items, first, total))
 }

@@ -399,10 +399,48 @@ async fn revoking_every_other_session(db: Db) {
     assert_eq!(audit["auditEvents"]["totalCount"], 3);
     let again = app.gql_session(&mine, revoke, json!({})).await.data();
     assert_eq!(again["revokeOtherSessions"], 0);
-    // A token is no session: every session of its user ends, the token lives on.
-    let ended = app.gql(&ada.pat, revoke, json!({})).await.data();
-    assert_eq!(ended["revokeOtherSessions"], 1);
+    // Two devices signing out everywhere else at the same moment: each session ends once,
+    // audited once, and the two counts add up to what there was.
+    let (one, two) = (cookie_of(&ada).await, cookie_of(&ada).await);
+    for _ in 0..4 {
+        cookie_of(&ada).await;
+    }
+    let (a, b) = tokio::join!(
+        app.gql_session(&one, revoke, json!({})),
+        app.gql_session(&two, revoke, json!({})),
+    );
+    let ended = |g: tests::Gql| g.body["data"]["revokeOtherSessions"].as_i64();
+    // Seven live sessions: `mine`, `one`, `two` and four more. Run one after the other,
+    // the first ends six and the second is already signed out (6); run together, each
+    // ends the other too (7). Never a session ended twice, never one left behind.
+    let total = ended(a).unwrap_or(0) + ended(b).unwrap_or(0);
+    assert!((6..=7).contains(&total), "{total}");
+    let audit = app
+        .gql(
+            &ada.pat,
+            "query($o: ID!) { auditEvents(organizationId: $o, filter: { action: \"session.revoke\" }) { totalCount } }",
+            json!({ "o": ada.org_id }),
+        )
+        .await
+        .data();
+    assert_eq!(
+        audit["auditEvents"]["totalCount"].as_i64(),
+        Some(3 + total),
+        "one audit event per ended session"
+    );
     assert_eq!(app.gql_session(&mine, me, json!({})).await.status, 401);
+    let mut alive = 0;
+    for cookie in [&one, &two] {
+        if app.gql_session(cookie, me, json!({})).await.status == 200 {
+            alive += 1;
+        }
+    }
+    assert_eq!(alive, 7 - total);
+    // A token is no session: every session of its user ends, the token lives on.
+    let late = cookie_of(&ada).await;
+    let ended = app.gql(&ada.pat, revoke, json!({})).await.data();
+    assert_eq!(ended["revokeOtherSessions"].as_i64(), Some(7 - total + 1));
+    assert_eq!(app.gql_session(&late, me, json!({})).await.status, 401);
     assert_eq!(app.gql(&ada.pat, me, json!({})).await.status, 200);
     assert_eq!(app.gql_session(&bobs, me, json!({})).await.status, 200);
     app.finish().await;
