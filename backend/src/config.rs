@@ -408,7 +408,7 @@ pub struct Config {
     /// Identities an organization may have.
     pub max_identities_per_organization: u32,
     /// This deployment's spellings of resource names (SPEC §3.1).
-    pub scope_aliases: crate::domain::permissions::ScopeAliases,
+    pub scope_aliases: keyward_proto::permissions::ScopeAliases,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dev_signin: DevSignin,
@@ -580,7 +580,7 @@ impl Config {
                 s.max_identities_per_organization,
                 100_000,
             )?,
-            scope_aliases: crate::domain::permissions::ScopeAliases::parse(
+            scope_aliases: keyward_proto::permissions::ScopeAliases::parse(
                 &s.scope_aliases.unwrap_or_default(),
             )
             .map_err(|e| format!("scope_aliases: {e}"))?,

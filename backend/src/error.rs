@@ -39,17 +39,19 @@ pub enum AuthFailure {
 impl AuthFailure {
     /// The machine code sent to callers.
     pub fn code(self) -> &'static str {
+        use keyward_proto::verify::Code;
         match self {
-            Self::Missing => "MISSING",
-            Self::Malformed => "MALFORMED",
-            Self::NotFound => "NOT_FOUND",
-            Self::Expired => "EXPIRED",
-            Self::Revoked => "REVOKED",
-            Self::Disabled => "DISABLED",
-            Self::Suspended => "SUSPENDED",
-            Self::OwnerRemoved => "OWNER_REMOVED",
-            Self::SessionInvalid => "SESSION_INVALID",
+            Self::Missing => Code::Missing,
+            Self::Malformed => Code::Malformed,
+            Self::NotFound => Code::NotFound,
+            Self::Expired => Code::Expired,
+            Self::Revoked => Code::Revoked,
+            Self::Disabled => Code::Disabled,
+            Self::Suspended => Code::Suspended,
+            Self::OwnerRemoved => Code::OwnerRemoved,
+            Self::SessionInvalid => Code::SessionInvalid,
         }
+        .as_str()
     }
 
     /// A sentence for people.

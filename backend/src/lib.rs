@@ -15,4 +15,4 @@ pub mod metrics;
 pub mod rest;
 pub mod server;
 pub mod telemetry;
-pub mod token;
+pub use keyward_proto::token;

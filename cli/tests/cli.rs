@@ -158,14 +158,7 @@ async fn spawn(db: Db) -> TestApp {
 /// A valid-looking token for a credential that does not exist.
 fn unknown_token(prefix: &str) -> String {
     let random = "Ab3xQ9zK0LmN7pR2sT5uV8wY1cD4eF6g";
-    let mut n = crc32fast::hash(random.as_bytes());
-    let base62 = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut sum = [b'0'; 6];
-    for slot in sum.iter_mut().rev() {
-        *slot = base62[(n % 62) as usize];
-        n /= 62;
-    }
-    format!("{prefix}{random}{}", String::from_utf8_lossy(&sum))
+    format!("{prefix}{random}{}", keyward_proto::token::checksum(random))
 }
 
 async fn pasted_tokens_are_checked_before_they_are_saved(db: Db) {

@@ -65,6 +65,7 @@ pub fn AdminPage() -> impl IntoView {
         {move || match list.get() {
             None => view! { <Skeleton label="Loading users"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || list.refetch()),
+            Some(Ok(page)) if page.nodes.is_empty() && pager.later() => pager.emptied(),
             Some(Ok(page)) if page.nodes.is_empty() => view! {
                 <Empty text="No users match.".into()>
                     <button on:click=move |_| { pager.reset(); set_search.set(None); }>"Clear search"</button>

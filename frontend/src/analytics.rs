@@ -288,6 +288,7 @@ pub fn RecentVerificationList(credential_id: String) -> impl IntoView {
             {move || match page.get() {
                 None => view! { <Skeleton label="Loading recent verifications"/> }.into_any(),
                 Some(Err(err)) => error_banner(&err, move || page.refetch()),
+                Some(Ok(p)) if p.nodes.is_empty() && pager.later() => pager.emptied(),
                 Some(Ok(p)) if p.nodes.is_empty() && outcome_q.get().is_some() => view! {
                     <Empty text="No recent verifications with this outcome.".into()>
                         <button on:click=move |_| { pager.reset(); set_outcome.set(None); }>"Clear filter"</button>

@@ -139,13 +139,8 @@ pub fn AuditPage() -> impl IntoView {
                     prop:value=move || action_q.get().unwrap_or_default()
                     on:change=move |ev| set_action.set(Some(event_target_value(&ev)).filter(|v| !v.is_empty()))/>
                 <datalist id="audit-actions">
-                    {["api_key.create", "api_key.rename", "api_key.disable", "api_key.enable", "api_key.rotate", "api_key.revoke", "api_key.import",
-                      "service_account.create", "service_account.disable", "service_account.enable", "service_account_key.create",
-                      "personal_access_token.create", "personal_access_token.revoke",
-                      "invite.create", "invite.accept", "invite.decline", "invite.revoke", "member.update_role", "member.remove", "member.leave",
-                      "role.create", "role.update", "role.delete", "resource.define",
-                      "organization.rename", "organization.update_settings", "project.create", "project.rename", "session.revoke"]
-                        .into_iter().map(|a| view! { <option value=a></option> }).collect_view()}
+                    {keyward_proto::audit::Action::ALL
+                        .into_iter().map(|a| view! { <option value=a.as_str()></option> }).collect_view()}
                 </datalist>
             </label>
             <label>"Target ID"

@@ -233,6 +233,7 @@ pub fn KeysPage() -> impl IntoView {
             None => view! { <Skeleton label="Loading keys"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || keys.refetch()),
             Some(Ok(None)) => view! { <p class="muted">"Choose an organization."</p> }.into_any(),
+            Some(Ok(Some(list))) if list.nodes.is_empty() && pager.later() => pager.emptied(),
             Some(Ok(Some(list))) if list.nodes.is_empty() && filtered() => view! {
                 <Empty text="No keys match these filters.".into()>
                     <button on:click=move |_| clear_filters()>"Clear filters"</button>
@@ -256,7 +257,7 @@ pub fn KeysPage() -> impl IntoView {
                                 <SortHead label="Created" order="" flip="oldest" ascending=false sort=sort_q set_sort=set_sort pager=pager/>
                                 <SortHead label="Expires" order="expires" ascending=true sort=sort_q set_sort=set_sort pager=pager/>
                                 <SortHead label="Last used" order="used" ascending=false sort=sort_q set_sort=set_sort pager=pager/>
-                                <th scope="col">"Requests"</th>
+                                <th scope="col" title="Accepted requests: all time, and each hour of the last 24">"Requests"</th>
                                 <th scope="col">"Status"</th>
                                 <th scope="col"><span class="visually-hidden">"Actions"</span></th>
                             </tr></thead>

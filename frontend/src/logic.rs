@@ -331,10 +331,10 @@ pub fn spark_words(hours: &[i64]) -> String {
     let total: i64 = hours.iter().sum();
     let peak = hours.iter().copied().max().unwrap_or(0);
     match total {
-        0 => format!("No verifications in the last {} hours", hours.len()),
-        1 => format!("1 verification in the last {} hours", hours.len()),
+        0 => format!("No requests in the last {} hours", hours.len()),
+        1 => format!("1 request in the last {} hours", hours.len()),
         _ => format!(
-            "{} verifications in the last {} hours, at most {} in an hour",
+            "{} requests in the last {} hours, at most {} in an hour",
             compact(total),
             hours.len(),
             compact(peak)
@@ -431,14 +431,11 @@ mod tests {
         // One request beside a thousand still shows.
         assert_eq!(spark_bars(&[1, 1000], 20.0), vec![1.0, 20.0]);
         assert_eq!(spark_bars(&[0, 0], 20.0), vec![0.0, 0.0]);
-        assert_eq!(
-            spark_words(&[0; 24]),
-            "No verifications in the last 24 hours"
-        );
-        assert_eq!(spark_words(&[1, 0]), "1 verification in the last 2 hours");
+        assert_eq!(spark_words(&[0; 24]), "No requests in the last 24 hours");
+        assert_eq!(spark_words(&[1, 0]), "1 request in the last 2 hours");
         assert_eq!(
             spark_words(&[3, 1200, 0]),
-            "1.2K verifications in the last 3 hours, at most 1.2K in an hour"
+            "1.2K requests in the last 3 hours, at most 1.2K in an hour"
         );
     }
 

@@ -149,6 +149,7 @@ pub fn MembersPage() -> impl IntoView {
         {move || if invites_tab() { match invites.get() {
             None => view! { <Skeleton label="Loading invites"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || invites.refetch()),
+            Some(Ok(d)) if d.invites.nodes.is_empty() && invite_pages.later() => invite_pages.emptied(),
             Some(Ok(d)) => {
                 if d.invites.nodes.is_empty() {
                     return view! {
@@ -195,6 +196,7 @@ pub fn MembersPage() -> impl IntoView {
         } } else { match data.get() {
             None => view! { <Skeleton label="Loading members"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || data.refetch()),
+            Some(Ok(d)) if d.members.nodes.is_empty() && member_pages.later() => member_pages.emptied(),
             Some(Ok(d)) => {
                 let footer = member_pages.footer(
                     d.members.nodes.len(),

@@ -73,6 +73,7 @@ pub fn ServiceAccountsPage() -> impl IntoView {
         {move || match accounts.get() {
             None => view! { <Skeleton label="Loading service accounts"/> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || accounts.refetch()),
+            Some(Ok(list)) if list.nodes.is_empty() && pager.later() => pager.emptied(),
             Some(Ok(list)) if list.nodes.is_empty() => view! {
                 <Empty text="No service accounts yet.".into()>
                     <button class="primary" disabled=move || !session.can("service_accounts:write") title=move || session.lacks("service_accounts:write") on:click=move |_| ui::open(create_dialog)>"Create your first service account"</button>

@@ -34,15 +34,20 @@ pub fn SettingsPage() -> impl IntoView {
     };
     view! {
         <PageHeader title="Settings" description="This organization's name, limits and projects."/>
+        // "New organization" comes with the rest, never below a placeholder that the
+        // settings then push down (a layout shift).
         {move || match org.get() {
             None => view! { <Skeleton label="Loading settings"/> }.into_any(),
-            Some(Err(err)) => error_banner(&err, move || org.refetch()),
+            Some(Err(err)) => view! {
+                {error_banner(&err, move || org.refetch())}
+                <NewOrganization/>
+            }.into_any(),
             Some(Ok(o)) => view! {
                 <General org=o.clone() on_saved=bump/>
                 <Projects org=o on_saved=bump/>
+                <NewOrganization/>
             }.into_any(),
         }}
-        <NewOrganization/>
     }
 }
 

@@ -95,6 +95,7 @@ pub fn TokensPage() -> impl IntoView {
         {move || match tokens.get() {
             None => view! { <p class="muted" aria-busy="true">"Loading tokens…"</p> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || tokens.refetch()),
+            Some(Ok(list)) if list.nodes.is_empty() && pager.later() => pager.emptied(),
             Some(Ok(list)) if list.nodes.is_empty() => view! {
                 <div class="empty">
                     <p>"No personal tokens yet."</p>
@@ -229,6 +230,7 @@ pub fn SessionsPage() -> impl IntoView {
         {move || match list.get() {
             None => view! { <p class="muted" aria-busy="true">"Loading sessions…"</p> }.into_any(),
             Some(Err(err)) => error_banner(&err, move || list.refetch()),
+            Some(Ok(page)) if page.nodes.is_empty() && pager.later() => pager.emptied(),
             Some(Ok(page)) => {
                 let footer = pager.footer(
                     page.nodes.len(),

@@ -178,6 +178,23 @@ impl Pager {
         paged
     }
 
+    /// Whether the current page is a later one, not the first (tracked).
+    pub fn later(&self) -> bool {
+        self.cursors.with(|c| c.len() > 1)
+    }
+
+    /// What a later page shows when it comes back empty: the rows it would have held
+    /// were removed, or stopped matching, since the page before was read.
+    pub fn emptied(&self) -> AnyView {
+        let pager = *self;
+        view! {
+            <Empty text="Nothing is left on this page: the items after the last page changed since it was read.".into()>
+                <button on:click=move |_| { pager.reset(); }>"Back to the first page"</button>
+            </Empty>
+        }
+        .into_any()
+    }
+
     /// "1–50 of N" with previous and next.
     pub fn footer(&self, shown: usize, total: i64, next: Option<String>) -> impl IntoView {
         let pager = *self;

@@ -166,6 +166,22 @@ impl Browser {
         panic!("`{css}` never showed `{text}` at {at}; it shows:\n{shown}");
     }
 
+    /// Waits until the first element matching `css` has `attr` set to `value` (read
+    /// afresh each time, so an element drawn again meanwhile is no matter).
+    pub async fn wait_for_attr(&self, css: &str, attr: &str, value: &str) {
+        let mut shown = None;
+        for _ in 0..200 {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                shown = element.attr(attr).await.ok().flatten();
+                if shown.as_deref() == Some(value) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("`{css}` never had {attr}=`{value}`; it has {shown:?}");
+    }
+
     /// Waits for the secret the create dialog shows once, and returns it.
     pub async fn shown_secret(&self) -> String {
         let input = self.find("#new-secret").await;

@@ -7,7 +7,7 @@ pub mod page;
 
 use axum::{
     extract::{FromRequestParts, State},
-    http::{HeaderMap, HeaderValue, Method, header, request::Parts},
+    http::{HeaderMap, Method, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -24,50 +24,11 @@ use crate::{
 /// cross-site request without a CORS preflight, which Keyward never grants.
 pub const CLIENT_HEADER: &str = "x-keyward-client";
 
-/// The credential presented in the headers, if any. A header that is present but not
-/// one of the accepted forms is `MALFORMED`, and so is a request presenting two different
-/// credentials (in `Authorization` and `X-API-Key`, or a header given twice): which one
-/// it meant cannot be decided, so neither is used.
+/// The credential presented in the headers, if any ([`keyward_proto::present`]): a
+/// header that is present but not one of the accepted forms, or two different
+/// credentials, is `MALFORMED`.
 pub fn presented_credential(headers: &HeaderMap) -> Result<Option<String>, AuthFailure> {
-    let authorization = headers
-        .get_all(header::AUTHORIZATION)
-        .into_iter()
-        .map(authorization_token);
-    let api_key = headers.get_all("x-api-key").into_iter().map(api_key_token);
-    let mut presented: Option<String> = None;
-    for token in authorization.chain(api_key) {
-        let token = token?;
-        match &presented {
-            Some(first) if *first != token => return Err(AuthFailure::Malformed),
-            Some(_) => {}
-            None => presented = Some(token),
-        }
-    }
-    Ok(presented)
-}
-
-/// `Bearer <token>` or `ApiKey <token>`.
-fn authorization_token(value: &HeaderValue) -> Result<String, AuthFailure> {
-    let value = value.to_str().map_err(|_| AuthFailure::Malformed)?.trim();
-    let (scheme, token) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
-    if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey")) {
-        return Err(AuthFailure::Malformed);
-    }
-    nonempty_token(token)
-}
-
-/// `X-API-Key: <token>`.
-fn api_key_token(value: &HeaderValue) -> Result<String, AuthFailure> {
-    nonempty_token(value.to_str().map_err(|_| AuthFailure::Malformed)?)
-}
-
-/// The token trimmed; nothing is `MALFORMED`.
-fn nonempty_token(token: &str) -> Result<String, AuthFailure> {
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(AuthFailure::Malformed);
-    }
-    Ok(token.to_owned())
+    keyward_proto::present::presented_credential(headers).map_err(|_| AuthFailure::Malformed)
 }
 
 /// The client address of the request (see [`crate::app::client_address`]).
@@ -430,6 +391,8 @@ pub async fn logout(
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     use super::*;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -438,51 +401,6 @@ mod tests {
             h.append(*k, HeaderValue::from_str(v).unwrap());
         }
         h
-    }
-
-    #[test]
-    fn two_different_credentials_are_refused_whichever_headers_carry_them() {
-        for pairs in [
-            [("authorization", "Bearer abc"), ("x-api-key", "xyz")],
-            [("x-api-key", "abc"), ("authorization", "ApiKey xyz")],
-            [
-                ("authorization", "Bearer abc"),
-                ("authorization", "Bearer xyz"),
-            ],
-            [("x-api-key", "abc"), ("x-api-key", "xyz")],
-            // A bad second header is not skipped over either.
-            [("authorization", "Bearer abc"), ("x-api-key", " ")],
-        ] {
-            assert_eq!(
-                presented_credential(&headers(&pairs)).unwrap_err(),
-                AuthFailure::Malformed,
-                "{pairs:?}"
-            );
-        }
-        // The same credential twice is still the one credential.
-        let same = headers(&[("authorization", "Bearer abc"), ("x-api-key", "abc")]);
-        assert_eq!(presented_credential(&same).unwrap().as_deref(), Some("abc"));
-    }
-
-    #[test]
-    fn accepts_the_three_header_forms() {
-        for h in [
-            headers(&[("authorization", "Bearer abc")]),
-            headers(&[("authorization", "ApiKey abc")]),
-            headers(&[("authorization", "apikey   abc ")]),
-            headers(&[("x-api-key", "abc")]),
-        ] {
-            assert_eq!(presented_credential(&h).unwrap().as_deref(), Some("abc"));
-        }
-        assert_eq!(presented_credential(&HeaderMap::new()).unwrap(), None);
-        assert_eq!(
-            presented_credential(&headers(&[("authorization", "Basic abc")])).unwrap_err(),
-            AuthFailure::Malformed
-        );
-        assert_eq!(
-            presented_credential(&headers(&[("authorization", "Bearer")])).unwrap_err(),
-            AuthFailure::Malformed
-        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Every method here starts by requiring an instance admin.
 
 use entity::{customer, organization, prelude::*};
+use keyward_proto::audit::Action;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait};
 use serde_json::json;
 use tracing::instrument;
@@ -55,9 +56,9 @@ impl Services {
         let txn = self.db.begin().await?;
         let model = active.update(&txn).await?;
         let action = if suspend {
-            "customer.suspend"
+            Action::CustomerSuspend
         } else {
-            "customer.unsuspend"
+            Action::CustomerUnsuspend
         };
         audit::record(
             &txn,
@@ -96,9 +97,9 @@ impl Services {
         let txn = self.db.begin().await?;
         let model = active.update(&txn).await?;
         let action = if suspend {
-            "organization.suspend"
+            Action::OrganizationSuspend
         } else {
-            "organization.unsuspend"
+            Action::OrganizationUnsuspend
         };
         audit::record(
             &txn,
@@ -174,7 +175,7 @@ impl Services {
             .ok_or(AppError::NotFound("credential"))?;
         let entry = AuditEntry::new(
             current.organization_id,
-            "credential.admin_revoke",
+            Action::CredentialAdminRevoke,
             "credential",
             id,
         )

@@ -69,17 +69,19 @@ impl Outcome {
 
     /// The `code` of the verify answer, and the stored form.
     pub fn code(self) -> &'static str {
+        use keyward_proto::verify::Code;
         match self {
-            Self::Valid => "VALID",
-            Self::RateLimited => "RATE_LIMITED",
-            Self::Expired => "EXPIRED",
-            Self::Revoked => "REVOKED",
-            Self::Disabled => "DISABLED",
-            Self::Suspended => "SUSPENDED",
-            Self::OwnerRemoved => "OWNER_REMOVED",
-            Self::InsufficientPermissions => "INSUFFICIENT_PERMISSIONS",
-            Self::UsageExceeded => "USAGE_EXCEEDED",
+            Self::Valid => Code::Valid,
+            Self::RateLimited => Code::RateLimited,
+            Self::Expired => Code::Expired,
+            Self::Revoked => Code::Revoked,
+            Self::Disabled => Code::Disabled,
+            Self::Suspended => Code::Suspended,
+            Self::OwnerRemoved => Code::OwnerRemoved,
+            Self::InsufficientPermissions => Code::InsufficientPermissions,
+            Self::UsageExceeded => Code::UsageExceeded,
         }
+        .as_str()
     }
 
     /// Reads a stored code; anything else is corrupt data.
@@ -473,7 +475,7 @@ pub(super) async fn write(txn: &DatabaseTransaction, batch: &VerificationBatch) 
             },
         )
         .collect();
-    for chunk in rows.chunks(super::usage::ROWS_PER_STATEMENT) {
+    for chunk in super::batch::chunks(&rows) {
         VerificationBucket::insert_many(chunk.iter().cloned())
             .on_conflict(
                 OnConflict::columns([
@@ -492,8 +494,7 @@ pub(super) async fn write(txn: &DatabaseTransaction, batch: &VerificationBatch) 
             .exec_without_returning(txn)
             .await?;
     }
-    // Six values a row: well within SQLite's and PostgreSQL's bind limits.
-    for chunk in log.chunks(500) {
+    for chunk in super::batch::chunks(log) {
         let rows = chunk.iter().map(|e| verification_log::ActiveModel {
             id: Set(e.id),
             credential_id: Set(e.credential_id),
@@ -900,7 +901,8 @@ impl Services {
         })
     }
 
-    /// Verifications of each of `keys` in each of the last [`ACTIVITY_HOURS`] hours,
+    /// Accepted verifications (the requests a key's request count counts) of each of
+    /// `keys` in each of the last [`ACTIVITY_HOURS`] hours,
     /// oldest first (the current hour last), for the sparkline beside a key list. Keys
     /// of another organization, or of another project than a key limited to one, count
     /// nothing. **Permissions**: `usage:read`.
@@ -936,6 +938,7 @@ impl Services {
         let mut scope = VerificationBucket::find()
             .filter(verification_bucket::Column::OrganizationId.eq(org))
             .filter(verification_bucket::Column::CredentialId.is_in(keys.clone()))
+            .filter(verification_bucket::Column::Outcome.eq(Outcome::Valid.code()))
             .filter(verification_bucket::Column::Minute.gte(since))
             .filter(verification_bucket::Column::Minute.lt(this_hour + hour));
         if let Some(project) = grant.bound_project() {

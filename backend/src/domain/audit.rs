@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::{audit_chain_head, audit_event, prelude::*};
+pub use keyward_proto::audit::Action;
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -33,7 +34,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
     pub organization_id: Option<Uuid>,
-    pub action: &'static str,
+    pub action: Action,
     pub target_type: &'static str,
     pub target_id: String,
     pub target_name: Option<String>,
@@ -43,7 +44,7 @@ pub struct AuditEntry {
 impl AuditEntry {
     pub fn new(
         organization_id: Option<Uuid>,
-        action: &'static str,
+        action: Action,
         target_type: &'static str,
         target_id: Uuid,
     ) -> Self {
@@ -230,7 +231,7 @@ pub async fn record<C: ConnectionTrait>(
         actor_name: fields.actor_name,
         agent: fields.agent,
         credential_id: fields.credential_id,
-        action: entry.action.into(),
+        action: entry.action.as_str().into(),
         target_type: Some(entry.target_type.into()),
         target_id: Some(entry.target_id),
         target_name: entry.target_name,
@@ -258,7 +259,7 @@ pub async fn record<C: ConnectionTrait>(
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub actor_id: Option<Uuid>,
-    pub action: Option<String>,
+    pub action: Option<Action>,
     pub target_id: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -274,8 +275,8 @@ fn filtered(org_id: Option<Uuid>, filter: &AuditFilter) -> sea_orm::Select<Audit
     if let Some(a) = filter.actor_id {
         q = q.filter(audit_event::Column::ActorId.eq(a));
     }
-    if let Some(a) = &filter.action {
-        q = q.filter(audit_event::Column::Action.eq(a.clone()));
+    if let Some(a) = filter.action {
+        q = q.filter(audit_event::Column::Action.eq(a.as_str()));
     }
     if let Some(t) = &filter.target_id {
         q = q.filter(audit_event::Column::TargetId.eq(t.clone()));

@@ -6,6 +6,7 @@
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{cli_login_code, device_authorization, prelude::*};
+use keyward_proto::audit::Action;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
     sea_query::Expr,
@@ -390,9 +391,9 @@ impl Services {
             AuditEntry::new(
                 None,
                 if approve {
-                    "device.approve"
+                    Action::DeviceApprove
                 } else {
-                    "device.deny"
+                    Action::DeviceDeny
                 },
                 "device_authorization",
                 row.id,
@@ -457,7 +458,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(None, "cli_login.approve", "cli_login", row.id).name(&name),
+            AuditEntry::new(None, Action::CliLoginApprove, "cli_login", row.id).name(&name),
         )
         .await?;
         txn.commit().await?;

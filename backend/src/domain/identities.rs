@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{credential, credit_pool, identity, named_limit, prelude::*};
+use keyward_proto::audit::Action;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QuerySelect, TransactionTrait, sea_query::OnConflict,
@@ -314,7 +315,7 @@ impl Services {
             &grant,
             AuditEntry::new(
                 Some(made.organization_id),
-                "identity.create",
+                Action::IdentityCreate,
                 "identity",
                 made.id,
             )
@@ -417,7 +418,7 @@ impl Services {
             &grant,
             AuditEntry::new(
                 Some(updated.organization_id),
-                "identity.update",
+                Action::IdentityUpdate,
                 "identity",
                 id,
             )
@@ -459,7 +460,7 @@ impl Services {
             &grant,
             AuditEntry::new(
                 Some(current.organization_id),
-                "identity.delete",
+                Action::IdentityDelete,
                 "identity",
                 id,
             )
@@ -489,7 +490,7 @@ impl Services {
         self.change_credits(
             &grant,
             current.organization_id,
-            (id, "identity", "identity.credits"),
+            (id, "identity", Action::IdentityCredits),
             op,
             value,
         )
@@ -501,7 +502,7 @@ impl Services {
         &self,
         grant: &super::access::Grant,
         organization: Uuid,
-        (owner, target, action): (Uuid, &'static str, &'static str),
+        (owner, target, action): (Uuid, &'static str, Action),
         op: CreditOp,
         value: i64,
     ) -> AppResult<credit_pool::Model> {

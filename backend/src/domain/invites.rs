@@ -1,6 +1,7 @@
 //! Invites (SPEC §5): an organization invites an email address with a role; the invited
 //! user, signed in with that verified address, accepts or declines within 7 days.
 
+use keyward_proto::audit::Action;
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -118,7 +119,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(org_id), "invite.create", "invite", invite.id)
+            AuditEntry::new(Some(org_id), Action::InviteCreate, "invite", invite.id)
                 .name(&email)
                 .details(json!({ "role": role.key, "expires_at": invite.expires_at })),
         )
@@ -232,7 +233,7 @@ impl Services {
                 invite.status
             )));
         }
-        self.respond_to_invite(&grant, invite, "revoked", "invite.revoke")
+        self.respond_to_invite(&grant, invite, "revoked", Action::InviteRevoke)
             .await
     }
 
@@ -241,7 +242,7 @@ impl Services {
         grant: &Grant,
         invite: invite::Model,
         status: &str,
-        action: &'static str,
+        action: Action,
     ) -> AppResult<InviteView> {
         let org = invite.organization_id;
         let email = invite.email.clone();
@@ -324,7 +325,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(org), "invite.accept", "invite", invite.id).name(&email),
+            AuditEntry::new(Some(org), Action::InviteAccept, "invite", invite.id).name(&email),
         )
         .await?;
         self.commit_invalidating(txn, Invalidation::Everything)
@@ -337,7 +338,7 @@ impl Services {
     #[instrument(skip_all, fields(invite = %id))]
     pub async fn decline_invite(&self, actor: &Actor, id: Uuid) -> AppResult<InviteView> {
         let (invite, grant) = self.own_open_invite(actor, id).await?;
-        self.respond_to_invite(&grant, invite, "declined", "invite.decline")
+        self.respond_to_invite(&grant, invite, "declined", Action::InviteDecline)
             .await
     }
 }

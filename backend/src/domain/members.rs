@@ -3,6 +3,7 @@
 //! transaction (SPEC §3.3); only owners make or unmake owners; nobody hands out a role
 //! granting more than they hold, or changes or removes a member who holds more.
 
+use keyward_proto::audit::Action;
 use std::collections::BTreeMap;
 
 use entity::{customer, membership, prelude::*, role};
@@ -167,7 +168,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(org), "member.update_role", "member", m.id)
+            AuditEntry::new(Some(org), Action::MemberUpdateRole, "member", m.id)
                 .name(&customer.email)
                 .details(json!({ "from": old_role.key, "to": new_role.key })),
         )
@@ -189,7 +190,8 @@ impl Services {
         let (m, grant) = self
             .find_member(actor, membership_id, Perm::MEMBERS_DELETE)
             .await?;
-        self.delete_membership(&grant, m, "member.remove").await
+        self.delete_membership(&grant, m, Action::MemberRemove)
+            .await
     }
 
     /// Leaves an organization; your API keys there are revoked. The last owner cannot
@@ -206,21 +208,21 @@ impl Services {
             .one(&self.db)
             .await?
             .ok_or(AppError::NotAMember)?;
-        self.delete_membership(&grant, m, "member.leave").await
+        self.delete_membership(&grant, m, Action::MemberLeave).await
     }
 
     async fn delete_membership(
         &self,
         grant: &Grant,
         m: membership::Model,
-        action: &'static str,
+        action: Action,
     ) -> AppResult<Uuid> {
         let org = m.organization_id;
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         // Every rule below is read under the organization's lock (SPEC §3.3).
         let (m, role) = locked_member(&txn, m).await?;
-        let removed = action == "member.remove";
+        let removed = action == Action::MemberRemove;
         if removed {
             self.require_covers_member(&txn, grant, org, &role, "removing this member")
                 .await?;

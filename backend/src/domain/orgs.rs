@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{application_resource, customer, membership, organization, prelude::*, project, role};
+use keyward_proto::audit::Action;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
@@ -184,9 +185,14 @@ pub async fn create_org_in<C: ConnectionTrait>(
     audit::record(
         txn,
         grant,
-        AuditEntry::new(Some(org.id), "organization.create", "organization", org.id)
-            .name(&org.name)
-            .details(json!({ "slug": org.slug, "owner_id": owner_id })),
+        AuditEntry::new(
+            Some(org.id),
+            Action::OrganizationCreate,
+            "organization",
+            org.id,
+        )
+        .name(&org.name)
+        .details(json!({ "slug": org.slug, "owner_id": owner_id })),
     )
     .await?;
     let project = create_project_in(txn, grant, &org, "Default", "default".into()).await?;
@@ -225,7 +231,7 @@ async fn create_project_in<C: ConnectionTrait>(
     audit::record(
         txn,
         grant,
-        AuditEntry::new(Some(org.id), "project.create", "project", project.id)
+        AuditEntry::new(Some(org.id), Action::ProjectCreate, "project", project.id)
             .name(&project.name)
             .details(json!({ "slug": project.slug, "namespace": project.namespace })),
     )
@@ -537,7 +543,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(id), "organization.rename", "organization", id)
+            AuditEntry::new(Some(id), Action::OrganizationRename, "organization", id)
                 .name(&org.name)
                 .details(json!({ "from": from, "to": org.name })),
         )
@@ -614,15 +620,20 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(id), "organization.update_settings", "organization", id)
-                .name(&org.name)
-                .details(json!({
-                    "rate_limit_per_minute": org.rate_limit_per_minute,
-                    "rate_limit_fail_open": org.rate_limit_fail_open,
-                    "pat_max_lifetime_days": org.pat_max_lifetime_days,
-                    "api_key_max_lifetime_days": org.api_key_max_lifetime_days,
-                    "keys_per_project": org.keys_per_project,
-                })),
+            AuditEntry::new(
+                Some(id),
+                Action::OrganizationUpdateSettings,
+                "organization",
+                id,
+            )
+            .name(&org.name)
+            .details(json!({
+                "rate_limit_per_minute": org.rate_limit_per_minute,
+                "rate_limit_fail_open": org.rate_limit_fail_open,
+                "pat_max_lifetime_days": org.pat_max_lifetime_days,
+                "api_key_max_lifetime_days": org.api_key_max_lifetime_days,
+                "keys_per_project": org.keys_per_project,
+            })),
         )
         .await?;
         self.commit_invalidating(txn, Invalidation::Everything)
@@ -664,7 +675,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(org), "project.rename", "project", id)
+            AuditEntry::new(Some(org), Action::ProjectRename, "project", id)
                 .name(&project.name)
                 .details(json!({ "from": from, "to": project.name })),
         )

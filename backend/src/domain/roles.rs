@@ -2,6 +2,7 @@
 //! custom roles as a resource × level matrix, and the application resources an
 //! organization defines for its own product.
 
+use keyward_proto::audit::Action;
 use std::collections::BTreeMap;
 
 use entity::{application_resource, invite, membership, prelude::*, role, service_account};
@@ -217,7 +218,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(org_id), "role.create", "role", role.id)
+            AuditEntry::new(Some(org_id), Action::RoleCreate, "role", role.id)
                 .name(&role.name)
                 .details(json!({ "permissions": role.permissions })),
         )
@@ -269,7 +270,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(org_id), "role.update", "role", role.id)
+            AuditEntry::new(Some(org_id), Action::RoleUpdate, "role", role.id)
                 .name(&role.name)
                 .details(json!({ "from": before, "to": role.permissions })),
         )
@@ -308,7 +309,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(org_id), "role.delete", "role", id).name(&role.name),
+            AuditEntry::new(Some(org_id), Action::RoleDelete, "role", id).name(&role.name),
         )
         .await?;
         self.commit_invalidating(txn, Invalidation::Everything)
@@ -361,8 +362,13 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(Some(org_id), "resource.define", "resource", resource.id)
-                .name(&resource.name),
+            AuditEntry::new(
+                Some(org_id),
+                Action::ResourceDefine,
+                "resource",
+                resource.id,
+            )
+            .name(&resource.name),
         )
         .await?;
         self.commit_invalidating(txn, Invalidation::Everything)

@@ -2,6 +2,7 @@
 //! their own; their keys (`{p}_sa_`) are bounded by that role, and disabling the account
 //! stops every key at once.
 
+use keyward_proto::audit::Action;
 use std::collections::HashMap;
 
 use chrono::Utc;
@@ -214,7 +215,7 @@ impl Services {
             &grant,
             AuditEntry::new(
                 Some(org_id),
-                "service_account.create",
+                Action::ServiceAccountCreate,
                 "service_account",
                 account.id,
             )
@@ -289,7 +290,7 @@ impl Services {
             &grant,
             AuditEntry::new(
                 Some(org_id),
-                "service_account_key.create",
+                Action::ServiceAccountKeyCreate,
                 "api_key",
                 model.id,
             )
@@ -335,9 +336,9 @@ impl Services {
         let txn = self.db.begin().await?;
         let account = active.update(&txn).await?;
         let action = if disabled {
-            "service_account.disable"
+            Action::ServiceAccountDisable
         } else {
-            "service_account.enable"
+            Action::ServiceAccountEnable
         };
         audit::record(
             &txn,

@@ -7,6 +7,7 @@
 
 use chrono::TimeDelta;
 use entity::{prelude::*, session, signin_link};
+use keyward_proto::audit::Action;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
     TransactionTrait, sea_query::Expr,
@@ -136,7 +137,7 @@ impl Services {
             &grant,
             AuditEntry::new(
                 Some(organization_id),
-                "session.create",
+                Action::SessionCreate,
                 "session",
                 session.id,
             )
@@ -340,7 +341,7 @@ impl Services {
         let grant = self
             .authorize(actor, Need::User(Perm::SESSIONS_DELETE))
             .await?;
-        self.end(&grant, session_id, "session.end").await?;
+        self.end(&grant, session_id, Action::SessionEnd).await?;
         Ok(())
     }
 }
@@ -413,7 +414,7 @@ impl Services {
         let grant = self
             .authorize(actor, Need::User(Perm::SESSIONS_DELETE))
             .await?;
-        let model = self.end(&grant, id, "session.revoke").await?;
+        let model = self.end(&grant, id, Action::SessionRevoke).await?;
         Ok(SessionView {
             current: current_session(actor) == Some(model.id),
             model,
@@ -452,8 +453,13 @@ impl Services {
                 audit::record(
                     &txn,
                     &grant,
-                    AuditEntry::new(model.organization_id, "session.revoke", "session", model.id)
-                        .details(json!({ "ip": model.ip, "user_agent": model.user_agent })),
+                    AuditEntry::new(
+                        model.organization_id,
+                        Action::SessionRevoke,
+                        "session",
+                        model.id,
+                    )
+                    .details(json!({ "ip": model.ip, "user_agent": model.user_agent })),
                 )
                 .await?;
                 ended += 1;
@@ -465,12 +471,7 @@ impl Services {
 
     /// Ends one of the grant's user's sessions, once, audited as `action`; another
     /// user's session looks unknown.
-    async fn end(
-        &self,
-        grant: &Grant,
-        id: Uuid,
-        action: &'static str,
-    ) -> AppResult<session::Model> {
+    async fn end(&self, grant: &Grant, id: Uuid, action: Action) -> AppResult<session::Model> {
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         let ended = Session::update_many()
@@ -539,8 +540,13 @@ impl Services {
         super::audit::record(
             &txn,
             &grant,
-            super::audit::AuditEntry::new(Some(org_id), "session.switch", "session", session_id)
-                .details(serde_json::json!({ "project_id": project.id })),
+            super::audit::AuditEntry::new(
+                Some(org_id),
+                Action::SessionSwitch,
+                "session",
+                session_id,
+            )
+            .details(serde_json::json!({ "project_id": project.id })),
         )
         .await?;
         txn.commit().await?;

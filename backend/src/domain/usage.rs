@@ -113,16 +113,14 @@ impl UsageBatch {
     }
 }
 
-/// Rows written per statement: at most six values a row, well within SQLite's and PostgreSQL's
-/// bind limits. A flush of many keys is a few statements, not one per key.
-pub(super) const ROWS_PER_STATEMENT: usize = 500;
-
 /// Writes a batch inside `txn`: each credential's count and last use, and its requests
 /// by minute.
 pub(super) async fn write(txn: &DatabaseTransaction, batch: &UsageBatch) -> AppResult<()> {
     let drained = &batch.0;
-    let totals: Vec<(&Uuid, &Pending)> = drained.iter().collect();
-    for chunk in totals.chunks(ROWS_PER_STATEMENT) {
+    // In id order, so that replicas flushing at once take the rows' locks in one order.
+    let mut totals: Vec<(&Uuid, &Pending)> = drained.iter().collect();
+    totals.sort_unstable_by_key(|(id, _)| **id);
+    for chunk in super::batch::chunks(&totals) {
         add_to_credentials(txn, chunk).await?;
     }
     let minutes: Vec<usage_bucket::ActiveModel> = drained
@@ -137,7 +135,7 @@ pub(super) async fn write(txn: &DatabaseTransaction, batch: &UsageBatch) -> AppR
                 })
         })
         .collect();
-    for chunk in minutes.chunks(ROWS_PER_STATEMENT) {
+    for chunk in super::batch::chunks(&minutes) {
         UsageBucket::insert_many(chunk.iter().cloned())
             .on_conflict(
                 OnConflict::columns([

@@ -21,7 +21,16 @@ pub use query::QueryRoot;
 
 /// Write operations.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(mutation::CoreMutation, controls::ControlsMutation);
+pub struct MutationRoot(
+    mutation::OrgMutation,
+    mutation::MemberMutation,
+    mutation::RoleMutation,
+    mutation::CredentialMutation,
+    controls::ControlsMutation,
+    mutation::ServiceAccountMutation,
+    mutation::SessionMutation,
+    mutation::AdminMutation,
+);
 
 use crate::domain::Services;
 

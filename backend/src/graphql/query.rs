@@ -10,7 +10,7 @@ use super::types::{
     ApiKey, AuditEvent, AuditEventFilter, CatalogResource, Conn, CredentialStatus, CustomerAccount,
     DeviceAuthorization, Invite, KeyOrder, Me, Member, Organization, PermissionCatalog,
     PersonalAccessToken, Project, Role, ServiceAccount, Session, Usage, ViewerAccess, actor,
-    connection, paging, services,
+    connection, page_size, paging, services,
 };
 use crate::{
     domain::{Principal, audit, ids::parse_id},
@@ -95,6 +95,7 @@ impl QueryRoot {
         #[graphql(desc = "Only keys this user created.")] created_by_id: Option<ID>,
         #[graphql(default)] order_by: KeyOrder,
         first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before, read in the same `orderBy`.")]
         after: Option<String>,
     ) -> async_graphql::Result<Conn<ApiKey>> {
         let org = parse_id("organizationId", &organization_id)?;
@@ -102,7 +103,7 @@ impl QueryRoot {
         let created_by = created_by_id
             .map(|p| parse_id("createdById", &p))
             .transpose()?;
-        let (first, after) = paging(first, after)?;
+        let first = page_size(first)?;
         let filter = crate::domain::credentials::KeyFilter {
             project_id: project,
             status: status.map(Into::into),
@@ -111,9 +112,9 @@ impl QueryRoot {
             order: order_by.into(),
         };
         let page = services(ctx)?
-            .api_keys(actor(ctx)?, org, filter, first, after)
+            .api_keys(actor(ctx)?, org, filter, first, after.as_deref())
             .await?;
-        Ok(connection(page, |v| v.model.id.to_string(), ApiKey))
+        Ok(connection(page, |k| k.cursor.clone(), |k| ApiKey(k.view)))
     }
 
     /// One API key or service-account key. **Permissions**: `api_keys:read`.
@@ -453,11 +454,7 @@ impl QueryRoot {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<AuditEvent>> {
         let org = parse_id("organizationId", &organization_id)?;
-        let first = match first {
-            None => 50,
-            Some(n) if (1..=100).contains(&n) => n as u64,
-            Some(_) => return Err(AppError::invalid("first", "must be between 1 and 100").into()),
-        };
+        let first = page_size(first)?;
         let after = after
             .map(|a| {
                 a.parse::<i64>()
@@ -470,7 +467,17 @@ impl QueryRoot {
                 .actor_id
                 .map(|a| parse_id("filter.actorId", &a))
                 .transpose()?,
-            action: filter.action,
+            action: filter
+                .action
+                .map(|a| {
+                    audit::Action::parse(&a).ok_or_else(|| {
+                        AppError::invalid(
+                            "filter.action",
+                            "is not an audit action (such as `api_key.revoke`)",
+                        )
+                    })
+                })
+                .transpose()?,
             target_id: filter.target_id,
             since: filter.since,
             until: filter.until,

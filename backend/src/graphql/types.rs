@@ -45,20 +45,23 @@ pub fn connection<T, U: async_graphql::OutputType>(
     conn
 }
 
-/// Page size from `first` (default 50, at most 100) and the `after` cursor.
+/// Page size from `first` (default 50, at most 100).
+pub fn page_size(first: Option<i32>) -> async_graphql::Result<u64> {
+    match first {
+        None => Ok(50),
+        Some(n) if (1..=100).contains(&n) => Ok(n as u64),
+        Some(_) => {
+            Err(crate::error::AppError::invalid("first", "must be between 1 and 100").into())
+        }
+    }
+}
+
+/// Page size from `first` (default 50, at most 100) and the `after` cursor, an item's id.
 pub fn paging(
     first: Option<i32>,
     after: Option<String>,
 ) -> async_graphql::Result<(u64, Option<Uuid>)> {
-    let first = match first {
-        None => 50,
-        Some(n) if (1..=100).contains(&n) => n as u64,
-        Some(_) => {
-            return Err(
-                crate::error::AppError::invalid("first", "must be between 1 and 100").into(),
-            );
-        }
-    };
+    let first = page_size(first)?;
     let after = after.map(|a| parse_id("after", &a)).transpose()?;
     Ok((first, after))
 }

@@ -597,9 +597,19 @@ pub async fn list_keys(
     let (limit, cursor) = page.read()?;
     let page = state
         .services
-        .api_keys(&actor, org, KeyFilter::default(), limit, cursor)
+        .api_keys(
+            &actor,
+            org,
+            KeyFilter::default(),
+            limit,
+            cursor.map(|c| c.to_string()).as_deref(),
+        )
         .await?;
-    let (items, next_cursor) = page_of(page, |k| k.model.id, |k| KeyOut::of(k, &state.services))?;
+    let (items, next_cursor) = page_of(
+        page,
+        |k| k.view.model.id,
+        |k| KeyOut::of(k.view, &state.services),
+    )?;
     Ok(axum::Json(KeyPage { items, next_cursor }))
 }
 

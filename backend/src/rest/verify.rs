@@ -241,7 +241,7 @@ pub async fn verify_presented(
             return err.into_response();
         }
     };
-    count("VALID");
+    count(keyward_proto::verify::Code::Valid.as_str());
     let mut response = answer(true, None, described(&verified.record), None, &verified);
     insert_rate_headers(
         response.headers_mut(),
@@ -529,7 +529,7 @@ fn count(code: &'static str) {
 fn refusal_code(err: &AppError) -> &'static str {
     match err {
         AppError::Unauthenticated(failure) => failure.code(),
-        AppError::RateLimited { .. } => "RATE_LIMITED",
-        _ => "ERROR",
+        AppError::RateLimited { .. } => keyward_proto::verify::Code::RateLimited.as_str(),
+        _ => keyward_proto::verify::Code::Error.as_str(),
     }
 }

@@ -616,6 +616,12 @@ async fn keys_sort_and_show_their_last_day(db: Db) {
     for secret in [&secrets["gamma"], &secrets["gamma"], &bobs] {
         assert_eq!(app.verify(Header::Bearer, secret).await.0, 200);
     }
+    // Refused: neither a request of Alpha's nor a bar of its sparkline.
+    let lacking = json!({ "key": secrets["Alpha"], "require": ["nope:read"] });
+    assert_eq!(
+        app.verify_body(lacking).await.1["code"],
+        "INSUFFICIENT_PERMISSIONS"
+    );
     app.services().flush_usage().await.unwrap();
     app.services()
         .clock
@@ -695,11 +701,12 @@ async fn keys_sort_and_show_their_last_day(db: Db) {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(cursor, ids["Alpha"]);
+    // Opaque: a place in the order, not the key's id.
+    assert_ne!(cursor, ids["Alpha"]);
     app.gql(
         &ada.pat,
         "mutation($id: ID!) { disableApiKey(input: { id: $id }) { id } }",
-        json!({ "id": cursor }),
+        json!({ "id": ids["Alpha"] }),
     )
     .await
     .data();
@@ -711,20 +718,42 @@ async fn keys_sort_and_show_their_last_day(db: Db) {
     app.gql(
         &ada.pat,
         "mutation($id: ID!) { enableApiKey(input: { id: $id }) { id } }",
-        json!({ "id": cursor }),
+        json!({ "id": ids["Alpha"] }),
     )
     .await
     .data();
-    // A cursor that is no key of this list ends it rather than starting it again.
-    let stray = app
-        .gql(
-            &ada.pat,
-            "query($o: ID!, $after: String) { apiKeys(organizationId: $o, orderBy: NAME, after: $after) { nodes { name } } }",
-            json!({ "o": ada.org_id, "after": bobs_id }),
-        )
-        .await
-        .data();
-    assert_eq!(stray["apiKeys"]["nodes"], json!([]));
+    // A cursor is read only in the order that made it; an id, another order's cursor
+    // or a forged one is refused, naming `after`.
+    let by = |order: &'static str, after: String| {
+        let app = &app;
+        let pat = ada.pat.clone();
+        let org = ada.org_id.clone();
+        async move {
+            app.gql(
+                &pat,
+                "query($o: ID!, $by: KeyOrder, $after: String) { apiKeys(organizationId: $o, orderBy: $by, after: $after) { nodes { name } } }",
+                json!({ "o": org, "by": order, "after": after }),
+            )
+            .await
+        }
+    };
+    for (order, after) in [
+        ("NAME", bobs_id.clone()),
+        ("LAST_USED", cursor.clone()),
+        ("NAME", "!!!".to_owned()),
+        ("NAME", "A".repeat(2000)),
+        ("NEWEST", cursor.clone()),
+    ] {
+        let refused = by(order, after).await;
+        assert_eq!(refused.error_code(), "INVALID_INPUT", "{order}");
+        assert_eq!(refused.body["errors"][0]["extensions"]["field"], "after");
+    }
+    assert!(
+        by("LAST_USED", cursor.clone())
+            .await
+            .error_message()
+            .contains("another order"),
+    );
 
     // The last 24 hours, the current hour last: gamma's two two hours ago, beta's one now.
     let activity = |keys: Vec<String>| {
@@ -780,5 +809,43 @@ async fn keys_sort_and_show_their_last_day(db: Db) {
     let bad = activity(vec![ids["beta"].clone(), "nope".into()]).await;
     assert_eq!(bad.error_code(), "INVALID_INPUT");
     assert_eq!(bad.body["errors"][0]["extensions"]["field"], "keyIds[1]");
+
+    // A key used again between two pages of "last used" moves to the top, and the next
+    // page goes on from where the first ended: nothing repeats.
+    let used = |after: Option<String>| {
+        let app = &app;
+        let pat = ada.pat.clone();
+        let org = ada.org_id.clone();
+        async move {
+            app.gql(
+                &pat,
+                "query($o: ID!, $after: String) { apiKeys(organizationId: $o, orderBy: LAST_USED, first: 2, after: $after) { pageInfo { endCursor } nodes { name } } }",
+                json!({ "o": org, "after": after }),
+            )
+            .await
+            .data()
+        }
+    };
+    let page = used(None).await;
+    assert_eq!(
+        page["apiKeys"]["nodes"],
+        json!([{ "name": "beta" }, { "name": "gamma" }])
+    );
+    app.services()
+        .clock
+        .advance(std::time::Duration::from_secs(3600));
+    assert_eq!(app.verify(Header::Bearer, &secrets["gamma"]).await.0, 200);
+    app.services().flush_usage().await.unwrap();
+    let after = page["apiKeys"]["pageInfo"]["endCursor"]
+        .as_str()
+        .map(str::to_owned);
+    assert_eq!(
+        used(after).await["apiKeys"]["nodes"],
+        json!([{ "name": "ALPHA" }, { "name": "delta" }])
+    );
+    assert_eq!(
+        used(None).await["apiKeys"]["nodes"],
+        json!([{ "name": "gamma" }, { "name": "beta" }])
+    );
     app.finish().await;
 }

@@ -467,6 +467,15 @@ async fn member_changes_reach_keys_at_once(db: Db) {
         revoked["auditEvents"]["nodes"][0]["targetName"], "bob's",
         "{revoked}"
     );
+    // An action that does not exist is named as such, not an empty log.
+    let unknown = app
+        .gql(&ada.pat, "query($o: ID!) { auditEvents(organizationId: $o, filter: {action: \"api_key.explode\"}) { nodes { targetName } } }", json!({ "o": ada.org_id }))
+        .await;
+    assert_eq!(unknown.error_code(), "INVALID_INPUT");
+    assert_eq!(
+        unknown.body["errors"][0]["extensions"]["field"],
+        "filter.action"
+    );
     // Invited back, Bob finds his old key still revoked.
     let _ = join(&app, &ada, &ada.org_id, &bob, "developer").await;
     let (status, _, body) = app.verify(Header::Bearer, &key).await;

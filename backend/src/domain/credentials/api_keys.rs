@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{credential, prelude::*};
+use keyward_proto::audit::Action;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
     QueryFilter, QuerySelect, TransactionTrait, sea_query::Expr,
@@ -13,7 +14,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{
-    Created, CredentialView, Environment, KeyFilter, KeyOrder, MAX_GRACE, Page, Status,
+    Created, CredentialView, Environment, KeyFilter, ListedKey, MAX_GRACE, Page, Status,
     app_resources, check_scopes, new_expiry, new_row, parse_scopes, rate_limit, reread,
     scopes_json, status_at, status_condition, view, views,
 };
@@ -22,6 +23,7 @@ use crate::{
         Actor, CredentialKind, Services,
         access::{self, Grant, Need},
         audit::{self, AuditEntry},
+        ids::parse_id,
         invalidation::Invalidation,
         paging,
         permissions::{Perm, PermissionSet},
@@ -279,17 +281,22 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(model.organization_id, "api_key.create", "api_key", model.id)
-                .name(&model.name)
-                .details(json!({
-                    "prefix": model.display_prefix,
-                    "project_id": model.project_id,
-                    "environment": model.environment,
-                    "expires_at": model.expires_at,
-                    "scopes": model.scopes,
-                    "rate_limit_per_minute": model.rate_limit_per_minute,
-                    "controls": controls.details(),
-                })),
+            AuditEntry::new(
+                model.organization_id,
+                Action::ApiKeyCreate,
+                "api_key",
+                model.id,
+            )
+            .name(&model.name)
+            .details(json!({
+                "prefix": model.display_prefix,
+                "project_id": model.project_id,
+                "environment": model.environment,
+                "expires_at": model.expires_at,
+                "scopes": model.scopes,
+                "rate_limit_per_minute": model.rate_limit_per_minute,
+                "controls": controls.details(),
+            })),
         )
         .await?;
         txn.commit().await?;
@@ -345,7 +352,9 @@ impl Services {
         Ok(())
     }
 
-    /// An organization's API keys matching `filter`, newest first.
+    /// An organization's API keys matching `filter`, in its order, each with the cursor
+    /// of the keys after it. `after` is such a cursor: in the newest-first order a key's
+    /// id, in any other the key's place as its page read it ([`paging::Mark`]).
     /// **Permissions**: `api_keys:read`.
     pub async fn api_keys(
         &self,
@@ -353,8 +362,8 @@ impl Services {
         org_id: Uuid,
         filter: KeyFilter,
         first: u64,
-        after: Option<Uuid>,
-    ) -> AppResult<Page<CredentialView>> {
+        after: Option<&str>,
+    ) -> AppResult<Page<ListedKey>> {
         let grant = self
             .authorize(actor, Need::Org(org_id, Perm::API_KEYS_READ))
             .await?;
@@ -374,13 +383,9 @@ impl Services {
                 "this key is limited to another project".into(),
             ));
         }
-        let mut visible = Credential::find()
+        let mut q = Credential::find()
             .filter(credential::Column::OrganizationId.eq(org_id))
             .filter(credential::Column::Kind.eq(CredentialKind::ApiKey.as_str()));
-        if let Some(p) = bound {
-            visible = visible.filter(credential::Column::ProjectId.eq(p));
-        }
-        let mut q = visible.clone();
         if let Some(p) = project_id.or(bound) {
             q = q.filter(credential::Column::ProjectId.eq(p));
         }
@@ -400,43 +405,39 @@ impl Services {
         if let Some(creator) = created_by {
             q = q.filter(credential::Column::CreatedBy.eq(creator));
         }
-        let sort = |value: sea_orm::sea_query::SimpleExpr, of, ascending| paging::SortBy {
-            value,
-            of,
-            ascending,
+        let Some(sort) = order.sort() else {
+            let after = after.map(|a| parse_id("after", a)).transpose()?;
+            let page = self.credential_page(q, first, after).await?;
+            return page.try_map(|view| {
+                let cursor = view.model.id.to_string();
+                Ok(ListedKey { view, cursor })
+            });
         };
-        let col = |c: credential::Column| Expr::col(c);
-        let sort = match order {
-            KeyOrder::Newest => return self.credential_page(q, first, after).await,
-            KeyOrder::Oldest => sort(col(credential::Column::Id), paging::SortType::Id, true),
-            KeyOrder::Name => sort(
-                sea_orm::sea_query::Func::lower(Expr::col(credential::Column::Name)).into(),
-                paging::SortType::Text,
-                true,
-            ),
-            KeyOrder::LastUsed => sort(
-                col(credential::Column::LastUsedAt),
-                paging::SortType::Time,
-                false,
-            ),
-            KeyOrder::Expires => sort(
-                col(credential::Column::ExpiresAt),
-                paging::SortType::Time,
-                true,
-            ),
-        };
+        let after = after
+            .map(|a| paging::Mark::read("after", a, order.name(), sort.of))
+            .transpose()?;
         let page = paging::sorted_page(
             &self.db,
             q,
-            visible,
             credential::Column::Id,
+            |m| m.id,
             sort,
             first,
             after,
         )
         .await?;
+        let (models, marks): (Vec<_>, Vec<_>) = page.items.into_iter().unzip();
+        let items = views(&self.db, models)
+            .await?
+            .into_iter()
+            .zip(marks)
+            .map(|(view, mark)| ListedKey {
+                cursor: mark.cursor(order.name()),
+                view,
+            })
+            .collect();
         Ok(Page {
-            items: views(&self.db, page.items).await?,
+            items,
             has_next: page.has_next,
             total: page.total,
         })
@@ -469,7 +470,7 @@ impl Services {
         &self,
         grant: &Grant,
         current: credential::Model,
-        action: &'static str,
+        action: Action,
         change: impl FnOnce(
             &credential::Model,
         ) -> AppResult<Option<(credential::ActiveModel, serde_json::Value)>>,
@@ -506,7 +507,7 @@ impl Services {
     ) -> AppResult<CredentialView> {
         let (current, grant) = self.org_credential(actor, id, Perm::API_KEYS_WRITE).await?;
         let name = validate::name("input.name", name)?;
-        self.change_org_credential(&grant, current, "api_key.rename", |current| {
+        self.change_org_credential(&grant, current, Action::ApiKeyRename, |current| {
             if current.name == name {
                 return Ok(None);
             }
@@ -533,9 +534,9 @@ impl Services {
                 .await?;
         }
         let action = if disabled {
-            "api_key.disable"
+            Action::ApiKeyDisable
         } else {
-            "api_key.enable"
+            Action::ApiKeyEnable
         };
         self.change_org_credential(&grant, current, action, |current| {
             if current.revoked_at.is_some() {
@@ -563,7 +564,7 @@ impl Services {
             .org_credential(actor, id, Perm::API_KEYS_DELETE)
             .await?;
         let reason = validate::reason("input.reason", reason)?;
-        let entry = AuditEntry::new(current.organization_id, "api_key.revoke", "api_key", id)
+        let entry = AuditEntry::new(current.organization_id, Action::ApiKeyRevoke, "api_key", id)
             .details(json!({ "reason": reason }));
         self.revoke_credential(&grant, current, reason, entry).await
     }
@@ -684,7 +685,7 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(old.organization_id, "api_key.rotate", "api_key", old.id)
+            AuditEntry::new(old.organization_id, Action::ApiKeyRotate, "api_key", old.id)
                 .name(&old.name)
                 .details(json!({
                     "new_key_id": new.id,
@@ -852,7 +853,7 @@ impl Services {
                     &grant,
                     AuditEntry::new(
                         Some(input.organization_id),
-                        "api_key.import_refused",
+                        Action::ApiKeyImportRefused,
                         "organization",
                         input.organization_id,
                     )
@@ -871,9 +872,16 @@ impl Services {
         audit::record(
             &txn,
             &grant,
-            AuditEntry::new(model.organization_id, "api_key.import", "api_key", model.id)
-                .name(&model.name)
-                .details(json!({ "prefix": prefix, "project_id": model.project_id, "scopes": model.scopes })),
+            AuditEntry::new(
+                model.organization_id,
+                Action::ApiKeyImport,
+                "api_key",
+                model.id,
+            )
+            .name(&model.name)
+            .details(
+                json!({ "prefix": prefix, "project_id": model.project_id, "scopes": model.scopes }),
+            ),
         )
         .await?;
         self.verifier.add_import_prefix(&prefix);

@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{credential, credit_pool, identity, named_limit};
+use keyward_proto::audit::Action;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, TransactionTrait};
 use serde_json::{Value, json};
 use tracing::instrument;
@@ -310,7 +311,7 @@ impl Services {
             &grant,
             AuditEntry::new(
                 updated.organization_id,
-                "api_key.update",
+                Action::ApiKeyUpdate,
                 "api_key",
                 updated.id,
             )
@@ -341,7 +342,7 @@ impl Services {
         self.change_credits(
             &grant,
             org,
-            (current.id, "api_key", "api_key.credits"),
+            (current.id, "api_key", Action::ApiKeyCredits),
             op,
             value,
         )

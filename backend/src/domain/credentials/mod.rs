@@ -12,6 +12,7 @@ pub use api_keys::{ImportedKey, NewApiKey};
 pub use controls::{KeyControls, KeyControlsInput, KeyUpdate};
 pub use pats::{NewPat, issue_pat_in};
 
+use keyward_proto::audit::Action;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -68,6 +69,59 @@ pub enum KeyOrder {
     LastUsed,
     /// Soonest to expire first; never expiring last.
     Expires,
+}
+
+impl KeyOrder {
+    /// The order's name in its cursors, so that a cursor is read only in its own order.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::Oldest => "oldest",
+            Self::Name => "name",
+            Self::LastUsed => "used",
+            Self::Expires => "expires",
+        }
+    }
+
+    /// How the list is sorted, or `None` for newest first (by id alone).
+    pub(crate) fn sort(self) -> Option<super::paging::SortBy> {
+        use super::paging::{SortBy, SortType};
+        use sea_orm::sea_query::{Expr, Func};
+        let by = |value: sea_orm::sea_query::SimpleExpr, of, ascending| {
+            Some(SortBy {
+                value,
+                of,
+                ascending,
+            })
+        };
+        let col = |c: entity::credential::Column| Expr::col(c);
+        match self {
+            Self::Newest => None,
+            Self::Oldest => by(col(entity::credential::Column::Id), SortType::Id, true),
+            Self::Name => by(
+                Func::lower(Expr::col(entity::credential::Column::Name)).into(),
+                SortType::Text,
+                true,
+            ),
+            Self::LastUsed => by(
+                col(entity::credential::Column::LastUsedAt),
+                SortType::Time,
+                false,
+            ),
+            Self::Expires => by(
+                col(entity::credential::Column::ExpiresAt),
+                SortType::Time,
+                true,
+            ),
+        }
+    }
+}
+
+/// A key as a list shows it, with the cursor of the keys after it in the list's order.
+#[derive(Debug, Clone)]
+pub struct ListedKey {
+    pub view: CredentialView,
+    pub cursor: String,
 }
 
 /// Live or test traffic (API keys).
@@ -686,7 +740,7 @@ pub async fn revoke_member_keys<C: ConnectionTrait>(
         audit::record(
             txn,
             grant,
-            AuditEntry::new(Some(org), "api_key.revoke", "api_key", key.id)
+            AuditEntry::new(Some(org), Action::ApiKeyRevoke, "api_key", key.id)
                 .name(&key.name)
                 .details(json!({ "reason": reason, "owner_id": customer })),
         )

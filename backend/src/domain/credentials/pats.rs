@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use entity::{credential, prelude::*};
+use keyward_proto::audit::Action;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     TransactionTrait,
@@ -68,7 +69,7 @@ pub async fn issue_pat_in<C: ConnectionTrait>(
         grant,
         AuditEntry::new(
             None,
-            "personal_access_token.create",
+            Action::PersonalAccessTokenCreate,
             "personal_access_token",
             model.id,
         )
@@ -191,7 +192,7 @@ impl Services {
             .ok_or(AppError::NotFound("personal access token"))?;
         let entry = AuditEntry::new(
             None,
-            "personal_access_token.revoke",
+            Action::PersonalAccessTokenRevoke,
             "personal_access_token",
             id,
         )

@@ -364,6 +364,7 @@ impl TokenFormat {
     }
 
     /// Generates a token of `kind` from the OS RNG.
+    #[cfg(feature = "generate")]
     pub fn generate(&self, kind: TokenKind) -> Result<NewToken, getrandom::Error> {
         let random = random_base62(self.random_len)?;
         let type_prefix = self.type_prefix(kind);
@@ -409,6 +410,7 @@ impl TokenFormat {
 }
 
 /// A random base62 string, by rejection sampling so every character is uniform.
+#[cfg(feature = "generate")]
 pub fn random_base62(len: usize) -> Result<String, getrandom::Error> {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
@@ -424,8 +426,10 @@ pub fn random_base62(len: usize) -> Result<String, getrandom::Error> {
     Ok(out)
 }
 
-/// CRC32 of `data`, as 6 zero-padded base62 characters.
-fn checksum(data: &str) -> String {
+/// CRC32 of a token's random part, as the 6 zero-padded base62 characters that end the
+/// token. Public like the format itself: a secret scanner checks it to tell a real token
+/// from a look-alike without asking anyone.
+pub fn checksum(data: &str) -> String {
     let mut n = crc32fast::hash(data.as_bytes());
     let mut digits = [b'0'; CHECKSUM_LEN];
     for slot in digits.iter_mut().rev() {
@@ -435,9 +439,140 @@ fn checksum(data: &str) -> String {
     digits.iter().map(|&b| b as char).collect()
 }
 
+/// Why a string is not a Keyward token of any deployment, in words for the person who
+/// typed it ([`check_shape`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mistyped {
+    Empty,
+    TooLong,
+    Prefix,
+    Length,
+    Character,
+    Checksum,
+}
+
+impl fmt::Display for Mistyped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "it is empty",
+            Self::TooLong => "it is longer than any Keyward token",
+            Self::Prefix => "it does not start like a Keyward token (`kw_pat_…`, `kw_sk_live_…`)",
+            Self::Length => "its secret part has the wrong length",
+            Self::Character => "it contains characters a Keyward token never has",
+            Self::Checksum => "its checksum does not match: a character was changed, added or lost",
+        })
+    }
+}
+
+impl std::error::Error for Mistyped {}
+
+/// Checks the shape and checksum of a token of any deployment, without knowing its
+/// prefix, tags or length (a client's offline check, before sending it anywhere): a
+/// lowercase prefix and tag, [`MIN_RANDOM_LEN`]..=[`MAX_RANDOM_LEN`] random characters
+/// and their checksum. Every token a [`TokenFormat`] accepts passes.
+pub fn check_shape(raw: &str) -> Result<(), Mistyped> {
+    if raw.is_empty() {
+        return Err(Mistyped::Empty);
+    }
+    if raw.len() > MAX_TOKEN_LEN {
+        return Err(Mistyped::TooLong);
+    }
+    let (head, body) = raw.rsplit_once('_').ok_or(Mistyped::Prefix)?;
+    // A deployment may give one kind no tag (`kv_` + random + checksum).
+    let (prefix, tag) = head.split_once('_').unwrap_or((head, "a"));
+    let lowercase_word = |s: &str, extra: &[u8]| -> bool {
+        s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(&b))
+    };
+    if !lowercase_word(prefix, b"") || !lowercase_word(tag, b"_") || prefix.len() > 16 {
+        return Err(Mistyped::Prefix);
+    }
+    if !body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Mistyped::Character);
+    }
+    if !(MIN_RANDOM_LEN + CHECKSUM_LEN..=MAX_RANDOM_LEN + CHECKSUM_LEN).contains(&body.len()) {
+        return Err(Mistyped::Length);
+    }
+    let (random, sum) = body.split_at(body.len() - CHECKSUM_LEN);
+    if checksum(random) != sum {
+        return Err(Mistyped::Checksum);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shaped(prefix: &str, random: &str) -> String {
+        format!("{prefix}{random}{}", checksum(random))
+    }
+
+    const RANDOM: &str = "Ab3xQ9zK0LmN7pR2sT5uV8wY1cD4eF6g";
+
+    #[test]
+    fn well_formed_tokens_pass_and_every_single_change_is_caught() {
+        for prefix in ["kw_pat_", "kw_sk_live_", "kici_sk_", "kv_live_"] {
+            let good = shaped(prefix, RANDOM);
+            assert_eq!(check_shape(&good), Ok(()), "{good}");
+        }
+        let good = shaped("kw_pat_", RANDOM);
+        for i in "kw_pat_".len()..good.len() {
+            let mut typo = good.clone().into_bytes();
+            typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
+            let typo = String::from_utf8(typo).unwrap_or_default();
+            assert!(check_shape(&typo).is_err(), "{typo}");
+        }
+        assert!(check_shape(&good[..good.len() - 1]).is_err());
+        assert!(check_shape(&format!("{good}x")).is_err());
+        assert_eq!(
+            check_shape(&shaped("kw_pat_", &RANDOM[..21])),
+            Err(Mistyped::Length)
+        );
+        assert_eq!(
+            check_shape(&shaped("kw_pat_", &RANDOM.repeat(3))),
+            Err(Mistyped::Length)
+        );
+        // A deployment's own shape: no tag, 26 random characters (`kv_` + 32).
+        let kv = shaped("kv_", &RANDOM[..26]);
+        assert_eq!(kv.len(), 3 + 32);
+        assert_eq!(check_shape(&kv), Ok(()));
+    }
+
+    #[test]
+    fn every_token_a_deployment_issues_passes_the_offline_check() {
+        let tags = TokenTags::parse("api_key_live=,pat=kici_pat").unwrap();
+        for (prefix, tags, len) in [
+            ("kw", TokenTags::default(), RANDOM_LEN),
+            ("kv", tags, MIN_RANDOM_LEN),
+            ("acme2", TokenTags::default(), MAX_RANDOM_LEN),
+        ] {
+            let format = TokenFormat::with_tags(prefix, tags)
+                .unwrap()
+                .with_random_len(len)
+                .unwrap();
+            for kind in TokenKind::ALL {
+                let made = format.generate(kind).unwrap();
+                let raw = made.token.expose_secret();
+                assert!(format.parse(raw).is_ok(), "{raw}");
+                assert_eq!(check_shape(raw), Ok(()), "{raw}");
+            }
+        }
+    }
+
+    #[test]
+    fn foreign_shapes_are_named() {
+        assert_eq!(check_shape(""), Err(Mistyped::Empty));
+        assert!(check_shape("ghp_abcdef").is_err());
+        assert_eq!(check_shape("Kw_pat_abc"), Err(Mistyped::Prefix));
+        assert_eq!(check_shape(&"a".repeat(300)), Err(Mistyped::TooLong));
+        assert_eq!(
+            check_shape(&format!("kw_pat_{}-", &RANDOM[..31])),
+            Err(Mistyped::Character)
+        );
+    }
+
     use proptest::prelude::*;
 
     fn format() -> TokenFormat {

@@ -2,7 +2,7 @@
 //! credential, none, or a refusal; never a panic, and never an empty credential.
 #![no_main]
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderValue, header};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(value) = parts.next().and_then(|v| HeaderValue::from_bytes(v).ok()) {
         headers.insert("x-api-key", value);
     }
-    if let Ok(Some(token)) = backend::auth::presented_credential(&headers) {
+    if let Ok(Some(token)) = keyward_proto::present::presented_credential(&headers) {
         assert!(!token.is_empty() && token.trim() == token, "{token:?}");
     }
 });

@@ -1,4 +1,4 @@
-//! Token parsing: the server's format check and the CLI's offline check never panic,
+//! Token parsing: the format check (the server's) and the shape check (the CLI's) never panic,
 //! and the CLI never calls mistyped a token the server accepts.
 #![no_main]
 
@@ -8,14 +8,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(raw) = std::str::from_utf8(data) else {
         return;
     };
-    let format = backend::token::TokenFormat::new("kw").expect("a valid prefix");
+    let format = keyward_proto::token::TokenFormat::new("kw").expect("a valid prefix");
     let parsed = format.parse(raw);
-    let offline = keyward_cli::token::check(raw);
+    let offline = keyward_proto::token::check_shape(raw);
     if parsed.is_ok() {
         assert!(
             offline.is_ok(),
             "the CLI refuses a token the server accepts: {raw:?}"
         );
     }
-    let _ = backend::token::TokenHash::from_hex(raw);
+    let _ = keyward_proto::token::TokenHash::from_hex(raw);
 });
