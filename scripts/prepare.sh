@@ -13,6 +13,31 @@ sudo=""
 browser=1
 [[ ${1:-} == --no-browser ]] && browser=0
 
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# Trunk builds offline (Trunk.toml): every crate must already be here.
+cargo fetch --target wasm32-unknown-unknown --locked >/dev/null
+
+# Three builds at once, since each ends on a step that keeps one core alone busy: Trunk
+# and wasm-bindgen (when missing) and the dashboard's WebAssembly, which Trunk then finds
+# built. The tools' own release profiles ask for link-time optimisation in one codegen
+# unit, which doubles their build for tools that run for seconds: they are built lightly
+# optimised instead, and without TLS, which they would only use to download (Trunk.toml
+# keeps Trunk offline).
+light=(env CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1)
+builds=()
+if ! trunk --version 2>/dev/null | grep -q ' 0\.21\.14'; then
+  "${light[@]}" cargo install trunk --version 0.21.14 --locked --no-default-features &
+  builds+=($!)
+fi
+bindgen=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $bindgen\$"; then
+  "${light[@]}" cargo install wasm-bindgen-cli --version "$bindgen" --no-default-features &
+  builds+=($!)
+fi
+cargo build --locked -p frontend --target wasm32-unknown-unknown --profile dashboard &
+builds+=($!)
+
+# Meanwhile, the system packages a fresh machine lacks.
 packages=()
 ((browser)) && ! command -v chromedriver >/dev/null && packages+=(chromium chromium-driver)
 command -v wasm-opt >/dev/null || packages+=(binaryen)
@@ -22,14 +47,8 @@ if ((${#packages[@]})); then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}"
 fi
+for build in "${builds[@]}"; do wait "$build"; done
 
-rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-trunk --version 2>/dev/null | grep -q ' 0\.21\.14' || cargo install trunk --version 0.21.14 --locked
-bindgen=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
-wasm-bindgen --version 2>/dev/null | grep -q " $bindgen\$" || cargo install wasm-bindgen-cli --version "$bindgen"
-
-# Trunk builds offline (Trunk.toml): every crate must already be here.
-cargo fetch --target wasm32-unknown-unknown --locked >/dev/null
 trunk build --release
 
 # GraphiQL, carried with the dashboard so /graphql loads nothing from another origin:
