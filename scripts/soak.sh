@@ -71,7 +71,7 @@ backend_kb() {
 }
 samples="$work/samples.tsv"
 take() {
-  local t=$1 row="$t"
+  local row=$1
   for pid in "${nodes[@]}"; do
     row+=$'\t'"$(status "$pid" VmRSS)"$'\t'"$(ls "/proc/$pid/fd" | wc -l)"$'\t'"$(status "$pid" Threads)"
   done
@@ -96,7 +96,7 @@ while ((SECONDS - start < seconds)); do
   sleep "$sample"
 done
 take $((SECONDS - start))
-wait "$mix"
+wait "$mix" || echo "the mixed traffic stopped early (above)"
 
 echo "== growth over the second half (limit $growth%)"
 python3 - "$samples" "$growth" <<'PY'

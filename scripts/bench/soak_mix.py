@@ -20,13 +20,20 @@ def connect(base):
     return http.client.HTTPConnection(u.hostname, u.port, timeout=30)
 
 
+class Busy(Exception):
+    """The server answered UNAVAILABLE (a pool or the database busy): counted, retried."""
+
+
 def gql(conn, pat, query, variables):
     body = json.dumps({"query": query, "variables": variables})
     conn.request("POST", "/graphql", body=body, headers={
         "Authorization": f"Bearer {pat}", "Content-Type": "application/json"})
     r = conn.getresponse()
     answer = json.loads(r.read())
-    if r.status != 200 or answer.get("errors"):
+    errors = answer.get("errors") or []
+    if errors and all(e.get("extensions", {}).get("code") == "UNAVAILABLE" for e in errors):
+        raise Busy()
+    if r.status != 200 or errors:
         raise SystemExit(f"GraphQL failed: {r.status} {answer}")
     return answer["data"]
 
@@ -54,11 +61,16 @@ def main():
     node_a, node_b, pat, org, seconds = sys.argv[1:6]
     conns = [connect(node_a), connect(node_b)]
     until = time.monotonic() + float(seconds)
-    rounds = 0
+    rounds = busy = 0
     while time.monotonic() < until:
-        round_at(conns[rounds % 2], pat, org, rounds)
+        try:
+            round_at(conns[rounds % 2], pat, org, rounds)
+        except Busy:
+            busy += 1
+            time.sleep(0.5)
         rounds += 1
-    print(f"mixed traffic: {rounds} rounds of create, rename, pages, revoke")
+    print(f"mixed traffic: {rounds} rounds of create, rename, pages, revoke; "
+          f"{busy} cut short by an UNAVAILABLE answer")
 
 
 if __name__ == "__main__":
