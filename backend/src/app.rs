@@ -1,4 +1,5 @@
-//! The router: every route, the request-id middleware and the shared state.
+//! The router: every route and the request-context middleware around them. The state it
+//! hands each handler is in `state`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -8,97 +9,18 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
 };
-use tower_cookies::{CookieManagerLayer, Key};
+use tower_cookies::CookieManagerLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    auth::{self, oidc::OidcClient},
     domain::{RequestMeta, Services},
     error::AppError,
-    graphql::{self, KeywardSchema},
-    rest,
+    graphql, rest, signin,
+    state::{AppState, REQUEST_ID, acceptable_request_id, client_address, current_request_id},
 };
-
-/// State shared by every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub services: Services,
-    pub schema: KeywardSchema,
-    pub cookie_key: Key,
-    /// The identity provider, when one is configured.
-    pub oidc: Option<Arc<OidcClient>>,
-    /// GraphiQL, when the dashboard build carries it.
-    pub graphiql: Option<Arc<graphql::http::Graphiql>>,
-}
-
-impl AppState {
-    pub fn new(services: Services, cookie_key: Key) -> Result<Self, String> {
-        let oidc = match &services.config.oidc {
-            Some(config) => Some(Arc::new(OidcClient::new(
-                config.clone(),
-                services.clock.clone(),
-            )?)),
-            None => None,
-        };
-        let graphiql =
-            graphql::http::Graphiql::load(services.config.dashboard_dir.as_deref()).map(Arc::new);
-        Ok(Self {
-            graphiql,
-            schema: graphql::build_schema(Some(services.clone())),
-            services,
-            cookie_key,
-            oidc,
-        })
-    }
-}
-
-tokio::task_local! {
-    static REQUEST_ID: Arc<str>;
-}
-
-/// The id of the request being served, for error bodies and logs.
-pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(|id| id.to_string()).unwrap_or_default()
-}
-
-fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
-    let s = value.to_str().ok()?;
-    (!s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-    .then(|| s.to_owned())
-}
-
-/// The client's address: the peer, or, when the peer is a trusted proxy, the nearest
-/// address in `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_address(
-    peer: Option<std::net::IpAddr>,
-    headers: &axum::http::HeaderMap,
-    trusted: &[std::net::IpAddr],
-) -> Option<std::net::IpAddr> {
-    let peer = peer?;
-    if !trusted.contains(&peer) {
-        return Some(peer);
-    }
-    let hops: Vec<std::net::IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|hop| hop.trim().parse().ok())
-        .collect();
-    hops.iter()
-        .rev()
-        .find(|hop| !trusted.contains(hop))
-        .or(hops.first())
-        .copied()
-        .or(Some(peer))
-}
 
 /// Gives every request an id (kept from `X-Request-Id` when sane), records its client
 /// address and user agent, and renders framework errors (413, 405) as problem+json.
@@ -418,11 +340,11 @@ fn rest_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rest::cli::device_token))
         .routes(routes!(rest::cli::exchange_token))
         .routes(routes!(rest::cli::revoke_current))
-        .routes(routes!(auth::login))
-        .routes(routes!(auth::callback))
-        .routes(routes!(auth::methods))
-        .routes(routes!(auth::dev_signin))
-        .routes(routes!(auth::logout))
+        .routes(routes!(signin::login))
+        .routes(routes!(signin::callback))
+        .routes(routes!(signin::methods))
+        .routes(routes!(signin::dev_signin))
+        .routes(routes!(signin::logout))
 }
 
 /// The OpenAPI 3.1 document of the REST surface (`/api/v1/openapi.json`,
@@ -438,11 +360,7 @@ pub fn router(state: AppState) -> Router {
     let api = rest::openapi::finish(api);
     Router::new()
         .merge(rest)
-        .route(
-            "/graphql",
-            get(graphql::http::graphiql).post(graphql::http::execute),
-        )
-        .route("/graphql/schema.json", get(graphql::http::graphiql_schema))
+        .merge(graphql::http::routes(&state.services))
         .route("/api/{*rest}", axum::routing::any(rest::not_found))
         .fallback_service(dashboard(state.services.config.dashboard_dir.as_deref()))
         .layer(Extension(rest::openapi::Document::new(&api)))
@@ -463,12 +381,6 @@ pub fn router(state: AppState) -> Router {
 
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
-
-    use axum::http::HeaderMap;
-
-    use super::client_address;
-
     #[test]
     fn the_dashboard_policy_allows_its_inline_start_up_script_by_hash_only() {
         use base64::Engine;
@@ -488,38 +400,47 @@ mod tests {
         );
     }
 
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
+    #[test]
+    fn committed_document_matches_the_code() {
+        let committed = include_str!("../openapi.json");
+        let current = super::openapi().to_pretty_json().unwrap();
+        assert!(
+            committed.trim_end() == current.trim_end(),
+            "backend/openapi.json is out of date: run `cargo run -p backend -- openapi > backend/openapi.json`"
+        );
     }
 
     #[test]
-    fn forwarded_for_counts_only_from_trusted_proxies() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            "198.51.100.1, 203.0.113.7, 10.0.0.2".parse().unwrap(),
-        );
-        let trusted = [ip("10.0.0.1"), ip("10.0.0.2")];
-        // From a trusted proxy: the nearest hop that is not a proxy.
-        assert_eq!(
-            client_address(Some(ip("10.0.0.1")), &headers, &trusted),
-            Some(ip("203.0.113.7"))
-        );
-        // From anyone else: the peer, whatever the header claims.
-        assert_eq!(
-            client_address(Some(ip("192.0.2.9")), &headers, &trusted),
-            Some(ip("192.0.2.9"))
-        );
-        // A trusted proxy without the header, or with garbage in it: the peer.
-        assert_eq!(
-            client_address(Some(ip("10.0.0.1")), &HeaderMap::new(), &trusted),
-            Some(ip("10.0.0.1"))
-        );
-        headers.insert("x-forwarded-for", "not an address".parse().unwrap());
-        assert_eq!(
-            client_address(Some(ip("10.0.0.1")), &headers, &trusted),
-            Some(ip("10.0.0.1"))
-        );
-        assert_eq!(client_address(None, &headers, &trusted), None);
+    fn every_operation_is_described_and_every_error_is_a_problem() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().unwrap() {
+                let at = format!("{method} {path}");
+                assert!(
+                    operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                    "{at}: no tag"
+                );
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(
+                    responses
+                        .keys()
+                        .any(|s| s.starts_with('2') || s.starts_with('3')),
+                    "{at}: no success"
+                );
+                for (status, response) in responses {
+                    if !status.starts_with('4') {
+                        continue;
+                    }
+                    // A shared problem response, or a problem among the content types.
+                    let problem = response.get("$ref").is_some()
+                        || response["content"]
+                            .as_object()
+                            .is_some_and(|c| c.contains_key("application/problem+json"));
+                    assert!(problem, "{at}: {status} is not a problem");
+                }
+            }
+        }
     }
 }

@@ -16,7 +16,7 @@ use axum::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sha2::{Digest, Sha256};
 
-use crate::{app::AppState, auth::ClientIp, error::AppError};
+use crate::{auth::ClientIp, error::AppError, state::AppState};
 
 pub use crate::telemetry::*;
 

@@ -9,11 +9,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tower_cookies::Key;
 
 use crate::{
-    app::{AppState, router},
-    config::Config,
-    db,
-    domain::Services,
-    token::random_base62,
+    app::router, config::Config, db, domain::Services, state::AppState, token::random_base62,
 };
 
 const COOKIE_KEY_SETTING: &str = "cookie_key";

@@ -2,10 +2,14 @@
 //! GraphQL, REST, sign-in, metrics, the command line) call the domain; the domain calls
 //! the base (configuration, database helpers, errors, metric names, tokens); nothing
 //! calls back up. This test reads every source file and fails on an import that runs
-//! up a layer, naming the file and the module it reached for.
+//! up a layer, naming the file and the module it reached for. Among the edges, which
+//! import each other (the router every handler, the handlers the extractors, all of them
+//! the shared state), no two modules reach each other, directly or around a loop: a
+//! second test fails on a loop and names it.
 #![allow(clippy::unwrap_used)]
 
 use std::{
+    collections::{BTreeMap, BTreeSet},
     fs,
     path::{Path, PathBuf},
 };
@@ -87,12 +91,14 @@ fn head(path: &str) -> String {
         .collect()
 }
 
-#[test]
-fn no_import_runs_up_a_layer() {
+/// Every import between top-level modules: (importing file, its module, the module it
+/// reaches). The crate root and the binary, which wire every layer together, are left
+/// out.
+fn imports() -> Vec<(String, String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&src, &mut files);
-    let mut upward = Vec::new();
+    let mut found = Vec::new();
     for file in &files {
         let relative = file.strip_prefix(&src).unwrap();
         let top = relative
@@ -103,15 +109,24 @@ fn no_import_runs_up_a_layer() {
             .to_string_lossy()
             .trim_end_matches(".rs")
             .to_owned();
-        // The crate root and the binary wire every layer together.
         if top == "lib" || top == "main" {
             continue;
         }
-        let own = layer(&top);
         for module in reached(&fs::read_to_string(file).unwrap()) {
-            if layer(&module) > own {
-                upward.push(format!("{} imports crate::{module}", relative.display()));
+            if module != top {
+                found.push((relative.display().to_string(), top.clone(), module));
             }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_import_runs_up_a_layer() {
+    let mut upward = Vec::new();
+    for (file, top, module) in imports() {
+        if layer(&module) > layer(&top) {
+            upward.push(format!("{file} imports crate::{module}"));
         }
     }
     upward.sort();
@@ -132,5 +147,100 @@ fn the_reader_sees_grouped_and_nested_imports() {
     assert_eq!(
         reached("let x = crate::db::lock(1);\n// crate::rest in a comment\n"),
         ["db"]
+    );
+}
+
+/// A loop among `edges` (module → modules it imports), as the modules around it, or
+/// `None`.
+fn a_loop(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    /// Depth first from `at`; `path` is the way here, `done` what has no loop beyond it.
+    fn visit(
+        at: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|m| m == at) {
+            let mut found = path[start..].to_vec();
+            found.push(at.to_owned());
+            return Some(found);
+        }
+        if done.contains(at) {
+            return None;
+        }
+        path.push(at.to_owned());
+        for next in edges.get(at).into_iter().flatten() {
+            if let Some(found) = visit(next, edges, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(at.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|m| visit(m, edges, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_two_modules_reach_each_other() {
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut by = BTreeMap::new();
+    for (file, top, module) in imports() {
+        by.entry((top.clone(), module.clone())).or_insert(file);
+        edges.entry(top).or_default().insert(module);
+    }
+    if let Some(found) = a_loop(&edges) {
+        let steps: Vec<String> = found
+            .windows(2)
+            .map(|w| {
+                format!(
+                    "{} imports crate::{}",
+                    by[&(w[0].clone(), w[1].clone())],
+                    w[1]
+                )
+            })
+            .collect();
+        panic!(
+            "a loop of imports: {}\n{}",
+            found.join(" → "),
+            steps.join("\n")
+        );
+    }
+}
+
+#[test]
+fn a_loop_is_found_and_named() {
+    let edges = |pairs: &[(&str, &str)]| {
+        let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in pairs {
+            map.entry((*a).to_owned())
+                .or_default()
+                .insert((*b).to_owned());
+        }
+        map
+    };
+    assert_eq!(
+        a_loop(&edges(&[
+            ("app", "rest"),
+            ("rest", "auth"),
+            ("auth", "state")
+        ])),
+        None
+    );
+    assert_eq!(
+        a_loop(&edges(&[
+            ("app", "rest"),
+            ("rest", "auth"),
+            ("auth", "app")
+        ])),
+        Some(vec![
+            "app".into(),
+            "rest".into(),
+            "auth".into(),
+            "app".into()
+        ])
     );
 }

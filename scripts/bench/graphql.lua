@@ -14,10 +14,9 @@ end
 function init(args)
   token = read(args[1])
   local org = read(args[2])
-  body = '{"query":"query($org: ID!) { apiKeys(organizationId: $org, first: 50) '
-    .. '{ totalCount edges { node { id name prefix status scopes createdAt lastUsedAt '
-    .. 'expiresAt } } pageInfo { hasNextPage endCursor } } }","variables":{"org":"'
-    .. org .. '"}}'
+  -- The dashboard's own query (frontend/queries/dashboard.graphql), its first page.
+  body = '{"query":"query ApiKeys($organizationId: ID!, $projectId: ID, $status: CredentialStatus, $search: String, $createdById: ID, $orderBy: KeyOrder, $first: Int, $after: String) { apiKeys(organizationId: $organizationId, projectId: $projectId, status: $status, search: $search, createdById: $createdById, orderBy: $orderBy, first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } nodes { id name prefix status createdAt expiresAt expiresSoon lastUsedAt requestCount environment scopes project { id name } createdBy { email } replaces { id name prefix } replacedBy { id name prefix } rotationEndsAt } } }","operationName":"ApiKeys",'
+    .. '"variables":{"organizationId":"' .. org .. '","orderBy":"NEWEST","first":50}}'
 end
 
 function request()

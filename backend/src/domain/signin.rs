@@ -29,7 +29,7 @@ pub struct Identity {
 }
 
 /// The identity provider's checks of its own tokens, provided by the edge that talks to
-/// it (`auth::oidc`). A refusal is `None`; why is the edge's to log.
+/// it (`oidc`). A refusal is `None`; why is the edge's to log.
 pub trait ProviderTokens: Sync {
     /// A JWT: whom it names, and whether it is an access token (which never provisions
     /// a customer) rather than an ID token.

@@ -3,16 +3,39 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use axum::{
-    Json,
+    Extension, Json, Router,
     body::Bytes,
-    extract::State,
     http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
+    routing::get,
 };
 use serde_json::json;
 
-use crate::{app::AppState, auth::Authenticated, error::AppError};
+use super::KeywardSchema;
+use crate::{auth::Authenticated, domain::Services, error::AppError, state::AppState};
+
+/// What the GraphQL routes serve: the schema, and GraphiQL when the dashboard build
+/// carries it.
+pub struct Endpoint {
+    schema: KeywardSchema,
+    graphiql: Option<Graphiql>,
+}
+
+/// `POST /graphql`, `GET /graphql` (GraphiQL) and `GET /graphql/schema.json`, over
+/// `services`.
+pub fn routes(services: &Services) -> Router<AppState> {
+    let endpoint = Arc::new(Endpoint {
+        graphiql: Graphiql::load(services.config.dashboard_dir.as_deref()),
+        schema: super::build_schema(Some(services.clone())),
+    });
+    Router::new()
+        .route("/graphql", get(graphiql).post(execute))
+        .route("/graphql/schema.json", get(graphiql_schema))
+        .layer(Extension(endpoint))
+}
 
 /// GraphiQL's page: every script and style it loads is the server's own (the
 /// dashboard build carries them in `graphiql/`), pinned by an integrity hash.
@@ -107,17 +130,17 @@ fragment TypeRef on __Type {
 }";
 
 /// GraphiQL, or the answer for a server built without it.
-fn carried(state: &AppState) -> Result<&Graphiql, AppError> {
-    state.graphiql.as_deref().ok_or(AppError::NotFound(
+fn carried(endpoint: &Endpoint) -> Result<&Graphiql, AppError> {
+    endpoint.graphiql.as_ref().ok_or(AppError::NotFound(
         "GraphiQL (this server was built without the dashboard)",
     ))
 }
 
 /// `GET /graphql/schema.json`: the schema as introspection, for GraphiQL (served with it).
-pub async fn graphiql_schema(State(state): State<AppState>) -> Response {
+pub async fn graphiql_schema(Extension(endpoint): Extension<Arc<Endpoint>>) -> Response {
     static ANSWER: tokio::sync::OnceCell<Result<String, String>> =
         tokio::sync::OnceCell::const_new();
-    if let Err(absent) = carried(&state) {
+    if let Err(absent) = carried(&endpoint) {
         return absent.into_response();
     }
     let answer = ANSWER
@@ -149,8 +172,8 @@ pub async fn graphiql_schema(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /graphql`: GraphiQL, from the server itself. Queries are never executed over GET.
-pub async fn graphiql(State(state): State<AppState>) -> Response {
-    let graphiql = match carried(&state) {
+pub async fn graphiql(Extension(endpoint): Extension<Arc<Endpoint>>) -> Response {
+    let graphiql = match carried(&endpoint) {
         Ok(graphiql) => graphiql,
         Err(absent) => return absent.into_response(),
     };
@@ -184,7 +207,7 @@ fn error_body(status: StatusCode, err: &AppError) -> Response {
 
 /// `POST /graphql`.
 pub async fn execute(
-    State(state): State<AppState>,
+    Extension(endpoint): Extension<Arc<Endpoint>>,
     auth: Result<Authenticated, AppError>,
     body: Bytes,
 ) -> Response {
@@ -204,7 +227,7 @@ pub async fn execute(
             return error_body(crate::rest::problem::status(&err), &err);
         }
     };
-    let response = state.schema.execute(request.data(actor)).await;
+    let response = endpoint.schema.execute(request.data(actor)).await;
     let invalid_request = response.data == async_graphql::Value::Null
         && response.errors.iter().any(|e| {
             e.extensions

@@ -20,7 +20,6 @@ use super::{
     page::{PageQuery, page_of},
 };
 use crate::{
-    app::AppState,
     auth::Authenticated,
     domain::{
         Services,
@@ -30,6 +29,7 @@ use crate::{
         service_accounts::{NewServiceAccountKey, ServiceAccountView},
     },
     error::AppResult,
+    state::AppState,
 };
 
 /// A service account with its keys.

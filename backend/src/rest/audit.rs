@@ -13,7 +13,7 @@ use axum::{
 };
 
 use super::{Path, Query, openapi};
-use crate::{app::AppState, auth::Authenticated, domain::ids::parse_id, error::AppError};
+use crate::{auth::Authenticated, domain::ids::parse_id, error::AppError, state::AppState};
 
 /// Streams the export. **Permissions**: `audit_log:read`.
 #[utoipa::path(

@@ -15,10 +15,10 @@ use utoipa::ToSchema;
 
 use super::openapi;
 use crate::{
-    app::AppState,
     auth::{Authenticated, ClientIp},
     domain::cli_login::IssuedToken,
     error::AppError,
+    state::AppState,
 };
 
 /// Parses a JSON or `application/x-www-form-urlencoded` body.

@@ -20,7 +20,6 @@ use super::{
     page::{PageQuery, page_of},
 };
 use crate::{
-    app::AppState,
     auth::Authenticated,
     domain::{
         Services,
@@ -33,6 +32,7 @@ use crate::{
         ids::parse_id,
     },
     error::{AppError, AppResult},
+    state::AppState,
 };
 
 /// An absent member is `None`; `null` is `Some(None)`.

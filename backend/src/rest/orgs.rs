@@ -19,10 +19,10 @@ use super::{
     page::{PageQuery, page_of},
 };
 use crate::{
-    app::AppState,
     auth::Authenticated,
     domain::{ids::parse_id, invites::InviteView, members::Member, orgs::Held, roles::RoleView},
     error::AppResult,
+    state::AppState,
 };
 
 /// An organization.

@@ -8,8 +8,8 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    app::current_request_id,
     error::{AppError, AuthFailure},
+    state::current_request_id,
 };
 
 /// `Retry-After` when the database is away: long enough for a restart or a failover.

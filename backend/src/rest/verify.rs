@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use super::openapi;
 use crate::{
-    app::AppState,
     auth::{Authenticated, ClientIp, presented_credential},
     domain::{
         CredentialKind,
@@ -29,6 +28,7 @@ use crate::{
         },
     },
     error::{AppError, AuthFailure},
+    state::AppState,
 };
 
 /// Adds the `RateLimit-Policy` and `RateLimit` headers.
@@ -522,7 +522,7 @@ pub async fn lookup(
 
 /// Counts an answer of either endpoint by its code (`/metrics`).
 fn count(code: &'static str) {
-    crate::metrics::VERIFICATIONS_BY_CODE.increment(code);
+    crate::telemetry::VERIFICATIONS_BY_CODE.increment(code);
 }
 
 /// The code of a verification that ended in an error.
