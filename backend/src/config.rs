@@ -427,6 +427,9 @@ pub struct Config {
     /// How long a verified credential is served from memory before it is read again: a
     /// safety net, since every change that affects verification drops it at once.
     pub verify_cache_ttl: Duration,
+    /// How often a node checks that its connection listening for other nodes' changes
+    /// still hears (PostgreSQL); the check must come back within half of it.
+    pub invalidation_heartbeat: Duration,
     /// Requests per minute per credential when neither the key nor its org says otherwise.
     pub default_rate_limit_per_minute: u32,
     /// Failed verifications a client address may make per minute before it is held
@@ -608,6 +611,7 @@ impl Config {
             usage_flush_interval: Duration::from_secs(1),
             device_poll_interval: Duration::from_secs(5),
             verify_cache_ttl: Duration::from_secs(300),
+            invalidation_heartbeat: Duration::from_secs(10),
             default_rate_limit_per_minute: 600,
             failed_verifications_per_minute: 60,
             session_ttl: Duration::from_secs(30 * 24 * 3600),

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, Statement,
-    sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions},
+    sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions},
 };
 use tokio::sync::watch;
 
@@ -22,13 +22,10 @@ use crate::{error::AppResult, token::TokenHash};
 /// The channel invalidations travel on.
 pub const CHANNEL: &str = "keyward_verification_cache";
 
-/// How often a node checks that its listening connection still hears.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
-/// How long a heartbeat may take to come back.
-pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// The `application_name` of each node's listening connection.
 pub const LISTENER_NAME: &str = "keyward-invalidations";
+/// The `application_name` of the connection each node sends its heartbeats on.
+pub const HEARTBEAT_NAME: &str = "keyward-heartbeat";
 
 /// What a change makes stale.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,15 +122,15 @@ impl Services {
         Ok(())
     }
 
-    /// Sends a heartbeat on the channel through the shared pool: the listener must hear
-    /// it back, or its connection is taken for dead.
-    async fn ping(&self, token: &str) -> AppResult<()> {
-        self.db
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_notify($1, $2)",
-                [CHANNEL.into(), format!("ping:{token}").into()],
-            ))
+    /// Sends a heartbeat on the channel over `sender`, a connection of its own: the
+    /// listener must hear it back, or its connection is taken for dead. Not through the
+    /// shared pool, where a burst of slow requests holding every connection would look
+    /// like a dead listener and empty the cache just when the database is busiest.
+    async fn ping(sender: &PgPool, token: &str) -> Result<(), sea_orm::sqlx::Error> {
+        sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("ping:{token}"))
+            .execute(sender)
             .await?;
         Ok(())
     }
@@ -169,9 +166,9 @@ impl Services {
     /// Listens for other nodes' invalidations until `stop` changes (PostgreSQL only),
     /// reconnecting after a failure; the cache is trusted only while listening (and what
     /// it holds served for a bounded grace after the connection is lost). A
-    /// heartbeat sent through the shared pool every [`HEARTBEAT`] must come back within
-    /// [`HEARTBEAT_TIMEOUT`], so a connection that died without a word (a dropped NAT
-    /// entry, a pooler that never forwards) is noticed too.
+    /// heartbeat sent on a connection of its own every `invalidation_heartbeat` (10
+    /// seconds) must come back within half of that, so a connection that died without a
+    /// word (a dropped NAT entry, a pooler that never forwards) is noticed too.
     pub async fn listen_for_invalidations(&self, mut stop: watch::Receiver<bool>) {
         if !self.shares_its_database() {
             return;
@@ -186,8 +183,8 @@ impl Services {
                 listener = self.listen() => listener,
                 _ = stop.changed() => return,
             };
-            let listener = match listener {
-                Ok(listener) => listener,
+            let (listener, sender) = match listener {
+                Ok(both) => both,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot listen for cache invalidations; verifying from the database meanwhile");
                     tokio::select! {
@@ -205,7 +202,9 @@ impl Services {
             self.verifier.set_trusted(true);
             self.credits.start_hearing();
             tracing::debug!("listening for cache invalidations");
-            let mut heartbeat = tokio::time::interval(HEARTBEAT);
+            let every = self.config.invalidation_heartbeat;
+            let timeout = every / 2;
+            let mut heartbeat = tokio::time::interval(every);
             heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // Receiving is not cancel-safe: a task of its own owns the connection and
             // hands each message over (`None`: the connection is gone).
@@ -243,8 +242,8 @@ impl Services {
                         let token = format!("{node}:{beat}");
                         // Bounded: a database that stops answering must not stall this loop
                         // with the cache still trusted.
-                        match tokio::time::timeout(HEARTBEAT_TIMEOUT, self.ping(&token)).await {
-                            Ok(Ok(())) => awaited = Some((token, tokio::time::Instant::now() + HEARTBEAT_TIMEOUT)),
+                        match tokio::time::timeout(timeout, Self::ping(&sender, &token)).await {
+                            Ok(Ok(())) => awaited = Some((token, tokio::time::Instant::now() + timeout)),
                             Ok(Err(e)) => {
                                 tracing::warn!(error = %e, "cannot send the invalidation heartbeat");
                                 break;
@@ -273,19 +272,23 @@ impl Services {
         }
     }
 
-    async fn listen(&self) -> Result<PgListener, sea_orm::sqlx::Error> {
+    /// The listening connection, and the one heartbeats are sent on.
+    async fn listen(&self) -> Result<(PgListener, PgPool), sea_orm::sqlx::Error> {
         let options: PgConnectOptions = self.config.database_url.parse()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .connect_with(options.application_name(LISTENER_NAME))
-            .await?;
+        let one = |name: &'static str| {
+            PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .acquire_timeout(self.config.invalidation_heartbeat / 2)
+                .connect_with(options.clone().application_name(name))
+        };
+        let pool = one(LISTENER_NAME).await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         // This loop reconnects by itself, distrusting the cache first; a silent
         // reconnect inside the listener would hide the gap.
         listener.eager_reconnect(false);
         listener.listen(CHANNEL).await?;
-        Ok(listener)
+        Ok((listener, one(HEARTBEAT_NAME).await?))
     }
 }
 

@@ -241,6 +241,65 @@ async fn a_node_that_stops_hearing_stops_trusting_its_cache() {
     app.finish().await;
 }
 
+/// Requests holding every pooled connection (a burst of slow dashboard pages) are not a
+/// lost listener: the heartbeat travels on a connection of its own, so the node keeps
+/// trusting its cache and answering held keys from memory meanwhile. Before, a heartbeat
+/// that could not get a pooled connection emptied the cache of every node under load,
+/// sending each verification to the busy database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_does_not_empty_the_cache() {
+    if tests::postgres_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn_with(Db::Postgres, |c| {
+        c.invalidation_heartbeat = Duration::from_millis(200);
+    })
+    .await;
+    until_listening(app.services()).await;
+    let admin = app.bootstrap("ada@example.com").await;
+    let (_, secret) = app
+        .create_key(
+            &admin.pat,
+            json!({ "organizationId": admin.org_id, "name": "k" }),
+        )
+        .await;
+    assert_eq!(verify_at(&app.client, &app.base, &secret).await.0, 200);
+    // Every pooled connection held, for five heartbeats.
+    let db = app.services().test_db();
+    let mut held = Vec::new();
+    while let Ok(Ok(txn)) =
+        tokio::time::timeout(Duration::from_millis(300), sea_orm::TransactionTrait::begin(db))
+            .await
+    {
+        held.push(txn);
+    }
+    assert!(!held.is_empty());
+    let trust = app.services().verifier.trust_changes();
+    let base = app.base.clone();
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        let hits = app.services().verifier.hits();
+        assert_eq!(verify_at(&app.client, &base, &secret).await.0, 200);
+        assert_eq!(app.services().verifier.hits(), hits + 1, "answered from memory");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !trust.has_changed().unwrap(),
+        "the cache stayed trusted while the pool was busy"
+    );
+    drop(held);
+    // A listener that is really lost is still noticed.
+    app.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = ? AND datname = current_database()",
+        vec![backend::domain::invalidation::LISTENER_NAME.into()],
+    )
+    .await;
+    tests::until_trusted(app.services(), false).await;
+    until_listening(app.services()).await;
+    app.finish().await;
+}
+
 /// A node that stops hearing spends no block of credits it was not told was void: a
 /// `set` announced while its listener was down (here: made without an announcement) is
 /// found in the database before the block is spent from memory again.
