@@ -11,7 +11,9 @@
 #   - hot verification of 1,000 keys a product sells: credits and two named limits
 #     counted on every verification, beside the same over 1,000 plain keys (SPEC §3.5:
 #     at most 1.5 times the server's CPU);
-#   - one page of 50 API keys through GraphQL, with a personal access token;
+#   - the dashboard's keys page (its own GraphQL query, 50 keys and the total) over one
+#     connection, with a personal access token (PostgreSQL vacuumed first, as autovacuum
+#     does within a minute of a bulk insert);
 # then resident memory with MEMORY_KEYS keys stored (default 1,000,000; 0 to skip) and
 # HOT_KEYS of them (default 100,000) held in memory, on SQLite. Each measure also prints
 # the server's CPU time per request, which the load generator on the same cores does not
