@@ -267,9 +267,11 @@ async fn a_busy_pool_does_not_empty_the_cache() {
     // Every pooled connection held, for five heartbeats.
     let db = app.services().test_db();
     let mut held = Vec::new();
-    while let Ok(Ok(txn)) =
-        tokio::time::timeout(Duration::from_millis(300), sea_orm::TransactionTrait::begin(db))
-            .await
+    while let Ok(Ok(txn)) = tokio::time::timeout(
+        Duration::from_millis(300),
+        sea_orm::TransactionTrait::begin(db),
+    )
+    .await
     {
         held.push(txn);
     }
@@ -280,7 +282,11 @@ async fn a_busy_pool_does_not_empty_the_cache() {
     while Instant::now() < until {
         let hits = app.services().verifier.hits();
         assert_eq!(verify_at(&app.client, &base, &secret).await.0, 200);
-        assert_eq!(app.services().verifier.hits(), hits + 1, "answered from memory");
+        assert_eq!(
+            app.services().verifier.hits(),
+            hits + 1,
+            "answered from memory"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
