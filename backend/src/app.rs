@@ -296,15 +296,15 @@ fn rest_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rest::keys::revoke_key))
         .routes(routes!(rest::keys::rotate_key))
         .routes(routes!(
-            rest::keys::create_identity,
-            rest::keys::list_identities
+            rest::identities::create_identity,
+            rest::identities::list_identities
         ))
         .routes(routes!(
-            rest::keys::get_identity,
-            rest::keys::patch_identity,
-            rest::keys::delete_identity
+            rest::identities::get_identity,
+            rest::identities::patch_identity,
+            rest::identities::delete_identity
         ))
-        .routes(routes!(rest::keys::identity_credits))
+        .routes(routes!(rest::identities::identity_credits))
         .routes(routes!(
             rest::orgs::list_organizations,
             rest::orgs::create_organization

@@ -1,4 +1,4 @@
-//! REST management of API keys and identities (SPEC §4.4): a thin door onto the same
+//! REST management of API keys (SPEC §4.4): a thin door onto the same
 //! domain calls as GraphQL, JSON in and out (snake_case), cursor pages
 //! `{"items": [...], "next_cursor": ...}`, problem+json errors. `{org}` is the
 //! organization's id; a key or identity of another organization is not found.
@@ -9,12 +9,15 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use entity::{credit_pool, identity, named_limit};
-use serde::{Deserialize, Deserializer, Serialize};
+use entity::identity;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::controls::{
+    CreditsBody, CreditsOpBody, CreditsOut, LimitBody, limits, limits_out, meta_value, present,
+};
 use super::{
     Body, Path, Query, openapi,
     page::{PageQuery, page_of},
@@ -23,137 +26,15 @@ use crate::{
     auth::Authenticated,
     domain::{
         Services,
-        controls::{self, LimitInput},
+        controls::{self},
         credentials::{
             self, CredentialView, Environment, KeyControlsInput, KeyFilter, KeyUpdate, NewApiKey,
         },
-        credits::{self, CreditOp, Interval, Refill},
-        identities::{IdentityUpdate, IdentityView, NewIdentity},
         ids::parse_id,
     },
     error::{AppError, AppResult},
     state::AppState,
 };
-
-/// An absent member is `None`; `null` is `Some(None)`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// How often credits are refilled (at 00:00 UTC).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum IntervalBody {
-    Daily,
-    Monthly,
-}
-
-impl From<IntervalBody> for Interval {
-    fn from(i: IntervalBody) -> Self {
-        match i {
-            IntervalBody::Daily => Self::Daily,
-            IntervalBody::Monthly => Self::Monthly,
-        }
-    }
-}
-
-impl From<Interval> for IntervalBody {
-    fn from(i: Interval) -> Self {
-        match i {
-            Interval::Daily => Self::Daily,
-            Interval::Monthly => Self::Monthly,
-        }
-    }
-}
-
-/// How credits change.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum CreditOpName {
-    /// Credits become the value; blocks nodes hold become void.
-    Set,
-    Increment,
-    /// Down to 0 at most.
-    Decrement,
-}
-
-impl From<CreditOpName> for CreditOp {
-    fn from(o: CreditOpName) -> Self {
-        match o {
-            CreditOpName::Set => Self::Set,
-            CreditOpName::Increment => Self::Increment,
-            CreditOpName::Decrement => Self::Decrement,
-        }
-    }
-}
-
-/// A refill of credits.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefillBody {
-    pub interval: IntervalBody,
-    /// What the credits are set to at each refill.
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
-    pub amount: i64,
-    /// For monthly refills: 1–31 (the month's last day when shorter). Default 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 31)]
-    pub day_of_month: Option<u8>,
-}
-
-/// Credits verifications spend.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreditsBody {
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
-    pub remaining: i64,
-    #[serde(default)]
-    pub refill: Option<RefillBody>,
-}
-
-impl CreditsBody {
-    fn into_domain(self) -> credits::CreditsInput {
-        credits::CreditsInput {
-            remaining: self.remaining,
-            refill: self.refill.map(|r| Refill {
-                interval: r.interval.into(),
-                amount: r.amount,
-                // Out of range stays out of range: refused by the check, with its field.
-                day_of_month: r.day_of_month.unwrap_or(1),
-            }),
-        }
-    }
-}
-
-/// A named rate limit.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LimitBody {
-    #[schema(min_length = 1, max_length = 64)]
-    pub name: String,
-    #[schema(minimum = 1, maximum = 1_000_000)]
-    pub limit: u32,
-    #[schema(minimum = 1000, maximum = 86_400_000)]
-    pub duration_ms: u64,
-    /// Counted on every verification; otherwise only when a verify request names it.
-    #[serde(default)]
-    pub auto_apply: bool,
-}
-
-fn limits(given: Option<Vec<LimitBody>>) -> Vec<LimitInput> {
-    given
-        .unwrap_or_default()
-        .into_iter()
-        .map(|l| LimitInput {
-            name: l.name,
-            limit: l.limit,
-            duration_ms: l.duration_ms,
-            auto_apply: l.auto_apply,
-        })
-        .collect()
-}
 
 /// `POST /api/v1/orgs/{org}/api-keys`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -231,15 +112,6 @@ pub struct PatchKeyBody {
     pub enabled: Option<bool>,
 }
 
-/// `POST …/credits`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreditsOpBody {
-    pub op: CreditOpName,
-    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
-    pub value: i64,
-}
-
 /// `POST …/revoke`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -257,43 +129,6 @@ pub struct RotateBody {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 86400)]
     pub grace_period_seconds: Option<i64>,
-}
-
-/// Credits as answers show them.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreditsOut {
-    /// Left in the pool (nodes may hold a few).
-    pub remaining: i64,
-    pub refill: Option<RefillBody>,
-    /// The start of the period last refilled.
-    pub refilled_at: Option<DateTime<Utc>>,
-}
-
-impl CreditsOut {
-    fn of(pool: &credit_pool::Model, services: &Services) -> AppResult<Self> {
-        let view = services.credits_view(pool)?;
-        Ok(Self {
-            remaining: view.remaining,
-            refill: view.refill.map(|r| RefillBody {
-                interval: r.interval.into(),
-                amount: r.amount,
-                day_of_month: (r.interval == Interval::Monthly).then_some(r.day_of_month),
-            }),
-            refilled_at: view.refilled_at,
-        })
-    }
-}
-
-fn limits_out(limits: &[named_limit::Model]) -> Vec<LimitBody> {
-    limits
-        .iter()
-        .map(|l| LimitBody {
-            name: l.name.clone(),
-            limit: u32::try_from(l.limit_count).unwrap_or(0),
-            duration_ms: u64::try_from(l.duration_ms).unwrap_or(0),
-            auto_apply: l.auto_apply,
-        })
-        .collect()
 }
 
 /// An identity as a key shows it.
@@ -436,45 +271,6 @@ pub struct KeyPage {
     pub next_cursor: Option<String>,
 }
 
-/// An identity with its credits and limits.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IdentityOut {
-    pub id: Uuid,
-    pub organization_id: Uuid,
-    pub external_id: String,
-    pub meta: Option<Value>,
-    pub credits: Option<CreditsOut>,
-    pub ratelimits: Vec<LimitBody>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl IdentityOut {
-    fn of(v: IdentityView, services: &Services) -> AppResult<Self> {
-        Ok(Self {
-            id: v.identity.id,
-            organization_id: v.identity.organization_id,
-            meta: controls::stored_meta(v.identity.meta.as_deref())?,
-            external_id: v.identity.external_id,
-            credits: v
-                .credits
-                .as_ref()
-                .map(|p| CreditsOut::of(p, services))
-                .transpose()?,
-            ratelimits: limits_out(&v.limits),
-            created_at: v.identity.created_at,
-            updated_at: v.identity.updated_at,
-        })
-    }
-}
-
-/// A page of identities.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IdentityPage {
-    pub items: Vec<IdentityOut>,
-    pub next_cursor: Option<String>,
-}
-
 /// `{org}` parsed, and the key `id` in it (another organization's is not found).
 async fn key_in(
     state: &AppState,
@@ -489,26 +285,6 @@ async fn key_in(
         return Err(AppError::NotFound("api key"));
     }
     Ok((org, id))
-}
-
-/// `{org}` parsed, and the identity `id` in it.
-async fn identity_in(
-    state: &AppState,
-    actor: &crate::domain::Actor,
-    org: &str,
-    id: &str,
-) -> AppResult<(Uuid, Uuid)> {
-    let org = parse_id("org", org)?;
-    let id = parse_id("id", id)?;
-    let found = state.services.identity(actor, id).await?;
-    if found.identity.organization_id != org {
-        return Err(AppError::NotFound("identity"));
-    }
-    Ok((org, id))
-}
-
-fn meta_value(m: Map<String, Value>) -> Value {
-    Value::Object(m)
 }
 
 /// Creates an API key. **Permissions**: `api_keys:write`.
@@ -814,257 +590,4 @@ pub async fn rotate_key(
         secret: rotated.secret.expose_secret().to_owned(),
         key: KeyOut::of(rotated.credential, &state.services)?,
     }))
-}
-
-/// `POST /api/v1/orgs/{org}/identities`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateIdentityBody {
-    /// The product's id for its customer, unique in the organization.
-    pub external_id: String,
-    #[serde(default)]
-    pub meta: Option<Map<String, Value>>,
-    #[serde(default)]
-    pub credits: Option<CreditsBody>,
-    #[serde(default)]
-    #[schema(max_items = 20)]
-    pub ratelimits: Option<Vec<LimitBody>>,
-}
-
-/// `PATCH /api/v1/orgs/{org}/identities/{id}`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchIdentityBody {
-    #[serde(default)]
-    pub external_id: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Map<String, Value>>, nullable)]
-    pub meta: Option<Option<Map<String, Value>>>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<CreditsBody>, nullable)]
-    pub credits: Option<Option<CreditsBody>>,
-    /// All of its named limits.
-    #[serde(default)]
-    #[schema(max_items = 20)]
-    pub ratelimits: Option<Vec<LimitBody>>,
-}
-
-/// Creates an identity. **Permissions**: `api_keys:write`.
-#[utoipa::path(
-    post,
-    path = "/api/v1/orgs/{org}/identities",
-    tag = "identities",
-    summary = "Create an identity",
-    description = "One of the product's customers, by its own id: its metadata, credits and \
-        limits are shared by all its keys. Needs `api_keys:write`.",
-    params(("org" = Uuid, Path, description = "The organization's id.")),
-    request_body = CreateIdentityBody,
-    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
-    responses(
-        (status = 201, description = "Created.", body = IdentityOut),
-        (status = 400, response = openapi::InvalidInput),
-        (status = 401, response = openapi::Unauthenticated),
-        (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 409, response = openapi::Conflict),
-        (status = 413, response = openapi::TooLarge),
-        (status = 429, response = openapi::RateLimited),
-    )
-)]
-pub async fn create_identity(
-    State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(org): Path<String>,
-    Body(body): Body<CreateIdentityBody>,
-) -> AppResult<Response> {
-    let new = NewIdentity {
-        organization_id: parse_id("org", &org)?,
-        external_id: body.external_id,
-        meta: body.meta.map(meta_value),
-        credits: body.credits.map(CreditsBody::into_domain),
-        ratelimits: limits(body.ratelimits),
-    };
-    let made = state.services.create_identity(&actor, new).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(IdentityOut::of(made, &state.services)?),
-    )
-        .into_response())
-}
-
-/// Lists an organization's identities. **Permissions**: `api_keys:read`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/orgs/{org}/identities",
-    tag = "identities",
-    summary = "List identities",
-    params(("org" = Uuid, Path, description = "The organization's id."), PageQuery),
-    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
-    responses(
-        (status = 200, description = "A page of identities.", body = IdentityPage),
-        (status = 400, response = openapi::InvalidInput),
-        (status = 401, response = openapi::Unauthenticated),
-        (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 429, response = openapi::RateLimited),
-    )
-)]
-pub async fn list_identities(
-    State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path(org): Path<String>,
-    Query(page): Query<PageQuery>,
-) -> AppResult<axum::Json<IdentityPage>> {
-    let org = parse_id("org", &org)?;
-    let (limit, cursor) = page.read()?;
-    let page = state
-        .services
-        .identities(&actor, org, limit, cursor)
-        .await?;
-    let (items, next_cursor) = page_of(
-        page,
-        |i| i.identity.id,
-        |i| IdentityOut::of(i, &state.services),
-    )?;
-    Ok(axum::Json(IdentityPage { items, next_cursor }))
-}
-
-/// One identity. **Permissions**: `api_keys:read`.
-#[utoipa::path(
-    get,
-    path = "/api/v1/orgs/{org}/identities/{id}",
-    tag = "identities",
-    summary = "Get an identity",
-    params(
-        ("org" = Uuid, Path, description = "The organization's id."),
-        ("id" = Uuid, Path, description = "The identity's id."),
-    ),
-    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
-    responses(
-        (status = 200, description = "The identity.", body = IdentityOut),
-        (status = 400, response = openapi::InvalidInput),
-        (status = 401, response = openapi::Unauthenticated),
-        (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 429, response = openapi::RateLimited),
-    )
-)]
-pub async fn get_identity(
-    State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path((org, id)): Path<(String, String)>,
-) -> AppResult<axum::Json<IdentityOut>> {
-    let (_, id) = identity_in(&state, &actor, &org, &id).await?;
-    let found = state.services.identity(&actor, id).await?;
-    Ok(axum::Json(IdentityOut::of(found, &state.services)?))
-}
-
-/// Edits an identity. **Permissions**: `api_keys:write`.
-#[utoipa::path(
-    patch,
-    path = "/api/v1/orgs/{org}/identities/{id}",
-    tag = "identities",
-    summary = "Edit an identity",
-    description = "Each member given is changed, audited before and after; its keys see \
-        the change before this answers. Needs `api_keys:write`.",
-    params(
-        ("org" = Uuid, Path, description = "The organization's id."),
-        ("id" = Uuid, Path, description = "The identity's id."),
-    ),
-    request_body = PatchIdentityBody,
-    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
-    responses(
-        (status = 200, description = "The identity as it is now.", body = IdentityOut),
-        (status = 400, response = openapi::InvalidInput),
-        (status = 401, response = openapi::Unauthenticated),
-        (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 409, response = openapi::Conflict),
-        (status = 413, response = openapi::TooLarge),
-        (status = 429, response = openapi::RateLimited),
-    )
-)]
-pub async fn patch_identity(
-    State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path((org, id)): Path<(String, String)>,
-    Body(body): Body<PatchIdentityBody>,
-) -> AppResult<axum::Json<IdentityOut>> {
-    let (_, id) = identity_in(&state, &actor, &org, &id).await?;
-    let update = IdentityUpdate {
-        external_id: body.external_id,
-        meta: body.meta.map(|m| m.map(meta_value)),
-        credits: body.credits.map(|c| c.map(CreditsBody::into_domain)),
-        ratelimits: body.ratelimits.map(|l| limits(Some(l))),
-    };
-    let updated = state.services.update_identity(&actor, id, update).await?;
-    Ok(axum::Json(IdentityOut::of(updated, &state.services)?))
-}
-
-/// Deletes an identity; its keys stay, without it. **Permissions**: `api_keys:write`.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/orgs/{org}/identities/{id}",
-    tag = "identities",
-    summary = "Delete an identity",
-    description = "Its keys stay, without it; its credits and limits go. Needs `api_keys:write`.",
-    params(
-        ("org" = Uuid, Path, description = "The organization's id."),
-        ("id" = Uuid, Path, description = "The identity's id."),
-    ),
-    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
-    responses(
-        (status = 204, description = "Deleted."),
-        (status = 400, response = openapi::InvalidInput),
-        (status = 401, response = openapi::Unauthenticated),
-        (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 429, response = openapi::RateLimited),
-    )
-)]
-pub async fn delete_identity(
-    State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path((org, id)): Path<(String, String)>,
-) -> AppResult<StatusCode> {
-    let (_, id) = identity_in(&state, &actor, &org, &id).await?;
-    state.services.delete_identity(&actor, id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Changes an identity's credits. **Permissions**: `api_keys:write`.
-#[utoipa::path(
-    post,
-    path = "/api/v1/orgs/{org}/identities/{id}/credits",
-    tag = "identities",
-    summary = "Set, add to or take from an identity's credits",
-    params(
-        ("org" = Uuid, Path, description = "The organization's id."),
-        ("id" = Uuid, Path, description = "The identity's id."),
-    ),
-    request_body = CreditsOpBody,
-    security(("bearer" = []), ("x_api_key" = []), ("session" = [])),
-    responses(
-        (status = 200, description = "The credits as they are now.", body = CreditsOut),
-        (status = 400, response = openapi::InvalidInput),
-        (status = 401, response = openapi::Unauthenticated),
-        (status = 403, response = openapi::Forbidden),
-        (status = 404, response = openapi::NotFound),
-        (status = 409, response = openapi::Conflict),
-        (status = 413, response = openapi::TooLarge),
-        (status = 429, response = openapi::RateLimited),
-    )
-)]
-pub async fn identity_credits(
-    State(state): State<AppState>,
-    Authenticated(actor): Authenticated,
-    Path((org, id)): Path<(String, String)>,
-    Body(body): Body<CreditsOpBody>,
-) -> AppResult<axum::Json<CreditsOut>> {
-    let (_, id) = identity_in(&state, &actor, &org, &id).await?;
-    let pool = state
-        .services
-        .change_identity_credits(&actor, id, body.op.into(), body.value)
-        .await?;
-    Ok(axum::Json(CreditsOut::of(&pool, &state.services)?))
 }

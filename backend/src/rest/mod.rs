@@ -3,6 +3,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod cli;
+pub mod controls;
+pub mod identities;
 pub mod json;
 pub mod keys;
 pub mod openapi;
