@@ -93,7 +93,7 @@ impl QueryRoot {
         status: Option<CredentialStatus>,
         #[graphql(desc = "Part of the name or display prefix, any case.")] search: Option<String>,
         #[graphql(desc = "Only keys this user created.")] created_by_id: Option<ID>,
-        #[graphql(default)] order_by: KeyOrder,
+        #[graphql(desc = "Newest first when absent or null.")] order_by: Option<KeyOrder>,
         first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before, read in the same `orderBy`.")]
         after: Option<String>,
@@ -109,7 +109,7 @@ impl QueryRoot {
             status: status.map(Into::into),
             search,
             created_by,
-            order: order_by.into(),
+            order: order_by.unwrap_or_default().into(),
         };
         let page = services(ctx)?
             .api_keys(actor(ctx)?, org, filter, first, after.as_deref())

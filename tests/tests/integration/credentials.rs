@@ -676,6 +676,28 @@ async fn keys_sort_and_show_their_last_day(db: Db) {
             assert_eq!(list(order, first).await, expected, "{order} by {first}");
         }
     }
+    // The order left out, or null (a nullable variable the client did not send):
+    // newest first, not an error.
+    for vars in [
+        json!({ "o": ada.org_id }),
+        json!({ "o": ada.org_id, "by": null }),
+    ] {
+        let page = app
+            .gql(
+                &ada.pat,
+                "query($o: ID!, $by: KeyOrder) { apiKeys(organizationId: $o, orderBy: $by) { nodes { name } } }",
+                vars,
+            )
+            .await
+            .data();
+        let names: Vec<&str> = page["apiKeys"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["ALPHA", "delta", "gamma", "Alpha", "beta"]);
+    }
     // A key that stops matching the list's filter between two pages still marks the
     // place: the next page goes on after it.
     let active = |after: Option<String>| {
