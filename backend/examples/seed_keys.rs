@@ -73,7 +73,7 @@ async fn main() -> Result<(), String> {
             row.organization_id = Set(Some(owner.organization.id));
             row.customer_id = Set(Some(owner.customer.id));
             row.created_by = Set(Some(owner.customer.id));
-            row.environment = Set(Some("live".into()));
+            row.environment = Set(Some(credentials::Environment::Live));
             row.rate_limit_per_minute = Set(Some(1_000_000));
             let id = row.id.clone().unwrap();
             writeln!(secrets, "{}", token.token.expose_secret()).map_err(|e| e.to_string())?;

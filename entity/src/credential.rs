@@ -21,8 +21,8 @@ pub struct Model {
     pub token_hash: String,
     /// A list of `resource:level`; none means all of the owner's permissions.
     pub scopes: Option<Json>,
-    /// `live` or `test` for API keys.
-    pub environment: Option<String>,
+    /// Live or test traffic, for API keys; none for other credentials.
+    pub environment: Option<Environment>,
     pub expires_at: Option<DateTimeUtc>,
     pub disabled_at: Option<DateTimeUtc>,
     pub revoked_at: Option<DateTimeUtc>,
@@ -44,6 +44,28 @@ pub struct Model {
     pub meta: Option<String>,
     /// The identity (a customer of the product) the key belongs to.
     pub identity_id: Option<Uuid>,
+}
+
+/// Live or test traffic (API keys), stored as `live` or `test`. A stored value that is
+/// neither does not read: the row is an error, never a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum Environment {
+    #[default]
+    #[sea_orm(string_value = "live")]
+    Live,
+    #[sea_orm(string_value = "test")]
+    Test,
+}
+
+impl Environment {
+    /// The stored and shown name: `live` or `test`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Test => "test",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

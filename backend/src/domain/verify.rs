@@ -44,7 +44,7 @@ pub struct HeldCredential {
     pub project_id: Option<uuid::Uuid>,
     pub name: String,
     pub display_prefix: String,
-    pub environment: Option<String>,
+    pub environment: Option<credentials::Environment>,
     pub lifecycle: credentials::Lifecycle,
     pub rate_limit_per_minute: Option<i32>,
     pub created_at: DateTime<Utc>,

@@ -216,7 +216,7 @@ impl KeyOut {
             name: m.name,
             prefix: m.display_prefix,
             last4: m.last4,
-            environment: m.environment,
+            environment: m.environment.map(|e| e.as_str().to_owned()),
             scopes: v
                 .scopes
                 .map(|s| s.iter().map(ToString::to_string).collect()),

@@ -82,7 +82,7 @@ fn render_key(kind: CredentialKind, c: &HeldCredential) -> Box<str> {
         "kind": kind.as_str(),
         "name": c.name,
         "prefix": c.display_prefix,
-        "environment": c.environment,
+        "environment": c.environment.map(|e| e.as_str()),
         "expires_at": c.lifecycle.expiry(),
         "created_at": c.created_at,
     })

@@ -1559,6 +1559,29 @@ async fn stored_data_that_does_not_parse_is_refused(db: Db) {
     let (status, _, body) = app.verify(tests::Header::Bearer, &secret).await;
     assert_eq!((status.as_u16(), &body["code"]), (500, &json!("INTERNAL")));
 
+    // A key whose stored environment is neither live nor test: not read as live.
+    let (other_id, other) = app
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "name": "staging" }),
+        )
+        .await;
+    app.exec(
+        "UPDATE credentials SET environment = ? WHERE id = ?",
+        vec!["staging".into(), other_id.parse::<Uuid>().unwrap().into()],
+    )
+    .await;
+    let (status, _, body) = app.verify(tests::Header::Bearer, &other).await;
+    assert_eq!((status.as_u16(), &body["code"]), (500, &json!("INTERNAL")));
+    let r = app
+        .gql(
+            &owner.pat,
+            "query($o: ID!) { apiKeys(organizationId: $o) { nodes { name environment } } }",
+            json!({ "o": owner.org_id }),
+        )
+        .await;
+    assert_eq!(code(&r), "INTERNAL", "{}", r.body);
+
     // A custom role whose stored permissions name no resource.
     let custom = app
         .gql(

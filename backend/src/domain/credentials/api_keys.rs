@@ -93,7 +93,7 @@ fn user_key_row(
     row.customer_id = Set(Some(at.owner));
     row.created_by = Set(Some(at.owner));
     row.scopes = Set(scopes_json(scopes));
-    row.environment = Set(Some(environment.as_str().into()));
+    row.environment = Set(Some(environment));
     row.expires_at = Set(expires_at);
     row
 }
@@ -291,7 +291,7 @@ impl Services {
             .details(json!({
                 "prefix": model.display_prefix,
                 "project_id": model.project_id,
-                "environment": model.environment,
+                "environment": model.environment.map(Environment::as_str),
                 "expires_at": model.expires_at,
                 "scopes": model.scopes,
                 "rate_limit_per_minute": model.rate_limit_per_minute,
@@ -620,9 +620,9 @@ impl Services {
             ));
         }
         let old_kind = CredentialKind::parse(&old.kind)?;
-        let kind = match (old_kind, old.environment.as_deref()) {
+        let kind = match (old_kind, old.environment) {
             (CredentialKind::ServiceAccountKey, _) => TokenKind::ServiceAccount,
-            (_, Some("test")) => TokenKind::ApiKeyTest,
+            (_, Some(Environment::Test)) => TokenKind::ApiKeyTest,
             _ => TokenKind::ApiKeyLive,
         };
         let token = self.tokens.generate(kind).map_err(AppError::internal)?;
@@ -669,7 +669,7 @@ impl Services {
         row.service_account_id = Set(old.service_account_id);
         row.created_by = Set(grant.customer().or(old.created_by));
         row.scopes = Set(old.scopes.clone());
-        row.environment = Set(old.environment.clone());
+        row.environment = Set(old.environment);
         // As long as the old secret, within the lifetime allowed now and the expiry of
         // the credential rotating it.
         let bounds = [

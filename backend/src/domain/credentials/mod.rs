@@ -124,22 +124,8 @@ pub struct ListedKey {
     pub cursor: String,
 }
 
-/// Live or test traffic (API keys).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Environment {
-    #[default]
-    Live,
-    Test,
-}
-
-impl Environment {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Live => "live",
-            Self::Test => "test",
-        }
-    }
-}
+/// Live or test traffic (API keys), as stored.
+pub use entity::credential::Environment;
 
 /// Where a credential stands right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

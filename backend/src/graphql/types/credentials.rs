@@ -69,19 +69,11 @@ pub enum CredentialKind {
 
 /// Live or test traffic.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
+#[graphql(remote = "credentials::Environment")]
 pub enum Environment {
     #[default]
     Live,
     Test,
-}
-
-impl From<Environment> for credentials::Environment {
-    fn from(e: Environment) -> Self {
-        match e {
-            Environment::Live => Self::Live,
-            Environment::Test => Self::Test,
-        }
-    }
 }
 
 /// An API key or service-account key of an organization. The secret is never here.
@@ -190,11 +182,7 @@ impl ApiKey {
             .map(|s| s.iter().map(ToString::to_string).collect())
     }
     async fn environment(&self) -> Option<Environment> {
-        match self.0.model.environment.as_deref() {
-            Some("live") => Some(Environment::Live),
-            Some("test") => Some(Environment::Test),
-            _ => None,
-        }
+        self.0.model.environment.map(Into::into)
     }
     /// Requests per minute; null means the organization's default.
     async fn rate_limit_per_minute(&self) -> Option<i32> {
