@@ -5,8 +5,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// `api_key`, `pat` or `service_account_key`.
-    pub kind: String,
+    /// An API key, a personal access token or a service-account key.
+    pub kind: Kind,
     pub organization_id: Option<Uuid>,
     pub project_id: Option<Uuid>,
     /// The owner: the creator of an API key, the user of a PAT; none for service-account keys.
@@ -44,6 +44,31 @@ pub struct Model {
     pub meta: Option<String>,
     /// The identity (a customer of the product) the key belongs to.
     pub identity_id: Option<Uuid>,
+}
+
+/// The kinds of credential (SPEC §3), stored as `api_key`, `pat` or
+/// `service_account_key`. A stored kind that is none of these does not read: the row is
+/// an error, never a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+pub enum Kind {
+    #[sea_orm(string_value = "api_key")]
+    ApiKey,
+    #[sea_orm(string_value = "pat")]
+    Pat,
+    #[sea_orm(string_value = "service_account_key")]
+    ServiceAccountKey,
+}
+
+impl Kind {
+    /// The stored and reported name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::Pat => "pat",
+            Self::ServiceAccountKey => "service_account_key",
+        }
+    }
 }
 
 /// Live or test traffic (API keys), stored as `live` or `test`. A stored value that is

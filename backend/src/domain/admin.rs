@@ -180,7 +180,7 @@ impl Services {
             id,
         )
         .details(
-            json!({ "reason": reason, "kind": current.kind, "prefix": current.display_prefix }),
+            json!({ "reason": reason, "kind": current.kind.as_str(), "prefix": current.display_prefix }),
         );
         self.revoke_credential(&grant, current, reason, entry).await
     }

@@ -7,32 +7,8 @@ use uuid::Uuid;
 
 use super::permissions::Perm;
 
-/// The kinds of credential (SPEC §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CredentialKind {
-    ApiKey,
-    Pat,
-    ServiceAccountKey,
-}
-
-impl CredentialKind {
-    /// The stored and reported name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ApiKey => "api_key",
-            Self::Pat => "pat",
-            Self::ServiceAccountKey => "service_account_key",
-        }
-    }
-
-    /// Parses the stored name; an unknown kind is an internal error, never a default.
-    pub fn parse(s: &str) -> crate::error::AppResult<Self> {
-        [Self::ApiKey, Self::Pat, Self::ServiceAccountKey]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| super::access::corrupt("credential kind", s))
-    }
-}
+/// The kinds of credential (SPEC §3), as stored.
+pub use entity::credential::Kind as CredentialKind;
 
 /// A customer, as seen by other objects.
 #[derive(Debug, Clone, PartialEq, Eq)]

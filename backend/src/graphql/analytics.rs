@@ -179,7 +179,7 @@ impl From<KeyActivity> for KeyVerifications {
             credential_id: ID(k.credential.id.to_string()),
             name: k.credential.name,
             prefix: k.credential.display_prefix,
-            kind: k.credential.kind,
+            kind: k.credential.kind.as_str().to_owned(),
             total,
             failed,
             failure_rate: if total == 0 {

@@ -1573,6 +1573,20 @@ async fn stored_data_that_does_not_parse_is_refused(db: Db) {
     .await;
     let (status, _, body) = app.verify(tests::Header::Bearer, &other).await;
     assert_eq!((status.as_u16(), &body["code"]), (500, &json!("INTERNAL")));
+    // A key whose stored kind is none of the three: refused, not taken for an API key.
+    let (odd_id, odd) = app
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "name": "odd" }),
+        )
+        .await;
+    app.exec(
+        "UPDATE credentials SET kind = ? WHERE id = ?",
+        vec!["robot".into(), odd_id.parse::<Uuid>().unwrap().into()],
+    )
+    .await;
+    let (status, _, body) = app.verify(tests::Header::Bearer, &odd).await;
+    assert_eq!((status.as_u16(), &body["code"]), (500, &json!("INTERNAL")));
     let r = app
         .gql(
             &owner.pat,

@@ -107,7 +107,7 @@ impl Services {
         perm: Perm,
     ) -> AppResult<(credential::Model, Grant)> {
         let model = Credential::find_by_id(id)
-            .filter(credential::Column::Kind.ne(CredentialKind::Pat.as_str()))
+            .filter(credential::Column::Kind.ne(CredentialKind::Pat))
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("api key"))?;
@@ -138,7 +138,7 @@ impl Services {
             .organization_id
             .ok_or_else(|| access::corrupt("organization credential", "it has no organization"))?;
         let apps = app_resources(db, &[org]).await?;
-        let ceiling = match CredentialKind::parse(&key.kind)? {
+        let ceiling = match key.kind {
             CredentialKind::ServiceAccountKey => {
                 let account = key
                     .service_account_id
@@ -385,7 +385,7 @@ impl Services {
         }
         let mut q = Credential::find()
             .filter(credential::Column::OrganizationId.eq(org_id))
-            .filter(credential::Column::Kind.eq(CredentialKind::ApiKey.as_str()));
+            .filter(credential::Column::Kind.eq(CredentialKind::ApiKey));
         if let Some(p) = project_id.or(bound) {
             q = q.filter(credential::Column::ProjectId.eq(p));
         }
@@ -619,7 +619,7 @@ impl Services {
                 "an imported key is rotated by creating a new key".into(),
             ));
         }
-        let old_kind = CredentialKind::parse(&old.kind)?;
+        let old_kind = old.kind;
         let kind = match (old_kind, old.environment) {
             (CredentialKind::ServiceAccountKey, _) => TokenKind::ServiceAccount,
             (_, Some(Environment::Test)) => TokenKind::ApiKeyTest,

@@ -375,7 +375,7 @@ pub(super) async fn views<C: ConnectionTrait>(
                         .cloned(),
                 },
                 controls: controls.remove(&m.id).unwrap_or_default(),
-                kind: CredentialKind::parse(&m.kind)?,
+                kind: m.kind,
                 project: m.project_id.and_then(|id| projects.get(&id).cloned()),
                 creator: m
                     .created_by
@@ -436,7 +436,7 @@ pub fn new_row(
     verifier.forget_absent(&token.hash);
     credential::ActiveModel {
         id: Set(new_id()),
-        kind: Set(kind.as_str().into()),
+        kind: Set(kind),
         organization_id: Set(None),
         project_id: Set(None),
         customer_id: Set(None),
@@ -709,7 +709,7 @@ pub async fn revoke_member_keys<C: ConnectionTrait>(
     let keys = Credential::find()
         .filter(credential::Column::OrganizationId.eq(org))
         .filter(credential::Column::CustomerId.eq(customer))
-        .filter(credential::Column::Kind.eq(CredentialKind::ApiKey.as_str()))
+        .filter(credential::Column::Kind.eq(CredentialKind::ApiKey))
         .filter(credential::Column::RevokedAt.is_null())
         .all(txn)
         .await?;

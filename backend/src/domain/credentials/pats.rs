@@ -146,7 +146,7 @@ impl Services {
     ) -> AppResult<Page<CredentialView>> {
         let grant = self.authorize(actor, Need::User(Perm::PATS_READ)).await?;
         let q = Credential::find()
-            .filter(credential::Column::Kind.eq(CredentialKind::Pat.as_str()))
+            .filter(credential::Column::Kind.eq(CredentialKind::Pat))
             .filter(credential::Column::CustomerId.eq(grant.customer()));
         self.credential_page(q, first, after).await
     }
@@ -185,7 +185,7 @@ impl Services {
     ) -> AppResult<CredentialView> {
         let reason = validate::reason("input.reason", reason)?;
         let current = Credential::find_by_id(id)
-            .filter(credential::Column::Kind.eq(CredentialKind::Pat.as_str()))
+            .filter(credential::Column::Kind.eq(CredentialKind::Pat))
             .filter(credential::Column::CustomerId.eq(grant.customer()))
             .one(&self.db)
             .await?

@@ -16,7 +16,7 @@ use sea_orm::{
 use super::{Context, CredentialRecord};
 use crate::{
     domain::{
-        CredentialKind, access,
+        access,
         controls::{self, Controls, IdentityRef},
         credentials::stored_scopes,
         credits::PoolRef,
@@ -213,7 +213,7 @@ pub async fn load_record<C: ConnectionTrait>(
         app_resources,
     );
     let mut record = CredentialRecord::new(
-        CredentialKind::parse(&credential.kind)?,
+        credential.kind,
         stored_scopes(&credential)?,
         credential,
         context,
