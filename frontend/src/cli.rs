@@ -80,7 +80,7 @@ pub fn DevicePage() -> impl IntoView {
                 (Some(_), _) => view! {
                     <p role="status" id="device-result">"Denied. The device was not signed in."</p>
                 }.into_any(),
-                (None, Some(Ok(device))) if device.status == "pending" => {
+                (None, Some(Ok(device))) if device.status == device_authorization::DeviceStatus::PENDING => {
                     let (code, code2) = (device.user_code.clone(), device.user_code.clone());
                     view! {
                         <h2>{format!("Allow “{}” to sign in as {}?", device.client_name, email())}</h2>
@@ -97,7 +97,7 @@ pub fn DevicePage() -> impl IntoView {
                     }.into_any()
                 }
                 (None, Some(Ok(device))) => view! {
-                    <p role="alert">{format!("This code is {}. Run the login command again for a new one.", device.status)}</p>
+                    <p role="alert">{format!("This code is {}. Run the login command again for a new one.", answered_word(&device.status))}</p>
                 }.into_any(),
                 (None, _) => view! {
                     <form on:submit=move |ev| {
@@ -188,5 +188,18 @@ pub fn CliAuthorizePage() -> impl IntoView {
                 view! { <p role="alert">"This sign-in link is not from a CLI on this computer, so it cannot be approved."</p> }.into_any()
             }}
         </section>
+    }
+}
+
+/// A device login that can no longer be answered, in words.
+fn answered_word(status: &device_authorization::DeviceStatus) -> &'static str {
+    use device_authorization::DeviceStatus as S;
+    match status {
+        S::PENDING => "still waiting",
+        S::APPROVED => "approved already",
+        S::DENIED => "denied already",
+        S::COMPLETED => "used already",
+        S::EXPIRED => "expired",
+        S::Other(_) => "no longer usable",
     }
 }

@@ -169,14 +169,22 @@ pub fn MembersPage() -> impl IntoView {
                             {ui::table_head(&["Email", "~Role", "Status", "~Sent", "~Expires", ""])}
                             <tbody>
                                 {d.invites.nodes.into_iter().map(|i| {
-                                    let pending = i.status == "pending";
-                                    let tone = match i.status.as_str() { "pending" => "warn", "accepted" => "ok", _ => "muted" };
+                                    use invites::InviteStatus as S;
+                                    let pending = i.status == S::PENDING;
+                                    let (label, tone) = match i.status {
+                                        S::PENDING => ("pending", "warn"),
+                                        S::ACCEPTED => ("accepted", "ok"),
+                                        S::DECLINED => ("declined", "muted"),
+                                        S::REVOKED => ("revoked", "muted"),
+                                        S::EXPIRED => ("expired", "muted"),
+                                        S::Other(_) => ("unknown", "muted"),
+                                    };
                                     let id = i.id.clone();
                                     view! {
                                         <tr data-invite=i.email.clone()>
                                             <td>{i.email.clone()}</td>
                                             <td class="fold">{i.role.name.clone()}</td>
-                                            <td><Badge text=i.status.clone() tone=tone/></td>
+                                            <td><Badge text=label.to_owned() tone=tone/></td>
                                             <td class="fold"><Time at=i.created_at.clone()/></td>
                                             <td class="fold"><Time at=i.expires_at.clone()/></td>
                                             <td>{pending.then(|| view! {

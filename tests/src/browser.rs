@@ -7,7 +7,8 @@ use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use tokio::process::{Child, Command};
 
 /// The built dashboard, built first (with the browser installed) by
-/// `scripts/prepare.sh` when it or chromedriver is missing.
+/// `scripts/prepare.sh` when it or chromedriver is missing, or when a source of the
+/// dashboard changed after it was built: a test never drives yesterday's dashboard.
 pub async fn dashboard_dir() -> PathBuf {
     static PREPARED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -18,7 +19,8 @@ pub async fn dashboard_dir() -> PathBuf {
                 .arg("--version")
                 .output()
                 .is_ok();
-            let built = dir.join("index.html").is_file() && dir.join("graphiql/start.js").is_file();
+            let built = dir.join("graphiql/start.js").is_file()
+                && modified(&dir.join("index.html")) >= newest_source(&root);
             if built && have_driver {
                 return;
             }
@@ -40,6 +42,36 @@ pub async fn dashboard_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// When a file was last written; never, for a file that is not there.
+fn modified(path: &std::path::Path) -> std::time::SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(std::time::UNIX_EPOCH)
+}
+
+/// The newest write among the dashboard's sources: its crate, its queries, the schema they
+/// are checked against, and Trunk's configuration.
+fn newest_source(root: &std::path::Path) -> std::time::SystemTime {
+    fn walk(path: &std::path::Path, newest: &mut std::time::SystemTime) {
+        *newest = (*newest).max(modified(path));
+        if let Ok(entries) = std::fs::read_dir(path) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                // GraphiQL's npm packages are pinned by their lock file, walked above.
+                if path.file_name().is_some_and(|n| n == "node_modules") {
+                    continue;
+                }
+                walk(&path, newest);
+            }
+        }
+    }
+    let mut newest = std::time::UNIX_EPOCH;
+    for source in ["frontend", "backend/schema.graphql", "Trunk.toml"] {
+        walk(&root.join(source), &mut newest);
+    }
+    newest
 }
 
 /// axe-core's script, installed from npm into `tests/fixtures/axe` on first use.

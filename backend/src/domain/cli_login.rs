@@ -5,7 +5,11 @@
 
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{cli_login_code, device_authorization, prelude::*};
+use entity::{
+    cli_login_code,
+    device_authorization::{self, Status as Stored},
+    prelude::*,
+};
 use keyward_proto::audit::Action;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
@@ -89,12 +93,54 @@ impl PollRefusal {
 pub struct DeviceView {
     pub user_code: String,
     pub client_name: String,
-    pub status: String,
+    pub status: DeviceStatus,
     pub expires_at: DateTime<Utc>,
     /// When the device asked to sign in.
     pub created_at: DateTime<Utc>,
     /// The client address it asked from, when known.
     pub requested_ip: Option<String>,
+}
+
+/// Where a device login stands as shown: its stored status, or expired for a pending
+/// login past its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceStatus {
+    Pending,
+    Approved,
+    Denied,
+    /// The CLI collected its token.
+    Completed,
+    Expired,
+}
+
+impl DeviceStatus {
+    /// The status of a stored device login at `now`.
+    pub fn of(row: &device_authorization::Model, now: DateTime<Utc>) -> Self {
+        match row.status {
+            Stored::Pending if row.expires_at <= now => Self::Expired,
+            Stored::Pending => Self::Pending,
+            Stored::Approved => Self::Approved,
+            Stored::Denied => Self::Denied,
+            Stored::Completed => Self::Completed,
+        }
+    }
+
+    /// `pending`, `approved`, `denied`, `completed` or `expired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Completed => "completed",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A PAT handed to a CLI.
@@ -178,15 +224,10 @@ fn s256(verifier: &str) -> String {
 }
 
 fn device_view(row: &device_authorization::Model, now: DateTime<Utc>) -> DeviceView {
-    let status = if row.status == "pending" && row.expires_at <= now {
-        "expired".to_owned()
-    } else {
-        row.status.clone()
-    };
     DeviceView {
         user_code: display_user_code(&row.user_code),
         client_name: row.client_name.clone(),
-        status,
+        status: DeviceStatus::of(row, now),
         expires_at: row.expires_at,
         created_at: row.created_at,
         requested_ip: row.requested_ip.clone(),
@@ -237,7 +278,7 @@ impl Services {
                 device_code_hash: Set(TokenHash::of(&device_code).as_str().to_owned()),
                 user_code: Set(user_code.clone()),
                 client_name: Set(client_name.clone()),
-                status: Set("pending".into()),
+                status: Set(Stored::Pending),
                 customer_id: Set(None),
                 credential_id: Set(None),
                 interval_secs: Set(interval),
@@ -277,7 +318,7 @@ impl Services {
         else {
             return Ok(Err(PollRefusal::InvalidGrant));
         };
-        if row.status == "completed" {
+        if row.status == Stored::Completed {
             return Ok(Err(PollRefusal::InvalidGrant));
         }
         if row.expires_at <= now {
@@ -294,20 +335,20 @@ impl Services {
             return Ok(Err(PollRefusal::SlowDown));
         }
         active.update(&self.db).await?;
-        match row.status.as_str() {
-            "pending" => Ok(Err(PollRefusal::AuthorizationPending)),
-            "denied" => Ok(Err(PollRefusal::AccessDenied)),
-            "approved" => {
+        match row.status {
+            Stored::Pending => Ok(Err(PollRefusal::AuthorizationPending)),
+            Stored::Denied => Ok(Err(PollRefusal::AccessDenied)),
+            Stored::Approved => {
                 let customer = row.customer_id.ok_or(AppError::NotFound("device login"))?;
                 let txn = self.db.begin().await?;
                 // Exactly one poll collects the token.
                 let claimed = DeviceAuthorization::update_many()
                     .col_expr(
                         device_authorization::Column::Status,
-                        Expr::value("completed"),
+                        Expr::value(Stored::Completed),
                     )
                     .filter(device_authorization::Column::Id.eq(row.id))
-                    .filter(device_authorization::Column::Status.eq("approved"))
+                    .filter(device_authorization::Column::Status.eq(Stored::Approved))
                     .exec(&txn)
                     .await?;
                 if claimed.rows_affected != 1 {
@@ -327,7 +368,7 @@ impl Services {
                 txn.commit().await?;
                 Ok(Ok(issued.1))
             }
-            _ => Ok(Err(PollRefusal::InvalidGrant)),
+            Stored::Completed => Ok(Err(PollRefusal::InvalidGrant)),
         }
     }
 
@@ -364,13 +405,17 @@ impl Services {
             .one(&self.db)
             .await?
             .ok_or(AppError::NotFound("device code"))?;
-        if row.status != "pending" || row.expires_at <= now {
+        if DeviceStatus::of(&row, now) != DeviceStatus::Pending {
             return Err(AppError::Conflict(format!(
                 "this code is {}; run the login command again for a new one",
                 device_view(&row, now).status
             )));
         }
-        let status = if approve { "approved" } else { "denied" };
+        let status = if approve {
+            Stored::Approved
+        } else {
+            Stored::Denied
+        };
         let txn = self.db.begin().await?;
         let changed = DeviceAuthorization::update_many()
             .col_expr(device_authorization::Column::Status, Expr::value(status))
@@ -379,7 +424,7 @@ impl Services {
                 Expr::value(customer),
             )
             .filter(device_authorization::Column::Id.eq(row.id))
-            .filter(device_authorization::Column::Status.eq("pending"))
+            .filter(device_authorization::Column::Status.eq(Stored::Pending))
             .exec(&txn)
             .await?;
         if changed.rows_affected != 1 {
@@ -404,7 +449,11 @@ impl Services {
         .await?;
         txn.commit().await?;
         let mut view = device_view(&row, now);
-        view.status = status.into();
+        view.status = if approve {
+            DeviceStatus::Approved
+        } else {
+            DeviceStatus::Denied
+        };
         Ok(view)
     }
 

@@ -5,7 +5,13 @@ use keyward_proto::audit::Action;
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{customer, invite, membership, organization, prelude::*, role};
+use entity::{
+    customer,
+    invite::{self, Status as Stored},
+    membership, organization,
+    prelude::*,
+    role,
+};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
     PaginatorTrait, QueryFilter, TransactionTrait, sea_query::Expr,
@@ -40,18 +46,50 @@ pub struct InviteView {
 }
 
 impl InviteView {
-    /// `pending`, `accepted`, `declined`, `revoked`, or `expired` for a pending invite past its time.
-    pub fn status(&self, now: DateTime<Utc>) -> &str {
-        status_word(&self.invite, now)
+    /// Where the invite stands now.
+    pub fn status(&self, now: DateTime<Utc>) -> InviteStatus {
+        InviteStatus::of(&self.invite, now)
     }
 }
 
-/// [`InviteView::status`] of a stored invite.
-fn status_word(invite: &invite::Model, now: DateTime<Utc>) -> &str {
-    if invite.status == "pending" && invite.expires_at <= now {
-        "expired"
-    } else {
-        &invite.status
+/// Where an invite stands as shown: its stored status, or expired for a pending invite
+/// past its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InviteStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Revoked,
+    Expired,
+}
+
+impl InviteStatus {
+    /// The status of a stored invite at `now`.
+    pub fn of(invite: &invite::Model, now: DateTime<Utc>) -> Self {
+        match invite.status {
+            Stored::Pending if invite.expires_at <= now => Self::Expired,
+            Stored::Pending => Self::Pending,
+            Stored::Accepted => Self::Accepted,
+            Stored::Declined => Self::Declined,
+            Stored::Revoked => Self::Revoked,
+        }
+    }
+
+    /// `pending`, `accepted`, `declined`, `revoked` or `expired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Accepted => "accepted",
+            Self::Declined => "declined",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl std::fmt::Display for InviteStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -92,7 +130,7 @@ impl Services {
         let open = Invite::find()
             .filter(invite::Column::OrganizationId.eq(org_id))
             .filter(invite::Column::Email.eq(email.clone()))
-            .filter(invite::Column::Status.eq("pending"))
+            .filter(invite::Column::Status.eq(Stored::Pending))
             .filter(invite::Column::ExpiresAt.gt(now))
             .count(&self.db)
             .await?;
@@ -108,7 +146,7 @@ impl Services {
             email: Set(email.clone()),
             role_id: Set(role.id),
             invited_by: Set(grant.customer()),
-            status: Set("pending".into()),
+            status: Set(Stored::Pending),
             expires_at: Set(now + INVITE_LIFETIME),
             responded_at: Set(None),
             responded_by: Set(None),
@@ -211,7 +249,7 @@ impl Services {
         };
         let query = Invite::find()
             .filter(invite::Column::Email.eq(me.email.clone()))
-            .filter(invite::Column::Status.eq("pending"))
+            .filter(invite::Column::Status.eq(Stored::Pending))
             .filter(invite::Column::ExpiresAt.gt(self.clock.now()));
         let page = paging::page(&self.db, query, invite::Column::Id, first, after).await?;
         self.invite_views(page).await
@@ -227,13 +265,14 @@ impl Services {
         let grant = self
             .authorize_visible(actor, invite.organization_id, Perm::MEMBERS_WRITE, "invite")
             .await?;
-        if invite.status != "pending" {
+        let now = self.clock.now();
+        if InviteStatus::of(&invite, now) != InviteStatus::Pending {
             return Err(AppError::Conflict(format!(
                 "the invite is already {}",
-                invite.status
+                InviteStatus::of(&invite, now)
             )));
         }
-        self.respond_to_invite(&grant, invite, "revoked", Action::InviteRevoke)
+        self.respond_to_invite(&grant, invite, Stored::Revoked, Action::InviteRevoke)
             .await
     }
 
@@ -241,7 +280,7 @@ impl Services {
         &self,
         grant: &Grant,
         invite: invite::Model,
-        status: &str,
+        status: Stored,
         action: Action,
     ) -> AppResult<InviteView> {
         let org = invite.organization_id;
@@ -281,10 +320,10 @@ impl Services {
                 "your email address is not verified by your identity provider".into(),
             ));
         }
-        if invite.status != "pending" {
+        if invite.status != Stored::Pending {
             return Err(AppError::Conflict(format!(
                 "the invite is already {}",
-                invite.status
+                InviteStatus::of(&invite, self.clock.now())
             )));
         }
         if invite.expires_at <= self.clock.now() {
@@ -311,7 +350,7 @@ impl Services {
         let role_id = invite.role_id;
         let email = invite.email.clone();
         let txn = self.db.begin().await?;
-        let invite = claim_invite(&txn, invite.id, "accepted", Some(me), now).await?;
+        let invite = claim_invite(&txn, invite.id, Stored::Accepted, Some(me), now).await?;
         membership::ActiveModel {
             id: Set(new_id()),
             organization_id: Set(org),
@@ -338,7 +377,7 @@ impl Services {
     #[instrument(skip_all, fields(invite = %id))]
     pub async fn decline_invite(&self, actor: &Actor, id: Uuid) -> AppResult<InviteView> {
         let (invite, grant) = self.own_open_invite(actor, id).await?;
-        self.respond_to_invite(&grant, invite, "declined", Action::InviteDecline)
+        self.respond_to_invite(&grant, invite, Stored::Declined, Action::InviteDecline)
             .await
     }
 }
@@ -348,7 +387,7 @@ impl Services {
 async fn claim_invite(
     txn: &DatabaseTransaction,
     id: Uuid,
-    status: &str,
+    status: Stored,
     by: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> AppResult<invite::Model> {
@@ -357,7 +396,7 @@ async fn claim_invite(
         .col_expr(invite::Column::RespondedAt, Expr::value(now))
         .col_expr(invite::Column::RespondedBy, Expr::value(by))
         .filter(invite::Column::Id.eq(id))
-        .filter(invite::Column::Status.eq("pending"))
+        .filter(invite::Column::Status.eq(Stored::Pending))
         .filter(invite::Column::ExpiresAt.gt(now))
         .exec(txn)
         .await?;
@@ -368,7 +407,7 @@ async fn claim_invite(
     if claimed.rows_affected != 1 {
         return Err(AppError::Conflict(format!(
             "the invite is already {}",
-            status_word(&invite, now)
+            InviteStatus::of(&invite, now)
         )));
     }
     Ok(invite)

@@ -296,7 +296,7 @@ impl Services {
                 .await?
             + Invite::find()
                 .filter(invite::Column::RoleId.eq(id))
-                .filter(invite::Column::Status.eq("pending"))
+                .filter(invite::Column::Status.eq(invite::Status::Pending))
                 .count(&self.db)
                 .await?;
         if holders > 0 {

@@ -1,5 +1,6 @@
 //! GraphQL types of verification analytics (SPEC §9).
 
+use super::types::CredentialKind;
 use async_graphql::{Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -164,7 +165,7 @@ pub struct KeyVerifications {
     pub name: String,
     /// The key's public prefix.
     pub prefix: String,
-    pub kind: String,
+    pub kind: CredentialKind,
     pub total: i64,
     pub failed: i64,
     /// `failed / total`, between 0 and 1.
@@ -179,7 +180,7 @@ impl From<KeyActivity> for KeyVerifications {
             credential_id: ID(k.credential.id.to_string()),
             name: k.credential.name,
             prefix: k.credential.display_prefix,
-            kind: k.credential.kind.as_str().to_owned(),
+            kind: k.credential.kind.into(),
             total,
             failed,
             failure_rate: if total == 0 {

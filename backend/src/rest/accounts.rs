@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     Body, Path, Query,
-    keys::{KeyOut, KeyWithSecret, RevokeBody, status_word},
+    keys::{KeyOut, KeyStatus, KeyWithSecret, RevokeBody, key_status},
     openapi::{self, Refusals, WriteRefusals},
     orgs::{RoleRef, held},
     page::{PageQuery, page_of},
@@ -115,8 +115,7 @@ pub struct PatOut {
     pub last4: String,
     /// `resource:level`; `null`: all of your permissions in each organization.
     pub scopes: Option<Vec<String>>,
-    /// `active`, `disabled`, `expired`, `revoked` or `rotating`.
-    pub status: String,
+    pub status: KeyStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -127,7 +126,7 @@ pub struct PatOut {
 impl PatOut {
     fn of(v: CredentialView, now: DateTime<Utc>) -> Self {
         Self {
-            status: status_word(&v.model, now).to_owned(),
+            status: key_status(&v.model, now),
             scopes: v
                 .scopes
                 .map(|s| s.iter().map(ToString::to_string).collect()),

@@ -71,11 +71,32 @@ pub struct CreateKeyBody {
 }
 
 /// Live or test traffic.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EnvironmentBody {
     Live,
     Test,
+}
+
+impl From<Environment> for EnvironmentBody {
+    fn from(e: Environment) -> Self {
+        match e {
+            Environment::Live => Self::Live,
+            Environment::Test => Self::Test,
+        }
+    }
+}
+
+/// Where a credential stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Disabled,
+    Expired,
+    Revoked,
+    /// Replaced by a rotation, still accepted until `rotation_ends_at`.
+    Rotating,
 }
 
 /// `PATCH /api/v1/orgs/{org}/api-keys/{id}`: each member given is changed; `null`
@@ -157,12 +178,11 @@ pub struct KeyOut {
     /// The displayable start of the token.
     pub prefix: String,
     pub last4: String,
-    /// `live` or `test`.
-    pub environment: Option<String>,
+    /// Live or test traffic; none for a service-account key.
+    pub environment: Option<EnvironmentBody>,
     /// `resource:level`; `null`: all of its owner's permissions.
     pub scopes: Option<Vec<String>>,
-    /// `active`, `disabled`, `expired`, `revoked` or `rotating`.
-    pub status: String,
+    pub status: KeyStatus,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -206,7 +226,7 @@ impl From<&entity::credential::Model> for KeyLinkOut {
 
 impl KeyOut {
     pub(super) fn of(v: CredentialView, services: &Services) -> AppResult<Self> {
-        let status = status_word(&v.model, services.clock.now());
+        let status = key_status(&v.model, services.clock.now());
         let expires_at = credentials::effective_expiry(&v.model);
         let m = v.model;
         Ok(Self {
@@ -216,11 +236,11 @@ impl KeyOut {
             name: m.name,
             prefix: m.display_prefix,
             last4: m.last4,
-            environment: m.environment.map(|e| e.as_str().to_owned()),
+            environment: m.environment.map(EnvironmentBody::from),
             scopes: v
                 .scopes
                 .map(|s| s.iter().map(ToString::to_string).collect()),
-            status: status.into(),
+            status,
             expires_at,
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -245,14 +265,14 @@ impl KeyOut {
     }
 }
 
-/// `active`, `disabled`, `expired`, `revoked` or `rotating`.
-pub(super) fn status_word(model: &entity::credential::Model, now: DateTime<Utc>) -> &'static str {
+/// Where a stored credential stands at `now`.
+pub(super) fn key_status(model: &entity::credential::Model, now: DateTime<Utc>) -> KeyStatus {
     match credentials::status_at(model, now) {
-        credentials::Status::Active => "active",
-        credentials::Status::Disabled => "disabled",
-        credentials::Status::Expired => "expired",
-        credentials::Status::Revoked => "revoked",
-        credentials::Status::Rotating => "rotating",
+        credentials::Status::Active => KeyStatus::Active,
+        credentials::Status::Disabled => KeyStatus::Disabled,
+        credentials::Status::Expired => KeyStatus::Expired,
+        credentials::Status::Revoked => KeyStatus::Revoked,
+        credentials::Status::Rotating => KeyStatus::Rotating,
     }
 }
 

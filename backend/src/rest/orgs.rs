@@ -20,7 +20,13 @@ use super::{
 };
 use crate::{
     auth::Authenticated,
-    domain::{ids::parse_id, invites::InviteView, members::Member, orgs::Held, roles::RoleView},
+    domain::{
+        ids::parse_id,
+        invites::{InviteStatus, InviteView},
+        members::Member,
+        orgs::Held,
+        roles::RoleView,
+    },
     error::AppResult,
     state::AppState,
 };
@@ -184,8 +190,7 @@ pub struct InviteOut {
     pub organization_name: String,
     pub email: String,
     pub role: RoleRef,
-    /// `pending`, `accepted`, `declined`, `revoked` or `expired`.
-    pub status: String,
+    pub status: InviteStatusOut,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
@@ -193,7 +198,7 @@ pub struct InviteOut {
 impl InviteOut {
     fn of(v: InviteView, now: DateTime<Utc>) -> Self {
         Self {
-            status: v.status(now).to_owned(),
+            status: v.status(now).into(),
             id: v.invite.id,
             organization_id: v.invite.organization_id,
             organization_name: v.organization.name,
@@ -201,6 +206,29 @@ impl InviteOut {
             role: RoleRef::from(&v.role),
             expires_at: v.invite.expires_at,
             created_at: v.invite.created_at,
+        }
+    }
+}
+
+/// Where an invite stands: open, answered, withdrawn, or pending past its 7 days.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteStatusOut {
+    Pending,
+    Accepted,
+    Declined,
+    Revoked,
+    Expired,
+}
+
+impl From<InviteStatus> for InviteStatusOut {
+    fn from(s: InviteStatus) -> Self {
+        match s {
+            InviteStatus::Pending => Self::Pending,
+            InviteStatus::Accepted => Self::Accepted,
+            InviteStatus::Declined => Self::Declined,
+            InviteStatus::Revoked => Self::Revoked,
+            InviteStatus::Expired => Self::Expired,
         }
     }
 }

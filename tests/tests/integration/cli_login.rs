@@ -11,8 +11,42 @@ db_tests!(
     device_codes_expire_and_are_refused,
     loopback_flow_with_pkce,
     cli_revokes_its_own_token,
-    device_logins_are_limited_per_address
+    device_logins_are_limited_per_address,
+    a_device_login_stored_in_no_known_state_is_refused
 );
+
+/// A device login whose stored status is none of the four is an error: polling it hands
+/// out no token (it used to read as "invalid grant", a guess), and the approval page
+/// cannot show or answer it.
+async fn a_device_login_stored_in_no_known_state_is_refused(db: Db) {
+    let app = spawn(db).await;
+    let (status, start) = post_form(&app, "/api/v1/device/code", &[("name", "odd")]).await;
+    assert_eq!(status, 200, "{start}");
+    let user_code = start["user_code"].as_str().unwrap().to_owned();
+    let device_code = start["device_code"].as_str().unwrap().to_owned();
+    app.exec(
+        "UPDATE device_authorizations SET status = ?",
+        vec!["half-approved".into()],
+    )
+    .await;
+    let poll = [
+        ("grant_type", DEVICE_GRANT),
+        ("device_code", device_code.as_str()),
+    ];
+    let (status, body) = post_form(&app, "/api/v1/device/token", &poll).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.get("access_token").is_none(), "{body}");
+    let cookie = app.dev_session().await;
+    let seen = app
+        .gql_session(&cookie, LOOKUP, json!({ "c": user_code }))
+        .await;
+    assert_eq!(seen.error_code(), "INTERNAL", "{}", seen.body);
+    let approve = app
+        .gql_session(&cookie, APPROVE, json!({ "i": { "userCode": user_code } }))
+        .await;
+    assert_eq!(approve.error_code(), "INTERNAL", "{}", approve.body);
+    app.finish().await;
+}
 
 /// Anyone may start a device login, but not without end: each address has an allowance.
 async fn device_logins_are_limited_per_address(db: Db) {
@@ -147,7 +181,7 @@ async fn device_flow(db: Db) {
         .await
         .data();
     assert_eq!(seen["deviceAuthorization"]["clientName"], "ci-runner-7");
-    assert_eq!(seen["deviceAuthorization"]["status"], "pending");
+    assert_eq!(seen["deviceAuthorization"]["status"], "PENDING");
     // Where and when the request started, for the approver to recognise it.
     assert_eq!(seen["deviceAuthorization"]["requestedFrom"], "127.0.0.1");
     assert!(seen["deviceAuthorization"]["createdAt"].is_string());
@@ -155,7 +189,7 @@ async fn device_flow(db: Db) {
         .gql_session(&cookie, APPROVE, json!({ "i": { "userCode": user_code } }))
         .await
         .data();
-    assert_eq!(approved["approveDevice"]["status"], "approved");
+    assert_eq!(approved["approveDevice"]["status"], "APPROVED");
     let again = app
         .gql_session(&cookie, DENY, json!({ "i": { "userCode": user_code } }))
         .await;
@@ -209,7 +243,7 @@ async fn device_flow(db: Db) {
         )
         .await
         .data();
-    assert_eq!(denied["denyDevice"]["status"], "denied");
+    assert_eq!(denied["denyDevice"]["status"], "DENIED");
     let (status, body) = post_json(
         &app,
         "/api/v1/device/token",

@@ -936,6 +936,19 @@ async fn cli_sign_in_pages(db: Db) {
         app.verify(Header::Bearer, pat).await.2["key"]["name"],
         "build-box"
     );
+    // The link again, once used: it says so and offers nothing to approve.
+    browser.client.goto(&complete).await.unwrap();
+    browser
+        .wait_for_text_in("[role=alert]", "This code is used already.")
+        .await;
+    assert!(
+        browser
+            .client
+            .find_all(fantoccini::Locator::Css("#device-approve"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Typing the code works too.
     browser

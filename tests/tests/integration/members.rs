@@ -35,7 +35,7 @@ async fn invites_and_membership(db: Db) {
         .gql(&ada.pat, INVITE, json!({ "i": { "organizationId": ada.org_id, "email": "Bob@Example.com", "roleId": dev } }))
         .await
         .data();
-    assert_eq!(r["inviteMember"]["status"], "pending");
+    assert_eq!(r["inviteMember"]["status"], "PENDING");
     assert_eq!(r["inviteMember"]["role"]["key"], "developer");
     let expires: chrono::DateTime<chrono::Utc> = r["inviteMember"]["expiresAt"]
         .as_str()
@@ -79,7 +79,7 @@ async fn invites_and_membership(db: Db) {
         )
         .await
         .data();
-    assert_eq!(accepted["acceptInvite"]["status"], "accepted");
+    assert_eq!(accepted["acceptInvite"]["status"], "ACCEPTED");
     let members = app
         .gql(
             &bob.pat,
@@ -132,7 +132,7 @@ async fn invites_and_membership(db: Db) {
         )
         .await
         .data();
-    assert_eq!(declined["declineInvite"]["status"], "declined");
+    assert_eq!(declined["declineInvite"]["status"], "DECLINED");
     let r = app
         .gql(&ada.pat, INVITE, json!({ "i": { "organizationId": ada.org_id, "email": "dan@example.com", "roleId": dev } }))
         .await
@@ -145,7 +145,7 @@ async fn invites_and_membership(db: Db) {
         )
         .await
         .data();
-    assert_eq!(revoked["revokeInvite"]["status"], "revoked");
+    assert_eq!(revoked["revokeInvite"]["status"], "REVOKED");
     let list = app
         .gql(
             &ada.pat,
@@ -161,7 +161,7 @@ async fn invites_and_membership(db: Db) {
         .iter()
         .map(|i| i["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["revoked", "declined", "accepted"]);
+    assert_eq!(statuses, ["REVOKED", "DECLINED", "ACCEPTED"]);
     // An invite past its 7 days can no longer be accepted.
     let late = app
         .gql(&ada.pat, INVITE, json!({ "i": { "organizationId": ada.org_id, "email": "carol@example.com", "roleId": dev } }))

@@ -1596,6 +1596,44 @@ async fn stored_data_that_does_not_parse_is_refused(db: Db) {
         .await;
     assert_eq!(code(&r), "INTERNAL", "{}", r.body);
 
+    // An invite whose stored status is none of the four: neither listed as something
+    // it is not, nor withdrawn or answered.
+    let viewer = app.role_id(&owner.pat, &owner.org_id, "viewer").await;
+    let invite = app
+        .gql(
+            &owner.pat,
+            "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+            json!({ "i": { "organizationId": owner.org_id, "email": "odd@example.com", "roleId": viewer } }),
+        )
+        .await
+        .data();
+    let invite: Uuid = invite["inviteMember"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.exec(
+        "UPDATE invites SET status = ? WHERE id = ?",
+        vec!["maybe".into(), invite.into()],
+    )
+    .await;
+    let r = app
+        .gql(
+            &owner.pat,
+            "query($o: ID!) { invites(organizationId: $o) { nodes { status } } }",
+            json!({ "o": owner.org_id }),
+        )
+        .await;
+    assert_eq!(code(&r), "INTERNAL", "{}", r.body);
+    let r = app
+        .gql(
+            &owner.pat,
+            "mutation($i: InviteInput!) { revokeInvite(input: $i) { status } }",
+            json!({ "i": { "id": invite.to_string() } }),
+        )
+        .await;
+    assert_eq!(code(&r), "INTERNAL", "{}", r.body);
+
     // A custom role whose stored permissions name no resource.
     let custom = app
         .gql(

@@ -344,13 +344,17 @@ async fn an_invite_is_answered_once(db: Db) {
             .count(db)
             .await
             .unwrap();
-        let expected = if stored.status == "accepted" { 2 } else { 1 };
+        let expected = if stored.status == entity::invite::Status::Accepted {
+            2
+        } else {
+            1
+        };
         assert_eq!(
             members, expected,
-            "trial {trial}: the invite is {} and there are {members} members",
+            "trial {trial}: the invite is {:?} and there are {members} members",
             stored.status
         );
-        let accepted = stored.status == "accepted";
+        let accepted = stored.status == entity::invite::Status::Accepted;
         if trial % 2 == 0 {
             assert_eq!(
                 accepted,
@@ -358,7 +362,7 @@ async fn an_invite_is_answered_once(db: Db) {
                 "trial {trial}: the stored answer is the one that won"
             );
         } else {
-            assert!(accepted, "trial {trial}: {}", stored.status);
+            assert!(accepted, "trial {trial}: {:?}", stored.status);
         }
     }
     app.finish().await;

@@ -67,6 +67,17 @@ pub enum CredentialKind {
     ServiceAccountKey,
 }
 
+impl From<crate::domain::CredentialKind> for CredentialKind {
+    fn from(kind: crate::domain::CredentialKind) -> Self {
+        use crate::domain::CredentialKind as Stored;
+        match kind {
+            Stored::ApiKey => Self::ApiKey,
+            Stored::Pat => Self::PersonalAccessToken,
+            Stored::ServiceAccountKey => Self::ServiceAccountKey,
+        }
+    }
+}
+
 /// Live or test traffic.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Default)]
 #[graphql(remote = "credentials::Environment")]
@@ -90,11 +101,7 @@ impl ApiKey {
         ID(self.0.model.id.to_string())
     }
     async fn kind(&self) -> CredentialKind {
-        match self.0.kind {
-            crate::domain::CredentialKind::ServiceAccountKey => CredentialKind::ServiceAccountKey,
-            crate::domain::CredentialKind::Pat => CredentialKind::PersonalAccessToken,
-            crate::domain::CredentialKind::ApiKey => CredentialKind::ApiKey,
-        }
+        self.0.kind.into()
     }
     async fn name(&self) -> &str {
         &self.0.model.name

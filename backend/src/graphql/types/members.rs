@@ -1,6 +1,6 @@
 //! Members, roles, invites and the permission catalogue.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::*;
@@ -94,6 +94,20 @@ impl Role {
 /// An invite to join an organization.
 pub struct Invite(pub crate::domain::invites::InviteView);
 
+/// Where an invite stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::domain::invites::InviteStatus")]
+pub enum InviteStatus {
+    /// Open: the invited user may accept or decline it.
+    Pending,
+    Accepted,
+    Declined,
+    /// Withdrawn by the organization.
+    Revoked,
+    /// Pending past its 7 days.
+    Expired,
+}
+
 #[Object]
 impl Invite {
     async fn id(&self) -> ID {
@@ -108,9 +122,8 @@ impl Invite {
     async fn role(&self) -> Role {
         Role::plain(self.0.role.clone())
     }
-    /// `pending`, `accepted`, `declined`, `revoked` or `expired`.
-    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(self.0.status(services(ctx)?.clock.now()).to_owned())
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<InviteStatus> {
+        Ok(self.0.status(services(ctx)?.clock.now()).into())
     }
     async fn expires_at(&self) -> DateTime<Utc> {
         self.0.invite.expires_at

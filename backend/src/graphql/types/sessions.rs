@@ -1,6 +1,6 @@
 //! Dashboard sessions, accounts and CLI sign-ins.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::customer;
 
@@ -88,6 +88,21 @@ pub struct SessionContext {
     pub project_id: ID,
 }
 
+/// Where a device login stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "crate::domain::cli_login::DeviceStatus")]
+pub enum DeviceStatus {
+    /// Waiting for the signed-in user to approve or deny it.
+    Pending,
+    /// Approved; the CLI has not collected its token yet.
+    Approved,
+    Denied,
+    /// The CLI collected its token.
+    Completed,
+    /// Pending past its time.
+    Expired,
+}
+
 /// A CLI waiting for (or past) approval in the device flow.
 pub struct DeviceAuthorization(pub crate::domain::cli_login::DeviceView);
 
@@ -101,9 +116,8 @@ impl DeviceAuthorization {
     async fn client_name(&self) -> &str {
         &self.0.client_name
     }
-    /// `pending`, `approved`, `denied`, `completed` or `expired`.
-    async fn status(&self) -> &str {
-        &self.0.status
+    async fn status(&self) -> DeviceStatus {
+        self.0.status.into()
     }
     async fn expires_at(&self) -> DateTime<Utc> {
         self.0.expires_at
