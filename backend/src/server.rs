@@ -127,6 +127,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
 
     let task = {
         let services = services.clone();
+        let streams = services.clone();
         tokio::spawn(async move {
             let server = axum::serve(
                 listener,
@@ -134,6 +135,8 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
             )
             .with_graceful_shutdown(async move {
                 let _ = stop.changed().await;
+                // Open key event streams end, or the drain would wait for them forever.
+                streams.key_events.close();
             });
             if let Err(e) = server.await {
                 tracing::error!(error = %e, "server error");

@@ -100,6 +100,7 @@ impl Services {
         txn: DatabaseTransaction,
         what: Invalidation,
     ) -> AppResult<()> {
+        super::key_events::record(&txn, &what, self.clock.now()).await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             let each = match &what {
                 Invalidation::Several(list) => list.iter().collect(),
@@ -136,11 +137,23 @@ impl Services {
     }
 
     async fn forget(&self, what: &Invalidation) {
+        self.drop_stale(what).await;
+        // Only once the stale entries are gone: a woken stream checks its own credential
+        // again, and must not find it in the cache as it was.
+        if !matches!(
+            what,
+            Invalidation::ImportPrefixes | Invalidation::Credits(_)
+        ) {
+            self.key_events.wake();
+        }
+    }
+
+    async fn drop_stale(&self, what: &Invalidation) {
         match what {
             Invalidation::Credits(owner) => self.credits.forget(*owner),
             Invalidation::Several(list) => {
                 for one in list {
-                    Box::pin(self.forget(one)).await;
+                    Box::pin(self.drop_stale(one)).await;
                 }
             }
             Invalidation::Credential(hash) => self.verifier.invalidate(hash),
@@ -201,6 +214,8 @@ impl Services {
             self.reload_import_prefixes().await;
             self.verifier.set_trusted(true);
             self.credits.start_hearing();
+            // Events written while no notify was heard: streams read them now.
+            self.key_events.wake();
             tracing::debug!("listening for cache invalidations");
             let every = self.config.invalidation_heartbeat;
             let timeout = every / 2;

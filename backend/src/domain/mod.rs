@@ -18,6 +18,7 @@ pub mod identities;
 pub mod ids;
 pub mod invalidation;
 pub mod invites;
+pub mod key_events;
 pub mod members;
 pub mod orgs;
 pub mod paging;
@@ -65,6 +66,8 @@ pub struct Inner {
     /// This node's blocks of credits.
     pub credits: credits::CreditLeases,
     pub failures: ratelimit::FailureLimiter,
+    /// Wakes this node's key event streams.
+    pub key_events: key_events::KeyEventWake,
     /// The one source of the time for services and limiters.
     pub clock: clock::Clock,
     /// When buffered usage was last written.
@@ -222,6 +225,7 @@ impl Services {
                 config.redis_url.as_ref().map(|u| u.expose()),
             )?,
             failures: ratelimit::FailureLimiter::new(clock.clone()),
+            key_events: key_events::KeyEventWake::default(),
             credits,
             clock,
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),

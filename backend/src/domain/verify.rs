@@ -857,7 +857,7 @@ impl Services {
     /// for every reason it may not. With `counted`, a refusal of an existing key is
     /// counted in its analytics.
     #[instrument(skip_all, name = "verify")]
-    async fn resolve(
+    pub(in crate::domain) async fn resolve(
         &self,
         raw: &str,
         ip: Option<&str>,

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod controls;
 pub mod identities;
 pub mod json;
+pub mod key_events;
 pub mod keys;
 pub mod openapi;
 pub mod orgs;

@@ -16,6 +16,7 @@ mod hardening;
 mod hostile_graphql;
 mod input;
 mod isolation;
+mod key_events;
 mod members;
 mod messages;
 mod metrics;
