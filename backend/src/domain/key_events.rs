@@ -70,12 +70,19 @@ pub struct KeyEventCursor {
     pub after: i64,
 }
 
-/// Wakes a node's followers whenever it drops something from its cache, and ends them
-/// when the node shuts down (a graceful shutdown waits for every open request).
+/// Streams one credential may hold open on a node at once: an SDK needs one per process.
+pub const STREAMS_PER_CREDENTIAL: usize = 16;
+/// Streams a node holds open at once; each costs a read at every change of a key.
+pub const STREAMS_PER_NODE: usize = 2_000;
+
+/// Wakes a node's followers whenever it drops something from its cache, ends them when
+/// the node shuts down (a graceful shutdown waits for every open request), and counts
+/// them against [`STREAMS_PER_CREDENTIAL`] and [`STREAMS_PER_NODE`].
 #[derive(Debug)]
 pub struct KeyEventWake {
     wakes: watch::Sender<u64>,
     closed: std::sync::atomic::AtomicBool,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
 }
 
 impl Default for KeyEventWake {
@@ -83,11 +90,58 @@ impl Default for KeyEventWake {
         Self {
             wakes: watch::channel(0).0,
             closed: std::sync::atomic::AtomicBool::new(false),
+            open: Arc::default(),
+        }
+    }
+}
+
+/// One open stream, counted until it is dropped.
+#[derive(Debug)]
+pub struct StreamPermit {
+    credential: Uuid,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.credential) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.credential);
+            }
         }
     }
 }
 
 impl KeyEventWake {
+    /// Counts one more open stream of `credential`, or refuses past either bound.
+    pub fn admit(&self, credential: Uuid) -> AppResult<StreamPermit> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = open.values().sum();
+        let mine = open.get(&credential).copied().unwrap_or(0);
+        if mine >= STREAMS_PER_CREDENTIAL || total >= STREAMS_PER_NODE {
+            return Err(AppError::RateLimited {
+                retry_after_secs: 60,
+                limit: u32::try_from(STREAMS_PER_CREDENTIAL).unwrap_or(u32::MAX),
+            });
+        }
+        *open.entry(credential).or_insert(0) += 1;
+        Ok(StreamPermit {
+            credential,
+            open: self.open.clone(),
+        })
+    }
+
+    /// Streams open on this node.
+    pub fn open_streams(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
+    }
+
     /// Wakes every follower of this node.
     pub fn wake(&self) {
         self.wakes.send_modify(|n| *n = n.wrapping_add(1));
@@ -230,7 +284,7 @@ impl Services {
         actor: &Actor,
         organization: Option<Uuid>,
         last_event_id: Option<i64>,
-    ) -> AppResult<(KeyEventCursor, Option<KeyEventView>)> {
+    ) -> AppResult<(KeyEventCursor, Option<KeyEventView>, StreamPermit)> {
         let Principal::Credential(credential) = &actor.principal else {
             return Err(AppError::Forbidden(
                 "the key event stream is for API keys, service-account keys and personal access tokens"
@@ -245,6 +299,7 @@ impl Services {
         })?;
         self.authorize(actor, Need::Org(organization_id, Perm::API_KEYS_READ))
             .await?;
+        let permit = self.key_events.admit(credential.id)?;
         let head = head(&self.db).await?;
         let Some(last) = last_event_id else {
             return Ok((
@@ -253,6 +308,7 @@ impl Services {
                     after: head,
                 },
                 None,
+                permit,
             ));
         };
         let oldest = KeyEvent::find()
@@ -275,7 +331,7 @@ impl Services {
             organization_id: Some(organization_id),
             occurred_at: self.clock.now(),
         });
-        Ok((cursor, reset))
+        Ok((cursor, reset, permit))
     }
 
     /// The events after `cursor` (at most [`BATCH`]), the cursor moved past them. The

@@ -19,7 +19,7 @@ use crate::{
     domain::{
         Services,
         ids::parse_id,
-        key_events::{KeyEventCursor, KeyEventView},
+        key_events::{KeyEventCursor, KeyEventView, StreamPermit},
         principal::RequestMeta,
     },
     error::{AppError, AuthFailure},
@@ -82,7 +82,7 @@ pub async fn stream_events(
         .map(|id| parse_id("organization_id", id))
         .transpose()?;
     let last_event_id = last_event_id(&headers)?;
-    let (cursor, reset) = state
+    let (cursor, reset, permit) = state
         .services
         .open_key_events(&actor, organization, last_event_id)
         .await?;
@@ -97,6 +97,7 @@ pub async fn stream_events(
         cursor,
         pending: reset.into_iter().collect(),
         ended: false,
+        _permit: permit,
     };
     let events = stream::unfold(follower, |mut f| async move {
         f.next().await.map(|event| (Ok(event), f))
@@ -129,6 +130,8 @@ struct Follower {
     cursor: KeyEventCursor,
     pending: std::collections::VecDeque<KeyEventView>,
     ended: bool,
+    /// Counts the stream as open until it is dropped (the client went away).
+    _permit: StreamPermit,
 }
 
 impl Follower {

@@ -310,6 +310,19 @@ async fn only_a_credential_that_may_read_keys_follows(db: Db) {
     let a = key(&app, &owner, "a").await;
     revoke(&app, &owner.pat, &a).await;
     assert_eq!(follower.next().await.unwrap().data["key_id"], a.as_str());
+
+    // One credential holds a bounded number of streams open; another is not held back.
+    let (_, sdk) = reader(&app, &owner).await;
+    let per_key = backend::domain::key_events::STREAMS_PER_CREDENTIAL;
+    let mut held = Vec::new();
+    for _ in 0..per_key {
+        held.push(Follower::open(&app, &app.base, &sdk, None, "").await);
+    }
+    let refused = open_at(&app, &app.base, &sdk, None, "").await;
+    assert_eq!(refused.status(), 429);
+    let (_, another) = reader(&app, &owner).await;
+    Follower::open(&app, &app.base, &another, None, "").await;
+    drop(held);
     app.finish().await;
 }
 
