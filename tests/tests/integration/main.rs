@@ -30,6 +30,7 @@ mod replicas;
 mod rest_management;
 mod robustness;
 mod running;
+mod sdk;
 mod sessions;
 mod signin;
 mod usage;

@@ -1,0 +1,147 @@
+//! Following `GET /api/v1/keys/events`: each key event drops that key's answers from the
+//! cache, a reset drops them all, and while the stream is down the cache is not used.
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::Keyward;
+
+/// The longest wait before connecting again.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The first wait before connecting again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest event accepted; the server's are a few hundred bytes.
+const MAX_EVENT: usize = 64 * 1024;
+
+impl Keyward {
+    /// Follows the server's key event stream with `stream_key`, a key holding
+    /// `api_keys:read` in the organization whose keys this client verifies, until
+    /// [`Keyward::stop_following`]. Reconnects on its own, resuming after the last event;
+    /// the cache is used only while the stream is open.
+    pub fn follow(&self, stream_key: impl Into<String>) {
+        let stream_key = stream_key.into();
+        // Held weakly between connections: once every clone is dropped, it ends.
+        let weak = std::sync::Arc::downgrade(&self.0);
+        let task = tokio::spawn(async move {
+            let mut last_event: Option<String> = None;
+            let mut backoff = FIRST_BACKOFF;
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let client = Keyward(inner);
+                match client.read_stream(&stream_key, &mut last_event).await {
+                    Ok(()) => backoff = FIRST_BACKOFF,
+                    Err(e) => tracing::warn!(error = %e, "the Keyward key event stream failed"),
+                }
+                // Down: nothing is served from memory until the stream is open again.
+                client.0.following.store(false, Ordering::SeqCst);
+                client.forget_all();
+                drop(client);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        });
+        let mut slot = self.0.follower.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(previous) = slot.replace(task.abort_handle()) {
+            previous.abort();
+        }
+    }
+
+    /// Stops following the stream; the cache is no longer used.
+    pub fn stop_following(&self) {
+        if let Some(task) = self
+            .0
+            .follower
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+        self.0.following.store(false, Ordering::SeqCst);
+        self.forget_all();
+    }
+
+    /// Reads the stream until it ends.
+    async fn read_stream(
+        &self,
+        stream_key: &str,
+        last_event: &mut Option<String>,
+    ) -> Result<(), crate::Error> {
+        let mut request = self
+            .0
+            .http
+            .get(format!("{}/api/v1/keys/events", self.0.base))
+            .bearer_auth(stream_key)
+            // The stream stays open: no whole-request timeout.
+            .timeout(Duration::from_secs(u64::from(u32::MAX)));
+        if let Some(id) = last_event.as_deref() {
+            request = request.header("last-event-id", id);
+        }
+        let mut response = request.send().await?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            return Err(crate::Error::Unexpected { status, body });
+        }
+        self.0.following.store(true, Ordering::SeqCst);
+        let mut buffer = String::new();
+        // A heartbeat comes every 15 seconds: a stream silent for much longer is dead.
+        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(45), response.chunk())
+            .await
+            .map_err(|_| crate::Error::Unexpected {
+                status: 200,
+                body: "the key event stream went silent".into(),
+            })??
+        {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if !self.apply(&block, last_event) {
+                    return Ok(());
+                }
+            }
+            if buffer.len() > MAX_EVENT {
+                return Err(crate::Error::Unexpected {
+                    status: 200,
+                    body: "an event longer than any Keyward sends".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one event; false when the server ended the stream.
+    fn apply(&self, block: &str, last_event: &mut Option<String>) -> bool {
+        let (mut id, mut event, mut data) = (None, "", String::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id:") {
+                id = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+        if event.is_empty() {
+            // A heartbeat.
+            return true;
+        }
+        self.0.events.fetch_add(1, Ordering::Relaxed);
+        let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+        let key_id = data["key_id"]
+            .as_str()
+            .and_then(|id| id.parse::<Uuid>().ok());
+        match (event, key_id) {
+            ("stream.ended", _) => return false,
+            (kind, Some(key)) if kind.starts_with("key.") => self.forget_key(key),
+            // A reset, or anything this client does not know: drop everything.
+            _ => self.forget_all(),
+        }
+        if id.is_some() {
+            *last_event = id;
+        }
+        true
+    }
+}

@@ -1,0 +1,259 @@
+//! Verify Keyward API keys from a product's own server (SPEC §16).
+//!
+//! [`Keyward`] asks the server's `POST /api/v1/keys/verify` and keeps recent valid
+//! answers in a bounded local cache, so a hot key is answered without a network call.
+//! The cache is used only while [`Keyward::follow`] holds the server's key event stream
+//! open: a revoke, disable or edit reaches the cache as soon as the event arrives, and
+//! while the stream is down nothing is served from memory. Keys with credits or named
+//! limits are never answered from memory: those are always decided by the server. (The
+//! plain per-minute limit of a key is counted by the server on the calls that reach it.)
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use keyward_verify::{Keyward, Options, VerifiedKey};
+//!
+//! # async fn run() {
+//! let keyward = Keyward::new("https://keys.example.com", Options::default());
+//! keyward.follow(std::env::var("KEYWARD_STREAM_KEY").unwrap());
+//! let app: Router = Router::new()
+//!     .route("/hello", get(|VerifiedKey(key): VerifiedKey| async move {
+//!         format!("hello, key {}", key.key_id().unwrap_or_default())
+//!     }))
+//!     .with_state(keyward);
+//! # }
+//! ```
+
+mod extract;
+mod follow;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+pub use extract::{Rejection, VerifiedKey, VerifyLayer, VerifyService};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// How the client caches.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Answers kept at most.
+    pub capacity: usize,
+    /// How long an answer is served from memory at most, even without news of its key.
+    pub ttl: Duration,
+    /// How long one call to the server may take.
+    pub timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            ttl: Duration::from_secs(60),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a verification could not be answered (the server could not be asked, or did not
+/// answer as Keyward does). A refused key is not an error: it is a [`Verification`]
+/// whose [`Verification::is_valid`] is false.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("asking Keyward failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("Keyward answered {status}: {body}")]
+    Unexpected { status: u16, body: String },
+}
+
+/// The server's answer about one key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    answer: Arc<Value>,
+    /// Answered from the local cache.
+    pub cached: bool,
+}
+
+impl Verification {
+    /// Whether the key may be used.
+    pub fn is_valid(&self) -> bool {
+        self.answer["valid"] == true
+    }
+
+    /// `VALID`, or why not (`REVOKED`, `EXPIRED`, `RATE_LIMITED`, …).
+    pub fn code(&self) -> &str {
+        self.answer["code"].as_str().unwrap_or("")
+    }
+
+    /// The key's id, when the key exists.
+    pub fn key_id(&self) -> Option<Uuid> {
+        self.answer["key"]["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+    }
+
+    /// The whole answer: the key, its owner, organization, metadata, credits and limits.
+    pub fn answer(&self) -> &Value {
+        &self.answer
+    }
+
+    /// Whether this answer may be served from memory: valid, with no credits and no
+    /// named limits, which only the server may count.
+    fn cacheable(&self) -> bool {
+        let limits_are_plain = match &self.answer["ratelimits"] {
+            Value::Array(limits) => limits.iter().all(|l| l["name"] == "per-minute"),
+            Value::Null => true,
+            _ => false,
+        };
+        self.is_valid()
+            && self.answer["credits"].is_null()
+            && limits_are_plain
+            && self.key_id().is_some()
+    }
+}
+
+/// What the cache did, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Answers served from memory.
+    pub hits: u64,
+    /// Verifications that asked the server.
+    pub asked: u64,
+    /// Key events received from the stream.
+    pub events: u64,
+}
+
+#[derive(Clone)]
+struct Cached {
+    verification: Verification,
+    key_id: Uuid,
+    at: Instant,
+}
+
+/// A Keyward client. Cheap to clone: clones share the cache and the stream.
+#[derive(Clone)]
+pub struct Keyward(Arc<Inner>);
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    options: Options,
+    /// By SHA-256 of the token: the token itself is never kept.
+    cache: quick_cache::sync::Cache<[u8; 32], Cached>,
+    /// Whether the key event stream is open: the cache is used only then.
+    following: AtomicBool,
+    hits: AtomicU64,
+    asked: AtomicU64,
+    events: AtomicU64,
+    follower: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(task) = self
+            .follower
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Keyward {
+    /// A client of the Keyward server at `base_url` (e.g. `https://keys.example.com`).
+    pub fn new(base_url: &str, options: Options) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .build()
+            .unwrap_or_default();
+        Self(Arc::new(Inner {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            cache: quick_cache::sync::Cache::new(options.capacity.max(1)),
+            options,
+            following: AtomicBool::new(false),
+            hits: AtomicU64::new(0),
+            asked: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            follower: std::sync::Mutex::new(None),
+        }))
+    }
+
+    /// Verifies a token a caller presented.
+    pub async fn verify(&self, token: &str) -> Result<Verification, Error> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if self.0.following.load(Ordering::SeqCst)
+            && let Some(hit) = self.0.cache.get(&digest)
+            && hit.at.elapsed() < self.0.options.ttl
+        {
+            self.0.hits.fetch_add(1, Ordering::Relaxed);
+            let mut answer = hit.verification;
+            answer.cached = true;
+            return Ok(answer);
+        }
+        self.0.asked.fetch_add(1, Ordering::Relaxed);
+        // Whether the stream was open before asking: an answer given while it was down
+        // may already be stale, and is not kept.
+        let following = self.0.following.load(Ordering::SeqCst);
+        let response = self
+            .0
+            .http
+            .post(format!("{}/api/v1/keys/verify", self.0.base))
+            .json(&json!({ "key": token }))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body = response.text().await?;
+        let answer: Value = match serde_json::from_str(&body) {
+            Ok(answer @ Value::Object(_)) if answer.get("valid").is_some() => answer,
+            _ => return Err(Error::Unexpected { status, body }),
+        };
+        let verification = Verification {
+            answer: Arc::new(answer),
+            cached: false,
+        };
+        if following
+            && verification.cacheable()
+            && let Some(key_id) = verification.key_id()
+        {
+            self.0.cache.insert(
+                digest,
+                Cached {
+                    verification: verification.clone(),
+                    key_id,
+                    at: Instant::now(),
+                },
+            );
+        }
+        Ok(verification)
+    }
+
+    /// What the cache has done so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            hits: self.0.hits.load(Ordering::Relaxed),
+            asked: self.0.asked.load(Ordering::Relaxed),
+            events: self.0.events.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether the key event stream is open (and the cache in use).
+    pub fn is_following(&self) -> bool {
+        self.0.following.load(Ordering::SeqCst)
+    }
+
+    fn forget_key(&self, key_id: Uuid) {
+        self.0.cache.retain(|_, cached| cached.key_id != key_id);
+    }
+
+    fn forget_all(&self) {
+        self.0.cache.clear();
+    }
+}
