@@ -108,6 +108,11 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                             Ok(n) => tracing::info!(removed = n, "verification log pruned"),
                             Err(e) => tracing::warn!(error = %e, "verification log pruning failed"),
                         }
+                        match services.prune_key_events().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(removed = n, "key events pruned"),
+                            Err(e) => tracing::warn!(error = %e, "key event pruning failed"),
+                        }
                     }
                     _ = idle.tick() => {
                         services.limiter.forget_idle();

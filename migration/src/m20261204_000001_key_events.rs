@@ -65,6 +65,16 @@ impl MigrationTrait for Migration {
                     .col(KeyEvents::Seq)
                     .to_owned(),
             )
+            .await?;
+        // Pruning finds the events past their time without reading the others.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_key_events_occurred")
+                    .table(KeyEvents::Table)
+                    .col(KeyEvents::OccurredAt)
+                    .to_owned(),
+            )
             .await
     }
 

@@ -37,8 +37,6 @@ pub const RETENTION: TimeDelta = TimeDelta::hours(24);
 pub const BATCH: u64 = 100;
 /// The sequence key events are numbered from.
 const SEQUENCE: &str = "key_events";
-/// Old events are deleted once every this many events.
-const PRUNE_EVERY: i64 = 256;
 
 /// One event as a follower receives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +65,8 @@ impl From<key_event::Model> for KeyEventView {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyEventCursor {
     pub organization_id: Uuid,
+    /// The project a project-bound key follows: only its keys' events are read.
+    pub project_id: Option<Uuid>,
     pub after: i64,
 }
 
@@ -245,12 +245,6 @@ async fn insert<C: ConnectionTrait>(
     })
     .exec_without_returning(txn)
     .await?;
-    if seq % PRUNE_EVERY == 0 {
-        KeyEvent::delete_many()
-            .filter(key_event::Column::OccurredAt.lt(now - RETENTION))
-            .exec(txn)
-            .await?;
-    }
     Ok(())
 }
 
@@ -297,14 +291,17 @@ impl Services {
                 "a personal access token names the organization to follow",
             )
         })?;
-        self.authorize(actor, Need::Org(organization_id, Perm::API_KEYS_READ))
+        let grant = self
+            .authorize(actor, Need::Org(organization_id, Perm::API_KEYS_READ))
             .await?;
+        let project_id = grant.bound_project();
         let permit = self.key_events.admit(credential.id)?;
         let head = head(&self.db).await?;
         let Some(last) = last_event_id else {
             return Ok((
                 KeyEventCursor {
                     organization_id,
+                    project_id,
                     after: head,
                 },
                 None,
@@ -322,6 +319,7 @@ impl Services {
         let missed = last < oldest - 1 || last > head || last < 0;
         let cursor = KeyEventCursor {
             organization_id,
+            project_id,
             after: if missed { head } else { last },
         };
         let reset = missed.then(|| KeyEventView {
@@ -343,11 +341,17 @@ impl Services {
         meta: &RequestMeta,
         cursor: &mut KeyEventCursor,
     ) -> AppResult<Vec<KeyEventView>> {
+        let mut ours =
+            Condition::all().add(key_event::Column::OrganizationId.eq(cursor.organization_id));
+        if let Some(project) = cursor.project_id {
+            // A key bound to one project hears only of that project's keys.
+            ours = ours.add(key_event::Column::ProjectId.eq(project));
+        }
         let rows = KeyEvent::find()
             .filter(key_event::Column::Seq.gt(cursor.after))
             .filter(
                 Condition::any()
-                    .add(key_event::Column::OrganizationId.eq(cursor.organization_id))
+                    .add(ours)
                     .add(key_event::Column::OrganizationId.is_null()),
             )
             .order_by_asc(key_event::Column::Seq)
@@ -357,22 +361,31 @@ impl Services {
         // Checked after the read: whatever the read saw was committed before the check,
         // so a stream never sends the news of its own credential's revocation.
         let actor = self.stream_actor(raw, meta).await?;
-        let grant = self
-            .authorize(
-                &actor,
-                Need::Org(cursor.organization_id, Perm::API_KEYS_READ),
-            )
-            .await?;
+        self.authorize(
+            &actor,
+            Need::Org(cursor.organization_id, Perm::API_KEYS_READ),
+        )
+        .await?;
         if let Some(last) = rows.last() {
             cursor.after = last.seq;
         }
-        let project = grant.bound_project();
-        Ok(rows
-            .into_iter()
-            // A key bound to one project hears only of that project's keys.
-            .filter(|e| e.kind == Kind::Reset || project.is_none_or(|p| e.project_id == Some(p)))
-            .map(KeyEventView::from)
-            .collect())
+        Ok(rows.into_iter().map(KeyEventView::from).collect())
+    }
+
+    /// Deletes the events older than [`RETENTION`] (the flusher's hourly chore).
+    pub async fn prune_key_events(&self) -> AppResult<u64> {
+        let cutoff = self.clock.now() - RETENTION;
+        Ok(KeyEvent::delete_many()
+            .filter(key_event::Column::OccurredAt.lt(cutoff))
+            .exec(&self.db)
+            .await?
+            .rows_affected)
+    }
+
+    /// Whether this node hears every change: a stream on a node that cannot hear the
+    /// other nodes would miss their changes, so it ends and its client reconnects.
+    pub fn hears_every_change(&self) -> bool {
+        !self.shares_its_database() || self.verifier.is_trusted()
     }
 
     /// Wakes when this node drops something from its cache: a follower then reads.

@@ -707,7 +707,14 @@ impl Services {
                 match self.authorize(&actor, Need::OrgAll(org, Vec::new())).await {
                     Ok(grant) => Some(grant.held().clone()),
                     // Holds nothing there: not a member, or a token the organization's
-                    // lifetime policy refuses.
+                    // lifetime policy refuses. For a relaying service that expects that
+                    // organization, that is another tenant's token, refused as a key of
+                    // another organization is: nothing said, nothing spent.
+                    Err(AppError::NotAMember | AppError::Forbidden(_))
+                        if expect.organization_id == Some(org) =>
+                    {
+                        return Ok(KeyCheck::Elsewhere("WRONG_ORGANIZATION"));
+                    }
                     Err(AppError::NotAMember | AppError::Forbidden(_)) => None,
                     // The organization is suspended: a refusal like any other (200).
                     Err(AppError::Unauthenticated(failure)) => {

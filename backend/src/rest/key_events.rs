@@ -28,6 +28,8 @@ use crate::{
 
 /// How often a quiet stream reads anyway, in case a wake was lost.
 const QUIET_READ: Duration = Duration::from_secs(30);
+/// How often it reads while its node cannot hear the other nodes.
+const DEAF_READ: Duration = Duration::from_secs(1);
 /// How often a quiet stream sends a comment, so proxies keep it open.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 /// The longest `Last-Event-ID` read.
@@ -144,6 +146,7 @@ impl Follower {
             if self.ended || self.services.key_events.is_closed() {
                 return None;
             }
+
             // Wakes from now on are seen, so none falls between the read and the wait.
             self.wakes.borrow_and_update();
             match self
@@ -166,9 +169,16 @@ impl Follower {
                     ));
                 }
             }
+            // A node that cannot hear the others' changes (its listener is down) is not
+            // woken by them: it reads every second until it hears again.
+            let quiet = if self.services.hears_every_change() {
+                QUIET_READ
+            } else {
+                DEAF_READ
+            };
             tokio::select! {
                 changed = self.wakes.changed() => if changed.is_err() { return None },
-                () = tokio::time::sleep(QUIET_READ) => {}
+                () = tokio::time::sleep(quiet) => {}
             }
         }
     }

@@ -279,7 +279,8 @@ struct VerifyRequest {
     /// The tenant the relaying service serves: a key of another organization or project
     /// answers `WRONG_ORGANIZATION` or `WRONG_PROJECT`, says nothing else and spends
     /// nothing. An organization-wide key is in every project of its organization; a PAT
-    /// is checked in the expected organization.
+    /// is checked in the expected organization, and answers `WRONG_ORGANIZATION` when its
+    /// user is not a member there.
     #[serde(default)]
     expect: Option<ExpectRequest>,
     /// Named limits of the key (or its identity) to count this verification against,

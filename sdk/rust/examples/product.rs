@@ -1,7 +1,7 @@
 //! A product's API protecting a route with Keyward in ten lines.
 //!
 //! ```text
-//! KEYWARD_URL=http://127.0.0.1:8080 KEYWARD_STREAM_KEY=kw_sk_live_… \
+//! KEYWARD_URL=http://127.0.0.1:8080 KEYWARD_ORGANIZATION=<id> KEYWARD_STREAM_KEY=kw_sk_live_… \
 //!   cargo run -p keyward-verify --example product
 //! curl -H "Authorization: Bearer kw_sk_live_…" http://127.0.0.1:3000/hello
 //! ```
@@ -12,7 +12,11 @@ use keyward_verify::{Keyward, Options, VerifiedKey};
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let url = std::env::var("KEYWARD_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
-    let keyward = Keyward::new(&url, Options::default());
+    let organization = std::env::var("KEYWARD_ORGANIZATION")
+        .ok()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| std::io::Error::other("KEYWARD_ORGANIZATION: the organization's id"))?;
+    let keyward = Keyward::new(&url, organization, Options::default());
     if let Ok(stream_key) = std::env::var("KEYWARD_STREAM_KEY") {
         keyward.follow(stream_key);
     }

@@ -4,16 +4,19 @@
 //! answers in a bounded local cache, so a hot key is answered without a network call.
 //! The cache is used only while [`Keyward::follow`] holds the server's key event stream
 //! open: a revoke, disable or edit reaches the cache as soon as the event arrives, and
-//! while the stream is down nothing is served from memory. Keys with credits or named
-//! limits are never answered from memory: those are always decided by the server. (The
-//! plain per-minute limit of a key is counted by the server on the calls that reach it.)
+//! while the stream is down nothing is served from memory. Only the keys of one
+//! organization (and project, if given) are accepted. Keys with credits or named limits
+//! are never answered from memory: those are always decided by the server. (The plain
+//! per-minute limit of a key is counted by the server on the calls that reach it; an
+//! answer is kept at most until the key expires.)
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
 //! use keyward_verify::{Keyward, Options, VerifiedKey};
 //!
 //! # async fn run() {
-//! let keyward = Keyward::new("https://keys.example.com", Options::default());
+//! let organization = std::env::var("KEYWARD_ORGANIZATION").unwrap().parse().unwrap();
+//! let keyward = Keyward::new("https://keys.example.com", organization, Options::default());
 //! keyward.follow(std::env::var("KEYWARD_STREAM_KEY").unwrap());
 //! let app: Router = Router::new()
 //!     .route("/hello", get(|VerifiedKey(key): VerifiedKey| async move {
@@ -39,9 +42,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// How the client caches.
+/// How the client checks and caches.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The project whose keys are accepted; none: every project of the organization.
+    pub project_id: Option<Uuid>,
     /// Answers kept at most.
     pub capacity: usize,
     /// How long an answer is served from memory at most, even without news of its key.
@@ -53,6 +58,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            project_id: None,
             capacity: 10_000,
             ttl: Duration::from_secs(60),
             timeout: Duration::from_secs(5),
@@ -102,18 +108,33 @@ impl Verification {
         &self.answer
     }
 
-    /// Whether this answer may be served from memory: valid, with no credits and no
-    /// named limits, which only the server may count.
-    fn cacheable(&self) -> bool {
+    /// Whether this answer may be served from memory: a valid key of `organization` (the
+    /// stream carries only its events; a personal access token's are in none), with no
+    /// credits and no named limits, which only the server may count.
+    fn cacheable(&self, organization: Uuid) -> bool {
         let limits_are_plain = match &self.answer["ratelimits"] {
             Value::Array(limits) => limits.iter().all(|l| l["name"] == "per-minute"),
             Value::Null => true,
             _ => false,
         };
         self.is_valid()
+            && self.answer["organization"]["id"] == organization.to_string().as_str()
+            && self.answer["key"]["kind"] != "pat"
             && self.answer["credits"].is_null()
             && limits_are_plain
             && self.key_id().is_some()
+    }
+
+    /// When the key stops working on its own, as far as this process's clock can tell.
+    fn expires_in(&self) -> Option<Duration> {
+        let at = self.answer["key"]["expires_at"].as_str()?;
+        let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+        // A time already past is no time left.
+        Some(
+            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -132,7 +153,8 @@ pub struct Stats {
 struct Cached {
     verification: Verification,
     key_id: Uuid,
-    at: Instant,
+    /// Served until then: the TTL, or the key's own expiry if sooner.
+    until: Instant,
 }
 
 /// A Keyward client. Cheap to clone: clones share the cache and the stream.
@@ -142,6 +164,8 @@ pub struct Keyward(Arc<Inner>);
 struct Inner {
     http: reqwest::Client,
     base: String,
+    /// The organization whose keys are accepted.
+    organization: Uuid,
     options: Options,
     /// By SHA-256 of the token: the token itself is never kept.
     cache: quick_cache::sync::Cache<[u8; 32], Cached>,
@@ -150,6 +174,10 @@ struct Inner {
     hits: AtomicU64,
     asked: AtomicU64,
     events: AtomicU64,
+    /// Counts what the stream dropped: an answer asked for before a drop is not kept.
+    generation: AtomicU64,
+    /// Held to drop and to keep, so no answer is kept between an event and its drop.
+    keeping: std::sync::Mutex<()>,
     follower: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -167,8 +195,11 @@ impl Drop for Inner {
 }
 
 impl Keyward {
-    /// A client of the Keyward server at `base_url` (e.g. `https://keys.example.com`).
-    pub fn new(base_url: &str, options: Options) -> Self {
+    /// A client of the Keyward server at `base_url` (e.g. `https://keys.example.com`)
+    /// accepting the keys of `organization` (and of `options.project_id` when set): a
+    /// valid key of another organization or project is refused (`WRONG_ORGANIZATION`,
+    /// `WRONG_PROJECT`), and so is anything else the server refuses.
+    pub fn new(base_url: &str, organization: Uuid, options: Options) -> Self {
         let http = reqwest::Client::builder()
             .timeout(options.timeout)
             .build()
@@ -176,12 +207,15 @@ impl Keyward {
         Self(Arc::new(Inner {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
+            organization,
             cache: quick_cache::sync::Cache::new(options.capacity.max(1)),
             options,
             following: AtomicBool::new(false),
             hits: AtomicU64::new(0),
             asked: AtomicU64::new(0),
             events: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            keeping: std::sync::Mutex::new(()),
             follower: std::sync::Mutex::new(None),
         }))
     }
@@ -191,7 +225,7 @@ impl Keyward {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if self.0.following.load(Ordering::SeqCst)
             && let Some(hit) = self.0.cache.get(&digest)
-            && hit.at.elapsed() < self.0.options.ttl
+            && Instant::now() < hit.until
         {
             self.0.hits.fetch_add(1, Ordering::Relaxed);
             let mut answer = hit.verification;
@@ -199,14 +233,22 @@ impl Keyward {
             return Ok(answer);
         }
         self.0.asked.fetch_add(1, Ordering::Relaxed);
-        // Whether the stream was open before asking: an answer given while it was down
-        // may already be stale, and is not kept.
+        // Whether the stream was open before asking, and what it had dropped: an answer
+        // given while it was down, or overtaken by an event about its key while on the
+        // way, may already be stale and is not kept.
+        let generation = self.0.generation.load(Ordering::SeqCst);
         let following = self.0.following.load(Ordering::SeqCst);
         let response = self
             .0
             .http
             .post(format!("{}/api/v1/keys/verify", self.0.base))
-            .json(&json!({ "key": token }))
+            .json(&json!({
+                "key": token,
+                "expect": {
+                    "organization_id": self.0.organization,
+                    "project_id": self.0.options.project_id,
+                },
+            }))
             .send()
             .await?;
         let status = response.status().as_u16();
@@ -220,15 +262,22 @@ impl Keyward {
             cached: false,
         };
         if following
-            && verification.cacheable()
+            && verification.cacheable(self.0.organization)
             && let Some(key_id) = verification.key_id()
         {
+            let ttl = verification
+                .expires_in()
+                .map_or(self.0.options.ttl, |left| left.min(self.0.options.ttl));
+            let _keeping = self.0.keeping.lock().unwrap_or_else(|e| e.into_inner());
+            if self.0.generation.load(Ordering::SeqCst) != generation {
+                return Ok(verification);
+            }
             self.0.cache.insert(
                 digest,
                 Cached {
                     verification: verification.clone(),
                     key_id,
-                    at: Instant::now(),
+                    until: Instant::now() + ttl,
                 },
             );
         }
@@ -250,10 +299,14 @@ impl Keyward {
     }
 
     fn forget_key(&self, key_id: Uuid) {
+        let _keeping = self.0.keeping.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.generation.fetch_add(1, Ordering::SeqCst);
         self.0.cache.retain(|_, cached| cached.key_id != key_id);
     }
 
     fn forget_all(&self) {
+        let _keeping = self.0.keeping.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.generation.fetch_add(1, Ordering::SeqCst);
         self.0.cache.clear();
     }
 }

@@ -1221,17 +1221,21 @@ async fn a_relaying_service_names_its_tenant(db: Db) {
     // A PAT is checked in the organization the service serves.
     let pat = verify(&app, &ada.pat, expect(&ada.org_id, None)).await;
     assert_eq!(code(&pat), "VALID", "{pat}");
-    let not_member = verify(
-        &app,
-        &ada.pat,
-        json!({ "expect": { "organization_id": bob.org_id }, "require": ["api_keys:read"] }),
-    )
-    .await;
-    assert_eq!(
-        code(&not_member),
-        "INSUFFICIENT_PERMISSIONS",
-        "{not_member}"
-    );
+    // The PAT of someone who is not a member there is another tenant's token, with or
+    // without permissions asked for: it is not valid there.
+    for asked in [json!([]), json!(["api_keys:read"])] {
+        let not_member = verify(
+            &app,
+            &ada.pat,
+            json!({ "expect": { "organization_id": bob.org_id }, "require": asked }),
+        )
+        .await;
+        assert_eq!(
+            not_member,
+            json!({ "code": "WRONG_ORGANIZATION", "valid": false }),
+            "{asked}"
+        );
+    }
     app.finish().await;
 }
 

@@ -39,7 +39,8 @@ async fn the_sdk_caches_and_drops_what_changes(db: Db) {
             json!({ "organizationId": owner.org_id, "name": "customer" }),
         )
         .await;
-    let keyward = Keyward::new(&app.base, Options::default());
+    let org = owner.org_id.parse().unwrap();
+    let keyward = Keyward::new(&app.base, org, Options::default());
 
     // Not following: every call asks the server.
     assert!(keyward.verify(&secret).await.unwrap().is_valid());
@@ -96,6 +97,31 @@ async fn the_sdk_caches_and_drops_what_changes(db: Db) {
     let unknown = keyward.verify("kw_sk_live_madeup").await.unwrap();
     assert!(!unknown.is_valid());
 
+    // Another organization's valid key, and a valid PAT of a user of none of this
+    // organization: refused, never cached.
+    let stranger = app.user("stranger@example.com").await;
+    let (_, theirs) = app
+        .create_key(
+            &stranger.pat,
+            json!({ "organizationId": stranger.org_id, "name": "theirs" }),
+        )
+        .await;
+    for token in [&theirs, &stranger.pat] {
+        for _ in 0..2 {
+            let answer = keyward.verify(token).await.unwrap();
+            assert!(
+                !answer.is_valid() && !answer.cached,
+                "{:?}",
+                answer.answer()
+            );
+            assert_eq!(answer.code(), "WRONG_ORGANIZATION");
+        }
+    }
+    // This organization's owner's PAT is valid here, but never answered from memory: no
+    // event would reach the cache for it.
+    assert!(keyward.verify(&owner.pat).await.unwrap().is_valid());
+    assert!(!keyward.verify(&owner.pat).await.unwrap().cached);
+
     // The stream's own key revoked: the stream ends, and nothing is served from memory.
     keyward.stop_following();
     assert!(!keyward.is_following());
@@ -111,7 +137,7 @@ async fn the_sdk_protects_routes(db: Db) {
             json!({ "organizationId": owner.org_id, "name": "customer" }),
         )
         .await;
-    let keyward = Keyward::new(&app.base, Options::default());
+    let keyward = Keyward::new(&app.base, owner.org_id.parse().unwrap(), Options::default());
     let product = Router::new()
         .route(
             "/hello",
