@@ -72,17 +72,38 @@ pub struct KeyEventCursor {
 
 /// Streams one credential may hold open on a node at once: an SDK needs one per process.
 pub const STREAMS_PER_CREDENTIAL: usize = 16;
+/// Streams one organization's credentials may hold open on a node at once, so that one
+/// organization's keys cannot take every place.
+pub const STREAMS_PER_ORGANIZATION: usize = 256;
 /// Streams a node holds open at once; each costs a read at every change of a key.
 pub const STREAMS_PER_NODE: usize = 2_000;
 
+/// Open streams by credential and by organization.
+#[derive(Debug, Default)]
+struct OpenStreams {
+    by_credential: std::collections::HashMap<Uuid, usize>,
+    by_organization: std::collections::HashMap<Uuid, usize>,
+    total: usize,
+}
+
+fn release(counts: &mut std::collections::HashMap<Uuid, usize>, id: Uuid) {
+    if let Some(n) = counts.get_mut(&id) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            counts.remove(&id);
+        }
+    }
+}
+
 /// Wakes a node's followers whenever it drops something from its cache, ends them when
 /// the node shuts down (a graceful shutdown waits for every open request), and counts
-/// them against [`STREAMS_PER_CREDENTIAL`] and [`STREAMS_PER_NODE`].
+/// them against [`STREAMS_PER_CREDENTIAL`], [`STREAMS_PER_ORGANIZATION`] and
+/// [`STREAMS_PER_NODE`].
 #[derive(Debug)]
 pub struct KeyEventWake {
     wakes: watch::Sender<u64>,
     closed: std::sync::atomic::AtomicBool,
-    open: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+    open: Arc<std::sync::Mutex<OpenStreams>>,
 }
 
 impl Default for KeyEventWake {
@@ -99,47 +120,54 @@ impl Default for KeyEventWake {
 #[derive(Debug)]
 pub struct StreamPermit {
     credential: Uuid,
-    open: Arc<std::sync::Mutex<std::collections::HashMap<Uuid, usize>>>,
+    organization: Uuid,
+    open: Arc<std::sync::Mutex<OpenStreams>>,
 }
 
 impl Drop for StreamPermit {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = open.get_mut(&self.credential) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&self.credential);
-            }
-        }
+        release(&mut open.by_credential, self.credential);
+        release(&mut open.by_organization, self.organization);
+        open.total = open.total.saturating_sub(1);
     }
 }
 
 impl KeyEventWake {
-    /// Counts one more open stream of `credential`, or refuses past either bound.
-    pub fn admit(&self, credential: Uuid) -> AppResult<StreamPermit> {
+    /// Counts one more open stream of `credential` following `organization`, or refuses
+    /// past any bound (429, naming the bound reached).
+    pub fn admit(&self, credential: Uuid, organization: Uuid) -> AppResult<StreamPermit> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let total: usize = open.values().sum();
-        let mine = open.get(&credential).copied().unwrap_or(0);
-        if mine >= STREAMS_PER_CREDENTIAL || total >= STREAMS_PER_NODE {
+        let count =
+            |map: &std::collections::HashMap<Uuid, usize>, id| map.get(&id).copied().unwrap_or(0);
+        let reached = if count(&open.by_credential, credential) >= STREAMS_PER_CREDENTIAL {
+            Some(STREAMS_PER_CREDENTIAL)
+        } else if count(&open.by_organization, organization) >= STREAMS_PER_ORGANIZATION {
+            Some(STREAMS_PER_ORGANIZATION)
+        } else if open.total >= STREAMS_PER_NODE {
+            Some(STREAMS_PER_NODE)
+        } else {
+            None
+        };
+        if let Some(limit) = reached {
             return Err(AppError::RateLimited {
                 retry_after_secs: 60,
-                limit: u32::try_from(STREAMS_PER_CREDENTIAL).unwrap_or(u32::MAX),
+                limit: u32::try_from(limit).unwrap_or(u32::MAX),
             });
         }
-        *open.entry(credential).or_insert(0) += 1;
+        *open.by_credential.entry(credential).or_insert(0) += 1;
+        *open.by_organization.entry(organization).or_insert(0) += 1;
+        open.total += 1;
         Ok(StreamPermit {
             credential,
+            organization,
             open: self.open.clone(),
         })
     }
 
     /// Streams open on this node.
     pub fn open_streams(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .sum()
+        self.open.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 
     /// Wakes every follower of this node.
@@ -295,7 +323,7 @@ impl Services {
             .authorize(actor, Need::Org(organization_id, Perm::API_KEYS_READ))
             .await?;
         let project_id = grant.bound_project();
-        let permit = self.key_events.admit(credential.id)?;
+        let permit = self.key_events.admit(credential.id, organization_id)?;
         let head = head(&self.db).await?;
         let Some(last) = last_event_id else {
             return Ok((
@@ -391,5 +419,56 @@ impl Services {
     /// Wakes when this node drops something from its cache: a follower then reads.
     pub fn key_event_wakes(&self) -> watch::Receiver<u64> {
         self.key_events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit_of(refused: AppResult<StreamPermit>) -> u32 {
+        match refused {
+            Err(AppError::RateLimited { limit, .. }) => limit,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn open_streams_are_bounded_per_credential_organization_and_node() {
+        let wake = KeyEventWake::default();
+        let (key, org) = (Uuid::new_v4(), Uuid::new_v4());
+        let held: Vec<_> = (0..STREAMS_PER_CREDENTIAL)
+            .map(|_| wake.admit(key, org).unwrap())
+            .collect();
+        assert_eq!(
+            limit_of(wake.admit(key, org)),
+            STREAMS_PER_CREDENTIAL as u32
+        );
+        drop(held);
+        assert_eq!(wake.open_streams(), 0);
+
+        // Many keys of one organization: the organization's bound, not another's.
+        let mut held = Vec::new();
+        for _ in 0..STREAMS_PER_ORGANIZATION {
+            held.push(wake.admit(Uuid::new_v4(), org).unwrap());
+        }
+        assert_eq!(
+            limit_of(wake.admit(Uuid::new_v4(), org)),
+            STREAMS_PER_ORGANIZATION as u32
+        );
+        let other = wake.admit(Uuid::new_v4(), Uuid::new_v4()).unwrap();
+        held.push(other);
+
+        // The node's bound, whoever asks.
+        while wake.open_streams() < STREAMS_PER_NODE {
+            held.push(wake.admit(Uuid::new_v4(), Uuid::new_v4()).unwrap());
+        }
+        assert_eq!(
+            limit_of(wake.admit(Uuid::new_v4(), Uuid::new_v4())),
+            STREAMS_PER_NODE as u32
+        );
+        drop(held);
+        assert_eq!(wake.open_streams(), 0);
+        assert!(wake.admit(key, org).is_ok());
     }
 }
