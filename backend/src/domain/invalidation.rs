@@ -32,8 +32,12 @@ pub const HEARTBEAT_NAME: &str = "keyward-heartbeat";
 pub enum Invalidation {
     /// One credential, by its hash.
     Credential(TokenHash),
-    /// Everything: suspensions, role and membership changes, service accounts.
+    /// Everything: a user's suspension or profile, which reach every organization.
     Everything,
+    /// Everything, for a change within one organization (its roles, members, service
+    /// accounts, settings, names): every node drops everything, and the organization's
+    /// key streams reset.
+    Organization(uuid::Uuid),
     /// Not a change of a cached record: an imported key's prefix is new, so every node
     /// reads the list of imported prefixes again.
     ImportPrefixes,
@@ -54,7 +58,8 @@ impl Invalidation {
     fn payload(&self) -> String {
         let what = match self {
             Self::Credential(hash) => format!("credential:{}", hash.as_str()),
-            Self::Everything => "everything".into(),
+            // The other nodes drop everything; the stream's reset is in the database.
+            Self::Everything | Self::Organization(_) => "everything".into(),
             Self::ImportPrefixes => "import-prefixes".into(),
             Self::Credits(owner) => format!("credits:{owner}"),
             // Sent one by one (see `commit_invalidating`).
@@ -157,7 +162,9 @@ impl Services {
                 }
             }
             Invalidation::Credential(hash) => self.verifier.invalidate(hash),
-            Invalidation::Everything => self.verifier.invalidate_all(),
+            Invalidation::Everything | Invalidation::Organization(_) => {
+                self.verifier.invalidate_all();
+            }
             Invalidation::ImportPrefixes => {
                 self.verifier.forget_all_absent();
                 self.reload_import_prefixes().await;

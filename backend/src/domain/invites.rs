@@ -367,7 +367,7 @@ impl Services {
             AuditEntry::new(Some(org), Action::InviteAccept, "invite", invite.id).name(&email),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(org))
             .await?;
         self.invite_view(invite).await
     }

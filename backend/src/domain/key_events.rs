@@ -201,6 +201,9 @@ pub(in crate::domain) async fn record<C: ConnectionTrait>(
     match what {
         Invalidation::Credential(hash) => record_key(txn, hash, now).await,
         Invalidation::Everything => insert(txn, None, None, None, Kind::Reset, now).await,
+        Invalidation::Organization(org) => {
+            insert(txn, Some(*org), None, None, Kind::Reset, now).await
+        }
         Invalidation::Several(list) => {
             for one in list {
                 Box::pin(record(txn, one, now)).await?;
@@ -372,8 +375,13 @@ impl Services {
         let mut ours =
             Condition::all().add(key_event::Column::OrganizationId.eq(cursor.organization_id));
         if let Some(project) = cursor.project_id {
-            // A key bound to one project hears only of that project's keys.
-            ours = ours.add(key_event::Column::ProjectId.eq(project));
+            // A key bound to one project hears only of that project's keys, and of its
+            // organization's resets.
+            ours = ours.add(
+                Condition::any()
+                    .add(key_event::Column::ProjectId.eq(project))
+                    .add(key_event::Column::Kind.eq(Kind::Reset)),
+            );
         }
         let rows = KeyEvent::find()
             .filter(key_event::Column::Seq.gt(cursor.after))

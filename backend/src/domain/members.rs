@@ -173,7 +173,7 @@ impl Services {
                 .details(json!({ "from": old_role.key, "to": new_role.key })),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(org))
             .await?;
         Ok(Member {
             membership: m,
@@ -247,7 +247,7 @@ impl Services {
                 .details(json!({ "customer_id": m.customer_id, "role": role.key })),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(org))
             .await?;
         Ok(m.id)
     }

@@ -548,7 +548,7 @@ impl Services {
                 .details(json!({ "from": from, "to": org.name })),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(id))
             .await?;
         Ok(org)
     }
@@ -636,7 +636,7 @@ impl Services {
             })),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(id))
             .await?;
         Ok(org)
     }
@@ -680,7 +680,7 @@ impl Services {
                 .details(json!({ "from": from, "to": project.name })),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(org))
             .await?;
         Ok(project)
     }

@@ -275,7 +275,7 @@ impl Services {
                 .details(json!({ "from": before, "to": role.permissions })),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(org_id))
             .await?;
         self.role_view(role).await
     }
@@ -312,7 +312,7 @@ impl Services {
             AuditEntry::new(Some(org_id), Action::RoleDelete, "role", id).name(&role.name),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(org_id))
             .await?;
         Ok(id)
     }
@@ -371,7 +371,7 @@ impl Services {
             .name(&resource.name),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(org_id))
             .await?;
         Ok(resource)
     }

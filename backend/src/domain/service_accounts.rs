@@ -347,7 +347,7 @@ impl Services {
                 .name(&account.name),
         )
         .await?;
-        self.commit_invalidating(txn, Invalidation::Everything)
+        self.commit_invalidating(txn, Invalidation::Organization(org_id))
             .await?;
         self.service_account_view(account).await
     }

@@ -191,32 +191,63 @@ async fn changes_of_keys_reach_a_follower(db: Db) {
         .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 
-    // Another organization's changes are not heard.
+    // Another organization's changes are not heard, its role changes neither.
     let other = app.user("other@example.com").await;
     let theirs = key(&app, &other, "theirs").await;
     revoke(&app, &other.pat, &theirs).await;
+    change_a_role(&app, &other).await;
     // A change of a role may change any key's answer: every cached answer is dropped.
-    let role = app
+    change_a_role(&app, &owner).await;
+    let next = follower.next().await.unwrap();
+    assert_eq!(next.event, "keys.reset", "{next:?}");
+    assert_eq!(next.data["key_id"], Value::Null);
+    assert_eq!(next.data["organization_id"], owner.org_id.as_str(), "{next:?}");
+    // Revoking a rotated key revokes its successor too: an event for each.
+    let rotated = key(&app, &owner, "rotated").await;
+    let successor = app
         .gql(
             &owner.pat,
+            "mutation($i: RotateApiKeyInput!) { rotateApiKey(input: $i) { apiKey { id } } }",
+            json!({ "i": { "id": rotated, "gracePeriodSeconds": 3600 } }),
+        )
+        .await
+        .data()["rotateApiKey"]["apiKey"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rotation = follower.next().await.unwrap();
+    assert_eq!(rotation.event, "key.updated", "{rotation:?}");
+    revoke(&app, &owner.pat, &rotated).await;
+    let mut heard = vec![
+        follower.next().await.unwrap().data["key_id"].clone(),
+        follower.next().await.unwrap().data["key_id"].clone(),
+    ];
+    heard.sort_by_key(ToString::to_string);
+    let mut both = vec![json!(rotated), json!(successor)];
+    both.sort_by_key(ToString::to_string);
+    assert_eq!(heard, both);
+    app.finish().await;
+}
+
+/// Makes a role in `admin`'s organization and changes its permissions.
+async fn change_a_role(app: &TestApp, admin: &tests::Admin) {
+    let role = app
+        .gql(
+            &admin.pat,
             "mutation($i: CreateRoleInput!) { createRole(input: $i) { id } }",
-            json!({ "i": { "organizationId": owner.org_id, "name": "Readers", "permissions": ["usage:read"] } }),
+            json!({ "i": { "organizationId": admin.org_id, "name": "Readers", "permissions": ["usage:read"] } }),
         )
         .await
         .data()["createRole"]["id"]
         .clone();
     let r = app
         .gql(
-            &owner.pat,
+            &admin.pat,
             "mutation($i: UpdateRoleInput!) { updateRole(input: $i) { id } }",
             json!({ "i": { "id": role, "permissions": ["usage:read", "api_keys:read"] } }),
         )
         .await;
     r.data();
-    let next = follower.next().await.unwrap();
-    assert_eq!(next.event, "keys.reset", "{next:?}");
-    assert_eq!(next.data["key_id"], Value::Null);
-    app.finish().await;
 }
 
 async fn a_follower_resumes_after_its_last_event(db: Db) {
@@ -363,6 +394,9 @@ async fn a_project_key_hears_only_of_its_project(db: Db) {
     revoke(&app, &owner.pat, &here).await;
     let heard = follower.next().await.unwrap();
     assert_eq!(heard.data["key_id"], here.as_str(), "{heard:?}");
+    // Its organization's resets reach it too.
+    change_a_role(&app, &owner).await;
+    assert_eq!(follower.next().await.unwrap().event, "keys.reset");
     app.finish().await;
 }
 

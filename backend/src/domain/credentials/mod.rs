@@ -599,9 +599,12 @@ impl Services {
             .await?;
             revoked.push(TokenHash::from_stored(&successor.token_hash));
         }
+        // Each by name: every replica drops each, and each is a key event of its own.
         let invalidation = match <[TokenHash; 1]>::try_from(revoked) {
             Ok([one]) => Invalidation::Credential(one),
-            Err(_) => Invalidation::Everything,
+            Err(all) => {
+                Invalidation::Several(all.into_iter().map(Invalidation::Credential).collect())
+            }
         };
         self.commit_invalidating(txn, invalidation).await?;
         view(&self.db, model).await
