@@ -201,7 +201,11 @@ async fn changes_of_keys_reach_a_follower(db: Db) {
     let next = follower.next().await.unwrap();
     assert_eq!(next.event, "keys.reset", "{next:?}");
     assert_eq!(next.data["key_id"], Value::Null);
-    assert_eq!(next.data["organization_id"], owner.org_id.as_str(), "{next:?}");
+    assert_eq!(
+        next.data["organization_id"],
+        owner.org_id.as_str(),
+        "{next:?}"
+    );
     // Revoking a rotated key revokes its successor too: an event for each.
     let rotated = key(&app, &owner, "rotated").await;
     let successor = app
