@@ -162,7 +162,12 @@ impl Follower {
                 Err(err) => {
                     // The credential may no longer follow (or the database is away): the
                     // stream ends, and the client resumes with a fresh check.
-                    tracing::info!(error = %err, "key event stream ended");
+                    match &err {
+                        AppError::Internal(cause) => {
+                            tracing::warn!(error = %cause, "key event stream ended on an error");
+                        }
+                        _ => tracing::info!(error = %err, "key event stream ended"),
+                    }
                     self.ended = true;
                     return Some(Event::default().event("stream.ended").data(
                         json!({ "code": err.code(), "message": err.to_string() }).to_string(),

@@ -50,15 +50,7 @@ impl Keyward {
 
     /// Stops following the stream; the cache is no longer used.
     pub fn stop_following(&self) {
-        if let Some(task) = self
-            .0
-            .follower
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            task.abort();
-        }
+        self.0.abort_follower();
         self.0.following.store(false, Ordering::SeqCst);
         self.forget_all();
     }
@@ -95,9 +87,7 @@ impl Keyward {
                 body: "the key event stream went silent".into(),
             })??
         {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
+            for block in take_events(&mut buffer, &String::from_utf8_lossy(&chunk)) {
                 if !self.apply(&block, last_event) {
                     return Ok(());
                 }
@@ -143,5 +133,55 @@ impl Keyward {
             *last_event = id;
         }
         true
+    }
+}
+
+/// Adds `chunk` to `buffer` and takes out every complete event (its lines, LF-ended).
+/// Lines may end in CRLF or CR as well as LF; a CR ending the buffer stays until the next
+/// chunk, which may begin with its LF.
+fn take_events(buffer: &mut String, chunk: &str) -> Vec<String> {
+    buffer.push_str(chunk);
+    let held_cr = buffer.ends_with('\r');
+    if held_cr {
+        buffer.pop();
+    }
+    *buffer = buffer.replace("\r\n", "\n").replace('\r', "\n");
+    let mut events = Vec::new();
+    while let Some(end) = buffer.find("\n\n") {
+        events.push(buffer.drain(..end + 2).collect());
+    }
+    if held_cr {
+        buffer.push('\r');
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_events;
+
+    #[test]
+    fn events_split_across_chunks_and_line_endings() {
+        let mut buffer = String::new();
+        let chunks = [
+            "id: 1\r",
+            "\nevent: key.revoked\r\ndata: {}\r\n\r",
+            "\n: beat\n\nid: 2\rev",
+            "ent: keys.reset\r\r",
+            "\n",
+        ];
+        let events: Vec<String> = chunks
+            .iter()
+            .flat_map(|c| take_events(&mut buffer, c))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "id: 1\nevent: key.revoked\ndata: {}\n\n",
+                ": beat\n\n",
+                "id: 2\nevent: keys.reset\n\n"
+            ]
+        );
+        assert!(buffer.is_empty(), "{buffer:?}");
     }
 }

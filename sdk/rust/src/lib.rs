@@ -181,8 +181,9 @@ struct Inner {
     follower: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    /// Ends the task following the stream, if any.
+    fn abort_follower(&self) {
         if let Some(task) = self
             .follower
             .lock()
@@ -191,6 +192,12 @@ impl Drop for Inner {
         {
             task.abort();
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.abort_follower();
     }
 }
 
