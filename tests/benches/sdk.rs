@@ -44,9 +44,8 @@ async fn main() {
         .await;
     let keyward = Keyward::new(&app.base, owner.org_id.parse().unwrap(), Options::default());
     keyward.follow(stream_key);
-    while !keyward.is_following() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let mut news = keyward.news();
+    news.wait_for(|_| keyward.is_following()).await.unwrap();
 
     // In-process: a cached answer against hashing the token alone.
     assert!(!keyward.verify(&hot).await.unwrap().cached);
@@ -120,9 +119,9 @@ async fn main() {
         )
         .await
         .data();
-        while keyward.stats().events == events {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        news.wait_for(|_| keyward.stats().events != events)
+            .await
+            .unwrap();
         delays.push(revoked.elapsed());
         assert!(!keyward.verify(&secret).await.unwrap().is_valid());
     }

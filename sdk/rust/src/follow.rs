@@ -35,8 +35,8 @@ impl Keyward {
                     Err(e) => tracing::warn!(error = %e, "the Keyward key event stream failed"),
                 }
                 // Down: nothing is served from memory until the stream is open again.
-                client.0.following.store(false, Ordering::SeqCst);
                 client.forget_all();
+                client.set_following(false);
                 drop(client);
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -51,8 +51,8 @@ impl Keyward {
     /// Stops following the stream; the cache is no longer used.
     pub fn stop_following(&self) {
         self.0.abort_follower();
-        self.0.following.store(false, Ordering::SeqCst);
         self.forget_all();
+        self.set_following(false);
     }
 
     /// Reads the stream until it ends.
@@ -77,7 +77,7 @@ impl Keyward {
             let body = response.text().await.unwrap_or_default();
             return Err(crate::Error::Unexpected { status, body });
         }
-        self.0.following.store(true, Ordering::SeqCst);
+        self.set_following(true);
         let mut buffer = String::new();
         // A heartbeat comes every 15 seconds: a stream silent for much longer is dead.
         while let Some(chunk) = tokio::time::timeout(Duration::from_secs(45), response.chunk())
@@ -118,7 +118,6 @@ impl Keyward {
             // A heartbeat.
             return true;
         }
-        self.0.events.fetch_add(1, Ordering::Relaxed);
         let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
         let key_id = data["key_id"]
             .as_str()
@@ -129,6 +128,9 @@ impl Keyward {
             // A reset, or anything this client does not know: drop everything.
             _ => self.forget_all(),
         }
+        // Counted once applied: whoever waits on the news finds the cache as it now is.
+        self.0.events.fetch_add(1, Ordering::Relaxed);
+        self.0.news.send_modify(|n| *n = n.wrapping_add(1));
         if id.is_some() {
             *last_event = id;
         }

@@ -53,6 +53,9 @@ pub struct Options {
     pub ttl: Duration,
     /// How long one call to the server may take.
     pub timeout: Duration,
+    /// The time now, to compare with a key's expiry (the system clock unless a test
+    /// sets another).
+    pub now: fn() -> chrono::DateTime<chrono::Utc>,
 }
 
 impl Default for Options {
@@ -62,6 +65,7 @@ impl Default for Options {
             capacity: 10_000,
             ttl: Duration::from_secs(60),
             timeout: Duration::from_secs(5),
+            now: chrono::Utc::now,
         }
     }
 }
@@ -125,13 +129,13 @@ impl Verification {
             && self.key_id().is_some()
     }
 
-    /// When the key stops working on its own, as far as this process's clock can tell.
-    fn expires_in(&self) -> Option<Duration> {
+    /// When the key stops working on its own, seen from `now`.
+    fn expires_in(&self, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
         let at = self.answer["key"]["expires_at"].as_str()?;
         let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
         // A time already past is no time left.
         Some(
-            (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            (at.with_timezone(&chrono::Utc) - now)
                 .to_std()
                 .unwrap_or_default(),
         )
@@ -178,6 +182,8 @@ struct Inner {
     generation: AtomicU64,
     /// Held to drop and to keep, so no answer is kept between an event and its drop.
     keeping: std::sync::Mutex<()>,
+    /// Changes whenever the stream opens or closes or an event is applied.
+    news: tokio::sync::watch::Sender<u64>,
     follower: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
@@ -223,6 +229,7 @@ impl Keyward {
             events: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             keeping: std::sync::Mutex::new(()),
+            news: tokio::sync::watch::channel(0).0,
             follower: std::sync::Mutex::new(None),
         }))
     }
@@ -273,7 +280,7 @@ impl Keyward {
             && let Some(key_id) = verification.key_id()
         {
             let ttl = verification
-                .expires_in()
+                .expires_in((self.0.options.now)())
                 .map_or(self.0.options.ttl, |left| left.min(self.0.options.ttl));
             let _keeping = self.0.keeping.lock().unwrap_or_else(|e| e.into_inner());
             if self.0.generation.load(Ordering::SeqCst) != generation {
@@ -303,6 +310,17 @@ impl Keyward {
     /// Whether the key event stream is open (and the cache in use).
     pub fn is_following(&self) -> bool {
         self.0.following.load(Ordering::SeqCst)
+    }
+
+    /// Changes whenever the stream opens or closes or an event is applied: wait on it for
+    /// [`Keyward::is_following`] or [`Stats::events`] to change.
+    pub fn news(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.news.subscribe()
+    }
+
+    fn set_following(&self, following: bool) {
+        self.0.following.store(following, Ordering::SeqCst);
+        self.0.news.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn forget_key(&self, key_id: Uuid) {

@@ -15,13 +15,14 @@ db_tests!(
     the_sdk_protects_routes
 );
 
-/// Waits (at most 10 s) until `done` holds: for an event of the server to arrive.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < Duration::from_secs(10), "never: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// Waits (at most 10 s) until `done` holds, woken by the client's news (the stream
+/// opening, an event applied).
+async fn until(keyward: &Keyward, what: &str, mut done: impl FnMut() -> bool) {
+    let mut news = keyward.news();
+    tokio::time::timeout(Duration::from_secs(10), news.wait_for(|_| done()))
+        .await
+        .unwrap_or_else(|_| panic!("never: {what}"))
+        .unwrap();
 }
 
 async fn the_sdk_caches_and_drops_what_changes(db: Db) {
@@ -46,8 +47,8 @@ async fn the_sdk_caches_and_drops_what_changes(db: Db) {
     assert!(keyward.verify(&secret).await.unwrap().is_valid());
     assert!(!keyward.verify(&secret).await.unwrap().cached);
 
-    keyward.follow(stream_key);
-    until("the stream is open", || keyward.is_following()).await;
+    keyward.follow(stream_key.clone());
+    until(&keyward, "the stream is open", || keyward.is_following()).await;
     let first = keyward.verify(&secret).await.unwrap();
     assert!(first.is_valid() && !first.cached);
     assert_eq!(first.key_id().unwrap().to_string(), key_id);
@@ -64,7 +65,10 @@ async fn the_sdk_caches_and_drops_what_changes(db: Db) {
     )
     .await
     .data();
-    until("the revocation arrives", || keyward.stats().events >= 1).await;
+    until(&keyward, "the revocation arrives", || {
+        keyward.stats().events >= 1
+    })
+    .await;
     let delay = revoked_at.elapsed();
     let after = keyward.verify(&secret).await.unwrap();
     assert!(!after.is_valid() && !after.cached, "{:?}", after.answer());
@@ -122,10 +126,38 @@ async fn the_sdk_caches_and_drops_what_changes(db: Db) {
     assert!(keyward.verify(&owner.pat).await.unwrap().is_valid());
     assert!(!keyward.verify(&owner.pat).await.unwrap().cached);
 
-    // The stream's own key revoked: the stream ends, and nothing is served from memory.
+    // Stopped, nothing is served from memory.
     keyward.stop_following();
     assert!(!keyward.is_following());
+
+    // An answer is kept at most until its key expires: seen from after the expiry, a
+    // valid answer is not served again.
+    let in_a_month = app.services().clock.now() + chrono::TimeDelta::days(30);
+    let (_, expiring) = app
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "name": "expiring", "expiresAt": in_a_month }),
+        )
+        .await;
+    let late = Keyward::new(
+        &app.base,
+        org,
+        Options {
+            now: after_the_expiry,
+            ..Options::default()
+        },
+    );
+    late.follow(stream_key.clone());
+    until(&late, "the stream is open", || late.is_following()).await;
+    assert!(late.verify(&expiring).await.unwrap().is_valid());
+    let again = late.verify(&expiring).await.unwrap();
+    assert!(again.is_valid() && !again.cached);
     app.finish().await;
+}
+
+/// A clock past every key's expiry.
+fn after_the_expiry() -> chrono::DateTime<chrono::Utc> {
+    "3000-01-01T00:00:00Z".parse().unwrap()
 }
 
 async fn the_sdk_protects_routes(db: Db) {
