@@ -13,7 +13,8 @@ db_tests!(
     a_follower_resumes_after_its_last_event,
     only_a_credential_that_may_read_keys_follows,
     a_project_key_hears_only_of_its_project,
-    the_stream_ends_with_its_credential
+    the_stream_ends_with_its_credential,
+    revocations_at_once_are_numbered_in_commit_order
 );
 
 /// One server-sent event.
@@ -440,5 +441,33 @@ async fn the_stream_ends_with_its_credential(db: Db) {
         );
         node.shutdown().await;
     }
+    app.finish().await;
+}
+
+/// Many keys revoked at the same moment (each its own transaction, as several admins or
+/// replicas would): every revocation is one event, numbered without gap or repeat, and a
+/// follower receives them in their numbers' order.
+async fn revocations_at_once_are_numbered_in_commit_order(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let owner = app.user("owner@example.com").await;
+    let (_, sdk) = reader(&app, &owner).await;
+    let mut keys = Vec::new();
+    for i in 0..12 {
+        keys.push(key(&app, &owner, &format!("k{i}")).await);
+    }
+    let mut follower = Follower::open(&app, &app.base, &sdk, None, "").await;
+    futures::future::join_all(keys.iter().map(|id| revoke(&app, &owner.pat, id))).await;
+    let mut ids = Vec::new();
+    let mut heard = Vec::new();
+    while heard.len() < keys.len() {
+        let e = follower.next().await.unwrap();
+        assert_eq!(e.event, "key.revoked", "{e:?}");
+        ids.push(e.data["id"].as_i64().unwrap());
+        heard.push(e.data["key_id"].as_str().unwrap().to_owned());
+    }
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    heard.sort();
+    keys.sort();
+    assert_eq!(heard, keys);
     app.finish().await;
 }

@@ -29,6 +29,7 @@ db_tests!(
     instance_admin_power_ignores_no_scopes,
     lifetimes_are_bounded,
     stored_data_that_does_not_parse_is_refused,
+    every_rest_stream_follows_the_privilege_rules,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -154,6 +155,8 @@ enum Rule {
     UserOrKey(&'static str),
     /// Anything held in the organization.
     Member,
+    /// A permission in the organization, by a credential (a key or a PAT), not a session.
+    CredentialOrg(&'static str),
 }
 
 impl Rule {
@@ -173,6 +176,7 @@ impl Rule {
                 None => m.org.allows(p),
             },
             Rule::Member => m.org != Levels::none(),
+            Rule::CredentialOrg(p) => !m.session && m.org.allows(p),
         }
     }
 }
@@ -1666,6 +1670,53 @@ async fn stored_data_that_does_not_parse_is_refused(db: Db) {
         "the cause is logged"
     );
     app.finish().await;
+}
+
+/// The REST operations that are not the GraphQL operations' twins, with their rule.
+fn rest_rule(route: &str) -> Option<Rule> {
+    Some(match route {
+        "GET /api/v1/keys/events" => Rule::CredentialOrg("api_keys:read"),
+        _ => return None,
+    })
+}
+
+/// The key event stream opens for exactly the principals its rule names, every kind of
+/// principal tried: sessions, PATs scoped and not, API keys, service-account keys,
+/// instance admins.
+async fn every_rest_stream_follows_the_privilege_rules(db: Db) {
+    let (w, whos) = world(db).await;
+    let route = "GET /api/v1/keys/events";
+    let rule = rest_rule(route).expect("the stream has a rule");
+    let (mut opened, mut refused) = (0, 0);
+    for who in &whos {
+        let request = w.app.client.get(format!(
+            "{}/api/v1/keys/events?organization_id={}",
+            w.app.base, w.org
+        ));
+        let request = match &who.auth {
+            Auth::Token(token) => request.bearer_auth(token),
+            Auth::Cookie(cookie) => request.header("cookie", cookie),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let allowed = rule.allows(&who.model);
+        if allowed {
+            assert_eq!(status, 200, "{route} as {}", who.name);
+            opened += 1;
+        } else {
+            refused += 1;
+            assert!(
+                matches!(status, 401 | 403 | 404),
+                "{route} as {}: {status}",
+                who.name
+            );
+        }
+    }
+    assert!(
+        opened >= 3 && refused >= 3,
+        "{opened} opened, {refused} refused"
+    );
+    w.app.finish().await;
 }
 
 /// A key made by a scoped credential without scopes of its own carries the credential's
