@@ -104,21 +104,11 @@ impl Keyward {
 
     /// Applies one event; false when the server ended the stream.
     fn apply(&self, block: &str, last_event: &mut Option<String>) -> bool {
-        let (mut id, mut event, mut data) = (None, "", String::new());
-        for line in block.lines() {
-            if let Some(v) = line.strip_prefix("id:") {
-                id = Some(v.trim().to_owned());
-            } else if let Some(v) = line.strip_prefix("event:") {
-                event = v.trim();
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push_str(v.trim_start());
-            }
-        }
-        if event.is_empty() {
+        let Some(StreamEvent { id, event, data }) = StreamEvent::parse(block) else {
             // A heartbeat.
             return true;
-        }
-        let data: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+        };
+        let event = event.as_str();
         let key_id = data["key_id"]
             .as_str()
             .and_then(|id| id.parse::<Uuid>().ok());
@@ -138,10 +128,42 @@ impl Keyward {
     }
 }
 
+/// One server-sent event of the key event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    /// The event id, to resume after with `Last-Event-ID`.
+    pub id: Option<String>,
+    /// `key.revoked`, `key.disabled`, `key.updated`, `keys.reset` or `stream.ended`.
+    pub event: String,
+    /// Its JSON data (`null` when there is none that parses).
+    pub data: Value,
+}
+
+impl StreamEvent {
+    /// Reads one event's lines; `None` for a comment (a heartbeat).
+    pub fn parse(block: &str) -> Option<Self> {
+        let (mut id, mut event, mut data) = (None, String::new(), String::new());
+        for line in block.lines() {
+            if let Some(v) = line.strip_prefix("id:") {
+                id = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("event:") {
+                event = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+        (!event.is_empty()).then(|| Self {
+            id,
+            event,
+            data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        })
+    }
+}
+
 /// Adds `chunk` to `buffer` and takes out every complete event (its lines, LF-ended).
 /// Lines may end in CRLF or CR as well as LF; a CR ending the buffer stays until the next
 /// chunk, which may begin with its LF.
-fn take_events(buffer: &mut String, chunk: &str) -> Vec<String> {
+pub fn take_events(buffer: &mut String, chunk: &str) -> Vec<String> {
     buffer.push_str(chunk);
     let held_cr = buffer.ends_with('\r');
     if held_cr {

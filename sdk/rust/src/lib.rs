@@ -38,6 +38,7 @@ use std::{
 };
 
 pub use extract::{Rejection, VerifiedKey, VerifyLayer, VerifyService};
+pub use follow::{StreamEvent, take_events};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use keyward_verify::{StreamEvent, take_events};
 use serde_json::{Value, json};
 use tests::{Db, TestApp};
 
@@ -17,18 +18,12 @@ db_tests!(
     revocations_at_once_are_numbered_in_commit_order
 );
 
-/// One server-sent event.
-#[derive(Debug, Clone)]
-struct Sse {
-    id: Option<String>,
-    event: String,
-    data: Value,
-}
-
 /// An open stream, read event by event.
 struct Follower {
     response: reqwest::Response,
     buffer: String,
+    /// Events read but not yet taken.
+    ready: std::collections::VecDeque<String>,
 }
 
 impl Follower {
@@ -42,36 +37,26 @@ impl Follower {
         Self {
             response,
             buffer: String::new(),
+            ready: Default::default(),
         }
     }
 
-    /// The next event (comments skipped); `None` when the stream ended.
-    async fn next(&mut self) -> Option<Sse> {
+    /// The next event (comments skipped); `None` when the stream ended. Read as the SDK
+    /// reads it.
+    async fn next(&mut self) -> Option<StreamEvent> {
         let read = async {
             loop {
-                if let Some(end) = self.buffer.find("\n\n") {
-                    let block: String = self.buffer.drain(..end + 2).collect();
-                    let (mut id, mut event, mut data) = (None, String::new(), String::new());
-                    for line in block.lines() {
-                        if let Some(v) = line.strip_prefix("id:") {
-                            id = Some(v.trim().to_owned());
-                        } else if let Some(v) = line.strip_prefix("event:") {
-                            event = v.trim().to_owned();
-                        } else if let Some(v) = line.strip_prefix("data:") {
-                            data.push_str(v.trim());
-                        }
+                if let Some(block) = self.ready.pop_front() {
+                    if let Some(event) = StreamEvent::parse(&block) {
+                        return Some(event);
                     }
-                    if event.is_empty() && data.is_empty() {
-                        continue;
-                    }
-                    return Some(Sse {
-                        id,
-                        event,
-                        data: serde_json::from_str(&data).unwrap(),
-                    });
+                    continue;
                 }
                 match self.response.chunk().await {
-                    Ok(Some(chunk)) => self.buffer.push_str(std::str::from_utf8(&chunk).unwrap()),
+                    Ok(Some(chunk)) => self.ready.extend(take_events(
+                        &mut self.buffer,
+                        std::str::from_utf8(&chunk).unwrap(),
+                    )),
                     Ok(None) | Err(_) => return None,
                 }
             }
