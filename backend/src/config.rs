@@ -307,6 +307,10 @@ pub struct Settings {
         global = true
     )]
     pub metrics_token: Option<Secret>,
+    /// Allow webhook endpoints on loopback, private and link-local addresses (for
+    /// development and tests) [default: false].
+    #[arg(long, env = "KEYWARD_WEBHOOKS_ALLOW_PRIVATE", global = true)]
+    pub webhooks_allow_private: Option<bool>,
 }
 
 impl Settings {
@@ -358,6 +362,7 @@ impl Settings {
             verification_log_days: self.verification_log_days.or(lower.verification_log_days),
             metrics_token: self.metrics_token.or(lower.metrics_token),
             redis_url: self.redis_url.or(lower.redis_url),
+            webhooks_allow_private: self.webhooks_allow_private.or(lower.webhooks_allow_private),
         }
     }
 }
@@ -449,6 +454,8 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// Redis for rate limits shared by every node (its URL may hold a password).
     pub redis_url: Option<Secret>,
+    /// Whether webhook endpoints may be on loopback, private and link-local addresses.
+    pub webhooks_allow_private: bool,
 }
 
 impl Config {
@@ -620,6 +627,7 @@ impl Config {
             api_key_max_lifetime_days: s.api_key_max_lifetime_days,
             verification_log_days,
             redis_url: s.redis_url,
+            webhooks_allow_private: s.webhooks_allow_private.unwrap_or(false),
             metrics_token: match s.metrics_token {
                 Some(t) if t.expose().len() < 16 => {
                     return Err("metrics_token: must be at least 16 characters".into());
@@ -639,6 +647,8 @@ impl Config {
         })
         .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"));
         config.usage_flush_interval = Duration::from_millis(100);
+        // The tests' webhook receivers listen on loopback.
+        config.webhooks_allow_private = true;
         config.dashboard_dir = None;
         config.carried_dashboard = false;
         config

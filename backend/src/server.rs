@@ -12,6 +12,8 @@ use crate::{
     app::router, config::Config, db, domain::Services, state::AppState, token::random_base62,
 };
 
+/// How often a node looks for webhook deliveries that are due.
+const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 const COOKIE_KEY_SETTING: &str = "cookie_key";
 
 /// The cookie key from configuration, or the one kept in the database (made on first start).
@@ -113,10 +115,41 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                             Ok(n) => tracing::info!(removed = n, "key events pruned"),
                             Err(e) => tracing::warn!(error = %e, "key event pruning failed"),
                         }
+                        match services.prune_webhooks().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(removed = n, "webhook deliveries pruned"),
+                            Err(e) => tracing::warn!(error = %e, "webhook pruning failed"),
+                        }
                     }
                     _ = idle.tick() => {
                         services.limiter.forget_idle();
                         services.failures.forget_idle();
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    };
+
+    // Works off the webhook outbox, and announces keys about to expire.
+    let webhooks = {
+        let services = services.clone();
+        let mut stop = shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut send = tokio::time::interval(WEBHOOK_POLL);
+            send.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut expiring = tokio::time::interval(std::time::Duration::from_secs(300));
+            loop {
+                tokio::select! {
+                    _ = send.tick() => {
+                        if let Err(e) = services.send_due_webhooks().await {
+                            tracing::warn!(error = %e, "sending webhooks failed; will retry");
+                        }
+                    }
+                    _ = expiring.tick() => {
+                        if let Err(e) = services.announce_expiring_keys().await {
+                            tracing::warn!(error = %e, "announcing expiring keys failed; will retry");
+                        }
                     }
                     _ = stop.changed() => break,
                 }
@@ -147,6 +180,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                 tracing::error!(error = %e, "server error");
             }
             let _ = flusher.await;
+            let _ = webhooks.await;
             let _ = invalidations.await;
             if let Err(e) = services.flush_usage().await {
                 tracing::error!(error = %e, "final usage flush failed");

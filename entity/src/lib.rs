@@ -15,6 +15,7 @@ pub mod invite;
 pub mod key_event;
 pub mod membership;
 pub mod named_limit;
+pub mod notice;
 pub mod organization;
 pub mod project;
 pub mod role;
@@ -24,6 +25,9 @@ pub mod signin_link;
 pub mod usage_bucket;
 pub mod verification_bucket;
 pub mod verification_log;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
 
 pub mod prelude {
     pub use super::application_resource::Entity as ApplicationResource;
@@ -41,6 +45,7 @@ pub mod prelude {
     pub use super::key_event::Entity as KeyEvent;
     pub use super::membership::Entity as Membership;
     pub use super::named_limit::Entity as NamedLimit;
+    pub use super::notice::Entity as Notice;
     pub use super::organization::Entity as Organization;
     pub use super::project::Entity as Project;
     pub use super::role::Entity as Role;
@@ -50,4 +55,7 @@ pub mod prelude {
     pub use super::usage_bucket::Entity as UsageBucket;
     pub use super::verification_bucket::Entity as VerificationBucket;
     pub use super::verification_log::Entity as VerificationLog;
+    pub use super::webhook_attempt::Entity as WebhookAttempt;
+    pub use super::webhook_delivery::Entity as WebhookDelivery;
+    pub use super::webhook_endpoint::Entity as WebhookEndpoint;
 }

@@ -14,6 +14,7 @@ mod m20261203_000002_product_keys;
 mod m20261203_000003_signin_links;
 mod m20261203_000004_rotation_index;
 mod m20261204_000001_key_events;
+mod m20261205_000001_webhooks;
 
 /// Runs Keyward's migrations in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_signin_links::Migration),
             Box::new(m20261203_000004_rotation_index::Migration),
             Box::new(m20261204_000001_key_events::Migration),
+            Box::new(m20261205_000001_webhooks::Migration),
         ]
     }
 }

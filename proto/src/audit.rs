@@ -101,11 +101,17 @@ pub enum Action {
     SessionRevoke,
     /// A dashboard session switched to another organization or project. (`session.switch`)
     SessionSwitch,
+    /// A webhook delivery was sent again by hand. (`webhook_delivery.retry`)
+    WebhookDeliveryRetry,
+    /// A webhook endpoint was registered. (`webhook_endpoint.create`)
+    WebhookEndpointCreate,
+    /// A webhook endpoint was deleted. (`webhook_endpoint.delete`)
+    WebhookEndpointDelete,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 48] = [
+    pub const ALL: [Action; 51] = [
         Self::ApiKeyCreate,
         Self::ApiKeyCredits,
         Self::ApiKeyDisable,
@@ -154,6 +160,9 @@ impl Action {
         Self::SessionEnd,
         Self::SessionRevoke,
         Self::SessionSwitch,
+        Self::WebhookDeliveryRetry,
+        Self::WebhookEndpointCreate,
+        Self::WebhookEndpointDelete,
     ];
 
     /// The action as the log stores and shows it: `subject.verb`.
@@ -207,6 +216,9 @@ impl Action {
             Self::SessionEnd => "session.end",
             Self::SessionRevoke => "session.revoke",
             Self::SessionSwitch => "session.switch",
+            Self::WebhookDeliveryRetry => "webhook_delivery.retry",
+            Self::WebhookEndpointCreate => "webhook_endpoint.create",
+            Self::WebhookEndpointDelete => "webhook_endpoint.delete",
         }
     }
 

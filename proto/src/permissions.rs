@@ -248,6 +248,7 @@ impl Perm {
     pub const SESSIONS_WRITE: Perm = Perm::new(Resource::Sessions, Level::Write);
     pub const SESSIONS_DELETE: Perm = Perm::new(Resource::Sessions, Level::Delete);
     pub const USAGE_READ: Perm = Perm::new(Resource::Usage, Level::Read);
+    pub const SETTINGS_READ: Perm = Perm::new(Resource::Settings, Level::Read);
     pub const SETTINGS_WRITE: Perm = Perm::new(Resource::Settings, Level::Write);
 
     pub const fn new(resource: Resource, level: Level) -> Self {

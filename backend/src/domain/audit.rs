@@ -221,6 +221,33 @@ pub async fn record<C: ConnectionTrait>(
         .ok_or_else(|| AppError::internal(std::io::Error::other("audit chain head vanished")))?;
 
     let fields = actor_fields(&actor.principal, grant.is_instance_admin());
+    // An action with a webhook event is owed to the organization's endpoints by the same
+    // transaction (SPEC §16): the payload is what the log holds, which never has a secret.
+    if let (Some(org), Some(event)) = (
+        entry.organization_id,
+        super::webhooks::event_of(entry.action),
+    ) {
+        let mut data = serde_json::Map::new();
+        data.insert("id".into(), Value::String(entry.target_id.clone()));
+        data.insert("organization_id".into(), Value::String(org.to_string()));
+        if let Some(name) = &entry.target_name {
+            data.insert("name".into(), Value::String(name.clone()));
+        }
+        data.insert(
+            "actor".into(),
+            serde_json::json!({
+                "type": fields.actor_type,
+                "id": fields.actor_id,
+                "name": fields.actor_name,
+            }),
+        );
+        if let Value::Object(details) = &entry.details {
+            for (k, v) in details {
+                data.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+        super::webhooks::enqueue(txn, org, event, Value::Object(data), grant.at()).await?;
+    }
     let mut event = audit_event::Model {
         id: new_id(),
         organization_id: entry.organization_id,

@@ -33,6 +33,7 @@ pub mod usage;
 pub mod validate;
 pub mod verification_export;
 pub mod verify;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -70,6 +71,8 @@ pub struct Inner {
     pub key_events: key_events::KeyEventWake,
     /// The one source of the time for services and limiters.
     pub clock: clock::Clock,
+    /// Sends webhooks ([`webhooks::client`]).
+    pub(in crate::domain) webhook_client: reqwest::Client,
     /// When buffered usage was last written.
     last_flush: std::sync::Mutex<std::time::Instant>,
     /// Held while buffered counts are written.
@@ -226,6 +229,7 @@ impl Services {
             )?,
             failures: ratelimit::FailureLimiter::new(clock.clone()),
             key_events: key_events::KeyEventWake::default(),
+            webhook_client: webhooks::client(config.webhooks_allow_private)?,
             credits,
             clock,
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),
