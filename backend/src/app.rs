@@ -307,6 +307,17 @@ fn rest_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(rest::identities::identity_credits))
         .routes(routes!(
+            rest::webhooks::create_webhook_endpoint,
+            rest::webhooks::list_webhook_endpoints
+        ))
+        .routes(routes!(
+            rest::webhooks::get_webhook_endpoint,
+            rest::webhooks::delete_webhook_endpoint
+        ))
+        .routes(routes!(rest::webhooks::list_webhook_deliveries))
+        .routes(routes!(rest::webhooks::get_webhook_delivery))
+        .routes(routes!(rest::webhooks::retry_webhook_delivery))
+        .routes(routes!(
             rest::orgs::list_organizations,
             rest::orgs::create_organization
         ))

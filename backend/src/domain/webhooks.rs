@@ -809,7 +809,7 @@ impl Services {
             .await?
             .ok_or(AppError::NotFound("webhook endpoint"))?;
         let grant = self
-            .authorize(actor, Need::Org(endpoint.organization_id, perm))
+            .authorize_visible(actor, endpoint.organization_id, perm, "webhook endpoint")
             .await?;
         Ok((endpoint, grant))
     }
@@ -888,7 +888,7 @@ impl Services {
             .await?
             .ok_or(AppError::NotFound("webhook delivery"))?;
         let grant = self
-            .authorize(actor, Need::Org(delivery.organization_id, perm))
+            .authorize_visible(actor, delivery.organization_id, perm, "webhook delivery")
             .await?;
         Ok((delivery, grant))
     }

@@ -146,7 +146,7 @@ pub async fn graphiql_schema(Extension(endpoint): Extension<Arc<Endpoint>>) -> R
     let answer = ANSWER
         .get_or_init(|| async {
             let schema = async_graphql::Schema::build(
-                super::QueryRoot,
+                super::QueryRoot::default(),
                 super::MutationRoot::default(),
                 async_graphql::EmptySubscription,
             )

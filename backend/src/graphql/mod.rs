@@ -13,11 +13,15 @@ pub mod limits;
 mod mutation;
 mod query;
 mod types;
+mod webhooks;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
 pub use error::ErrorCodes;
-pub use query::QueryRoot;
+
+/// Read operations.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(query::CoreQuery, webhooks::WebhookQuery);
 
 /// Write operations.
 #[derive(MergedObject, Default)]
@@ -30,6 +34,7 @@ pub struct MutationRoot(
     mutation::ServiceAccountMutation,
     mutation::SessionMutation,
     mutation::AdminMutation,
+    webhooks::WebhookMutation,
 );
 
 use crate::domain::Services;
@@ -46,14 +51,18 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// Builds the schema over `services`.
 pub fn build_schema(services: Option<Services>) -> KeywardSchema {
-    let mut builder = Schema::build(QueryRoot, MutationRoot::default(), EmptySubscription)
-        .extension(limits::DocumentLimits {
-            max_depth: MAX_DEPTH,
-        })
-        .extension(ErrorCodes)
-        .limit_depth(MAX_DEPTH)
-        .limit_directives(MAX_DIRECTIVES)
-        .limit_complexity(MAX_COMPLEXITY);
+    let mut builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .extension(limits::DocumentLimits {
+        max_depth: MAX_DEPTH,
+    })
+    .extension(ErrorCodes)
+    .limit_depth(MAX_DEPTH)
+    .limit_directives(MAX_DIRECTIVES)
+    .limit_complexity(MAX_COMPLEXITY);
     if let Some(services) = services {
         builder = builder.data(services);
     }

@@ -17,11 +17,12 @@ use crate::{
     error::AppError,
 };
 
-/// Read operations.
-pub struct QueryRoot;
+/// Read operations, but for those of their own rooms ([`super::QueryRoot`] merges them).
+#[derive(Default)]
+pub struct CoreQuery;
 
 #[Object]
-impl QueryRoot {
+impl CoreQuery {
     /// Who is calling.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
         let actor = actor(ctx)?;

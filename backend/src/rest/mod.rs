@@ -13,6 +13,7 @@ pub mod orgs;
 pub mod page;
 pub mod problem;
 pub mod verify;
+pub mod webhooks;
 
 use axum::{
     Json,

@@ -51,6 +51,7 @@ use crate::{
         (name = "members", description = "Members and invites (SPEC §4.4, §5)."),
         (name = "roles", description = "Built-in and custom roles (SPEC §4.4, §5)."),
         (name = "api keys", description = "An organization's API keys with their credits, limits, metadata and identity (SPEC §3.5, §4.4)."),
+        (name = "webhooks", description = "Endpoints told of the organization's events, signed per Standard Webhooks, and their delivery log (SPEC §16)."),
         (name = "identities", description = "The product's customers, sharing credits and limits across their keys (SPEC §3.5)."),
         (name = "service accounts", description = "Non-human members and their keys (SPEC §4.4)."),
         (name = "personal access tokens", description = "Your own tokens (SPEC §4.4)."),
@@ -255,6 +256,7 @@ impl utoipa::IntoResponses for WriteRefusals {
 const CREATED: &[(&str, &str)] = &[
     ("/api/v1/orgs/{org}/api-keys", "/key/id"),
     ("/api/v1/orgs/{org}/identities", "/id"),
+    ("/api/v1/orgs/{org}/webhook-endpoints", "/endpoint/id"),
     ("/api/v1/orgs/{org}/service-accounts", "/id"),
     ("/api/v1/orgs/{org}/roles", "/id"),
     ("/api/v1/orgs/{org}/invites", "/id"),

@@ -35,3 +35,4 @@ mod sessions;
 mod signin;
 mod usage;
 mod verify;
+mod webhooks;

@@ -181,6 +181,9 @@ impl Rule {
     }
 }
 
+/// Where the matrix's webhook endpoints point: a port nothing listens on.
+const THROWAWAY_ENDPOINT: &str = "http://127.0.0.1:9/hook";
+
 fn rule(op: &str) -> Option<Rule> {
     use Rule::*;
     Some(match op {
@@ -209,6 +212,10 @@ fn rule(op: &str) -> Option<Rule> {
 
         "renameOrganization" => Org("organization:write"),
         "updateOrganizationSettings" => Org("settings:write"),
+        "webhookEndpoints" | "webhookDeliveries" | "webhookDelivery" => Org("settings:read"),
+        "createWebhookEndpoint" | "deleteWebhookEndpoint" | "retryWebhookDelivery" => {
+            Org("settings:write")
+        }
         "renameProject" | "createProject" => Org("projects:write"),
         "inviteMember" | "updateMemberRole" => OrgCovering("members:write", Levels::viewer),
         "revokeInvite" => Org("members:write"),
@@ -318,6 +325,49 @@ impl World {
             )
             .await;
         id
+    }
+
+    /// A new endpoint of the organization's, told when a key is made: it is on a port
+    /// nothing listens on, so every delivery to it fails.
+    async fn webhook_endpoint(&self) -> String {
+        let r = self
+            .owner(
+                "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { endpoint { id } } }",
+                json!({ "i": { "organizationId": self.org, "url": THROWAWAY_ENDPOINT, "events": ["API_KEY_CREATED"] } }),
+            )
+            .await;
+        r["createWebhookEndpoint"]["endpoint"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A delivery to a new endpoint: the news of a new key.
+    async fn webhook_delivery(&self) -> String {
+        let endpoint = self.webhook_endpoint().await;
+        self.key().await;
+        let r = self
+            .owner(
+                "query($e: ID!) { webhookDeliveries(endpointId: $e) { nodes { id } } }",
+                json!({ "e": endpoint }),
+            )
+            .await;
+        r["webhookDeliveries"]["nodes"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Deletes the endpoints made for the calls, with their deliveries, so that the
+    /// organization stays under its cap of endpoints.
+    async fn forget_webhook_endpoints(&self) {
+        for sql in [
+            "DELETE FROM webhook_attempts",
+            "DELETE FROM webhook_deliveries",
+            "DELETE FROM webhook_endpoints",
+        ] {
+            self.app.exec(sql, vec![]).await;
+        }
     }
 
     /// A new identity with 100 credits.
@@ -506,6 +556,30 @@ impl World {
             "renameOrganization" => (
                 "mutation($i: RenameOrganizationInput!) { renameOrganization(input: $i) { id } }",
                 json!({ "i": { "id": org, "name": self.fresh("org") } }),
+            ),
+            "webhookEndpoints" => (
+                "query($o: ID!) { webhookEndpoints(organizationId: $o) { id } }",
+                json!({ "o": org }),
+            ),
+            "webhookDeliveries" => (
+                "query($e: ID!) { webhookDeliveries(endpointId: $e) { nodes { id } } }",
+                json!({ "e": self.webhook_endpoint().await }),
+            ),
+            "webhookDelivery" => (
+                "query($d: ID!) { webhookDelivery(id: $d) { delivery { id } attempts { status } } }",
+                json!({ "d": self.webhook_delivery().await }),
+            ),
+            "createWebhookEndpoint" => (
+                "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { secret } }",
+                json!({ "i": { "organizationId": org, "url": THROWAWAY_ENDPOINT, "events": ["MEMBER_ADDED"] } }),
+            ),
+            "deleteWebhookEndpoint" => (
+                "mutation($i: DeleteWebhookEndpointInput!) { deleteWebhookEndpoint(input: $i) }",
+                json!({ "i": { "id": self.webhook_endpoint().await } }),
+            ),
+            "retryWebhookDelivery" => (
+                "mutation($i: RetryWebhookDeliveryInput!) { retryWebhookDelivery(input: $i) { id } }",
+                json!({ "i": { "id": self.webhook_delivery().await } }),
             ),
             "updateOrganizationSettings" => (
                 "mutation($i: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $i) { id } }",
@@ -1201,6 +1275,9 @@ async fn every_operation_follows_the_privilege_rules(db: Db) {
                 ));
             }
             counted.insert((op.clone(), expected));
+            if op.contains("ebhook") {
+                w.forget_webhook_endpoints().await;
+            }
             if op == SIGNS_OUT {
                 w.app
                     .exec("UPDATE sessions SET revoked_at = NULL", vec![])
