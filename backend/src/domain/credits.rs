@@ -400,6 +400,9 @@ impl CreditLeases {
             }
         };
         let (remaining, epoch) = (row.remaining, row.epoch);
+        if let Spent::Spent { remaining: 0, .. } | Spent::Exceeded { remaining: 0 } = outcome {
+            announce_exhausted(&txn, &row, now).await?;
+        }
         if (row.remaining, row.epoch, row.refilled_at)
             != (stored.remaining, stored.epoch, stored.refilled_at)
         {
@@ -511,6 +514,55 @@ impl CreditLeases {
     pub fn held(&self) -> usize {
         self.leases.len()
     }
+}
+
+/// Tells the organization's webhooks (`credits.exhausted`) that a pool is spent, once
+/// for each epoch and refill period, inside the spending transaction.
+async fn announce_exhausted<C: ConnectionTrait>(
+    txn: &C,
+    pool: &credit_pool::Model,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    use entity::{credential, notice, prelude::*};
+    use sea_orm::{EntityTrait, sea_query::OnConflict};
+    let key = format!(
+        "credits.exhausted:{}:{}:{}",
+        pool.owner_id,
+        pool.epoch,
+        pool.refilled_at.map_or(0, |t| t.timestamp())
+    );
+    let first = Notice::insert(notice::ActiveModel {
+        key: Set(key),
+        created_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(notice::Column::Key)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    if first == 0 {
+        return Ok(());
+    }
+    let owner_type = match Credential::find_by_id(pool.owner_id).one(txn).await? {
+        Some(c) if c.kind == credential::Kind::ApiKey => "api_key",
+        Some(_) => "credential",
+        None => "identity",
+    };
+    super::webhooks::enqueue(
+        txn,
+        pool.organization_id,
+        keyward_proto::webhooks::EventType::CreditsExhausted,
+        serde_json::json!({
+            "owner_type": owner_type,
+            "owner_id": pool.owner_id,
+            "organization_id": pool.organization_id,
+            "remaining": 0,
+        }),
+        now,
+    )
+    .await
 }
 
 /// The pool's row, locked for the rest of `txn` (a write that changes nothing takes the

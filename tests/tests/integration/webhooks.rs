@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 db_tests!(
     events_arrive_signed_and_a_failed_delivery_is_retried_with_the_same_id,
     no_delivery_is_lost_across_a_restart,
-    membership_rotation_and_expiry_are_announced,
+    membership_rotation_expiry_and_spent_credits_are_announced,
 );
 
 /// An endpoint of the test's own: it answers what it is told to, and hands over every
@@ -361,7 +361,7 @@ async fn no_delivery_is_lost_across_a_restart(db: Db) {
     app.finish().await;
 }
 
-async fn membership_rotation_and_expiry_are_announced(db: Db) {
+async fn membership_rotation_expiry_and_spent_credits_are_announced(db: Db) {
     let app = TestApp::spawn(db).await;
     let owner = app.user("owner@example.com").await;
     let mut receiver = Receiver::start().await;
@@ -374,6 +374,7 @@ async fn membership_rotation_and_expiry_are_announced(db: Db) {
             "member.removed",
             "api_key.rotated",
             "api_key.expiring",
+            "credits.exhausted",
         ],
     )
     .await;
@@ -425,6 +426,26 @@ async fn membership_rotation_and_expiry_are_announced(db: Db) {
     assert_eq!(announced.json["type"], "api_key.expiring");
     assert_eq!(announced.json["data"]["id"], expiring.as_str());
     assert!(announced.json["data"]["expires_at"].is_string());
+
+    // Credits run out: told once, at the verification that finds them spent.
+    let (metered, metered_secret) = app
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "name": "metered", "credits": { "remaining": 2 } }),
+        )
+        .await;
+    for expected in ["VALID", "VALID", "USAGE_EXCEEDED", "USAGE_EXCEEDED"] {
+        let (_, body) = app.verify_body(json!({ "key": metered_secret })).await;
+        assert_eq!(body["code"], expected, "{body}");
+    }
+    let exhausted = receiver.next(&secret).await;
+    assert_eq!(
+        exhausted.json["type"], "credits.exhausted",
+        "{}",
+        exhausted.json
+    );
+    assert_eq!(exhausted.json["data"]["owner_id"], metered.as_str());
+    assert_eq!(exhausted.json["data"]["owner_type"], "api_key");
     receiver.nothing_more().await;
     app.finish().await;
 }
