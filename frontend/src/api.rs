@@ -94,6 +94,12 @@ operation!(DeviceAuthorization);
 operation!(ApproveDevice);
 operation!(DenyDevice);
 operation!(ApproveCliLogin);
+operation!(WebhookEndpoints);
+operation!(WebhookDeliveries);
+operation!(WebhookDelivery);
+operation!(CreateWebhookEndpoint);
+operation!(DeleteWebhookEndpoint);
+operation!(RetryWebhookDelivery);
 
 /// What can go wrong talking to the server, in words for people.
 #[derive(Debug, Clone, PartialEq)]

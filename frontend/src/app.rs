@@ -25,6 +25,7 @@ use crate::{
     settings::SettingsPage,
     tokens::{SessionsPage, TokensPage},
     ui::{ToastRegion, Toasts},
+    webhooks::WebhooksPage,
 };
 
 /// Who is signed in and where they are working, shared by every page.
@@ -188,6 +189,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("audit") view=AuditPage/>
                     <Route path=path!("sessions") view=SessionsPage/>
                     <Route path=path!("settings") view=SettingsPage/>
+                    <Route path=path!("webhooks") view=WebhooksPage/>
                     <Route path=path!("admin") view=AdminPage/>
                     <Route path=path!("device") view=DevicePage/>
                     <Route path=path!("cli/authorize") view=CliAuthorizePage/>
@@ -263,6 +265,7 @@ fn Shell() -> impl IntoView {
                         <A href="/analytics">"Analytics"</A>
                         <A href="/audit">"Audit log"</A>
                         <A href="/sessions">"Sessions"</A>
+                        <A href="/webhooks">"Webhooks"</A>
                         <A href="/settings">"Settings"</A>
                         {move || is_admin().then(|| view! { <A href="/admin">"Instance admin"</A> })}
                     </nav>

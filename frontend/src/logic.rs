@@ -406,9 +406,26 @@ pub fn credits_text(remaining: i64, refill: Option<(&str, i64, i64)>) -> String 
     }
 }
 
+/// A webhook event type as the API names it, from its GraphQL name:
+/// `API_KEY_CREATED` is `api_key.created`.
+pub fn event_name(graphql: &str) -> String {
+    let lower = graphql.to_ascii_lowercase();
+    match lower.rsplit_once('_') {
+        Some((subject, verb)) => format!("{subject}.{verb}"),
+        None => lower,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_names_read_as_the_api_spells_them() {
+        assert_eq!(event_name("API_KEY_CREATED"), "api_key.created");
+        assert_eq!(event_name("CREDITS_EXHAUSTED"), "credits.exhausted");
+        assert_eq!(event_name("MEMBER_REMOVED"), "member.removed");
+    }
 
     #[test]
     fn outcome_shares_fill_the_bar_in_stacking_order() {

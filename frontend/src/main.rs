@@ -39,6 +39,8 @@ mod tokens;
 mod ui;
 #[cfg(target_arch = "wasm32")]
 mod usage;
+#[cfg(target_arch = "wasm32")]
+mod webhooks;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

@@ -717,6 +717,7 @@ async fn every_page_at_desktop_and_phone_width(db: Db) {
         ("/audit", "Audit log"),
         ("/sessions", "Sessions"),
         ("/settings", "Settings"),
+        ("/webhooks", "Webhooks"),
         ("/admin", "Instance admin"),
     ];
     for (label, width, height) in [("desktop", 1280, 900), ("phone", 375, 812)] {
@@ -1402,6 +1403,111 @@ async fn a_later_page_that_empties_says_so(db: Db) {
         .click_button(".empty", "Back to the first page")
         .await;
     browser.wait_for_text_in("nav.pager", "1–50 of 50").await;
+    browser.close().await;
+    app.finish().await;
+}
+
+/// The webhooks page (SPEC §16): an endpoint added with its events, its secret shown
+/// once, the delivery log with the attempt that failed, a retry by hand and every attempt
+/// listed. The server's side is tested on both databases in `webhooks`; this is the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_page_adds_an_endpoint_and_retries_a_delivery() {
+    let dist = dashboard_dir().await;
+    let app = TestApp::spawn_with(Db::Sqlite, |c| {
+        c.dev_signin = backend::config::DevSignin::On;
+        c.dashboard_dir = Some(dist);
+    })
+    .await;
+    let browser = Browser::start(1280, 900).await;
+    browser.sign_in_dev(&app).await;
+    browser.nav("/webhooks").await;
+    browser.wait_for_text("No endpoints yet").await;
+    browser.screenshot("webhooks-empty-desktop").await;
+    browser
+        .click_button("header.page-header", "Add endpoint")
+        .await;
+    // Nothing listens on port 9 of loopback: every attempt fails to connect.
+    browser
+        .type_into("#endpoint-url", "http://127.0.0.1:9/hook")
+        .await;
+    browser.click("input[data-event='member.added']").await;
+    browser.click("dialog[open] button[type=submit]").await;
+    let input = browser.find("#webhook-secret").await;
+    let secret = input.prop("value").await.unwrap().unwrap_or_default();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let row = "tr[data-endpoint='http://127.0.0.1:9/hook']";
+    browser.wait_for_text_in(row, "member.added").await;
+    browser.wait_for_text_in(row, "api_key.created").await;
+    browser.screenshot("webhooks-secret-desktop").await;
+    browser.click("#webhook-secret-saved").await;
+
+    // A key is made: the endpoint is owed its news, and the first attempt fails.
+    let cookie = app.dev_session().await;
+    let org = app.first_org(&cookie).await;
+    app.gql_session(
+        &cookie,
+        "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { apiKey { id } } }",
+        json!({ "i": { "organizationId": org, "name": "customer" } }),
+    )
+    .await
+    .data();
+    browser.click_button(row, "Deliveries").await;
+    let delivery = "table.webhook-deliveries tbody tr";
+    let mut shown = false;
+    for _ in 0..50 {
+        browser.click("#deliveries-refresh").await;
+        browser.wait_until_loaded().await;
+        if let Ok(text) = browser.find("section.panel").await.text().await
+            && text.contains("could not connect")
+        {
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(shown, "the failed attempt shows in the log");
+    browser.wait_for_text_in(delivery, "api_key.created").await;
+    browser.wait_for_text_in(delivery, "Pending").await;
+
+    // Sent again by hand: a second attempt, listed with the first.
+    browser.click_button(delivery, "Retry").await;
+    browser.wait_for_text("Delivery sent again").await;
+    let mut retried = false;
+    for _ in 0..50 {
+        browser.click("#deliveries-refresh").await;
+        browser.wait_until_loaded().await;
+        if let Ok(text) = browser
+            .find(&format!("{delivery} td.attempts"))
+            .await
+            .text()
+            .await
+            && text.trim() == "2"
+        {
+            retried = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(retried, "the retry was attempted");
+    browser.click_button(delivery, "Attempts").await;
+    browser
+        .wait_for_text_in("ol.attempts-log", "could not connect")
+        .await;
+    let attempts = browser.find("ol.attempts-log").await.text().await.unwrap();
+    assert_eq!(
+        attempts.matches("could not connect").count(),
+        2,
+        "{attempts}"
+    );
+    browser
+        .wait_for_text_in("pre.payload", "\"type\": \"api_key.created\"")
+        .await;
+    browser.screenshot("webhooks-deliveries-desktop").await;
+
+    // Deleted, with its log.
+    browser.click_button(row, "Delete").await;
+    browser.accept_confirm().await;
+    browser.wait_for_text("No endpoints yet").await;
     browser.close().await;
     app.finish().await;
 }
