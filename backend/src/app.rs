@@ -291,6 +291,7 @@ fn rest_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rest::verify::verify_body))
         .routes(routes!(rest::verify::lookup))
         .routes(routes!(rest::key_events::stream_events))
+        .routes(routes!(rest::leaks::secret_scanning))
         .routes(routes!(rest::keys::create_key, rest::keys::list_keys))
         .routes(routes!(rest::keys::get_key, rest::keys::patch_key))
         .routes(routes!(rest::keys::key_credits))

@@ -311,6 +311,10 @@ pub struct Settings {
     /// development and tests) [default: false].
     #[arg(long, env = "KEYWARD_WEBHOOKS_ALLOW_PRIVATE", global = true)]
     pub webhooks_allow_private: Option<bool>,
+    /// Where the public keys that sign secret-scanning reports are fetched
+    /// [default: GitHub's, https://api.github.com/meta/public_keys/secret_scanning].
+    #[arg(long, env = "KEYWARD_SECRET_SCANNING_KEYS_URL", global = true)]
+    pub secret_scanning_keys_url: Option<String>,
 }
 
 impl Settings {
@@ -363,6 +367,9 @@ impl Settings {
             metrics_token: self.metrics_token.or(lower.metrics_token),
             redis_url: self.redis_url.or(lower.redis_url),
             webhooks_allow_private: self.webhooks_allow_private.or(lower.webhooks_allow_private),
+            secret_scanning_keys_url: self
+                .secret_scanning_keys_url
+                .or(lower.secret_scanning_keys_url),
         }
     }
 }
@@ -456,7 +463,13 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// Whether webhook endpoints may be on loopback, private and link-local addresses.
     pub webhooks_allow_private: bool,
+    /// Where the keys that sign secret-scanning reports are fetched.
+    pub secret_scanning_keys_url: String,
 }
+
+/// GitHub's keys for its secret-scanning partner reports.
+pub const GITHUB_SECRET_SCANNING_KEYS: &str =
+    "https://api.github.com/meta/public_keys/secret_scanning";
 
 impl Config {
     /// Builds the configuration from parsed flags/environment and the optional file.
@@ -628,6 +641,13 @@ impl Config {
             verification_log_days,
             redis_url: s.redis_url,
             webhooks_allow_private: s.webhooks_allow_private.unwrap_or(false),
+            secret_scanning_keys_url: match s.secret_scanning_keys_url {
+                Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+                    return Err("secret_scanning_keys_url: must be an http or https URL".into());
+                }
+                Some(url) => url,
+                None => GITHUB_SECRET_SCANNING_KEYS.into(),
+            },
             metrics_token: match s.metrics_token {
                 Some(t) if t.expose().len() < 16 => {
                     return Err("metrics_token: must be at least 16 characters".into());

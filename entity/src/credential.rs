@@ -44,6 +44,8 @@ pub struct Model {
     pub meta: Option<String>,
     /// The identity (a customer of the product) the key belongs to.
     pub identity_id: Option<Uuid>,
+    /// When a secret scanner reported the key found in public (SPEC §16).
+    pub leaked_at: Option<DateTimeUtc>,
 }
 
 /// The kinds of credential (SPEC §3), stored as `api_key`, `pat` or

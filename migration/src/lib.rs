@@ -15,6 +15,7 @@ mod m20261203_000003_signin_links;
 mod m20261203_000004_rotation_index;
 mod m20261204_000001_key_events;
 mod m20261205_000001_webhooks;
+mod m20261205_000002_leaked_keys;
 
 /// Runs Keyward's migrations in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_rotation_index::Migration),
             Box::new(m20261204_000001_key_events::Migration),
             Box::new(m20261205_000001_webhooks::Migration),
+            Box::new(m20261205_000002_leaked_keys::Migration),
         ]
     }
 }

@@ -17,6 +17,8 @@ pub enum Action {
     ApiKeyImport,
     /// An import was refused: the hash is already some key's. (`api_key.import_refused`)
     ApiKeyImportRefused,
+    /// A secret scanner found a key in public. (`api_key.leak`)
+    ApiKeyLeak,
     /// A key was renamed. (`api_key.rename`)
     ApiKeyRename,
     /// A key was revoked, for good. (`api_key.revoke`)
@@ -111,13 +113,14 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 51] = [
+    pub const ALL: [Action; 52] = [
         Self::ApiKeyCreate,
         Self::ApiKeyCredits,
         Self::ApiKeyDisable,
         Self::ApiKeyEnable,
         Self::ApiKeyImport,
         Self::ApiKeyImportRefused,
+        Self::ApiKeyLeak,
         Self::ApiKeyRename,
         Self::ApiKeyRevoke,
         Self::ApiKeyRotate,
@@ -174,6 +177,7 @@ impl Action {
             Self::ApiKeyEnable => "api_key.enable",
             Self::ApiKeyImport => "api_key.import",
             Self::ApiKeyImportRefused => "api_key.import_refused",
+            Self::ApiKeyLeak => "api_key.leak",
             Self::ApiKeyRename => "api_key.rename",
             Self::ApiKeyRevoke => "api_key.revoke",
             Self::ApiKeyRotate => "api_key.rotate",

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod invalidation;
 pub mod invites;
 pub mod key_events;
+pub mod leaks;
 pub mod members;
 pub mod orgs;
 pub mod paging;
@@ -73,6 +74,8 @@ pub struct Inner {
     pub clock: clock::Clock,
     /// Sends webhooks ([`webhooks::client`]).
     pub(in crate::domain) webhook_client: reqwest::Client,
+    /// The keys that sign secret-scanning reports, as fetched.
+    pub(in crate::domain) scanning_keys: leaks::ScanningKeys,
     /// When buffered usage was last written.
     last_flush: std::sync::Mutex<std::time::Instant>,
     /// Held while buffered counts are written.
@@ -230,6 +233,7 @@ impl Services {
             failures: ratelimit::FailureLimiter::new(clock.clone()),
             key_events: key_events::KeyEventWake::default(),
             webhook_client: webhooks::client(config.webhooks_allow_private)?,
+            scanning_keys: leaks::ScanningKeys::new()?,
             credits,
             clock,
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),

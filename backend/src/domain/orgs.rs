@@ -146,6 +146,7 @@ pub async fn create_org_in<C: ConnectionTrait>(
         pat_max_lifetime_days: Set(None),
         api_key_max_lifetime_days: Set(None),
         keys_per_project: Set(false),
+        leaked_key_policy: Set(organization::LeakedKeyPolicy::Revoke),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -515,6 +516,8 @@ pub struct OrgSettings {
     pub api_key_max_lifetime_days: Option<Option<i32>>,
     /// Whether every new API key must belong to a project.
     pub keys_per_project: Option<bool>,
+    /// What is done with a key a secret scanner found in public.
+    pub leaked_key_policy: Option<organization::LeakedKeyPolicy>,
 }
 
 impl Services {
@@ -614,6 +617,9 @@ impl Services {
         if let Some(v) = settings.keys_per_project {
             active.keys_per_project = Set(v);
         }
+        if let Some(v) = settings.leaked_key_policy {
+            active.leaked_key_policy = Set(v);
+        }
         active.updated_at = Set(self.clock.now());
         let txn = self.db.begin().await?;
         let org = active.update(&txn).await?;
@@ -633,6 +639,7 @@ impl Services {
                 "pat_max_lifetime_days": org.pat_max_lifetime_days,
                 "api_key_max_lifetime_days": org.api_key_max_lifetime_days,
                 "keys_per_project": org.keys_per_project,
+                "leaked_key_policy": sea_orm::ActiveEnum::to_value(&org.leaked_key_policy),
             })),
         )
         .await?;

@@ -91,6 +91,7 @@ pub fn event_of(action: Action) -> Option<EventType> {
         Action::ApiKeyCreate | Action::ApiKeyImport => EventType::ApiKeyCreated,
         Action::ApiKeyRevoke => EventType::ApiKeyRevoked,
         Action::ApiKeyRotate => EventType::ApiKeyRotated,
+        Action::ApiKeyLeak => EventType::ApiKeyLeaked,
         Action::InviteAccept => EventType::MemberAdded,
         Action::MemberRemove | Action::MemberLeave => EventType::MemberRemoved,
         _ => return None,

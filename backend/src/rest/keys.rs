@@ -204,6 +204,8 @@ pub struct KeyOut {
     pub replaced_by: Option<KeyLinkOut>,
     /// For the old key of a rotation: when it stops working.
     pub rotation_ends_at: Option<DateTime<Utc>>,
+    /// When a secret scanner reported it found in public.
+    pub leaked_at: Option<DateTime<Utc>>,
 }
 
 /// The other key of a rotation.
@@ -261,6 +263,7 @@ impl KeyOut {
             replaces: v.rotation.replaces.as_ref().map(KeyLinkOut::from),
             replaced_by: v.rotation.replaced_by.as_ref().map(KeyLinkOut::from),
             rotation_ends_at: m.grace_expires_at,
+            leaked_at: m.leaked_at,
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod identities;
 pub mod json;
 pub mod key_events;
 pub mod keys;
+pub mod leaks;
 pub mod openapi;
 pub mod orgs;
 pub mod page;

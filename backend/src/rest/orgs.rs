@@ -47,6 +47,18 @@ pub struct OrganizationOut {
     pub api_key_max_lifetime_days: Option<i32>,
     /// Every new key belongs to a project.
     pub keys_per_project: bool,
+    /// What is done with a key a secret scanner found in public.
+    pub leaked_key_policy: LeakedKeyPolicyOut,
+}
+
+/// What is done with a leaked key.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakedKeyPolicyOut {
+    /// Revoked at once.
+    Revoke,
+    /// Marked as leaked and announced, but left working.
+    Flag,
 }
 
 impl From<organization::Model> for OrganizationOut {
@@ -62,6 +74,10 @@ impl From<organization::Model> for OrganizationOut {
             pat_max_lifetime_days: o.pat_max_lifetime_days,
             api_key_max_lifetime_days: o.api_key_max_lifetime_days,
             keys_per_project: o.keys_per_project,
+            leaked_key_policy: match o.leaked_key_policy {
+                organization::LeakedKeyPolicy::Revoke => LeakedKeyPolicyOut::Revoke,
+                organization::LeakedKeyPolicy::Flag => LeakedKeyPolicyOut::Flag,
+            },
         }
     }
 }

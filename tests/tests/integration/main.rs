@@ -17,6 +17,7 @@ mod hostile_graphql;
 mod input;
 mod isolation;
 mod key_events;
+mod leaks;
 mod members;
 mod messages;
 mod metrics;

@@ -25,27 +25,27 @@ db_tests!(
 
 /// An endpoint of the test's own: it answers what it is told to, and hands over every
 /// request it got.
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     answer: Arc<AtomicU16>,
     got: mpsc::UnboundedReceiver<(HeaderMap, Bytes)>,
 }
 
 /// One request as the receiver got it.
-struct Got {
-    headers: HeaderMap,
-    body: Bytes,
-    json: Value,
+pub struct Got {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub json: Value,
 }
 
 impl Got {
-    fn id(&self) -> String {
+    pub fn id(&self) -> String {
         self.headers["webhook-id"].to_str().unwrap().to_owned()
     }
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let (tx, got) = mpsc::unbounded_channel();
         let answer = Arc::new(AtomicU16::new(200));
         let told = answer.clone();
@@ -72,7 +72,7 @@ impl Receiver {
 
     /// The next request, checked against `secret` with the reference library; at most
     /// 10 s for the sender to get to it.
-    async fn next(&mut self, secret: &str) -> Got {
+    pub async fn next(&mut self, secret: &str) -> Got {
         let (headers, body) = tokio::time::timeout(Duration::from_secs(10), self.got.recv())
             .await
             .expect("a webhook within 10 s")
@@ -90,14 +90,19 @@ impl Receiver {
     }
 
     /// Nothing more arrives while the sender makes a few passes.
-    async fn nothing_more(&mut self) {
+    pub async fn nothing_more(&mut self) {
         let more = tokio::time::timeout(Duration::from_millis(1500), self.got.recv()).await;
         assert!(more.is_err(), "nothing more arrives");
     }
 }
 
 /// Registers an endpoint over REST and returns `(id, secret)`.
-async fn register(app: &TestApp, owner: &Admin, url: &str, events: &[&str]) -> (String, String) {
+pub async fn register(
+    app: &TestApp,
+    owner: &Admin,
+    url: &str,
+    events: &[&str],
+) -> (String, String) {
     let (status, body) = app
         .rest(
             Method::POST,

@@ -465,6 +465,7 @@ pub fn new_row(
         updated_at: Set(now),
         meta: Set(None),
         identity_id: Set(None),
+        leaked_at: Set(None),
     }
 }
 
@@ -546,7 +547,7 @@ impl Services {
     /// is revoked here too) or finds the key revoked and issues nothing. A key revoked
     /// while it is rotating takes its successors with it: whoever rotated it, perhaps with
     /// the very secret being revoked, keeps nothing.
-    pub(super) async fn revoke_credential(
+    pub(in crate::domain) async fn revoke_credential(
         &self,
         grant: &Grant,
         current: credential::Model,

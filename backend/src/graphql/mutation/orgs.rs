@@ -42,6 +42,8 @@ pub struct UpdateOrganizationSettingsInput {
     pub api_key_max_lifetime_days: async_graphql::MaybeUndefined<i32>,
     /// Every new API key must belong to a project.
     pub keys_per_project: Option<bool>,
+    /// What is done with a key a secret scanner finds in public.
+    pub leaked_key_policy: Option<crate::graphql::types::LeakedKeyPolicy>,
 }
 
 #[derive(InputObject)]
@@ -79,6 +81,7 @@ impl OrgMutation {
             pat_max_lifetime_days: maybe(input.pat_max_lifetime_days),
             api_key_max_lifetime_days: maybe(input.api_key_max_lifetime_days),
             keys_per_project: input.keys_per_project,
+            leaked_key_policy: input.leaked_key_policy.map(Into::into),
         };
         Ok(Organization(
             services(ctx)?

@@ -198,6 +198,10 @@ impl ApiKey {
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.0.model.revoked_at
     }
+    /// When a secret scanner reported it found in public.
+    async fn leaked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.model.leaked_at
+    }
     async fn revoked_reason(&self) -> Option<&str> {
         self.0.model.revoked_reason.as_deref()
     }

@@ -96,6 +96,10 @@ impl Organization {
     async fn keys_per_project(&self) -> bool {
         self.0.keys_per_project
     }
+    /// What is done with a key a secret scanner found in public.
+    async fn leaked_key_policy(&self) -> LeakedKeyPolicy {
+        self.0.leaked_key_policy.into()
+    }
     /// Your role here, when a user is acting (by session, personal access token or OIDC
     /// token); null for an organization's own keys.
     async fn viewer_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
@@ -163,4 +167,31 @@ impl Project {
 pub struct CreateOrganizationPayload {
     pub organization: Organization,
     pub project: Project,
+}
+
+/// What is done with a key a secret scanner finds in public (SPEC §16).
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+pub enum LeakedKeyPolicy {
+    /// Revoked at once (the default).
+    Revoke,
+    /// Marked as leaked and announced, but left working.
+    Flag,
+}
+
+impl From<entity::organization::LeakedKeyPolicy> for LeakedKeyPolicy {
+    fn from(p: entity::organization::LeakedKeyPolicy) -> Self {
+        match p {
+            entity::organization::LeakedKeyPolicy::Revoke => Self::Revoke,
+            entity::organization::LeakedKeyPolicy::Flag => Self::Flag,
+        }
+    }
+}
+
+impl From<LeakedKeyPolicy> for entity::organization::LeakedKeyPolicy {
+    fn from(p: LeakedKeyPolicy) -> Self {
+        match p {
+            LeakedKeyPolicy::Revoke => Self::Revoke,
+            LeakedKeyPolicy::Flag => Self::Flag,
+        }
+    }
 }
