@@ -315,6 +315,15 @@ pub struct Settings {
     /// [default: GitHub's, https://api.github.com/meta/public_keys/secret_scanning].
     #[arg(long, env = "KEYWARD_SECRET_SCANNING_KEYS_URL", global = true)]
     pub secret_scanning_keys_url: Option<String>,
+    /// SMTP server for email: `smtps://host:port` (TLS), `smtp://host:port?tls=required`
+    /// (STARTTLS), `smtp://host:port` (plain, for a relay on the same host), with
+    /// `user:password@` if it asks
+    /// [default: no email; invite answers carry the accept link].
+    #[arg(long, env = "KEYWARD_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<Secret>,
+    /// The sender of email, e.g. `Keyward <keyward@example.com>` (needed with smtp_url).
+    #[arg(long, env = "KEYWARD_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
 }
 
 impl Settings {
@@ -370,6 +379,8 @@ impl Settings {
             secret_scanning_keys_url: self
                 .secret_scanning_keys_url
                 .or(lower.secret_scanning_keys_url),
+            smtp_url: self.smtp_url.or(lower.smtp_url),
+            smtp_from: self.smtp_from.or(lower.smtp_from),
         }
     }
 }
@@ -465,6 +476,17 @@ pub struct Config {
     pub webhooks_allow_private: bool,
     /// Where the keys that sign secret-scanning reports are fetched.
     pub secret_scanning_keys_url: String,
+    /// Where email goes, and from whom; none: no email.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// An SMTP server to send email through.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Its URL, which may hold a password.
+    pub url: Secret,
+    /// The sender, as `Name <address>` or an address.
+    pub from: String,
 }
 
 /// GitHub's keys for its secret-scanning partner reports.
@@ -647,6 +669,16 @@ impl Config {
                 }
                 Some(url) => url,
                 None => GITHUB_SECRET_SCANNING_KEYS.into(),
+            },
+            smtp: match (s.smtp_url, s.smtp_from) {
+                (Some(url), Some(from)) => Some(SmtpConfig { url, from }),
+                (Some(_), None) => {
+                    return Err("smtp_from: needed with smtp_url (the sender of email)".into());
+                }
+                (None, Some(_)) => {
+                    return Err("smtp_url: needed with smtp_from (where email goes)".into());
+                }
+                (None, None) => None,
             },
             metrics_token: match s.metrics_token {
                 Some(t) if t.expose().len() < 16 => {

@@ -120,6 +120,11 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                             Ok(n) => tracing::info!(removed = n, "webhook deliveries pruned"),
                             Err(e) => tracing::warn!(error = %e, "webhook pruning failed"),
                         }
+                        match services.prune_emails().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(removed = n, "sent email pruned"),
+                            Err(e) => tracing::warn!(error = %e, "email pruning failed"),
+                        }
                     }
                     _ = idle.tick() => {
                         services.limiter.forget_idle();
@@ -131,7 +136,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
         })
     };
 
-    // Works off the webhook outbox, and announces keys about to expire.
+    // Works off the webhook and email outboxes, and announces keys about to expire.
     let webhooks = {
         let services = services.clone();
         let mut stop = shutdown.subscribe();
@@ -144,6 +149,9 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                     _ = send.tick() => {
                         if let Err(e) = services.send_due_webhooks().await {
                             tracing::warn!(error = %e, "sending webhooks failed; will retry");
+                        }
+                        if let Err(e) = services.send_due_emails().await {
+                            tracing::warn!(error = %e, "sending email failed; will retry");
                         }
                     }
                     _ = expiring.tick() => {

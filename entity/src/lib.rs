@@ -8,6 +8,7 @@ pub mod credential;
 pub mod credit_pool;
 pub mod customer;
 pub mod device_authorization;
+pub mod email;
 pub mod event_sequence;
 pub mod identity;
 pub mod instance_setting;
@@ -38,6 +39,7 @@ pub mod prelude {
     pub use super::credit_pool::Entity as CreditPool;
     pub use super::customer::Entity as Customer;
     pub use super::device_authorization::Entity as DeviceAuthorization;
+    pub use super::email::Entity as Email;
     pub use super::event_sequence::Entity as EventSequence;
     pub use super::identity::Entity as Identity;
     pub use super::instance_setting::Entity as InstanceSetting;

@@ -16,6 +16,7 @@ mod m20261203_000004_rotation_index;
 mod m20261204_000001_key_events;
 mod m20261205_000001_webhooks;
 mod m20261205_000002_leaked_keys;
+mod m20261205_000003_emails;
 
 /// Runs Keyward's migrations in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_key_events::Migration),
             Box::new(m20261205_000001_webhooks::Migration),
             Box::new(m20261205_000002_leaked_keys::Migration),
+            Box::new(m20261205_000003_emails::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ use std::{
 pub mod browser;
 pub mod oidc;
 pub mod proxy;
+pub mod smtp;
 
 use backend::{
     config::{Config, OidcConfig, Secret},

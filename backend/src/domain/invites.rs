@@ -162,8 +162,35 @@ impl Services {
                 .details(json!({ "role": role.key, "expires_at": invite.expires_at })),
         )
         .await?;
+        let organization = Organization::find_by_id(org_id)
+            .one(&txn)
+            .await?
+            .ok_or(AppError::NotFound("organization"))?;
+        self.queue_email(
+            &txn,
+            &email,
+            &format!("You are invited to join {} on Keyward", organization.name),
+            format!(
+                "You are invited to join {org} on Keyward, as {role}.\n\n\
+                 Accept (sign in as {email} first):\n{link}\n\n\
+                 The invite expires on {expires}. If you did not expect it, ignore this \
+                 email: nothing happens until you accept.\n",
+                org = organization.name,
+                role = role.name,
+                link = self.accept_link(invite.id),
+                expires = audit::format_time(invite.expires_at),
+            ),
+        )
+        .await?;
         txn.commit().await?;
         self.invite_view(invite).await
+    }
+
+    /// Where an invite is accepted: the dashboard's members page, which shows the
+    /// signed-in user's invites. The link carries no secret: accepting takes being signed
+    /// in as the invited address.
+    pub fn accept_link(&self, invite: Uuid) -> String {
+        format!("{}/members?invite={invite}", self.config.public_url)
     }
 
     /// The views of a page of invites: their roles and organizations in one query each.

@@ -7,8 +7,8 @@
 //! again at most once a minute, so a stranger cannot make the server fetch at will.
 //!
 //! Nothing in a report is read before its signature checks. Each token found is a true
-//! positive: the first report of it marks the key leaked, audits it and announces
-//! `api_key.leaked`, then revokes it unless its organization's policy is to flag only
+//! positive: the first report of it marks the key leaked, audits it, announces
+//! `api_key.leaked` and emails the key's owner, then revokes it unless its organization's policy is to flag only
 //! (personal access tokens, which belong to no organization, are always revoked). Any
 //! other token is a false positive. The answer names each token by its SHA-256, never
 //! by itself.
@@ -329,6 +329,36 @@ impl Services {
             })),
         )
         .await?;
+        if let Some((to, org_name)) = self.owner_address(&txn, &key).await? {
+            let link = if key.kind == credential::Kind::Pat {
+                format!("{}/tokens", self.config.public_url)
+            } else {
+                self.key_link(key.id)
+            };
+            let what = if revoke {
+                "It has been revoked: nothing can use it any more. Make a new one and put it \
+                 where the old one was used."
+            } else {
+                "It still works, as your organization's policy is to flag leaked keys: rotate \
+                 or revoke it now."
+            };
+            self.queue_email(
+                &txn,
+                &to,
+                &format!("Your key {} was found in public", key.name),
+                format!(
+                    "Your key {name} ({prefix}...) in {org_name} was found in public by a secret \
+                     scanner{at}.\n\n{what}\n\n{link}\n",
+                    name = key.name,
+                    prefix = key.display_prefix,
+                    at = url
+                        .as_deref()
+                        .map(|u| format!(", at {u}"))
+                        .unwrap_or_default(),
+                ),
+            )
+            .await?;
+        }
         txn.commit().await?;
         if revoke {
             let action = if key.kind == credential::Kind::Pat {

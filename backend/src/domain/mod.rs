@@ -13,6 +13,7 @@ pub mod clock;
 pub mod controls;
 pub mod credentials;
 pub mod credits;
+pub mod email;
 pub mod hashing;
 pub mod identities;
 pub mod ids;
@@ -74,6 +75,8 @@ pub struct Inner {
     pub clock: clock::Clock,
     /// Sends webhooks ([`webhooks::client`]).
     pub(in crate::domain) webhook_client: reqwest::Client,
+    /// Sends email, when the server has SMTP.
+    pub(in crate::domain) mailer: Option<email::Mailer>,
     /// The keys that sign secret-scanning reports, as fetched.
     pub(in crate::domain) scanning_keys: leaks::ScanningKeys,
     /// When buffered usage was last written.
@@ -234,6 +237,7 @@ impl Services {
             key_events: key_events::KeyEventWake::default(),
             webhook_client: webhooks::client(config.webhooks_allow_private)?,
             scanning_keys: leaks::ScanningKeys::new()?,
+            mailer: config.smtp.as_ref().map(email::Mailer::new).transpose()?,
             credits,
             clock,
             last_flush: std::sync::Mutex::new(std::time::Instant::now()),

@@ -393,14 +393,13 @@ impl Services {
         let Ok(url) = reqwest::Url::parse(&endpoint.url) else {
             return refused("the endpoint URL does not parse".into());
         };
-        if !self.config.webhooks_allow_private {
-            if url
+        if !self.config.webhooks_allow_private
+            && url
                 .host_str()
                 .and_then(literal_ip)
                 .is_some_and(|ip| !is_public(ip))
-            {
-                return refused("refused: the address is not public".into());
-            }
+        {
+            return refused("refused: the address is not public".into());
         }
         let key = match SigningKey::parse(&endpoint.secret) {
             Ok(k) => k,
@@ -541,26 +540,31 @@ impl Services {
         Ok(())
     }
 
-    /// Announces, once each, the API keys that expire within [`EXPIRY_NOTICE`], in the
-    /// organizations with an endpoint. Returns how many were announced.
+    /// Announces, once each, the API keys that expire within [`EXPIRY_NOTICE`]: to the
+    /// organization's endpoints (`api_key.expiring`) and, when the server sends email, to
+    /// the key's owner. Only organizations with an endpoint are read unless email is sent.
+    /// Returns how many were announced.
     pub async fn announce_expiring_keys(&self) -> AppResult<usize> {
         let now = self.clock.now();
-        let organizations: Vec<Uuid> = WebhookEndpoint::find()
-            .select_only()
-            .column(webhook_endpoint::Column::OrganizationId)
-            .distinct()
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        if organizations.is_empty() {
-            return Ok(0);
-        }
-        let expiring = Credential::find()
+        let mut query = Credential::find()
             .filter(credential::Column::Kind.eq(credential::Kind::ApiKey))
-            .filter(credential::Column::OrganizationId.is_in(organizations))
             .filter(credential::Column::RevokedAt.is_null())
             .filter(credential::Column::ExpiresAt.gt(now))
-            .filter(credential::Column::ExpiresAt.lte(now + EXPIRY_NOTICE))
+            .filter(credential::Column::ExpiresAt.lte(now + EXPIRY_NOTICE));
+        if self.mailer.is_none() {
+            let organizations: Vec<Uuid> = WebhookEndpoint::find()
+                .select_only()
+                .column(webhook_endpoint::Column::OrganizationId)
+                .distinct()
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            if organizations.is_empty() {
+                return Ok(0);
+            }
+            query = query.filter(credential::Column::OrganizationId.is_in(organizations));
+        }
+        let expiring = query
             .order_by_asc(credential::Column::ExpiresAt)
             .limit(EXPIRING_PER_PASS)
             .all(&self.db)
@@ -601,11 +605,59 @@ impl Services {
                     now,
                 )
                 .await?;
+                if let Some((to, org_name)) = self.owner_address(&txn, &key).await? {
+                    self.queue_email(
+                        &txn,
+                        &to,
+                        &format!(
+                            "Your API key {} expires on {}",
+                            key.name,
+                            expires.format("%Y-%m-%d")
+                        ),
+                        format!(
+                            "Your API key {name} ({prefix}...) in {org_name} expires on {at}.\n\n\
+                             Rotate it before then, and put the new key where the old one is \
+                             used:\n{link}\n",
+                            name = key.name,
+                            prefix = key.display_prefix,
+                            at = audit::format_time(expires),
+                            link = self.key_link(key.id),
+                        ),
+                    )
+                    .await?;
+                }
                 announced += 1;
             }
             txn.commit().await?;
         }
         Ok(announced)
+    }
+
+    /// A key's owner's address and its organization's name, when it has a human owner.
+    pub(in crate::domain) async fn owner_address<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        key: &credential::Model,
+    ) -> AppResult<Option<(String, String)>> {
+        let Some(owner) = key.customer_id else {
+            return Ok(None);
+        };
+        let Some(customer) = Customer::find_by_id(owner).one(txn).await? else {
+            return Ok(None);
+        };
+        let org_name = match key.organization_id {
+            Some(org) => Organization::find_by_id(org)
+                .one(txn)
+                .await?
+                .map_or_else(|| "your organization".to_owned(), |o| o.name),
+            None => "your account".to_owned(),
+        };
+        Ok(Some((customer.email, org_name)))
+    }
+
+    /// Where a key is seen in the dashboard.
+    pub fn key_link(&self, key: Uuid) -> String {
+        format!("{}/keys/{key}", self.config.public_url)
     }
 
     /// Deletes deliveries (with their attempts) and notices older than [`RETENTION`].

@@ -209,12 +209,16 @@ pub struct InviteOut {
     pub status: InviteStatusOut,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// Where the invitee accepts it (signed in as the invited address): sent by email
+    /// when the server has SMTP, or passed on by hand.
+    pub accept_url: String,
 }
 
 impl InviteOut {
-    fn of(v: InviteView, now: DateTime<Utc>) -> Self {
+    fn of(v: InviteView, services: &crate::domain::Services) -> Self {
         Self {
-            status: v.status(now).into(),
+            status: v.status(services.clock.now()).into(),
+            accept_url: services.accept_link(v.invite.id),
             id: v.invite.id,
             organization_id: v.invite.organization_id,
             organization_name: v.organization.name,
@@ -547,9 +551,12 @@ pub async fn list_invites(
 ) -> AppResult<axum::Json<InvitePage>> {
     let org = parse_id("org", &org)?;
     let (limit, cursor) = page.read()?;
-    let now = state.services.clock.now();
     let page = state.services.invites(&actor, org, limit, cursor).await?;
-    let (items, next_cursor) = page_of(page, |i| i.invite.id, |i| Ok(InviteOut::of(i, now)))?;
+    let (items, next_cursor) = page_of(
+        page,
+        |i| i.invite.id,
+        |i| Ok(InviteOut::of(i, &state.services)),
+    )?;
     Ok(axum::Json(InvitePage { items, next_cursor }))
 }
 
@@ -576,8 +583,11 @@ pub async fn create_invite(
         .services
         .invite_member(&actor, org, &body.email, body.role_id)
         .await?;
-    let now = state.services.clock.now();
-    Ok((StatusCode::CREATED, axum::Json(InviteOut::of(invite, now))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(InviteOut::of(invite, &state.services)),
+    )
+        .into_response())
 }
 
 /// Withdraws an open invite. **Permissions**: `members:write`.
@@ -600,10 +610,7 @@ pub async fn revoke_invite(
 ) -> AppResult<axum::Json<InviteOut>> {
     let id = held(&state, &org, Held::Invite, &id).await?;
     let invite = state.services.revoke_invite(&actor, id).await?;
-    Ok(axum::Json(InviteOut::of(
-        invite,
-        state.services.clock.now(),
-    )))
+    Ok(axum::Json(InviteOut::of(invite, &state.services)))
 }
 
 /// Open invites addressed to your verified email. **Permissions**: `invites:read` over
@@ -623,9 +630,12 @@ pub async fn my_invites(
     Query(page): Query<PageQuery>,
 ) -> AppResult<axum::Json<InvitePage>> {
     let (limit, cursor) = page.read()?;
-    let now = state.services.clock.now();
     let page = state.services.my_invites(&actor, limit, cursor).await?;
-    let (items, next_cursor) = page_of(page, |i| i.invite.id, |i| Ok(InviteOut::of(i, now)))?;
+    let (items, next_cursor) = page_of(
+        page,
+        |i| i.invite.id,
+        |i| Ok(InviteOut::of(i, &state.services)),
+    )?;
     Ok(axum::Json(InvitePage { items, next_cursor }))
 }
 
@@ -646,10 +656,7 @@ pub async fn accept_invite(
 ) -> AppResult<axum::Json<InviteOut>> {
     let id = parse_id("id", &id)?;
     let invite = state.services.accept_invite(&actor, id).await?;
-    Ok(axum::Json(InviteOut::of(
-        invite,
-        state.services.clock.now(),
-    )))
+    Ok(axum::Json(InviteOut::of(invite, &state.services)))
 }
 
 /// Declines an invite addressed to you.
@@ -669,10 +676,7 @@ pub async fn decline_invite(
 ) -> AppResult<axum::Json<InviteOut>> {
     let id = parse_id("id", &id)?;
     let invite = state.services.decline_invite(&actor, id).await?;
-    Ok(axum::Json(InviteOut::of(
-        invite,
-        state.services.clock.now(),
-    )))
+    Ok(axum::Json(InviteOut::of(invite, &state.services)))
 }
 
 /// An organization's roles, built-in and custom. **Permissions**: `roles:read`.

@@ -21,18 +21,18 @@ db_tests!(
     an_organization_that_flags_keeps_its_leaked_key_working,
 );
 
-const KEY_ID: &str = "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a";
+pub const KEY_ID: &str = "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a";
 
 /// The scanner's signing key (fixed: a test's), and a server of its public keys that
 /// counts how often it is asked.
-struct Scanner {
+pub struct Scanner {
     key: SigningKey,
-    keys_url: String,
+    pub keys_url: String,
     fetched: Arc<AtomicUsize>,
 }
 
 impl Scanner {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         let key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
         let pem = p256::pkcs8::EncodePublicKey::to_public_key_pem(
             key.verifying_key(),
@@ -65,14 +65,19 @@ impl Scanner {
         }
     }
 
-    fn sign(&self, body: &[u8]) -> String {
+    pub fn sign(&self, body: &[u8]) -> String {
         let signature: DerSignature = self.key.sign(body);
         STANDARD.encode(signature.as_bytes())
     }
 }
 
 /// Posts `body` with the given key identifier and signature.
-async fn report(app: &TestApp, body: &str, key_id: &str, signature: &str) -> (StatusCode, Value) {
+pub async fn report(
+    app: &TestApp,
+    body: &str,
+    key_id: &str,
+    signature: &str,
+) -> (StatusCode, Value) {
     let response = app
         .client
         .post(format!("{}/api/v1/secret-scanning", app.base))
@@ -87,7 +92,7 @@ async fn report(app: &TestApp, body: &str, key_id: &str, signature: &str) -> (St
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn found_at(token: &str) -> Value {
+pub fn found_at(token: &str) -> Value {
     json!({
         "token": token,
         "type": "keyward_api_key",

@@ -12,6 +12,7 @@ mod cli_login;
 mod credentials;
 mod dashboard;
 mod dashboard_pages;
+mod email;
 mod hardening;
 mod hostile_graphql;
 mod input;

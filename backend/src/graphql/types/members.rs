@@ -131,6 +131,11 @@ impl Invite {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.invite.created_at
     }
+    /// Where the invitee accepts it (signed in as the invited address): sent by email
+    /// when the server has SMTP, or passed on by hand.
+    async fn accept_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(services(ctx)?.accept_link(self.0.invite.id))
+    }
 }
 
 /// A resource keys and roles can carry.
