@@ -25,8 +25,19 @@ fi
 
 export KEYWARD_LOG_FORMAT=json
 export KEYWARD_LOG=info,backend::app=debug # one line per request, for the summary below
+# Secret-scanning reports are checked against keys from this local document (none), not
+# fetched from GitHub: a report signed by any key is refused as a stranger's would be.
+keys_dir=$(mktemp -d)
+mkdir -p "$keys_dir/meta/public_keys"
+echo '{"public_keys": []}' >"$keys_dir/meta/public_keys/secret_scanning"
+keys_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server "$keys_port" --bind 127.0.0.1 --directory "$keys_dir" >/dev/null 2>&1 &
+keys_server=$!
+export KEYWARD_SECRET_SCANNING_KEYS_URL=http://127.0.0.1:$keys_port/meta/public_keys/secret_scanning
 source scripts/lib/server.sh
 start_server "${given:-$(realpath target/debug/keyward-server)}" schemathesis
+# The server's own clean-up (scripts/lib/server.sh), and the keys' server with it.
+trap 'kill $server_pid $keys_server 2>/dev/null || true; rm -rf "$work" "$keys_dir"' EXIT
 cd "$work" # Schemathesis keeps its replay files here, not in the checkout.
 
 pat=$("$server_bin" bootstrap --email fuzz@example.com 2>/dev/null)

@@ -187,10 +187,18 @@ pub fn MembersPage() -> impl IntoView {
                                             <td><Badge text=label.to_owned() tone=tone/></td>
                                             <td class="fold"><Time at=i.created_at.clone()/></td>
                                             <td class="fold"><Time at=i.expires_at.clone()/></td>
-                                            <td>{pending.then(|| view! {
-                                                <button class="small" hidden=move || !session.can("members:write") on:click=move |_| {
-                                                    if ui::confirm("Withdraw this invite?") { revoke.dispatch(id.clone()); }
-                                                }>"Revoke"</button>
+                                            <td class="actions-cell">{pending.then(|| {
+                                                let link = i.accept_url.clone();
+                                                let copied = RwSignal::new(false);
+                                                view! {
+                                                    <button class="small" title="The link the invitee accepts at, signed in as this address" on:click=move |_| {
+                                                        let _ = window().navigator().clipboard().write_text(&link);
+                                                        copied.set(true);
+                                                    }>{move || if copied.get() { "Copied ✓" } else { "Copy link" }}</button>
+                                                    <button class="small" hidden=move || !session.can("members:write") on:click=move |_| {
+                                                        if ui::confirm("Withdraw this invite?") { revoke.dispatch(id.clone()); }
+                                                    }>"Revoke"</button>
+                                                }
                                             })}</td>
                                         </tr>
                                     }

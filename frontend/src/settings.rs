@@ -65,6 +65,10 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
     );
     let fail_open = RwSignal::new(org.rate_limit_fail_open);
     let per_project = RwSignal::new(org.keys_per_project);
+    let flag_leaks = RwSignal::new(matches!(
+        org.leaked_key_policy,
+        organization_settings::LeakedKeyPolicy::FLAG
+    ));
     let pat_days = RwSignal::new(
         org.pat_max_lifetime_days
             .map(|r| r.to_string())
@@ -104,6 +108,11 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
                 pat_max_lifetime_days: days,
                 api_key_max_lifetime_days: key_days,
                 keys_per_project: Some(per_project.get_untracked()),
+                leaked_key_policy: Some(if flag_leaks.get_untracked() {
+                    update_organization_settings::LeakedKeyPolicy::FLAG
+                } else {
+                    update_organization_settings::LeakedKeyPolicy::REVOKE
+                }),
             };
             api::run::<UpdateOrganizationSettings>(update_organization_settings::Variables {
                 input,
@@ -138,6 +147,10 @@ fn General(org: Org, on_saved: impl Fn() + Copy + 'static) -> impl IntoView {
                 <label class="choice">
                     <input id="org-keys-per-project" type="checkbox" prop:checked=per_project on:change=move |ev| per_project.set(event_target_checked(&ev))/>
                     "Every new API key belongs to a project (keys for the whole organization can no longer be made)"
+                </label>
+                <label class="choice">
+                    <input id="org-flag-leaks" type="checkbox" prop:checked=flag_leaks on:change=move |ev| flag_leaks.set(event_target_checked(&ev))/>
+                    "Only flag a key a secret scanner finds in public (it keeps working); unchecked, it is revoked at once"
                 </label>
                 <label>"Longest personal token lifetime here, in days (empty: the server's maximum)"
                     <input id="org-pat-days" inputmode="numeric" prop:value=pat_days on:input=move |ev| pat_days.set(event_target_value(&ev))/>

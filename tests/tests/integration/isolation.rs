@@ -29,9 +29,14 @@ fn kind_of(op: &str, field: &str) -> Option<&'static str> {
         "memberId" => "member",
         "roleId" => "role",
         "serviceAccountId" => "service_account",
+        "endpointId" => "webhook_endpoint",
         "id" => {
             let op = op.to_lowercase();
-            if op.contains("apikey") || op.contains("credential") {
+            if op.contains("webhookendpoint") {
+                "webhook_endpoint"
+            } else if op.contains("webhookdeliver") {
+                "webhook_delivery"
+            } else if op.contains("apikey") || op.contains("credential") {
                 "api_key"
             } else if op.contains("identit") {
                 "identity"
@@ -228,6 +233,30 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
         .gql(&victim.pat, "mutation($i: CreateServiceAccountInput!) { createServiceAccount(input: $i) { id } }", json!({ "i": { "organizationId": victim.org_id, "name": "bot", "roleId": viewer_role } }))
         .await
         .data();
+    // A webhook endpoint (on a port nothing listens on), and a delivery to it.
+    let endpoint = app
+        .gql(&victim.pat, "mutation($i: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $i) { endpoint { id } } }", json!({ "i": { "organizationId": victim.org_id, "url": "http://127.0.0.1:9/hook", "events": ["API_KEY_CREATED"] } }))
+        .await
+        .data()["createWebhookEndpoint"]["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.create_key(
+        &victim.pat,
+        json!({ "organizationId": victim.org_id, "name": "announced" }),
+    )
+    .await;
+    let delivery = app
+        .gql(
+            &victim.pat,
+            "query($e: ID!) { webhookDeliveries(endpointId: $e) { nodes { id } } }",
+            json!({ "e": endpoint }),
+        )
+        .await
+        .data()["webhookDeliveries"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let me = app
         .gql(
             &victim.pat,
@@ -332,6 +361,9 @@ async fn every_id_taking_operation_is_isolated(db: Db) {
                 .to_owned(),
         ),
     ]);
+    let mut real = real;
+    real.insert("webhook_endpoint", endpoint);
+    real.insert("webhook_delivery", delivery);
     let missing: HashMap<&str, String> = real
         .keys()
         .map(|k| (*k, uuid::Uuid::now_v7().to_string()))

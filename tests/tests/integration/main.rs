@@ -33,6 +33,7 @@ mod rest_management;
 mod robustness;
 mod running;
 mod sdk;
+mod sdk_typescript;
 mod sessions;
 mod signin;
 mod usage;
