@@ -12,7 +12,7 @@ use crate::{
     app::router, config::Config, db, domain::Services, state::AppState, token::random_base62,
 };
 
-/// How often a node looks for webhook deliveries that are due.
+/// How often a node looks for webhook deliveries and emails that are due.
 const WEBHOOK_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 const COOKIE_KEY_SETTING: &str = "cookie_key";
 
@@ -136,7 +136,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
         })
     };
 
-    // Works off the webhook and email outboxes, and announces keys about to expire.
+    // Works off the webhook outbox, and announces keys about to expire.
     let webhooks = {
         let services = services.clone();
         let mut stop = shutdown.subscribe();
@@ -150,13 +150,31 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
                         if let Err(e) = services.send_due_webhooks().await {
                             tracing::warn!(error = %e, "sending webhooks failed; will retry");
                         }
-                        if let Err(e) = services.send_due_emails().await {
-                            tracing::warn!(error = %e, "sending email failed; will retry");
-                        }
                     }
                     _ = expiring.tick() => {
                         if let Err(e) = services.announce_expiring_keys().await {
                             tracing::warn!(error = %e, "announcing expiring keys failed; will retry");
+                        }
+                    }
+                    _ = stop.changed() => break,
+                }
+            }
+        })
+    };
+
+    // Works off the email outbox, apart from webhooks: endpoints slow to answer delay
+    // no email.
+    let emails = {
+        let services = services.clone();
+        let mut stop = shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut send = tokio::time::interval(WEBHOOK_POLL);
+            send.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = send.tick() => {
+                        if let Err(e) = services.send_due_emails().await {
+                            tracing::warn!(error = %e, "sending email failed; will retry");
                         }
                     }
                     _ = stop.changed() => break,
@@ -189,6 +207,7 @@ pub async fn start_on(mut config: Config, listener: TcpListener) -> Result<Runni
             }
             let _ = flusher.await;
             let _ = webhooks.await;
+            let _ = emails.await;
             let _ = invalidations.await;
             if let Err(e) = services.flush_usage().await {
                 tracing::error!(error = %e, "final usage flush failed");

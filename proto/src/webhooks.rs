@@ -175,7 +175,7 @@ impl SigningKey {
         let at: i64 = timestamp
             .parse()
             .map_err(|_| WebhookError::MissingHeader(HEADER_TIMESTAMP))?;
-        if (now - at).abs() > TOLERANCE_SECONDS {
+        if now.abs_diff(at) > TOLERANCE_SECONDS.unsigned_abs() {
             return Err(WebhookError::TooOld);
         }
         let matches = signatures
@@ -253,6 +253,17 @@ mod tests {
         assert_eq!(
             key.verify("msg_other", "1614265330", &signature, body, 1614265330),
             Err(WebhookError::BadSignature)
+        );
+        // A timestamp at the end of the range is too old, not an overflow.
+        assert_eq!(
+            key.verify(
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                &i64::MIN.to_string(),
+                &signature,
+                body,
+                1614265330
+            ),
+            Err(WebhookError::TooOld)
         );
     }
 

@@ -151,11 +151,17 @@ impl Services {
             .await?;
         let mut tried = 0;
         for message in due {
+            // Each claimed when its turn comes: the ones before it may have taken a while.
+            let at = self.clock.now();
             let won = Email::update_many()
-                .col_expr(email::Column::LockedUntil, Expr::value(now + LEASE))
+                .col_expr(email::Column::LockedUntil, Expr::value(at + LEASE))
                 .filter(email::Column::Id.eq(message.id))
                 .filter(email::Column::Status.eq(Status::Pending))
-                .filter(free.clone())
+                .filter(
+                    Condition::any()
+                        .add(email::Column::LockedUntil.is_null())
+                        .add(email::Column::LockedUntil.lt(at)),
+                )
                 .exec(&self.db)
                 .await?;
             if won.rows_affected != 1 {

@@ -7,11 +7,12 @@
 //! again at most once a minute, so a stranger cannot make the server fetch at will.
 //!
 //! Nothing in a report is read before its signature checks. Each token found is a true
-//! positive: the first report of it marks the key leaked, audits it, announces
-//! `api_key.leaked` and emails the key's owner, then revokes it unless its organization's policy is to flag only
-//! (personal access tokens, which belong to no organization, are always revoked). Any
-//! other token is a false positive. The answer names each token by its SHA-256, never
-//! by itself.
+//! positive: it is revoked unless its organization's policy is to flag only (personal
+//! access tokens, which belong to no organization, are always revoked), on every report,
+//! so a report whose answer was lost revokes when the scanner sends it again; the first
+//! report also marks the key leaked, audits it, announces `api_key.leaked` and emails the
+//! key's owner. Any other token is a false positive. The answer names each token by its
+//! SHA-256, never by itself.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -44,6 +45,8 @@ const MAX_TOKEN_LEN: usize = 512;
 const KEYS_KEPT: Duration = Duration::from_secs(3600);
 /// Fetches at most this often when a report names a key not kept.
 const REFETCH_AFTER: Duration = Duration::from_secs(60);
+/// While the keys cannot be fetched, those fetched last are trusted this long at most.
+const KEYS_TRUSTED: Duration = Duration::from_secs(24 * 3600);
 /// Largest answer read from the keys' URL.
 const MAX_KEYS_BODY: usize = 256 * 1024;
 /// The reason a revoked leaked key carries.
@@ -98,7 +101,10 @@ pub struct Verdict {
 #[derive(Default)]
 struct Kept {
     keys: HashMap<String, VerifyingKey>,
+    /// When a fetch was last tried.
     fetched: Option<std::time::Instant>,
+    /// When the keys kept were fetched.
+    loaded: Option<std::time::Instant>,
 }
 
 /// The reporter's keys and the client that fetches them.
@@ -117,7 +123,7 @@ impl ScanningKeys {
     pub fn new() -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Keyward/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("secret-scanning key client: {e}"))?;
@@ -204,12 +210,15 @@ impl Services {
         match fetched {
             Ok(keys) => {
                 kept.keys = keys;
+                kept.loaded = Some(std::time::Instant::now());
                 Ok(kept.keys.get(id).copied())
             }
             Err(e) => {
-                // Kept keys are still good for their hour; the next try is in a minute.
+                // The keys kept stay trusted for a day (the next try is in a minute); a key
+                // the reporter has retired since is not trusted for ever.
                 tracing::warn!(error = %e, "secret-scanning keys could not be fetched");
-                if kept.keys.is_empty() {
+                if kept.loaded.is_none_or(|at| at.elapsed() > KEYS_TRUSTED) {
+                    kept.keys.clear();
                     return Err(AppError::Unavailable);
                 }
                 Ok(kept.keys.get(id).copied())
@@ -278,8 +287,9 @@ impl Services {
         Ok(verdicts)
     }
 
-    /// Acts on a key found in public: the first report marks it, audits it and announces
-    /// it; the key is then revoked unless its organization flags only.
+    /// Acts on a key found in public: revokes it unless its organization flags only (on
+    /// every report, so that one whose answer was lost still revokes when sent again),
+    /// and the first report marks it, audits it, announces it and tells its owner.
     async fn leaked(&self, key: credential::Model, report: &Reported) -> AppResult<()> {
         let now = self.clock.now();
         let grant = Grant::system(Actor::system(), now);
@@ -295,7 +305,21 @@ impl Services {
             }
             None => organization::LeakedKeyPolicy::Revoke,
         };
-        let revoke = policy == organization::LeakedKeyPolicy::Revoke && key.revoked_at.is_none();
+        let revoke = policy == organization::LeakedKeyPolicy::Revoke;
+        // Revoked first, and on every report while the policy says so: a report whose
+        // answer never reached the scanner (a timeout, a crash) comes again and revokes
+        // then. Revoking a revoked key changes nothing.
+        if revoke && key.revoked_at.is_none() {
+            let action = if key.kind == credential::Kind::Pat {
+                Action::PersonalAccessTokenRevoke
+            } else {
+                Action::ApiKeyRevoke
+            };
+            let entry = AuditEntry::new(key.organization_id, action, kind_name(key.kind), key.id)
+                .details(json!({ "reason": LEAKED_REASON }));
+            self.revoke_credential(&grant, key.clone(), Some(LEAKED_REASON.into()), entry)
+                .await?;
+        }
         let txn = self.db.begin().await?;
         // Once: a report repeated (scanners send again) changes nothing more.
         let first = Credential::update_many()
@@ -335,7 +359,9 @@ impl Services {
             } else {
                 self.key_link(key.id)
             };
-            let what = if revoke {
+            let what = if key.revoked_at.is_some() {
+                "It was revoked already: nothing can use it."
+            } else if revoke {
                 "It has been revoked: nothing can use it any more. Make a new one and put it \
                  where the old one was used."
             } else {
@@ -360,17 +386,6 @@ impl Services {
             .await?;
         }
         txn.commit().await?;
-        if revoke {
-            let action = if key.kind == credential::Kind::Pat {
-                Action::PersonalAccessTokenRevoke
-            } else {
-                Action::ApiKeyRevoke
-            };
-            let entry = AuditEntry::new(key.organization_id, action, kind_name(key.kind), key.id)
-                .details(json!({ "reason": LEAKED_REASON }));
-            self.revoke_credential(&grant, key.clone(), Some(LEAKED_REASON.into()), entry)
-                .await?;
-        }
         Ok(())
     }
 }

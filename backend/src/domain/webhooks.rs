@@ -35,8 +35,8 @@ use keyward_proto::{
     webhooks::{EventType, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SigningKey},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::OnConflict,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -82,8 +82,9 @@ const AT_ONCE: usize = 8;
 pub const RETENTION: TimeDelta = TimeDelta::days(30);
 /// How far ahead a key's expiry is announced.
 pub const EXPIRY_NOTICE: TimeDelta = TimeDelta::days(7);
-/// Keys announced per pass.
+/// Keys read per page of a pass, and pages per pass.
 const EXPIRING_PER_PASS: u64 = 500;
+const EXPIRING_PAGES: usize = 40;
 
 /// The event type an audited action is announced as, if any.
 pub fn event_of(action: Action) -> Option<EventType> {
@@ -128,7 +129,9 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || (a == 192 && b == 0 && c == 0)
         || (a == 198 && (b == 18 || b == 19))
         // Reserved (240/4).
-        || a >= 240)
+        || a >= 240
+        // A cloud's host endpoint (Azure's wire server), reachable from every VM.
+        || ip == Ipv4Addr::new(168, 63, 129, 16))
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
@@ -137,6 +140,14 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     }
     let s = ip.segments();
     let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // Local-use NAT64 (64:ff9b:1::/48): a translator of the network's own, to anywhere.
+    if s[..3] == [0x64, 0xff9b, 1] {
+        return false;
+    }
+    // IPv4-translated (::ffff:0:a.b.c.d, SIIT).
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return is_public_v4(embedded(s[6], s[7]));
+    }
     // IPv4-compatible (::a.b.c.d, deprecated) and NAT64 (64:ff9b::/96).
     if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return !ip.is_unspecified() && !ip.is_loopback() && is_public_v4(embedded(s[6], s[7]));
@@ -307,8 +318,15 @@ pub(in crate::domain) async fn enqueue<C: ConnectionTrait>(
     })
     .to_string();
     for endpoint in endpoints {
-        if !stored_events(&endpoint)?.contains(&event) {
-            continue;
+        // An endpoint whose stored events do not read is sent nothing (and said so): the
+        // change it would be told of (a revocation, say) goes ahead.
+        match stored_events(&endpoint) {
+            Ok(events) if events.contains(&event) => {}
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::error!(endpoint = %endpoint.id, error = %e, "a webhook endpoint is skipped: its stored events do not read");
+                continue;
+            }
         }
         rows.push(webhook_delivery::ActiveModel {
             id: Set(new_id()),
@@ -526,16 +544,43 @@ impl Services {
             (false, Some(wait)) => (Status::Pending, now + *wait),
             (false, None) => (Status::Failed, delivery.next_attempt_at),
         };
-        let mut row: webhook_delivery::ActiveModel = delivery.clone().into();
-        row.status = Set(status);
-        row.attempts = Set(attempts);
-        row.next_attempt_at = Set(next);
-        row.locked_until = Set(None);
-        row.last_attempt_at = Set(Some(now));
-        row.last_status = Set(outcome.status.map(i32::from));
-        row.last_error = Set(outcome.error);
-        row.delivered_at = Set(delivered.then_some(now));
-        row.update(&txn).await?;
+        use sea_orm::sea_query::Expr;
+        let logged = |update: sea_orm::UpdateMany<WebhookDelivery>| {
+            update
+                .col_expr(webhook_delivery::Column::Attempts, Expr::value(attempts))
+                .col_expr(webhook_delivery::Column::LastAttemptAt, Expr::value(now))
+                .col_expr(
+                    webhook_delivery::Column::LastStatus,
+                    Expr::value(outcome.status.map(i32::from)),
+                )
+                .col_expr(
+                    webhook_delivery::Column::LastError,
+                    Expr::value(outcome.error.clone()),
+                )
+                .filter(webhook_delivery::Column::Id.eq(delivery.id))
+        };
+        // Moved on only while still claimed: a manual retry meanwhile (which lets go of
+        // the claim) stands, and the delivery goes again at once.
+        let moved = logged(WebhookDelivery::update_many())
+            .col_expr(
+                webhook_delivery::Column::Status,
+                Expr::value(sea_orm::ActiveEnum::to_value(&status)),
+            )
+            .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(next))
+            .col_expr(
+                webhook_delivery::Column::LockedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                webhook_delivery::Column::DeliveredAt,
+                Expr::value(delivered.then_some(now)),
+            )
+            .filter(webhook_delivery::Column::LockedUntil.is_not_null())
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected == 0 {
+            logged(WebhookDelivery::update_many()).exec(&txn).await?;
+        }
         txn.commit().await?;
         Ok(())
     }
@@ -552,85 +597,120 @@ impl Services {
             .filter(credential::Column::ExpiresAt.gt(now))
             .filter(credential::Column::ExpiresAt.lte(now + EXPIRY_NOTICE));
         if self.mailer.is_none() {
-            let organizations: Vec<Uuid> = WebhookEndpoint::find()
-                .select_only()
-                .column(webhook_endpoint::Column::OrganizationId)
-                .distinct()
-                .into_tuple()
+            query = query.filter(
+                credential::Column::OrganizationId.in_subquery(sea_orm::QueryTrait::into_query(
+                    WebhookEndpoint::find()
+                        .select_only()
+                        .column(webhook_endpoint::Column::OrganizationId),
+                )),
+            );
+        }
+        // Page by page, soonest first, past the keys announced already: one organization's
+        // many keys do not keep another's from being announced.
+        let mut announced = 0;
+        let mut after: Option<(DateTime<Utc>, Uuid)> = None;
+        for _ in 0..EXPIRING_PAGES {
+            let mut page = query.clone();
+            if let Some((at, id)) = after {
+                page = page.filter(
+                    Condition::any()
+                        .add(credential::Column::ExpiresAt.gt(at))
+                        .add(
+                            Condition::all()
+                                .add(credential::Column::ExpiresAt.eq(at))
+                                .add(credential::Column::Id.gt(id)),
+                        ),
+                );
+            }
+            let keys = page
+                .order_by_asc(credential::Column::ExpiresAt)
+                .order_by_asc(credential::Column::Id)
+                .limit(EXPIRING_PER_PASS)
                 .all(&self.db)
                 .await?;
-            if organizations.is_empty() {
-                return Ok(0);
-            }
-            query = query.filter(credential::Column::OrganizationId.is_in(organizations));
-        }
-        let expiring = query
-            .order_by_asc(credential::Column::ExpiresAt)
-            .limit(EXPIRING_PER_PASS)
-            .all(&self.db)
-            .await?;
-        let mut announced = 0;
-        for key in expiring {
-            let (Some(org), Some(expires)) = (key.organization_id, key.expires_at) else {
-                continue;
-            };
-            let txn = self.db.begin().await?;
-            let inserted = Notice::insert(notice::ActiveModel {
-                key: Set(format!(
-                    "api_key.expiring:{}:{}",
-                    key.id,
-                    expires.timestamp()
-                )),
-                created_at: Set(now),
-            })
-            .on_conflict(
-                OnConflict::column(notice::Column::Key)
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-            if inserted == 1 {
-                enqueue(
-                    &txn,
-                    org,
-                    EventType::ApiKeyExpiring,
-                    json!({
-                        "id": key.id,
-                        "name": key.name,
-                        "organization_id": org,
-                        "project_id": key.project_id,
-                        "expires_at": audit::format_time(expires),
-                    }),
-                    now,
-                )
-                .await?;
-                if let Some((to, org_name)) = self.owner_address(&txn, &key).await? {
-                    self.queue_email(
-                        &txn,
-                        &to,
-                        &format!(
-                            "Your API key {} expires on {}",
-                            key.name,
-                            expires.format("%Y-%m-%d")
-                        ),
-                        format!(
-                            "Your API key {name} ({prefix}...) in {org_name} expires on {at}.\n\n\
-                             Rotate it before then, and put the new key where the old one is \
-                             used:\n{link}\n",
-                            name = key.name,
-                            prefix = key.display_prefix,
-                            at = audit::format_time(expires),
-                            link = self.key_link(key.id),
-                        ),
-                    )
-                    .await?;
+            let full = keys.len() as u64 == EXPIRING_PER_PASS;
+            for key in keys {
+                after = key.expires_at.map(|at| (at, key.id));
+                // One key that fails is said, and the others are announced still.
+                match self.announce_expiring(&key, now).await {
+                    Ok(true) => announced += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(key = %key.id, error = %e, "a key's coming expiry was not announced; will retry");
+                    }
                 }
-                announced += 1;
             }
-            txn.commit().await?;
+            if !full {
+                break;
+            }
         }
         Ok(announced)
+    }
+
+    /// Announces one key's coming expiry, unless it was announced already.
+    async fn announce_expiring(
+        &self,
+        key: &credential::Model,
+        now: DateTime<Utc>,
+    ) -> AppResult<bool> {
+        let (Some(org), Some(expires)) = (key.organization_id, key.expires_at) else {
+            return Ok(false);
+        };
+        let txn = self.db.begin().await?;
+        let inserted = Notice::insert(notice::ActiveModel {
+            key: Set(format!(
+                "api_key.expiring:{}:{}",
+                key.id,
+                expires.timestamp()
+            )),
+            created_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(notice::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if inserted == 1 {
+            enqueue(
+                &txn,
+                org,
+                EventType::ApiKeyExpiring,
+                json!({
+                    "id": key.id,
+                    "name": key.name,
+                    "organization_id": org,
+                    "project_id": key.project_id,
+                    "expires_at": audit::format_time(expires),
+                }),
+                now,
+            )
+            .await?;
+            if let Some((to, org_name)) = self.owner_address(&txn, key).await? {
+                self.queue_email(
+                    &txn,
+                    &to,
+                    &format!(
+                        "Your API key {} expires on {}",
+                        key.name,
+                        expires.format("%Y-%m-%d")
+                    ),
+                    format!(
+                        "Your API key {name} ({prefix}...) in {org_name} expires on {at}.\n\n\
+                         Rotate it before then, and put the new key where the old one is \
+                         used:\n{link}\n",
+                        name = key.name,
+                        prefix = key.display_prefix,
+                        at = audit::format_time(expires),
+                        link = self.key_link(key.id),
+                    ),
+                )
+                .await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(inserted == 1)
     }
 
     /// A key's owner's address and its organization's name, when it has a human owner.
@@ -662,6 +742,19 @@ impl Services {
 
     /// Deletes deliveries (with their attempts) and notices older than [`RETENTION`].
     pub async fn prune_webhooks(&self) -> AppResult<u64> {
+        let mut removed = 0;
+        // In batches, until nothing old is left (at most 100,000 a pass).
+        for _ in 0..100 {
+            let batch = self.prune_webhook_batch().await?;
+            removed += batch;
+            if batch < 1000 {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn prune_webhook_batch(&self) -> AppResult<u64> {
         let before = self.clock.now() - RETENTION;
         let old = WebhookDelivery::find()
             .select_only()
@@ -873,10 +966,20 @@ impl Services {
         EndpointView::of(endpoint)
     }
 
-    /// Deletes an endpoint and its delivery log: nothing more is sent to it.
+    /// Deletes an endpoint and its delivery log: nothing more is sent to it. With
+    /// `organization`, an endpoint of another is not found. Its stored events are not
+    /// read, so an endpoint whose events do not read can still be deleted.
     /// **Permissions**: `settings:write`, over the whole organization.
-    pub async fn delete_webhook_endpoint(&self, actor: &Actor, id: Uuid) -> AppResult<()> {
+    pub async fn delete_webhook_endpoint(
+        &self,
+        actor: &Actor,
+        organization: Option<Uuid>,
+        id: Uuid,
+    ) -> AppResult<()> {
         let (endpoint, grant) = self.endpoint_with(actor, id, Perm::SETTINGS_WRITE).await?;
+        if organization.is_some_and(|org| org != endpoint.organization_id) {
+            return Err(AppError::NotFound("webhook endpoint"));
+        }
         grant.require_whole_organization("webhook endpoints")?;
         let txn = self.db.begin().await?;
         let deliveries = WebhookDelivery::find()
@@ -978,6 +1081,10 @@ impl Services {
                 webhook_delivery::Column::NextAttemptAt,
                 sea_orm::sea_query::Expr::value(now),
             )
+            .col_expr(
+                webhook_delivery::Column::LockedUntil,
+                sea_orm::sea_query::Expr::value(Option::<DateTime<Utc>>::None),
+            )
             .filter(webhook_delivery::Column::Id.eq(id))
             .exec(&txn)
             .await?;
@@ -1041,6 +1148,9 @@ mod tests {
             "2001::1",
             "2001:db8::1",
             "100::1",
+            "64:ff9b:1::a9fe:a9fe",
+            "::ffff:0:a9fe:a9fe",
+            "168.63.129.16",
         ] {
             let ip: IpAddr = inside.parse().unwrap();
             assert!(!is_public(ip), "{inside} is not public");

@@ -317,7 +317,7 @@ impl WebhookMutation {
         input: DeleteWebhookEndpointInput,
     ) -> async_graphql::Result<bool> {
         services(ctx)?
-            .delete_webhook_endpoint(actor(ctx)?, parse_id("input.id", &input.id)?)
+            .delete_webhook_endpoint(actor(ctx)?, None, parse_id("input.id", &input.id)?)
             .await?;
         Ok(true)
     }

@@ -370,10 +370,10 @@ pub async fn delete_webhook_endpoint(
     Authenticated(actor): Authenticated,
     Path((org, id)): Path<(String, String)>,
 ) -> AppResult<StatusCode> {
-    let found = endpoint_in(&state, &actor, &org, &id).await?;
+    let (org, id) = (parse_id("org", &org)?, parse_id("id", &id)?);
     state
         .services
-        .delete_webhook_endpoint(&actor, found.endpoint.id)
+        .delete_webhook_endpoint(&actor, Some(org), id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

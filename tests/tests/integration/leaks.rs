@@ -286,5 +286,19 @@ async fn an_organization_that_flags_keeps_its_leaked_key_working(db: Db) {
     assert_eq!(status, 200, "{out}");
     assert!(out["leaked_at"].is_string(), "{out}");
     assert_eq!(out["status"], "active");
+
+    // The policy turns to revoking: the scanner's next report of the key revokes it, though
+    // the key was marked leaked already.
+    app.gql(
+        &owner.pat,
+        "mutation($i: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $i) { id } }",
+        json!({ "i": { "organizationId": owner.org_id, "leakedKeyPolicy": "REVOKE" } }),
+    )
+    .await
+    .data();
+    let (status, verdicts) = report(&app, &body, KEY_ID, &scanner.sign(body.as_bytes())).await;
+    assert_eq!(status, StatusCode::OK, "{verdicts}");
+    let (_, answer) = app.verify_body(json!({ "key": secret })).await;
+    assert_eq!(answer["code"], "REVOKED", "{answer}");
     app.finish().await;
 }

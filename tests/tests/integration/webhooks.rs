@@ -524,3 +524,52 @@ async fn inside_addresses_are_refused_at_registration_and_at_delivery() {
     receiver.nothing_more().await;
     app.finish().await;
 }
+
+/// An endpoint whose stored events do not read is an error where it is read, and is sent
+/// nothing; the changes it would be told of (a key made, a key revoked) go ahead, and it
+/// can still be deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_stored_unreadable_blocks_no_change() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let owner = app.user("owner@example.com").await;
+    let mut receiver = Receiver::start().await;
+    let (endpoint, _) = register(&app, &owner, &receiver.url, &["api_key.created"]).await;
+    app.exec(
+        "UPDATE webhook_endpoints SET events = '[\"api_key.exploded\"]'",
+        vec![],
+    )
+    .await;
+    let (status, problem) = app
+        .rest(
+            Method::GET,
+            &format!("/orgs/{}/webhook-endpoints", owner.org_id),
+            &owner.pat,
+            None,
+        )
+        .await;
+    assert_eq!(status, 500, "{problem}");
+    let (key, _) = app
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "name": "made anyway" }),
+        )
+        .await;
+    app.gql(
+        &owner.pat,
+        "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { id } }",
+        json!({ "i": { "id": key } }),
+    )
+    .await
+    .data();
+    receiver.nothing_more().await;
+    let (status, _) = app
+        .rest(
+            Method::DELETE,
+            &format!("/orgs/{}/webhook-endpoints/{endpoint}", owner.org_id),
+            &owner.pat,
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    app.finish().await;
+}
