@@ -803,11 +803,32 @@ pub struct EndpointView {
 }
 
 impl EndpointView {
-    fn of(endpoint: webhook_endpoint::Model) -> AppResult<Self> {
+    /// The endpoint as `grant` may see it: its whole URL with `settings:write`, else only
+    /// where it points (a URL's path and query are often its credential: Slack's,
+    /// Zapier's, `?token=`).
+    fn of(mut endpoint: webhook_endpoint::Model, grant: &super::access::Grant) -> AppResult<Self> {
+        if !grant.held().allows(&Perm::SETTINGS_WRITE) {
+            endpoint.url = origin_of(&endpoint.url);
+        }
         Ok(Self {
             events: stored_events(&endpoint)?,
             endpoint,
         })
+    }
+}
+
+/// Where a URL points, without its path and query: `https://hooks.example.com/…`.
+pub fn origin_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let tail = if u.path() == "/" && u.query().is_none() {
+                "/"
+            } else {
+                "/…"
+            };
+            format!("{}{tail}", u.origin().ascii_serialization())
+        }
+        Err(_) => "…".into(),
     }
 }
 
@@ -917,8 +938,8 @@ impl Services {
                 "webhook_endpoint",
                 endpoint.id,
             )
-            .name(&endpoint.url)
-            .details(json!({ "url": endpoint.url, "events": names })),
+            .name(origin_of(&endpoint.url))
+            .details(json!({ "url": origin_of(&endpoint.url), "events": names })),
         )
         .await?;
         txn.commit().await?;
@@ -931,7 +952,8 @@ impl Services {
         actor: &Actor,
         organization: Uuid,
     ) -> AppResult<Vec<EndpointView>> {
-        self.authorize(actor, Need::Org(organization, Perm::SETTINGS_READ))
+        let grant = self
+            .authorize(actor, Need::Org(organization, Perm::SETTINGS_READ))
             .await?;
         WebhookEndpoint::find()
             .filter(webhook_endpoint::Column::OrganizationId.eq(organization))
@@ -940,7 +962,7 @@ impl Services {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(EndpointView::of)
+            .map(|e| EndpointView::of(e, &grant))
             .collect()
     }
 
@@ -962,8 +984,8 @@ impl Services {
 
     /// One endpoint. **Permissions**: `settings:read`.
     pub async fn webhook_endpoint(&self, actor: &Actor, id: Uuid) -> AppResult<EndpointView> {
-        let (endpoint, _) = self.endpoint_with(actor, id, Perm::SETTINGS_READ).await?;
-        EndpointView::of(endpoint)
+        let (endpoint, grant) = self.endpoint_with(actor, id, Perm::SETTINGS_READ).await?;
+        EndpointView::of(endpoint, &grant)
     }
 
     /// Deletes an endpoint and its delivery log: nothing more is sent to it. With
@@ -1010,8 +1032,8 @@ impl Services {
                 "webhook_endpoint",
                 endpoint.id,
             )
-            .name(&endpoint.url)
-            .details(json!({ "url": endpoint.url })),
+            .name(origin_of(&endpoint.url))
+            .details(json!({ "url": origin_of(&endpoint.url) })),
         )
         .await?;
         txn.commit().await?;
@@ -1212,6 +1234,19 @@ mod tests {
             .unwrap(),
             vec![EventType::ApiKeyCreated, EventType::MemberAdded]
         );
+    }
+
+    #[test]
+    fn an_origin_hides_the_path_and_query() {
+        assert_eq!(
+            origin_of("https://hooks.slack.com/services/T0/B0/secret?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            origin_of("http://127.0.0.1:8080/"),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(origin_of("not a url"), "…");
     }
 
     #[test]

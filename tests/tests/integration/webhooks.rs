@@ -179,6 +179,23 @@ async fn events_arrive_signed_and_a_failed_delivery_is_retried_with_the_same_id(
         json!(["API_KEY_CREATED", "API_KEY_REVOKED"])
     );
 
+    // A viewer sees where the endpoint points, not its path (often its credential).
+    let viewer = app.user("viewer@example.com").await;
+    app.join(&owner.pat, &owner.org_id, &viewer, "viewer").await;
+    let seen = app
+        .gql(
+            &viewer.pat,
+            "query($o: ID!) { webhookEndpoints(organizationId: $o) { url } }",
+            json!({ "o": owner.org_id }),
+        )
+        .await
+        .data();
+    let origin = receiver.url.trim_end_matches("/hook");
+    assert_eq!(
+        seen["webhookEndpoints"][0]["url"],
+        format!("{origin}/…").as_str()
+    );
+
     // A key is made: the endpoint is told, signed, without the key's secret.
     let (key, key_secret) = app
         .create_key(
