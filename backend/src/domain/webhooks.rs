@@ -250,8 +250,9 @@ pub async fn endpoint_url(field: &str, raw: &str, allow_private: bool) -> AppRes
         let inside = || {
             AppError::invalid(
                 field,
-                "must be on a public address: loopback, private and link-local addresses \
-                 are refused (KEYWARD_WEBHOOKS_ALLOW_PRIVATE)",
+                "must be on a public address (a name must resolve, to public addresses \
+                 only): loopback, private and link-local addresses are refused \
+                 (KEYWARD_WEBHOOKS_ALLOW_PRIVATE)",
             )
         };
         match literal_ip(host) {
@@ -268,10 +269,9 @@ pub async fn endpoint_url(field: &str, raw: &str, allow_private: bool) -> AppRes
                 .and_then(Result::ok)
                 .map(Iterator::collect)
                 .unwrap_or_default();
-                if addrs.is_empty() {
-                    return Err(AppError::invalid(field, "its host does not resolve"));
-                }
-                if addrs.iter().any(|a| !is_public(a.ip())) {
+                // One refusal for a name that does not resolve and one that resolves
+                // inside: the answer maps no internal names.
+                if addrs.is_empty() || addrs.iter().any(|a| !is_public(a.ip())) {
                     return Err(inside());
                 }
             }
@@ -352,6 +352,33 @@ pub(in crate::domain) async fn enqueue<C: ConnectionTrait>(
             .await?;
     }
     Ok(())
+}
+
+/// Deliveries one organization, and one endpoint, may have in a pass.
+const PER_ORGANIZATION: usize = 8;
+const PER_ENDPOINT: usize = 4;
+
+/// The deliveries of a pass, oldest first, at most [`CLAIM`], no organization more than
+/// [`PER_ORGANIZATION`] and no endpoint more than [`PER_ENDPOINT`]: an organization whose
+/// endpoints answer slowly, or not at all, holds back no other's.
+fn fair_share(due: Vec<webhook_delivery::Model>) -> Vec<webhook_delivery::Model> {
+    let mut by_org = std::collections::HashMap::<Uuid, usize>::new();
+    let mut by_endpoint = std::collections::HashMap::<Uuid, usize>::new();
+    let mut share = Vec::new();
+    for d in due {
+        let org = by_org.entry(d.organization_id).or_default();
+        let endpoint = by_endpoint.entry(d.endpoint_id).or_default();
+        if *org >= PER_ORGANIZATION || *endpoint >= PER_ENDPOINT {
+            continue;
+        }
+        *org += 1;
+        *endpoint += 1;
+        share.push(d);
+        if share.len() as u64 >= CLAIM {
+            break;
+        }
+    }
+    share
 }
 
 /// The `webhook-id` of a message.
@@ -461,11 +488,11 @@ impl Services {
             .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
             .filter(free.clone())
             .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-            .limit(CLAIM)
+            .limit(CLAIM * 8)
             .all(&self.db)
             .await?;
         let mut claimed = Vec::new();
-        for delivery in due {
+        for delivery in fair_share(due) {
             // One node wins each: the claim is a write conditional on it still being free.
             let won = WebhookDelivery::update_many()
                 .col_expr(
@@ -1234,6 +1261,45 @@ mod tests {
             .unwrap(),
             vec![EventType::ApiKeyCreated, EventType::MemberAdded]
         );
+    }
+
+    #[test]
+    fn one_organization_takes_a_fair_share_of_a_pass() {
+        let now = Utc::now();
+        let delivery = |org: u128, endpoint: u128| webhook_delivery::Model {
+            id: new_id(),
+            organization_id: Uuid::from_u128(org),
+            endpoint_id: Uuid::from_u128(endpoint),
+            message_id: new_id(),
+            event_type: "api_key.created".into(),
+            payload: "{}".into(),
+            status: Status::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            locked_until: None,
+            last_attempt_at: None,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            delivered_at: None,
+        };
+        // A flood from one organization's twenty endpoints, then another's one delivery.
+        let mut due: Vec<_> = (0..200).map(|i| delivery(1, 100 + i % 20)).collect();
+        due.push(delivery(2, 7));
+        let share = fair_share(due);
+        let flood = share
+            .iter()
+            .filter(|d| d.organization_id == Uuid::from_u128(1))
+            .count();
+        assert_eq!(flood, PER_ORGANIZATION);
+        assert!(
+            share
+                .iter()
+                .any(|d| d.organization_id == Uuid::from_u128(2))
+        );
+        // One endpoint alone gets no more than its share either.
+        let one: Vec<_> = (0..50).map(|_| delivery(3, 9)).collect();
+        assert_eq!(fair_share(one).len(), PER_ENDPOINT);
     }
 
     #[test]
