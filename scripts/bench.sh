@@ -15,7 +15,8 @@
 #     connection, with a personal access token (PostgreSQL vacuumed first, as autovacuum
 #     does within a minute of a bulk insert);
 # then resident memory with MEMORY_KEYS keys stored (default 1,000,000; 0 to skip) and
-# HOT_KEYS of them (default 100,000) held in memory, on SQLite. Each measure also prints
+# HOT_KEYS of them (default 100,000) held in memory, on SQLite; then the verification
+# SDK's cache and revocation latency (SDK=0 to skip). Each measure also prints
 # the server's CPU time per request, which the load generator on the same cores does not
 # blur.
 # It also prints wrk's own CPU time per request: on the same cores, the client's cost is
@@ -188,3 +189,10 @@ if [[ -n ${KEYWARD_BENCH_POSTGRES_URL:-} ]]; then
   psql "$KEYWARD_BENCH_POSTGRES_URL" -qc "DROP DATABASE $db WITH (FORCE)" >/dev/null
 fi
 if ((memory_keys > 0)); then memory; fi
+# The verification SDK (SPEC §16): a cached verification in-process against hashing the
+# token alone, and how soon a revocation reaches a following client while the server is
+# under load (tests/benches/sdk.rs). SDK=0 skips it.
+if ((${SDK:-1})); then
+  echo "== keyward-verify (cargo bench -p tests --bench sdk)"
+  cargo bench -q -p tests --bench sdk
+fi
