@@ -116,7 +116,7 @@ impl Keyward {
             ("stream.ended", _) => return false,
             (kind, Some(key)) if kind.starts_with("key.") => self.forget_key(key),
             // A reset, or anything this client does not know: drop everything.
-            _ => self.forget_all(),
+            _ => self.reset(),
         }
         // Counted once applied: whoever waits on the news finds the cache as it now is.
         self.0.events.fetch_add(1, Ordering::Relaxed);

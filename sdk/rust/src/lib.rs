@@ -162,6 +162,36 @@ struct Cached {
     until: Instant,
 }
 
+/// How long after its event a key's answers are not kept: another replica of the server
+/// may not have heard of the change yet (it hears within 50 ms, and a node that stops
+/// hearing stops trusting its own cache within half its heartbeat, 5 s), and an answer
+/// from it would be kept for the whole TTL.
+pub const SETTLE: Duration = Duration::from_secs(5);
+
+/// The keys whose events came within [`SETTLE`], and the end of the last reset's.
+#[derive(Default)]
+struct Settling {
+    keys: std::collections::HashMap<Uuid, Instant>,
+    everything: Option<Instant>,
+}
+
+impl Settling {
+    fn unsettled(&self, key: Uuid, now: Instant) -> bool {
+        self.everything.is_some_and(|until| now < until)
+            || self.keys.get(&key).is_some_and(|until| now < *until)
+    }
+
+    fn key(&mut self, key: Uuid, now: Instant) {
+        self.keys.retain(|_, until| *until > now);
+        self.keys.insert(key, now + SETTLE);
+    }
+
+    fn everything(&mut self, now: Instant) {
+        self.keys.clear();
+        self.everything = Some(now + SETTLE);
+    }
+}
+
 /// A Keyward client. Cheap to clone: clones share the cache and the stream.
 #[derive(Clone)]
 pub struct Keyward(Arc<Inner>);
@@ -181,8 +211,9 @@ struct Inner {
     events: AtomicU64,
     /// Counts what the stream dropped: an answer asked for before a drop is not kept.
     generation: AtomicU64,
-    /// Held to drop and to keep, so no answer is kept between an event and its drop.
-    keeping: std::sync::Mutex<()>,
+    /// Held to drop and to keep, so no answer is kept between an event and its drop; it
+    /// guards what is still settling after an event.
+    keeping: std::sync::Mutex<Settling>,
     /// Changes whenever the stream opens or closes or an event is applied.
     news: tokio::sync::watch::Sender<u64>,
     follower: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
@@ -229,7 +260,7 @@ impl Keyward {
             asked: AtomicU64::new(0),
             events: AtomicU64::new(0),
             generation: AtomicU64::new(0),
-            keeping: std::sync::Mutex::new(()),
+            keeping: std::sync::Mutex::new(Settling::default()),
             news: tokio::sync::watch::channel(0).0,
             follower: std::sync::Mutex::new(None),
         }))
@@ -283,8 +314,10 @@ impl Keyward {
             let ttl = verification
                 .expires_in((self.0.options.now)())
                 .map_or(self.0.options.ttl, |left| left.min(self.0.options.ttl));
-            let _keeping = self.0.keeping.lock().unwrap_or_else(|e| e.into_inner());
-            if self.0.generation.load(Ordering::SeqCst) != generation {
+            let keeping = self.0.keeping.lock().unwrap_or_else(|e| e.into_inner());
+            if self.0.generation.load(Ordering::SeqCst) != generation
+                || keeping.unsettled(key_id, Instant::now())
+            {
                 return Ok(verification);
             }
             self.0.cache.insert(
@@ -324,15 +357,47 @@ impl Keyward {
         self.0.news.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Drops a key's answers at its event, and keeps none of it for [`SETTLE`].
     fn forget_key(&self, key_id: Uuid) {
-        let _keeping = self.0.keeping.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keeping = self.0.keeping.lock().unwrap_or_else(|e| e.into_inner());
         self.0.generation.fetch_add(1, Ordering::SeqCst);
+        keeping.key(key_id, Instant::now());
         self.0.cache.retain(|_, cached| cached.key_id != key_id);
+    }
+
+    /// Drops every answer at a reset, and keeps none for [`SETTLE`].
+    fn reset(&self) {
+        self.0
+            .keeping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .everything(Instant::now());
+        self.forget_all();
     }
 
     fn forget_all(&self) {
         let _keeping = self.0.keeping.lock().unwrap_or_else(|e| e.into_inner());
         self.0.generation.fetch_add(1, Ordering::SeqCst);
         self.0.cache.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_key_settles_before_its_answers_are_kept() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let now = Instant::now();
+        let mut settling = Settling::default();
+        assert!(!settling.unsettled(a, now));
+        settling.key(a, now);
+        assert!(settling.unsettled(a, now + SETTLE / 2));
+        assert!(!settling.unsettled(b, now));
+        assert!(!settling.unsettled(a, now + SETTLE + Duration::from_millis(1)));
+        settling.everything(now);
+        assert!(settling.unsettled(b, now + SETTLE / 2));
+        assert!(!settling.unsettled(b, now + SETTLE + Duration::from_millis(1)));
     }
 }

@@ -101,6 +101,12 @@ const RETRY_MS = [250, 500, 1000, 2000, 5000, 10000, 30000];
 const SILENT_MS = 45_000;
 /** Longest event the server sends, with room to spare. */
 const MAX_EVENT = 64 * 1024;
+/**
+ * How long after its event a key's answers are not kept, in milliseconds: another replica
+ * of the server may not have heard of the change yet, and its answer would be kept for the
+ * whole TTL.
+ */
+export const SETTLE_MS = 5_000;
 
 /** Whether an answer may be served from memory (see the module's comment). */
 function cacheable(answer: Answer, organizationId: string): boolean {
@@ -127,6 +133,9 @@ export class Keyward {
   #stats: Stats = { hits: 0, asked: 0, events: 0 };
   #abort?: AbortController;
   #listeners = new Set<() => void>();
+  /** Keys whose events came within SETTLE_MS, by when they settle; and a reset's end. */
+  #settling = new Map<string, number>();
+  #settlingAll = 0;
 
   constructor(options: Options) {
     if (!/^https?:\/\//.test(options.baseUrl)) {
@@ -192,7 +201,12 @@ export class Keyward {
       throw new KeywardError(`Keyward answered ${response.status} with no verification`, response.status);
     }
     const verification = { answer, cached: false };
-    if (following && generation === this.#generation && cacheable(answer, this.#options.organizationId)) {
+    if (
+      following &&
+      generation === this.#generation &&
+      cacheable(answer, this.#options.organizationId) &&
+      !this.#unsettled(answer.key!.id)
+    ) {
       const expiresAt = answer.key?.expires_at ? Date.parse(answer.key.expires_at) : Number.NaN;
       const until = Math.min(now + this.#options.ttlMs, Number.isNaN(expiresAt) ? Infinity : expiresAt);
       if (until > now) {
@@ -269,6 +283,24 @@ export class Keyward {
   #forgetAll(): void {
     this.#generation += 1;
     this.#cache.clear();
+  }
+
+  #unsettled(keyId: string): boolean {
+    const now = performance.now();
+    return now < this.#settlingAll || now < (this.#settling.get(keyId) ?? 0);
+  }
+
+  #settle(keyId?: string): void {
+    const now = performance.now();
+    if (keyId === undefined) {
+      this.#settling.clear();
+      this.#settlingAll = now + SETTLE_MS;
+      return;
+    }
+    for (const [key, until] of this.#settling) {
+      if (until <= now) this.#settling.delete(key);
+    }
+    this.#settling.set(keyId, now + SETTLE_MS);
   }
 
   #forgetKey(keyId: string): void {
@@ -353,9 +385,11 @@ export class Keyward {
         if (event.event === "stream.ended") return true;
         const keyId = typeof event.data?.key_id === "string" ? event.data.key_id : undefined;
         if (event.event.startsWith("key.") && keyId) {
+          this.#settle(keyId);
           this.#forgetKey(keyId);
         } else {
           // A reset, or anything this client does not know: drop everything.
+          this.#settle();
           this.#forgetAll();
         }
         this.#stats.events += 1;

@@ -107,6 +107,21 @@ test("following, a valid answer is cached and a revocation drops it within a sec
   assert.equal(again.cached, true);
   assert.equal(again.answer.code, "VALID");
 
+  // Just changed, the key is asked of the server until it settles.
+  const renamed = await fetch(`${base}/api/v1/orgs/${organizationId}/api-keys/${env("KEYWARD_TEST_KEY_ID")}`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${env("KEYWARD_TEST_ADMIN_PAT")}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "ts-sdk renamed" }),
+  });
+  assert.equal(renamed.status, 200, await renamed.text());
+  const changes = keyward.stats().events;
+  await keyward.waitFor((k) => k.stats().events > changes, 1000);
+  for (let i = 0; i < 2; i++) {
+    const settling = await keyward.verify(key);
+    assert.equal(settling.cached, false);
+    assert.equal(settling.answer.key?.name, "ts-sdk renamed");
+  }
+
   const events = keyward.stats().events;
   const started = performance.now();
   const revoked = await fetch(`${base}/api/v1/orgs/${organizationId}/api-keys/${env("KEYWARD_TEST_KEY_ID")}/revoke`, {

@@ -75,6 +75,34 @@ async fn the_sdk_caches_and_drops_what_changes(db: Db) {
     assert_eq!(after.code(), "REVOKED");
     assert!(delay < Duration::from_secs(1), "took {delay:?}");
 
+    // A key just changed is asked of the server until it settles (another replica may not
+    // have heard of the change yet), then kept again.
+    let (other_id, other) = app
+        .create_key(
+            &owner.pat,
+            json!({ "organizationId": owner.org_id, "name": "renamed soon" }),
+        )
+        .await;
+    keyward.verify(&other).await.unwrap();
+    assert!(keyward.verify(&other).await.unwrap().cached);
+    let events = keyward.stats().events;
+    app.gql(
+        &owner.pat,
+        "mutation($i: RenameApiKeyInput!) { renameApiKey(input: $i) { id } }",
+        json!({ "i": { "id": other_id, "name": "renamed" } }),
+    )
+    .await
+    .data();
+    until(&keyward, "the change arrives", || {
+        keyward.stats().events > events
+    })
+    .await;
+    for _ in 0..2 {
+        let answer = keyward.verify(&other).await.unwrap();
+        assert!(answer.is_valid() && !answer.cached, "{:?}", answer.answer());
+        assert_eq!(answer.answer()["key"]["name"], "renamed");
+    }
+
     // A key with credits is decided by the server every time.
     let made = app
         .gql(
