@@ -36,6 +36,8 @@ use crate::error::{AppError, AppResult};
 
 /// How long an invite stays open.
 pub const INVITE_LIFETIME: TimeDelta = TimeDelta::days(7);
+/// Invites an organization may send in 24 hours.
+pub const INVITES_PER_DAY: u64 = 200;
 
 /// An invite with its role and organization.
 #[derive(Debug, Clone)]
@@ -140,6 +142,20 @@ impl Services {
             )));
         }
         let txn = self.db.begin().await?;
+        // Each invite may be an email from this server: an organization sends a bounded
+        // number a day, counted under its lock so invites at once cannot pass it.
+        super::orgs::lock_organization(&txn, org_id).await?;
+        let today = Invite::find()
+            .filter(invite::Column::OrganizationId.eq(org_id))
+            .filter(invite::Column::CreatedAt.gt(now - TimeDelta::days(1)))
+            .count(&txn)
+            .await?;
+        if today >= INVITES_PER_DAY {
+            return Err(AppError::RateLimited {
+                retry_after_secs: 3600,
+                limit: u32::try_from(INVITES_PER_DAY).unwrap_or(u32::MAX),
+            });
+        }
         let invite = invite::ActiveModel {
             id: Set(new_id()),
             organization_id: Set(org_id),

@@ -154,3 +154,31 @@ async fn an_email_owed_while_the_server_is_away_is_sent_when_it_is_back(db: Db) 
     assert_eq!(mail.header("To").as_deref(), Some("later@example.com"));
     app.finish().await;
 }
+
+/// Each invite may be an email from this server: an organization sends at most 200 a
+/// day, and the 201st is refused until the day has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organization_sends_a_bounded_number_of_invites_a_day() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let owner = app.user("owner@example.com").await;
+    let role = app.role_id(&owner.pat, &owner.org_id, "viewer").await;
+    let send = |n: usize| {
+        let (app, owner, role) = (&app, &owner, &role);
+        async move {
+            app.gql(
+                &owner.pat,
+                "mutation($i: InviteMemberInput!) { inviteMember(input: $i) { id } }",
+                json!({ "i": { "organizationId": owner.org_id, "email": format!("p{n}@example.com"), "roleId": role } }),
+            )
+            .await
+        }
+    };
+    for n in 0..200 {
+        send(n).await.data();
+    }
+    let refused = send(200).await;
+    assert_eq!(refused.error_code(), "RATE_LIMITED", "{}", refused.body);
+    app.services().clock.advance(Duration::from_secs(25 * 3600));
+    send(201).await.data();
+    app.finish().await;
+}
