@@ -21,7 +21,7 @@ use lettre::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use super::{Services, ids::new_id};
@@ -203,6 +203,16 @@ impl Services {
     /// Deletes messages older than [`RETENTION`].
     pub async fn prune_emails(&self) -> AppResult<u64> {
         let before: DateTime<Utc> = self.clock.now() - RETENTION;
+        let old = Email::find()
+            .filter(email::Column::CreatedAt.lt(before))
+            .filter(email::Column::Status.ne(Status::Pending))
+            .limit(1)
+            .count(&self.db)
+            .await?;
+        // Nothing to delete takes no write lock (SQLite's is the whole database's).
+        if old == 0 {
+            return Ok(0);
+        }
         Ok(Email::delete_many()
             .filter(email::Column::CreatedAt.lt(before))
             .filter(email::Column::Status.ne(Status::Pending))
