@@ -102,9 +102,9 @@ pub struct Verdict {
 struct Kept {
     keys: HashMap<String, VerifyingKey>,
     /// When a fetch was last tried.
-    fetched: Option<std::time::Instant>,
+    fetched: Option<Duration>,
     /// When the keys kept were fetched.
-    loaded: Option<std::time::Instant>,
+    loaded: Option<Duration>,
 }
 
 /// The reporter's keys and the client that fetches them.
@@ -169,7 +169,8 @@ impl Services {
     /// were not fetched in the last minute (or are over an hour old).
     async fn scanning_key(&self, id: &str) -> AppResult<Option<VerifyingKey>> {
         let mut kept = self.scanning_keys.kept.lock().await;
-        let age = kept.fetched.map(|at| at.elapsed());
+        let clock = self.clock.elapsed();
+        let age = kept.fetched.map(|at| clock.saturating_sub(at));
         let stale = age.is_none_or(|a| a > KEYS_KEPT);
         if let Some(key) = kept.keys.get(id)
             && !stale
@@ -179,7 +180,7 @@ impl Services {
         if age.is_some_and(|a| a < REFETCH_AFTER) {
             return Ok(kept.keys.get(id).copied());
         }
-        kept.fetched = Some(std::time::Instant::now());
+        kept.fetched = Some(clock);
         let url = &self.config.secret_scanning_keys_url;
         let fetched = async {
             let mut response = self
@@ -210,14 +211,17 @@ impl Services {
         match fetched {
             Ok(keys) => {
                 kept.keys = keys;
-                kept.loaded = Some(std::time::Instant::now());
+                kept.loaded = Some(self.clock.elapsed());
                 Ok(kept.keys.get(id).copied())
             }
             Err(e) => {
                 // The keys kept stay trusted for a day (the next try is in a minute); a key
                 // the reporter has retired since is not trusted for ever.
                 tracing::warn!(error = %e, "secret-scanning keys could not be fetched");
-                if kept.loaded.is_none_or(|at| at.elapsed() > KEYS_TRUSTED) {
+                if kept
+                    .loaded
+                    .is_none_or(|at| self.clock.elapsed().saturating_sub(at) > KEYS_TRUSTED)
+                {
                     kept.keys.clear();
                     return Err(AppError::Unavailable);
                 }
